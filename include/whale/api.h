@@ -1,0 +1,47 @@
+// The engine's operations as JSON in, JSON out: the one implementation behind the C ABI
+// (wasm/), the `whale` harness (src/cli/) and the tests. Every output is compact JSON whose
+// bytes depend only on the input, on every target.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "whale/assign.h"
+#include "whale/result.h"
+
+namespace whale::api {
+
+// Inputs larger than this are refused with too_large.
+inline constexpr size_t max_input_bytes = 16 * 1024 * 1024;
+
+// {"seed","value","version"} -> number or null.
+result<std::string> hash(std::string_view request);
+// {"attributes","condition","savedGroups"?} -> true | false.
+result<std::string> eval_condition(std::string_view request);
+// {"experiment", "context"} -> GrowthBook's Result object.
+result<std::string> run(std::string_view request);
+// {"key", "context"} -> GrowthBook's FeatureResult object.
+result<std::string> eval_feature(std::string_view request);
+// {"alpha","beta","seed","count"?} -> [samples].
+result<std::string> sample_beta(std::string_view request);
+// {"arms":[{"alpha","beta"}],"seed"} -> index.
+result<std::string> thompson_choose(std::string_view request);
+// {"arms":[{"alpha","beta"}],"seed","draws"?,"floor"?,"topTwo"?} -> [weights].
+result<std::string> bandit_weights(std::string_view request);
+
+// A vendor's payload ({"features", "savedGroups"?, ...}) parsed and checked once.
+class feature_set {
+ public:
+  explicit feature_set(assign::payload data) : data_(std::move(data)) {}
+  // {"attributes", "stickyBucketAssignmentDocs"?, "url"?, "forcedVariations"?} ->
+  // {"features":{...},"experiments":[...],"stickyBucketAssignmentDocs":{changed}}.
+  result<std::string> eval_all(std::string_view request) const;
+  const assign::payload& data() const { return data_; }
+
+ private:
+  assign::payload data_;
+};
+result<std::unique_ptr<feature_set>> load_features(std::string_view payload_json);
+
+}  // namespace whale::api

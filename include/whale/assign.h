@@ -1,0 +1,89 @@
+// The assignment engine: GrowthBook SDK specification 0.8.0 (hashing, bucketing, conditions,
+// experiments, features, sticky bucketing), computed exactly as the JS SDK does so that a
+// vendor moving from GrowthBook keeps every user in the same variant.
+//
+// Strings are UTF-8 inside; hashing walks them as UTF-16 code units, as JS charCodeAt does.
+// Unsupported (README "Limits"): decrypt, urlRedirect / urlPatterns targeting (an experiment
+// with urlPatterns excludes everyone), old-style `url` and `groups` targeting, `include`
+// callbacks, context `overrides`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "whale/json.h"
+#include "whale/result.h"
+
+namespace whale::assign {
+
+using range = std::pair<double, double>;  // [start, end) within [0, 1)
+
+// FNV-1a 32 over the UTF-16 code units of a UTF-8 string (invalid bytes count as U+FFFD).
+uint32_t fnv1a32(std::string_view utf8) noexcept;
+// GrowthBook hash: version 1 -> [0,1) in steps of 0.001, version 2 -> steps of 0.0001;
+// nullopt for any other version.
+std::optional<double> hash(std::string_view seed, std::string_view value, int version) noexcept;
+std::vector<double> equal_weights(int n);
+std::vector<range> bucket_ranges(int variations, double coverage, const std::vector<double>* weights);
+int choose_variation(double n, const std::vector<range>& ranges) noexcept;
+// namespace = [id, start, end].
+bool in_namespace(std::string_view hash_value, std::string_view ns, double start, double end) noexcept;
+std::optional<int> query_string_override(std::string_view id, std::string_view url, int variations);
+
+// Conditions nest at most this deep ($and/$or/$not/$elemMatch levels and object paths).
+inline constexpr int max_condition_depth = 64;
+// Rejects conditions that nest deeper than max_condition_depth or are not objects.
+result<void> validate_condition(const json::value& condition);
+// GrowthBook evalCondition. Call validate_condition first for untrusted conditions;
+// evaluation itself is bounded (too deep evaluates to false) and never fails.
+bool eval_condition(const json::value& attributes, const json::value& condition,
+                    const json::value& saved_groups);
+
+// What a vendor publishes: GrowthBook's payload shape {features, savedGroups, contextualBandits}.
+struct payload {
+  json::value features = json::value::object();
+  json::value saved_groups = json::value::object();
+  json::value contextual_bandits = json::value::object();
+};
+// Accepts a payload object; checks every rule's shape and condition depth.
+result<payload> load_payload(const json::value& doc);
+
+// The attributes sticky-bucket documents are keyed by: every experiment rule's hashAttribute
+// (default "id") and fallbackAttribute, in first-seen order (GrowthBook's
+// deriveStickyBucketIdentifierAttributes).
+std::vector<std::string> sticky_attributes(const payload& data);
+
+// One evaluation's user side: GrowthBook's context minus the payload.
+struct context {
+  const payload* data = nullptr;  // borrowed; must outlive the context
+  json::value attributes = json::value::object();
+  json::value forced_variations = json::value::object();
+  json::value forced_features = json::value::object();
+  std::string url;
+  bool enabled = true;
+  bool qa_mode = false;
+  // When true the caller persists sticky-bucket documents (GrowthBook's
+  // saveStickyBucketAssignmentDoc); sticky_docs holds "attr||value" -> document.
+  bool sticky_bucketing = false;
+  json::value sticky_docs = json::value::object();
+  std::vector<std::string> changed_sticky_docs;  // keys of documents this evaluation wrote
+  // Experiments the user was bucketed into during this evaluation (results with hashUsed).
+  std::vector<json::value> exposures;
+};
+
+// Builds a context (and the payload it points to) from GrowthBook's context JSON.
+result<context> context_from_json(const json::value& ctx, payload& storage);
+
+// runExperiment: returns GrowthBook's Result object.
+json::value run(const json::value& experiment, context& ctx);
+// evalFeature: returns {value, on, off, source, ruleId[, experiment, experimentResult]}.
+json::value eval_feature(std::string_view key, context& ctx);
+// Every feature of the payload at once: {"features":{key:{value,on,off,source,ruleId}},
+// "experiments":[result...], "stickyBucketAssignmentDocs":{changed docs}} written compactly.
+void eval_all(context& ctx, std::string& out);
+
+}  // namespace whale::assign

@@ -1,0 +1,161 @@
+// whale: the developer harness over the core. JSON out on stdout; errors as JSON on stderr.
+// Exit codes: 0 ok, 1 the engine refused the input, 2 usage, 3 a file could not be read.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "whale/api.h"
+#include "whale/json.h"
+
+namespace {
+
+constexpr int exit_engine = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_io = 3;
+
+const char* const usage_text =
+    "usage: whale <command> [args]\n"
+    "\n"
+    "  hash <seed> <value> [version]        GrowthBook hash (version 1 or 2, default 1)\n"
+    "  run <experiment.json> <context.json> run one experiment for a GrowthBook context\n"
+    "  feature <key> <context.json>         evaluate one feature for a GrowthBook context\n"
+    "  eval <features.json> <attributes.json>\n"
+    "                                       every feature of a payload for one user\n"
+    "  condition <condition.json> <attributes.json>\n"
+    "                                       evaluate a targeting condition\n"
+    "  bandit <arms.json>                   P(best) traffic weights; arms.json is\n"
+    "                                       {\"arms\":[{\"alpha\",\"beta\"}],\"seed\",\"draws\"?,\"floor\"?,\"topTwo\"?}\n"
+    "  call <operation> <request.json>      any ABI operation on a raw request (hash, evalCondition,\n"
+    "                                       run, evalFeature, sampleBeta, thompsonChoose, banditWeights,\n"
+    "                                       evalAll with {\"payload\",\"request\"})\n"
+    "  --help                               this text\n"
+    "\n"
+    "exit codes: 0 ok, 1 invalid input (JSON error on stderr), 2 usage, 3 unreadable file\n";
+
+int usage(const char* problem) {
+  if (problem) std::fprintf(stderr, "whale: %s\n\n", problem);
+  std::fputs(usage_text, stderr);
+  return exit_usage;
+}
+
+bool read_file(const char* path, std::string& out) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (!f) return false;
+  char buf[65536];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    out.append(buf, n);
+    if (out.size() > whale::api::max_input_bytes) break;  // the engine refuses it with too_large
+  }
+  const bool ok = !std::ferror(f);
+  std::fclose(f);
+  return ok;
+}
+
+int io_error(const char* path) {
+  std::string msg;
+  whale::json::write_string(std::string("cannot read ") + path + ": " + std::strerror(errno), msg);
+  std::fprintf(stderr, "{\"error\":{\"code\":\"io\",\"message\":%s}}\n", msg.c_str());
+  return exit_io;
+}
+
+int emit(const whale::result<std::string>& r) {
+  if (r.ok()) {
+    std::fwrite(r.value().data(), 1, r.value().size(), stdout);
+    std::fputc('\n', stdout);
+    return 0;
+  }
+  std::string msg;
+  whale::json::write_string(r.message(), msg);
+  std::fprintf(stderr, "{\"error\":{\"code\":\"%s\",\"number\":%u,\"message\":%s}}\n", whale::error_name(r.code()),
+               static_cast<unsigned>(r.code()), msg.c_str());
+  return exit_engine;
+}
+
+// Wraps two JSON documents as {"a":A,"b":B} without parsing them twice.
+std::string pair_request(const char* a, const std::string& a_json, const char* b, const std::string& b_json) {
+  return std::string("{\"") + a + "\":" + a_json + ",\"" + b + "\":" + b_json + "}";
+}
+
+whale::result<std::string> eval_all(const std::string& payload, const std::string& request) {
+  WHALE_TRY(auto set, whale::api::load_features(payload));
+  return set->eval_all(request);
+}
+
+whale::result<std::string> call(const std::string& op, const std::string& request) {
+  if (op == "hash") return whale::api::hash(request);
+  if (op == "evalCondition") return whale::api::eval_condition(request);
+  if (op == "run") return whale::api::run(request);
+  if (op == "evalFeature") return whale::api::eval_feature(request);
+  if (op == "sampleBeta") return whale::api::sample_beta(request);
+  if (op == "thompsonChoose") return whale::api::thompson_choose(request);
+  if (op == "banditWeights") return whale::api::bandit_weights(request);
+  if (op == "evalAll") {
+    WHALE_TRY(whale::json::value doc, whale::json::parse(request));
+    const whale::json::value* payload = doc.find("payload");
+    const whale::json::value* req = doc.find("request");
+    if (!payload || !req) return whale::fail(whale::error_code::wrong_type, "evalAll: expected {payload, request}");
+    return eval_all(whale::json::to_string(*payload), whale::json::to_string(*req));
+  }
+  return whale::fail(whale::error_code::not_found, "unknown operation: " + op);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage("no command");
+  const std::string& cmd = args[0];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(usage_text, stdout);
+    return 0;
+  }
+  const auto files = [&](size_t first, size_t count, std::vector<std::string>& out) -> int {
+    for (size_t i = first; i < first + count; ++i) {
+      out.emplace_back();
+      if (!read_file(args[i].c_str(), out.back())) return io_error(args[i].c_str());
+    }
+    return 0;
+  };
+  std::vector<std::string> docs;
+  if (cmd == "hash") {
+    if (args.size() < 3 || args.size() > 4) return usage("hash takes <seed> <value> [version]");
+    std::string seed, value;
+    whale::json::write_string(args[1], seed);
+    whale::json::write_string(args[2], value);
+    const std::string version = args.size() == 4 ? args[3] : "1";
+    for (char c : version) {
+      if (c < '0' || c > '9') return usage("version must be a number");
+    }
+    return emit(whale::api::hash("{\"seed\":" + seed + ",\"value\":" + value + ",\"version\":" + version + "}"));
+  }
+  if (cmd == "run" || cmd == "condition" || cmd == "eval") {
+    if (args.size() != 3) return usage((cmd + " takes two JSON files").c_str());
+    if (int rc = files(1, 2, docs)) return rc;
+    if (cmd == "run") return emit(whale::api::run(pair_request("experiment", docs[0], "context", docs[1])));
+    if (cmd == "condition") {
+      return emit(whale::api::eval_condition(pair_request("condition", docs[0], "attributes", docs[1])));
+    }
+    return emit(eval_all(docs[0], pair_request("attributes", docs[1], "stickyBucketAssignmentDocs", "{}")));
+  }
+  if (cmd == "feature") {
+    if (args.size() != 3) return usage("feature takes <key> <context.json>");
+    if (int rc = files(2, 1, docs)) return rc;
+    std::string key;
+    whale::json::write_string(args[1], key);
+    return emit(whale::api::eval_feature("{\"key\":" + key + ",\"context\":" + docs[0] + "}"));
+  }
+  if (cmd == "bandit") {
+    if (args.size() != 2) return usage("bandit takes <arms.json>");
+    if (int rc = files(1, 1, docs)) return rc;
+    return emit(whale::api::bandit_weights(docs[0]));
+  }
+  if (cmd == "call") {
+    if (args.size() != 3) return usage("call takes <operation> <request.json>");
+    if (int rc = files(2, 1, docs)) return rc;
+    return emit(call(args[1], docs[0]));
+  }
+  return usage(("unknown command: " + cmd).c_str());
+}

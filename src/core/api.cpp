@@ -1,0 +1,227 @@
+#include "whale/api.h"
+
+#include <cmath>
+
+#include "whale/bandit.h"
+#include "whale/json.h"
+
+namespace whale::api {
+
+using json::value;
+
+namespace {
+
+result<value> parse_request(std::string_view text) {
+  if (text.size() > max_input_bytes) {
+    return fail(error_code::too_large, "request: larger than " + std::to_string(max_input_bytes) + " bytes");
+  }
+  WHALE_TRY(value doc, json::parse(text));
+  if (!doc.is_object()) return fail(error_code::wrong_type, "request: expected an object");
+  return doc;
+}
+
+result<const value*> required(const value& doc, const char* name) {
+  const value* v = doc.find(name);
+  if (v == nullptr) return fail(error_code::wrong_type, std::string(name) + ": required");
+  return v;
+}
+
+result<std::string> string_field(const value& doc, const char* name) {
+  WHALE_TRY(const value* v, required(doc, name));
+  if (v->is_string()) return v->as_string();
+  if (v->is_number()) return json::number_to_string(v->as_number());
+  return fail(error_code::wrong_type, std::string(name) + ": expected a string");
+}
+
+result<double> number_field(const value& doc, const char* name, double fallback, bool is_required) {
+  const value* v = doc.find(name);
+  if (v == nullptr) {
+    if (is_required) return fail(error_code::wrong_type, std::string(name) + ": required");
+    return fallback;
+  }
+  if (!v->is_number()) return fail(error_code::wrong_type, std::string(name) + ": expected a number");
+  return v->as_number();
+}
+
+// The payload and context of a request's "context" member.
+struct request_context {
+  assign::payload data;
+  assign::context ctx;
+};
+
+result<std::unique_ptr<request_context>> context_of(const value& doc) {
+  static const value empty = value::object();
+  const value* ctx_json = doc.find("context");
+  auto out = std::make_unique<request_context>();
+  WHALE_TRY(out->ctx, assign::context_from_json(ctx_json ? *ctx_json : empty, out->data));
+  out->ctx.data = &out->data;
+  return out;
+}
+
+result<bandit::beta_arm> arm_of(const value& v, size_t index) {
+  const std::string path = "arms[" + std::to_string(index) + "]";
+  if (!v.is_object()) return fail(error_code::wrong_type, path + ": expected an object");
+  const value* a = v.find("alpha");
+  const value* b = v.find("beta");
+  if (a == nullptr || !a->is_number() || b == nullptr || !b->is_number()) {
+    return fail(error_code::wrong_type, path + ": expected numbers alpha and beta");
+  }
+  if (!(a->as_number() > 0) || !(b->as_number() > 0) || !std::isfinite(a->as_number()) || !std::isfinite(b->as_number())) {
+    return fail(error_code::invalid_value, path + ": alpha and beta must be finite and > 0");
+  }
+  return bandit::beta_arm{a->as_number(), b->as_number()};
+}
+
+result<std::vector<bandit::beta_arm>> arms_of(const value& doc) {
+  WHALE_TRY(const value* arms, required(doc, "arms"));
+  if (!arms->is_array()) return fail(error_code::wrong_type, "arms: expected an array");
+  if (arms->items().empty()) return fail(error_code::invalid_value, "arms: expected at least one arm");
+  if (arms->items().size() > bandit::max_arms) {
+    return fail(error_code::too_large, "arms: more than " + std::to_string(bandit::max_arms));
+  }
+  std::vector<bandit::beta_arm> out;
+  for (size_t i = 0; i < arms->items().size(); ++i) {
+    WHALE_TRY(bandit::beta_arm arm, arm_of(arms->items()[i], i));
+    out.push_back(arm);
+  }
+  return out;
+}
+
+std::string number_json(double n) {
+  std::string out;
+  json::write(value::number(n), out);
+  return out;
+}
+
+}  // namespace
+
+result<std::string> hash(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(std::string seed, string_field(doc, "seed"));
+  WHALE_TRY(std::string v, string_field(doc, "value"));
+  WHALE_TRY(double version, number_field(doc, "version", 1, false));
+  const auto n = assign::hash(seed, v, static_cast<int>(version) == version ? static_cast<int>(version) : 0);
+  return n ? number_json(*n) : std::string("null");
+}
+
+result<std::string> eval_condition(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(const value* condition, required(doc, "condition"));
+  WHALE_TRY_VOID(assign::validate_condition(*condition));
+  static const value empty = value::object();
+  const value* attributes = doc.find("attributes");
+  const value* groups = doc.find("savedGroups");
+  if (groups != nullptr && !groups->is_object() && !groups->is_null()) {
+    return fail(error_code::wrong_type, "savedGroups: expected an object");
+  }
+  const bool pass = assign::eval_condition(attributes ? *attributes : empty, *condition,
+                                           groups && groups->is_object() ? *groups : empty);
+  return std::string(pass ? "true" : "false");
+}
+
+result<std::string> run(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(const value* experiment, required(doc, "experiment"));
+  if (!experiment->is_object()) return fail(error_code::wrong_type, "experiment: expected an object");
+  if (const value* c = experiment->find("condition"); c && !c->is_null()) {
+    auto checked = assign::validate_condition(*c);
+    if (!checked) return fail(checked.code(), "experiment.condition: " + checked.message());
+  }
+  WHALE_TRY(auto rc, context_of(doc));
+  return json::to_string(assign::run(*experiment, rc->ctx));
+}
+
+result<std::string> eval_feature(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(std::string key, string_field(doc, "key"));
+  WHALE_TRY(auto rc, context_of(doc));
+  return json::to_string(assign::eval_feature(key, rc->ctx));
+}
+
+result<std::string> sample_beta(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(double alpha, number_field(doc, "alpha", 0, true));
+  WHALE_TRY(double beta, number_field(doc, "beta", 0, true));
+  WHALE_TRY(std::string seed, string_field(doc, "seed"));
+  WHALE_TRY(double count, number_field(doc, "count", 1, false));
+  if (!(alpha > 0) || !(beta > 0) || !std::isfinite(alpha) || !std::isfinite(beta)) {
+    return fail(error_code::invalid_value, "alpha and beta must be finite and > 0");
+  }
+  if (!(count >= 1) || count > bandit::max_draws || count != std::floor(count)) {
+    return fail(error_code::invalid_value, "count: expected an integer in 1.." + std::to_string(bandit::max_draws));
+  }
+  bandit::rng r = bandit::rng::from_seed(seed);
+  std::string out = "[";
+  for (double i = 0; i < count; ++i) {
+    if (i > 0) out.push_back(',');
+    out += number_json(bandit::sample_beta(r, alpha, beta));
+  }
+  out.push_back(']');
+  return out;
+}
+
+result<std::string> thompson_choose(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(auto arms, arms_of(doc));
+  WHALE_TRY(std::string seed, string_field(doc, "seed"));
+  bandit::rng r = bandit::rng::from_seed(seed);
+  WHALE_TRY(size_t chosen, bandit::thompson_choose(arms, r));
+  return std::to_string(chosen);
+}
+
+result<std::string> bandit_weights(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(auto arms, arms_of(doc));
+  WHALE_TRY(std::string seed, string_field(doc, "seed"));
+  bandit::weights_options options;
+  WHALE_TRY(double draws, number_field(doc, "draws", options.draws, false));
+  WHALE_TRY(options.floor, number_field(doc, "floor", 0, false));
+  if (!(draws >= 1) || draws > bandit::max_draws || draws != std::floor(draws)) {
+    return fail(error_code::invalid_value, "draws: expected an integer in 1.." + std::to_string(bandit::max_draws));
+  }
+  options.draws = static_cast<uint32_t>(draws);
+  if (const value* top_two = doc.find("topTwo")) {
+    if (!top_two->is_bool()) return fail(error_code::wrong_type, "topTwo: expected a boolean");
+    options.top_two = top_two->as_bool();
+  }
+  bandit::rng r = bandit::rng::from_seed(seed);
+  WHALE_TRY(std::vector<double> weights, bandit::bandit_weights(arms, options, r));
+  std::string out = "[";
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += number_json(weights[i]);
+  }
+  out.push_back(']');
+  return out;
+}
+
+result<std::unique_ptr<feature_set>> load_features(std::string_view payload_json) {
+  WHALE_TRY(value doc, parse_request(payload_json));
+  WHALE_TRY(assign::payload data, assign::load_payload(doc));
+  return std::make_unique<feature_set>(std::move(data));
+}
+
+result<std::string> feature_set::eval_all(std::string_view request) const {
+  WHALE_TRY(value doc, parse_request(request));
+  assign::context ctx;
+  ctx.data = &data_;
+  if (const value* attributes = doc.find("attributes")) {
+    if (!attributes->is_object()) return fail(error_code::wrong_type, "attributes: expected an object");
+    ctx.attributes = std::move(*doc.find("attributes"));
+  }
+  if (value* docs = doc.find("stickyBucketAssignmentDocs")) {
+    if (!docs->is_object()) return fail(error_code::wrong_type, "stickyBucketAssignmentDocs: expected an object");
+    ctx.sticky_docs = std::move(*docs);
+    ctx.sticky_bucketing = true;
+  }
+  if (value* forced = doc.find("forcedVariations")) {
+    if (!forced->is_object()) return fail(error_code::wrong_type, "forcedVariations: expected an object");
+    ctx.forced_variations = std::move(*forced);
+  }
+  if (const value* url = doc.find("url"); url && url->is_string()) ctx.url = url->as_string();
+  std::string out;
+  assign::eval_all(ctx, out);
+  return out;
+}
+
+}  // namespace whale::api

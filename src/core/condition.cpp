@@ -1,0 +1,359 @@
+// GrowthBook's condition language (a MongoDB-like query over the user's attributes).
+#include <cmath>
+#include <map>
+#include <memory>
+
+#include "jsops.h"
+#include "whale/assign.h"
+#include "whale/regex.h"
+
+namespace whale::assign {
+
+using json::kind;
+using json::value;
+
+namespace {
+
+// Saved groups may reference each other: this bounds the total evaluation depth.
+constexpr int max_eval_depth = 4 * max_condition_depth;
+
+struct evaluator {
+  const value& saved_groups;
+  std::vector<std::string_view> visited;  // saved-group ids being resolved (stops cycles)
+  int depth = 0;
+
+  bool condition(const value* obj, const value& cond);
+  bool condition_value(const value& cond, const value* actual, bool insensitive);
+  bool op(std::string_view name, const value* actual, const value& expected);
+  bool saved_group(const value* obj, const value& reference);
+  bool elem_match(const value* actual, const value& expected);
+  bool in_all(const value* actual, const value& expected, bool insensitive);
+};
+
+const value* get_path(const value* obj, std::string_view path) {
+  static const value null_value;
+  const value* current = obj;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string_view part = path.substr(start, dot == std::string_view::npos ? path.npos : dot - start);
+    const value* next = nullptr;
+    if (current != nullptr && current->is_object()) {
+      next = current->find(part);
+    } else if (current != nullptr && current->is_array()) {
+      size_t index = 0;
+      bool numeric = !part.empty() && (part == "0" || part[0] != '0');
+      for (char c : part) {
+        if (c < '0' || c > '9' || index > 100000000) {
+          numeric = false;
+          break;
+        }
+        index = index * 10 + static_cast<size_t>(c - '0');
+      }
+      if (numeric && index < current->items().size()) next = &current->items()[index];
+    }
+    if (next == nullptr) return &null_value;
+    current = next;
+    if (dot == std::string_view::npos) return current;
+    start = dot + 1;
+  }
+}
+
+bool is_operator_object(const value& v) {
+  if (!v.is_object() || v.members().empty()) return false;
+  for (const json::member& m : v.members()) {
+    if (m.first.empty() || m.first[0] != '$') return false;
+  }
+  return true;
+}
+
+const char* type_name(const value* v) {
+  if (v == nullptr) return "undefined";
+  switch (v->type()) {
+    case kind::null: return "null";
+    case kind::boolean: return "boolean";
+    case kind::number: return "number";
+    case kind::string: return "string";
+    case kind::array: return "array";
+    case kind::object: return "object";
+  }
+  return "unknown";
+}
+
+
+bool includes(const value& list, const value* item, bool insensitive) {
+  for (const value& candidate : list.items()) {
+    if (insensitive && candidate.is_string() && item != nullptr && item->is_string()) {
+      if (js::to_lower(candidate.as_string()) == js::to_lower(item->as_string())) return true;
+    } else if (js::same_value_zero(&candidate, item)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_in(const value* actual, const value& expected, bool insensitive) {
+  if (actual != nullptr && actual->is_array()) {
+    for (const value& el : actual->items()) {
+      if (includes(expected, &el, insensitive)) return true;
+    }
+    return false;
+  }
+  return includes(expected, actual, insensitive);
+}
+
+// The values of a saved group used by $inGroup: nullptr when the entry matches nobody.
+const value* saved_group_values(const value& saved_groups, const value& id) {
+  static const value empty = value::array();
+  const value* entry = saved_groups.find(js::to_string(&id));
+  if (entry == nullptr) return &empty;
+  if (entry->is_array()) return entry;
+  if (entry->is_object()) {
+    const value* type = entry->find("type");
+    if (type && type->is_string() && type->as_string() == "list") {
+      const value* values = entry->find("values");
+      return values && values->is_array() ? values : nullptr;
+    }
+  }
+  return nullptr;
+}
+
+// "v1.2.3-rc.1+build" -> "    1-    2-    3-rc-    1", so that string order is version order.
+std::string padded_version(const value* v) {
+  std::string input;
+  if (v != nullptr && v->is_number()) input = js::to_string(v);
+  else if (v != nullptr && v->is_string()) input = v->as_string();
+  if (input.empty()) input = "0";
+  if (input[0] == 'v') input.erase(0, 1);
+  const size_t plus = input.find('+');
+  if (plus != std::string::npos) input.erase(plus);
+  std::vector<std::string> parts(1);
+  for (char c : input) {
+    if (c == '-' || c == '.') parts.emplace_back();
+    else parts.back().push_back(c);
+  }
+  if (parts.size() == 3) parts.emplace_back("~");
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out.push_back('-');
+    const std::string& p = parts[i];
+    bool numeric = !p.empty();
+    for (char c : p) numeric = numeric && c >= '0' && c <= '9';
+    if (numeric && p.size() < 5) out.append(5 - p.size(), ' ');
+    out += p;
+  }
+  return out;
+}
+
+// Compiled patterns by (pattern, flag); invalid patterns are cached as null (match nothing).
+bool regex_test(const value& pattern, const value* actual, bool insensitive) {
+  if (!pattern.is_string()) return false;
+  static std::map<std::string, std::unique_ptr<regex::pattern>> cache;
+  std::string key = pattern.as_string();
+  key.push_back(insensitive ? '\1' : '\0');
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    if (cache.size() >= 1024) cache.clear();
+    auto compiled = regex::compile(pattern.as_string(), insensitive);
+    std::unique_ptr<regex::pattern> entry;
+    if (compiled.ok()) entry = std::make_unique<regex::pattern>(std::move(compiled).value());
+    it = cache.emplace(std::move(key), std::move(entry)).first;
+  }
+  if (!it->second) return false;
+  auto matched = it->second->test(js::to_string(actual));
+  return matched.ok() && matched.value();
+}
+
+bool evaluator::condition(const value* obj, const value& cond) {
+  if (++depth > max_eval_depth) {
+    --depth;
+    return false;
+  }
+  bool pass = true;
+  if (cond.is_object()) {
+    for (const json::member& m : cond.members()) {
+      const std::string& k = m.first;
+      const value& v = m.second;
+      const bool is_array = v.is_array();
+      if (k == "$or" || k == "$nor") {
+        bool any = !is_array || v.items().empty();
+        for (size_t i = 0; is_array && !any && i < v.items().size(); ++i) any = condition(obj, v.items()[i]);
+        pass = (k == "$or") ? any : !any;
+      } else if (k == "$and") {
+        for (size_t i = 0; is_array && pass && i < v.items().size(); ++i) pass = condition(obj, v.items()[i]);
+      } else if (k == "$not") {
+        pass = !condition(obj, v);
+      } else if (k == "$savedGroup") {
+        pass = saved_group(obj, v);
+      } else {
+        pass = condition_value(v, get_path(obj, k), false);
+      }
+      if (!pass) break;
+    }
+  } else if (cond.is_array()) {
+    for (size_t i = 0; pass && i < cond.items().size(); ++i) {
+      pass = condition_value(cond.items()[i], get_path(obj, std::to_string(i)), false);
+    }
+  } else {
+    pass = !cond.is_null();
+  }
+  --depth;
+  return pass;
+}
+
+bool evaluator::saved_group(const value* obj, const value& reference) {
+  if (!reference.is_object()) return false;
+  const value* id = reference.find("id");
+  const value* attribute_key = reference.find("attributeKey");
+  if (id == nullptr || !id->is_string()) return false;
+  for (std::string_view seen : visited) {
+    if (seen == id->as_string()) return false;
+  }
+  if (attribute_key != nullptr && !attribute_key->is_string()) return false;
+  const value* entry = saved_groups.find(id->as_string());
+  if (entry == nullptr || !entry->is_object()) return false;
+  const value* type = entry->find("type");
+  const std::string_view type_name = type && type->is_string() ? std::string_view(type->as_string()) : "";
+  if (type_name == "list") {
+    const value* key = attribute_key != nullptr ? attribute_key : entry->find("attributeKey");
+    const value* values = entry->find("values");
+    if (key == nullptr || !key->is_string() || values == nullptr || !values->is_array()) return false;
+    return is_in(get_path(obj, key->as_string()), *values, false);
+  }
+  if (type_name == "condition") {
+    const value* cond = entry->find("condition");
+    if (cond == nullptr || !(cond->is_object() || cond->is_array())) return false;
+    visited.push_back(id->as_string());
+    const bool pass = condition(obj, *cond);
+    visited.pop_back();
+    return pass;
+  }
+  return false;
+}
+
+bool evaluator::condition_value(const value& cond, const value* actual, bool insensitive) {
+  switch (cond.type()) {
+    case kind::string:
+      if (insensitive) return js::to_lower(js::to_string(actual)) == js::to_lower(cond.as_string());
+      return js::to_string(actual) == cond.as_string();
+    case kind::number: return js::to_number(actual) == cond.as_number();
+    case kind::boolean: return actual != nullptr && !actual->is_null() && js::truthy(actual) == cond.as_bool();
+    case kind::null: return actual != nullptr && actual->is_null();
+    case kind::array: return actual != nullptr && json::equal(*actual, cond);
+    case kind::object: break;
+  }
+  if (!is_operator_object(cond)) return actual != nullptr && json::equal(*actual, cond);
+  if (++depth > max_eval_depth) {
+    --depth;
+    return false;
+  }
+  bool pass = true;
+  for (const json::member& m : cond.members()) {
+    pass = op(m.first, actual, m.second);
+    if (!pass) break;
+  }
+  --depth;
+  return pass;
+}
+
+bool evaluator::elem_match(const value* actual, const value& expected) {
+  if (actual == nullptr || !actual->is_array()) return false;
+  const bool operators = is_operator_object(expected);
+  for (const value& el : actual->items()) {
+    if (el.is_null()) continue;
+    if (operators ? condition_value(expected, &el, false) : condition(&el, expected)) return true;
+  }
+  return false;
+}
+
+bool evaluator::in_all(const value* actual, const value& expected, bool insensitive) {
+  if (actual == nullptr || !actual->is_array()) return false;
+  for (const value& want : expected.items()) {
+    bool found = false;
+    for (const value& el : actual->items()) {
+      if (condition_value(want, &el, insensitive)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+bool evaluator::op(std::string_view name, const value* actual, const value& expected) {
+  if (name == "$veq") return padded_version(actual) == padded_version(&expected);
+  if (name == "$vne") return padded_version(actual) != padded_version(&expected);
+  if (name == "$vgt") return js::compare_utf16(padded_version(actual), padded_version(&expected)) > 0;
+  if (name == "$vgte") return js::compare_utf16(padded_version(actual), padded_version(&expected)) >= 0;
+  if (name == "$vlt") return js::compare_utf16(padded_version(actual), padded_version(&expected)) < 0;
+  if (name == "$vlte") return js::compare_utf16(padded_version(actual), padded_version(&expected)) <= 0;
+  if (name == "$eq") return js::strict_equal(actual, &expected);
+  if (name == "$ne") return !js::strict_equal(actual, &expected);
+  if (name == "$lt") return js::compare(actual, &expected, js::relation::lt);
+  if (name == "$lte") return js::compare(actual, &expected, js::relation::lte);
+  if (name == "$gt") return js::compare(actual, &expected, js::relation::gt);
+  if (name == "$gte") return js::compare(actual, &expected, js::relation::gte);
+  if (name == "$exists") {
+    const bool present = actual != nullptr && !actual->is_null();
+    return js::truthy(&expected) ? present : !present;
+  }
+  if (name == "$in" || name == "$ini" || name == "$nin" || name == "$nini") {
+    if (!expected.is_array()) return false;
+    const bool insensitive = name.back() == 'i';
+    const bool in = is_in(actual, expected, insensitive);
+    return name[1] == 'i' ? in : !in;
+  }
+  if (name == "$inGroup" || name == "$notInGroup") {
+    const value* values = saved_group_values(saved_groups, expected);
+    if (values == nullptr) return false;
+    const bool in = is_in(actual, *values, false);
+    return name == "$inGroup" ? in : !in;
+  }
+  if (name == "$not") return !condition_value(expected, actual, false);
+  if (name == "$size") {
+    if (actual == nullptr || !actual->is_array()) return false;
+    const value length = value::number(static_cast<double>(actual->items().size()));
+    return condition_value(expected, &length, false);
+  }
+  if (name == "$elemMatch") return elem_match(actual, expected);
+  if (name == "$all" || name == "$alli") {
+    if (!expected.is_array()) return false;
+    return in_all(actual, expected, name == "$alli");
+  }
+  if (name == "$regex" || name == "$regexi") return regex_test(expected, actual, name == "$regexi");
+  if (name == "$type") return expected.is_string() && expected.as_string() == type_name(actual);
+  return false;  // unknown operator
+}
+
+int nesting(const value& v, int limit) {
+  if (limit < 0) return 0;
+  int deepest = 0;
+  if (v.is_array()) {
+    for (const value& item : v.items()) deepest = std::max(deepest, nesting(item, limit - 1));
+    return deepest + 1;
+  }
+  if (v.is_object()) {
+    for (const json::member& m : v.members()) deepest = std::max(deepest, nesting(m.second, limit - 1));
+    return deepest + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+result<void> validate_condition(const value& condition) {
+  if (!condition.is_object()) return fail(error_code::wrong_type, "condition: expected an object");
+  if (nesting(condition, max_condition_depth + 1) > max_condition_depth) {
+    return fail(error_code::too_deep,
+                "condition: nested deeper than " + std::to_string(max_condition_depth));
+  }
+  return {};
+}
+
+bool eval_condition(const value& attributes, const value& condition, const value& saved_groups) {
+  evaluator e{saved_groups, {}, 0};
+  return e.condition(&attributes, condition);
+}
+
+}  // namespace whale::assign

@@ -1,0 +1,97 @@
+// The C ABI of wasm/whale_core.h: one-line forwards into whale::api (cf. proxy-wasm).
+#include "whale_core.h"
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "whale/api.h"
+
+#if defined(__wasm__)
+#define WHALE_EXPORT(name) __attribute__((export_name(#name)))
+#else
+#define WHALE_EXPORT(name)
+#endif
+
+namespace {
+
+constexpr uint32_t abi_major = 1;
+constexpr uint32_t abi_minor = 0;
+
+std::string last;
+uint32_t last_handle = 0;
+std::map<uint32_t, std::unique_ptr<whale::api::feature_set>> feature_sets;
+uint32_t next_handle = 1;
+
+uint32_t finish(whale::result<std::string> r) {
+  if (!r.ok()) {
+    last = r.message();
+    return static_cast<uint32_t>(r.code());
+  }
+  last = std::move(r).value();
+  return 0;
+}
+
+std::string_view input(const char* ptr, size_t len) { return ptr ? std::string_view(ptr, len) : std::string_view(); }
+
+uint32_t failed(whale::error_code code, std::string message) {
+  last = std::move(message);
+  return static_cast<uint32_t>(code);
+}
+
+}  // namespace
+
+extern "C" {
+
+WHALE_EXPORT(whale_abi_version) uint32_t whale_abi_version(void) { return (abi_major << 16) | abi_minor; }
+WHALE_EXPORT(whale_alloc) void* whale_alloc(size_t size) { return std::malloc(size ? size : 1); }
+WHALE_EXPORT(whale_free) void whale_free(void* ptr) { std::free(ptr); }
+WHALE_EXPORT(whale_last_ptr) const char* whale_last_ptr(void) { return last.data(); }
+WHALE_EXPORT(whale_last_len) size_t whale_last_len(void) { return last.size(); }
+WHALE_EXPORT(whale_last_handle) uint32_t whale_last_handle(void) { return last_handle; }
+
+WHALE_EXPORT(whale_hash) uint32_t whale_hash(const char* p, size_t n) { return finish(whale::api::hash(input(p, n))); }
+WHALE_EXPORT(whale_eval_condition) uint32_t whale_eval_condition(const char* p, size_t n) {
+  return finish(whale::api::eval_condition(input(p, n)));
+}
+WHALE_EXPORT(whale_run) uint32_t whale_run(const char* p, size_t n) { return finish(whale::api::run(input(p, n))); }
+WHALE_EXPORT(whale_eval_feature) uint32_t whale_eval_feature(const char* p, size_t n) {
+  return finish(whale::api::eval_feature(input(p, n)));
+}
+WHALE_EXPORT(whale_sample_beta) uint32_t whale_sample_beta(const char* p, size_t n) {
+  return finish(whale::api::sample_beta(input(p, n)));
+}
+WHALE_EXPORT(whale_thompson_choose) uint32_t whale_thompson_choose(const char* p, size_t n) {
+  return finish(whale::api::thompson_choose(input(p, n)));
+}
+WHALE_EXPORT(whale_bandit_weights) uint32_t whale_bandit_weights(const char* p, size_t n) {
+  return finish(whale::api::bandit_weights(input(p, n)));
+}
+
+WHALE_EXPORT(whale_features_load) uint32_t whale_features_load(const char* p, size_t n) {
+  auto loaded = whale::api::load_features(input(p, n));
+  if (!loaded.ok()) return failed(loaded.code(), loaded.message());
+  last_handle = next_handle++;
+  feature_sets.emplace(last_handle, std::move(loaded).value());
+  last.clear();
+  return 0;
+}
+
+WHALE_EXPORT(whale_features_free) uint32_t whale_features_free(uint32_t handle) {
+  if (feature_sets.erase(handle) == 0) {
+    return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
+  }
+  last.clear();
+  return 0;
+}
+
+WHALE_EXPORT(whale_eval_all) uint32_t whale_eval_all(uint32_t handle, const char* p, size_t n) {
+  auto it = feature_sets.find(handle);
+  if (it == feature_sets.end()) {
+    return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
+  }
+  return finish(it->second->eval_all(input(p, n)));
+}
+
+}  // extern "C"

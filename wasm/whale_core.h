@@ -1,0 +1,50 @@
+/* The whale core's C ABI, exported by core.wasm (emscripten and wasm32-wasi builds) and linked
+ * natively for tests. Single-threaded: one module instance per isolate.
+ *
+ * Calling convention:
+ *  - Inputs are (pointer, length) UTF-8 buffers the caller allocated with whale_alloc and
+ *    frees with whale_free; the module never keeps them past the call.
+ *  - Every operation returns a whale error code (0 = ok; the numbers are those of
+ *    whale::error_code in include/whale/result.h). On success the output (JSON) is in the
+ *    "last result" buffer; on failure that buffer holds the error message.
+ *  - whale_last_ptr/whale_last_len are BORROWED: valid until the next whale_ call (which may
+ *    grow memory). Copy them out at once.
+ *  - Handles from whale_features_load are OWNED by the caller: release with whale_features_free.
+ */
+#ifndef WHALE_CORE_H
+#define WHALE_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* (major << 16) | minor. The glue refuses a module whose major differs from its own. */
+uint32_t whale_abi_version(void);
+
+void* whale_alloc(size_t size); /* NULL when out of memory */
+void whale_free(void* ptr);
+
+const char* whale_last_ptr(void);
+size_t whale_last_len(void);
+uint32_t whale_last_handle(void); /* the handle made by the last successful whale_features_load */
+
+uint32_t whale_hash(const char* req, size_t len);
+uint32_t whale_eval_condition(const char* req, size_t len);
+uint32_t whale_run(const char* req, size_t len);
+uint32_t whale_eval_feature(const char* req, size_t len);
+uint32_t whale_sample_beta(const char* req, size_t len);
+uint32_t whale_thompson_choose(const char* req, size_t len);
+uint32_t whale_bandit_weights(const char* req, size_t len);
+
+uint32_t whale_features_load(const char* payload, size_t len);
+uint32_t whale_features_free(uint32_t handle);
+uint32_t whale_eval_all(uint32_t handle, const char* req, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
