@@ -10,7 +10,4 @@ target_include_directories(whale_simdjson SYSTEM PUBLIC ${WHALE_SIMDJSON_DIR})
 # Exceptions are off everywhere; simdjson reports errors as error codes.
 target_compile_definitions(whale_simdjson PUBLIC SIMDJSON_EXCEPTIONS=0)
 target_compile_options(whale_simdjson PRIVATE -fno-exceptions -ffp-contract=off)
-if(CMAKE_SYSTEM_NAME STREQUAL "Emscripten" OR CMAKE_SYSTEM_NAME STREQUAL "WASI")
-  # No threads in the edge build.
-  target_compile_definitions(whale_simdjson PUBLIC SIMDJSON_THREADS_ENABLED=0)
-endif()
+# No threads anywhere: simdjson enables them only under _REENTRANT, which none of our builds set.

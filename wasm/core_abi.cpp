@@ -55,6 +55,21 @@ WHALE_EXPORT(whale_hash) uint32_t whale_hash(const char* p, size_t n) { return f
 WHALE_EXPORT(whale_eval_condition) uint32_t whale_eval_condition(const char* p, size_t n) {
   return finish(whale::api::eval_condition(input(p, n)));
 }
+WHALE_EXPORT(whale_bucket_ranges) uint32_t whale_bucket_ranges(const char* p, size_t n) {
+  return finish(whale::api::bucket_ranges(input(p, n)));
+}
+WHALE_EXPORT(whale_choose_variation) uint32_t whale_choose_variation(const char* p, size_t n) {
+  return finish(whale::api::choose_variation(input(p, n)));
+}
+WHALE_EXPORT(whale_equal_weights) uint32_t whale_equal_weights(const char* p, size_t n) {
+  return finish(whale::api::equal_weights(input(p, n)));
+}
+WHALE_EXPORT(whale_in_namespace) uint32_t whale_in_namespace(const char* p, size_t n) {
+  return finish(whale::api::in_namespace(input(p, n)));
+}
+WHALE_EXPORT(whale_query_string_override) uint32_t whale_query_string_override(const char* p, size_t n) {
+  return finish(whale::api::query_string_override(input(p, n)));
+}
 WHALE_EXPORT(whale_run) uint32_t whale_run(const char* p, size_t n) { return finish(whale::api::run(input(p, n))); }
 WHALE_EXPORT(whale_eval_feature) uint32_t whale_eval_feature(const char* p, size_t n) {
   return finish(whale::api::eval_feature(input(p, n)));

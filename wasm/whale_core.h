@@ -33,6 +33,11 @@ uint32_t whale_last_handle(void); /* the handle made by the last successful whal
 
 uint32_t whale_hash(const char* req, size_t len);
 uint32_t whale_eval_condition(const char* req, size_t len);
+uint32_t whale_bucket_ranges(const char* req, size_t len);
+uint32_t whale_choose_variation(const char* req, size_t len);
+uint32_t whale_equal_weights(const char* req, size_t len);
+uint32_t whale_in_namespace(const char* req, size_t len);
+uint32_t whale_query_string_override(const char* req, size_t len);
 uint32_t whale_run(const char* req, size_t len);
 uint32_t whale_eval_feature(const char* req, size_t len);
 uint32_t whale_sample_beta(const char* req, size_t len);

@@ -19,9 +19,20 @@ inline constexpr size_t max_input_bytes = 16 * 1024 * 1024;
 result<std::string> hash(std::string_view request);
 // {"attributes","condition","savedGroups"?} -> true | false.
 result<std::string> eval_condition(std::string_view request);
-// {"experiment", "context"} -> GrowthBook's Result object.
+// {"variations","coverage"?,"weights"?} -> [[start,end],...] (getBucketRanges).
+result<std::string> bucket_ranges(std::string_view request);
+// {"n","ranges"} -> index or -1 (chooseVariation).
+result<std::string> choose_variation(std::string_view request);
+// {"n"} -> [weights] (getEqualWeights).
+result<std::string> equal_weights(std::string_view request);
+// {"hashValue","namespace":[id,start,end]} -> true | false (inNamespace).
+result<std::string> in_namespace(std::string_view request);
+// {"key","url","variations"} -> index or null (getQueryStringOverride).
+result<std::string> query_string_override(std::string_view request);
+// {"experiment", "context"} -> {"result": GrowthBook's Result, "stickyBucketAssignmentDocs":
+// the documents this call wrote (sticky bucketing is on when the context has documents)}.
 result<std::string> run(std::string_view request);
-// {"key", "context"} -> GrowthBook's FeatureResult object.
+// {"key", "context"} -> {"result": GrowthBook's FeatureResult, "stickyBucketAssignmentDocs"}.
 result<std::string> eval_feature(std::string_view request);
 // {"alpha","beta","seed","count"?} -> [samples].
 result<std::string> sample_beta(std::string_view request);

@@ -28,8 +28,11 @@ const char* const usage_text =
     "  bandit <arms.json>                   P(best) traffic weights; arms.json is\n"
     "                                       {\"arms\":[{\"alpha\",\"beta\"}],\"seed\",\"draws\"?,\"floor\"?,\"topTwo\"?}\n"
     "  call <operation> <request.json>      any ABI operation on a raw request (hash, evalCondition,\n"
-    "                                       run, evalFeature, sampleBeta, thompsonChoose, banditWeights,\n"
+    "                                       getBucketRanges, chooseVariation, getEqualWeights, inNamespace,\n"
+    "                                       getQueryStringOverride, run, evalFeature, sampleBeta,\n"
+    "                                       thompsonChoose, banditWeights,\n"
     "                                       evalAll with {\"payload\",\"request\"})\n"
+    "  batch <requests.jsonl>               one {\"op\",\"request\"} per line -> one {\"ok\"|\"error\"} per line\n"
     "  --help                               this text\n"
     "\n"
     "exit codes: 0 ok, 1 invalid input (JSON error on stderr), 2 usage, 3 unreadable file\n";
@@ -87,6 +90,11 @@ whale::result<std::string> eval_all(const std::string& payload, const std::strin
 whale::result<std::string> call(const std::string& op, const std::string& request) {
   if (op == "hash") return whale::api::hash(request);
   if (op == "evalCondition") return whale::api::eval_condition(request);
+  if (op == "getBucketRanges") return whale::api::bucket_ranges(request);
+  if (op == "chooseVariation") return whale::api::choose_variation(request);
+  if (op == "getEqualWeights") return whale::api::equal_weights(request);
+  if (op == "inNamespace") return whale::api::in_namespace(request);
+  if (op == "getQueryStringOverride") return whale::api::query_string_override(request);
   if (op == "run") return whale::api::run(request);
   if (op == "evalFeature") return whale::api::eval_feature(request);
   if (op == "sampleBeta") return whale::api::sample_beta(request);
@@ -100,6 +108,37 @@ whale::result<std::string> call(const std::string& op, const std::string& reques
     return eval_all(whale::json::to_string(*payload), whale::json::to_string(*req));
   }
   return whale::fail(whale::error_code::not_found, "unknown operation: " + op);
+}
+
+// One JSON line per request, {"op": NAME, "request": {...}}; one line out per request:
+// {"ok": RESULT} or {"error": {"code", "message"}}. The cross-target tests compare these bytes.
+int batch(const std::string& lines) {
+  size_t start = 0;
+  while (start < lines.size()) {
+    size_t end = lines.find('\n', start);
+    if (end == std::string::npos) end = lines.size();
+    const std::string line = lines.substr(start, end - start);
+    start = end + 1;
+    if (line.empty()) continue;
+    whale::result<std::string> r = [&]() -> whale::result<std::string> {
+      WHALE_TRY(whale::json::value doc, whale::json::parse(line));
+      const whale::json::value* op = doc.find("op");
+      const whale::json::value* req = doc.find("request");
+      if (!op || !op->is_string() || !req) return whale::fail(whale::error_code::wrong_type, "batch: expected {op, request}");
+      return call(op->as_string(), req->is_string() ? req->as_string() : whale::json::to_string(*req));
+    }();
+    std::string out;
+    if (r.ok()) {
+      out = "{\"ok\":" + r.value() + "}";
+    } else {
+      out = std::string("{\"error\":{\"code\":\"") + whale::error_name(r.code()) + "\",\"message\":";
+      whale::json::write_string(r.message(), out);
+      out += "}}";
+    }
+    out.push_back('\n');
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -156,6 +195,11 @@ int main(int argc, char** argv) {
     if (args.size() != 3) return usage("call takes <operation> <request.json>");
     if (int rc = files(2, 1, docs)) return rc;
     return emit(call(args[1], docs[0]));
+  }
+  if (cmd == "batch") {
+    if (args.size() != 2) return usage("batch takes <requests.jsonl>");
+    if (int rc = files(1, 1, docs)) return rc;
+    return batch(docs[0]);
   }
   return usage(("unknown command: " + cmd).c_str());
 }

@@ -93,6 +93,45 @@ std::string number_json(double n) {
   return out;
 }
 
+result<std::vector<double>> numbers_field(const value& doc, const char* name) {
+  std::vector<double> out;
+  const value* v = doc.find(name);
+  if (v == nullptr || v->is_null()) return out;
+  if (!v->is_array()) return fail(error_code::wrong_type, std::string(name) + ": expected an array");
+  for (const value& x : v->items()) {
+    if (!x.is_number()) return fail(error_code::wrong_type, std::string(name) + ": expected numbers");
+    out.push_back(x.as_number());
+  }
+  return out;
+}
+
+result<int> count_field(const value& doc, const char* name, int limit) {
+  WHALE_TRY(double n, number_field(doc, name, 0, true));
+  if (n != std::floor(n) || n < -1 || n > limit) {
+    return fail(error_code::invalid_value, std::string(name) + ": expected an integer up to " + std::to_string(limit));
+  }
+  return static_cast<int>(n);
+}
+
+constexpr int max_variations = 10000;
+
+// {"result": R, "stickyBucketAssignmentDocs": {the documents the call wrote}}
+std::string with_sticky_docs(const value& result, const assign::context& ctx) {
+  std::string out = "{\"result\":";
+  json::write(result, out);
+  out += ",\"stickyBucketAssignmentDocs\":{";
+  bool first = true;
+  for (const std::string& key : ctx.changed_sticky_docs) {
+    if (!first) out.push_back(',');
+    first = false;
+    json::write_string(key, out);
+    out.push_back(':');
+    json::write(*ctx.sticky_docs.find(key), out);
+  }
+  out += "}}";
+  return out;
+}
+
 }  // namespace
 
 result<std::string> hash(std::string_view request) {
@@ -119,6 +158,71 @@ result<std::string> eval_condition(std::string_view request) {
   return std::string(pass ? "true" : "false");
 }
 
+result<std::string> bucket_ranges(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(int variations, count_field(doc, "variations", max_variations));
+  WHALE_TRY(double coverage, number_field(doc, "coverage", 1, false));
+  WHALE_TRY(std::vector<double> weights, numbers_field(doc, "weights"));
+  const value* w = doc.find("weights");
+  const bool has_weights = w != nullptr && !w->is_null();
+  std::string out = "[";
+  for (const assign::range& r : assign::bucket_ranges(variations, coverage, has_weights ? &weights : nullptr)) {
+    if (out.size() > 1) out.push_back(',');
+    out += "[" + number_json(r.first) + "," + number_json(r.second) + "]";
+  }
+  out.push_back(']');
+  return out;
+}
+
+result<std::string> choose_variation(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(double n, number_field(doc, "n", 0, true));
+  WHALE_TRY(const value* ranges_json, required(doc, "ranges"));
+  if (!ranges_json->is_array()) return fail(error_code::wrong_type, "ranges: expected an array");
+  std::vector<assign::range> ranges;
+  for (const value& r : ranges_json->items()) {
+    if (!r.is_array() || r.items().size() != 2 || !r.items()[0].is_number() || !r.items()[1].is_number()) {
+      return fail(error_code::wrong_type, "ranges: expected [start, end] pairs of numbers");
+    }
+    ranges.emplace_back(r.items()[0].as_number(), r.items()[1].as_number());
+  }
+  return std::to_string(assign::choose_variation(n, ranges));
+}
+
+result<std::string> equal_weights(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(int n, count_field(doc, "n", max_variations));
+  std::string out = "[";
+  for (double w : assign::equal_weights(n)) {
+    if (out.size() > 1) out.push_back(',');
+    out += number_json(w);
+  }
+  out.push_back(']');
+  return out;
+}
+
+result<std::string> in_namespace(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(std::string hash_value, string_field(doc, "hashValue"));
+  WHALE_TRY(const value* ns, required(doc, "namespace"));
+  if (!ns->is_array() || ns->items().size() != 3 || !ns->items()[0].is_string() || !ns->items()[1].is_number() ||
+      !ns->items()[2].is_number()) {
+    return fail(error_code::wrong_type, "namespace: expected [id, start, end]");
+  }
+  const bool in = assign::in_namespace(hash_value, ns->items()[0].as_string(), ns->items()[1].as_number(),
+                                       ns->items()[2].as_number());
+  return std::string(in ? "true" : "false");
+}
+
+result<std::string> query_string_override(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(std::string key, string_field(doc, "key"));
+  WHALE_TRY(std::string url, string_field(doc, "url"));
+  WHALE_TRY(int variations, count_field(doc, "variations", max_variations));
+  const auto forced = assign::query_string_override(key, url, variations);
+  return forced ? std::to_string(*forced) : std::string("null");
+}
+
 result<std::string> run(std::string_view request) {
   WHALE_TRY(value doc, parse_request(request));
   WHALE_TRY(const value* experiment, required(doc, "experiment"));
@@ -128,14 +232,14 @@ result<std::string> run(std::string_view request) {
     if (!checked) return fail(checked.code(), "experiment.condition: " + checked.message());
   }
   WHALE_TRY(auto rc, context_of(doc));
-  return json::to_string(assign::run(*experiment, rc->ctx));
+  return with_sticky_docs(assign::run(*experiment, rc->ctx), rc->ctx);
 }
 
 result<std::string> eval_feature(std::string_view request) {
   WHALE_TRY(value doc, parse_request(request));
   WHALE_TRY(std::string key, string_field(doc, "key"));
   WHALE_TRY(auto rc, context_of(doc));
-  return json::to_string(assign::eval_feature(key, rc->ctx));
+  return with_sticky_docs(assign::eval_feature(key, rc->ctx), rc->ctx);
 }
 
 result<std::string> sample_beta(std::string_view request) {

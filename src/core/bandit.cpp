@@ -1,6 +1,6 @@
 // Multi-armed-bandit primitives with the same bits on every target: see include/whale/bandit.h.
-// Every floating-point step is an IEEE basic operation or std::sqrt; constants are hex literals
-// (correctly rounded values, computed once with exact rationals) so no compiler rounds them.
+// Every floating-point step is an IEEE basic operation or std::sqrt. The series coefficients are
+// hex literals (correctly rounded values, computed once from exact rationals).
 #include "whale/bandit.h"
 
 #include <cmath>
