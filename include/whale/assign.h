@@ -34,7 +34,7 @@ int choose_variation(double n, const std::vector<range>& ranges) noexcept;
 bool in_namespace(std::string_view hash_value, std::string_view ns, double start, double end) noexcept;
 std::optional<int> query_string_override(std::string_view id, std::string_view url, int variations);
 
-// Conditions nest at most this deep ($and/$or/$not/$elemMatch levels and object paths).
+// Conditions nest at most this many object levels ($and/$or/$not/$elemMatch, operator objects).
 inline constexpr int max_condition_depth = 64;
 // Rejects conditions that nest deeper than max_condition_depth or are not objects.
 result<void> validate_condition(const json::value& condition);

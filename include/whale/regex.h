@@ -15,10 +15,13 @@
 //   characters (U+10000 and up, two UTF-16 units in JS) behave differently: `.` matches the
 //   whole character, and a lone surrogate escape never matches.
 // - An invalid UTF-8 byte in a subject reads as U+FFFD; invalid UTF-8 in a pattern fails.
-// - Ignore-case folds ASCII, Latin-1, Latin Extended-A, basic Greek and Cyrillic the way JS
-//   Canonicalize does (simple upper case, never non-ASCII to ASCII); others match exactly.
+// - Ignore-case folds ASCII, Latin-1, Latin Extended-A (U+0100-017F), Greek U+0386-03CE and
+//   Cyrillic U+0400-045F the way JS Canonicalize does (simple upper case, never non-ASCII to
+//   ASCII, so ſ/s, ı/I and K/k stay apart); other code points match only themselves.
 // - Group names accept ASCII identifier characters and any non-ASCII character.
-// - A match that runs past step_budget returns regex_budget instead of an answer.
+// - A match that runs past step_budget returns regex_budget instead of an answer. An unanchored
+//   search spends steps at every start position, so subjects of several hundred thousand
+//   characters can exhaust it even for simple patterns.
 #pragma once
 
 #include <cstddef>

@@ -326,15 +326,16 @@ bool evaluator::op(std::string_view name, const value* actual, const value& expe
   return false;  // unknown operator
 }
 
-int nesting(const value& v, int limit) {
-  if (limit < 0) return 0;
+// Object levels of a condition (arrays such as $or's list do not add a level). Recursion is
+// bounded by json::max_depth, which the parser enforced.
+int nesting(const value& v) {
   int deepest = 0;
   if (v.is_array()) {
-    for (const value& item : v.items()) deepest = std::max(deepest, nesting(item, limit - 1));
-    return deepest + 1;
+    for (const value& item : v.items()) deepest = std::max(deepest, nesting(item));
+    return deepest;
   }
   if (v.is_object()) {
-    for (const json::member& m : v.members()) deepest = std::max(deepest, nesting(m.second, limit - 1));
+    for (const json::member& m : v.members()) deepest = std::max(deepest, nesting(m.second));
     return deepest + 1;
   }
   return 0;
@@ -344,7 +345,7 @@ int nesting(const value& v, int limit) {
 
 result<void> validate_condition(const value& condition) {
   if (!condition.is_object()) return fail(error_code::wrong_type, "condition: expected an object");
-  if (nesting(condition, max_condition_depth + 1) > max_condition_depth) {
+  if (nesting(condition) > max_condition_depth) {
     return fail(error_code::too_deep,
                 "condition: nested deeper than " + std::to_string(max_condition_depth));
   }

@@ -1,0 +1,91 @@
+// Native, wasm32-wasi and emscripten builds give the same bytes for the same inputs: every
+// request below goes through the native CLI, the WASI harness (whale.wasm under node:wasi)
+// and both wasm cores through the glue, and the answers are compared byte for byte.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { targets, engineFor, fixtureJson, nativeCli, root } from './targets.mjs';
+
+const cases = await fixtureJson('growthbook/cases.json');
+const golden = await fixtureJson('bandit-golden.json');
+
+const abiNames = {
+  hash: 'whale_hash', evalCondition: 'whale_eval_condition', getBucketRanges: 'whale_bucket_ranges',
+  chooseVariation: 'whale_choose_variation', getEqualWeights: 'whale_equal_weights',
+  inNamespace: 'whale_in_namespace', getQueryStringOverride: 'whale_query_string_override', run: 'whale_run',
+  evalFeature: 'whale_eval_feature', sampleBeta: 'whale_sample_beta', thompsonChoose: 'whale_thompson_choose',
+  banditWeights: 'whale_bandit_weights',
+};
+
+function requests() {
+  const out = [];
+  for (const [seed, value, version] of cases.hash) out.push({ op: 'hash', request: { seed, value, version } });
+  for (const [, [variations, coverage, weights]] of cases.getBucketRange) {
+    out.push({ op: 'getBucketRanges', request: { variations, coverage, weights } });
+  }
+  for (const [, n, ranges] of cases.chooseVariation) out.push({ op: 'chooseVariation', request: { n, ranges } });
+  for (const [n] of cases.getEqualWeights) out.push({ op: 'getEqualWeights', request: { n } });
+  for (const [, hashValue, namespace] of cases.inNamespace) out.push({ op: 'inNamespace', request: { hashValue, namespace } });
+  for (const [, key, url, variations] of cases.getQueryStringOverride) {
+    out.push({ op: 'getQueryStringOverride', request: { key, url, variations } });
+  }
+  for (const [, condition, attributes, , savedGroups] of cases.evalCondition) {
+    out.push({ op: 'evalCondition', request: { condition, attributes, savedGroups } });
+  }
+  for (const [, context, experiment] of cases.run) out.push({ op: 'run', request: { experiment, context } });
+  for (const [, context, key] of cases.feature) out.push({ op: 'evalFeature', request: { key, context } });
+  for (const c of golden.sample_beta ?? golden.sampleBeta ?? []) {
+    out.push({ op: 'sampleBeta', request: { alpha: c.alpha, beta: c.beta, seed: c.seed, count: 8 } });
+  }
+  const arms = [{ alpha: 12, beta: 40 }, { alpha: 30, beta: 70 }, { alpha: 2.5, beta: 0.5 }];
+  out.push({ op: 'thompsonChoose', request: { arms, seed: 'visitor-42' } });
+  out.push({ op: 'banditWeights', request: { arms, seed: 'w', draws: 5000, floor: 0.05 } });
+  out.push({ op: 'banditWeights', request: { arms, seed: 'w', draws: 5000, topTwo: true } });
+  // Bad input answers identically too.
+  out.push({ op: 'evalCondition', request: '{"condition": {"a": ' });
+  out.push({ op: 'evalCondition', request: '{"condition": {"a": "\xff"}}' });
+  out.push({ op: 'banditWeights', request: { arms: [{ alpha: -1, beta: 1 }], seed: 'x' } });
+  out.push({ op: 'hash', request: { seed: 'ünïcødé', value: '用户-😀', version: 2 } });
+  return out;
+}
+
+function engineAnswer(engine, { op, request }) {
+  const text = typeof request === 'string' ? request : JSON.stringify(request);
+  try {
+    return `{"ok":${engine.call(abiNames[op], text)}}`;
+  } catch (e) {
+    if (!e.code) throw e;
+    return `{"error":{"code":${JSON.stringify(e.code)},"message":${JSON.stringify(e.message)}}}`;
+  }
+}
+
+function cliAnswers(command, args, file) {
+  const r = spawnSync(command, [...args, 'batch', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, `${command} batch failed: ${r.stderr}`);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+test('native, wasi and emscripten builds answer with the same bytes', async () => {
+  const reqs = requests();
+  const dir = mkdtempSync(join(tmpdir(), 'whale-bytes-'));
+  const file = join(dir, 'requests.jsonl');
+  writeFileSync(file, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+
+  assert.ok(existsSync(nativeCli), `native CLI missing at ${nativeCli}`);
+  const native = cliAnswers(nativeCli, [], file);
+  assert.equal(native.length, reqs.length);
+  const wasiCli = cliAnswers(process.execPath, [join(root, 'js-glue/bin/whale.js')], file);
+  assert.deepEqual(wasiCli, native, 'the WASI harness differs from native');
+  for (const target of targets) {
+    const engine = await engineFor(target);
+    const answers = reqs.map((r) => engineAnswer(engine, r));
+    for (let i = 0; i < reqs.length; i++) {
+      assert.equal(answers[i], native[i], `${target.name} differs on ${JSON.stringify(reqs[i]).slice(0, 300)}`);
+    }
+  }
+  assert.ok(native.some((l) => l.startsWith('{"error"')), 'the bad inputs should fail');
+  console.log(`same bytes: ${reqs.length} requests x 4 builds (native, wasi harness, wasi core, emscripten core)`);
+});
