@@ -1,0 +1,153 @@
+// Types of @whaletools/edge (index.js).
+
+export declare const ABI_MAJOR: 1;
+export declare const ERROR_CODES: readonly string[];
+
+/** Every failure of the engine: `code` is a stable name such as "invalid_json" or "too_deep". */
+export declare class WhaleError extends Error {
+  readonly code: string;
+  /** The numeric whale::error_code, when the core reported it. */
+  readonly number?: number;
+}
+
+export type Attributes = Record<string, unknown>;
+export type Condition = Record<string, unknown>;
+export type SavedGroups = Record<string, unknown>;
+
+export interface StickyBucketAssignmentDoc {
+  attributeName: string;
+  attributeValue: string;
+  assignments: Record<string, string>;
+}
+export type StickyBucketAssignmentDocs = Record<string, StickyBucketAssignmentDoc>;
+
+/** GrowthBook's Experiment (the fields the engine reads). */
+export interface Experiment<T = unknown> {
+  key: string;
+  variations: T[];
+  weights?: number[];
+  coverage?: number;
+  condition?: Condition;
+  parentConditions?: { id: string; condition?: Condition; gate?: boolean }[];
+  namespace?: [string, number, number];
+  filters?: { seed: string; ranges: [number, number][]; attribute?: string; hashVersion?: number }[];
+  ranges?: [number, number][];
+  hashAttribute?: string;
+  fallbackAttribute?: string;
+  hashVersion?: number;
+  seed?: string;
+  meta?: { key?: string; name?: string; passthrough?: boolean }[];
+  force?: number;
+  active?: boolean;
+  status?: 'draft' | 'running' | 'stopped';
+  bucketVersion?: number;
+  minBucketVersion?: number;
+  disableStickyBucketing?: boolean;
+  [extra: string]: unknown;
+}
+
+/** GrowthBook's context: attributes plus the payload and options. */
+export interface Context {
+  attributes?: Attributes;
+  features?: Record<string, FeatureDefinition>;
+  savedGroups?: SavedGroups;
+  forcedVariations?: Record<string, number>;
+  forcedFeatureValues?: Record<string, unknown>;
+  url?: string;
+  qaMode?: boolean;
+  enabled?: boolean;
+  /** When present, sticky bucketing is on and the documents the call writes are merged in. */
+  stickyBucketAssignmentDocs?: StickyBucketAssignmentDocs;
+}
+
+export interface FeatureDefinition {
+  defaultValue?: unknown;
+  rules?: Record<string, unknown>[];
+}
+
+/** GrowthBook's Result. */
+export interface Result<T = unknown> {
+  key: string;
+  featureId: string | null;
+  inExperiment: boolean;
+  hashUsed: boolean;
+  variationId: number;
+  value: T;
+  hashAttribute: string;
+  hashValue: unknown;
+  stickyBucketUsed: boolean;
+  bucket?: number;
+  name?: string;
+  passthrough?: boolean;
+}
+
+/** GrowthBook's FeatureResult. */
+export interface FeatureResult<T = unknown> {
+  value: T;
+  on: boolean;
+  off: boolean;
+  source: 'unknownFeature' | 'defaultValue' | 'force' | 'override' | 'experiment' | 'prerequisite' | 'cyclicPrerequisite';
+  ruleId: string;
+  experiment?: Experiment<T>;
+  experimentResult?: Result<T>;
+}
+
+export interface EvalAllResult {
+  features: Record<string, Pick<FeatureResult, 'value' | 'on' | 'off' | 'source' | 'ruleId'>>;
+  /** The experiments the user was bucketed into (GrowthBook's tracking callback payloads). */
+  experiments: Result[];
+  /** The sticky-bucket documents this call wrote (empty when sticky bucketing is off). */
+  stickyBucketAssignmentDocs: StickyBucketAssignmentDocs;
+}
+
+export interface EvalAllOptions {
+  stickyBucketAssignmentDocs?: StickyBucketAssignmentDocs;
+  url?: string;
+  forcedVariations?: Record<string, number>;
+}
+
+export interface BetaArm {
+  alpha: number;
+  beta: number;
+}
+
+export interface BanditWeightsOptions {
+  seed?: string | number;
+  /** Monte-Carlo draws, 1..1e6 (default 10000). */
+  draws?: number;
+  /** Minimum weight per arm: p_i = floor + (1 - n*floor) * P(best_i). */
+  floor?: number;
+  /** Top-two Thompson sampling: half P(best), half P(runner-up). */
+  topTwo?: boolean;
+}
+
+/** A vendor payload parsed once; pass it to evalAll per request. */
+export interface FeatureSet {
+  evalAll(attributes?: Attributes, options?: EvalAllOptions): EvalAllResult;
+  free(): void;
+}
+
+export interface Engine {
+  readonly abiVersion: string;
+  hash(seed: string, value: string | number, version?: 1 | 2): number | null;
+  evalCondition(attributes: Attributes, condition: Condition, savedGroups?: SavedGroups): boolean;
+  getBucketRanges(variations: number, coverage?: number, weights?: number[]): [number, number][];
+  chooseVariation(n: number, ranges: [number, number][]): number;
+  getEqualWeights(n: number): number[];
+  inNamespace(hashValue: string, namespace: [string, number, number]): boolean;
+  getQueryStringOverride(key: string, url: string, variations: number): number | null;
+  run<T = unknown>(experiment: Experiment<T>, context?: Context): Result<T>;
+  evalFeature<T = unknown>(key: string, context?: Context): FeatureResult<T>;
+  loadFeatures(payload: string | { features?: Record<string, FeatureDefinition>; savedGroups?: SavedGroups }): FeatureSet;
+  evalAll(set: FeatureSet, attributes?: Attributes, options?: EvalAllOptions): EvalAllResult;
+  sampleBeta(alpha: number, beta: number, seed: string | number): number;
+  sampleBeta(alpha: number, beta: number, seed: string | number, count: number): number[];
+  thompsonChoose(arms: BetaArm[], seed: string | number): number;
+  banditWeights(arms: BetaArm[], options?: BanditWeightsOptions): number[];
+}
+
+/**
+ * Loads the core. `module` is a compiled WebAssembly.Module (workers), the wasm bytes, or a URL;
+ * in Node the default is the core.wasm beside this package.
+ */
+export declare function createEngine(options?: { module?: WebAssembly.Module | BufferSource | URL | string }): Promise<Engine>;
