@@ -1,0 +1,203 @@
+// Assignment per request, whale core vs GrowthBook's own JS SDK, in one Node process.
+//
+//   node bench/assign.bench.mjs [vendor]        (vendor defaults to flora-distro)
+//
+// Peer: @growthbook/growthbook (GrowthBookClient, the server-side client), loaded with the same
+// payload through initSync. A request is one attribute set from fixtures/vendors/<vendor>/
+// attributes.json and asks for every feature of the payload:
+//   whale       engine.evalAll(set, attributes)           (one call, all features + exposures)
+//   growthbook  client.evalFeature(key, {attributes}) for each key   (fastest path measured)
+//               and, for reference, createScopedInstance({attributes}) + scoped.evalFeature(key)
+// The answers are compared first (bench/compare-growthbook.mjs); any difference aborts with a
+// diff and exit code 1, because a timing of different answers means nothing.
+//
+// GrowthBook's sources test process.env.NODE_ENV !== "production" around debug logging, as a
+// server would run them; the bench sets NODE_ENV=production unless the caller set it.
+process.env.NODE_ENV ??= 'production';
+
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { createEngine } from '../js-glue/index.js';
+import {
+  loadVendor, growthbookClient, compareVendor, formatMismatches,
+} from './compare-growthbook.mjs';
+
+const vendorName = process.argv[2] ?? 'flora-distro';
+const wasmUrl = new URL('../js-glue/core.wasm', import.meta.url);
+const now = () => process.hrtime.bigint();
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const ms = (n) => (n / 1e6).toFixed(2);
+
+const vendor = loadVendor(vendorName);
+const requests = vendor.attributes;
+if (requests.length === 0) {
+  console.error(`assign: fixtures/vendors/${vendorName}/attributes.json has no attribute sets`);
+  process.exit(2);
+}
+const keys = Object.keys(vendor.payload.features);
+const wasmBytes = readFileSync(wasmUrl);
+
+const engine = await createEngine({ module: wasmBytes });
+const set = engine.loadFeatures(vendor.payloadText);
+const client = growthbookClient(vendor.payload);
+
+// 1. Same answers first.
+const { checked, mismatches } = compareVendor(engine, set, client, vendor.payload, requests);
+if (mismatches.length) {
+  console.error(`assign: whale and growthbook differ on ${mismatches.length} of ${checked} attribute sets; not timing.`);
+  console.error(formatMismatches(mismatches));
+  process.exit(1);
+}
+console.log(`assign: ${vendorName}, ${keys.length} features, ${checked} attribute sets: same answers as growthbook ` +
+  `${client.version ?? '?'} (values, on/off, source, ruleId, experiment results)`);
+
+// 2. Time per request. Each contender keeps what it computed so nothing is dead code.
+let sink = 0;
+const contenders = {
+  whale(attrs) {
+    const r = engine.evalAll(set, attrs);
+    sink += r.experiments.length;
+  },
+  'growthbook evalFeature'(attrs) {
+    const userContext = { attributes: attrs };
+    const features = {};
+    for (const key of keys) features[key] = client.evalFeature(key, userContext);
+    sink += features[keys[0]].on ? 1 : 0;
+  },
+  'growthbook scoped'(attrs) {
+    const gb = client.createScopedInstance({ attributes: attrs });
+    const features = {};
+    for (const key of keys) features[key] = gb.evalFeature(key);
+    sink += features[keys[0]].on ? 1 : 0;
+  },
+};
+
+function pass(fn, passes) {
+  const t0 = now();
+  for (let p = 0; p < passes; p++) for (let i = 0; i < requests.length; i++) fn(requests[i]);
+  return Number(now() - t0) / (passes * requests.length);
+}
+
+// Passes per round sized so one round of one contender takes about 100 ms.
+const names = Object.keys(contenders);
+const passesFor = {};
+for (const name of names) {
+  pass(contenders[name], 20); // warm-up (tiers up JS and wasm)
+  const per = pass(contenders[name], 20);
+  passesFor[name] = Math.max(5, Math.round(100e6 / (per * requests.length)));
+  pass(contenders[name], passesFor[name]); // more warm-up at the timed size
+}
+const rounds = 15;
+const samples = Object.fromEntries(names.map((n) => [n, []]));
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 ? [...names].reverse() : names; // alternate who runs first
+  for (const name of order) samples[name].push(pass(contenders[name], passesFor[name]));
+}
+const perRequest = Object.fromEntries(names.map((n) => [n, median(samples[n])]));
+const gbBestName = perRequest['growthbook evalFeature'] <= perRequest['growthbook scoped'] ? 'growthbook evalFeature' : 'growthbook scoped';
+const ours = perRequest.whale;
+const theirs = perRequest[gbBestName];
+console.log(`assign: whale evalAll ${fmt(ours)} ns/request; growthbook ${fmt(theirs)} ns/request ` +
+  `(${gbBestName === 'growthbook evalFeature' ? 'client.evalFeature(key, userContext) x ' : 'scoped instance + evalFeature x '}${keys.length}); ` +
+  `ratio ${(ours / theirs).toFixed(2)}x`);
+console.log(`  growthbook paths: client.evalFeature ${fmt(perRequest['growthbook evalFeature'])} ns/request, ` +
+  `createScopedInstance + evalFeature ${fmt(perRequest['growthbook scoped'])} ns/request ` +
+  `(median of ${rounds} rounds, NODE_ENV=${process.env.NODE_ENV})`);
+
+// 3. Where whale's time goes, piece by piece, with the same requests.
+const x = engine.exports;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const texts = requests.map((attributes) => JSON.stringify({ attributes }));
+const inputs = texts.map((t) => {
+  const bytes = encoder.encode(t);
+  const ptr = x.whale_alloc(bytes.length);
+  new Uint8Array(x.memory.buffer, ptr, bytes.length).set(bytes);
+  return { ptr, len: bytes.length };
+});
+const outputs = texts.map((t) => engine.call('whale_eval_all', t, set.id));
+{
+  const { ptr, len } = inputs[0];
+  if (x.whale_eval_all(set.id, ptr, len) !== 0) throw new Error('whale_eval_all failed on a pre-encoded request');
+  const raw = decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
+  if (raw !== outputs[0]) throw new Error('raw export call does not give the glue\'s answer');
+}
+const pieces = {
+  'JSON.stringify request': (i) => { sink += JSON.stringify({ attributes: requests[i] }).length; },
+  'encode into wasm memory': (i) => {
+    const t = texts[i];
+    const cap = t.length * 3;
+    const ptr = x.whale_alloc(cap);
+    sink += encoder.encodeInto(t, new Uint8Array(x.memory.buffer, ptr, cap)).written;
+    x.whale_free(ptr);
+  },
+  'wasm whale_eval_all': (i) => { sink += x.whale_eval_all(set.id, inputs[i].ptr, inputs[i].len); },
+  'decode result text': (i) => {
+    sink += decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len())).length;
+  },
+  'JSON.parse result': (i) => { sink += JSON.parse(outputs[i]).experiments.length; },
+  'engine.call (glue, no JSON)': (i) => { sink += engine.call('whale_eval_all', texts[i], set.id).length; },
+};
+function piecePass(fn, passes) {
+  const t0 = now();
+  for (let p = 0; p < passes; p++) for (let i = 0; i < requests.length; i++) fn(i);
+  return Number(now() - t0) / (passes * requests.length);
+}
+const split = {};
+for (const [name, fn] of Object.entries(pieces)) {
+  piecePass(fn, 20);
+  const per = piecePass(fn, 20);
+  const passes = Math.max(5, Math.round(60e6 / (per * requests.length)));
+  const s = [];
+  for (let r = 0; r < 7; r++) s.push(piecePass(fn, passes));
+  split[name] = median(s);
+}
+for (const { ptr } of inputs) x.whale_free(ptr);
+const bytesIn = median(texts.map((t) => t.length));
+const bytesOut = median(outputs.map((t) => t.length));
+console.log(`  whale split (ns/request; request ~${fmt(bytesIn)} B, result ~${fmt(bytesOut)} B):`);
+for (const [name, v] of Object.entries(split)) {
+  console.log(`    ${name.padEnd(28)} ${fmt(v).padStart(7)}  ${((100 * v) / ours).toFixed(0).padStart(3)}% of evalAll`);
+}
+
+// 4. The module: size and start-up.
+const gz = gzipSync(wasmBytes, { level: 9 });
+// V8 caches compiled modules by their bytes; a unique custom section per compile defeats that.
+function uniqueBytes(n) {
+  const name = encoder.encode(`bench-${n}-${Date.now()}`);
+  const section = new Uint8Array(wasmBytes.length + 2 + name.length + 1);
+  section.set(wasmBytes);
+  let o = wasmBytes.length;
+  section[o++] = 0; // custom section id
+  section[o++] = name.length + 1; // payload size (< 128: one LEB byte)
+  section[o++] = name.length;
+  section.set(name, o);
+  return section;
+}
+const compileTimes = [];
+const instantiateTimes = [];
+const coldTimes = [];
+let compiled;
+for (let i = 0; i < 9; i++) {
+  const bytes = uniqueBytes(i);
+  let t0 = now();
+  compiled = await WebAssembly.compile(bytes);
+  compileTimes.push(Number(now() - t0));
+  t0 = now();
+  const fresh = await createEngine({ module: compiled });
+  instantiateTimes.push(Number(now() - t0));
+  t0 = now();
+  const s = fresh.loadFeatures(vendor.payloadText);
+  fresh.evalAll(s, requests[0]);
+  coldTimes.push(Number(now() - t0));
+}
+for (let i = 0; i < 20; i++) {
+  const t0 = now();
+  await createEngine({ module: compiled });
+  instantiateTimes.push(Number(now() - t0));
+}
+console.log(`core.wasm: ${fmt(wasmBytes.length)} B raw, ${fmt(gz.length)} B gzip -9; ` +
+  `compile ${ms(median(compileTimes))} ms, createEngine({module}) instantiate ${ms(median(instantiateTimes))} ms, ` +
+  `first loadFeatures + evalAll on a fresh instance ${ms(median(coldTimes))} ms (medians)`);
+if (sink === -1) console.log(''); // keeps sink observable

@@ -1,0 +1,302 @@
+// The edge worker: routing, request and cookie I/O, response headers. Every assignment decision
+// is made by the whale core (core.wasm) through the JS glue, so the edge answers exactly what the
+// native build and the WASI harness answer for the same inputs.
+//
+// Routes
+//   GET  /v1/assign?vendor=<slug>&<attribute>=<value>...  attributes from the query (strings)
+//   POST /v1/assign?vendor=<slug>   body {"attributes": {...}, "url"?: "<page URL>"}, merged over
+//                                   the query's attributes
+//   GET  /healthz
+//
+// Cookies
+//   whale_id  the visitor's anonymous id (a random UUID); the attribute `id` unless the request
+//             supplies one.
+//   whale_sb  the sticky-bucket assignment documents: base64url (no padding) of the UTF-8 JSON
+//             array [[attributeName, attributeValue, {"<experimentKey>__<bucketVersion>":
+//             "<variation meta key>"}], ...], oldest first; capped at STICKY_COOKIE_MAX chars.
+
+import { createEngine } from '../js-glue/index.js';
+import coreModule from '../js-glue/core.wasm';
+
+const MAX_BODY_BYTES = 64 * 1024;
+const STICKY_COOKIE_MAX = 3072; // chars of the value; browsers keep at most ~4 KB per cookie
+const COOKIE_MAX_AGE = 31536000; // one year, in seconds
+const ID_COOKIE = 'whale_id';
+const STICKY_COOKIE = 'whale_sb';
+const VENDOR_SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const VISITOR_ID = /^[A-Za-z0-9-]{8,64}$/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+// Engine error codes that mean the edge failed, not the request.
+const SERVER_FAULTS = new Set(['internal', 'out_of_memory', 'abi_mismatch', 'invalid_handle']);
+
+class HttpError extends Error {
+  constructor(status, code, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+// One engine and one parsed payload per vendor for the life of the isolate.
+let enginePromise = null;
+const featureSets = new Map(); // slug -> Promise<FeatureSet>
+
+function engine() {
+  enginePromise ??= createEngine({ module: coreModule }).catch((e) => {
+    enginePromise = null;
+    throw e;
+  });
+  return enginePromise;
+}
+
+async function loadVendor(slug) {
+  let payload;
+  try {
+    // Only vendors bundled with the worker exist (one module per fixtures/vendors/<slug>).
+    payload = (await import(`../fixtures/vendors/${slug}/features.json`)).default;
+  } catch {
+    throw new HttpError(404, 'not_found', `unknown vendor "${slug}"`);
+  }
+  return (await engine()).loadFeatures(payload);
+}
+
+function featureSetFor(slug) {
+  if (!slug) throw new HttpError(404, 'not_found', 'missing ?vendor=<slug>');
+  if (!VENDOR_SLUG.test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
+  let set = featureSets.get(slug);
+  if (!set) {
+    set = loadVendor(slug);
+    featureSets.set(slug, set);
+    set.catch(() => featureSets.delete(slug)); // unknown names are not remembered
+  }
+  return set;
+}
+
+function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'private, no-store', ...headers },
+  });
+}
+
+function errorResponse(e) {
+  if (e instanceof HttpError) return json(e.status, { error: { code: e.code, message: e.message } }, e.headers);
+  if (typeof e?.code === 'string') {
+    const status = SERVER_FAULTS.has(e.code) ? 500 : 400;
+    return json(status, { error: { code: e.code, message: e.message } });
+  }
+  return json(500, { error: { code: 'internal', message: 'internal error' } });
+}
+
+// --- cookies -------------------------------------------------------------------------------
+
+function parseCookies(header) {
+  const cookies = {};
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name && !(name in cookies)) cookies[name] = part.slice(eq + 1).trim();
+  }
+  return cookies;
+}
+
+function setCookie(name, value, secure) {
+  return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${COOKIE_MAX_AGE}${secure ? '; Secure' : ''}`;
+}
+
+function base64urlEncode(text) {
+  let binary = '';
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function base64urlDecode(value) {
+  const binary = atob(value.replace(/-/g, '+').replace(/_/g, '/'));
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+}
+
+function isStringMap(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'string');
+}
+
+function docKey(attributeName, attributeValue) {
+  return `${attributeName}||${attributeValue}`;
+}
+
+// whale_sb -> GrowthBook's { "<name>||<value>": { attributeName, attributeValue, assignments } },
+// in cookie order. Returns null when the cookie is not one this worker wrote.
+function decodeStickyDocs(value) {
+  if (value === undefined) return {};
+  if (value.length > 2 * STICKY_COOKIE_MAX || !BASE64URL.test(value)) return null;
+  let entries;
+  try {
+    entries = JSON.parse(base64urlDecode(value));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(entries)) return null;
+  const docs = {};
+  for (const entry of entries) {
+    if (!Array.isArray(entry) || entry.length !== 3) return null;
+    const [attributeName, attributeValue, assignments] = entry;
+    if (typeof attributeName !== 'string' || typeof attributeValue !== 'string' || !isStringMap(assignments)) return null;
+    docs[docKey(attributeName, attributeValue)] = { attributeName, attributeValue, assignments };
+  }
+  return docs;
+}
+
+function encodeStickyDocs(docs) {
+  const entries = Object.values(docs).map((d) => [d.attributeName, d.attributeValue, d.assignments]);
+  // Drop the oldest documents until the cookie fits.
+  for (;;) {
+    const encoded = base64urlEncode(JSON.stringify(entries));
+    if (encoded.length <= STICKY_COOKIE_MAX || entries.length === 0) return encoded;
+    entries.shift();
+  }
+}
+
+// The documents the core wrote replace (and become newer than) the ones the cookie held.
+function mergeStickyDocs(docs, changed) {
+  const merged = { ...docs };
+  for (const doc of Object.values(changed)) {
+    const key = docKey(doc.attributeName, doc.attributeValue);
+    const assignments = { ...merged[key]?.assignments, ...doc.assignments };
+    delete merged[key];
+    merged[key] = { attributeName: doc.attributeName, attributeValue: doc.attributeValue, assignments };
+  }
+  return merged;
+}
+
+// --- requests ------------------------------------------------------------------------------
+
+async function readBodyText(request) {
+  const declared = Number(request.headers.get('Content-Length'));
+  const tooLarge = new HttpError(413, 'too_large', `request body over ${MAX_BODY_BYTES} bytes`);
+  if (declared > MAX_BODY_BYTES) throw tooLarge;
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'request body is not UTF-8');
+  }
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+// POST body: {"attributes"?: object, "url"?: string}; an empty body means no attributes.
+async function readAssignBody(request) {
+  const text = await readBodyText(request);
+  if (text.trim() === '') return {};
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, 'invalid_json', `request body: ${e.message}`);
+  }
+  if (!isObject(body)) throw new HttpError(400, 'wrong_type', 'request body: expected a JSON object');
+  if (body.attributes !== undefined && !isObject(body.attributes)) {
+    throw new HttpError(400, 'wrong_type', 'request body: "attributes" must be an object');
+  }
+  if (body.url !== undefined && typeof body.url !== 'string') {
+    throw new HttpError(400, 'wrong_type', 'request body: "url" must be a string');
+  }
+  return body;
+}
+
+// Every query parameter but vendor; a repeated parameter becomes an array.
+function queryAttributes(url) {
+  const attributes = {};
+  for (const key of new Set(url.searchParams.keys())) {
+    if (key === 'vendor') continue;
+    const values = url.searchParams.getAll(key);
+    attributes[key] = values.length === 1 ? values[0] : values;
+  }
+  return attributes;
+}
+
+async function assign(request, url) {
+  const slug = url.searchParams.get('vendor');
+  const set = await featureSetFor(slug);
+  const body = request.method === 'POST' ? await readAssignBody(request) : {};
+
+  const cookies = parseCookies(request.headers.get('Cookie'));
+  const knownId = VISITOR_ID.test(cookies[ID_COOKIE] ?? '') ? cookies[ID_COOKIE] : null;
+  const visitorId = knownId ?? crypto.randomUUID();
+  const stickyDocs = decodeStickyDocs(cookies[STICKY_COOKIE]);
+
+  const attributes = { id: visitorId, ...queryAttributes(url), ...body.attributes };
+  const options = { stickyBucketAssignmentDocs: stickyDocs ?? {}, url: body.url };
+  const core = await engine();
+  const started = performance.now();
+  const result = core.evalAll(set, attributes, options);
+  const wasmMs = performance.now() - started;
+
+  const headers = new Headers({
+    'Content-Type': 'application/json',
+    'Cache-Control': 'private, no-store',
+    'Server-Timing': `wasm;dur=${wasmMs.toFixed(3)}`,
+  });
+  const secure = url.protocol === 'https:';
+  if (knownId === null) headers.append('Set-Cookie', setCookie(ID_COOKIE, visitorId, secure));
+  const changed = result.stickyBucketAssignmentDocs ?? {};
+  // A cookie we could not read is replaced even when nothing was assigned.
+  if (Object.keys(changed).length > 0 || stickyDocs === null) {
+    const value = encodeStickyDocs(mergeStickyDocs(stickyDocs ?? {}, changed));
+    headers.append('Set-Cookie', setCookie(STICKY_COOKIE, value, secure));
+  }
+  const answer = { vendor: slug, features: result.features, experiments: result.experiments };
+  return new Response(JSON.stringify(answer), { status: 200, headers });
+}
+
+function methodNotAllowed(allow) {
+  return new HttpError(405, 'method_not_allowed', `use ${allow}`, { Allow: allow });
+}
+
+async function route(request) {
+  const url = new URL(request.url);
+  switch (url.pathname) {
+    case '/healthz':
+      if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
+      return json(200, { ok: true });
+    case '/v1/assign':
+      if (request.method !== 'GET' && request.method !== 'POST') throw methodNotAllowed('GET, POST');
+      return assign(request, url);
+    default:
+      throw new HttpError(404, 'not_found', `no route for ${url.pathname}`);
+  }
+}
+
+export default {
+  async fetch(request) {
+    try {
+      return await route(request);
+    } catch (e) {
+      return errorResponse(e);
+    }
+  },
+};
