@@ -6,8 +6,10 @@
 // payload through initSync. A request is one attribute set from fixtures/vendors/<vendor>/
 // attributes.json and asks for every feature of the payload:
 //   whale       engine.evalAll(set, attributes)           (one call, all features + exposures)
-//   growthbook  client.evalFeature(key, {attributes}) for each key   (fastest path measured)
-//               and, for reference, createScopedInstance({attributes}) + scoped.evalFeature(key)
+//   growthbook  two paths, both timed; the ratio uses the faster one (usually the first):
+//               client.evalFeature(key, {attributes}) for each key, or
+//               createScopedInstance({attributes}) + scoped.evalFeature(key) for each key
+//               (no tracking callback: GrowthBook does not collect exposures here, whale does)
 // The answers are compared first (bench/compare-growthbook.mjs); any difference aborts with a
 // diff and exit code 1, because a timing of different answers means nothing.
 //
@@ -98,9 +100,12 @@ const perRequest = Object.fromEntries(names.map((n) => [n, median(samples[n])]))
 const gbBestName = perRequest['growthbook evalFeature'] <= perRequest['growthbook scoped'] ? 'growthbook evalFeature' : 'growthbook scoped';
 const ours = perRequest.whale;
 const theirs = perRequest[gbBestName];
+// The ratio is the median of each round's own ratio: both ran back to back, so a busy machine
+// slows both sides of a pair alike.
+const ratio = median(samples.whale.map((w, r) => w / samples[gbBestName][r]));
 console.log(`assign: whale evalAll ${fmt(ours)} ns/request; growthbook ${fmt(theirs)} ns/request ` +
   `(${gbBestName === 'growthbook evalFeature' ? 'client.evalFeature(key, userContext) x ' : 'scoped instance + evalFeature x '}${keys.length}); ` +
-  `ratio ${(ours / theirs).toFixed(2)}x`);
+  `ratio ${ratio.toFixed(2)}x`);
 console.log(`  growthbook paths: client.evalFeature ${fmt(perRequest['growthbook evalFeature'])} ns/request, ` +
   `createScopedInstance + evalFeature ${fmt(perRequest['growthbook scoped'])} ns/request ` +
   `(median of ${rounds} rounds, NODE_ENV=${process.env.NODE_ENV})`);
@@ -124,6 +129,7 @@ const outputs = texts.map((t) => engine.call('whale_eval_all', t, set.id));
   if (raw !== outputs[0]) throw new Error('raw export call does not give the glue\'s answer');
 }
 const pieces = {
+  'evalAll (whole)': (i) => { sink += engine.evalAll(set, requests[i]).experiments.length; },
   'JSON.stringify request': (i) => { sink += JSON.stringify({ attributes: requests[i] }).length; },
   'encode into wasm memory': (i) => {
     const t = texts[i];
@@ -137,28 +143,30 @@ const pieces = {
     sink += decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len())).length;
   },
   'JSON.parse result': (i) => { sink += JSON.parse(outputs[i]).experiments.length; },
-  'engine.call (glue, no JSON)': (i) => { sink += engine.call('whale_eval_all', texts[i], set.id).length; },
 };
 function piecePass(fn, passes) {
   const t0 = now();
   for (let p = 0; p < passes; p++) for (let i = 0; i < requests.length; i++) fn(i);
   return Number(now() - t0) / (passes * requests.length);
 }
-const split = {};
+// Round-robin over the pieces, so that each round measures all of them under the same load.
+const piecePasses = {};
 for (const [name, fn] of Object.entries(pieces)) {
   piecePass(fn, 20);
-  const per = piecePass(fn, 20);
-  const passes = Math.max(5, Math.round(60e6 / (per * requests.length)));
-  const s = [];
-  for (let r = 0; r < 7; r++) s.push(piecePass(fn, passes));
-  split[name] = median(s);
+  piecePasses[name] = Math.max(5, Math.round(40e6 / (piecePass(fn, 20) * requests.length)));
 }
+const pieceSamples = Object.fromEntries(Object.keys(pieces).map((n) => [n, []]));
+for (let r = 0; r < 9; r++) {
+  for (const [name, fn] of Object.entries(pieces)) pieceSamples[name].push(piecePass(fn, piecePasses[name]));
+}
+const split = Object.fromEntries(Object.keys(pieces).map((n) => [n, median(pieceSamples[n])]));
 for (const { ptr } of inputs) x.whale_free(ptr);
 const bytesIn = median(texts.map((t) => t.length));
 const bytesOut = median(outputs.map((t) => t.length));
 console.log(`  whale split (ns/request; request ~${fmt(bytesIn)} B, result ~${fmt(bytesOut)} B):`);
+const whole = split['evalAll (whole)'];
 for (const [name, v] of Object.entries(split)) {
-  console.log(`    ${name.padEnd(28)} ${fmt(v).padStart(7)}  ${((100 * v) / ours).toFixed(0).padStart(3)}% of evalAll`);
+  console.log(`    ${name.padEnd(24)} ${fmt(v).padStart(8)}  ${((100 * v) / whole).toFixed(0).padStart(3)}%`);
 }
 
 // 4. The module: size and start-up.

@@ -42,6 +42,17 @@ export function growthbookEvalAll(client, keys, attributes) {
 
 const FEATURE_FIELDS = ['value', 'on', 'off', 'source', 'ruleId'];
 
+// Our evalAll result in the shape growthbookEvalAll returns (the fields both sides define), for
+// a whole-object assert.deepStrictEqual.
+export function projectWhale(ours, keys) {
+  const features = {};
+  for (const key of keys) {
+    const f = ours.features?.[key];
+    features[key] = f && Object.fromEntries(FEATURE_FIELDS.map((field) => [field, f[field]]));
+  }
+  return { features, experiments: ours.experiments };
+}
+
 // Every difference between our evalAll result and GrowthBook's for one attribute set, as
 // { where, ours, growthbook } (an empty list means the same answers).
 export function diffAnswers(ours, theirs, keys) {

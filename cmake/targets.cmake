@@ -13,3 +13,8 @@ if(WHALE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Coverage instrumentation for libFuzzer over every target (the fuzz preset).
+if(WHALE_LIBFUZZER)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

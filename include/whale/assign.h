@@ -43,11 +43,69 @@ result<void> validate_condition(const json::value& condition);
 bool eval_condition(const json::value& attributes, const json::value& condition,
                     const json::value& saved_groups);
 
-// What a vendor publishes: GrowthBook's payload shape {features, savedGroups, contextualBandits}.
+// The fields of an experiment as runExperiment reads them (nullptr when absent). For a feature
+// rule they follow GrowthBook's rule -> experiment copy: coverage, bucketVersion and
+// minBucketVersion when present, the rest only when truthy.
+struct experiment_fields {
+  const json::value* key = nullptr;
+  const json::value* variations = nullptr;
+  const json::value* weights = nullptr;
+  const json::value* coverage = nullptr;
+  const json::value* hash_attribute = nullptr;
+  const json::value* fallback_attribute = nullptr;
+  const json::value* disable_sticky_bucketing = nullptr;
+  const json::value* bucket_version = nullptr;
+  const json::value* min_bucket_version = nullptr;
+  const json::value* namespace_ = nullptr;
+  const json::value* meta = nullptr;
+  const json::value* ranges = nullptr;
+  const json::value* name = nullptr;
+  const json::value* phase = nullptr;
+  const json::value* seed = nullptr;
+  const json::value* hash_version = nullptr;
+  const json::value* filters = nullptr;
+  const json::value* condition = nullptr;
+  const json::value* parent_conditions = nullptr;  // plain experiments only
+  const json::value* force = nullptr;              // plain experiments only
+  const json::value* status = nullptr;
+  const json::value* active = nullptr;
+  const json::value* url_patterns = nullptr;
+};
+
+// A feature rule with its fields looked up once, when the payload is loaded.
+struct rule_index {
+  const json::value* rule = nullptr;
+  const json::value* id = nullptr;  // truthy or nullptr
+  const json::value* parent_conditions = nullptr;
+  const json::value* filters = nullptr;  // truthy or nullptr
+  const json::value* force = nullptr;    // present ("force" in rule) or nullptr
+  const json::value* condition = nullptr;
+  const json::value* seed = nullptr;  // truthy or nullptr
+  const json::value* contextual_bandit_ref = nullptr;
+  bool experiment = false;  // has (contextual) variations: an experiment rule
+  experiment_fields fields;  // key nullptr = the feature's id
+};
+
+struct feature_index {
+  std::string_view key;  // a view of the payload's member name
+  const json::value* feature = nullptr;
+  std::vector<rule_index> rules;
+};
+
+// What a vendor publishes: GrowthBook's payload shape {features, savedGroups, contextualBandits},
+// indexed once. Holds pointers into itself: movable, not copyable.
 struct payload {
   json::value features = json::value::object();
   json::value saved_groups = json::value::object();
   json::value contextual_bandits = json::value::object();
+  std::vector<feature_index> index;  // one per feature, in payload order (duplicates merged)
+
+  payload() = default;
+  payload(payload&&) = default;
+  payload& operator=(payload&&) = default;
+  payload(const payload&) = delete;
+  payload& operator=(const payload&) = delete;
+  const feature_index* find(std::string_view key) const;
 };
 // Accepts a payload object; checks every rule's shape and condition depth.
 result<payload> load_payload(const json::value& doc);
@@ -72,7 +130,7 @@ struct context {
   json::value sticky_docs = json::value::object();
   std::vector<std::string> changed_sticky_docs;  // keys of documents this evaluation wrote
   // Experiments the user was bucketed into during this evaluation (results with hashUsed).
-  std::vector<json::value> exposures;
+  std::vector<std::string> exposures;  // as compact JSON
 };
 
 // Builds a context (and the payload it points to) from GrowthBook's context JSON.

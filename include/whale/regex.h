@@ -7,7 +7,8 @@
 // \n \r \t \v \f \0 \cX \xHH \uHHHH (surrogate pairs combine), octal, identity escapes;
 // `.` (no line terminators); ^ and $ (whole subject); classes with ranges, negation and class
 // escapes; ( ) (?: ) (?<name> ); (?= ) (?! ); alternation; * + ? {n} {n,} {n,m} and their
-// lazy forms; backreferences \1.. and \k<name>.
+// lazy forms (counts need no cap: loops count in registers instead of copying the atom);
+// backreferences \1.. and \k<name>.
 // Not supported (compile fails with invalid_regex): lookbehind (?<= ) (?<! ).
 //
 // Differences from JS:

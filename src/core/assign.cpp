@@ -118,27 +118,185 @@ std::optional<int> query_string_override(std::string_view id, std::string_view u
 namespace {
 
 const value null_value;
+const value empty_object = value::object();
 
 const value& member_or_null(const value& obj, std::string_view key) {
   const value* v = obj.find(key);
   return v ? *v : null_value;
 }
 
-struct hash_attribute {
-  std::string attribute;
-  const value* hash_value;  // nullptr when missing or falsy
+const value* truthy_or_null(const value* v) { return js::truthy(v) ? v : nullptr; }
+
+experiment_fields plain_fields(const value& exp) {
+  experiment_fields f;
+  f.key = exp.find("key");
+  if (f.key == nullptr) f.key = &null_value;
+  f.variations = exp.find("variations");
+  f.weights = exp.find("weights");
+  f.coverage = exp.find("coverage");
+  f.hash_attribute = exp.find("hashAttribute");
+  f.fallback_attribute = exp.find("fallbackAttribute");
+  f.disable_sticky_bucketing = exp.find("disableStickyBucketing");
+  f.bucket_version = exp.find("bucketVersion");
+  f.min_bucket_version = exp.find("minBucketVersion");
+  f.namespace_ = exp.find("namespace");
+  f.meta = exp.find("meta");
+  f.ranges = exp.find("ranges");
+  f.name = exp.find("name");
+  f.phase = exp.find("phase");
+  f.seed = exp.find("seed");
+  f.hash_version = exp.find("hashVersion");
+  f.filters = exp.find("filters");
+  f.condition = exp.find("condition");
+  f.parent_conditions = exp.find("parentConditions");
+  f.force = exp.find("force");
+  f.status = exp.find("status");
+  f.active = exp.find("active");
+  f.url_patterns = exp.find("urlPatterns");
+  return f;
+}
+
+// GrowthBook's rule -> experiment copy (evalFeature): which fields the experiment sees.
+experiment_fields rule_fields(const value& rule, const value* variations) {
+  experiment_fields f;
+  f.variations = variations;
+  f.key = truthy_or_null(rule.find("key"));
+  f.coverage = rule.find("coverage");
+  f.weights = truthy_or_null(rule.find("weights"));
+  f.hash_attribute = truthy_or_null(rule.find("hashAttribute"));
+  f.fallback_attribute = truthy_or_null(rule.find("fallbackAttribute"));
+  f.disable_sticky_bucketing = truthy_or_null(rule.find("disableStickyBucketing"));
+  f.bucket_version = rule.find("bucketVersion");
+  f.min_bucket_version = rule.find("minBucketVersion");
+  f.namespace_ = truthy_or_null(rule.find("namespace"));
+  f.meta = truthy_or_null(rule.find("meta"));
+  f.ranges = truthy_or_null(rule.find("ranges"));
+  f.name = truthy_or_null(rule.find("name"));
+  f.phase = truthy_or_null(rule.find("phase"));
+  f.seed = truthy_or_null(rule.find("seed"));
+  f.hash_version = truthy_or_null(rule.find("hashVersion"));
+  f.filters = truthy_or_null(rule.find("filters"));
+  f.condition = truthy_or_null(rule.find("condition"));
+  return f;
+}
+
+rule_index index_rule(const value& rule) {
+  rule_index r;
+  r.rule = &rule;
+  r.id = truthy_or_null(rule.find("id"));
+  r.parent_conditions = rule.find("parentConditions");
+  r.filters = truthy_or_null(rule.find("filters"));
+  r.force = rule.find("force");
+  r.condition = truthy_or_null(rule.find("condition"));
+  r.seed = truthy_or_null(rule.find("seed"));
+  r.contextual_bandit_ref = truthy_or_null(rule.find("contextualBanditRef"));
+  const value* variations = rule.find("contextualVariations");
+  if (variations == nullptr || variations->is_null()) variations = rule.find("variations");
+  r.experiment = js::truthy(variations) && variations->is_array();
+  if (r.experiment) r.fields = rule_fields(rule, variations);
+  return r;
+}
+
+// An experiment being run: its fields, plus what a contextual bandit leaf adds.
+struct experiment_view {
+  experiment_fields f;
+  const value* object = nullptr;  // the plain experiment; nullptr for a rule
+  value contextual_bandit;        // null unless a contextual bandit applies
 };
 
+// GrowthBook's Result, by reference into the experiment, the attributes and the payload.
+struct exp_result {
+  int variation = 0;
+  bool in_experiment = false;
+  bool hash_used = false;
+  bool sticky_used = false;
+  bool has_bucket = false;
+  double bucket = 0;
+  std::string key;              // meta key or the variation index
+  std::string_view feature_id;  // null when has_feature_id is false
+  bool has_feature_id = false;
+  const value* value_ = nullptr;  // the variation's value
+  std::string hash_attribute;
+  const value* hash_value = nullptr;  // nullptr -> ""
+  const value* name = nullptr;
+  const value* passthrough = nullptr;
+  value contextual_bandit;  // {leafId, variationWeights, banditVersion?} when it applies
+};
+
+void write_result(const exp_result& r, std::string& out) {
+  out += "{\"key\":";
+  json::write_string(r.key, out);
+  out += ",\"featureId\":";
+  if (r.has_feature_id) json::write_string(r.feature_id, out);
+  else out += "null";
+  out += r.in_experiment ? ",\"inExperiment\":true" : ",\"inExperiment\":false";
+  out += r.hash_used ? ",\"hashUsed\":true" : ",\"hashUsed\":false";
+  out += ",\"variationId\":";
+  out += std::to_string(r.variation);
+  out += ",\"value\":";
+  json::write(r.value_ ? *r.value_ : null_value, out);
+  out += ",\"hashAttribute\":";
+  json::write_string(r.hash_attribute, out);
+  out += ",\"hashValue\":";
+  if (r.hash_value) json::write(*r.hash_value, out);
+  else out += "\"\"";
+  out += r.sticky_used ? ",\"stickyBucketUsed\":true" : ",\"stickyBucketUsed\":false";
+  if (r.name) {
+    out += ",\"name\":";
+    json::write(*r.name, out);
+  }
+  if (r.has_bucket) {
+    out += ",\"bucket\":";
+    json::write(value::number(r.bucket), out);
+  }
+  if (r.passthrough) {
+    out += ",\"passthrough\":";
+    json::write(*r.passthrough, out);
+  }
+  if (!r.contextual_bandit.is_null()) {
+    for (const json::member& m : r.contextual_bandit.members()) {
+      out.push_back(',');
+      json::write_string(m.first, out);
+      out.push_back(':');
+      json::write(m.second, out);
+    }
+  }
+  out.push_back('}');
+}
+
+value result_value(const exp_result& r) {
+  std::string text;
+  write_result(r, text);
+  auto parsed = json::parse(text);
+  return parsed.ok() ? std::move(parsed).value() : value();
+}
+
+struct hash_attribute {
+  std::string_view attribute;
+  const value* hash_value;  // nullptr when missing or falsy
+  std::string storage;      // backs attribute when it is not a string in the payload
+};
+
+// The attribute name a field names: its string, or "id" when absent (GrowthBook: attr || "id").
+std::string_view attribute_name(const value* attr, std::string& storage) {
+  if (!js::truthy(attr)) return "id";
+  if (attr->is_string()) return attr->as_string();
+  storage = js::to_string(attr);
+  return storage;
+}
+
 hash_attribute get_hash_attribute(const context& ctx, const value* attr, const value* fallback) {
-  hash_attribute out{js::truthy(attr) ? js::to_string(attr) : "id", nullptr};
-  const value* v = ctx.attributes.find(out.attribute);
-  if (js::truthy(v)) out.hash_value = v;
+  hash_attribute out;
+  out.attribute = attribute_name(attr, out.storage);
+  out.hash_value = truthy_or_null(ctx.attributes.find(out.attribute));
   if (out.hash_value == nullptr && js::truthy(fallback)) {
-    const std::string name = js::to_string(fallback);
-    const value* fv = ctx.attributes.find(name);
-    if (js::truthy(fv)) {
+    std::string fallback_storage;
+    const std::string_view name = attribute_name(fallback, fallback_storage);
+    const value* fv = truthy_or_null(ctx.attributes.find(name));
+    if (fv) {
       out.hash_value = fv;
-      out.attribute = name;
+      out.storage = std::move(fallback_storage);
+      out.attribute = fallback->is_string() ? std::string_view(fallback->as_string()) : std::string_view(out.storage);
     }
   }
   return out;
@@ -156,29 +314,17 @@ std::string sticky_experiment_key(const value& exp_key, const value* bucket_vers
   return js::to_string(&exp_key) + "__" + version;
 }
 
-double number_or(const value* v, double fallback) {
-  return (v != nullptr && v->is_number()) ? v->as_number() : fallback;
-}
-
-int hash_version(const value& exp) {
-  const value* v = exp.find("hashVersion");
-  return js::truthy(v) ? static_cast<int>(js::to_number(v)) : 1;
-}
-
-std::string seed_of(const value& exp, const value& key) {
-  const value* seed = exp.find("seed");
-  return js::truthy(seed) ? js::to_string(seed) : js::to_string(&key);
-}
+int version_or(const value* v, int fallback) { return js::truthy(v) ? static_cast<int>(js::to_number(v)) : fallback; }
 
 std::optional<double> hash_value_of(std::string_view seed, const value* v, int version) {
+  if (v->is_string()) return hash(seed, v->as_string(), version);
   return hash(seed, js::to_string(v), version);
 }
 
 bool in_ranges(double n, const value& ranges) {
   if (!ranges.is_array()) return false;
   for (const value& r : ranges.items()) {
-    if (r.is_array() && r.items().size() >= 2 && n >= js::to_number(&r.items()[0]) &&
-        n < js::to_number(&r.items()[1])) {
+    if (r.is_array() && r.items().size() >= 2 && n >= js::to_number(&r.items()[0]) && n < js::to_number(&r.items()[1])) {
       return true;
     }
   }
@@ -190,9 +336,7 @@ bool filtered_out(const value& filters, const context& ctx) {
   for (const value& f : filters.items()) {
     const hash_attribute h = get_hash_attribute(ctx, f.find("attribute"), nullptr);
     if (h.hash_value == nullptr) return true;
-    const value* hv = f.find("hashVersion");
-    const auto n = hash_value_of(js::to_string(&member_or_null(f, "seed")), h.hash_value,
-                                 js::truthy(hv) ? static_cast<int>(js::to_number(hv)) : 2);
+    const auto n = hash_value_of(js::to_string(&member_or_null(f, "seed")), h.hash_value, version_or(f.find("hashVersion"), 2));
     if (!n) return true;
     const value* ranges = f.find("ranges");
     if (ranges == nullptr || !in_ranges(*n, *ranges)) return true;
@@ -204,98 +348,100 @@ bool condition_passes(const value& condition, const context& ctx) {
   return eval_condition(ctx.attributes, condition, ctx.data->saved_groups);
 }
 
-std::vector<double> numbers_of(const value& arr) {
-  std::vector<double> out;
-  out.reserve(arr.items().size());
-  for (const value& v : arr.items()) out.push_back(js::to_number(&v));
-  return out;
-}
-
 // The state of one evalFeature call chain (cycle detection across prerequisites).
 struct evaluation {
   context& ctx;
-  std::vector<std::string> stack;  // features being evaluated
+  std::vector<std::string_view> stack;  // features being evaluated
 };
 
-value feature_result(value v, const char* source, std::string rule_id = "", const value* experiment = nullptr,
-                     const value* experiment_result = nullptr) {
-  const bool on = js::truthy(&v);
-  value out = value::object();
-  out.members().reserve(7);
-  out.members().emplace_back("value", std::move(v));
-  out.members().emplace_back("on", value::boolean(on));
-  out.members().emplace_back("off", value::boolean(!on));
-  out.members().emplace_back("source", value::string(source));
-  out.members().emplace_back("ruleId", value::string(std::move(rule_id)));
-  if (experiment) out.members().emplace_back("experiment", *experiment);
-  if (experiment_result) out.members().emplace_back("experimentResult", *experiment_result);
-  return out;
+// GrowthBook's FeatureResult, by reference.
+struct feature_outcome {
+  const value* value_ = nullptr;  // nullptr -> null
+  const char* source = "";
+  const value* rule_id = nullptr;
+  bool has_experiment = false;
+  experiment_view experiment;
+  exp_result result;
+};
+
+feature_outcome outcome(const value* v, const char* source, const value* rule_id = nullptr) {
+  feature_outcome o;
+  o.value_ = v;
+  o.source = source;
+  o.rule_id = rule_id;
+  return o;
 }
 
-value eval_feature_in(std::string_view id, evaluation& ev, int depth);
+feature_outcome eval_feature_in(std::string_view id, evaluation& ev, int depth);
 
-bool sticky_enabled(const context& ctx, const value& exp) {
-  return ctx.sticky_bucketing && !js::truthy(exp.find("disableStickyBucketing"));
+bool sticky_enabled(const context& ctx, const experiment_fields& f) {
+  return ctx.sticky_bucketing && !js::truthy(f.disable_sticky_bucketing);
 }
 
-value experiment_result(const context& ctx, const value& exp, int variation, bool hash_used,
-                        const value* feature_id, const double* bucket, bool sticky_used) {
-  const value& variations = member_or_null(exp, "variations");
-  const size_t count = variations.is_array() ? variations.items().size() : 0;
-  bool in_experiment = true;
+exp_result experiment_result(const context& ctx, const experiment_view& exp, int variation, bool hash_used,
+                             std::string_view feature_id, bool has_feature_id, const double* bucket, bool sticky_used) {
+  const experiment_fields& f = exp.f;
+  const size_t count = f.variations && f.variations->is_array() ? f.variations->items().size() : 0;
+  exp_result r;
+  r.in_experiment = true;
   if (variation < 0 || static_cast<size_t>(variation) >= count) {
     variation = 0;
-    in_experiment = false;
+    r.in_experiment = false;
   }
-  const hash_attribute h = get_hash_attribute(ctx, exp.find("hashAttribute"),
-                                              sticky_enabled(ctx, exp) ? exp.find("fallbackAttribute") : nullptr);
-  const value* meta_list = exp.find("meta");
+  const hash_attribute h = get_hash_attribute(ctx, f.hash_attribute, sticky_enabled(ctx, f) ? f.fallback_attribute : nullptr);
   const value* meta = nullptr;
-  if (meta_list && meta_list->is_array() && static_cast<size_t>(variation) < meta_list->items().size()) {
-    meta = &meta_list->items()[static_cast<size_t>(variation)];
+  if (f.meta && f.meta->is_array() && static_cast<size_t>(variation) < f.meta->items().size()) {
+    meta = &f.meta->items()[static_cast<size_t>(variation)];
   }
   const value* meta_key = meta ? meta->find("key") : nullptr;
-  value out = value::object();
-  auto& m = out.members();
-  m.reserve(12);
-  m.emplace_back("key", value::string(js::truthy(meta_key) ? js::to_string(meta_key) : std::to_string(variation)));
-  m.emplace_back("featureId", feature_id ? *feature_id : value());
-  m.emplace_back("inExperiment", value::boolean(in_experiment));
-  m.emplace_back("hashUsed", value::boolean(hash_used));
-  m.emplace_back("variationId", value::number(variation));
-  m.emplace_back("value", count ? variations.items()[static_cast<size_t>(variation)] : value());
-  m.emplace_back("hashAttribute", value::string(h.attribute));
-  m.emplace_back("hashValue", h.hash_value ? *h.hash_value : value::string(""));
-  m.emplace_back("stickyBucketUsed", value::boolean(sticky_used));
-  const value* name = meta ? meta->find("name") : nullptr;
-  if (js::truthy(name)) m.emplace_back("name", *name);
-  if (bucket) m.emplace_back("bucket", value::number(*bucket));
-  const value* passthrough = meta ? meta->find("passthrough") : nullptr;
-  if (js::truthy(passthrough)) m.emplace_back("passthrough", *passthrough);
-  const value* cb = exp.find("contextualBandit");
-  if (cb && cb->is_object() && hash_used && in_experiment) {
-    m.emplace_back("leafId", member_or_null(*cb, "leafId"));
-    m.emplace_back("variationWeights", member_or_null(*cb, "variationWeights"));
-    if (const value* bv = cb->find("banditVersion")) m.emplace_back("banditVersion", *bv);
+  r.variation = variation;
+  r.key = js::truthy(meta_key) ? js::to_string(meta_key) : std::to_string(variation);
+  r.feature_id = feature_id;
+  r.has_feature_id = has_feature_id;
+  r.hash_used = hash_used;
+  r.value_ = count ? &f.variations->items()[static_cast<size_t>(variation)] : nullptr;
+  r.hash_attribute = std::string(h.attribute);
+  r.hash_value = h.hash_value;
+  r.sticky_used = sticky_used;
+  r.name = meta ? truthy_or_null(meta->find("name")) : nullptr;
+  if (bucket) {
+    r.has_bucket = true;
+    r.bucket = *bucket;
   }
-  return out;
+  r.passthrough = meta ? truthy_or_null(meta->find("passthrough")) : nullptr;
+  const value& cb = exp.contextual_bandit;
+  if (cb.is_object() && hash_used && r.in_experiment) {
+    r.contextual_bandit = value::object();
+    r.contextual_bandit.members().emplace_back("leafId", member_or_null(cb, "leafId"));
+    r.contextual_bandit.members().emplace_back("variationWeights", member_or_null(cb, "variationWeights"));
+    if (const value* bv = cb.find("banditVersion")) r.contextual_bandit.members().emplace_back("banditVersion", *bv);
+  }
+  return r;
 }
 
-value sticky_assignments(const context& ctx, const value* hash_attr, const value* fallback_attr) {
-  value assignments = value::object();
+// The assignments of the user's sticky documents: the fallback attribute's, then the hash
+// attribute's on top (later entries win).
+std::vector<const json::member*> sticky_assignments(const context& ctx, const experiment_fields& f) {
+  std::vector<const json::member*> assignments;
   if (!ctx.sticky_docs.is_object() || ctx.sticky_docs.members().empty()) return assignments;
-  const auto merge_doc = [&](const std::string& key) {
-    const value* doc = ctx.sticky_docs.find(key);
+  const auto merge_doc = [&](const hash_attribute& h) {
+    const value* doc = ctx.sticky_docs.find(std::string(h.attribute) + "||" + sticky_string(h.hash_value));
     const value* a = doc ? doc->find("assignments") : nullptr;
     if (a && a->is_object()) {
-      for (const json::member& m : a->members()) assignments.set(m.first, m.second);
+      for (const json::member& m : a->members()) assignments.push_back(&m);
     }
   };
-  const hash_attribute h = get_hash_attribute(ctx, hash_attr, nullptr);
-  const hash_attribute f = get_hash_attribute(ctx, fallback_attr, nullptr);
-  if (f.hash_value) merge_doc(f.attribute + "||" + sticky_string(f.hash_value));
-  merge_doc(h.attribute + "||" + sticky_string(h.hash_value));
+  const hash_attribute fallback = get_hash_attribute(ctx, f.fallback_attribute, nullptr);
+  if (fallback.hash_value) merge_doc(fallback);
+  merge_doc(get_hash_attribute(ctx, f.hash_attribute, nullptr));
   return assignments;
+}
+
+const value* assignment(const std::vector<const json::member*>& assignments, std::string_view key) {
+  for (auto it = assignments.rbegin(); it != assignments.rend(); ++it) {
+    if ((*it)->first == key) return &(*it)->second;
+  }
+  return nullptr;
 }
 
 struct sticky_lookup {
@@ -303,36 +449,35 @@ struct sticky_lookup {
   bool version_blocked = false;
 };
 
-sticky_lookup sticky_variation(const context& ctx, const value& exp, const value& key) {
-  const value assignments = sticky_assignments(ctx, exp.find("hashAttribute"), exp.find("fallbackAttribute"));
-  const double min_version = js::truthy(exp.find("minBucketVersion")) ? js::to_number(exp.find("minBucketVersion")) : 0;
+sticky_lookup sticky_variation(const context& ctx, const experiment_fields& f) {
+  const auto assignments = sticky_assignments(ctx, f);
+  if (assignments.empty()) return {};
+  const double min_version = js::truthy(f.min_bucket_version) ? js::to_number(f.min_bucket_version) : 0;
   for (int i = 0; i < min_version && i < 10000; ++i) {
     const value version = value::number(i);
-    if (assignments.find(sticky_experiment_key(key, &version))) return {-1, true};
+    if (assignment(assignments, sticky_experiment_key(*f.key, &version))) return {-1, true};
   }
-  const value* assigned = assignments.find(sticky_experiment_key(key, exp.find("bucketVersion")));
-  if (assigned == nullptr) return {};
-  const value* meta = exp.find("meta");
-  if (meta == nullptr || !meta->is_array()) return {};
-  for (size_t i = 0; i < meta->items().size(); ++i) {
-    const value* mk = meta->items()[i].find("key");
+  const value* assigned = assignment(assignments, sticky_experiment_key(*f.key, f.bucket_version));
+  if (assigned == nullptr || f.meta == nullptr || !f.meta->is_array()) return {};
+  for (size_t i = 0; i < f.meta->items().size(); ++i) {
+    const value* mk = f.meta->items()[i].find("key");
     if (mk && js::strict_equal(mk, assigned)) return {static_cast<int>(i), false};
   }
   return {};
 }
 
-void save_sticky(context& ctx, const std::string& attribute, const value* hash_value, std::string exp_key,
-                 const value& variation_key) {
+void save_sticky(context& ctx, std::string_view attribute, const value* hash_value, std::string exp_key,
+                 const std::string& variation_key) {
   const std::string attribute_value = sticky_string(hash_value);
-  const std::string doc_key = attribute + "||" + attribute_value;
+  const std::string doc_key = std::string(attribute) + "||" + attribute_value;
   value* existing = ctx.sticky_docs.find(doc_key);
   const value* old_assignments = existing ? existing->find("assignments") : nullptr;
+  const value* old = old_assignments ? old_assignments->find(exp_key) : nullptr;
+  if (old && old->is_string() && old->as_string() == variation_key) return;  // unchanged
   value assignments = old_assignments && old_assignments->is_object() ? *old_assignments : value::object();
-  const value before = assignments;
-  assignments.set(std::move(exp_key), variation_key);
-  if (json::equal(before, assignments)) return;
+  assignments.set(std::move(exp_key), value::string(variation_key));
   value doc = value::object();
-  doc.members().emplace_back("attributeName", value::string(attribute));
+  doc.members().emplace_back("attributeName", value::string(std::string(attribute)));
   doc.members().emplace_back("attributeValue", value::string(attribute_value));
   doc.members().emplace_back("assignments", std::move(assignments));
   ctx.sticky_docs.set(doc_key, std::move(doc));
@@ -342,119 +487,116 @@ void save_sticky(context& ctx, const std::string& attribute, const value* hash_v
   ctx.changed_sticky_docs.push_back(doc_key);
 }
 
-bool parents_pass(const value& parent_conditions, evaluation& ev, int depth, bool& cyclic, bool gate_only,
-                  bool& skip_rule) {
-  if (!parent_conditions.is_array()) return true;
-  const std::vector<std::string> saved = ev.stack;
+enum class parents { pass, fail, skip_rule, cyclic };
+
+// Prerequisites: each parent feature is evaluated and its value tested against the condition.
+parents check_parents(const value& parent_conditions, evaluation& ev, int depth, bool rule_level) {
+  if (!parent_conditions.is_array()) return parents::pass;
+  const std::vector<std::string_view> saved = ev.stack;
   for (const value& parent : parent_conditions.items()) {
     ev.stack = saved;
-    const value result = eval_feature_in(js::to_string(parent.find("id")), ev, depth + 1);
-    if (member_or_null(result, "source").as_string() == "cyclicPrerequisite") {
-      cyclic = true;
-      return false;
-    }
+    const std::string parent_id = js::to_string(parent.find("id"));
+    const feature_outcome result = eval_feature_in(parent_id, ev, depth + 1);
+    if (std::string_view(result.source) == "cyclicPrerequisite") return parents::cyclic;
     value eval_obj = value::object();
-    eval_obj.members().emplace_back("value", member_or_null(result, "value"));
+    eval_obj.members().emplace_back("value", result.value_ ? *result.value_ : value());
     const value* cond = parent.find("condition");
-    static const value empty_condition = value::object();
-    if (!eval_condition(eval_obj, cond ? *cond : empty_condition, ev.ctx.data->saved_groups)) {
-      if (gate_only && !js::truthy(parent.find("gate"))) {
-        skip_rule = true;
-      }
-      return false;
+    if (!eval_condition(eval_obj, cond ? *cond : empty_object, ev.ctx.data->saved_groups)) {
+      return rule_level && !js::truthy(parent.find("gate")) ? parents::skip_rule : parents::fail;
     }
   }
-  return true;
+  return parents::pass;
 }
 
-value run_experiment(const value& exp, const value* feature_id, evaluation& ev, int depth) {
+// Step 9: the variation from the bucket ranges (explicit ranges, or weights and coverage).
+int assign_variation(const experiment_fields& f, double n, int count) {
+  if (js::truthy(f.ranges) && f.ranges->is_array()) {
+    int index = 0;
+    for (const value& r : f.ranges->items()) {
+      const bool pair = r.is_array() && r.items().size() >= 2;
+      if (pair && n >= js::to_number(&r.items()[0]) && n < js::to_number(&r.items()[1])) return index;
+      ++index;
+    }
+    return -1;
+  }
+  std::vector<double> weights;
+  const bool has_weights = js::truthy(f.weights) && f.weights->is_array();
+  if (has_weights) {
+    weights.reserve(f.weights->items().size());
+    for (const value& w : f.weights->items()) weights.push_back(js::to_number(&w));
+  }
+  const double coverage = f.coverage ? js::to_number(f.coverage) : 1;
+  return choose_variation(n, bucket_ranges(count, coverage, has_weights ? &weights : nullptr));
+}
+
+bool is_string_equal(const value* v, std::string_view s) { return v && v->is_string() && v->as_string() == s; }
+
+exp_result run_experiment(const experiment_view& exp, std::string_view feature_id, bool has_feature_id,
+                          evaluation& ev, int depth) {
   context& ctx = ev.ctx;
-  const value& key = member_or_null(exp, "key");
-  const value& variations = member_or_null(exp, "variations");
-  const int count = variations.is_array() ? static_cast<int>(variations.items().size()) : 0;
-  const auto not_in = [&]() { return experiment_result(ctx, exp, -1, false, feature_id, nullptr, false); };
+  const experiment_fields& f = exp.f;
+  const int count = f.variations && f.variations->is_array() ? static_cast<int>(f.variations->items().size()) : 0;
+  const auto result_for = [&](int variation, bool hash_used, const double* bucket, bool sticky_used) {
+    return experiment_result(ctx, exp, variation, hash_used, feature_id, has_feature_id, bucket, sticky_used);
+  };
+  const auto not_in = [&]() { return result_for(-1, false, nullptr, false); };
   if (count < 2 || !ctx.enabled) return not_in();
-  if (exp.find("urlPatterns")) return not_in();  // URL targeting is not supported: nobody enrolls
-  const std::string key_string = js::to_string(&key);
-  if (auto forced = query_string_override(key_string, ctx.url, count)) {
-    return experiment_result(ctx, exp, *forced, false, feature_id, nullptr, false);
+  if (f.url_patterns) return not_in();  // URL targeting is not supported: nobody enrolls
+  const std::string key = js::to_string(f.key);
+  if (!ctx.url.empty()) {
+    if (auto forced = query_string_override(key, ctx.url, count)) return result_for(*forced, false, nullptr, false);
   }
-  if (const value* forced = ctx.forced_variations.find(key_string)) {
-    return experiment_result(ctx, exp, static_cast<int>(js::to_number(forced)), false, feature_id, nullptr, false);
+  if (!ctx.forced_variations.members().empty()) {
+    if (const value* forced = ctx.forced_variations.find(key)) {
+      return result_for(static_cast<int>(js::to_number(forced)), false, nullptr, false);
+    }
   }
-  const value* status = exp.find("status");
-  const value* active = exp.find("active");
-  if ((status && status->is_string() && status->as_string() == "draft") ||
-      (active && active->is_bool() && !active->as_bool())) {
-    return not_in();
-  }
-  const bool sticky = sticky_enabled(ctx, exp);
-  const hash_attribute h = get_hash_attribute(ctx, exp.find("hashAttribute"), sticky ? exp.find("fallbackAttribute") : nullptr);
+  if (is_string_equal(f.status, "draft") || (f.active && f.active->is_bool() && !f.active->as_bool())) return not_in();
+  const bool sticky = sticky_enabled(ctx, f);
+  const hash_attribute h = get_hash_attribute(ctx, f.hash_attribute, sticky ? f.fallback_attribute : nullptr);
   if (h.hash_value == nullptr) return not_in();
 
   sticky_lookup found;
-  if (sticky) found = sticky_variation(ctx, exp, key);
+  if (sticky) found = sticky_variation(ctx, f);
   const bool found_sticky = found.variation >= 0;
   int assigned = found.variation;
 
   if (!found_sticky) {
-    if (const value* filters = exp.find("filters")) {
-      if (filtered_out(*filters, ctx)) return not_in();
-    } else if (const value* ns = exp.find("namespace")) {
-      if (js::truthy(ns) && ns->is_array() && ns->items().size() >= 3 &&
-          !in_namespace(js::to_string(h.hash_value), js::to_string(&ns->items()[0]),
-                        js::to_number(&ns->items()[1]), js::to_number(&ns->items()[2]))) {
+    if (js::truthy(f.filters)) {
+      if (filtered_out(*f.filters, ctx)) return not_in();
+    } else if (js::truthy(f.namespace_)) {
+      const value* ns = f.namespace_;
+      if (ns->is_array() && ns->items().size() >= 3 &&
+          !in_namespace(js::to_string(h.hash_value), js::to_string(&ns->items()[0]), js::to_number(&ns->items()[1]),
+                        js::to_number(&ns->items()[2]))) {
         return not_in();
       }
     }
-    const value* cond = exp.find("condition");
-    if (js::truthy(cond) && !condition_passes(*cond, ctx)) return not_in();
-    if (const value* parents = exp.find("parentConditions")) {
-      bool cyclic = false;
-      bool skip = false;
-      if (!parents_pass(*parents, ev, depth, cyclic, false, skip)) return not_in();
+    if (js::truthy(f.condition) && !condition_passes(*f.condition, ctx)) return not_in();
+    if (js::truthy(f.parent_conditions) && check_parents(*f.parent_conditions, ev, depth, false) != parents::pass) {
+      return not_in();
     }
   }
 
-  const auto n = hash_value_of(seed_of(exp, key), h.hash_value, hash_version(exp));
+  const auto n = hash_value_of(js::truthy(f.seed) ? js::to_string(f.seed) : key, h.hash_value, version_or(f.hash_version, 1));
   if (!n) return not_in();
-  if (!found_sticky) {
-    const value* ranges_json = exp.find("ranges");
-    std::vector<range> ranges;
-    if (js::truthy(ranges_json) && ranges_json->is_array()) {
-      for (const value& r : ranges_json->items()) {
-        const bool pair = r.is_array() && r.items().size() >= 2;
-        ranges.emplace_back(pair ? js::to_number(&r.items()[0]) : NAN, pair ? js::to_number(&r.items()[1]) : NAN);
-      }
-    } else {
-      const value* weights_json = exp.find("weights");
-      std::vector<double> weights;
-      const bool has_weights = js::truthy(weights_json) && weights_json->is_array();
-      if (has_weights) weights = numbers_of(*weights_json);
-      ranges = bucket_ranges(count, number_or(exp.find("coverage"), 1), has_weights ? &weights : nullptr);
-    }
-    assigned = choose_variation(*n, ranges);
-  }
-  if (found.version_blocked) return experiment_result(ctx, exp, -1, false, feature_id, nullptr, true);
+  if (!found_sticky) assigned = assign_variation(f, *n, count);
+  if (found.version_blocked) return result_for(-1, false, nullptr, true);
   if (assigned < 0) return not_in();
-  if (const value* force = exp.find("force")) {
-    return experiment_result(ctx, exp, force->is_number() ? static_cast<int>(force->as_number()) : -1, false,
-                             feature_id, nullptr, false);
-  }
+  if (f.force) return result_for(f.force->is_number() ? static_cast<int>(f.force->as_number()) : -1, false, nullptr, false);
   if (ctx.qa_mode) return not_in();
-  if (status && status->is_string() && status->as_string() == "stopped") return not_in();
+  if (is_string_equal(f.status, "stopped")) return not_in();
 
   const double bucket = *n;
-  value result = experiment_result(ctx, exp, assigned, true, feature_id, &bucket, found_sticky);
-  if (sticky) {
-    save_sticky(ctx, h.attribute, h.hash_value, sticky_experiment_key(key, exp.find("bucketVersion")),
-                member_or_null(result, "key"));
-  }
-  ctx.exposures.push_back(result);
+  exp_result result = result_for(assigned, true, &bucket, found_sticky);
+  if (sticky) save_sticky(ctx, h.attribute, h.hash_value, sticky_experiment_key(*f.key, f.bucket_version), result.key);
+  std::string exposure;
+  write_result(result, exposure);
+  ctx.exposures.push_back(std::move(exposure));
   return result;
 }
 
-bool included_in_rollout(const context& ctx, const std::string& seed, const value& rule) {
+bool included_in_rollout(const context& ctx, std::string_view seed, const value& rule) {
   const value* range_json = rule.find("range");
   const value* coverage = rule.find("coverage");
   const bool has_range = js::truthy(range_json);
@@ -464,8 +606,7 @@ bool included_in_rollout(const context& ctx, const std::string& seed, const valu
       ctx, rule.find("hashAttribute"),
       ctx.sticky_bucketing && !js::truthy(rule.find("disableStickyBucketing")) ? rule.find("fallbackAttribute") : nullptr);
   if (h.hash_value == nullptr) return false;
-  const value* hv = rule.find("hashVersion");
-  const auto n = hash_value_of(seed, h.hash_value, js::truthy(hv) ? static_cast<int>(js::to_number(hv)) : 1);
+  const auto n = hash_value_of(seed, h.hash_value, version_or(rule.find("hashVersion"), 1));
   if (!n) return false;
   if (has_range) {
     return range_json->is_array() && range_json->items().size() >= 2 && *n >= js::to_number(&range_json->items()[0]) &&
@@ -474,123 +615,132 @@ bool included_in_rollout(const context& ctx, const std::string& seed, const valu
   return *n <= js::to_number(coverage);
 }
 
-// The experiment a feature's experiment rule stands for, with the keys in GrowthBook's order.
-value rule_experiment(const value& rule, const value& variations, std::string_view feature_id, const context& ctx) {
-  value exp = value::object();
-  auto& m = exp.members();
-  m.emplace_back("variations", variations);
-  const value* key = rule.find("key");
-  m.emplace_back("key", js::truthy(key) ? *key : value::string(std::string(feature_id)));
-  if (const value* v = rule.find("coverage")) m.emplace_back("coverage", *v);
-  static const char* const copied[] = {"weights", "hashAttribute", "fallbackAttribute", "disableStickyBucketing"};
-  for (const char* name : copied) {
-    const value* v = rule.find(name);
-    if (js::truthy(v)) m.emplace_back(name, *v);
-  }
-  if (const value* v = rule.find("bucketVersion")) m.emplace_back("bucketVersion", *v);
-  if (const value* v = rule.find("minBucketVersion")) m.emplace_back("minBucketVersion", *v);
-  static const char* const later[] = {"namespace", "meta", "ranges", "name", "phase", "seed", "hashVersion", "filters",
-                                      "condition"};
-  for (const char* name : later) {
-    const value* v = rule.find(name);
-    if (js::truthy(v)) m.emplace_back(name, *v);
-  }
-  const value* ref = rule.find("contextualBanditRef");
-  if (js::truthy(ref)) {
-    const value* def = ctx.data->contextual_bandits.find(js::to_string(ref));
-    if (def != nullptr && def->is_object()) {
-      const value* contexts = def->find("contexts");
-      const value* leaf = nullptr;
-      if (contexts && contexts->is_array()) {
-        for (const value& c : contexts->items()) {
-          static const value empty_condition = value::object();
-          const value* cond = c.find("condition");
-          if (condition_passes(cond && cond->is_object() ? *cond : empty_condition, ctx)) {
-            leaf = &c;
-            break;
-          }
-        }
+// A contextual bandit rule: the first leaf whose condition passes gives the weights.
+void apply_contextual_bandit(experiment_view& exp, const value& ref, const context& ctx) {
+  const value* def = ctx.data->contextual_bandits.find(js::to_string(&ref));
+  if (def == nullptr || !def->is_object()) return;
+  const value* contexts = def->find("contexts");
+  const value* leaf = nullptr;
+  if (contexts && contexts->is_array()) {
+    for (const value& c : contexts->items()) {
+      const value* cond = c.find("condition");
+      if (condition_passes(cond && cond->is_object() ? *cond : empty_object, ctx)) {
+        leaf = &c;
+        break;
       }
-      value cb = value::object();
-      if (leaf) {
-        exp.set("weights", member_or_null(*leaf, "weights"));
-        cb.members().emplace_back("leafId", member_or_null(*leaf, "leafId"));
-        cb.members().emplace_back("variationWeights", member_or_null(*leaf, "weights"));
-      } else {
-        cb.members().emplace_back("leafId", value::number(-1));
-        const value* w = exp.find("weights");
-        std::vector<value> eq;
-        for (double x : equal_weights(static_cast<int>(variations.items().size()))) eq.push_back(value::number(x));
-        cb.members().emplace_back("variationWeights", w ? *w : value::array(std::move(eq)));
-      }
-      const value* bv = def->find("banditVersion");
-      cb.members().emplace_back("banditVersion", bv ? *bv : value());
-      exp.set("contextualBandit", std::move(cb));
     }
   }
-  return exp;
+  value cb = value::object();
+  if (leaf) {
+    exp.f.weights = &member_or_null(*leaf, "weights");
+    cb.members().emplace_back("leafId", member_or_null(*leaf, "leafId"));
+    cb.members().emplace_back("variationWeights", member_or_null(*leaf, "weights"));
+  } else {
+    cb.members().emplace_back("leafId", value::number(-1));
+    std::vector<value> eq;
+    for (double x : equal_weights(static_cast<int>(exp.f.variations->items().size()))) eq.push_back(value::number(x));
+    cb.members().emplace_back("variationWeights", exp.f.weights ? *exp.f.weights : value::array(std::move(eq)));
+  }
+  const value* bv = def->find("banditVersion");
+  cb.members().emplace_back("banditVersion", bv ? *bv : value());
+  exp.contextual_bandit = std::move(cb);
+}
+
+// GrowthBook's experiment object for a rule, keys in its order (for evalFeature's answer).
+value experiment_value(const experiment_view& exp, std::string_view feature_id) {
+  if (exp.object) return *exp.object;
+  const experiment_fields& f = exp.f;
+  value out = value::object();
+  auto& m = out.members();
+  m.emplace_back("variations", *f.variations);
+  m.emplace_back("key", f.key ? *f.key : value::string(std::string(feature_id)));
+  const std::pair<const char*, const value*> order[] = {
+      {"coverage", f.coverage}, {"weights", f.weights}, {"hashAttribute", f.hash_attribute},
+      {"fallbackAttribute", f.fallback_attribute}, {"disableStickyBucketing", f.disable_sticky_bucketing},
+      {"bucketVersion", f.bucket_version}, {"minBucketVersion", f.min_bucket_version}, {"namespace", f.namespace_},
+      {"meta", f.meta}, {"ranges", f.ranges}, {"name", f.name}, {"phase", f.phase}, {"seed", f.seed},
+      {"hashVersion", f.hash_version}, {"filters", f.filters}, {"condition", f.condition}};
+  for (const auto& [name, v] : order) {
+    if (v) m.emplace_back(name, *v);
+  }
+  if (!exp.contextual_bandit.is_null()) m.emplace_back("contextualBandit", exp.contextual_bandit);
+  return out;
 }
 
 constexpr int max_prerequisite_depth = 64;
 
-value eval_feature_in(std::string_view id, evaluation& ev, int depth) {
+feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int depth) {
   context& ctx = ev.ctx;
-  for (const std::string& s : ev.stack) {
-    if (s == id) return feature_result(value(), "cyclicPrerequisite");
-  }
-  if (depth > max_prerequisite_depth) return feature_result(value(), "cyclicPrerequisite");
-  ev.stack.emplace_back(id);
-  if (const value* forced = ctx.forced_features.find(id)) return feature_result(*forced, "override");
-  const value* feature = ctx.data->features.find(id);
-  if (!js::truthy(feature)) return feature_result(value(), "unknownFeature");
-  const value* rules = feature->find("rules");
-  if (rules && rules->is_array()) {
-    const std::vector<std::string> evaluated = ev.stack;
-    for (const value& rule : rules->items()) {
-      const value* rule_id = rule.find("id");
-      const std::string rule_id_string = js::truthy(rule_id) ? js::to_string(rule_id) : "";
-      if (const value* parents = rule.find("parentConditions")) {
-        bool cyclic = false;
-        bool skip = false;
-        ev.stack = evaluated;
-        const bool pass = parents_pass(*parents, ev, depth, cyclic, true, skip);
-        if (cyclic) return feature_result(value(), "cyclicPrerequisite");
-        if (!pass && skip) continue;
-        if (!pass) return feature_result(value(), "prerequisite");
-      }
-      if (const value* filters = rule.find("filters")) {
-        if (filtered_out(*filters, ctx)) continue;
-      }
-      if (const value* force = rule.find("force")) {
-        const value* cond = rule.find("condition");
-        if (js::truthy(cond) && !condition_passes(*cond, ctx)) continue;
-        const value* seed = rule.find("seed");
-        if (!included_in_rollout(ctx, js::truthy(seed) ? js::to_string(seed) : std::string(id), rule)) continue;
-        return feature_result(*force, "force", rule_id_string);
-      }
-      const value* variations = rule.find("contextualVariations");
-      if (variations == nullptr || variations->is_null()) variations = rule.find("variations");
-      if (!js::truthy(variations) || !variations->is_array()) continue;
-      value exp = rule_experiment(rule, *variations, id, ctx);
-      const value feature_id = value::string(std::string(id));
-      const value result = run_experiment(exp, &feature_id, ev, depth);
-      const bool in_experiment = member_or_null(result, "inExperiment").as_bool();
-      if (exp.find("contextualBandit") && !(member_or_null(result, "hashUsed").as_bool() && in_experiment)) {
-        auto& m = exp.members();
-        for (auto it = m.begin(); it != m.end(); ++it) {
-          if (it->first == "contextualBandit") {
-            m.erase(it);
-            break;
-          }
-        }
-      }
-      if (in_experiment && !js::truthy(result.find("passthrough"))) {
-        return feature_result(member_or_null(result, "value"), "experiment", rule_id_string, &exp, &result);
-      }
+  const std::vector<std::string_view> evaluated = ev.stack;
+  for (const rule_index& rule : feature.rules) {
+    if (rule.parent_conditions) {
+      ev.stack = evaluated;
+      const parents p = check_parents(*rule.parent_conditions, ev, depth, true);
+      if (p == parents::cyclic) return outcome(nullptr, "cyclicPrerequisite");
+      if (p == parents::skip_rule) continue;
+      if (p == parents::fail) return outcome(nullptr, "prerequisite");
+    }
+    if (rule.filters && filtered_out(*rule.filters, ctx)) continue;
+    if (rule.force) {
+      if (rule.condition && !condition_passes(*rule.condition, ctx)) continue;
+      const std::string seed = rule.seed ? js::to_string(rule.seed) : std::string(feature.key);
+      if (!included_in_rollout(ctx, seed, *rule.rule)) continue;
+      return outcome(rule.force, "force", rule.id);
+    }
+    if (!rule.experiment) continue;
+    experiment_view exp;
+    exp.f = rule.fields;
+    value id_value;
+    if (exp.f.key == nullptr) {
+      id_value = value::string(std::string(feature.key));
+      exp.f.key = &id_value;
+    }
+    if (rule.contextual_bandit_ref) apply_contextual_bandit(exp, *rule.contextual_bandit_ref, ctx);
+    exp_result result = run_experiment(exp, feature.key, true, ev, depth);
+    if (!(result.hash_used && result.in_experiment)) exp.contextual_bandit = value();
+    if (result.in_experiment && result.passthrough == nullptr) {
+      feature_outcome o = outcome(result.value_, "experiment", rule.id);
+      o.has_experiment = true;
+      o.experiment = std::move(exp);
+      // id_value dies with this frame: a null key means "the feature id" (see experiment_value).
+      if (o.experiment.f.key == &id_value) o.experiment.f.key = nullptr;
+      o.result = std::move(result);
+      return o;
     }
   }
-  const value* default_value = feature->find("defaultValue");
-  return feature_result(default_value ? *default_value : value(), "defaultValue");
+  const value* default_value = feature.feature->find("defaultValue");
+  return outcome(default_value, "defaultValue");
+}
+
+feature_outcome eval_feature_in(std::string_view id, evaluation& ev, int depth) {
+  context& ctx = ev.ctx;
+  for (std::string_view s : ev.stack) {
+    if (s == id) return outcome(nullptr, "cyclicPrerequisite");
+  }
+  if (depth > max_prerequisite_depth) return outcome(nullptr, "cyclicPrerequisite");
+  if (!ctx.forced_features.members().empty()) {
+    if (const value* forced = ctx.forced_features.find(id)) return outcome(forced, "override");
+  }
+  const feature_index* feature = ctx.data->find(id);
+  if (feature == nullptr || !js::truthy(feature->feature)) return outcome(nullptr, "unknownFeature");
+  ev.stack.push_back(feature->key);  // the payload owns the key
+  return eval_rules(*feature, ev, depth);
+}
+
+value outcome_value(const feature_outcome& o, std::string_view id) {
+  const bool on = js::truthy(o.value_);
+  value out = value::object();
+  auto& m = out.members();
+  m.emplace_back("value", o.value_ ? *o.value_ : value());
+  m.emplace_back("on", value::boolean(on));
+  m.emplace_back("off", value::boolean(!on));
+  m.emplace_back("source", value::string(o.source));
+  m.emplace_back("ruleId", o.rule_id ? value::string(js::to_string(o.rule_id)) : value::string(""));
+  if (o.has_experiment) {
+    m.emplace_back("experiment", experiment_value(o.experiment, id));
+    m.emplace_back("experimentResult", result_value(o.result));
+  }
+  return out;
 }
 
 result<void> check_rule(const value& rule, const std::string& path) {
@@ -645,7 +795,14 @@ result<payload> load_payload(const value& doc) {
         WHALE_TRY_VOID(check_rule(rules->items()[i], path + ".rules[" + std::to_string(i) + "]"));
       }
     }
-    p.features = *features;
+    // A duplicate key keeps its first position and its last value, as JSON.parse does.
+    for (const json::member& f : features->members()) {
+      if (value* seen = p.features.find(f.first)) {
+        *seen = f.second;
+      } else {
+        p.features.members().push_back(f);
+      }
+    }
   }
   if (const value* groups = doc.find("savedGroups")) {
     if (!groups->is_object()) return fail(error_code::wrong_type, "savedGroups: expected an object");
@@ -655,7 +812,26 @@ result<payload> load_payload(const value& doc) {
     if (!bandits->is_object()) return fail(error_code::wrong_type, "contextualBandits: expected an object");
     p.contextual_bandits = *bandits;
   }
+  p.index.reserve(p.features.members().size());
+  for (const json::member& f : p.features.members()) {
+    feature_index fi;
+    fi.key = f.first;
+    fi.feature = &f.second;
+    const value* rules = f.second.find("rules");
+    if (rules && rules->is_array()) {
+      fi.rules.reserve(rules->items().size());
+      for (const value& rule : rules->items()) fi.rules.push_back(index_rule(rule));
+    }
+    p.index.push_back(std::move(fi));
+  }
   return p;
+}
+
+const feature_index* payload::find(std::string_view key) const {
+  for (const feature_index& f : index) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
 }
 
 std::vector<std::string> sticky_attributes(const payload& data) {
@@ -708,41 +884,42 @@ result<context> context_from_json(const value& doc, payload& storage) {
 
 value run(const value& experiment, context& ctx) {
   evaluation ev{ctx, {}};
-  return run_experiment(experiment, nullptr, ev, 0);
+  experiment_view exp;
+  exp.f = plain_fields(experiment);
+  exp.object = &experiment;
+  return result_value(run_experiment(exp, {}, false, ev, 0));
 }
 
 value eval_feature(std::string_view key, context& ctx) {
   evaluation ev{ctx, {}};
-  return eval_feature_in(key, ev, 0);
+  return outcome_value(eval_feature_in(key, ev, 0), key);
 }
 
 void eval_all(context& ctx, std::string& out) {
   out += "{\"features\":{";
   bool first = true;
-  for (const json::member& f : ctx.data->features.members()) {
+  for (const feature_index& f : ctx.data->index) {
     evaluation ev{ctx, {}};
-    const value result = eval_feature_in(f.first, ev, 0);
+    const feature_outcome o = eval_feature_in(f.key, ev, 0);
     if (!first) out.push_back(',');
     first = false;
-    json::write_string(f.first, out);
+    json::write_string(f.key, out);
     out += ":{\"value\":";
-    json::write(member_or_null(result, "value"), out);
-    out += ",\"on\":";
-    out += member_or_null(result, "on").as_bool() ? "true" : "false";
-    out += ",\"off\":";
-    out += member_or_null(result, "off").as_bool() ? "true" : "false";
-    out += ",\"source\":";
-    json::write(member_or_null(result, "source"), out);
-    out += ",\"ruleId\":";
-    json::write(member_or_null(result, "ruleId"), out);
+    json::write(o.value_ ? *o.value_ : null_value, out);
+    out += js::truthy(o.value_) ? ",\"on\":true,\"off\":false" : ",\"on\":false,\"off\":true";
+    out += ",\"source\":\"";
+    out += o.source;
+    out += "\",\"ruleId\":";
+    if (o.rule_id && o.rule_id->is_string()) json::write_string(o.rule_id->as_string(), out);
+    else json::write_string(o.rule_id ? js::to_string(o.rule_id) : "", out);
     out.push_back('}');
   }
   out += "},\"experiments\":[";
   first = true;
-  for (const value& exposure : ctx.exposures) {
+  for (const std::string& exposure : ctx.exposures) {
     if (!first) out.push_back(',');
     first = false;
-    json::write(exposure, out);
+    out += exposure;
   }
   out += "],\"stickyBucketAssignmentDocs\":{";
   first = true;

@@ -1,6 +1,6 @@
-// A JS-compatible regex engine: a recursive-descent parser (depth bounded by max_nesting) builds
-// a node tree, a compiler turns it into bytecode, and a backtracking VM runs it with an explicit
-// stack of frames and a step budget. See include/whale/regex.h for the supported syntax.
+// A JS-compatible regex engine: an iterative parser builds a node tree, a compiler turns it into
+// bytecode (recursing once per group level, at most max_nesting), and a backtracking VM runs it
+// with an explicit stack of frames and a step budget. See include/whale/regex.h for the supported syntax.
 #include "whale/regex.h"
 
 #include <algorithm>
@@ -244,11 +244,39 @@ class parser {
   parser(std::vector<char32_t> source, std::vector<uint32_t> offsets, program& out)
       : src_(std::move(source)), offsets_(std::move(offsets)), prog_(out) {}
 
+  // Iterative over group nesting: open groups live on an explicit stack, not the call stack.
   result<uint32_t> parse() {
     prescan();
-    WHALE_TRY(uint32_t root, disjunction(0));
-    if (!at_end()) return error("unmatched ')'");
-    return root;
+    std::vector<open_group> stack(1);
+    while (!at_end()) {
+      const char32_t c = src_[i_];
+      if (c == '|') {
+        ++i_;
+        end_alternative(stack.back());
+        continue;
+      }
+      if (c == '(') {
+        ++i_;
+        WHALE_TRY_VOID(open_group_at(stack));
+        continue;
+      }
+      uint32_t caps_before = captures_;
+      uint32_t atom_index = 0;
+      if (c == ')') {
+        if (stack.size() == 1) return error("unmatched ')'");
+        ++i_;
+        caps_before = stack.back().caps_before;
+        atom_index = close_group(stack);
+      } else {
+        WHALE_TRY(atom_index, atom());
+      }
+      WHALE_TRY(uint32_t term, quantify(atom_index, caps_before));
+      node& seq = stack.back().seq;
+      seq.nullable = seq.nullable && nodes_[term].nullable;
+      seq.kids.push_back(term);
+    }
+    if (stack.size() > 1) return error("missing )");
+    return finish_disjunction(stack.back());
   }
   const std::vector<node>& nodes() const { return nodes_; }
   uint32_t captures() const { return captures_; }
@@ -259,6 +287,15 @@ class parser {
   struct class_atom {
     char32_t cp = 0;
     char32_t set = 0;
+  };
+
+  // A group being parsed: its alternatives so far and the sequence being built.
+  struct open_group {
+    kind k = kind::group;
+    uint32_t capture = 0;      // 0 when not capturing
+    uint32_t caps_before = 0;  // captures opened before this group
+    node alt = make(kind::alt, false);
+    node seq = make(kind::seq, true);
   };
 
   bool at_end() const { return i_ >= src_.size(); }
@@ -297,33 +334,20 @@ class parser {
     return name;
   }
 
-  result<uint32_t> disjunction(uint32_t depth) {
-    node alt = make(kind::alt, false);
-    for (;;) {
-      WHALE_TRY(uint32_t seq, alternative(depth));
-      alt.nullable = alt.nullable || nodes_[seq].nullable;
-      alt.kids.push_back(seq);
-      if (peek() != '|') break;
-      ++i_;
-    }
-    if (alt.kids.size() == 1) return alt.kids[0];
-    return add(std::move(alt));
+  void end_alternative(open_group& g) {
+    const uint32_t seq = g.seq.kids.size() == 1 ? g.seq.kids[0] : add(std::move(g.seq));
+    g.alt.nullable = g.alt.nullable || nodes_[seq].nullable;
+    g.alt.kids.push_back(seq);
+    g.seq = make(kind::seq, true);
   }
 
-  result<uint32_t> alternative(uint32_t depth) {
-    node seq = make(kind::seq, true);
-    while (!at_end() && peek() != '|' && peek() != ')') {
-      WHALE_TRY(uint32_t t, term(depth));
-      seq.nullable = seq.nullable && nodes_[t].nullable;
-      seq.kids.push_back(t);
-    }
-    if (seq.kids.size() == 1) return seq.kids[0];
-    return add(std::move(seq));
+  uint32_t finish_disjunction(open_group& g) {
+    end_alternative(g);
+    return g.alt.kids.size() == 1 ? g.alt.kids[0] : add(std::move(g.alt));
   }
 
-  result<uint32_t> term(uint32_t depth) {
-    const uint32_t caps_before = captures_;
-    WHALE_TRY(uint32_t atom_index, atom(depth));
+  // Wraps atom_index in a repeat if a quantifier follows; captures_ - caps_before are inside it.
+  result<uint32_t> quantify(uint32_t atom_index, uint32_t caps_before) {
     uint64_t min = 0;
     uint64_t max = 0;
     if (!quantifier(min, max)) return atom_index;
@@ -373,13 +397,13 @@ class parser {
     return true;
   }
 
-  result<uint32_t> atom(uint32_t depth) {
+  // Any atom but a group; c is not '(' ')' or '|'.
+  result<uint32_t> atom() {
     const char32_t c = src_[i_++];
     switch (c) {
       case '^': return add(make(kind::bol, true));
       case '$': return add(make(kind::eol, true));
       case '.': return add(make(kind::any, false));
-      case '(': return group(depth);
       case '[': return bracket();
       case '\\': return escape();
       case '*': case '+': case '?':
@@ -403,35 +427,41 @@ class parser {
     return add(std::move(n));
   }
 
-  result<uint32_t> group(uint32_t depth) {
-    if (depth + 1 > max_nesting) {
+  // Reads the group kind after '(' and opens it.
+  result<void> open_group_at(std::vector<open_group>& stack) {
+    if (stack.size() > max_nesting) {
       return fail(error_code::too_deep, "regex nests groups deeper than " + std::to_string(max_nesting));
     }
-    kind k = kind::group;
-    uint32_t capture = 0;
+    open_group g;
+    g.caps_before = captures_;
     if (peek() != '?') {
-      capture = ++captures_;
+      g.capture = ++captures_;
     } else if (peek(1) == ':') {
       i_ += 2;
     } else if (peek(1) == '=' || peek(1) == '!') {
-      k = peek(1) == '=' ? kind::look : kind::look_neg;
+      g.k = peek(1) == '=' ? kind::look : kind::look_neg;
       i_ += 2;
     } else if (peek(1) == '<' && (peek(2) == '=' || peek(2) == '!')) {
       return error("lookbehind is not supported");
     } else if (peek(1) == '<') {
       i_ += 2;
       WHALE_TRY_VOID(group_name());
-      capture = ++captures_;
+      g.capture = ++captures_;
     } else {
       return error("invalid group");
     }
-    WHALE_TRY(uint32_t body, disjunction(depth + 1));
-    if (peek() != ')') return error("missing )");
-    ++i_;
-    node g = make(k, k != kind::group || nodes_[body].nullable);
-    g.value = capture;
-    g.kids.push_back(body);
-    return add(std::move(g));
+    stack.push_back(std::move(g));
+    return {};
+  }
+
+  uint32_t close_group(std::vector<open_group>& stack) {
+    open_group g = std::move(stack.back());
+    stack.pop_back();
+    const uint32_t body = finish_disjunction(g);
+    node n = make(g.k, g.k != kind::group || nodes_[body].nullable);
+    n.value = g.capture;
+    n.kids.push_back(body);
+    return add(std::move(n));
   }
 
   // Validates the <name> of capture captures_ + 1 (i_ just past '<') and skips it.
@@ -442,7 +472,7 @@ class parser {
     for (char32_t c : name) {
       if (c < 0x80 && !is_word(c) && c != '$') return error("invalid group name");
     }
-    for (uint32_t k = 0; k < captures_; ++k) {
+    for (size_t k = 0; k < captures_ && k < names_.size(); ++k) {
       if (names_[k] == name) return error("duplicate group name");
     }
     i_ += name.size() + 1;
@@ -776,8 +806,7 @@ class matcher {
   bool run(int32_t start) {
     pc_ = 0;
     pos_ = start;
-    frames_.clear();
-    std::fill(regs_.begin(), regs_.end(), -1);
+    frames_.clear();  // registers need no reset: a failed run has undone every write
     while (charge(1)) {
       const inst& in = prog_.code[pc_];
       if (in.code == op::match) return true;
@@ -785,6 +814,8 @@ class matcher {
     }
     return false;
   }
+
+  char32_t char_at(int32_t pos) const { return text_[static_cast<size_t>(pos)]; }
 
   bool charge(uint64_t steps) {
     steps_ += steps;
@@ -801,7 +832,7 @@ class matcher {
   bool exec(const inst& in) {
     switch (in.code) {
       case op::chr: case op::any: case op::cls:
-        if (pos_ >= size_ || !matches(in, text_[pos_])) return false;
+        if (pos_ >= size_ || !matches(in, char_at(pos_))) return false;
         ++pos_;
         return next();
       case op::bol: return pos_ == 0 && next();
@@ -846,8 +877,8 @@ class matcher {
   }
 
   bool at_word_boundary() const {
-    const bool before = pos_ > 0 && is_word(text_[pos_ - 1]);
-    const bool after = pos_ < size_ && is_word(text_[pos_]);
+    const bool before = pos_ > 0 && is_word(char_at(pos_ - 1));
+    const bool after = pos_ < size_ && is_word(char_at(pos_));
     return before != after;
   }
 
@@ -868,6 +899,7 @@ class matcher {
   }
 
   bool reset_captures(uint32_t begin, uint32_t end) {
+    if (!charge(end - begin)) return false;
     for (uint32_t capture = begin; capture < end; ++capture) {
       if (!set_reg(start_reg(capture), -1) || !set_reg(end_reg(capture), -1)) return false;
     }
@@ -880,7 +912,7 @@ class matcher {
     const inst& one = prog_.code[pc_ + 1];
     const int32_t start = pos_;
     uint32_t count = 0;
-    while (count < in.b && pos_ < size_ && matches(one, text_[pos_])) {
+    while (count < in.b && pos_ < size_ && matches(one, char_at(pos_))) {
       ++pos_;
       ++count;
     }
@@ -920,7 +952,7 @@ class matcher {
     const int32_t length = start < 0 || end < start ? 0 : end - start;
     if (length > size_ - pos_ || !charge(static_cast<uint64_t>(length))) return false;
     for (int32_t k = 0; k < length; ++k) {
-      if (!same_char(text_[start + k], text_[pos_ + k])) return false;
+      if (!same_char(char_at(start + k), char_at(pos_ + k))) return false;
     }
     pos_ += length;
     return next();
