@@ -72,10 +72,19 @@ function isTrap(e) {
   return e instanceof WebAssembly.RuntimeError || e instanceof RangeError;
 }
 
+const SOURCES = ['unknownFeature', 'defaultValue', 'force', 'override', 'experiment', 'prerequisite', 'cyclicPrerequisite'];
+const SOURCE_FORCE = 2;
+const SOURCE_EXPERIMENT = 4;
+const STICKY_USED = 1;
+const FALLBACK_ATTRIBUTE = 2;
+
 class FeatureSet {
-  constructor(engine, payload) {
+  constructor(engine, text, payload) {
     this.engine = engine;
-    this.payload = payload; // kept to reload after a trap replaced the instance
+    this.text = text; // kept to reload after a trap replaced the instance
+    this.payload = payload; // the same payload parsed in JS: results point into it
+    this.keys = [];
+    this.features = [];
     this.id = 0;
     this.generation = -1;
   }
@@ -93,8 +102,9 @@ class Engine {
 
   get abiVersion() { return `${this.version >>> 16}.${this.version & 0xffff}`; }
 
-  // Calls fn(ptr, len, ...extra) on the UTF-8 bytes of text; returns the result text.
-  call(name, text, ...extra) {
+  // Calls fn(...extra, ptr, len) on the UTF-8 bytes of text and returns its error code; the
+  // module's "last result" buffer holds the output until the next call.
+  invoke(name, text, extra) {
     if (this.exports === null) {
       this.exports = instantiate(this.module);
       this.generation++;
@@ -104,16 +114,12 @@ class Engine {
       const capacity = text.length * 3;
       const ptr = x.whale_alloc(capacity);
       if (ptr === 0) throw new WhaleError('out_of_memory', 'core: allocation failed');
-      let code;
       try {
         const { written } = encoder.encodeInto(text, new Uint8Array(x.memory.buffer, ptr, capacity));
-        code = x[name](...extra, ptr, written) >>> 0;
+        return x[name](...extra, ptr, written) >>> 0;
       } finally {
         x.whale_free(ptr);
       }
-      const out = decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
-      if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', out, code);
-      return out;
     } catch (e) {
       if (isTrap(e)) {
         this.exports = null; // a trap poisons the instance: the next call starts a fresh one
@@ -121,6 +127,19 @@ class Engine {
       }
       throw e;
     }
+  }
+
+  lastText() {
+    const x = this.exports;
+    return decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
+  }
+
+  // Calls an operation and returns its output text, or throws its error.
+  call(name, text, ...extra) {
+    const code = this.invoke(name, text, extra);
+    const out = this.lastText();
+    if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', out, code);
+    return out;
   }
 
   json(name, request) { return JSON.parse(this.call(name, JSON.stringify(request))); }
@@ -164,13 +183,15 @@ class Engine {
   // Parses and checks a vendor payload once; evalAll then needs only the request's attributes.
   loadFeatures(payload) {
     const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-    const set = new FeatureSet(this, text);
+    const set = new FeatureSet(this, text, null);
     this.bind(set);
+    set.payload = JSON.parse(text);
+    set.features = set.keys.map((key) => set.payload.features[key]);
     return set;
   }
 
   bind(set) {
-    this.call('whale_features_load', set.payload);
+    set.keys = JSON.parse(this.call('whale_features_load', set.text));
     set.id = this.exports.whale_last_handle() >>> 0;
     set.generation = this.generation;
   }
@@ -182,17 +203,98 @@ class Engine {
     set.id = 0;
   }
 
-  // One request: every feature's value and the experiments the user is in.
+  // One request: every feature's value and the experiments the user is in. The core answers
+  // in a compact binary form (whale::assign::eval_all_compact) that names payload entries by
+  // index; the values themselves come from the payload parsed here once, as GrowthBook returns
+  // references into its payload.
   evalAll(set, attributes = {}, { stickyBucketAssignmentDocs, url, forcedVariations } = {}) {
     if (!(set instanceof FeatureSet) || set.engine !== this) {
       throw new WhaleError('invalid_handle', 'evalAll: expected a feature set from this engine\'s loadFeatures');
     }
-    if (set.generation !== this.generation || this.exports === null) this.bind(set);
     if (set.id === 0) throw new WhaleError('invalid_handle', 'evalAll: the feature set was freed');
+    if (set.generation !== this.generation || this.exports === null) this.bind(set);
     // Sticky bucketing is on when the caller passes documents (GrowthBook: a sticky bucket service).
     const request = JSON.stringify({ attributes, stickyBucketAssignmentDocs, url, forcedVariations });
-    return JSON.parse(this.call('whale_eval_all', request, set.id));
+    const code = this.invoke('whale_eval_all_compact', request, [set.id]);
+    if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', this.lastText(), code);
+    // Decoded straight from wasm memory: nothing below calls into the module.
+    const x = this.exports;
+    const view = new DataView(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len());
+    return decodeEvalAll(set, attributes, view);
   }
+}
+
+function variationsOf(rule) { return rule.contextualVariations ?? rule.variations; }
+
+function featureResult(feature, source, ruleIndex, variation) {
+  let value = null;
+  let ruleId = '';
+  if (source === 1) {
+    value = feature.defaultValue === undefined ? null : feature.defaultValue;
+  } else if (source === SOURCE_FORCE || source === SOURCE_EXPERIMENT) {
+    const rule = feature.rules[ruleIndex];
+    value = source === SOURCE_FORCE ? rule.force : variationsOf(rule)[variation];
+    ruleId = rule.id || '';
+  }
+  return { value, on: !!value, off: !value, source: SOURCES[source] ?? 'unknownFeature', ruleId };
+}
+
+function exposureResult(set, attributes, view, at) {
+  const word = (k) => view.getInt32(at + 4 * k, true);
+  const featureIndex = word(0);
+  const rule = set.features[featureIndex].rules[word(1)];
+  const variation = word(2);
+  const flags = word(3);
+  const leaf = word(4);
+  const meta = rule.meta ? rule.meta[variation] : undefined;
+  const hashAttribute = flags & FALLBACK_ATTRIBUTE ? rule.fallbackAttribute : rule.hashAttribute || 'id';
+  const variations = variationsOf(rule);
+  const result = {
+    key: (meta && meta.key) || String(variation),
+    featureId: set.keys[featureIndex],
+    inExperiment: true,
+    hashUsed: true,
+    variationId: variation,
+    value: variations[variation],
+    hashAttribute,
+    hashValue: attributes[hashAttribute],
+    stickyBucketUsed: (flags & STICKY_USED) !== 0,
+  };
+  if (meta && meta.name) result.name = meta.name;
+  result.bucket = word(5) / word(6);
+  if (meta && meta.passthrough) result.passthrough = meta.passthrough;
+  if (leaf >= -1) {
+    const bandit = set.payload.contextualBandits?.[rule.contextualBanditRef] ?? {};
+    if (leaf >= 0) {
+      result.leafId = bandit.contexts[leaf].leafId;
+      result.variationWeights = bandit.contexts[leaf].weights;
+    } else {
+      result.leafId = -1;
+      result.variationWeights = rule.weights ?? variations.map(() => 1 / variations.length);
+    }
+    if (bandit.banditVersion !== undefined) result.banditVersion = bandit.banditVersion;
+  }
+  return result;
+}
+
+// The layout of whale::assign::eval_all_compact (include/whale/assign.h).
+function decodeEvalAll(set, attributes, view) {
+  const features = {};
+  let at = 0;
+  const count = view.getInt32(at, true);
+  at += 4;
+  for (let f = 0; f < count; f++, at += 12) {
+    features[set.keys[f]] = featureResult(set.features[f], view.getInt32(at, true), view.getInt32(at + 4, true),
+      view.getInt32(at + 8, true));
+  }
+  const experiments = [];
+  const exposures = view.getInt32(at, true);
+  at += 4;
+  for (let e = 0; e < exposures; e++, at += 28) experiments.push(exposureResult(set, attributes, view, at));
+  const stickyLength = view.getInt32(at, true);
+  at += 4;
+  const stickyText = stickyLength === 2 ? '{}' : decoder.decode(new Uint8Array(view.buffer, view.byteOffset + at, stickyLength));
+  return { features, experiments, stickyBucketAssignmentDocs: JSON.parse(stickyText) };
 }
 
 // createEngine({ module }): module is a WebAssembly.Module (workers), bytes, or a URL; in Node

@@ -88,8 +88,8 @@ WHALE_EXPORT(whale_features_load) uint32_t whale_features_load(const char* p, si
   auto loaded = whale::api::load_features(input(p, n));
   if (!loaded.ok()) return failed(loaded.code(), loaded.message());
   last_handle = next_handle++;
+  last = loaded.value()->keys_json();
   feature_sets.emplace(last_handle, std::move(loaded).value());
-  last.clear();
   return 0;
 }
 
@@ -107,6 +107,14 @@ WHALE_EXPORT(whale_eval_all) uint32_t whale_eval_all(uint32_t handle, const char
     return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
   }
   return finish(it->second->eval_all(input(p, n)));
+}
+
+WHALE_EXPORT(whale_eval_all_compact) uint32_t whale_eval_all_compact(uint32_t handle, const char* p, size_t n) {
+  auto it = feature_sets.find(handle);
+  if (it == feature_sets.end()) {
+    return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
+  }
+  return finish(it->second->eval_all_compact(input(p, n)));
 }
 
 }  // extern "C"

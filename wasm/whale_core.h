@@ -47,6 +47,10 @@ uint32_t whale_bandit_weights(const char* req, size_t len);
 uint32_t whale_features_load(const char* payload, size_t len);
 uint32_t whale_features_free(uint32_t handle);
 uint32_t whale_eval_all(uint32_t handle, const char* req, size_t len);
+/* The same evaluation in whale::assign::eval_all_compact's binary form (include/whale/assign.h);
+ * whale_features_load leaves the features' keys (a JSON array, in that form's order) in the
+ * last result. */
+uint32_t whale_eval_all_compact(uint32_t handle, const char* req, size_t len);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,10 @@ class feature_set {
   // {"attributes", "stickyBucketAssignmentDocs"?, "url"?, "forcedVariations"?} ->
   // {"features":{...},"experiments":[...],"stickyBucketAssignmentDocs":{changed}}.
   result<std::string> eval_all(std::string_view request) const;
+  // The same in assign::eval_all_compact's binary form (the glue's per-request fast path).
+  result<std::string> eval_all_compact(std::string_view request) const;
+  // The features' keys in evaluation order, as a JSON array (the compact form indexes them).
+  std::string keys_json() const;
   const assign::payload& data() const { return data_; }
 
  private:

@@ -115,6 +115,19 @@ result<payload> load_payload(const json::value& doc);
 // deriveStickyBucketIdentifierAttributes).
 std::vector<std::string> sticky_attributes(const payload& data);
 
+// An experiment the user was bucketed into, by index into the payload (for the compact form).
+struct exposure_record {
+  int32_t feature = -1;    // index into payload::index
+  int32_t rule = -1;       // index into that feature's rules
+  int32_t variation = 0;
+  uint32_t flags = 0;      // exposure_sticky_used | exposure_fallback_attribute
+  int32_t leaf = -2;       // contextual bandit leaf: context index, -1 fallback, -2 none
+  int32_t bucket_units = 0;  // bucket = bucket_units / bucket_scale, exactly as hashed
+  int32_t bucket_scale = 1;
+};
+inline constexpr uint32_t exposure_sticky_used = 1;
+inline constexpr uint32_t exposure_fallback_attribute = 2;
+
 // One evaluation's user side: GrowthBook's context minus the payload.
 struct context {
   const payload* data = nullptr;  // borrowed; must outlive the context
@@ -131,6 +144,8 @@ struct context {
   std::vector<std::string> changed_sticky_docs;  // keys of documents this evaluation wrote
   // Experiments the user was bucketed into during this evaluation (results with hashUsed).
   std::vector<std::string> exposures;  // as compact JSON
+  bool record_compact = false;  // record exposures as exposure_record instead of JSON
+  std::vector<exposure_record> compact_exposures;
 };
 
 // Builds a context (and the payload it points to) from GrowthBook's context JSON.
@@ -143,5 +158,22 @@ json::value eval_feature(std::string_view key, context& ctx);
 // Every feature of the payload at once: {"features":{key:{value,on,off,source,ruleId}},
 // "experiments":[result...], "stickyBucketAssignmentDocs":{changed docs}} written compactly.
 void eval_all(context& ctx, std::string& out);
+
+// The same evaluation as eval_all in a compact binary form that a caller holding the same
+// payload resolves without parsing values (little-endian int32 words):
+//   feature_count, then per feature: source, rule index (-1), variation (-1);
+//   exposure_count, then per exposure: feature, rule, variation, flags, leaf, bucket_units,
+//   bucket_scale; then the byte length of a JSON object of the sticky documents written,
+//   followed by that JSON. Sources: see feature_source.
+enum class feature_source : int32_t {
+  unknown_feature = 0,
+  default_value = 1,
+  force = 2,
+  override_value = 3,
+  experiment = 4,
+  prerequisite = 5,
+  cyclic_prerequisite = 6,
+};
+void eval_all_compact(context& ctx, std::string& out);
 
 }  // namespace whale::assign

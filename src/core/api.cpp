@@ -305,13 +305,14 @@ result<std::unique_ptr<feature_set>> load_features(std::string_view payload_json
   return std::make_unique<feature_set>(std::move(data));
 }
 
-result<std::string> feature_set::eval_all(std::string_view request) const {
-  WHALE_TRY(value doc, parse_request(request));
+namespace {
+
+result<assign::context> request_context(const assign::payload& data, value& doc) {
   assign::context ctx;
-  ctx.data = &data_;
-  if (const value* attributes = doc.find("attributes")) {
+  ctx.data = &data;
+  if (value* attributes = doc.find("attributes")) {
     if (!attributes->is_object()) return fail(error_code::wrong_type, "attributes: expected an object");
-    ctx.attributes = std::move(*doc.find("attributes"));
+    ctx.attributes = std::move(*attributes);
   }
   if (value* docs = doc.find("stickyBucketAssignmentDocs")) {
     if (!docs->is_object()) return fail(error_code::wrong_type, "stickyBucketAssignmentDocs: expected an object");
@@ -323,8 +324,34 @@ result<std::string> feature_set::eval_all(std::string_view request) const {
     ctx.forced_variations = std::move(*forced);
   }
   if (const value* url = doc.find("url"); url && url->is_string()) ctx.url = url->as_string();
+  return ctx;
+}
+
+}  // namespace
+
+result<std::string> feature_set::eval_all(std::string_view request) const {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(assign::context ctx, request_context(data_, doc));
   std::string out;
   assign::eval_all(ctx, out);
+  return out;
+}
+
+result<std::string> feature_set::eval_all_compact(std::string_view request) const {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(assign::context ctx, request_context(data_, doc));
+  std::string out;
+  assign::eval_all_compact(ctx, out);
+  return out;
+}
+
+std::string feature_set::keys_json() const {
+  std::string out = "[";
+  for (const assign::feature_index& f : data_.index) {
+    if (out.size() > 1) out.push_back(',');
+    json::write_string(f.key, out);
+  }
+  out.push_back(']');
   return out;
 }
 

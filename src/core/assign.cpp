@@ -2,6 +2,7 @@
 #include "whale/assign.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "jsops.h"
 
@@ -202,6 +203,9 @@ struct experiment_view {
   experiment_fields f;
   const value* object = nullptr;  // the plain experiment; nullptr for a rule
   value contextual_bandit;        // null unless a contextual bandit applies
+  int leaf = -2;                  // contextual bandit leaf index, -1 fallback, -2 none
+  int feature_no = -1;            // payload::index position (rules only)
+  int rule_no = -1;
 };
 
 // GrowthBook's Result, by reference into the experiment, the attributes and the payload.
@@ -275,6 +279,7 @@ struct hash_attribute {
   std::string_view attribute;
   const value* hash_value;  // nullptr when missing or falsy
   std::string storage;      // backs attribute when it is not a string in the payload
+  bool fallback_used = false;
 };
 
 // The attribute name a field names: its string, or "id" when absent (GrowthBook: attr || "id").
@@ -294,6 +299,7 @@ hash_attribute get_hash_attribute(const context& ctx, const value* attr, const v
     const std::string_view name = attribute_name(fallback, fallback_storage);
     const value* fv = truthy_or_null(ctx.attributes.find(name));
     if (fv) {
+      out.fallback_used = true;
       out.hash_value = fv;
       out.storage = std::move(fallback_storage);
       out.attribute = fallback->is_string() ? std::string_view(fallback->as_string()) : std::string_view(out.storage);
@@ -358,6 +364,7 @@ struct evaluation {
 struct feature_outcome {
   const value* value_ = nullptr;  // nullptr -> null
   const char* source = "";
+  int rule_no = -1;
   const value* rule_id = nullptr;
   bool has_experiment = false;
   experiment_view experiment;
@@ -590,9 +597,21 @@ exp_result run_experiment(const experiment_view& exp, std::string_view feature_i
   const double bucket = *n;
   exp_result result = result_for(assigned, true, &bucket, found_sticky);
   if (sticky) save_sticky(ctx, h.attribute, h.hash_value, sticky_experiment_key(*f.key, f.bucket_version), result.key);
-  std::string exposure;
-  write_result(result, exposure);
-  ctx.exposures.push_back(std::move(exposure));
+  if (ctx.record_compact) {
+    exposure_record r;
+    r.feature = exp.feature_no;
+    r.rule = exp.rule_no;
+    r.variation = result.variation;
+    r.flags = (found_sticky ? exposure_sticky_used : 0) | (h.fallback_used ? exposure_fallback_attribute : 0);
+    r.leaf = exp.contextual_bandit.is_null() ? -2 : exp.leaf;
+    r.bucket_scale = version_or(f.hash_version, 1) == 2 ? 10000 : 1000;
+    r.bucket_units = static_cast<int32_t>(bucket * r.bucket_scale + 0.5);
+    ctx.compact_exposures.push_back(r);
+  } else {
+    std::string exposure;
+    write_result(result, exposure);
+    ctx.exposures.push_back(std::move(exposure));
+  }
   return result;
 }
 
@@ -633,16 +652,17 @@ void apply_contextual_bandit(experiment_view& exp, const value& ref, const conte
   value cb = value::object();
   if (leaf) {
     exp.f.weights = &member_or_null(*leaf, "weights");
+    exp.leaf = static_cast<int>(leaf - contexts->items().data());
     cb.members().emplace_back("leafId", member_or_null(*leaf, "leafId"));
     cb.members().emplace_back("variationWeights", member_or_null(*leaf, "weights"));
   } else {
+    exp.leaf = -1;
     cb.members().emplace_back("leafId", value::number(-1));
     std::vector<value> eq;
     for (double x : equal_weights(static_cast<int>(exp.f.variations->items().size()))) eq.push_back(value::number(x));
     cb.members().emplace_back("variationWeights", exp.f.weights ? *exp.f.weights : value::array(std::move(eq)));
   }
-  const value* bv = def->find("banditVersion");
-  cb.members().emplace_back("banditVersion", bv ? *bv : value());
+  if (const value* bv = def->find("banditVersion")) cb.members().emplace_back("banditVersion", *bv);
   exp.contextual_bandit = std::move(cb);
 }
 
@@ -685,7 +705,9 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
       if (rule.condition && !condition_passes(*rule.condition, ctx)) continue;
       const std::string seed = rule.seed ? js::to_string(rule.seed) : std::string(feature.key);
       if (!included_in_rollout(ctx, seed, *rule.rule)) continue;
-      return outcome(rule.force, "force", rule.id);
+      feature_outcome o = outcome(rule.force, "force", rule.id);
+      o.rule_no = static_cast<int>(&rule - feature.rules.data());
+      return o;
     }
     if (!rule.experiment) continue;
     experiment_view exp;
@@ -696,10 +718,13 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
       exp.f.key = &id_value;
     }
     if (rule.contextual_bandit_ref) apply_contextual_bandit(exp, *rule.contextual_bandit_ref, ctx);
+    exp.feature_no = static_cast<int>(&feature - ctx.data->index.data());
+    exp.rule_no = static_cast<int>(&rule - feature.rules.data());
     exp_result result = run_experiment(exp, feature.key, true, ev, depth);
     if (!(result.hash_used && result.in_experiment)) exp.contextual_bandit = value();
     if (result.in_experiment && result.passthrough == nullptr) {
       feature_outcome o = outcome(result.value_, "experiment", rule.id);
+      o.rule_no = exp.rule_no;
       o.has_experiment = true;
       o.experiment = std::move(exp);
       // id_value dies with this frame: a null key means "the feature id" (see experiment_value).
@@ -931,6 +956,56 @@ void eval_all(context& ctx, std::string& out) {
     json::write(member_or_null(ctx.sticky_docs, key), out);
   }
   out += "}}";
+}
+
+namespace {
+
+void put_i32(std::string& out, int32_t v) {
+  char bytes[4];
+  std::memcpy(bytes, &v, 4);  // every target is little-endian (x86-64, wasm32)
+  out.append(bytes, 4);
+}
+
+int32_t source_code(std::string_view source) {
+  if (source == "defaultValue") return static_cast<int32_t>(feature_source::default_value);
+  if (source == "force") return static_cast<int32_t>(feature_source::force);
+  if (source == "override") return static_cast<int32_t>(feature_source::override_value);
+  if (source == "experiment") return static_cast<int32_t>(feature_source::experiment);
+  if (source == "prerequisite") return static_cast<int32_t>(feature_source::prerequisite);
+  if (source == "cyclicPrerequisite") return static_cast<int32_t>(feature_source::cyclic_prerequisite);
+  return static_cast<int32_t>(feature_source::unknown_feature);
+}
+
+}  // namespace
+
+void eval_all_compact(context& ctx, std::string& out) {
+  ctx.record_compact = true;
+  const auto& index = ctx.data->index;
+  out.reserve(16 + index.size() * 12);
+  put_i32(out, static_cast<int32_t>(index.size()));
+  for (const feature_index& f : index) {
+    evaluation ev{ctx, {}};
+    const feature_outcome o = eval_feature_in(f.key, ev, 0);
+    put_i32(out, source_code(o.source));
+    put_i32(out, o.rule_no);
+    put_i32(out, o.has_experiment ? o.result.variation : -1);
+  }
+  put_i32(out, static_cast<int32_t>(ctx.compact_exposures.size()));
+  for (const exposure_record& r : ctx.compact_exposures) {
+    for (int32_t word : {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale}) {
+      put_i32(out, word);
+    }
+  }
+  std::string docs = "{";
+  for (const std::string& key : ctx.changed_sticky_docs) {
+    if (docs.size() > 1) docs.push_back(',');
+    json::write_string(key, docs);
+    docs.push_back(':');
+    json::write(member_or_null(ctx.sticky_docs, key), docs);
+  }
+  docs.push_back('}');
+  put_i32(out, static_cast<int32_t>(docs.size()));
+  out += docs;
 }
 
 }  // namespace whale::assign
