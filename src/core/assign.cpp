@@ -11,8 +11,12 @@ namespace whale::assign {
 using json::kind;
 using json::value;
 
-uint32_t fnv1a32(std::string_view utf8) noexcept {
-  uint32_t h = 0x811c9dc5u;
+namespace {
+
+constexpr uint32_t fnv_offset = 0x811c9dc5u;
+
+// Continues FNV-1a 32 over the UTF-16 code units of a UTF-8 string.
+uint32_t fnv1a32_more(uint32_t h, std::string_view utf8) noexcept {
   const auto mix = [&h](uint32_t unit) {
     h ^= unit;
     h *= 0x01000193u;  // the FNV prime; JS spells it as shifts and adds
@@ -35,18 +39,29 @@ uint32_t fnv1a32(std::string_view utf8) noexcept {
   return h;
 }
 
+}  // namespace
+
+uint32_t fnv1a32(std::string_view utf8) noexcept { return fnv1a32_more(fnv_offset, utf8); }
+
 std::optional<double> hash(std::string_view seed, std::string_view value, int version) noexcept {
-  std::string buf;
   if (version == 2) {
-    buf.reserve(seed.size() + value.size());
-    buf.append(seed).append(value);
-    const std::string inner = std::to_string(fnv1a32(buf));
-    return static_cast<double>(fnv1a32(inner) % 10000) / 10000;
+    // fnv(String(fnv(seed + value))): the inner hash as decimal digits, without allocating.
+    uint32_t inner = fnv1a32_more(fnv1a32_more(fnv_offset, seed), value);
+    char digits[10];
+    size_t n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + inner % 10);
+      inner /= 10;
+    } while (inner != 0);
+    uint32_t h = fnv_offset;
+    while (n > 0) {
+      h ^= static_cast<unsigned char>(digits[--n]);
+      h *= 0x01000193u;
+    }
+    return static_cast<double>(h % 10000) / 10000;
   }
   if (version == 1) {
-    buf.reserve(seed.size() + value.size());
-    buf.append(value).append(seed);
-    return static_cast<double>(fnv1a32(buf) % 1000) / 1000;
+    return static_cast<double>(fnv1a32_more(fnv1a32_more(fnv_offset, value), seed) % 1000) / 1000;
   }
   return std::nullopt;
 }
@@ -227,6 +242,15 @@ struct exp_result {
   value contextual_bandit;  // {leafId, variationWeights, banditVersion?} when it applies
 };
 
+// What runExperiment decided, before it is spelled out as a Result.
+struct decision {
+  int variation = -1;  // out of range: not in the experiment
+  bool hash_used = false;
+  bool sticky_used = false;
+  bool has_bucket = false;
+  double bucket = 0;
+};
+
 void write_result(const exp_result& r, std::string& out) {
   out += "{\"key\":";
   json::write_string(r.key, out);
@@ -362,13 +386,14 @@ struct evaluation {
 
 // GrowthBook's FeatureResult, by reference.
 struct feature_outcome {
+  const context* ctx = nullptr;
   const value* value_ = nullptr;  // nullptr -> null
   const char* source = "";
   int rule_no = -1;
   const value* rule_id = nullptr;
   bool has_experiment = false;
   experiment_view experiment;
-  exp_result result;
+  decision result;
 };
 
 feature_outcome outcome(const value* v, const char* source, const value* rule_id = nullptr) {
@@ -385,8 +410,34 @@ bool sticky_enabled(const context& ctx, const experiment_fields& f) {
   return ctx.sticky_bucketing && !js::truthy(f.disable_sticky_bucketing);
 }
 
-exp_result experiment_result(const context& ctx, const experiment_view& exp, int variation, bool hash_used,
-                             std::string_view feature_id, bool has_feature_id, const double* bucket, bool sticky_used) {
+const value* meta_of(const experiment_fields& f, int variation) {
+  if (f.meta && f.meta->is_array() && variation >= 0 && static_cast<size_t>(variation) < f.meta->items().size()) {
+    return &f.meta->items()[static_cast<size_t>(variation)];
+  }
+  return nullptr;
+}
+
+int variation_count(const experiment_fields& f) {
+  return f.variations && f.variations->is_array() ? static_cast<int>(f.variations->items().size()) : 0;
+}
+
+bool in_experiment(const experiment_fields& f, const decision& a) {
+  return a.variation >= 0 && a.variation < variation_count(f);
+}
+
+// The Result's key: the variation's meta key, else its index.
+std::string variation_key(const experiment_fields& f, int variation) {
+  const value* meta = meta_of(f, variation);
+  const value* meta_key = meta ? meta->find("key") : nullptr;
+  return js::truthy(meta_key) ? js::to_string(meta_key) : std::to_string(variation);
+}
+
+exp_result experiment_result(const context& ctx, const experiment_view& exp, const decision& a,
+                             std::string_view feature_id, bool has_feature_id) {
+  int variation = a.variation;
+  const bool hash_used = a.hash_used;
+  const double* bucket = a.has_bucket ? &a.bucket : nullptr;
+  const bool sticky_used = a.sticky_used;
   const experiment_fields& f = exp.f;
   const size_t count = f.variations && f.variations->is_array() ? f.variations->items().size() : 0;
   exp_result r;
@@ -396,13 +447,9 @@ exp_result experiment_result(const context& ctx, const experiment_view& exp, int
     r.in_experiment = false;
   }
   const hash_attribute h = get_hash_attribute(ctx, f.hash_attribute, sticky_enabled(ctx, f) ? f.fallback_attribute : nullptr);
-  const value* meta = nullptr;
-  if (f.meta && f.meta->is_array() && static_cast<size_t>(variation) < f.meta->items().size()) {
-    meta = &f.meta->items()[static_cast<size_t>(variation)];
-  }
-  const value* meta_key = meta ? meta->find("key") : nullptr;
+  const value* meta = meta_of(f, variation);
   r.variation = variation;
-  r.key = js::truthy(meta_key) ? js::to_string(meta_key) : std::to_string(variation);
+  r.key = variation_key(f, variation);
   r.feature_id = feature_id;
   r.has_feature_id = has_feature_id;
   r.hash_used = hash_used;
@@ -499,9 +546,9 @@ enum class parents { pass, fail, skip_rule, cyclic };
 // Prerequisites: each parent feature is evaluated and its value tested against the condition.
 parents check_parents(const value& parent_conditions, evaluation& ev, int depth, bool rule_level) {
   if (!parent_conditions.is_array()) return parents::pass;
-  const std::vector<std::string_view> saved = ev.stack;
+  const size_t saved = ev.stack.size();
   for (const value& parent : parent_conditions.items()) {
-    ev.stack = saved;
+    ev.stack.resize(saved);
     const std::string parent_id = js::to_string(parent.find("id"));
     const feature_outcome result = eval_feature_in(parent_id, ev, depth + 1);
     if (std::string_view(result.source) == "cyclicPrerequisite") return parents::cyclic;
@@ -526,42 +573,63 @@ int assign_variation(const experiment_fields& f, double n, int count) {
     }
     return -1;
   }
-  std::vector<double> weights;
-  const bool has_weights = js::truthy(f.weights) && f.weights->is_array();
-  if (has_weights) {
-    weights.reserve(f.weights->items().size());
-    for (const value& w : f.weights->items()) weights.push_back(js::to_number(&w));
+  // getBucketRanges + chooseVariation in one pass, without allocating.
+  double coverage = f.coverage ? js::to_number(f.coverage) : 1;
+  if (coverage < 0) coverage = 0;
+  if (coverage > 1) coverage = 1;
+  const value* weights = js::truthy(f.weights) && f.weights->is_array() ? f.weights : nullptr;
+  if (weights && weights->items().size() == static_cast<size_t>(count)) {
+    double total = 0;
+    for (const value& w : weights->items()) total += js::to_number(&w);
+    if (!(total >= 0.99 && total <= 1.01)) weights = nullptr;
+  } else {
+    weights = nullptr;
   }
-  const double coverage = f.coverage ? js::to_number(f.coverage) : 1;
-  return choose_variation(n, bucket_ranges(count, coverage, has_weights ? &weights : nullptr));
+  const double equal = 1.0 / count;
+  double cumulative = 0;
+  for (int i = 0; i < count; ++i) {
+    const double w = weights ? js::to_number(&weights->items()[static_cast<size_t>(i)]) : equal;
+    const double start = cumulative;
+    cumulative += w;
+    if (n >= start && n < start + coverage * w) return i;
+  }
+  return -1;
 }
 
 bool is_string_equal(const value* v, std::string_view s) { return v && v->is_string() && v->as_string() == s; }
 
-exp_result run_experiment(const experiment_view& exp, std::string_view feature_id, bool has_feature_id,
+// The string a field names, without a copy when it is a string already.
+std::string_view string_of(const value* v, std::string& storage) {
+  if (v && v->is_string()) return v->as_string();
+  storage = js::to_string(v);
+  return storage;
+}
+
+decision run_experiment(const experiment_view& exp, std::string_view feature_id, bool has_feature_id,
                           evaluation& ev, int depth) {
   context& ctx = ev.ctx;
   const experiment_fields& f = exp.f;
-  const int count = f.variations && f.variations->is_array() ? static_cast<int>(f.variations->items().size()) : 0;
-  const auto result_for = [&](int variation, bool hash_used, const double* bucket, bool sticky_used) {
-    return experiment_result(ctx, exp, variation, hash_used, feature_id, has_feature_id, bucket, sticky_used);
+  const int count = variation_count(f);
+  const auto forced_to = [](int variation) {
+    decision a;
+    a.variation = variation;
+    return a;
   };
-  const auto not_in = [&]() { return result_for(-1, false, nullptr, false); };
-  if (count < 2 || !ctx.enabled) return not_in();
-  if (f.url_patterns) return not_in();  // URL targeting is not supported: nobody enrolls
-  const std::string key = js::to_string(f.key);
+  const decision not_in;
+  if (count < 2 || !ctx.enabled) return not_in;
+  if (f.url_patterns) return not_in;  // URL targeting is not supported: nobody enrolls
+  std::string key_storage;
+  const std::string_view key = string_of(f.key, key_storage);
   if (!ctx.url.empty()) {
-    if (auto forced = query_string_override(key, ctx.url, count)) return result_for(*forced, false, nullptr, false);
+    if (auto forced = query_string_override(key, ctx.url, count)) return forced_to(*forced);
   }
   if (!ctx.forced_variations.members().empty()) {
-    if (const value* forced = ctx.forced_variations.find(key)) {
-      return result_for(static_cast<int>(js::to_number(forced)), false, nullptr, false);
-    }
+    if (const value* forced = ctx.forced_variations.find(key)) return forced_to(static_cast<int>(js::to_number(forced)));
   }
-  if (is_string_equal(f.status, "draft") || (f.active && f.active->is_bool() && !f.active->as_bool())) return not_in();
+  if (is_string_equal(f.status, "draft") || (f.active && f.active->is_bool() && !f.active->as_bool())) return not_in;
   const bool sticky = sticky_enabled(ctx, f);
   const hash_attribute h = get_hash_attribute(ctx, f.hash_attribute, sticky ? f.fallback_attribute : nullptr);
-  if (h.hash_value == nullptr) return not_in();
+  if (h.hash_value == nullptr) return not_in;
 
   sticky_lookup found;
   if (sticky) found = sticky_variation(ctx, f);
@@ -570,49 +638,61 @@ exp_result run_experiment(const experiment_view& exp, std::string_view feature_i
 
   if (!found_sticky) {
     if (js::truthy(f.filters)) {
-      if (filtered_out(*f.filters, ctx)) return not_in();
+      if (filtered_out(*f.filters, ctx)) return not_in;
     } else if (js::truthy(f.namespace_)) {
       const value* ns = f.namespace_;
       if (ns->is_array() && ns->items().size() >= 3 &&
           !in_namespace(js::to_string(h.hash_value), js::to_string(&ns->items()[0]), js::to_number(&ns->items()[1]),
                         js::to_number(&ns->items()[2]))) {
-        return not_in();
+        return not_in;
       }
     }
-    if (js::truthy(f.condition) && !condition_passes(*f.condition, ctx)) return not_in();
+    if (js::truthy(f.condition) && !condition_passes(*f.condition, ctx)) return not_in;
     if (js::truthy(f.parent_conditions) && check_parents(*f.parent_conditions, ev, depth, false) != parents::pass) {
-      return not_in();
+      return not_in;
     }
   }
 
-  const auto n = hash_value_of(js::truthy(f.seed) ? js::to_string(f.seed) : key, h.hash_value, version_or(f.hash_version, 1));
-  if (!n) return not_in();
+  std::string seed_storage;
+  const std::string_view seed = js::truthy(f.seed) ? string_of(f.seed, seed_storage) : key;
+  const auto n = hash_value_of(seed, h.hash_value, version_or(f.hash_version, 1));
+  if (!n) return not_in;
   if (!found_sticky) assigned = assign_variation(f, *n, count);
-  if (found.version_blocked) return result_for(-1, false, nullptr, true);
-  if (assigned < 0) return not_in();
-  if (f.force) return result_for(f.force->is_number() ? static_cast<int>(f.force->as_number()) : -1, false, nullptr, false);
-  if (ctx.qa_mode) return not_in();
-  if (is_string_equal(f.status, "stopped")) return not_in();
+  if (found.version_blocked) {
+    decision blocked;
+    blocked.sticky_used = true;
+    return blocked;
+  }
+  if (assigned < 0) return not_in;
+  if (f.force) return forced_to(f.force->is_number() ? static_cast<int>(f.force->as_number()) : -1);
+  if (ctx.qa_mode) return not_in;
+  if (is_string_equal(f.status, "stopped")) return not_in;
 
-  const double bucket = *n;
-  exp_result result = result_for(assigned, true, &bucket, found_sticky);
-  if (sticky) save_sticky(ctx, h.attribute, h.hash_value, sticky_experiment_key(*f.key, f.bucket_version), result.key);
+  decision a;
+  a.variation = assigned;
+  a.hash_used = true;
+  a.sticky_used = found_sticky;
+  a.has_bucket = true;
+  a.bucket = *n;
+  if (sticky) {
+    save_sticky(ctx, h.attribute, h.hash_value, sticky_experiment_key(*f.key, f.bucket_version), variation_key(f, assigned));
+  }
   if (ctx.record_compact) {
     exposure_record r;
     r.feature = exp.feature_no;
     r.rule = exp.rule_no;
-    r.variation = result.variation;
+    r.variation = assigned;
     r.flags = (found_sticky ? exposure_sticky_used : 0) | (h.fallback_used ? exposure_fallback_attribute : 0);
     r.leaf = exp.contextual_bandit.is_null() ? -2 : exp.leaf;
     r.bucket_scale = version_or(f.hash_version, 1) == 2 ? 10000 : 1000;
-    r.bucket_units = static_cast<int32_t>(bucket * r.bucket_scale + 0.5);
+    r.bucket_units = static_cast<int32_t>(a.bucket * r.bucket_scale + 0.5);
     ctx.compact_exposures.push_back(r);
   } else {
     std::string exposure;
-    write_result(result, exposure);
+    write_result(experiment_result(ctx, exp, a, feature_id, has_feature_id), exposure);
     ctx.exposures.push_back(std::move(exposure));
   }
-  return result;
+  return a;
 }
 
 bool included_in_rollout(const context& ctx, std::string_view seed, const value& rule) {
@@ -691,10 +771,10 @@ constexpr int max_prerequisite_depth = 64;
 
 feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int depth) {
   context& ctx = ev.ctx;
-  const std::vector<std::string_view> evaluated = ev.stack;
+  const size_t evaluated = ev.stack.size();  // the features being evaluated when the rules start
   for (const rule_index& rule : feature.rules) {
     if (rule.parent_conditions) {
-      ev.stack = evaluated;
+      ev.stack.resize(evaluated);
       const parents p = check_parents(*rule.parent_conditions, ev, depth, true);
       if (p == parents::cyclic) return outcome(nullptr, "cyclicPrerequisite");
       if (p == parents::skip_rule) continue;
@@ -720,16 +800,19 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
     if (rule.contextual_bandit_ref) apply_contextual_bandit(exp, *rule.contextual_bandit_ref, ctx);
     exp.feature_no = static_cast<int>(&feature - ctx.data->index.data());
     exp.rule_no = static_cast<int>(&rule - feature.rules.data());
-    exp_result result = run_experiment(exp, feature.key, true, ev, depth);
-    if (!(result.hash_used && result.in_experiment)) exp.contextual_bandit = value();
-    if (result.in_experiment && result.passthrough == nullptr) {
-      feature_outcome o = outcome(result.value_, "experiment", rule.id);
+    const decision result = run_experiment(exp, feature.key, true, ev, depth);
+    const bool in = in_experiment(exp.f, result);
+    if (!(result.hash_used && in)) exp.contextual_bandit = value();
+    const value* meta = meta_of(exp.f, result.variation);
+    if (in && !(meta && js::truthy(meta->find("passthrough")))) {
+      feature_outcome o = outcome(&exp.f.variations->items()[static_cast<size_t>(result.variation)], "experiment", rule.id);
+      o.ctx = &ctx;
       o.rule_no = exp.rule_no;
       o.has_experiment = true;
       o.experiment = std::move(exp);
       // id_value dies with this frame: a null key means "the feature id" (see experiment_value).
       if (o.experiment.f.key == &id_value) o.experiment.f.key = nullptr;
-      o.result = std::move(result);
+      o.result = result;
       return o;
     }
   }
@@ -763,7 +846,7 @@ value outcome_value(const feature_outcome& o, std::string_view id) {
   m.emplace_back("ruleId", o.rule_id ? value::string(js::to_string(o.rule_id)) : value::string(""));
   if (o.has_experiment) {
     m.emplace_back("experiment", experiment_value(o.experiment, id));
-    m.emplace_back("experimentResult", result_value(o.result));
+    m.emplace_back("experimentResult", result_value(experiment_result(*o.ctx, o.experiment, o.result, id, true)));
   }
   return out;
 }
@@ -912,7 +995,7 @@ value run(const value& experiment, context& ctx) {
   experiment_view exp;
   exp.f = plain_fields(experiment);
   exp.object = &experiment;
-  return result_value(run_experiment(exp, {}, false, ev, 0));
+  return result_value(experiment_result(ctx, exp, run_experiment(exp, {}, false, ev, 0), {}, false));
 }
 
 value eval_feature(std::string_view key, context& ctx) {
@@ -923,8 +1006,9 @@ value eval_feature(std::string_view key, context& ctx) {
 void eval_all(context& ctx, std::string& out) {
   out += "{\"features\":{";
   bool first = true;
+  evaluation ev{ctx, {}};
   for (const feature_index& f : ctx.data->index) {
-    evaluation ev{ctx, {}};
+    ev.stack.clear();
     const feature_outcome o = eval_feature_in(f.key, ev, 0);
     if (!first) out.push_back(',');
     first = false;
@@ -960,11 +1044,19 @@ void eval_all(context& ctx, std::string& out) {
 
 namespace {
 
-void put_i32(std::string& out, int32_t v) {
-  char bytes[4];
-  std::memcpy(bytes, &v, 4);  // every target is little-endian (x86-64, wasm32)
-  out.append(bytes, 4);
-}
+// Appends little-endian int32 words (every target is little-endian: x86-64, wasm32).
+class word_writer {
+ public:
+  explicit word_writer(std::string& out) : out_(out) {}
+  void put(int32_t v) {
+    const size_t at = out_.size();
+    out_.resize(at + 4);
+    std::memcpy(&out_[at], &v, 4);
+  }
+
+ private:
+  std::string& out_;
+};
 
 int32_t source_code(std::string_view source) {
   if (source == "defaultValue") return static_cast<int32_t>(feature_source::default_value);
@@ -981,19 +1073,21 @@ int32_t source_code(std::string_view source) {
 void eval_all_compact(context& ctx, std::string& out) {
   ctx.record_compact = true;
   const auto& index = ctx.data->index;
-  out.reserve(16 + index.size() * 12);
-  put_i32(out, static_cast<int32_t>(index.size()));
+  out.reserve(64 + index.size() * 12 + 28 * 8);
+  word_writer words(out);
+  words.put(static_cast<int32_t>(index.size()));
+  evaluation ev{ctx, {}};
   for (const feature_index& f : index) {
-    evaluation ev{ctx, {}};
+    ev.stack.clear();
     const feature_outcome o = eval_feature_in(f.key, ev, 0);
-    put_i32(out, source_code(o.source));
-    put_i32(out, o.rule_no);
-    put_i32(out, o.has_experiment ? o.result.variation : -1);
+    words.put(source_code(o.source));
+    words.put(o.rule_no);
+    words.put(o.has_experiment ? o.result.variation : -1);
   }
-  put_i32(out, static_cast<int32_t>(ctx.compact_exposures.size()));
+  words.put(static_cast<int32_t>(ctx.compact_exposures.size()));
   for (const exposure_record& r : ctx.compact_exposures) {
     for (int32_t word : {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale}) {
-      put_i32(out, word);
+      words.put(word);
     }
   }
   std::string docs = "{";
@@ -1004,7 +1098,7 @@ void eval_all_compact(context& ctx, std::string& out) {
     json::write(member_or_null(ctx.sticky_docs, key), docs);
   }
   docs.push_back('}');
-  put_i32(out, static_cast<int32_t>(docs.size()));
+  words.put(static_cast<int32_t>(docs.size()));
   out += docs;
 }
 

@@ -145,22 +145,23 @@ std::string padded_version(const value* v) {
   return out;
 }
 
-// Compiled patterns by (pattern, flag); invalid patterns are cached as null (match nothing).
+// Compiled patterns, one cache per flag; an invalid pattern is cached as null (matches nothing).
 bool regex_test(const value& pattern, const value* actual, bool insensitive) {
   if (!pattern.is_string()) return false;
-  static std::map<std::string, std::unique_ptr<regex::pattern>> cache;
-  std::string key = pattern.as_string();
-  key.push_back(insensitive ? '\1' : '\0');
-  auto it = cache.find(key);
+  using cache_map = std::map<std::string, std::unique_ptr<regex::pattern>, std::less<>>;
+  static cache_map caches[2];
+  cache_map& cache = caches[insensitive ? 1 : 0];
+  auto it = cache.find(std::string_view(pattern.as_string()));
   if (it == cache.end()) {
     if (cache.size() >= 1024) cache.clear();
     auto compiled = regex::compile(pattern.as_string(), insensitive);
     std::unique_ptr<regex::pattern> entry;
     if (compiled.ok()) entry = std::make_unique<regex::pattern>(std::move(compiled).value());
-    it = cache.emplace(std::move(key), std::move(entry)).first;
+    it = cache.emplace(pattern.as_string(), std::move(entry)).first;
   }
   if (!it->second) return false;
-  auto matched = it->second->test(js::to_string(actual));
+  auto matched = actual != nullptr && actual->is_string() ? it->second->test(actual->as_string())
+                                                          : it->second->test(js::to_string(actual));
   return matched.ok() && matched.value();
 }
 
@@ -175,7 +176,9 @@ bool evaluator::condition(const value* obj, const value& cond) {
       const std::string& k = m.first;
       const value& v = m.second;
       const bool is_array = v.is_array();
-      if (k == "$or" || k == "$nor") {
+      if (k.empty() || k[0] != '$') {
+        pass = condition_value(v, get_path(obj, k), false);
+      } else if (k == "$or" || k == "$nor") {
         bool any = !is_array || v.items().empty();
         for (size_t i = 0; is_array && !any && i < v.items().size(); ++i) any = condition(obj, v.items()[i]);
         pass = (k == "$or") ? any : !any;
@@ -235,6 +238,7 @@ bool evaluator::condition_value(const value& cond, const value* actual, bool ins
   switch (cond.type()) {
     case kind::string:
       if (insensitive) return js::to_lower(js::to_string(actual)) == js::to_lower(cond.as_string());
+      if (actual != nullptr && actual->is_string()) return actual->as_string() == cond.as_string();
       return js::to_string(actual) == cond.as_string();
     case kind::number: return js::to_number(actual) == cond.as_number();
     case kind::boolean: return actual != nullptr && !actual->is_null() && js::truthy(actual) == cond.as_bool();
@@ -281,49 +285,74 @@ bool evaluator::in_all(const value* actual, const value& expected, bool insensit
   return true;
 }
 
+enum class op_code {
+  unknown, veq, vne, vgt, vgte, vlt, vlte, eq, ne, lt, lte, gt, gte, exists, in, ini, nin, nini,
+  in_group, not_in_group, not_, size, elem_match, all, alli, regex, regexi, type,
+};
+
+op_code op_of(std::string_view name) {
+  static const std::pair<std::string_view, op_code> table[] = {
+      {"$eq", op_code::eq}, {"$ne", op_code::ne}, {"$lt", op_code::lt}, {"$lte", op_code::lte},
+      {"$gt", op_code::gt}, {"$gte", op_code::gte}, {"$in", op_code::in}, {"$nin", op_code::nin},
+      {"$exists", op_code::exists}, {"$regex", op_code::regex}, {"$regexi", op_code::regexi},
+      {"$elemMatch", op_code::elem_match}, {"$all", op_code::all}, {"$alli", op_code::alli},
+      {"$size", op_code::size}, {"$type", op_code::type}, {"$not", op_code::not_}, {"$ini", op_code::ini},
+      {"$nini", op_code::nini}, {"$inGroup", op_code::in_group}, {"$notInGroup", op_code::not_in_group},
+      {"$veq", op_code::veq}, {"$vne", op_code::vne}, {"$vgt", op_code::vgt}, {"$vgte", op_code::vgte},
+      {"$vlt", op_code::vlt}, {"$vlte", op_code::vlte}};
+  for (const auto& [spelling, code] : table) {
+    if (spelling == name) return code;
+  }
+  return op_code::unknown;
+}
+
+int compare_versions(const value* actual, const value& expected) {
+  return js::compare_utf16(padded_version(actual), padded_version(&expected));
+}
+
 bool evaluator::op(std::string_view name, const value* actual, const value& expected) {
-  if (name == "$veq") return padded_version(actual) == padded_version(&expected);
-  if (name == "$vne") return padded_version(actual) != padded_version(&expected);
-  if (name == "$vgt") return js::compare_utf16(padded_version(actual), padded_version(&expected)) > 0;
-  if (name == "$vgte") return js::compare_utf16(padded_version(actual), padded_version(&expected)) >= 0;
-  if (name == "$vlt") return js::compare_utf16(padded_version(actual), padded_version(&expected)) < 0;
-  if (name == "$vlte") return js::compare_utf16(padded_version(actual), padded_version(&expected)) <= 0;
-  if (name == "$eq") return js::strict_equal(actual, &expected);
-  if (name == "$ne") return !js::strict_equal(actual, &expected);
-  if (name == "$lt") return js::compare(actual, &expected, js::relation::lt);
-  if (name == "$lte") return js::compare(actual, &expected, js::relation::lte);
-  if (name == "$gt") return js::compare(actual, &expected, js::relation::gt);
-  if (name == "$gte") return js::compare(actual, &expected, js::relation::gte);
-  if (name == "$exists") {
-    const bool present = actual != nullptr && !actual->is_null();
-    return js::truthy(&expected) ? present : !present;
+  switch (op_of(name)) {
+    case op_code::veq: return padded_version(actual) == padded_version(&expected);
+    case op_code::vne: return padded_version(actual) != padded_version(&expected);
+    case op_code::vgt: return compare_versions(actual, expected) > 0;
+    case op_code::vgte: return compare_versions(actual, expected) >= 0;
+    case op_code::vlt: return compare_versions(actual, expected) < 0;
+    case op_code::vlte: return compare_versions(actual, expected) <= 0;
+    case op_code::eq: return js::strict_equal(actual, &expected);
+    case op_code::ne: return !js::strict_equal(actual, &expected);
+    case op_code::lt: return js::compare(actual, &expected, js::relation::lt);
+    case op_code::lte: return js::compare(actual, &expected, js::relation::lte);
+    case op_code::gt: return js::compare(actual, &expected, js::relation::gt);
+    case op_code::gte: return js::compare(actual, &expected, js::relation::gte);
+    case op_code::exists: {
+      const bool present = actual != nullptr && !actual->is_null();
+      return js::truthy(&expected) ? present : !present;
+    }
+    case op_code::in: return expected.is_array() && is_in(actual, expected, false);
+    case op_code::ini: return expected.is_array() && is_in(actual, expected, true);
+    case op_code::nin: return expected.is_array() && !is_in(actual, expected, false);
+    case op_code::nini: return expected.is_array() && !is_in(actual, expected, true);
+    case op_code::in_group:
+    case op_code::not_in_group: {
+      const value* values = saved_group_values(saved_groups, expected);
+      if (values == nullptr) return false;
+      return is_in(actual, *values, false) == (op_of(name) == op_code::in_group);
+    }
+    case op_code::not_: return !condition_value(expected, actual, false);
+    case op_code::size: {
+      if (actual == nullptr || !actual->is_array()) return false;
+      const value length = value::number(static_cast<double>(actual->items().size()));
+      return condition_value(expected, &length, false);
+    }
+    case op_code::elem_match: return elem_match(actual, expected);
+    case op_code::all: return expected.is_array() && in_all(actual, expected, false);
+    case op_code::alli: return expected.is_array() && in_all(actual, expected, true);
+    case op_code::regex: return regex_test(expected, actual, false);
+    case op_code::regexi: return regex_test(expected, actual, true);
+    case op_code::type: return expected.is_string() && expected.as_string() == type_name(actual);
+    case op_code::unknown: return false;
   }
-  if (name == "$in" || name == "$ini" || name == "$nin" || name == "$nini") {
-    if (!expected.is_array()) return false;
-    const bool insensitive = name.back() == 'i';
-    const bool in = is_in(actual, expected, insensitive);
-    return name[1] == 'i' ? in : !in;
-  }
-  if (name == "$inGroup" || name == "$notInGroup") {
-    const value* values = saved_group_values(saved_groups, expected);
-    if (values == nullptr) return false;
-    const bool in = is_in(actual, *values, false);
-    return name == "$inGroup" ? in : !in;
-  }
-  if (name == "$not") return !condition_value(expected, actual, false);
-  if (name == "$size") {
-    if (actual == nullptr || !actual->is_array()) return false;
-    const value length = value::number(static_cast<double>(actual->items().size()));
-    return condition_value(expected, &length, false);
-  }
-  if (name == "$elemMatch") return elem_match(actual, expected);
-  if (name == "$all" || name == "$alli") {
-    if (!expected.is_array()) return false;
-    return in_all(actual, expected, name == "$alli");
-  }
-  if (name == "$regex" || name == "$regexi") return regex_test(expected, actual, name == "$regexi");
-  if (name == "$type") return expected.is_string() && expected.as_string() == type_name(actual);
-  return false;  // unknown operator
+  return false;
 }
 
 // Object levels of a condition (arrays such as $or's list do not add a level). Recursion is
