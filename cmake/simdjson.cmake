@@ -10,4 +10,7 @@ target_include_directories(whale_simdjson SYSTEM PUBLIC ${WHALE_SIMDJSON_DIR})
 # Exceptions are off everywhere; simdjson reports errors as error codes.
 target_compile_definitions(whale_simdjson PUBLIC SIMDJSON_EXCEPTIONS=0)
 target_compile_options(whale_simdjson PRIVATE -fno-exceptions -ffp-contract=off)
+if(CMAKE_SYSTEM_NAME STREQUAL "Emscripten" OR CMAKE_SYSTEM_NAME STREQUAL "WASI")
+  target_compile_options(whale_simdjson PRIVATE ${WHALE_WASM_FEATURES})
+endif()
 # No threads anywhere: simdjson enables them only under _REENTRANT, which none of our builds set.

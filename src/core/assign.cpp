@@ -405,6 +405,7 @@ feature_outcome outcome(const value* v, const char* source, const value* rule_id
 }
 
 feature_outcome eval_feature_in(std::string_view id, evaluation& ev, int depth);
+feature_outcome eval_feature_at(const feature_index& feature, evaluation& ev, int depth);
 
 bool sticky_enabled(const context& ctx, const experiment_fields& f) {
   return ctx.sticky_bucketing && !js::truthy(f.disable_sticky_bucketing);
@@ -820,19 +821,30 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
   return outcome(default_value, "defaultValue");
 }
 
-feature_outcome eval_feature_in(std::string_view id, evaluation& ev, int depth) {
+// evalFeature for a feature of the payload (an unknown id is handled by eval_feature_in).
+feature_outcome eval_feature_at(const feature_index& feature, evaluation& ev, int depth) {
   context& ctx = ev.ctx;
   for (std::string_view s : ev.stack) {
-    if (s == id) return outcome(nullptr, "cyclicPrerequisite");
+    if (s == feature.key) return outcome(nullptr, "cyclicPrerequisite");
   }
   if (depth > max_prerequisite_depth) return outcome(nullptr, "cyclicPrerequisite");
   if (!ctx.forced_features.members().empty()) {
-    if (const value* forced = ctx.forced_features.find(id)) return outcome(forced, "override");
+    if (const value* forced = ctx.forced_features.find(feature.key)) return outcome(forced, "override");
   }
-  const feature_index* feature = ctx.data->find(id);
-  if (feature == nullptr || !js::truthy(feature->feature)) return outcome(nullptr, "unknownFeature");
-  ev.stack.push_back(feature->key);  // the payload owns the key
-  return eval_rules(*feature, ev, depth);
+  if (!js::truthy(feature.feature)) return outcome(nullptr, "unknownFeature");
+  ev.stack.push_back(feature.key);  // the payload owns the key
+  return eval_rules(feature, ev, depth);
+}
+
+feature_outcome eval_feature_in(std::string_view id, evaluation& ev, int depth) {
+  if (const feature_index* feature = ev.ctx.data->find(id)) return eval_feature_at(*feature, ev, depth);
+  for (std::string_view s : ev.stack) {
+    if (s == id) return outcome(nullptr, "cyclicPrerequisite");
+  }
+  if (!ev.ctx.forced_features.members().empty()) {
+    if (const value* forced = ev.ctx.forced_features.find(id)) return outcome(forced, "override");
+  }
+  return outcome(nullptr, "unknownFeature");
 }
 
 value outcome_value(const feature_outcome& o, std::string_view id) {
@@ -1009,7 +1021,7 @@ void eval_all(context& ctx, std::string& out) {
   evaluation ev{ctx, {}};
   for (const feature_index& f : ctx.data->index) {
     ev.stack.clear();
-    const feature_outcome o = eval_feature_in(f.key, ev, 0);
+    const feature_outcome o = eval_feature_at(f, ev, 0);
     if (!first) out.push_back(',');
     first = false;
     json::write_string(f.key, out);
@@ -1044,20 +1056,6 @@ void eval_all(context& ctx, std::string& out) {
 
 namespace {
 
-// Appends little-endian int32 words (every target is little-endian: x86-64, wasm32).
-class word_writer {
- public:
-  explicit word_writer(std::string& out) : out_(out) {}
-  void put(int32_t v) {
-    const size_t at = out_.size();
-    out_.resize(at + 4);
-    std::memcpy(&out_[at], &v, 4);
-  }
-
- private:
-  std::string& out_;
-};
-
 int32_t source_code(std::string_view source) {
   if (source == "defaultValue") return static_cast<int32_t>(feature_source::default_value);
   if (source == "force") return static_cast<int32_t>(feature_source::force);
@@ -1073,21 +1071,21 @@ int32_t source_code(std::string_view source) {
 void eval_all_compact(context& ctx, std::string& out) {
   ctx.record_compact = true;
   const auto& index = ctx.data->index;
-  out.reserve(64 + index.size() * 12 + 28 * 8);
-  word_writer words(out);
-  words.put(static_cast<int32_t>(index.size()));
+  std::vector<int32_t> words;
+  words.reserve(2 + index.size() * 3 + 7 * 8);
+  words.push_back(static_cast<int32_t>(index.size()));
   evaluation ev{ctx, {}};
   for (const feature_index& f : index) {
     ev.stack.clear();
-    const feature_outcome o = eval_feature_in(f.key, ev, 0);
-    words.put(source_code(o.source));
-    words.put(o.rule_no);
-    words.put(o.has_experiment ? o.result.variation : -1);
+    const feature_outcome o = eval_feature_at(f, ev, 0);
+    words.push_back(source_code(o.source));
+    words.push_back(o.rule_no);
+    words.push_back(o.has_experiment ? o.result.variation : -1);
   }
-  words.put(static_cast<int32_t>(ctx.compact_exposures.size()));
+  words.push_back(static_cast<int32_t>(ctx.compact_exposures.size()));
   for (const exposure_record& r : ctx.compact_exposures) {
     for (int32_t word : {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale}) {
-      words.put(word);
+      words.push_back(word);
     }
   }
   std::string docs = "{";
@@ -1098,8 +1096,11 @@ void eval_all_compact(context& ctx, std::string& out) {
     json::write(member_or_null(ctx.sticky_docs, key), docs);
   }
   docs.push_back('}');
-  words.put(static_cast<int32_t>(docs.size()));
-  out += docs;
+  words.push_back(static_cast<int32_t>(docs.size()));
+  // Every target is little-endian (x86-64, wasm32): the words are copied as they are.
+  out.resize(words.size() * 4 + docs.size());
+  std::memcpy(&out[0], words.data(), words.size() * 4);
+  std::memcpy(&out[words.size() * 4], docs.data(), docs.size());
 }
 
 }  // namespace whale::assign
