@@ -139,7 +139,8 @@ result<std::string> hash(std::string_view request) {
   WHALE_TRY(std::string seed, string_field(doc, "seed"));
   WHALE_TRY(std::string v, string_field(doc, "value"));
   WHALE_TRY(double version, number_field(doc, "version", 1, false));
-  const auto n = assign::hash(seed, v, static_cast<int>(version) == version ? static_cast<int>(version) : 0);
+  const int whole = version == 1 || version == 2 ? static_cast<int>(version) : 0;  // others hash to null
+  const auto n = assign::hash(seed, v, whole);
   return n ? number_json(*n) : std::string("null");
 }
 

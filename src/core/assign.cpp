@@ -344,7 +344,14 @@ std::string sticky_experiment_key(const value& exp_key, const value* bucket_vers
   return js::to_string(&exp_key) + "__" + version;
 }
 
-int version_or(const value* v, int fallback) { return js::truthy(v) ? static_cast<int>(js::to_number(v)) : fallback; }
+// A number used as an index or version: NaN and out-of-range values become -1 (never valid),
+// so no float-to-int conversion is undefined.
+int index_of(double n) {
+  if (!(n >= -1 && n <= 1e9) || n != std::floor(n)) return -1;
+  return static_cast<int>(n);
+}
+
+int version_or(const value* v, int fallback) { return js::truthy(v) ? index_of(js::to_number(v)) : fallback; }
 
 std::optional<double> hash_value_of(std::string_view seed, const value* v, int version) {
   if (v->is_string()) return hash(seed, v->as_string(), version);
@@ -625,7 +632,7 @@ decision run_experiment(const experiment_view& exp, std::string_view feature_id,
     if (auto forced = query_string_override(key, ctx.url, count)) return forced_to(*forced);
   }
   if (!ctx.forced_variations.members().empty()) {
-    if (const value* forced = ctx.forced_variations.find(key)) return forced_to(static_cast<int>(js::to_number(forced)));
+    if (const value* forced = ctx.forced_variations.find(key)) return forced_to(index_of(js::to_number(forced)));
   }
   if (is_string_equal(f.status, "draft") || (f.active && f.active->is_bool() && !f.active->as_bool())) return not_in;
   const bool sticky = sticky_enabled(ctx, f);
@@ -665,7 +672,7 @@ decision run_experiment(const experiment_view& exp, std::string_view feature_id,
     return blocked;
   }
   if (assigned < 0) return not_in;
-  if (f.force) return forced_to(f.force->is_number() ? static_cast<int>(f.force->as_number()) : -1);
+  if (f.force) return forced_to(f.force->is_number() ? index_of(f.force->as_number()) : -1);
   if (ctx.qa_mode) return not_in;
   if (is_string_equal(f.status, "stopped")) return not_in;
 
