@@ -82,6 +82,13 @@ struct rule_index {
   const json::value* condition = nullptr;
   const json::value* seed = nullptr;  // truthy or nullptr
   const json::value* contextual_bandit_ref = nullptr;
+  // Rollout fields of a force rule (isIncludedInRollout).
+  const json::value* range = nullptr;  // truthy or nullptr
+  const json::value* coverage = nullptr;
+  const json::value* hash_attribute = nullptr;
+  const json::value* fallback_attribute = nullptr;
+  const json::value* hash_version = nullptr;
+  bool disable_sticky_bucketing = false;
   bool experiment = false;  // has (contextual) variations: an experiment rule
   experiment_fields fields;  // key nullptr = the feature's id
 };

@@ -206,6 +206,12 @@ rule_index index_rule(const value& rule) {
   r.condition = truthy_or_null(rule.find("condition"));
   r.seed = truthy_or_null(rule.find("seed"));
   r.contextual_bandit_ref = truthy_or_null(rule.find("contextualBanditRef"));
+  r.range = truthy_or_null(rule.find("range"));
+  r.coverage = rule.find("coverage");
+  r.hash_attribute = rule.find("hashAttribute");
+  r.fallback_attribute = rule.find("fallbackAttribute");
+  r.hash_version = rule.find("hashVersion");
+  r.disable_sticky_bucketing = js::truthy(rule.find("disableStickyBucketing"));
   const value* variations = rule.find("contextualVariations");
   if (variations == nullptr || variations->is_null()) variations = rule.find("variations");
   r.experiment = js::truthy(variations) && variations->is_array();
@@ -703,19 +709,17 @@ decision run_experiment(const experiment_view& exp, std::string_view feature_id,
   return a;
 }
 
-bool included_in_rollout(const context& ctx, std::string_view seed, const value& rule) {
-  const value* range_json = rule.find("range");
-  const value* coverage = rule.find("coverage");
-  const bool has_range = js::truthy(range_json);
-  if (!has_range && coverage == nullptr) return true;
-  if (!has_range && coverage->is_number() && coverage->as_number() == 0) return false;
+bool included_in_rollout(const context& ctx, std::string_view seed, const rule_index& rule) {
+  const value* range_json = rule.range;
+  const value* coverage = rule.coverage;
+  if (!range_json && coverage == nullptr) return true;
+  if (!range_json && coverage->is_number() && coverage->as_number() == 0) return false;
   const hash_attribute h = get_hash_attribute(
-      ctx, rule.find("hashAttribute"),
-      ctx.sticky_bucketing && !js::truthy(rule.find("disableStickyBucketing")) ? rule.find("fallbackAttribute") : nullptr);
+      ctx, rule.hash_attribute, ctx.sticky_bucketing && !rule.disable_sticky_bucketing ? rule.fallback_attribute : nullptr);
   if (h.hash_value == nullptr) return false;
-  const auto n = hash_value_of(seed, h.hash_value, version_or(rule.find("hashVersion"), 1));
+  const auto n = hash_value_of(seed, h.hash_value, version_or(rule.hash_version, 1));
   if (!n) return false;
-  if (has_range) {
+  if (range_json) {
     return range_json->is_array() && range_json->items().size() >= 2 && *n >= js::to_number(&range_json->items()[0]) &&
            *n < js::to_number(&range_json->items()[1]);
   }
@@ -791,8 +795,9 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
     if (rule.filters && filtered_out(*rule.filters, ctx)) continue;
     if (rule.force) {
       if (rule.condition && !condition_passes(*rule.condition, ctx)) continue;
-      const std::string seed = rule.seed ? js::to_string(rule.seed) : std::string(feature.key);
-      if (!included_in_rollout(ctx, seed, *rule.rule)) continue;
+      std::string seed_storage;
+      const std::string_view seed = rule.seed ? string_of(rule.seed, seed_storage) : feature.key;
+      if (!included_in_rollout(ctx, seed, rule)) continue;
       feature_outcome o = outcome(rule.force, "force", rule.id);
       o.rule_no = static_cast<int>(&rule - feature.rules.data());
       return o;
