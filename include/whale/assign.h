@@ -38,6 +38,10 @@ std::optional<int> query_string_override(std::string_view id, std::string_view u
 inline constexpr int max_condition_depth = 64;
 // Rejects conditions that nest deeper than max_condition_depth or are not objects.
 result<void> validate_condition(const json::value& condition);
+// Compiles every $regex / $regexi pattern of a condition: invalid_regex names the first bad one.
+// evalCondition itself treats a bad pattern as matching nothing (GrowthBook's behaviour); a
+// payload is checked with this when it is loaded, so a vendor hears about it.
+result<void> validate_patterns(const json::value& condition);
 // GrowthBook evalCondition. Call validate_condition first for untrusted conditions;
 // evaluation itself is bounded (too deep evaluates to false) and never fails.
 bool eval_condition(const json::value& attributes, const json::value& condition,

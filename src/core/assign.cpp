@@ -881,6 +881,7 @@ result<void> check_rule(const value& rule, const std::string& path) {
     const value* c = rule.find(name);
     if (c && !c->is_null()) {
       auto checked = validate_condition(*c);
+      if (checked) checked = validate_patterns(*c);
       if (!checked) return fail(checked.code(), path + "." + name + ": " + checked.message());
     }
   }
@@ -902,6 +903,7 @@ result<void> check_rule(const value& rule, const std::string& path) {
       const value* c = parents->items()[i].find("condition");
       if (c == nullptr) continue;
       auto checked = validate_condition(*c);
+      if (checked) checked = validate_patterns(*c);
       if (!checked) {
         return fail(checked.code(), path + ".parentConditions[" + std::to_string(i) + "].condition: " + checked.message());
       }

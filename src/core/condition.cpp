@@ -381,6 +381,24 @@ result<void> validate_condition(const value& condition) {
   return {};
 }
 
+result<void> validate_patterns(const value& condition) {
+  // Recursion is bounded by the JSON depth limit the parser enforced.
+  if (condition.is_array()) {
+    for (const value& item : condition.items()) WHALE_TRY_VOID(validate_patterns(item));
+    return {};
+  }
+  if (!condition.is_object()) return {};
+  for (const json::member& m : condition.members()) {
+    if ((m.first == "$regex" || m.first == "$regexi") && m.second.is_string()) {
+      auto compiled = regex::compile(m.second.as_string(), m.first == "$regexi");
+      if (!compiled) return fail(error_code::invalid_regex, m.first + " " + m.second.as_string() + ": " + compiled.message());
+      continue;
+    }
+    WHALE_TRY_VOID(validate_patterns(m.second));
+  }
+  return {};
+}
+
 bool eval_condition(const value& attributes, const value& condition, const value& saved_groups) {
   evaluator e{saved_groups, {}, 0};
   return e.condition(&attributes, condition);

@@ -1,0 +1,94 @@
+// The JSON API on bad input: a numbered error with a message naming the problem, never a crash.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "whale/api.h"
+#include "whale_core.h"
+
+namespace whale {
+namespace {
+
+void expect_error(const result<std::string>& r, error_code code, const char* mentions) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), code) << r.message();
+  EXPECT_NE(r.message().find(mentions), std::string::npos) << r.message();
+}
+
+TEST(Api, MalformedJson) {
+  expect_error(api::run(R"({"experiment": )"), error_code::invalid_json, "json");
+  expect_error(api::eval_condition("[1,2"), error_code::invalid_json, "json");
+  expect_error(api::eval_condition(""), error_code::invalid_json, "json");
+}
+
+TEST(Api, InvalidUtf8) {
+  expect_error(api::eval_condition("{\"condition\":{\"a\":\"\xff\xfe\"}}"), error_code::invalid_utf8, "UTF-8");
+}
+
+TEST(Api, WrongTypes) {
+  expect_error(api::run(R"({"experiment": 5})"), error_code::wrong_type, "experiment");
+  expect_error(api::eval_condition(R"({"condition": []})"), error_code::wrong_type, "condition");
+  expect_error(api::eval_feature(R"({"key": {}})"), error_code::wrong_type, "key");
+  expect_error(api::bandit_weights(R"({"arms": {}, "seed": "s"})"), error_code::wrong_type, "arms");
+}
+
+TEST(Api, BadWeightsAndDepth) {
+  auto loaded = api::load_features(R"({"features":{"f":{"rules":[{"variations":[1,2],"weights":[-1,2]}]}}})");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.code(), error_code::invalid_value);
+  EXPECT_NE(loaded.message().find("features.f.rules[0].weights"), std::string::npos) << loaded.message();
+  std::string deep = "{\"condition\":";
+  for (int i = 0; i < 70; ++i) deep += "{\"$not\":";
+  deep += "{\"a\":1}";
+  for (int i = 0; i < 70; ++i) deep += "}";
+  deep += "}";
+  expect_error(api::eval_condition(deep), error_code::too_deep, "64");
+  const std::string very_deep = "{\"condition\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  expect_error(api::eval_condition(very_deep), error_code::too_deep, "nested");
+}
+
+TEST(Api, InvalidRegexInAPayloadNamesIt) {
+  auto loaded = api::load_features(R"({"features":{"f":{"rules":[{"condition":{"url":{"$regex":"(unclosed"}},"force":1}]}}})");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.code(), error_code::invalid_regex);
+  EXPECT_NE(loaded.message().find("features.f.rules[0].condition"), std::string::npos) << loaded.message();
+  // evalCondition keeps GrowthBook's answer: a bad pattern matches nothing.
+  auto r = api::eval_condition(R"({"condition":{"u":{"$regex":"(unclosed"}},"attributes":{"u":"x"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value(), "false");
+}
+
+TEST(Api, TooLarge) {
+  std::string big = "{\"condition\":{},\"attributes\":{\"x\":\"" + std::string(api::max_input_bytes, 'a') + "\"}}";
+  expect_error(api::eval_condition(big), error_code::too_large, "larger");
+}
+
+TEST(Api, HugeArraysAreFine) {
+  std::string in = "{\"condition\":{\"v\":{\"$in\":[";
+  for (int i = 0; i < 200000; ++i) in += (i ? "," : "") + std::to_string(i);
+  in += "]}},\"attributes\":{\"v\":199999}}";
+  auto r = api::eval_condition(in);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value(), "true");
+}
+
+TEST(Abi, HandlesAndErrors) {
+  EXPECT_EQ(whale_abi_version() >> 16, 1u);
+  const std::string payload = R"({"features":{"a":{"defaultValue":1},"b":{"defaultValue":"x"}}})";
+  ASSERT_EQ(whale_features_load(payload.data(), payload.size()), 0u);
+  const uint32_t handle = whale_last_handle();
+  EXPECT_EQ(std::string(whale_last_ptr(), whale_last_len()), R"(["a","b"])");
+  const std::string request = R"({"attributes":{"id":"1"}})";
+  ASSERT_EQ(whale_eval_all(handle, request.data(), request.size()), 0u);
+  EXPECT_EQ(std::string(whale_last_ptr(), whale_last_len()),
+            R"({"features":{"a":{"value":1,"on":true,"off":false,"source":"defaultValue","ruleId":""},)"
+            R"("b":{"value":"x","on":true,"off":false,"source":"defaultValue","ruleId":""}},"experiments":[],)"
+            R"("stickyBucketAssignmentDocs":{}})");
+  EXPECT_EQ(whale_features_free(handle), 0u);
+  EXPECT_EQ(whale_features_free(handle), static_cast<uint32_t>(error_code::invalid_handle));
+  EXPECT_EQ(whale_eval_all(handle, request.data(), request.size()), static_cast<uint32_t>(error_code::invalid_handle));
+  EXPECT_NE(std::string(whale_last_ptr(), whale_last_len()).find("not live"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace whale
