@@ -12,6 +12,7 @@ APT_PACKAGES=(
   emscripten binaryen
   libstb-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev libsqlite3-dev libssl-dev
+  chromium                           # the glue's browser test (headless)
 )
 
 missing=()
