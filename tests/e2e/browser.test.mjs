@@ -72,10 +72,12 @@ test('the glue runs unchanged in headless Chromium', { timeout: 120_000 }, async
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   browser.stderr.on('data', (c) => { stderr += c; });
-  t.after(() => {
+  const exited = new Promise((r) => browser.once('exit', r));
+  t.after(async () => {
     browser.kill('SIGKILL');
+    await exited;
     server.close();
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
   });
   let timer;
   const timeout = new Promise((_, reject) => {
