@@ -214,7 +214,11 @@ class Engine {
     if (set.id === 0) throw new WhaleError('invalid_handle', 'evalAll: the feature set was freed');
     if (set.generation !== this.generation || this.exports === null) this.bind(set);
     // Sticky bucketing is on when the caller passes documents (GrowthBook: a sticky bucket service).
-    const request = JSON.stringify({ attributes, stickyBucketAssignmentDocs, url, forcedVariations });
+    let request = `{"attributes":${JSON.stringify(attributes)}`;
+    if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
+    if (url !== undefined) request += `,"url":${JSON.stringify(url)}`;
+    if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
+    request += '}';
     const code = this.invoke('whale_eval_all_compact', request, [set.id]);
     if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', this.lastText(), code);
     // Decoded straight from wasm memory: nothing below calls into the module.
