@@ -795,7 +795,10 @@ class matcher {
 
   result<bool> search() {
     const bool anchored = prog_.code[0].code == op::bol;  // every path starts with ^
+    // A pattern that starts with a literal can only match where that literal stands.
+    const bool literal_first = prog_.code[0].code == op::chr && !prog_.ignore_case;
     for (int32_t start = 0; start <= (anchored ? 0 : size_); ++start) {
+      if (literal_first && (start == size_ || char_at(start) != prog_.code[0].a)) continue;
       if (run(start)) return true;
       if (over_budget_) return fail(error_code::regex_budget, "regex match exceeded its step budget");
     }
