@@ -4,10 +4,15 @@
 // in the config are the repository paths and the worker's relative imports resolve unchanged.
 //
 //   node edge-workers/gen-config.mjs [--port 8787] [--out build/edge] [--wasm path/to/core.wasm]
+//       [--name edge-1] [--origin URL [--replica REGION=URL]... [--region REGION]
+//        (--key KEYID=BASE64 | --keys FILE)... [--edge-token-env VAR] [--max-age S] [--timeout-ms MS]]
 //
-// Every directory under fixtures/vendors that holds a features.json becomes a vendor.
+// Without --origin, every directory under fixtures/vendors that holds a features.json becomes a
+// vendor embedded with the worker. With --origin, the worker pulls signed snapshots from the
+// origin instead (edge-workers/README.md, "Sync with the origin") and embeds no vendor.
 
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +22,13 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const COMPATIBILITY_DATE = '2025-09-01';
 // The worker accepts these as vendor names (edge-workers/worker.js uses the same pattern).
 const VENDOR_SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const NAME = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+const KEY_ID = /^[0-9a-f]{16}$/;
+const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const DEFAULT_EDGE_TOKEN_ENV = 'WHALE_EDGE_TOKEN';
+// Defaults of edge-workers/sync.js, repeated in the generated config so that it says them.
+export const DEFAULT_MAX_AGE_S = 5;
+export const DEFAULT_TIMEOUT_MS = 1500;
 
 function defaultWasm() {
   const candidates = [
@@ -38,23 +50,113 @@ export function listVendors(vendorsDir = join(REPO, 'fixtures', 'vendors')) {
     .sort();
 }
 
-function capnpModule(name, kind) {
-  return `    (name = ${JSON.stringify(name)}, ${kind} = embed ${JSON.stringify(name)}),`;
+// --- checking the sync options --------------------------------------------------------------
+
+function originUrl(url, what) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`${what}: not a URL: ${url}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${what}: expected http(s): ${url}`);
+  if (parsed.search || parsed.hash || parsed.username || parsed.password) {
+    throw new Error(`${what}: no query, fragment or credentials: ${url}`);
+  }
+  return parsed.href.replace(/\/+$/, '');
 }
 
-function configText(port, vendors) {
-  const modules = [
-    capnpModule('edge-workers/worker.js', 'esModule'),
-    capnpModule('js-glue/index.js', 'esModule'),
-    capnpModule('js-glue/core.wasm', 'wasm'),
-    // Text modules: the glue hands the payload text to the core without a JS parse.
-    ...vendors.map((slug) => capnpModule(`fixtures/vendors/${slug}/features.json`, 'text')),
-  ];
+// The key id of docs/origin.md: the first 16 hex digits of SHA-256(raw public key).
+export function keyIdOf(publicKey) {
+  return createHash('sha256').update(Buffer.from(publicKey, 'base64')).digest('hex').slice(0, 16);
+}
+
+function checkKey(keyId, publicKey) {
+  if (!KEY_ID.test(keyId)) throw new Error(`key id ${keyId}: expected 16 hex digits`);
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(publicKey) || Buffer.from(publicKey, 'base64').length !== 32) {
+    throw new Error(`key ${keyId}: expected the raw 32-byte Ed25519 public key in base64`);
+  }
+  if (keyIdOf(publicKey) !== keyId) throw new Error(`key ${keyId}: the id does not match the key (expected ${keyIdOf(publicKey)})`);
+}
+
+// A keys file: the JSON /v1/keys answers, {"keys": [{"key_id", "public_key", "alg"}]}.
+export function readKeysFile(path) {
+  const { keys } = JSON.parse(readFileSync(path, 'utf8'));
+  if (!Array.isArray(keys)) throw new Error(`${path}: expected {"keys": [...]}`);
+  return Object.fromEntries(keys.map((k) => {
+    if (k.alg !== undefined && k.alg !== 'Ed25519') throw new Error(`${path}: key ${k.key_id} is ${k.alg}, not Ed25519`);
+    return [k.key_id, k.public_key];
+  }));
+}
+
+// Checks and normalises the sync options; null when there is no origin.
+function syncBindings({ name, origin, replicas = {}, region, keys = {}, edgeTokenEnv = DEFAULT_EDGE_TOKEN_ENV, maxAge, timeoutMs }) {
+  if (name !== undefined && !NAME.test(name)) throw new Error(`--name ${name}: expected [a-z0-9-], 1 to 64 characters`);
+  if (!origin) {
+    if (Object.keys(replicas).length || region || Object.keys(keys).length) {
+      throw new Error('--replica, --region and --key need --origin');
+    }
+    return null;
+  }
+  const checkedReplicas = {};
+  for (const [r, url] of Object.entries(replicas)) {
+    if (!NAME.test(r)) throw new Error(`replica region ${r}: expected [a-z0-9-]`);
+    checkedReplicas[r] = originUrl(url, `--replica ${r}`);
+  }
+  if (region !== undefined && !NAME.test(region)) throw new Error(`--region ${region}: expected [a-z0-9-]`);
+  if (Object.keys(keys).length === 0) throw new Error('--origin needs at least one pinned key (--key KEYID=BASE64 or --keys FILE)');
+  for (const [keyId, publicKey] of Object.entries(keys)) checkKey(keyId, publicKey);
+  if (!ENV_VAR.test(edgeTokenEnv)) throw new Error(`--edge-token-env ${edgeTokenEnv}: not a variable name`);
+  maxAge ??= DEFAULT_MAX_AGE_S;
+  timeoutMs ??= DEFAULT_TIMEOUT_MS;
+  if (!(Number.isFinite(maxAge) && maxAge >= 0)) throw new Error(`--max-age ${maxAge}: expected seconds >= 0`);
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new Error(`--timeout-ms ${timeoutMs}: expected a positive integer`);
+  return {
+    origin: originUrl(origin, '--origin'), replicas: checkedReplicas, region, keys, edgeTokenEnv, maxAge, timeoutMs,
+  };
+}
+
+// --- writing the config ---------------------------------------------------------------------
+
+// A Cap'n Proto text literal; every value written is printable ASCII (checked above or a path).
+function capnpText(value) {
+  if (!/^[\x20-\x7e]*$/.test(value)) throw new Error(`not printable ASCII: ${value}`);
+  return JSON.stringify(value);
+}
+
+function capnpModule(name, kind) {
+  return `    (name = ${capnpText(name)}, ${kind} = embed ${capnpText(name)}),`;
+}
+
+function bindingLines(name, sync) {
+  const lines = [];
+  if (name) lines.push(`    (name = "EDGE_NAME", text = ${capnpText(name)}),`);
+  if (!sync) return lines;
+  lines.push(
+    `    (name = "ORIGIN_URL", text = ${capnpText(sync.origin)}),`,
+    `    (name = "ORIGIN_REPLICAS", json = ${capnpText(JSON.stringify(sync.replicas))}),`,
+    ...(sync.region ? [`    (name = "EDGE_REGION", text = ${capnpText(sync.region)}),`] : []),
+    '    # Pinned Ed25519 public keys (key id -> raw key, base64); keys are never fetched at run time.',
+    `    (name = "ORIGIN_KEYS", json = ${capnpText(JSON.stringify(sync.keys))}),`,
+    '    # The edge token: reads snapshots and authenticates the origin\'s nudges. Read from the',
+    '    # environment workerd runs in, so it is not written here.',
+    `    (name = "EDGE_TOKEN", fromEnvironment = ${capnpText(sync.edgeTokenEnv)}),`,
+    `    (name = "CONFIG_MAX_AGE", text = ${capnpText(String(sync.maxAge))}),   # seconds before a background refresh`,
+    `    (name = "ORIGIN_TIMEOUT_MS", text = ${capnpText(String(sync.timeoutMs))}),   # per read, then the next source`,
+  );
+  return lines;
+}
+
+function configText(port, modules, bindings, sync) {
+  const services = ['(name = "edge", worker = .edgeWorker)'];
+  // The origin usually runs on a private or loopback address, which workerd's default outbound
+  // network refuses.
+  if (sync) services.push('(name = "origin-net", network = (allow = ["public", "private", "local"]))');
   return `# Generated by edge-workers/gen-config.mjs; do not edit.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
-  services = [ (name = "edge", worker = .edgeWorker) ],
+  services = [ ${services.join(', ')} ],
   sockets = [
     # X-Forwarded-Proto: a TLS-terminating proxy in front tells the worker the request was https.
     ( name = "http", address = "127.0.0.1:${port}", service = "edge",
@@ -64,8 +166,11 @@ const config :Workerd.Config = (
 
 const edgeWorker :Workerd.Worker = (
   modules = [
-${modules.join('\n')}
+${modules.map(([name, kind]) => capnpModule(name, kind)).join('\n')}
   ],
+  bindings = [
+${bindings.join('\n')}
+  ],${sync ? '\n  globalOutbound = "origin-net",' : ''}
   compatibilityDate = "${COMPATIBILITY_DATE}",
 );
 `;
@@ -77,29 +182,80 @@ function copyInto(outDir, relative, source = join(REPO, relative)) {
   copyFileSync(source, target);
 }
 
-// Returns { configPath, vendors }.
-export function generateConfig({ port = 8787, outDir = join(REPO, 'build', 'edge'), wasm = defaultWasm() } = {}) {
-  const vendors = listVendors();
+// Returns { configPath, vendors, sync }: vendors are the embedded ones (none with an origin).
+// Options: port, outDir, wasm, name, and the sync options origin, replicas {region: url},
+// region, keys {keyId: base64}, edgeTokenEnv, maxAge (s), timeoutMs.
+export function generateConfig({ port = 8787, outDir = join(REPO, 'build', 'edge'), wasm = defaultWasm(), name, ...options } = {}) {
+  const sync = syncBindings({ name, ...options });
+  const vendors = sync ? [] : listVendors();
+  const modules = [
+    ['edge-workers/worker.js', 'esModule'],
+    ['edge-workers/sync.js', 'esModule'],
+    ['js-glue/index.js', 'esModule'],
+    ['js-glue/core.wasm', 'wasm'],
+    // Text modules: the glue hands the payload text to the core without a JS parse.
+    ...vendors.map((slug) => [`fixtures/vendors/${slug}/features.json`, 'text']),
+  ];
   outDir = resolve(outDir);
   for (const stale of ['edge-workers', 'js-glue', 'fixtures']) rmSync(join(outDir, stale), { recursive: true, force: true });
-  copyInto(outDir, 'edge-workers/worker.js');
-  copyInto(outDir, 'js-glue/index.js');
-  copyInto(outDir, 'js-glue/core.wasm', wasm);
-  for (const slug of vendors) copyInto(outDir, `fixtures/vendors/${slug}/features.json`);
+  for (const [module] of modules) copyInto(outDir, module, module === 'js-glue/core.wasm' ? wasm : undefined);
   const configPath = join(outDir, 'workerd.capnp');
-  writeFileSync(configPath, configText(port, vendors));
-  return { configPath, vendors };
+  writeFileSync(configPath, configText(port, modules, bindingLines(name, sync), sync));
+  return { configPath, vendors, sync };
+}
+
+function parseKeyValue(text, what) {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new Error(`${what} ${text}: expected NAME=VALUE`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+export function parseCommandLine(args) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '8787' }, out: { type: 'string' }, wasm: { type: 'string' },
+      name: { type: 'string' }, origin: { type: 'string' }, replica: { type: 'string', multiple: true },
+      region: { type: 'string' }, key: { type: 'string', multiple: true }, keys: { type: 'string', multiple: true },
+      'edge-token-env': { type: 'string' }, 'max-age': { type: 'string' }, 'timeout-ms': { type: 'string' },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad --port ${values.port}`);
+  const keys = {};
+  for (const file of values.keys ?? []) Object.assign(keys, readKeysFile(file));
+  for (const pair of values.key ?? []) {
+    const [keyId, publicKey] = parseKeyValue(pair, '--key');
+    keys[keyId] = publicKey;
+  }
+  return {
+    port, outDir: values.out, wasm: values.wasm, name: values.name, origin: values.origin,
+    replicas: Object.fromEntries((values.replica ?? []).map((pair) => parseKeyValue(pair, '--replica'))),
+    region: values.region, keys, edgeTokenEnv: values['edge-token-env'],
+    maxAge: values['max-age'] === undefined ? undefined : Number(values['max-age']),
+    timeoutMs: values['timeout-ms'] === undefined ? undefined : Number(values['timeout-ms']),
+  };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
-    options: { port: { type: 'string', default: '8787' }, out: { type: 'string' }, wasm: { type: 'string' } },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error(`gen-config: bad --port ${values.port}`);
+  let options;
+  try {
+    options = parseCommandLine(process.argv.slice(2));
+  } catch (e) {
+    console.error(`gen-config: ${e.message}`);
     process.exit(2);
   }
-  const { configPath, vendors } = generateConfig({ port, outDir: values.out, wasm: values.wasm });
-  console.log(`${configPath} (vendors: ${vendors.join(', ') || 'none'})`);
+  try {
+    const { configPath, vendors, sync } = generateConfig(options);
+    if (sync) {
+      const reads = sync.region && sync.replicas[sync.region] ? `${sync.replicas[sync.region]}, then ${sync.origin}` : sync.origin;
+      console.log(`${configPath} (origin: reads from ${reads}; keys: ${Object.keys(sync.keys).join(', ')}; ` +
+        `edge token from $${sync.edgeTokenEnv})`);
+    } else {
+      console.log(`${configPath} (vendors: ${vendors.join(', ') || 'none'})`);
+    }
+  } catch (e) {
+    console.error(`gen-config: ${e.message}`);
+    process.exit(1);
+  }
 }

@@ -6,7 +6,12 @@
 //   GET  /v1/assign?vendor=<slug>&<attribute>=<value>...  attributes from the query (strings)
 //   POST /v1/assign?vendor=<slug>   body {"attributes": {...}, "url"?: "<page URL>"}, merged over
 //                                   the query's attributes
+//   GET  /v1/config/<slug>          what this edge holds for the vendor (debugging; no secrets)
+//   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token)
 //   GET  /healthz
+//
+// Vendor configs: with an ORIGIN_URL binding they are signed snapshots pulled from the origin
+// (sync.js); without one, the payloads embedded with the worker (fixtures/vendors/<slug>).
 //
 // Cookies
 //   whale_id  the visitor's anonymous id (a random UUID); the attribute `id` unless the request
@@ -17,6 +22,7 @@
 
 import { createEngine } from '../js-glue/index.js';
 import coreModule from '../js-glue/core.wasm';
+import { ConfigSync } from './sync.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const STICKY_COOKIE_MAX = 3072; // chars of the value; browsers keep at most ~4 KB per cookie
@@ -24,6 +30,9 @@ const COOKIE_MAX_AGE = 31536000; // one year, in seconds
 const ID_COOKIE = 'whale_id';
 const STICKY_COOKIE = 'whale_sb';
 const VENDOR_SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+// The origin's names: [a-z0-9-], 1 to 64 characters, no '-' at either end (docs/origin.md).
+const ORIGIN_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+const MAX_INVALIDATE_BYTES = 4096;
 const VISITOR_ID = /^[A-Za-z0-9-]{8,64}$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 // Engine error codes that mean the edge failed, not the request.
@@ -40,7 +49,13 @@ class HttpError extends Error {
 
 // One engine and one parsed payload per vendor for the life of the isolate.
 let enginePromise = null;
-const featureSets = new Map(); // slug -> Promise<FeatureSet>
+const featureSets = new Map(); // slug -> Promise<FeatureSet> (embedded payloads)
+let sync; // ConfigSync when the worker has an origin, null without one; set on the first request
+
+function syncFor(env) {
+  if (sync === undefined) sync = env?.ORIGIN_URL ? new ConfigSync(env, engine) : null;
+  return sync;
+}
 
 function engine() {
   enginePromise ??= createEngine({ module: coreModule }).catch((e) => {
@@ -239,9 +254,27 @@ function queryAttributes(url) {
   return attributes;
 }
 
-async function assign(request, url) {
+function checkOriginSlug(slug) {
+  if (!slug) throw new HttpError(404, 'not_found', 'missing ?vendor=<slug>');
+  if (!ORIGIN_SLUG.test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
+}
+
+// The vendor's synced state, or an HttpError when nothing can be served.
+async function syncedVendor(slug, ctx) {
+  checkOriginSlug(slug);
+  try {
+    return await sync.ready(slug, ctx);
+  } catch (e) {
+    throw e.status ? new HttpError(e.status, e.code, e.message, e.status === 503 ? { 'Retry-After': '1' } : {}) : e;
+  }
+}
+
+async function assign(request, url, ctx) {
   const slug = url.searchParams.get('vendor');
-  const set = await featureSetFor(slug);
+  // Embedded payloads: the feature set lives as long as the isolate. Synced ones are replaced
+  // (and freed) by refreshes, so the current set is read right before the synchronous evalAll.
+  const vendor = sync ? await syncedVendor(slug, ctx) : null;
+  const embedded = sync ? null : await featureSetFor(slug);
   const body = request.method === 'POST' ? await readAssignBody(request) : {};
 
   const cookies = parseCookies(request.headers.get('Cookie'));
@@ -253,13 +286,14 @@ async function assign(request, url) {
   const options = { stickyBucketAssignmentDocs: stickyDocs ?? {}, url: body.url };
   const core = await engine();
   const started = performance.now();
-  const result = core.evalAll(set, attributes, options);
+  const result = core.evalAll(vendor ? vendor.held.set : embedded, attributes, options);
   const wasmMs = performance.now() - started;
 
   const headers = new Headers({
     'Content-Type': 'application/json',
     'Cache-Control': 'private, no-store',
     'Server-Timing': `wasm;dur=${wasmMs.toFixed(3)}`,
+    ...(vendor ? sync.headers(vendor) : {}),
   });
   const secure = url.protocol === 'https:';
   if (knownId === null) headers.append('Set-Cookie', setCookie(ID_COOKIE, visitorId, secure));
@@ -273,28 +307,79 @@ async function assign(request, url) {
   return new Response(JSON.stringify(answer), { status: 200, headers });
 }
 
+// GET /v1/config/<slug>: the version held, its age and where it came from, and the counters.
+async function describeConfig(slug, ctx) {
+  if (!sync) {
+    await featureSetFor(slug);
+    return json(200, { slug, version: null, source: 'embedded' });
+  }
+  const vendor = await syncedVendor(slug, ctx);
+  return json(200, sync.describe(vendor), sync.headers(vendor));
+}
+
+// POST /v1/invalidate with the edge token: pull the vendor now. 200 with the version held once
+// it is at least the one named; 202 when the pull failed or is still running (the old is kept).
+async function invalidate(request, ctx) {
+  if (!sync) throw new HttpError(404, 'not_found', 'this edge has no origin: nothing to invalidate');
+  if (!(await sync.authorized(request.headers.get('Authorization')))) {
+    throw new HttpError(401, 'unauthorized', 'missing or wrong edge token', { 'WWW-Authenticate': 'Bearer' });
+  }
+  if (Number(request.headers.get('Content-Length')) > MAX_INVALIDATE_BYTES) {
+    throw new HttpError(413, 'too_large', `request body over ${MAX_INVALIDATE_BYTES} bytes`);
+  }
+  let body;
+  try {
+    body = JSON.parse(await readBodyText(request));
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(400, 'invalid_json', `request body: ${e.message}`);
+  }
+  if (!isObject(body) || typeof body.slug !== 'string') {
+    throw new HttpError(400, 'wrong_type', 'request body: expected {"slug": string, "version"?: integer}');
+  }
+  if (!ORIGIN_SLUG.test(body.slug)) throw new HttpError(400, 'invalid_value', 'slug: not a vendor name');
+  const version = body.version;
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 1)) {
+    throw new HttpError(400, 'invalid_value', 'version: expected a positive integer');
+  }
+  const { status, body: answer } = await sync.invalidate(body.slug, version, ctx);
+  return json(status, answer);
+}
+
 function methodNotAllowed(allow) {
   return new HttpError(405, 'method_not_allowed', `use ${allow}`, { Allow: allow });
 }
 
-async function route(request) {
+const CONFIG_ROUTE = '/v1/config/';
+
+async function route(request, env, ctx) {
   const url = new URL(request.url);
+  syncFor(env);
+  if (url.pathname.startsWith(CONFIG_ROUTE)) {
+    if (request.method !== 'GET') throw methodNotAllowed('GET');
+    const slug = url.pathname.slice(CONFIG_ROUTE.length);
+    if (!(sync ? ORIGIN_SLUG : VENDOR_SLUG).test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
+    return describeConfig(slug, ctx);
+  }
   switch (url.pathname) {
     case '/healthz':
       if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
       return json(200, { ok: true });
     case '/v1/assign':
       if (request.method !== 'GET' && request.method !== 'POST') throw methodNotAllowed('GET, POST');
-      return assign(request, url);
+      return assign(request, url, ctx);
+    case '/v1/invalidate':
+      if (request.method !== 'POST') throw methodNotAllowed('POST');
+      return invalidate(request, ctx);
     default:
       throw new HttpError(404, 'not_found', `no route for ${url.pathname}`);
   }
 }
 
 export default {
-  async fetch(request) {
+  async fetch(request, env, ctx) {
     try {
-      return await route(request);
+      return await route(request, env, ctx);
     } catch (e) {
       return errorResponse(e);
     }

@@ -127,6 +127,38 @@ export interface FeatureSet {
   free(): void;
 }
 
+/** What the core says about a vendor config it parsed (docs/config.md). */
+export interface ConfigSummary {
+  vendor: string;
+  name: string;
+  components: number;
+  pages: number;
+  sections: number;
+  instances: number;
+  products: number;
+  features: number;
+  experiments: number;
+  /** The parsed config's approximate size in the core's memory (the cache's budget unit). */
+  memoryBytes: number;
+}
+
+export type ConfigValidation =
+  | { ok: true; summary: ConfigSummary }
+  /** `message` names the JSON path and the rule, e.g. "pages[2].sections[0].components[3].props.title: expected string". */
+  | { ok: false; code: string; message: string };
+
+export interface ConfigCacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  entries: number;
+  bytes: number;
+  budget: number;
+}
+
+/** A vendor config: JSON text, its UTF-8 bytes, or the object (serialized first). */
+export type ConfigInput = string | Uint8Array | ArrayBuffer | Record<string, unknown>;
+
 export interface Engine {
   readonly abiVersion: string;
   hash(seed: string, value: string | number, version?: 1 | 2): number | null;
@@ -144,6 +176,14 @@ export interface Engine {
   sampleBeta(alpha: number, beta: number, seed: string | number, count: number): number[];
   thompsonChoose(arms: BetaArm[], seed: string | number): number;
   banditWeights(arms: BetaArm[], options?: BanditWeightsOptions): number[];
+  /** Parses and validates a vendor config; throws a WhaleError naming the JSON path. */
+  parseConfig(config: ConfigInput): ConfigSummary;
+  validateConfig(config: ConfigInput): ConfigValidation;
+  /** Parses and keeps the config in the instance's LRU cache under (its vendor slug, version). */
+  loadConfig(config: ConfigInput, version: number): ConfigSummary;
+  /** True when (slug, version) is in the cache (a warm resolve). */
+  resolveConfig(slug: string, version: number): boolean;
+  configCacheStats(): ConfigCacheStats;
 }
 
 /**

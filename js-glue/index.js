@@ -102,8 +102,9 @@ class Engine {
 
   get abiVersion() { return `${this.version >>> 16}.${this.version & 0xffff}`; }
 
-  // Calls fn(...extra, ptr, len) on the UTF-8 bytes of text and returns its error code; the
-  // module's "last result" buffer holds the output until the next call.
+  // Calls fn(...extra, ptr, len) on the UTF-8 bytes of text (a string, or bytes already in
+  // UTF-8) and returns its error code; the module's "last result" buffer holds the output until
+  // the next call.
   invoke(name, text, extra) {
     if (this.exports === null) {
       this.exports = instantiate(this.module);
@@ -111,11 +112,15 @@ class Engine {
     }
     const x = this.exports;
     try {
-      const capacity = text.length * 3;
+      const bytes = typeof text === 'string' ? null : text;
+      const capacity = bytes ? bytes.length : text.length * 3;
       const ptr = x.whale_alloc(capacity);
       if (ptr === 0) throw new WhaleError('out_of_memory', 'core: allocation failed');
       try {
-        const { written } = encoder.encodeInto(text, new Uint8Array(x.memory.buffer, ptr, capacity));
+        const memory = new Uint8Array(x.memory.buffer, ptr, capacity);
+        let written = capacity;
+        if (bytes) memory.set(bytes);
+        else written = encoder.encodeInto(text, memory).written;
         return x[name](...extra, ptr, written) >>> 0;
       } finally {
         x.whale_free(ptr);
@@ -203,6 +208,30 @@ class Engine {
     set.id = 0;
   }
 
+  // Vendor configs (docs/config.md), as JSON text or its UTF-8 bytes. parseConfig parses and
+  // validates and returns a summary {vendor, name, components, pages, sections, instances,
+  // products, features, experiments, memoryBytes}; errors are thrown with the JSON path.
+  parseConfig(config) { return JSON.parse(this.call('whale_config_parse', configInput(config))); }
+  // The same, answering {ok: true, summary} or {ok: false, code, message} instead of throwing.
+  validateConfig(config) {
+    try {
+      return { ok: true, summary: this.parseConfig(config) };
+    } catch (e) {
+      if (!(e instanceof WhaleError) || e.code === 'internal') throw e;
+      return { ok: false, code: e.code, message: e.message };
+    }
+  }
+  // Parses and keeps the config in the instance's LRU cache under (its vendor slug, version).
+  // A trap replaces the instance and empties that cache: resolveConfig then answers false.
+  loadConfig(config, version) {
+    return JSON.parse(this.call('whale_config_load', configInput(config), version >>> 0));
+  }
+  // A warm lookup: true when (slug, version) is cached.
+  resolveConfig(slug, version) {
+    return this.invoke('whale_config_resolve', String(slug), [version >>> 0]) === 0;
+  }
+  configCacheStats() { return JSON.parse(this.call('whale_config_cache_stats', '')); }
+
   // One request: every feature's value and the experiments the user is in. The core answers
   // in a compact binary form (whale::assign::eval_all_compact) that names payload entries by
   // index; the values themselves come from the payload parsed here once, as GrowthBook returns
@@ -226,6 +255,12 @@ class Engine {
     const view = new DataView(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len());
     return decodeEvalAll(set, attributes, view);
   }
+}
+
+function configInput(config) {
+  if (typeof config === 'string' || config instanceof Uint8Array) return config;
+  if (config instanceof ArrayBuffer) return new Uint8Array(config);
+  return JSON.stringify(config);
 }
 
 function variationsOf(rule) { return rule.contextualVariations ?? rule.variations; }

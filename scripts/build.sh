@@ -10,6 +10,11 @@ for preset in wasi emscripten native "$@"; do
     cmake --preset "$preset" >/dev/null
   fi
   echo "build: $preset"
-  cmake --build "build/$preset" -j "$jobs" 2>&1 | grep -vE '^\[ *[0-9]+%\]|^-- |Built target|^wasm-opt|-> js-glue' || true
-  test "${PIPESTATUS[0]}" -eq 0
+  log="build/$preset/last-build.log"
+  if ! cmake --build "build/$preset" -j "$jobs" >"$log" 2>&1; then
+    cat "$log"
+    echo "build: $preset failed" >&2
+    exit 1
+  fi
+  grep -vE '^\[ *[0-9]+%\]|^-- |Built target|^wasm-opt|-> js-glue|^make|^gmake' "$log" || true
 done

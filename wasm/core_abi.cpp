@@ -7,6 +7,7 @@
 #include <string>
 
 #include "whale/api.h"
+#include "whale/config.h"
 
 #if defined(__wasm__)
 #define WHALE_EXPORT(name) __attribute__((export_name(#name)))
@@ -17,12 +18,13 @@
 namespace {
 
 constexpr uint32_t abi_major = 1;
-constexpr uint32_t abi_minor = 0;
+constexpr uint32_t abi_minor = 1;  // 1.1 added whale_config_*
 
 std::string last;
 uint32_t last_handle = 0;
 std::map<uint32_t, std::unique_ptr<whale::api::feature_set>> feature_sets;
 uint32_t next_handle = 1;
+whale::config::cache configs;  // the instance's parsed vendor configs (16 MB budget)
 
 uint32_t finish(whale::result<std::string> r) {
   if (!r.ok()) {
@@ -115,6 +117,39 @@ WHALE_EXPORT(whale_eval_all_compact) uint32_t whale_eval_all_compact(uint32_t ha
     return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
   }
   return finish(it->second->eval_all_compact(input(p, n)));
+}
+
+WHALE_EXPORT(whale_config_parse) uint32_t whale_config_parse(const char* p, size_t n) {
+  auto parsed = whale::config::parse(input(p, n));
+  if (!parsed.ok()) return failed(parsed.code(), parsed.message());
+  last = whale::config::summary(*parsed.value());
+  return 0;
+}
+
+WHALE_EXPORT(whale_config_load) uint32_t whale_config_load(uint32_t version, const char* p, size_t n) {
+  auto parsed = whale::config::parse(input(p, n));
+  if (!parsed.ok()) return failed(parsed.code(), parsed.message());
+  std::shared_ptr<const whale::config::vendor_config> config = std::move(parsed).value();
+  last = whale::config::summary(*config);
+  configs.put(config->vendor().slug, version, config);
+  return 0;
+}
+
+WHALE_EXPORT(whale_config_resolve) uint32_t whale_config_resolve(uint32_t version, const char* p, size_t n) {
+  if (configs.get(input(p, n), version) == nullptr) {
+    return failed(whale::error_code::not_found,
+                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
+  }
+  last.clear();
+  return 0;
+}
+
+WHALE_EXPORT(whale_config_cache_stats) uint32_t whale_config_cache_stats(void) {
+  const auto s = configs.counters();
+  last = "{\"hits\":" + std::to_string(s.hits) + ",\"misses\":" + std::to_string(s.misses) +
+         ",\"evictions\":" + std::to_string(s.evictions) + ",\"entries\":" + std::to_string(s.entries) +
+         ",\"bytes\":" + std::to_string(s.bytes) + ",\"budget\":" + std::to_string(s.budget) + "}";
+  return 0;
 }
 
 }  // extern "C"

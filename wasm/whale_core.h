@@ -10,6 +10,8 @@
  *  - whale_last_ptr/whale_last_len are BORROWED: valid until the next whale_ call (which may
  *    grow memory). Copy them out at once.
  *  - Handles from whale_features_load are OWNED by the caller: release with whale_features_free.
+ *  - Configs loaded with whale_config_load are owned by the instance's config cache (LRU, 16 MB);
+ *    callers name them by (vendor slug, version) and never free them.
  */
 #ifndef WHALE_CORE_H
 #define WHALE_CORE_H
@@ -51,6 +53,17 @@ uint32_t whale_eval_all(uint32_t handle, const char* req, size_t len);
  * whale_features_load leaves the features' keys (a JSON array, in that form's order) in the
  * last result. */
 uint32_t whale_eval_all_compact(uint32_t handle, const char* req, size_t len);
+
+/* Vendor configs (include/whale/config.h, docs/config.md). The input is the config's JSON.
+ * whale_config_parse parses and validates it and keeps nothing; the last result holds a JSON
+ * summary (whale::config::summary). whale_config_load does the same and keeps the parsed config
+ * in the cache under (its vendor slug, version). whale_config_resolve looks (slug, version) up:
+ * 0 on a hit, not_found on a miss. whale_config_cache_stats leaves the cache's counters
+ * {hits, misses, evictions, entries, bytes, budget} in the last result. */
+uint32_t whale_config_parse(const char* json, size_t len);
+uint32_t whale_config_load(uint32_t version, const char* json, size_t len);
+uint32_t whale_config_resolve(uint32_t version, const char* slug, size_t len);
+uint32_t whale_config_cache_stats(void);
 
 #ifdef __cplusplus
 }

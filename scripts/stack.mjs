@@ -1,0 +1,366 @@
+#!/usr/bin/env node
+// The local stack: one whale-origin and three workerd edges on loopback, synced by signed
+// snapshots. As a program (scripts/start.sh runs it) it starts everything, publishes every fixture
+// vendor's config.json, prints what to open and stops everything on SIGINT/SIGTERM. As a module it
+// gives the e2e test and the propagation benchmark the same pieces.
+//
+//   node scripts/stack.mjs [--dir build/origin] [--origin-port 8788] [--edge-ports 8787,8797,8807]
+//   node scripts/stack.mjs publish <slug> [config.json]    (PUT + revalidate on the running stack)
+//
+// Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
+
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, isDeepStrictEqual } from 'node:util';
+import { generateConfig } from '../edge-workers/gen-config.mjs';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const ORIGIN_BIN = process.env.WHALE_ORIGIN ?? join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin');
+export const WORKERD = join(REPO, 'node_modules', '.bin', 'workerd');
+const STARTUP_MS = 20000;
+const REQUEST_MS = 10000;
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+// Whether nothing listens on 127.0.0.1:port.
+export function portIsFree(port) {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
+  });
+}
+
+// One HTTP request; resolves to {status, headers, text, json}. Never keeps the body unread.
+export async function request(base, method, path, { token, body, headers = {}, timeoutMs = REQUEST_MS } = {}) {
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  const payload = body === undefined || typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
+  if (payload !== undefined && !h['content-type']) h['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+// Stops a child: SIGTERM, then SIGKILL after 3 s. Resolves once it has exited.
+export async function stop(child, signal = 'SIGTERM') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  if (await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])) return;
+  child.kill('SIGKILL');
+  await Promise.race([exited, sleep(3000)]);
+}
+
+// --- the origin ---------------------------------------------------------------------------------
+
+// `whale-origin <kind> add <name> --db <db>`: the new token.
+export function addPrincipal(kind, name, db, bin = ORIGIN_BIN) {
+  const r = spawnSync(bin, [kind, 'add', name, '--db', db], { encoding: 'utf8', timeout: REQUEST_MS });
+  if (r.status !== 0) throw new Error(`whale-origin ${kind} add ${name}: ${r.error?.message ?? r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+// `whale-origin serve`; resolves once it prints where it listens, with its public key.
+// Options: db, port (0: a free one), edges (invalidate URLs to nudge), edgeToken (sent with them),
+// bin (the whale-origin binary).
+export function startOrigin({ db, port = 0, edges = [], edgeToken, args = [], bin = ORIGIN_BIN }) {
+  const edgeArgs = edges.flatMap((url) => ['--edge', url]);
+  const env = { ...process.env };
+  if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
+  const child = spawn(bin, ['serve', '--db', db, '--port', String(port), ...edgeArgs, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const origin = { child, base: '', port: 0, publicKey: '', keyId: '', stdout: '', stderr: '' };
+  child.stderr.on('data', (chunk) => { origin.stderr = (origin.stderr + chunk).slice(-65536); });
+  return new Promise((resolveStart, reject) => {
+    const timer = setTimeout(() => reject(new Error(`whale-origin did not start\n${origin.stderr}`)), STARTUP_MS);
+    child.stdout.on('data', (chunk) => {
+      origin.stdout += chunk;
+      const listening = /listening on (http:\/\/[\d.]+:(\d+))/.exec(origin.stdout);
+      const key = /public key \(Ed25519, raw, base64\): (\S+)/.exec(origin.stdout);
+      const keyId = /key id: ([0-9a-f]{16})/.exec(origin.stdout);
+      if (listening && key && keyId) {
+        clearTimeout(timer);
+        Object.assign(origin, { base: listening[1], port: Number(listening[2]), publicKey: key[1], keyId: keyId[1] });
+        resolveStart(origin);
+      }
+    });
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`whale-origin exited (${signal ?? code})\n${origin.stderr}`));
+    });
+  });
+}
+
+// PUT a config as the vendor's draft and publish it; resolves to the revalidate answer.
+export async function publish(base, slug, token, config, { idempotencyKey } = {}) {
+  const put = await request(base, 'PUT', `/v1/vendors/${slug}/config`, { token, body: config });
+  if (put.status !== 200) throw new Error(`PUT ${slug}: ${put.status} ${put.text}`);
+  const headers = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
+  const rev = await request(base, 'POST', `/v1/vendors/${slug}/revalidate`, { token, body: '', headers });
+  if (rev.status !== 200) throw new Error(`revalidate ${slug}: ${rev.status} ${rev.text}`);
+  return rev.json;
+}
+
+// --- the edges ----------------------------------------------------------------------------------
+
+// Generates an edge's workerd config in outDir and starts it on port; resolves once /healthz
+// answers. Options are gen-config's (origin, replicas, region, keys, maxAge, timeoutMs, name)
+// plus edgeToken, handed to workerd in the environment (never written to the config).
+export async function startEdge({ port, outDir, edgeToken, ...options }) {
+  const { configPath } = generateConfig({ port, outDir, ...options });
+  const env = { ...process.env };
+  if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
+  const child = spawn(WORKERD, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const edge = { child, port, base: `http://127.0.0.1:${port}`, name: options.name, stderr: '' };
+  let exited = null;
+  child.stderr.on('data', (chunk) => { edge.stderr = (edge.stderr + chunk).slice(-65536); });
+  child.on('exit', (code, signal) => { exited = signal ?? code; });
+  child.on('error', (e) => { exited = e.message; });
+  const deadline = Date.now() + STARTUP_MS;
+  while (Date.now() < deadline && exited === null) {
+    try {
+      const res = await fetch(`${edge.base}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok && (await res.json()).ok === true) return edge;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  await stop(child);
+  throw new Error(`workerd did not start on port ${port} (${exited === null ? 'timed out' : `exited: ${exited}`})\n${edge.stderr}`);
+}
+
+// The version an edge holds for slug (GET /v1/config/<slug>), or null.
+export async function edgeVersion(edge, slug, timeoutMs = 2000) {
+  try {
+    const res = await request(edge.base, 'GET', `/v1/config/${slug}`, { timeoutMs });
+    return res.status === 200 ? res.json.version : null;
+  } catch {
+    return null;
+  }
+}
+
+// Polls every edge every `everyMs` until each holds at least `version`; resolves to the ms
+// waited, or rejects after timeoutMs naming the edges behind.
+export async function waitForVersion(edges, slug, version, { timeoutMs = 10000, everyMs = 2 } = {}) {
+  const started = performance.now();
+  const pending = new Set(edges);
+  while (pending.size > 0) {
+    await Promise.all([...pending].map(async (edge) => {
+      if ((await edgeVersion(edge, slug)) >= version) pending.delete(edge);
+    }));
+    if (pending.size === 0) break;
+    if (performance.now() - started > timeoutMs) {
+      throw new Error(`${[...pending].map((e) => e.name ?? e.base).join(', ')} did not reach ${slug} v${version} in ${timeoutMs} ms`);
+    }
+    await sleep(everyMs);
+  }
+  return performance.now() - started;
+}
+
+// --- the whole stack ----------------------------------------------------------------------------
+
+// Vendors under fixtures/vendors with a config.json.
+export function configVendors(vendorsDir = join(REPO, 'fixtures', 'vendors')) {
+  return readdirSync(vendorsDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(vendorsDir, e.name, 'config.json')))
+    .map((e) => e.name)
+    .sort();
+}
+
+export function readConfig(slug) {
+  return JSON.parse(readFileSync(join(REPO, 'fixtures', 'vendors', slug, 'config.json'), 'utf8'));
+}
+
+// The three edges: one reading the primary only, two in regions whose replica is the origin too
+// (one machine has one origin; the mapping and the fallback are what is exercised).
+export const EDGE_LAYOUT = [
+  { name: 'edge-1', region: 'us-east', replica: false },
+  { name: 'edge-2', region: 'eu-west', replica: true },
+  { name: 'edge-3', region: 'ap-south', replica: true },
+];
+
+// Starts the origin on dir/local.db and the edges (their configs under edgeDir/<name>), with
+// tokens kept in dir/local-tokens.json (mode 0600) so that a second run reuses the database;
+// publishes every fixture vendor whose config differs from what the origin serves.
+// Returns {origin, edges, tokens, vendors, stop()}.
+export async function startStack({
+  dir, edgeDir = join(REPO, 'build', 'edge'), originPort = 0, edgePorts = [0, 0, 0], maxAge, originBin = ORIGIN_BIN, log = () => {},
+}) {
+  mkdirSync(dir, { recursive: true });
+  const db = join(dir, 'local.db');
+  const tokensPath = join(dir, 'local-tokens.json');
+  const vendors = configVendors();
+  let tokens = existsSync(tokensPath) && existsSync(db) ? JSON.parse(readFileSync(tokensPath, 'utf8')) : null;
+  const addMissing = () => {
+    tokens.edge ??= addPrincipal('edge', 'local-edges', db, originBin);
+    for (const slug of vendors) tokens.vendors[slug] ??= addPrincipal('vendor', slug, db, originBin);
+  };
+  try {
+    if (!tokens?.edge || !tokens.vendors) throw new Error('no tokens');
+    addMissing();  // a fixture vendor added since the last run
+  } catch {
+    // whale-origin shows a token once: without all of them, start from a fresh database.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+    tokens = { vendors: {} };
+    addMissing();
+  }
+  writeFileSync(tokensPath, JSON.stringify(tokens, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(tokensPath, 0o600);
+
+  const ports = [];
+  for (const wanted of edgePorts) ports.push(wanted && await portIsFree(wanted) ? wanted : await freePort());
+  const running = { origin: null, edges: [] };
+  const stopAll = async () => {
+    await Promise.all(running.edges.map((e) => stop(e.child)));
+    await stop(running.origin?.child);
+  };
+  try {
+    const invalidateUrls = ports.map((p) => `http://127.0.0.1:${p}/v1/invalidate`);
+    const port = originPort && await portIsFree(originPort) ? originPort : 0;
+    running.origin = await startOrigin({ db, port, edges: invalidateUrls, edgeToken: tokens.edge, bin: originBin });
+    const { base, keyId, publicKey } = running.origin;
+    log(`origin ${base} (key ${keyId})`);
+    for (const slug of vendors) {
+      const config = readConfig(slug);
+      const held = await request(base, 'GET', `/v1/snapshots/${slug}`, { token: tokens.edge });
+      if (held.status === 200 && isDeepStrictEqual(held.json.config, config)) continue;
+      const { version } = await publish(base, slug, tokens.vendors[slug], config);
+      log(`published ${slug} v${version}`);
+    }
+    for (const [i, layout] of EDGE_LAYOUT.entries()) {
+      const edge = await startEdge({
+        port: ports[i], outDir: join(edgeDir, layout.name), name: layout.name,
+        origin: base, region: layout.region, replicas: layout.replica ? { [layout.region]: base } : {},
+        keys: { [keyId]: publicKey }, edgeToken: tokens.edge, maxAge,
+      });
+      edge.region = layout.region;
+      running.edges.push(edge);
+      log(`${layout.name} ${edge.base}`);
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return { ...running, tokens, vendors, stop: stopAll };
+}
+
+// --- as a program -------------------------------------------------------------------------------
+
+const RUNNING_FILE = 'local-stack.json'; // where a running stack tells `publish` its origin
+
+// `node scripts/stack.mjs publish <slug> [config.json]`: PUT the config (default the fixture's)
+// and revalidate it on the running local stack, with the vendor's token from local-tokens.json.
+async function publishCommand(dir, [slug, file]) {
+  if (!slug) throw new Error('usage: node scripts/stack.mjs publish <slug> [config.json]');
+  const { origin } = JSON.parse(readFileSync(join(dir, RUNNING_FILE), 'utf8'));
+  const token = JSON.parse(readFileSync(join(dir, 'local-tokens.json'), 'utf8')).vendors[slug];
+  if (!token) throw new Error(`no token for ${slug} in ${join(dir, 'local-tokens.json')}`);
+  const body = readFileSync(file ?? join(REPO, 'fixtures', 'vendors', slug, 'config.json'));
+  const put = await request(origin, 'PUT', `/v1/vendors/${slug}/config`, { token, body: new Uint8Array(body) });
+  console.log(`PUT ${origin}/v1/vendors/${slug}/config -> ${put.status} ${put.text}`);
+  if (put.status !== 200) process.exit(1);
+  const rev = await request(origin, 'POST', `/v1/vendors/${slug}/revalidate`, { token, body: '' });
+  console.log(`POST ${origin}/v1/vendors/${slug}/revalidate -> ${rev.status} ${rev.text}`);
+  if (rev.status !== 200) process.exit(1);
+}
+
+function banner(stack) {
+  const origin = stack.origin.base;
+  const [first] = stack.vendors;
+  const out = [
+    '',
+    `WhaleTools Edge is running: origin ${origin}, edges ${stack.edges.map((e) => `${e.name} ${e.base}`).join(', ')}.`,
+    '',
+    'Assignments, answered by each edge from the signed snapshot it pulled:',
+  ];
+  for (const slug of stack.vendors) {
+    for (const edge of stack.edges) out.push(`  ${edge.base}/v1/assign?vendor=${slug}&country=US&device=mobile`);
+  }
+  out.push('', 'What each edge holds (version, age, source, rejections):');
+  for (const slug of stack.vendors) for (const edge of stack.edges) out.push(`  ${edge.base}/v1/config/${slug}`);
+  out.push('', 'Origin:', `  ${origin}/healthz`, `  ${origin}/metrics`, `  ${origin}/v1/keys`, '', 'Vendor tokens (local only):');
+  for (const slug of stack.vendors) out.push(`  ${slug}: ${stack.tokens.vendors[slug]}`);
+  out.push(
+    '',
+    'Change a config and publish it (the edges are nudged and serve it within milliseconds):',
+    `  node scripts/stack.mjs publish ${first} [path/to/config.json]`,
+    `which sends, with Authorization: Bearer <the vendor's token>:`,
+    `  PUT  ${origin}/v1/vendors/${first}/config        (body: the config JSON)`,
+    `  POST ${origin}/v1/vendors/${first}/revalidate    (empty body)`,
+    '',
+    'Tests: scripts/test.sh    Stop: Ctrl-C',
+  );
+  return out.join('\n');
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      dir: { type: 'string', default: join(REPO, 'build', 'origin') },
+      'origin-port': { type: 'string', default: '8788' },
+      'edge-ports': { type: 'string', default: '8787,8797,8807' },
+    },
+  });
+  const dir = resolve(values.dir);
+  if (positionals[0] === 'publish') return publishCommand(dir, positionals.slice(1));
+  if (positionals.length > 0) throw new Error(`unknown command ${positionals[0]}`);
+  const edgePorts = values['edge-ports'].split(',').map(Number);
+  if (edgePorts.length !== EDGE_LAYOUT.length || !edgePorts.every((p) => Number.isInteger(p) && p >= 0 && p < 65536)) {
+    throw new Error(`--edge-ports: expected ${EDGE_LAYOUT.length} ports`);
+  }
+  const stack = await startStack({
+    dir, originPort: Number(values['origin-port']), edgePorts, log: (line) => console.log(`start: ${line}`),
+  });
+  const children = [stack.origin.child, ...stack.edges.map((e) => e.child)];
+  const runningFile = join(dir, RUNNING_FILE);
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nstopping the edges and the origin');
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  process.on('exit', () => {
+    rmSync(runningFile, { force: true });
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  for (const child of children) {
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      console.error(`start: ${child === stack.origin.child ? 'whale-origin' : 'workerd'} exited (${signal ?? code}); stopping`);
+      shutdown();
+    });
+  }
+  writeFileSync(runningFile, JSON.stringify({ origin: stack.origin.base, edges: stack.edges.map((e) => e.base) }) + '\n');
+  console.log(banner(stack));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(`stack: ${e.message}`);
+    process.exit(1);
+  });
+}

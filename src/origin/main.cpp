@@ -1,0 +1,190 @@
+// whale-origin: the origin server and its administration commands (docs/origin.md).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crypto.h"
+#include "server.h"
+#include "store.h"
+
+namespace {
+
+using namespace whale;
+using namespace whale::origin;
+
+// Exit codes.
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;  // the command was well formed but failed (database, key, name taken)
+constexpr int exit_usage = 2;    // bad command line
+
+constexpr const char* default_db = "build/origin/whale.db";
+
+constexpr const char* usage_text =
+    "usage:\n"
+    "  whale-origin serve [--db PATH] [--port N] [--host ADDR] [--key PATH]\n"
+    "                     [--edge URL]... [--edge-token TOKEN]\n"
+    "  whale-origin vendor add <slug> [--db PATH]\n"
+    "  whale-origin edge add <name> [--db PATH]\n"
+    "\n"
+    "  --db PATH          SQLite database (default build/origin/whale.db; created if missing)\n"
+    "  --port N           TCP port (default 8788; 0 picks a free one)\n"
+    "  --host ADDR        address to listen on (default 127.0.0.1)\n"
+    "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing)\n"
+    "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
+    "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n";
+
+int usage(const std::string& problem) {
+  std::fprintf(stderr, "whale-origin: %s\n%s", problem.c_str(), usage_text);
+  return exit_usage;
+}
+
+int failed(const std::string& problem) {
+  std::fprintf(stderr, "whale-origin: %s\n", problem.c_str());
+  return exit_failure;
+}
+
+struct options {
+  std::vector<std::string> positional;
+  std::string db = default_db;
+  std::string key;
+  server_options serve;
+};
+
+// Parses flags anywhere after the command; false (with `problem`) on a bad one.
+bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
+  if (const char* token = std::getenv("WHALE_EDGE_TOKEN")) o.serve.edge_token = token;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      o.positional.insert(o.positional.begin(), "help");
+      return true;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      o.positional.push_back(arg);
+      continue;
+    }
+    if (i + 1 >= argc) {
+      problem = arg + " needs a value";
+      return false;
+    }
+    const std::string value = argv[++i];
+    if (arg == "--db") {
+      o.db = value;
+    } else if (arg == "--key") {
+      o.key = value;
+    } else if (arg == "--host") {
+      o.serve.host = value;
+    } else if (arg == "--edge") {
+      o.serve.edge_urls.push_back(value);
+    } else if (arg == "--edge-token") {
+      o.serve.edge_token = value;
+    } else if (arg == "--port") {
+      char* end = nullptr;
+      const long port = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || port < 0 || port > 65535) {
+        problem = "--port: expected 0 to 65535, got " + value;
+        return false;
+      }
+      o.serve.port = static_cast<int>(port);
+    } else {
+      problem = "unknown option " + arg;
+      return false;
+    }
+  }
+  return true;
+}
+
+// Names appear in URLs, as vendor slugs do (config.h): [a-z0-9-], at most 64, no '-' at either end.
+bool valid_slug(const std::string& s) {
+  if (s.empty() || s.size() > 64 || s.front() == '-' || s.back() == '-') return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// `vendor add <slug>` / `edge add <name>`: stores the token's hash and prints the token once.
+int add_principal(principal_kind kind, const options& o) {
+  const char* noun = kind == principal_kind::vendor ? "vendor" : "edge";
+  if (o.positional.size() != 3 || o.positional[1] != "add") {
+    return usage(std::string("expected: ") + noun + " add <name>");
+  }
+  const std::string& name = o.positional[2];
+  if (!valid_slug(name)) {
+    return usage(std::string(noun) + " name \"" + name + "\": expected [a-z0-9-], at most 64, no '-' at either end");
+  }
+  auto db = store::open(o.db);
+  if (!db) return failed(db.message());
+  auto token = random_token(kind == principal_kind::vendor ? "whv_" : "whe_");
+  if (!token) return failed(token.message());
+  if (auto added = (*db)->add_principal(kind, name, sha256_hex(*token), now_iso()); !added) {
+    return failed(added.message());
+  }
+  std::printf("%s\n", token->c_str());
+  std::fprintf(stderr, "whale-origin: %s %s added; its token is printed above and is not stored\n", noun,
+               name.c_str());
+  return exit_ok;
+}
+
+std::string default_key_path(const std::string& db) {
+  return std::filesystem::path(db).replace_extension(".key.pem").string();
+}
+
+int serve(options& o) {
+  if (o.positional.size() != 1) return usage("serve takes no arguments");
+  // SIGINT and SIGTERM are taken by one thread that stops the server; every thread started
+  // from here on inherits the blocked mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto db = store::open(o.db);
+  if (!db) return failed(db.message());
+  const std::string key_path = o.key.empty() ? default_key_path(o.db) : o.key;
+  auto key = signer::load_or_create(key_path);
+  if (!key) return failed(key.message());
+
+  server http(**db, **key, o.serve);
+  auto port = http.bind();
+  if (!port) return failed(port.message());
+  std::printf("whale-origin listening on http://%s:%d\n", o.serve.host.c_str(), *port);
+  std::printf("public key (Ed25519, raw, base64): %s\n", base64((*key)->public_key()).c_str());
+  std::printf("key id: %s (%s)\n", (*key)->key_id().c_str(), key_path.c_str());
+  std::fflush(stdout);
+
+  std::thread stopper([&] {
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    http.stop();
+  });
+  http.run();
+  pthread_kill(stopper.native_handle(), SIGTERM);  // wakes the stopper if run() ended on its own
+  stopper.join();
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  std::string problem;
+  if (!parse_flags(argc, argv, o, problem)) return usage(problem);
+  if (o.positional.empty()) return usage("missing command");
+  const std::string& command = o.positional[0];
+  if (command == "serve") return serve(o);
+  if (command == "vendor") return add_principal(principal_kind::vendor, o);
+  if (command == "edge") return add_principal(principal_kind::edge, o);
+  if (command == "help") {
+    std::fputs(usage_text, stdout);
+    return exit_ok;
+  }
+  return usage("unknown command " + command);
+}

@@ -1,0 +1,382 @@
+#include "server.h"
+
+#include <httplib.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "crypto.h"
+#include "metrics.h"
+#include "nudger.h"
+#include "store.h"
+#include "validate.h"
+#include "whale/config.h"
+#include "whale/json.h"
+
+namespace whale::origin {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+using httplib::Request;
+using httplib::Response;
+
+// Bodies up to config::max_config_bytes are checked by the handlers (413 with a JSON error);
+// httplib refuses anything past this without reading it.
+constexpr size_t max_payload_bytes = config::max_config_bytes + 64 * 1024;
+constexpr size_t max_idempotency_key_bytes = 255;
+
+// Set when a request starts (pre-routing) and read by the logger when it ends: httplib runs a
+// request's handlers and its logger on one pool thread.
+thread_local clock::time_point request_start;
+thread_local const char* request_route = nullptr;
+
+}  // namespace
+
+std::string now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char seconds_text[24];
+  std::strftime(seconds_text, sizeof seconds_text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char millis[8];
+  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
+  return std::string(seconds_text) + millis;
+}
+
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  json::write_string(s, out);
+  return out;
+}
+
+void send_json(Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+// {"error":{"code","message"}}: `code` is stable (the core's error names plus the HTTP ones).
+void send_error(Response& res, int status, std::string_view code, std::string_view message) {
+  send_json(res, status, "{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}");
+}
+
+std::string bearer_token(const Request& req) {
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view scheme = "bearer ";
+  if (header.size() <= scheme.size()) return {};
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
+  }
+  return header.substr(scheme.size());
+}
+
+// If-None-Match holds `etag` (or *), weak or strong.
+bool etag_matches(const std::string& if_none_match, const std::string& etag) {
+  size_t start = 0;
+  while (start < if_none_match.size()) {
+    size_t end = if_none_match.find(',', start);
+    if (end == std::string::npos) end = if_none_match.size();
+    std::string tag = if_none_match.substr(start, end - start);
+    tag.erase(0, tag.find_first_not_of(" \t"));
+    tag.erase(tag.find_last_not_of(" \t") + 1);
+    if (tag.rfind("W/", 0) == 0) tag.erase(0, 2);
+    if (tag == etag || tag == "*") return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// A decimal integer below 10^18 (so it fits SQLite's signed 64 bits).
+bool parse_count(const std::string& text, uint64_t& out) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  out = std::stoull(text);
+  return true;
+}
+
+bool valid_idempotency_key(const std::string& key) {
+  if (key.size() > max_idempotency_key_bytes) return false;
+  for (char c : key) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+std::string snapshot_json(const snapshot& s) {
+  // `config` comes last and holds exactly the signed config bytes (docs/origin.md).
+  return "{\"slug\":" + json_string(s.slug) + ",\"version\":" + std::to_string(s.version) +
+         ",\"published_at\":" + json_string(s.published_at) + ",\"key_id\":" + json_string(s.key_id) +
+         ",\"signature\":" + json_string(s.signature) + ",\"config\":" + s.body + "}";
+}
+
+}  // namespace
+
+std::string signed_message(const std::string& slug, uint64_t version, const std::string& published_at,
+                           const std::string& config) {
+  return "whale-snapshot-v1\n" + slug + "\n" + std::to_string(version) + "\n" + published_at + "\n" + config;
+}
+
+struct server::impl {
+  store& db;
+  const signer& key;
+  server_options options;
+  metrics stats;
+  nudger edges;
+  httplib::Server http;
+
+  impl(store& d, const signer& k, server_options o)
+      : db(d),
+        key(k),
+        options(std::move(o)),
+        edges(options.edge_urls, options.edge_token,
+              [this](const std::string& url, bool ok, const std::string& detail) { nudged(url, ok, detail); }) {
+    routes();
+    hooks();
+  }
+
+  using handler = void (impl::*)(const Request&, Response&);
+
+  // Registers `h` for `method` and the regex `pattern`; `route` names it in metrics and logs.
+  void on(const char* method, const char* pattern, const char* route, handler h) {
+    auto wrapped = [this, route, h](const Request& req, Response& res) {
+      request_route = route;
+      (this->*h)(req, res);
+    };
+    const std::string m = method;
+    if (m == "GET") http.Get(pattern, wrapped);
+    if (m == "PUT") http.Put(pattern, wrapped);
+    if (m == "POST") http.Post(pattern, wrapped);
+  }
+
+  void routes() {
+    on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "PUT /v1/vendors/{slug}/config", &impl::put_config);
+    on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "GET /v1/vendors/{slug}/config", &impl::get_config);
+    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/revalidate)", "POST /v1/vendors/{slug}/revalidate",
+       &impl::revalidate);
+    on("GET", R"(/v1/snapshots/([a-z0-9][a-z0-9-]*))", "GET /v1/snapshots/{slug}", &impl::get_snapshot);
+    on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
+    on("GET", "/v1/keys", "GET /v1/keys", &impl::keys);
+    on("GET", "/healthz", "GET /healthz", &impl::healthz);
+    on("GET", "/metrics", "GET /metrics", &impl::get_metrics);
+  }
+
+  void hooks() {
+    http.set_payload_max_length(max_payload_bytes);
+    http.set_tcp_nodelay(true);  // headers and body go out as separate writes: no Nagle delay between them
+    // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second origin bind the
+    // same port and silently share its traffic.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    http.set_pre_routing_handler([](const Request&, Response&) {
+      request_start = clock::now();
+      request_route = nullptr;
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Every status >= 400 passes here; fill in a JSON body where httplib left none (404, 413, ...).
+    http.set_error_handler([](const Request& req, Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 404) return send_error(res, 404, "not_found", "no route for " + req.method + " " + req.path);
+      if (res.status == 413) {
+        return send_error(res, 413, "too_large", "body larger than " + std::to_string(config::max_config_bytes) + " bytes");
+      }
+      if (res.status == 400 && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+        return send_error(res, 411, "length_required", "send a Content-Length header (0 for an empty body)");
+      }
+      send_error(res, res.status, "http_" + std::to_string(res.status), "the request could not be served");
+    });
+    http.set_exception_handler([](const Request&, Response& res, std::exception_ptr e) {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what = x.what();
+      } catch (...) {
+      }
+      send_error(res, 500, "internal", what);
+    });
+    http.set_logger([this](const Request& req, const Response& res) { finished(req, res); });
+  }
+
+  // Metrics and the log line of a finished request.
+  void finished(const Request& req, const Response& res) {
+    const double seconds = std::chrono::duration<double>(clock::now() - request_start).count();
+    const char* route = request_route != nullptr ? request_route : "unmatched";
+    stats.request(route, res.status, seconds);
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.3f", seconds * 1000);
+    const std::string line = "{\"ts\":" + json_string(now_iso()) + ",\"method\":" + json_string(req.method) +
+                             ",\"path\":" + json_string(req.path) + ",\"route\":" + json_string(route) +
+                             ",\"status\":" + std::to_string(res.status) + ",\"ms\":" + ms + "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+
+  void nudged(const std::string& url, bool ok, const std::string& detail) {
+    stats.nudge(ok);
+    if (ok) return;
+    const std::string line = "{\"ts\":" + json_string(now_iso()) + ",\"event\":\"edge_nudge_failed\",\"url\":" +
+                             json_string(url) + ",\"detail\":" + json_string(detail) + "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+
+  // Lets the request through when its bearer token belongs to `kind` (and, for a vendor, to
+  // `slug`); otherwise answers 401 (no or unknown token) or 403 (a token of another kind or vendor).
+  bool authorize(const Request& req, Response& res, principal_kind kind, const std::string& slug) {
+    const std::string token = bearer_token(req);
+    const std::optional<principal> who = token.empty() ? std::nullopt : db.find_token(sha256_hex(token));
+    if (!who) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"whale-origin\"");
+      send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");
+      return false;
+    }
+    if (who->kind != kind) {
+      send_error(res, 403, "forbidden",
+                 kind == principal_kind::edge ? "snapshots are read with an edge token"
+                                              : "vendor routes take the vendor's own token");
+      return false;
+    }
+    if (kind == principal_kind::vendor && who->name != slug) {
+      send_error(res, 403, "forbidden", "this token belongs to another vendor");
+      return false;
+    }
+    return true;
+  }
+
+  void put_config(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<std::string> accepted = accept_config(req.body, slug);
+    if (!accepted) {
+      stats.validation_failure(error_name(accepted.code()));
+      send_error(res, accepted.code() == error_code::too_large ? 413 : 400, error_name(accepted.code()),
+                 accepted.message());
+      return;
+    }
+    const std::string now = now_iso();
+    if (auto stored = db.put_draft(slug, *accepted, now); !stored) {
+      send_error(res, 500, "internal", stored.message());
+      return;
+    }
+    send_json(res, 200,
+              "{\"slug\":" + json_string(slug) + ",\"draft\":true,\"bytes\":" + std::to_string(accepted->size()) +
+                  ",\"updated_at\":" + json_string(now) + "}");
+  }
+
+  void get_config(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    const std::optional<draft> d = db.get_draft(slug);
+    if (!d) return send_error(res, 404, "not_found", "no draft for " + slug);
+    send_json(res, 200, "{\"slug\":" + json_string(slug) + ",\"updated_at\":" + json_string(d->updated_at) +
+                            ",\"config\":" + d->body + "}");
+  }
+
+  void revalidate(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    const std::string idempotency_key = req.get_header_value("Idempotency-Key");
+    if (!valid_idempotency_key(idempotency_key)) {
+      return send_error(res, 400, "invalid_value", "Idempotency-Key: expected 1 to 255 visible ASCII characters");
+    }
+    result<publish_outcome> outcome = db.publish(slug, idempotency_key, now_iso(), [this](snapshot& s) {
+      return sign(s);
+    });
+    if (!outcome) {
+      if (outcome.code() == error_code::not_found) return send_error(res, 409, "no_draft", outcome.message());
+      return send_error(res, 500, "internal", outcome.message());
+    }
+    if (outcome->replayed) {
+      res.set_header("Idempotent-Replayed", "true");
+    } else {
+      stats.publish();
+      edges.notify(slug, outcome->published.version);
+    }
+    send_json(res, 200, outcome->response);
+  }
+
+  // Signs a new snapshot and returns the revalidate response remembered with it.
+  result<std::string> sign(snapshot& s) {
+    WHALE_TRY(std::string signature, key.sign(signed_message(s.slug, s.version, s.published_at, s.body)));
+    s.signature = base64(signature);
+    s.key_id = key.key_id();
+    return "{\"slug\":" + json_string(s.slug) + ",\"version\":" + std::to_string(s.version) +
+           ",\"published_at\":" + json_string(s.published_at) + ",\"seq\":" + std::to_string(s.seq) + "}";
+  }
+
+  void get_snapshot(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::edge, slug)) return;
+    uint64_t version = 0;  // the latest
+    if (req.has_param("version") && !parse_count(req.get_param_value("version"), version)) {
+      return send_error(res, 400, "invalid_value", "version: expected a positive integer");
+    }
+    const std::optional<snapshot> s = db.find_snapshot(slug, version);
+    if (!s) return send_error(res, 404, "not_found", "nothing published for " + slug);
+    const std::string etag = "\"" + std::to_string(s->version) + "\"";
+    res.set_header("ETag", etag);
+    res.set_header("Cache-Control", "no-cache");
+    if (etag_matches(req.get_header_value("If-None-Match"), etag)) {
+      res.status = 304;
+      return;
+    }
+    send_json(res, 200, snapshot_json(*s));
+  }
+
+  void list_snapshots(const Request& req, Response& res) {
+    if (!authorize(req, res, principal_kind::edge, "")) return;
+    uint64_t since = 0;
+    if (req.has_param("since") && !parse_count(req.get_param_value("since"), since)) {
+      return send_error(res, 400, "invalid_value", "since: expected a publish sequence number (a non-negative integer)");
+    }
+    std::string body = "[";
+    for (const change& c : db.changes_since(since)) {
+      if (body.size() > 1) body += ",";
+      body += "{\"slug\":" + json_string(c.slug) + ",\"version\":" + std::to_string(c.version) +
+              ",\"seq\":" + std::to_string(c.seq) + "}";
+    }
+    send_json(res, 200, body + "]");
+  }
+
+  void keys(const Request&, Response& res) {
+    send_json(res, 200, "{\"keys\":[{\"key_id\":" + json_string(key.key_id()) +
+                            ",\"alg\":\"Ed25519\",\"public_key\":" + json_string(base64(key.public_key())) + "}]}");
+  }
+
+  void healthz(const Request&, Response& res) {
+    if (db.healthy()) return send_json(res, 200, "{\"ok\":true}");
+    send_error(res, 503, "unavailable", "database not answering");
+  }
+
+  void get_metrics(const Request&, Response& res) {
+    res.set_content(stats.render(), "text/plain; version=0.0.4");
+  }
+};
+
+server::server(store& db, const signer& key, server_options options)
+    : impl_(std::make_unique<impl>(db, key, std::move(options))) {}
+
+server::~server() = default;
+
+result<int> server::bind() {
+  const int port = impl_->options.port == 0 ? impl_->http.bind_to_any_port(impl_->options.host)
+                                            : (impl_->http.bind_to_port(impl_->options.host, impl_->options.port)
+                                                   ? impl_->options.port
+                                                   : -1);
+  if (port <= 0) {
+    return fail(error_code::internal,
+                "cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port));
+  }
+  return port;
+}
+
+void server::run() { impl_->http.listen_after_bind(); }
+
+void server::stop() { impl_->http.stop(); }
+
+}  // namespace whale::origin
