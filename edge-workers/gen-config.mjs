@@ -8,7 +8,8 @@
 //        (--key KEYID=BASE64 | --keys FILE)... [--edge-token-env VAR] [--max-age S] [--timeout-ms MS]]
 //
 // Without --origin, every directory under fixtures/vendors that holds a features.json becomes a
-// vendor embedded with the worker. With --origin, the worker pulls signed snapshots from the
+// vendor embedded with the worker (for /v1/assign), and every one that holds a config.json a
+// config embedded for /v1/storefront (version 0). With --origin, the worker pulls signed snapshots from the
 // origin instead (edge-workers/README.md, "Sync with the origin") and embeds no vendor.
 
 import { createHash } from 'node:crypto';
@@ -41,11 +42,13 @@ function defaultWasm() {
   return found;
 }
 
-export function listVendors(vendorsDir = join(REPO, 'fixtures', 'vendors')) {
+// The vendor directories that hold `file` (features.json: payloads for /v1/assign; config.json:
+// configs for /v1/storefront).
+export function listVendors(vendorsDir = join(REPO, 'fixtures', 'vendors'), file = 'features.json') {
   if (!existsSync(vendorsDir)) return [];
   return readdirSync(vendorsDir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && VENDOR_SLUG.test(entry.name))
-    .filter((entry) => existsSync(join(vendorsDir, entry.name, 'features.json')))
+    .filter((entry) => existsSync(join(vendorsDir, entry.name, file)))
     .map((entry) => entry.name)
     .sort();
 }
@@ -182,26 +185,36 @@ function copyInto(outDir, relative, source = join(REPO, relative)) {
   copyFileSync(source, target);
 }
 
-// Returns { configPath, vendors, sync }: vendors are the embedded ones (none with an origin).
+// Returns { configPath, vendors, layoutVendors, sync }: the vendors whose payloads (vendors) and
+// configs (layoutVendors) are embedded; none with an origin.
 // Options: port, outDir, wasm, name, and the sync options origin, replicas {region: url},
 // region, keys {keyId: base64}, edgeTokenEnv, maxAge (s), timeoutMs.
 export function generateConfig({ port = 8787, outDir = join(REPO, 'build', 'edge'), wasm = defaultWasm(), name, ...options } = {}) {
   const sync = syncBindings({ name, ...options });
   const vendors = sync ? [] : listVendors();
+  const layoutVendors = sync ? [] : listVendors(undefined, 'config.json');
   const modules = [
     ['edge-workers/worker.js', 'esModule'],
+    ['edge-workers/http.js', 'esModule'],
     ['edge-workers/sync.js', 'esModule'],
+    ['edge-workers/storefront.js', 'esModule'],
+    ['edge-workers/events.js', 'esModule'],
     ['js-glue/index.js', 'esModule'],
     ['js-glue/core.wasm', 'wasm'],
+    // Served to browsers as they are (the demo storefront and the browser glue it imports).
+    ['edge-workers/demo/index.html', 'text'],
+    ['edge-workers/demo/app.js', 'text'],
+    ['js-glue/browser.js', 'text'],
     // Text modules: the glue hands the payload text to the core without a JS parse.
     ...vendors.map((slug) => [`fixtures/vendors/${slug}/features.json`, 'text']),
+    ...layoutVendors.map((slug) => [`fixtures/vendors/${slug}/config.json`, 'text']),
   ];
   outDir = resolve(outDir);
   for (const stale of ['edge-workers', 'js-glue', 'fixtures']) rmSync(join(outDir, stale), { recursive: true, force: true });
   for (const [module] of modules) copyInto(outDir, module, module === 'js-glue/core.wasm' ? wasm : undefined);
   const configPath = join(outDir, 'workerd.capnp');
   writeFileSync(configPath, configText(port, modules, bindingLines(name, sync), sync));
-  return { configPath, vendors, sync };
+  return { configPath, vendors, layoutVendors, sync };
 }
 
 function parseKeyValue(text, what) {

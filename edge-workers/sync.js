@@ -2,7 +2,8 @@
 // snapshots (docs/origin.md), verified with WebCrypto Ed25519 against keys pinned in the worker's
 // bindings, and kept as the last known good when anything goes wrong.
 //
-// Per vendor and isolate the edge holds {version, published_at, feature set, fetched_at, source}.
+// Per vendor and isolate the edge holds {version, published_at, feature set, config text,
+// fetched_at, source}.
 //   - First request: fetch the snapshot and wait for it.
 //   - stale-while-revalidate: once the held config is older than maxAge, requests are answered
 //     from it and one background refresh runs (ctx.waitUntil; one in flight per vendor).
@@ -113,7 +114,7 @@ function splitSnapshot(text) {
 class Vendor {
   constructor(slug) {
     this.slug = slug;
-    this.held = null; // {version, publishedAt, keyId, set, fetchedAt, source, trigger}
+    this.held = null; // {version, publishedAt, keyId, set, configText, fetchedAt, source, trigger}
     this.inflight = null; // the refresh running now, if any
     this.lastAttemptAt = 0;
     this.lastAttemptFailed = false;
@@ -174,11 +175,26 @@ export class ConfigSync {
     if (v.held === null) {
       const outcome = await this.refresh(v, { trigger: 'first', ctx });
       if (v.held === null) throw missError(this.forget(v, outcome));
-    } else if (this.ageMs(v) > this.maxAgeMs && v.inflight === null &&
-               !(v.lastAttemptFailed && Date.now() - v.lastAttemptAt < RETRY_AFTER_MS)) {
-      this.refresh(v, { trigger: 'stale', ctx });
+    } else {
+      this.refreshIfStale(v, ctx);
     }
     return v;
+  }
+
+  // ready() without waiting, for the hot path: the vendor when a config is held (starting a
+  // background refresh when it is stale), else null and the caller awaits ready().
+  heldNow(slug, ctx) {
+    const v = this.vendors.get(slug);
+    if (v === undefined || v.held === null) return null;
+    this.refreshIfStale(v, ctx);
+    return v;
+  }
+
+  refreshIfStale(v, ctx) {
+    if (this.ageMs(v) > this.maxAgeMs && v.inflight === null &&
+        !(v.lastAttemptFailed && Date.now() - v.lastAttemptAt < RETRY_AFTER_MS)) {
+      this.refresh(v, { trigger: 'stale', ctx });
+    }
   }
 
   // Drops a vendor whose first pull failed (so unknown names cost no memory) and remembers the
@@ -347,7 +363,8 @@ export class ConfigSync {
 
   // Loads the snapshot's features into the engine and makes it the held config; the old feature
   // set is freed (requests read v.held.set right before evaluating, so none still uses it).
-  async install(v, { head, config }, source, trigger) {
+  // The config's text is kept as signed, for the layout renderer to load (storefront.js).
+  async install(v, { head, config, configText }, source, trigger) {
     const core = await this.engine();
     let set;
     try {
@@ -363,7 +380,7 @@ export class ConfigSync {
     const old = v.held;
     v.held = {
       version: head.version, publishedAt: head.published_at, keyId: head.key_id,
-      set, fetchedAt: Date.now(), source, trigger,
+      set, configText, fetchedAt: Date.now(), source, trigger,
     };
     v.refreshes++;
     old?.set.free();

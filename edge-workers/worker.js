@@ -6,6 +6,10 @@
 //   GET  /v1/assign?vendor=<slug>&<attribute>=<value>...  attributes from the query (strings)
 //   POST /v1/assign?vendor=<slug>   body {"attributes": {...}, "url"?: "<page URL>"}, merged over
 //                                   the query's attributes
+//   GET  /v1/storefront/<slug>/<page>  the page's layout for this visitor (storefront.js)
+//   POST /v1/events                 exposure and conversion beacons (events.js)
+//   GET  /v1/events/stats           what the events buffer holds and has dropped
+//   GET  /demo/<slug>/<page>        a demo storefront page that renders the layout (demo/)
 //   GET  /v1/config/<slug>          what this edge holds for the vendor (debugging; no secrets)
 //   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token)
 //   GET  /healthz
@@ -16,6 +20,7 @@
 // Cookies
 //   whale_id  the visitor's anonymous id (a random UUID); the attribute `id` unless the request
 //             supplies one.
+//   whale_bx  the behaviour summary the browser glue writes (read by /v1/storefront only).
 //   whale_sb  the sticky-bucket assignment documents: base64url (no padding) of the UTF-8 JSON
 //             array [[attributeName, attributeValue, {"<experimentKey>__<bucketVersion>":
 //             "<variation meta key>"}], ...], oldest first; capped at STICKY_COOKIE_MAX chars.
@@ -23,6 +28,12 @@
 import { createEngine } from '../js-glue/index.js';
 import coreModule from '../js-glue/core.wasm';
 import { ConfigSync } from './sync.js';
+import { HttpError, isObject, json, methodNotAllowed, parseCookies, readBodyText } from './http.js';
+import { PAGE_ID, Storefront } from './storefront.js';
+import { EventBuffer, readBatch } from './events.js';
+import demoPage from './demo/index.html';
+import demoScript from './demo/app.js';
+import browserGlue from '../js-glue/browser.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const STICKY_COOKIE_MAX = 3072; // chars of the value; browsers keep at most ~4 KB per cookie
@@ -38,19 +49,14 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 // Engine error codes that mean the edge failed, not the request.
 const SERVER_FAULTS = new Set(['internal', 'out_of_memory', 'abi_mismatch', 'invalid_handle']);
 
-class HttpError extends Error {
-  constructor(status, code, message, headers = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.headers = headers;
-  }
-}
-
 // One engine and one parsed payload per vendor for the life of the isolate.
 let enginePromise = null;
 const featureSets = new Map(); // slug -> Promise<FeatureSet> (embedded payloads)
 let sync; // ConfigSync when the worker has an origin, null without one; set on the first request
+const configTexts = new Map(); // slug -> Promise<string> (embedded configs, for layouts)
+const embeddedConfigs = new Map(); // slug -> {version: 0, text, headers} once loaded
+const storefront = new Storefront();
+const events = new EventBuffer();
 
 function syncFor(env) {
   if (sync === undefined) sync = env?.ORIGIN_URL ? new ConfigSync(env, engine) : null;
@@ -88,13 +94,6 @@ function featureSetFor(slug) {
   return set;
 }
 
-function json(status, body, headers = {}) {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'private, no-store', ...headers },
-  });
-}
-
 function errorResponse(e) {
   if (e instanceof HttpError) return json(e.status, { error: { code: e.code, message: e.message } }, e.headers);
   if (typeof e?.code === 'string') {
@@ -105,17 +104,6 @@ function errorResponse(e) {
 }
 
 // --- cookies -------------------------------------------------------------------------------
-
-function parseCookies(header) {
-  const cookies = {};
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    const name = part.slice(0, eq).trim();
-    if (name && !(name in cookies)) cookies[name] = part.slice(eq + 1).trim();
-  }
-  return cookies;
-}
 
 function setCookie(name, value, secure) {
   return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${COOKIE_MAX_AGE}${secure ? '; Secure' : ''}`;
@@ -188,44 +176,9 @@ function mergeStickyDocs(docs, changed) {
 
 // --- requests ------------------------------------------------------------------------------
 
-async function readBodyText(request) {
-  const declared = Number(request.headers.get('Content-Length'));
-  const tooLarge = new HttpError(413, 'too_large', `request body over ${MAX_BODY_BYTES} bytes`);
-  if (declared > MAX_BODY_BYTES) throw tooLarge;
-  if (request.body === null) return '';
-  const reader = request.body.getReader();
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      throw tooLarge;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new HttpError(400, 'invalid_json', 'request body is not UTF-8');
-  }
-}
-
-function isObject(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 // POST body: {"attributes"?: object, "url"?: string}; an empty body means no attributes.
 async function readAssignBody(request) {
-  const text = await readBodyText(request);
+  const text = await readBodyText(request, MAX_BODY_BYTES);
   if (text.trim() === '') return {};
   let body;
   try {
@@ -269,6 +222,21 @@ async function syncedVendor(slug, ctx) {
   }
 }
 
+// The whale_sb cookie to set after the core wrote `changed` documents over `held` (null: the
+// cookie was unreadable, and is replaced even when nothing was assigned); [] when unchanged.
+function stickyCookies(changed = {}, held, url) {
+  if (Object.keys(changed).length === 0 && held !== null) return [];
+  const value = encodeStickyDocs(mergeStickyDocs(held ?? {}, changed));
+  return [setCookie(STICKY_COOKIE, value, url.protocol === 'https:')];
+}
+
+// The visitor's id (null when the cookie is missing or malformed) and sticky documents (null
+// when the cookie is not one this worker wrote).
+function visitorOf(cookies) {
+  const id = VISITOR_ID.test(cookies[ID_COOKIE] ?? '') ? cookies[ID_COOKIE] : null;
+  return { id, stickyDocs: decodeStickyDocs(cookies[STICKY_COOKIE]) };
+}
+
 async function assign(request, url, ctx) {
   const slug = url.searchParams.get('vendor');
   // Embedded payloads: the feature set lives as long as the isolate. Synced ones are replaced
@@ -278,9 +246,8 @@ async function assign(request, url, ctx) {
   const body = request.method === 'POST' ? await readAssignBody(request) : {};
 
   const cookies = parseCookies(request.headers.get('Cookie'));
-  const knownId = VISITOR_ID.test(cookies[ID_COOKIE] ?? '') ? cookies[ID_COOKIE] : null;
+  const { id: knownId, stickyDocs } = visitorOf(cookies);
   const visitorId = knownId ?? crypto.randomUUID();
-  const stickyDocs = decodeStickyDocs(cookies[STICKY_COOKIE]);
 
   const attributes = { id: visitorId, ...queryAttributes(url), ...body.attributes };
   const options = { stickyBucketAssignmentDocs: stickyDocs ?? {}, url: body.url };
@@ -295,14 +262,8 @@ async function assign(request, url, ctx) {
     'Server-Timing': `wasm;dur=${wasmMs.toFixed(3)}`,
     ...(vendor ? sync.headers(vendor) : {}),
   });
-  const secure = url.protocol === 'https:';
-  if (knownId === null) headers.append('Set-Cookie', setCookie(ID_COOKIE, visitorId, secure));
-  const changed = result.stickyBucketAssignmentDocs ?? {};
-  // A cookie we could not read is replaced even when nothing was assigned.
-  if (Object.keys(changed).length > 0 || stickyDocs === null) {
-    const value = encodeStickyDocs(mergeStickyDocs(stickyDocs ?? {}, changed));
-    headers.append('Set-Cookie', setCookie(STICKY_COOKIE, value, secure));
-  }
+  if (knownId === null) headers.append('Set-Cookie', setCookie(ID_COOKIE, visitorId, url.protocol === 'https:'));
+  for (const cookie of stickyCookies(result.stickyBucketAssignmentDocs, stickyDocs, url)) headers.append('Set-Cookie', cookie);
   const answer = { vendor: slug, features: result.features, experiments: result.experiments };
   return new Response(JSON.stringify(answer), { status: 200, headers });
 }
@@ -329,7 +290,7 @@ async function invalidate(request, ctx) {
   }
   let body;
   try {
-    body = JSON.parse(await readBodyText(request));
+    body = JSON.parse(await readBodyText(request, MAX_INVALIDATE_BYTES));
   } catch (e) {
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, 'invalid_json', `request body: ${e.message}`);
@@ -346,13 +307,95 @@ async function invalidate(request, ctx) {
   return json(status, answer);
 }
 
-function methodNotAllowed(allow) {
-  return new HttpError(405, 'method_not_allowed', `use ${allow}`, { Allow: allow });
+// --- layouts, events, the demo --------------------------------------------------------------
+
+async function embeddedConfigText(slug) {
+  if (!VENDOR_SLUG.test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
+  let text = configTexts.get(slug);
+  if (!text) {
+    // One text module per fixtures/vendors/<slug>/config.json bundled with the worker.
+    text = import(`../fixtures/vendors/${slug}/config.json`).then((m) => m.default, () => {
+      throw new HttpError(404, 'not_found', `unknown vendor "${slug}"`);
+    });
+    configTexts.set(slug, text);
+    text.catch(() => configTexts.delete(slug));
+  }
+  return text;
+}
+
+// {version, text, headers} of the vendor's config: the synced snapshot's (Warning only: Age on
+// a cacheable answer would count against its freshness), or the embedded one as version 0.
+async function layoutConfig(slug, ctx) {
+  if (!sync) {
+    let config = embeddedConfigs.get(slug);
+    if (!config) {
+      config = { version: 0, text: await embeddedConfigText(slug), headers: {} };
+      embeddedConfigs.set(slug, config);
+    }
+    return config;
+  }
+  return syncedLayoutConfig(await syncedVendor(slug, ctx));
+}
+
+// The same without waiting when the vendor's config is held; undefined otherwise.
+function heldLayoutConfig(slug, ctx) {
+  const vendor = sync.heldNow(slug, ctx);
+  return vendor === null ? undefined : syncedLayoutConfig(vendor);
+}
+
+function syncedLayoutConfig(vendor) {
+  const { Warning } = sync.headers(vendor);
+  return { version: vendor.held.version, text: vendor.held.configText, headers: Warning ? { Warning } : {} };
+}
+
+// /<prefix><slug>/<page> -> [slug, page], or a 404.
+function slugAndPage(pathname, prefix) {
+  const parts = pathname.slice(prefix.length).split('/');
+  if (parts.length !== 2) throw new HttpError(404, 'not_found', `no route for ${pathname}: expected ${prefix}<slug>/<page>`);
+  if (!(sync ? ORIGIN_SLUG : VENDOR_SLUG).test(parts[0])) throw new HttpError(404, 'not_found', 'unknown vendor');
+  if (!PAGE_ID.test(parts[1])) throw new HttpError(404, 'not_found', 'unknown page');
+  return parts;
+}
+
+// A Response when the layout is in the edge cache and the config held, else a Promise of one.
+function layout(request, url, ctx) {
+  const [slug, page] = slugAndPage(url.pathname, STOREFRONT_ROUTE);
+  const config = sync ? heldLayoutConfig(slug, ctx) : embeddedConfigs.get(slug);
+  if (config === undefined) return layoutConfig(slug, ctx).then((c) => serveLayout(request, url, slug, page, c));
+  return serveLayout(request, url, slug, page, config);
+}
+
+function serveLayout(request, url, slug, page, config) {
+  const cookies = parseCookies(request.headers.get('Cookie'));
+  return storefront.serve(request, url, {
+    slug, page, config, engine, cookies, visitor: visitorOf(cookies),
+    setCookiesFor: (rendered, visitor) => stickyCookies(rendered.stickyBucketAssignmentDocs, visitor.stickyDocs, url),
+  });
+}
+
+async function acceptEvents(request) {
+  const batch = await readBatch(request);
+  const answer = events.add(batch, visitorOf(parseCookies(request.headers.get('Cookie'))).id ?? undefined);
+  return json(202, answer);
+}
+
+function asset(request, type, text) {
+  return new Response(request.method === 'HEAD' ? null : text, {
+    headers: { 'Content-Type': type, 'Cache-Control': 'public, max-age=60' },
+  });
 }
 
 const CONFIG_ROUTE = '/v1/config/';
+const STOREFRONT_ROUTE = '/v1/storefront/';
+const DEMO_ROUTE = '/demo/';
+const READ = 'GET, HEAD';
 
-async function route(request, env, ctx) {
+function readOnly(request) {
+  if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(READ);
+}
+
+// A Response, or a Promise of one: the layout cache's hits are answered without an await.
+function route(request, env, ctx) {
   const url = new URL(request.url);
   syncFor(env);
   if (url.pathname.startsWith(CONFIG_ROUTE)) {
@@ -360,6 +403,31 @@ async function route(request, env, ctx) {
     const slug = url.pathname.slice(CONFIG_ROUTE.length);
     if (!(sync ? ORIGIN_SLUG : VENDOR_SLUG).test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
     return describeConfig(slug, ctx);
+  }
+  if (url.pathname.startsWith(STOREFRONT_ROUTE)) {
+    readOnly(request);
+    return layout(request, url, ctx);
+  }
+  switch (url.pathname) {
+    case '/v1/events':
+      if (request.method !== 'POST') throw methodNotAllowed('POST');
+      return acceptEvents(request);
+    case '/v1/events/stats':
+      readOnly(request);
+      return json(200, { events: events.stats(), layouts: storefront.cache.stats() });
+    case '/demo/app.js':
+      readOnly(request);
+      return asset(request, 'text/javascript; charset=utf-8', demoScript);
+    case '/js-glue/browser.js':
+      readOnly(request);
+      return asset(request, 'text/javascript; charset=utf-8', browserGlue);
+    default:
+      break;
+  }
+  if (url.pathname.startsWith(DEMO_ROUTE)) {
+    readOnly(request);
+    slugAndPage(url.pathname, DEMO_ROUTE);
+    return asset(request, 'text/html; charset=utf-8', demoPage);
   }
   switch (url.pathname) {
     case '/healthz':
@@ -377,9 +445,10 @@ async function route(request, env, ctx) {
 }
 
 export default {
-  async fetch(request, env, ctx) {
+  fetch(request, env, ctx) {
     try {
-      return await route(request, env, ctx);
+      const answer = route(request, env, ctx);
+      return answer instanceof Response ? answer : answer.catch(errorResponse);
     } catch (e) {
       return errorResponse(e);
     }

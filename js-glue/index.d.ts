@@ -159,6 +159,37 @@ export interface ConfigCacheStats {
 /** A vendor config: JSON text, its UTF-8 bytes, or the object (serialized first). */
 export type ConfigInput = string | Uint8Array | ArrayBuffer | Record<string, unknown>;
 
+/** A rendered page (docs/layout.md). */
+export interface Layout {
+  vendor: string;
+  version: number;
+  page: string;
+  assignments: { experiment: string; variation: number; inExperiment: boolean }[];
+  /** The behaviour states of the visit, when a behaviour summary was given. */
+  behaviour?: string[];
+  /** Sticky-bucket documents written, when documents were given. */
+  stickyBucketAssignmentDocs?: Record<string, unknown>;
+  sections: { id: string; components: { id: string; key: string; props: Record<string, unknown> }[] }[];
+  /** Instances not shown and why: hidden, off-schedule, conflict (by), missing-dependency (needs), invalid-props. */
+  dropped: { id: string; reason: string; by?: string; needs?: string }[];
+  /** 16 hex digits: equal keys, equal layouts. */
+  cacheKey: string;
+  /** Seconds until a schedule of the page may change the layout (at most 86400). */
+  maxAge: number;
+  /** The attribute names the page's decisions read. */
+  vary: string[];
+}
+
+export interface RenderLayoutOptions {
+  page: string;
+  attributes?: Attributes;
+  /** Unix seconds; default the clock. */
+  now?: number;
+  /** The browser's behaviour summary, e.g. "v1;rc=3;bo=1". */
+  behaviour?: string;
+  stickyBucketAssignmentDocs?: Record<string, unknown>;
+}
+
 export interface Engine {
   readonly abiVersion: string;
   hash(seed: string, value: string | number, version?: 1 | 2): number | null;
@@ -184,6 +215,10 @@ export interface Engine {
   /** True when (slug, version) is in the cache (a warm resolve). */
   resolveConfig(slug: string, version: number): boolean;
   configCacheStats(): ConfigCacheStats;
+  /** Renders a page of a config loaded with loadConfig; throws WhaleError not_found when it is not cached. */
+  renderLayout(slug: string, version: number, options: RenderLayoutOptions): Layout;
+  /** The same layout as JSON text (for an edge that sends it on unparsed). */
+  renderLayoutText(slug: string, version: number, options: RenderLayoutOptions): string;
 }
 
 /**

@@ -232,6 +232,18 @@ class Engine {
   }
   configCacheStats() { return JSON.parse(this.call('whale_config_cache_stats', '')); }
 
+  // The layout of a page (docs/layout.md) for a config loaded with loadConfig; throws
+  // WhaleError not_found when (slug, version) is not cached. `now` is Unix seconds (default:
+  // the clock); `behaviour` the browser's summary string.
+  renderLayout(slug, version, options) { return JSON.parse(this.renderLayoutText(slug, version, options)); }
+  // The same layout as JSON text, unparsed (what an edge sends on: parsing it costs more than rendering).
+  renderLayoutText(slug, version, { page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs } = {}) {
+    const request = { slug: String(slug), version: version >>> 0, page, attributes, now: now ?? Math.floor(Date.now() / 1000) };
+    if (behaviour !== undefined) request.behaviour = behaviour;
+    if (stickyBucketAssignmentDocs !== undefined) request.stickyBucketAssignmentDocs = stickyBucketAssignmentDocs;
+    return this.call('whale_render_layout', JSON.stringify(request));
+  }
+
   // One request: every feature's value and the experiments the user is in. The core answers
   // in a compact binary form (whale::assign::eval_all_compact) that names payload entries by
   // index; the values themselves come from the payload parsed here once, as GrowthBook returns

@@ -2,6 +2,7 @@
 #include "whale_core.h"
 
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,13 +19,14 @@
 namespace {
 
 constexpr uint32_t abi_major = 1;
-constexpr uint32_t abi_minor = 1;  // 1.1 added whale_config_*
+constexpr uint32_t abi_minor = 2;  // 1.1 added whale_config_*, 1.2 whale_render_layout
 
 std::string last;
 uint32_t last_handle = 0;
 std::map<uint32_t, std::unique_ptr<whale::api::feature_set>> feature_sets;
 uint32_t next_handle = 1;
 whale::config::cache configs;  // the instance's parsed vendor configs (16 MB budget)
+whale::api::layout_precomputations layouts;  // each cached config's zone rule and forecasts
 
 uint32_t finish(whale::result<std::string> r) {
   if (!r.ok()) {
@@ -150,6 +152,11 @@ WHALE_EXPORT(whale_config_cache_stats) uint32_t whale_config_cache_stats(void) {
          ",\"evictions\":" + std::to_string(s.evictions) + ",\"entries\":" + std::to_string(s.entries) +
          ",\"bytes\":" + std::to_string(s.bytes) + ",\"budget\":" + std::to_string(s.budget) + "}";
   return 0;
+}
+
+// A request without "now" renders at the host's clock (Date.now() in emscripten, WASI's clock).
+WHALE_EXPORT(whale_render_layout) uint32_t whale_render_layout(const char* p, size_t n) {
+  return finish(whale::api::render_layout(configs, layouts, input(p, n), static_cast<int64_t>(std::time(nullptr))));
 }
 
 }  // extern "C"

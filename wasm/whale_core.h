@@ -65,6 +65,12 @@ uint32_t whale_config_load(uint32_t version, const char* json, size_t len);
 uint32_t whale_config_resolve(uint32_t version, const char* slug, size_t len);
 uint32_t whale_config_cache_stats(void);
 
+/* Layouts (include/whale/layout.h, docs/layout.md), ABI 1.2. The request is JSON
+ * {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?}
+ * naming a config loaded with whale_config_load (not_found otherwise); "now" is Unix seconds,
+ * the host's clock when absent. The last result holds the layout JSON. */
+uint32_t whale_render_layout(const char* req, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,12 +3,19 @@
 // bytes depend only on the input, on every target.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "whale/assign.h"
+#include "whale/config.h"
 #include "whale/result.h"
+
+namespace whale::layout {
+class prepared;
+}
 
 namespace whale::api {
 
@@ -58,5 +65,31 @@ class feature_set {
   assign::payload data_;
 };
 result<std::unique_ptr<feature_set>> load_features(std::string_view payload_json);
+
+// Each cached config's layout precomputation (layout::prepared: zone rule, stockout forecasts),
+// built on a config's first render and rebuilt when the cache holds another config under its
+// key. Holds configs weakly: an evicted config's entry is dropped on the next lookup.
+class layout_precomputations {
+ public:
+  layout_precomputations();
+  ~layout_precomputations();
+  std::shared_ptr<const layout::prepared> get(const std::shared_ptr<const config::vendor_config>& config);
+  size_t size() const noexcept { return entries_.size(); }
+
+ private:
+  struct entry {
+    const config::vendor_config* key = nullptr;
+    std::weak_ptr<const config::vendor_config> config;
+    std::shared_ptr<const layout::prepared> prepared;
+  };
+  std::vector<entry> entries_;
+};
+
+// {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?} ->
+// the layout JSON of layout::render_layout, for a config in `configs` (not_found when (slug,
+// version) is not cached). `now` is Unix seconds (default: default_now, the caller's clock);
+// `behaviour` the browser's summary string.
+result<std::string> render_layout(config::cache& configs, layout_precomputations& prepared, std::string_view request,
+                                  int64_t default_now);
 
 }  // namespace whale::api

@@ -3,10 +3,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
 #include "whale/api.h"
+#include "whale/config.h"
 #include "whale/json.h"
 
 namespace {
@@ -25,13 +27,16 @@ const char* const usage_text =
     "                                       every feature of a payload for one user\n"
     "  condition <condition.json> <attributes.json>\n"
     "                                       evaluate a targeting condition\n"
+    "  layout <config.json> <page> <attributes.json> [now]\n"
+    "                                       render a page's layout (now: Unix seconds, default the clock)\n"
     "  bandit <arms.json>                   P(best) traffic weights; arms.json is\n"
     "                                       {\"arms\":[{\"alpha\",\"beta\"}],\"seed\",\"draws\"?,\"floor\"?,\"topTwo\"?}\n"
     "  call <operation> <request.json>      any ABI operation on a raw request (hash, evalCondition,\n"
     "                                       getBucketRanges, chooseVariation, getEqualWeights, inNamespace,\n"
     "                                       getQueryStringOverride, run, evalFeature, sampleBeta,\n"
     "                                       thompsonChoose, banditWeights,\n"
-    "                                       evalAll with {\"payload\",\"request\"})\n"
+    "                                       evalAll with {\"payload\",\"request\"},\n"
+    "                                       layout with {\"config\",\"version\"?,\"page\",\"attributes\"?,\"now\"?,...})\n"
     "  batch <requests.jsonl>               one {\"op\",\"request\"} per line -> one {\"ok\"|\"error\"} per line\n"
     "  --help                               this text\n"
     "\n"
@@ -87,6 +92,31 @@ whale::result<std::string> eval_all(const std::string& payload, const std::strin
   return set->eval_all(request);
 }
 
+// Loads a config into a cache of its own and renders one layout request against it.
+whale::result<std::string> layout(const std::string& config_json, uint64_t version, const std::string& request) {
+  WHALE_TRY(auto config, whale::config::parse(config_json));
+  whale::config::cache configs;
+  whale::api::layout_precomputations prepared;
+  configs.put(config->vendor().slug, version, config);
+  return whale::api::render_layout(configs, prepared, request, static_cast<int64_t>(std::time(nullptr)));
+}
+
+// {"config", "version"?, page, attributes, now, ...}: the config inline, the rest as the ABI's request.
+whale::result<std::string> layout_call(const std::string& request) {
+  WHALE_TRY(whale::json::value doc, whale::json::parse(request));
+  whale::json::value* config = doc.find("config");
+  if (config == nullptr || !config->is_object()) return whale::fail(whale::error_code::wrong_type, "config: expected an object");
+  const std::string config_json = whale::json::to_string(*config);
+  const whale::json::value* v = doc.find("version");
+  const uint64_t version = v && v->is_number() && v->as_number() >= 0 ? static_cast<uint64_t>(v->as_number()) : 1;
+  const whale::json::value* vendor = config->find("vendor");
+  const whale::json::value* slug = vendor ? vendor->find("slug") : nullptr;
+  doc.set("slug", slug && slug->is_string() ? *slug : whale::json::value::string(""));
+  doc.set("version", whale::json::value::number(static_cast<double>(version)));
+  doc.set("config", whale::json::value());
+  return layout(config_json, version, whale::json::to_string(doc));
+}
+
 whale::result<std::string> call(const std::string& op, const std::string& request) {
   if (op == "hash") return whale::api::hash(request);
   if (op == "evalCondition") return whale::api::eval_condition(request);
@@ -107,6 +137,7 @@ whale::result<std::string> call(const std::string& op, const std::string& reques
     if (!payload || !req) return whale::fail(whale::error_code::wrong_type, "evalAll: expected {payload, request}");
     return eval_all(whale::json::to_string(*payload), whale::json::to_string(*req));
   }
+  if (op == "layout") return layout_call(request);
   return whale::fail(whale::error_code::not_found, "unknown operation: " + op);
 }
 
@@ -185,6 +216,27 @@ int main(int argc, char** argv) {
     std::string key;
     whale::json::write_string(args[1], key);
     return emit(whale::api::eval_feature("{\"key\":" + key + ",\"context\":" + docs[0] + "}"));
+  }
+  if (cmd == "layout") {
+    if (args.size() != 4 && args.size() != 5) return usage("layout takes <config.json> <page> <attributes.json> [now]");
+    docs.resize(2);
+    if (!read_file(args[1].c_str(), docs[0])) return io_error(args[1].c_str());
+    if (!read_file(args[3].c_str(), docs[1])) return io_error(args[3].c_str());
+    std::string page;
+    whale::json::write_string(args[2], page);
+    std::string request = "{\"page\":" + page + ",\"attributes\":" + docs[1];
+    if (args.size() == 5) {
+      for (char c : args[4]) {
+        if ((c < '0' || c > '9') && c != '-') return usage("now must be Unix seconds");
+      }
+      request += ",\"now\":" + args[4];
+    }
+    auto parsed = whale::config::parse(docs[0]);
+    if (!parsed.ok()) return emit(parsed.error());
+    std::string slug;
+    whale::json::write_string(parsed.value()->vendor().slug, slug);
+    request += ",\"slug\":" + slug + ",\"version\":1}";
+    return emit(layout(docs[0], 1, request));
   }
   if (cmd == "bandit") {
     if (args.size() != 2) return usage("bandit takes <arms.json>");

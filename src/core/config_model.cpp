@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "config_util.h"
+#include "whale/tz.h"
 #include "whale/config.h"
 
 namespace whale::config {
@@ -213,69 +214,7 @@ bool is_source_prefix(std::string_view s) {
   return true;
 }
 
-// ---- times ----
-
-bool digits(std::string_view s, size_t at, size_t n, int& out) {
-  if (at + n > s.size()) return false;
-  out = 0;
-  for (size_t i = at; i < at + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-int64_t days_from_civil(int64_t y, int m, int d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-bool valid_date(int y, int m, int d) {
-  static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (m < 1 || m > 12 || d < 1) return false;
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return d <= days_in[m - 1] + (m == 2 && leap ? 1 : 0);
-}
-
-bool parse_ymd(std::string_view s, int& y, int& m, int& d) {
-  return digits(s, 0, 4, y) && s.size() >= 10 && s[4] == '-' && digits(s, 5, 2, m) && s[7] == '-' &&
-         digits(s, 8, 2, d) && valid_date(y, m, d);
-}
-
-// RFC 3339: 2025-11-28T08:00:00Z, with optional fractional seconds (dropped) and a Z or
-// +hh:mm / -hh:mm offset. Unix seconds, UTC.
-bool parse_time(std::string_view s, int64_t& out) {
-  int y, mo, d, h, mi, sec;
-  if (!parse_ymd(s, y, mo, d) || s.size() < 20 || (s[10] != 'T' && s[10] != 't')) return false;
-  if (!digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec)) return false;
-  if (h > 23 || mi > 59 || sec > 59) return false;
-  size_t at = 19;
-  if (at < s.size() && s[at] == '.') {
-    const size_t start = ++at;
-    while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
-    if (at == start) return false;
-  }
-  int64_t offset = 0;
-  if (at < s.size() && (s[at] == 'Z' || s[at] == 'z')) {
-    ++at;
-  } else if (at < s.size() && (s[at] == '+' || s[at] == '-')) {
-    int oh, om;
-    if (!digits(s, at + 1, 2, oh) || at + 3 >= s.size() || s[at + 3] != ':' || !digits(s, at + 4, 2, om)) return false;
-    if (oh > 23 || om > 59) return false;
-    offset = (s[at] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-    at += 6;
-  } else {
-    return false;
-  }
-  if (at != s.size()) return false;
-  out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset;
-  return true;
-}
+// ---- schedules ----
 
 result<schedule> read_schedule(const value& v, const path_ref& path) {
   WHALE_TRY_VOID(object_of(v, path, {"start", "end", "dayparts", "days"}));
@@ -285,7 +224,7 @@ result<schedule> read_schedule(const value& v, const path_ref& path) {
     WHALE_TRY(const value* t, member(v, path, key, json::kind::string, false));
     if (t == nullptr) continue;
     int64_t seconds = 0;
-    if (!parse_time(t->as_string(), seconds)) return path_ref(path, key).fail(error_code::invalid_value, time_example);
+    if (!tz::parse_rfc3339(t->as_string(), seconds)) return path_ref(path, key).fail(error_code::invalid_value, time_example);
     (key[0] == 's' ? out.start : out.end) = seconds;
   }
   if (out.start >= out.end) return path_ref(path, "end").fail(error_code::invalid_value, "expected a time after start");
@@ -764,8 +703,8 @@ result<void> read_pages(value& v, vendor_config::impl& config) {
 
 bool parse_date(std::string_view s, int32_t& days) {
   int y, m, d;
-  if (s.size() != 10 || !parse_ymd(s, y, m, d)) return false;
-  days = static_cast<int32_t>(days_from_civil(y, m, d));
+  if (s.size() != 10 || !tz::parse_ymd(s, y, m, d)) return false;
+  days = static_cast<int32_t>(tz::days_from_civil(y, m, d));
   return true;
 }
 

@@ -11,6 +11,12 @@ import { targets, engineFor, fixtureJson, nativeCli, root } from './targets.mjs'
 
 const cases = await fixtureJson('growthbook/cases.json');
 const golden = await fixtureJson('bandit-golden.json');
+const layoutCases = await fixtureJson('layouts/cases.json');
+const vendorConfigs = {
+  'flora-distro': await fixtureJson('vendors/flora-distro/config.json'),
+  'green-harbor': await fixtureJson('vendors/green-harbor/config.json'),
+};
+const layoutVersion = 7;
 
 const abiNames = {
   hash: 'whale_hash', evalCondition: 'whale_eval_condition', getBucketRanges: 'whale_bucket_ranges',
@@ -49,13 +55,26 @@ function requests() {
   out.push({ op: 'evalCondition', request: '{"condition": {"a": "\xff"}}' });
   out.push({ op: 'banditWeights', request: { arms: [{ alpha: -1, beta: 1 }], seed: 'x' } });
   out.push({ op: 'hash', request: { seed: 'ünïcødé', value: '用户-😀', version: 2 } });
+  // Layouts: the golden cases, plus a behaviour summary, sticky documents and bad pages. The CLI
+  // gets the config inline; the engines load it once and name it by (slug, version).
+  const layout = (vendor, request) => ({ op: 'layout', vendor, request: { config: vendorConfigs[vendor], version: layoutVersion, ...request } });
+  for (const { vendor, page, attributes, now } of layoutCases) out.push(layout(vendor, { page, attributes, now }));
+  out.push(layout('flora-distro', { page: 'home', attributes: { id: 'u_1' }, now: 1751130000, behaviour: 'v1;rc=5;bo=2;sd=10' }));
+  out.push(layout('green-harbor', { page: 'home', attributes: { id: 'u_2', device: 'desktop' }, now: 1751000000, stickyBucketAssignmentDocs: {} }));
+  out.push(layout('green-harbor', { page: 'no-such-page', attributes: {}, now: 1751000000 }));
+  out.push(layout('flora-distro', { page: 'home', attributes: [], now: 1751000000 }));
   return out;
 }
 
 function engineAnswer(engine, { op, request }) {
-  const text = typeof request === 'string' ? request : JSON.stringify(request);
+  let text = typeof request === 'string' ? request : JSON.stringify(request);
+  if (op === 'layout') {
+    const { config, ...rest } = request;
+    if (!engine.resolveConfig(config.vendor.slug, rest.version)) engine.loadConfig(config, rest.version);
+    text = JSON.stringify({ slug: config.vendor.slug, ...rest });
+  }
   try {
-    return `{"ok":${engine.call(abiNames[op], text)}}`;
+    return `{"ok":${engine.call(op === 'layout' ? 'whale_render_layout' : abiNames[op], text)}}`;
   } catch (e) {
     if (!e.code) throw e;
     return `{"error":{"code":${JSON.stringify(e.code)},"message":${JSON.stringify(e.message)}}}`;
@@ -72,7 +91,7 @@ test('native, wasi and emscripten builds answer with the same bytes', async () =
   const reqs = requests();
   const dir = mkdtempSync(join(tmpdir(), 'whale-bytes-'));
   const file = join(dir, 'requests.jsonl');
-  writeFileSync(file, reqs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(file, reqs.map(({ op, request }) => JSON.stringify({ op, request })).join('\n') + '\n');
 
   assert.ok(existsSync(nativeCli), `native CLI missing at ${nativeCli}`);
   const native = cliAnswers(nativeCli, [], file);
@@ -87,5 +106,7 @@ test('native, wasi and emscripten builds answer with the same bytes', async () =
     }
   }
   assert.ok(native.some((l) => l.startsWith('{"error"')), 'the bad inputs should fail');
+  assert.ok(native.filter((l, i) => reqs[i].op === 'layout' && l.startsWith('{"ok":{"vendor"')).length >= layoutCases.length,
+    'the layouts should render');
   console.log(`same bytes: ${reqs.length} requests x 4 builds (native, wasi harness, wasi core, emscripten core)`);
 });

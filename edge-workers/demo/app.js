@@ -1,0 +1,73 @@
+// The demo storefront: fetches /v1/storefront/<slug>/<page> for the slug and page in this page's
+// path (/demo/<slug>/<page>), renders every section and component as a block, reports the
+// layout's assignments as exposures and summarizes behaviour into the whale_bx cookie.
+import { fetchLayout, startBehaviour, trackExposure } from '/js-glue/browser.js';
+
+const [slug, page] = location.pathname.split('/').slice(2).map(decodeURIComponent);
+const attributes = Object.fromEntries(new URLSearchParams(location.search));
+
+function element(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'text') node.textContent = value;
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function propValue(value) {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+// A product list ({sku, name, price, ...}[]) as one line per product; prices are marked so the
+// behaviour summary counts hovers on them.
+function products(list) {
+  return element('ul', { class: 'products' }, list.map((p) => element('li', { 'data-sku': p.sku ?? '' }, [
+    `${p.name ?? p.sku} `,
+    element('span', { class: 'price', 'data-price': '', text: typeof p.price === 'number' ? `$${p.price.toFixed(2)}` : '' }),
+    p.urgency && p.urgency !== 'low' ? element('span', { class: 'urgency', text: ` ${p.urgency}` }) : '',
+  ])));
+}
+
+function propRows(props) {
+  return Object.entries(props ?? {}).flatMap(([name, value]) => {
+    const isProducts = Array.isArray(value) && value.length > 0 && value.every((p) => p && typeof p === 'object' && 'price' in p);
+    const dd = isProducts ? element('dd', {}, [products(value)]) : element('dd', { text: propValue(value) });
+    return [element('dt', { text: name }), dd];
+  });
+}
+
+function block(component) {
+  const children = [element('span', { class: 'key', text: component.key }), element('span', { class: 'id', text: component.id })];
+  if (Object.keys(component.props ?? {}).length > 0) children.push(element('dl', {}, propRows(component.props)));
+  if (/cart/.test(component.key)) children.push(element('button', { type: 'button', 'data-cart-add': '', text: 'Add to cart' }));
+  return element('div', { class: 'block', 'data-component': component.id, 'data-key': component.key }, children);
+}
+
+function render(layout) {
+  const main = document.getElementById('page');
+  main.replaceChildren(...layout.sections.map((section) => element('section',
+    { class: 'layout-section', 'data-section': section.id },
+    [element('h2', { text: section.id }), ...section.components.map(block)])));
+  if (layout.dropped?.length > 0) {
+    main.append(element('aside', { class: 'dropped', text: `not shown: ${layout.dropped.map((d) => `${d.id} (${d.reason})`).join(', ')}` }));
+  }
+}
+
+const status = document.getElementById('status');
+document.getElementById('where').textContent = `${slug}/${page}`;
+startBehaviour();
+try {
+  const layout = await fetchLayout(slug, page, { attributes });
+  render(layout);
+  for (const a of layout.assignments ?? []) {
+    if (a.inExperiment) trackExposure({ experiment: a.experiment, variation: a.variation });
+  }
+  status.textContent = `version ${layout.version}, ${layout.sections.length} sections`;
+  document.body.dataset.ready = 'true';
+} catch (e) {
+  status.textContent = `${e.code ?? 'error'}: ${e.message}`;
+  status.className = 'error';
+  document.body.dataset.ready = 'error';
+}

@@ -1,0 +1,68 @@
+// HTTP helpers shared by the worker's routes: JSON answers and errors, cookies, bounded bodies.
+
+export class HttpError extends Error {
+  constructor(status, code, message, headers = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export function json(status, body, headers = {}) {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'private, no-store', ...headers },
+  });
+}
+
+export function methodNotAllowed(allow) {
+  return new HttpError(405, 'method_not_allowed', `use ${allow}`, { Allow: allow });
+}
+
+// The first value of each cookie in a Cookie header.
+export function parseCookies(header) {
+  const cookies = {};
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name && !(name in cookies)) cookies[name] = part.slice(eq + 1).trim();
+  }
+  return cookies;
+}
+
+// The body as UTF-8 text, refused with 413 past maxBytes (declared or counted while reading).
+export async function readBodyText(request, maxBytes) {
+  const tooLarge = new HttpError(413, 'too_large', `request body over ${maxBytes} bytes`);
+  if (Number(request.headers.get('Content-Length')) > maxBytes) throw tooLarge;
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'request body is not UTF-8');
+  }
+}
+
+export function isObject(value) {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

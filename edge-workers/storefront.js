@@ -1,0 +1,348 @@
+// GET /v1/storefront/{slug}/{page}: the page a visitor should see, as the layout JSON the core's
+// renderLayout returns. This file does the HTTP part only: it gathers the request's inputs,
+// keeps the vendor's config loaded in the engine, caches anonymous answers, and writes ETag,
+// Cache-Control and Vary. Which components appear, in which order, with which props is the
+// core's decision.
+//
+// Personalized and anonymous requests
+//   A request is personalized when it carries anything about one visitor: a whale_id cookie (or
+//   an `id` query parameter), sticky-bucket documents (whale_sb) or a behaviour summary (the
+//   whale_bx cookie or the X-Whale-Behaviour header). Everything else is anonymous: its layout
+//   depends only on the vendor's config version, the page, the query's attributes, the CDN's
+//   request headers (CF-IPCountry, CF-Device-Type) and the clock (schedules).
+//
+// Caching
+//   - Anonymous answers are kept in a per-isolate LRU keyed by (slug, version, page, the
+//     attributes) for min(EDGE_TTL_MS, the layout's maxAge): the core's maxAge is the time until
+//     a schedule on the page may change, so no cached answer outlives a schedule boundary. They
+//     carry `Cache-Control: public, max-age=<min(30, maxAge) minus the entry's age>,
+//     stale-while-revalidate=30` and, from the cache, `Age`. A new config version makes a new
+//     key, and the first request that sees it drops the vendor's older entries.
+//   - Personalized answers are never stored: `Cache-Control: private, no-cache`, so the browser
+//     revalidates each time and gets a 304 when the layout is unchanged.
+//   - ETag: "<version>.<cacheKey>" (the core's cacheKey names the inputs the layout depends on);
+//     If-None-Match is answered with 304.
+//   - Vary: Cookie and X-Whale-Behaviour always (their presence makes a request personalized),
+//     plus the request headers that supplied an attribute the layout's `vary` names.
+//   workerd's Cache API needs a cache service configured (cacheApiOutbound) and is a no-op
+//   without one, so the edge cache here is the per-isolate LRU.
+
+import { HttpError } from './http.js';
+
+export const EDGE_TTL_MS = 30_000;
+const PUBLIC_MAX_AGE_S = 30;
+const STALE_WHILE_REVALIDATE_S = 30;
+export const PRIVATE_CACHE_CONTROL = 'private, no-cache';
+const CACHE_MAX_ENTRIES = 2048;
+const CACHE_MAX_BYTES = 16 * 1024 * 1024; // of layout JSON (UTF-8) and keys (UTF-16)
+export const BEHAVIOUR_COOKIE = 'whale_bx';
+export const BEHAVIOUR_HEADER = 'X-Whale-Behaviour';
+// The core refuses longer summaries (whale::behaviour::max_summary_bytes).
+const MAX_BEHAVIOUR_CHARS = 128;
+const MAX_QUERY_ATTRIBUTES = 32;
+export const PAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+// Request headers a CDN adds, and the attribute each supplies. 'XX' is Cloudflare's "unknown".
+const HEADER_ATTRIBUTES = [
+  ['CF-IPCountry', 'country', (v) => /^[A-Z0-9]{2}$/.test(v) && v !== 'XX'],
+  ['CF-Device-Type', 'device', (v) => v === 'mobile' || v === 'tablet' || v === 'desktop'],
+];
+const ALWAYS_VARY = ['Cookie', BEHAVIOUR_HEADER];
+const encoder = new TextEncoder();
+
+// --- the edge cache ------------------------------------------------------------------------
+
+// Layout answers by key, least recently used first; bounded in entries and in bytes.
+export class LayoutCache {
+  constructor({ maxEntries = CACHE_MAX_ENTRIES, maxBytes = CACHE_MAX_BYTES, ttlMs = EDGE_TTL_MS } = {}) {
+    this.maxEntries = maxEntries;
+    this.maxBytes = maxBytes;
+    this.ttlMs = ttlMs;
+    this.entries = new Map(); // key -> {slug, body, etag, vary, storedAt}
+    this.versions = new Map(); // slug -> the newest config version seen
+    this.bytes = 0;
+    this.counters = { hits: 0, misses: 0, bypasses: 0, stores: 0, expired: 0, evicted: 0, invalidated: 0 };
+  }
+
+  static key(slug, version, page, attributes) {
+    return `${slug}\n${version}\n${page}\n${canonicalJson(attributes)}`;
+  }
+
+  // A newer version than the last one seen drops every entry of the vendor.
+  observeVersion(slug, version) {
+    const seen = this.versions.get(slug);
+    if (seen === version) return;
+    this.versions.set(slug, version);
+    if (seen === undefined) return;
+    for (const [key, entry] of this.entries) {
+      if (entry.slug === slug) {
+        this.remove(key, entry);
+        this.counters.invalidated++;
+      }
+    }
+  }
+
+  get(key, now) {
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      this.counters.misses++;
+      return null;
+    }
+    if (now - entry.storedAt >= Math.min(this.ttlMs, entry.ttlMs ?? Infinity)) {
+      this.remove(key, entry);
+      this.counters.expired++;
+      this.counters.misses++;
+      return null;
+    }
+    this.entries.delete(key); // re-insert: the most recently used is last
+    this.entries.set(key, entry);
+    this.counters.hits++;
+    return entry;
+  }
+
+  set(key, entry) {
+    const old = this.entries.get(key);
+    if (old !== undefined) this.remove(key, old);
+    const size = entry.body.length + 2 * key.length;
+    if (size > this.maxBytes) return;
+    this.entries.set(key, { ...entry, size });
+    this.bytes += size;
+    this.counters.stores++;
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+      const [oldestKey, oldest] = this.entries.entries().next().value;
+      this.remove(oldestKey, oldest);
+      this.counters.evicted++;
+    }
+  }
+
+  remove(key, entry) {
+    this.entries.delete(key);
+    this.bytes -= entry.size;
+  }
+
+  stats() {
+    return { entries: this.entries.size, bytes: this.bytes, ...this.counters };
+  }
+}
+
+// JSON with object keys sorted, so equal attributes make equal keys.
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+// --- the request's inputs ------------------------------------------------------------------
+
+// The behaviour summary: the header wins over the cookie (which is URI-encoded, as ';' cannot
+// appear in a cookie value). Returns undefined when there is none; the core validates the text.
+function behaviourOf(headers, cookies) {
+  let text = headers.get(BEHAVIOUR_HEADER);
+  if (text === null && cookies[BEHAVIOUR_COOKIE] !== undefined) {
+    try {
+      text = decodeURIComponent(cookies[BEHAVIOUR_COOKIE]);
+    } catch {
+      text = null;
+    }
+  }
+  text = text?.trim();
+  if (!text) return undefined;
+  if (text.length > MAX_BEHAVIOUR_CHARS) {
+    throw new HttpError(400, 'too_large', `behaviour summary over ${MAX_BEHAVIOUR_CHARS} characters`);
+  }
+  return text;
+}
+
+function queryAttributes(url) {
+  const attributes = {};
+  if (url.search === '') return attributes;
+  const keys = new Set(url.searchParams.keys());
+  if (keys.size > MAX_QUERY_ATTRIBUTES) {
+    throw new HttpError(400, 'too_large', `more than ${MAX_QUERY_ATTRIBUTES} query parameters`);
+  }
+  for (const key of keys) {
+    const values = url.searchParams.getAll(key);
+    attributes[key] = values.length === 1 ? values[0] : values;
+  }
+  return attributes;
+}
+
+// Attributes: the CDN's headers, then the visitor id cookie, then the query (which wins, as in
+// /v1/assign). headerSources maps each attribute a header supplied to that header's name.
+// visitor: {id: string | null, stickyDocs: object | null} from the worker's cookies.
+export function requestInputs(url, headers, cookies, visitor) {
+  const attributes = {};
+  const headerSources = {};
+  for (const [header, attribute, valid] of HEADER_ATTRIBUTES) {
+    const value = headers.get(header);
+    if (value !== null && valid(value)) {
+      attributes[attribute] = value;
+      headerSources[attribute] = header;
+    }
+  }
+  if (visitor.id !== null) attributes.id = visitor.id;
+  for (const [key, value] of Object.entries(queryAttributes(url))) {
+    attributes[key] = value;
+    delete headerSources[key];
+  }
+  const behaviour = behaviourOf(headers, cookies);
+  const stickyDocs = visitor.stickyDocs ?? {};
+  const personal = attributes.id !== undefined || behaviour !== undefined || Object.keys(stickyDocs).length > 0;
+  return { attributes, headerSources, behaviour, stickyDocs, personal };
+}
+
+// HTTP Vary for a layout: the fixed ones plus the headers behind the attributes it varies on.
+// Entries of the layout's `vary` that are HTTP header names already are kept as they are.
+export function httpVary(layoutVary, headerSources) {
+  const vary = new Set(ALWAYS_VARY);
+  for (const name of Array.isArray(layoutVary) ? layoutVary : []) {
+    if (typeof name !== 'string') continue;
+    if (headerSources[name] !== undefined) vary.add(headerSources[name]);
+    else if (HEADER_ATTRIBUTES.some(([, attribute]) => attribute === name)) {
+      vary.add(HEADER_ATTRIBUTES.find(([, attribute]) => attribute === name)[0]);
+    } else if (/^[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)+$/.test(name)) vary.add(name);
+  }
+  return [...vary].join(', ');
+}
+
+// "<version>.<cacheKey>", or the cacheKey's FNV-1a 32 when it holds characters an ETag cannot.
+export function etagOf(version, cacheKey) {
+  const key = String(cacheKey ?? '');
+  if (/^[\x21\x23-\x7e]{0,128}$/.test(key)) return `"${version}.${key}"`;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return `"${version}.h${hash.toString(16).padStart(8, '0')}"`;
+}
+
+// If-None-Match: "*" or a list of (weak or strong) tags, compared weakly (RFC 9110 13.1.2).
+function matches(ifNoneMatch, etag) {
+  if (ifNoneMatch === null) return false;
+  if (ifNoneMatch.trim() === '*') return true;
+  return ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+function publicCacheControl(entry, ageS) {
+  return `public, max-age=${Math.max(0, entry.maxAgeS - ageS)}, stale-while-revalidate=${STALE_WHILE_REVALIDATE_S}`;
+}
+
+// A cache hit, kept short: it is most of the anonymous traffic. Age: seconds in the edge cache.
+function respondHit(request, entry, ageMs, extra) {
+  const age = Math.floor(ageMs / 1000);
+  const headers = {
+    'Content-Type': 'application/json',
+    'Cache-Control': publicCacheControl(entry, age),
+    ETag: entry.etag,
+    Vary: entry.vary,
+    Age: String(age),
+    'X-Whale-Cache': 'hit',
+    ...extra,
+  };
+  if (matches(request.headers.get('If-None-Match'), entry.etag)) {
+    delete headers['Content-Type'];
+    return new Response(null, { status: 304, headers });
+  }
+  return new Response(request.method === 'HEAD' ? null : entry.body, { headers });
+}
+
+// --- rendering -----------------------------------------------------------------------------
+
+export class Storefront {
+  constructor({ cache = new LayoutCache() } = {}) {
+    this.cache = cache;
+    this.loaded = new Map(); // slug -> the config version last loaded into the engine
+  }
+
+  // Loads the config when its version is new to this isolate, or when the engine lost it (an
+  // LRU eviction, or a trap that replaced the instance): renderLayout answers not_found then.
+  // A page the config does not have is a 404.
+  render(core, slug, config, options) {
+    if (this.loaded.get(slug) !== config.version) this.load(core, slug, config);
+    try {
+      return core.renderLayout(slug, config.version, options);
+    } catch (e) {
+      if (e?.code !== 'not_found') throw e;
+      if (core.resolveConfig(slug, config.version)) throw new HttpError(404, 'not_found', `unknown page "${options.page}" of "${slug}"`);
+    }
+    this.load(core, slug, config);
+    try {
+      return core.renderLayout(slug, config.version, options);
+    } catch (e) {
+      if (e?.code === 'not_found') throw new HttpError(404, 'not_found', `unknown page "${options.page}" of "${slug}"`);
+      throw e;
+    }
+  }
+
+  load(core, slug, config) {
+    try {
+      core.loadConfig(config.text, config.version);
+    } catch (e) {
+      throw new HttpError(500, 'invalid_config', `config version ${config.version} of "${slug}" does not load: ${e.message}`);
+    }
+    this.loaded.set(slug, config.version);
+  }
+
+  // config: {version, text, headers}: the vendor's config as held (text: the JSON the engine
+  // loads) and headers to add to the answer. visitor: as requestInputs. setCookiesFor(layout,
+  // visitor): the Set-Cookie values of a personalized answer (the sticky documents it wrote).
+  // engine: () => Promise<Engine>, awaited only when there is something to render. A hit is
+  // answered synchronously (a Response; an await costs the runtime a turn per request), a
+  // render asynchronously (a Promise of one).
+  serve(request, url, { slug, page, config, engine, cookies, visitor, setCookiesFor }) {
+    const now = Date.now();
+    const inputs = requestInputs(url, request.headers, cookies, visitor);
+    this.cache.observeVersion(slug, config.version);
+    const key = inputs.personal ? null : LayoutCache.key(slug, config.version, page, inputs.attributes);
+    const hit = key === null ? null : this.cache.get(key, now);
+    if (hit !== null) return respondHit(request, hit, now - hit.storedAt, config.headers);
+    if (key === null) this.cache.counters.bypasses++;
+    return this.renderAndRespond(request, { slug, page, config, engine, visitor, setCookiesFor, now, inputs, key });
+  }
+
+  async renderAndRespond(request, { slug, page, config, engine, visitor, setCookiesFor, now, inputs, key }) {
+    const core = await engine();
+    const started = performance.now();
+    // Sticky bucketing only for a visitor with an id: anonymous answers must not depend on
+    // documents, so that they can be shared.
+    const layout = this.render(core, slug, config, {
+      page, attributes: inputs.attributes, now: Math.floor(now / 1000), behaviour: inputs.behaviour,
+      stickyBucketAssignmentDocs: inputs.personal ? inputs.stickyDocs : undefined,
+    });
+    const wasmMs = performance.now() - started;
+    // The core's maxAge: seconds until a schedule on the page may change its answer.
+    const maxAgeS = Number.isFinite(layout.maxAge) ? Math.max(0, Math.floor(layout.maxAge)) : PUBLIC_MAX_AGE_S;
+    const body = JSON.stringify(layout);
+    const entry = {
+      slug,
+      // UTF-8 once: a hit then hands the runtime bytes to copy, not a string to encode.
+      body: inputs.personal ? body : encoder.encode(body),
+      etag: etagOf(config.version, layout.cacheKey),
+      vary: httpVary(layout.vary, inputs.headerSources),
+      personal: inputs.personal,
+      maxAgeS: Math.min(PUBLIC_MAX_AGE_S, maxAgeS),
+      ttlMs: maxAgeS * 1000,
+      storedAt: now,
+    };
+    if (key !== null) this.cache.set(key, entry);
+    const setCookies = inputs.personal ? (setCookiesFor?.(layout, visitor) ?? []) : [];
+    return this.respond(request, entry, { status: key === null ? 'bypass' : 'miss', wasmMs, extra: config.headers, setCookies });
+  }
+
+  respond(request, entry, { status, wasmMs, extra = {}, setCookies = [] }) {
+    const headers = new Headers({
+      'Content-Type': 'application/json',
+      'Cache-Control': entry.personal ? PRIVATE_CACHE_CONTROL : publicCacheControl(entry, 0),
+      ETag: entry.etag,
+      Vary: entry.vary,
+      'X-Whale-Cache': status,
+      'Server-Timing': `wasm;dur=${wasmMs.toFixed(3)}`,
+      ...extra,
+    });
+    for (const cookie of setCookies) headers.append('Set-Cookie', cookie);
+    if (matches(request.headers.get('If-None-Match'), entry.etag)) {
+      headers.delete('Content-Type');
+      return new Response(null, { status: 304, headers });
+    }
+    return new Response(request.method === 'HEAD' ? null : entry.body, { status: 200, headers });
+  }
+}

@@ -1,0 +1,102 @@
+// whale::layout: the page a visitor should see (issue 4 §2), rendered as layout JSON the
+// storefront turns into HTML. One call evaluates the page's section variants (the assignment
+// engine), visibility conditions, schedules in the vendor's time zone, the component graph
+// (conflicts by priority, dependencies pulled in and ordered), the behaviour adaptations and
+// the product grids' inventory forecasts. The rules are in docs/layout.md.
+//
+// Deterministic: the same config, version, page, attributes, time and options give the same
+// bytes on every target. The output holds no time of its own.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "whale/behaviour.h"
+#include "whale/config.h"
+#include "whale/inventory.h"
+#include "whale/json.h"
+#include "whale/result.h"
+#include "whale/tz.h"
+
+namespace whale::layout {
+
+// What rendering needs from a config that does not depend on the request: the vendor's zone
+// rule and every product's stockout forecast (fitting them is far slower than a render). Build
+// once per parsed config and keep it beside it; it holds no pointer into the config.
+class prepared {
+ public:
+  explicit prepared(const config::vendor_config& config);
+
+  const tz::rule& zone() const noexcept { return zone_; }
+  // False when vendor.timezone is not in the zone table: the layout then uses UTC.
+  bool zone_known() const noexcept { return zone_known_; }
+  // By index into catalog().products.
+  const inventory::forecast& forecast(size_t product) const noexcept { return forecasts_[product]; }
+  // Units sold over the last bestselling_days of a product's history ("bestselling" sort).
+  double recent_sales(size_t product) const noexcept { return recent_sales_[product]; }
+  // A product's JSON in a grid, precomputed: {"sku","name","price"[,"image"][,"url"] (open),
+  // and its ,"urgency","sellsOutBy" members.
+  std::string_view product_json(size_t product) const noexcept { return product_json_[product]; }
+  std::string_view urgency_json(size_t product) const noexcept { return urgency_json_[product]; }
+  // An instance as written, precomputed: {"id","key","props":{...} (open). By index into
+  // pages(), the page's sections and the section's components.
+  std::string_view instance_json(size_t page, size_t section, size_t index) const noexcept {
+    return instance_json_[page][section][index];
+  }
+  // Bytes to reserve for a layout of this config (its largest page plus every product once).
+  size_t size_hint() const noexcept { return size_hint_; }
+
+  static constexpr size_t bestselling_days = 28;
+
+ private:
+  tz::rule zone_;
+  bool zone_known_ = false;
+  std::vector<inventory::forecast> forecasts_;
+  std::vector<double> recent_sales_;
+  std::vector<std::string> product_json_;
+  std::vector<std::string> urgency_json_;
+  std::vector<std::vector<std::vector<std::string>>> instance_json_;
+  size_t size_hint_ = 0;
+};
+
+struct options {
+  // The config's precomputation; nullptr builds one for this call (forecasts every product).
+  const prepared* precomputed = nullptr;
+  // GrowthBook sticky-bucket documents ("attr||value" -> doc); non-null turns sticky bucketing
+  // on and the layout then reports the documents it wrote.
+  const json::value* sticky_docs = nullptr;
+  // The browser's behaviour summary (whale::behaviour, e.g. "v1;rc=3;bo=1"); empty: none.
+  std::string_view behaviour;
+  // The vendor's classification rules and adaptations; nullptr: behaviour::rules::defaults().
+  const behaviour::rules* behaviour_rules = nullptr;
+};
+
+// Why an instance of the page is not in the layout (the "reason" of `dropped`).
+enum class drop_reason : uint8_t {
+  hidden,              // its visibility condition is false for these attributes
+  off_schedule,        // outside its schedule at this time
+  conflict,            // a conflicting component with a higher priority is on the page
+  missing_dependency,  // a component it depends on was dropped and cannot be pulled in
+  invalid_props,       // an adaptation gave it props that break the component's schema
+};
+const char* drop_reason_name(drop_reason r) noexcept;  // "hidden", "off-schedule", ...
+
+// Appends the layout of `page` to `out`:
+// {"vendor","version","page","assignments":[{"experiment","variation","inExperiment"}],
+//  "behaviour"?:[states],"stickyBucketAssignmentDocs"?:{written},
+//  "sections":[{"id","components":[{"id","key","props"}]}],"dropped":[{"id","reason",...}],
+//  "cacheKey","maxAge","vary":[attribute names]}.
+// Errors: not_found (no such page), wrong_type (attributes not an object).
+result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page,
+                           const json::value& attributes, int64_t now_unix_seconds, const options& opts,
+                           std::string& out);
+
+// Whether a schedule shows at `utc` in a zone (exposed for the tests).
+bool in_schedule(const config::schedule& when, int64_t utc, const tz::rule& zone) noexcept;
+// Seconds from `utc` until the schedule's state may change (at most `cap`).
+int64_t seconds_until_change(const config::schedule& when, int64_t utc, const tz::rule& zone, int64_t cap) noexcept;
+
+}  // namespace whale::layout

@@ -1,0 +1,101 @@
+// Types for @whaletools/edge/browser (browser.js): the storefront side of the edge.
+
+/** One component instance of a layout. */
+export interface LayoutComponent {
+  id: string;
+  key: string;
+  props: Record<string, unknown>;
+}
+
+/** What GET /v1/storefront/{slug}/{page} answers (the core's renderLayout). */
+export interface Layout {
+  vendor: string;
+  version: number;
+  page: string;
+  assignments: Array<{ experiment: string; variation: string | number; inExperiment: boolean }>;
+  sections: Array<{ id: string; components: LayoutComponent[] }>;
+  dropped: Array<{ id: string; reason: string; [detail: string]: unknown }>;
+  cacheKey: string;
+  /** Attribute names the layout depends on. */
+  vary: string[];
+  [member: string]: unknown;
+}
+
+/** An error answer of the edge: HTTP status and its {code, message}. */
+export class LayoutError extends Error {
+  readonly status: number;
+  readonly code: string;
+}
+
+export interface FetchLayoutOptions {
+  /** The edge's origin, e.g. "https://edge.example"; default: this page's origin. */
+  base?: string;
+  /** Sent as query parameters; an array repeats the parameter. */
+  attributes?: Record<string, string | number | boolean | Array<string | number | boolean>>;
+  signal?: AbortSignal;
+}
+
+/** The layout this visitor should see. The edge adds the visitor's cookies and its own headers. */
+export function fetchLayout(slug: string, page: string, options?: FetchLayoutOptions): Promise<Layout>;
+
+export interface EventOptions {
+  /** The experiment's key, as in the layout's assignments. */
+  experiment: string;
+  variation: string | number;
+  /** The visitor id; default: the one configured, else the edge uses the whale_id cookie. */
+  id?: string;
+}
+
+export interface EventsConfig {
+  /** The edge's origin; default: this page's origin. */
+  base?: string;
+  /** Events per beacon, at most 100 (the edge's limit); default 20. */
+  maxBatch?: number;
+  /** Milliseconds an event waits before its batch is sent; default 5000. */
+  flushMs?: number;
+  id?: string;
+}
+
+export function configureEvents(options: EventsConfig): void;
+export function trackExposure(event: EventOptions): void;
+export function trackConversion(event: EventOptions & { value?: number }): void;
+/** Sends what is pending now; false when the browser refused a beacon. */
+export function flushEvents(): boolean;
+
+/** The signals of a visit (docs/behaviour.md). */
+export interface BehaviourSignals {
+  rapidClicks: number;
+  backOuts: number;
+  /** Percent, 0..100. */
+  scrollDepth: number;
+  dwellSeconds: number;
+  priceHovers: number;
+  cartAdds: number;
+}
+
+export const BEHAVIOUR_COOKIE: 'whale_bx';
+/** "v1;rc=..;bo=..;sd=..;dw=..;ph=..;ca=.." */
+export function formatBehaviour(signals?: Partial<BehaviourSignals>): string;
+
+export interface Behaviour {
+  signals(): BehaviourSignals;
+  summary(): string;
+  /** Counts an add-to-cart that is not a click on cartSelector. */
+  cartAdd(): void;
+  /** Writes the whale_bx cookie now (it is written at most once a second otherwise). */
+  writeCookie(): void;
+  stop(): void;
+}
+
+export interface BehaviourOptions {
+  /** Hovers of 500 ms+ on these count as price hovers; default '[data-price]'. */
+  priceSelector?: string;
+  /** Clicks on these count as cart adds; default '[data-cart-add]'. */
+  cartSelector?: string;
+  /** Where the session's counts live; default sessionStorage (null: this page only). */
+  storage?: Storage | null;
+  cookiePath?: string;
+}
+
+/** Starts summarizing this visit into the whale_bx cookie; a second call returns the same. */
+export function startBehaviour(options?: BehaviourOptions): Behaviour;

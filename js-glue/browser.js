@@ -1,0 +1,341 @@
+// @whaletools/edge/browser: the storefront side of the edge. A plain ES module for browsers,
+// no build step and no wasm: layouts are rendered at the edge.
+//
+//   fetchLayout(slug, page, {base, attributes})  GET /v1/storefront/<slug>/<page>
+//   trackExposure / trackConversion              batched, sent to POST /v1/events with
+//                                                navigator.sendBeacon (flushed on pagehide and
+//                                                when the page is hidden)
+//   startBehaviour()                             the behaviour summary (docs/behaviour.md),
+//                                                kept in the whale_bx cookie the edge reads
+
+const STOREFRONT_PATH = '/v1/storefront/';
+const EVENTS_PATH = '/v1/events';
+// The edge takes at most 100 events per batch (edge-workers/events.js).
+const MAX_EDGE_BATCH = 100;
+const DEFAULT_BATCH = 20;
+const DEFAULT_FLUSH_MS = 5000;
+
+export class LayoutError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'LayoutError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function joinUrl(base, path) {
+  return `${String(base ?? '').replace(/\/+$/, '')}${path}`;
+}
+
+// --- layouts -------------------------------------------------------------------------------
+
+// The layout this visitor should see. Attributes go in the query (a string array repeats the
+// parameter); the edge adds the visitor's cookies and its own request headers. Rejects with a
+// LayoutError carrying the edge's {code, message} on an error answer.
+export async function fetchLayout(slug, page, { base = '', attributes = {}, signal } = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(attributes)) {
+    for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
+  }
+  activeBehaviour?.writeCookie();
+  const path = `${STOREFRONT_PATH}${encodeURIComponent(slug)}/${encodeURIComponent(page)}`;
+  const url = joinUrl(base, query.size > 0 ? `${path}?${query}` : path);
+  const res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' }, signal });
+  if (!res.ok) {
+    let error = {};
+    try {
+      error = (await res.json()).error ?? {};
+    } catch {
+      // not JSON: keep the status
+    }
+    throw new LayoutError(res.status, error.code ?? 'http_error', error.message ?? `HTTP ${res.status} for ${url}`);
+  }
+  return res.json();
+}
+
+// --- events --------------------------------------------------------------------------------
+
+function randomId() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// Events wait here until a batch is full, flushMs passes or the page goes away.
+class EventQueue {
+  constructor() {
+    this.configure({});
+    this.pending = [];
+    this.timer = null;
+    this.listening = false;
+    this.sent = 0;
+  }
+
+  configure({ base = '', maxBatch = DEFAULT_BATCH, flushMs = DEFAULT_FLUSH_MS, id } = {}) {
+    this.endpoint = joinUrl(base, EVENTS_PATH);
+    this.maxBatch = Math.max(1, Math.min(MAX_EDGE_BATCH, maxBatch));
+    this.flushMs = flushMs;
+    this.id = id; // the visitor id; without one the edge uses the whale_id cookie
+  }
+
+  listen() {
+    if (this.listening || typeof addEventListener !== 'function') return;
+    this.listening = true;
+    addEventListener('pagehide', () => this.flush());
+    addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') this.flush();
+    });
+  }
+
+  add(event) {
+    this.listen();
+    const id = event.id ?? this.id;
+    this.pending.push({ ...event, ...(id === undefined ? {} : { id }), ts: Date.now(), eventId: randomId() });
+    if (this.pending.length >= this.maxBatch) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  // Sends what is pending, in batches the edge accepts. Returns whether every batch was queued
+  // by the browser (sendBeacon, else fetch with keepalive).
+  flush() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    let queued = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.maxBatch);
+      const body = JSON.stringify(batch);
+      // A string body is sent as text/plain, which needs no CORS preflight.
+      let ok = typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function' &&
+        navigator.sendBeacon(this.endpoint, body);
+      if (!ok) {
+        fetch(this.endpoint, { method: 'POST', body, keepalive: true, credentials: 'same-origin' }).catch(() => {});
+        ok = true;
+      }
+      queued &&= ok;
+      this.sent += batch.length;
+    }
+    return queued;
+  }
+}
+
+const queue = new EventQueue();
+
+// Where events go and how they are batched: {base, maxBatch (<= 100), flushMs, id}.
+export function configureEvents(options) { queue.configure(options); }
+
+// The visitor saw variation `variation` of `experiment` (call once per layout's assignment).
+export function trackExposure({ experiment, variation, id }) {
+  queue.add({ type: 'exposure', experiment, variation, id });
+}
+
+// The visitor converted in `experiment`'s `variation`; `value` is optional (e.g. revenue).
+export function trackConversion({ experiment, variation, id, value }) {
+  queue.add({ type: 'conversion', experiment, variation, id, ...(value === undefined ? {} : { value }) });
+}
+
+export function flushEvents() { return queue.flush(); }
+
+// --- the behaviour summary -----------------------------------------------------------------
+
+export const BEHAVIOUR_COOKIE = 'whale_bx';
+const STATE_KEY = 'whale_bx_state';
+const MAX_SIGNAL = 1000000; // the core's limit per count
+const RAPID_WINDOW_MS = 1000; // rc: 3+ clicks within a second...
+const RAPID_RADIUS_PX = 24; // ...on one spot
+const RAPID_CLICKS = 3;
+const BACK_OUT_MS = 10000; // bo: back to the previous page within 10 s of arriving
+const PRICE_HOVER_MS = 500; // ph: a hover of at least 500 ms on a price
+const COOKIE_DELAY_MS = 1000; // at most one cookie write a second while signals change
+
+const clamp = (n, max = MAX_SIGNAL) => Math.max(0, Math.min(max, Math.floor(n)));
+
+// The compact summary: "v1;rc=..;bo=..;sd=..;dw=..;ph=..;ca=.." (all six keys, in this order).
+export function formatBehaviour({ rapidClicks = 0, backOuts = 0, scrollDepth = 0, dwellSeconds = 0, priceHovers = 0, cartAdds = 0 } = {}) {
+  return `v1;rc=${clamp(rapidClicks)};bo=${clamp(backOuts)};sd=${clamp(scrollDepth, 100)};` +
+    `dw=${clamp(dwellSeconds)};ph=${clamp(priceHovers)};ca=${clamp(cartAdds)}`;
+}
+
+function readState(storage) {
+  try {
+    const state = JSON.parse(storage?.getItem(STATE_KEY) ?? 'null');
+    if (state && typeof state === 'object') return state;
+  } catch {
+    // unreadable: start again
+  }
+  return {};
+}
+
+function navigationType() {
+  return performance.getEntriesByType?.('navigation')?.[0]?.type ?? 'navigate';
+}
+
+class Behaviour {
+  constructor({ priceSelector, cartSelector, storage, cookiePath }) {
+    this.priceSelector = priceSelector;
+    this.cartSelector = cartSelector;
+    this.storage = storage;
+    this.cookiePath = cookiePath;
+    const saved = readState(storage);
+    this.counts = {
+      rapidClicks: saved.rapidClicks ?? 0, backOuts: saved.backOuts ?? 0, priceHovers: saved.priceHovers ?? 0,
+      cartAdds: saved.cartAdds ?? 0,
+    };
+    this.dwellMs = saved.dwellMs ?? 0; // visible time on earlier pages and periods of this one
+    this.visibleSince = document.visibilityState === 'visible' ? Date.now() : null;
+    this.scrollDepth = 0; // this page's deepest, percent
+    this.clicks = []; // recent clicks {t, x, y} of the burst being watched
+    this.burstCounted = false;
+    this.hover = null; // {element, since}
+    this.cookieTimer = null;
+    this.arrive(saved.page, navigationType());
+    this.listeners = [];
+    this.on(document, 'click', (e) => this.onClick(e), true);
+    this.on(document, 'mouseover', (e) => this.onMouseOver(e), true);
+    this.on(document, 'mouseout', (e) => this.onMouseOut(e), true);
+    this.on(window, 'scroll', () => this.onScroll(), { passive: true });
+    this.on(window, 'pageshow', (e) => { if (e.persisted) this.arrive(readState(this.storage).page, 'back_forward'); });
+    this.on(document, 'visibilitychange', () => this.onVisibility());
+    this.on(window, 'pagehide', () => { this.pauseDwell(); this.save(); this.writeCookie(); });
+    this.onScroll();
+    this.save();
+    this.writeCookie();
+  }
+
+  on(target, type, fn, options) {
+    target.addEventListener(type, fn, options);
+    this.listeners.push([target, type, fn, options]);
+  }
+
+  // A back-forward navigation that lands here within BACK_OUT_MS of arriving on the page we
+  // left is a back-out.
+  arrive(left, type) {
+    const now = Date.now();
+    if (type === 'back_forward' && left && left.url !== location.href && now - left.arrivedAt < BACK_OUT_MS) {
+      this.counts.backOuts++;
+    }
+    this.page = { url: location.href, arrivedAt: now };
+    this.scrollDepth = 0;
+    this.save();
+  }
+
+  onClick(e) {
+    const now = Date.now();
+    const near = (c) => Math.hypot(c.x - e.clientX, c.y - e.clientY) <= RAPID_RADIUS_PX;
+    this.clicks = this.clicks.filter((c) => now - c.t <= RAPID_WINDOW_MS && near(c));
+    if (this.clicks.length === 0) this.burstCounted = false;
+    this.clicks.push({ t: now, x: e.clientX, y: e.clientY });
+    if (this.clicks.length >= RAPID_CLICKS && !this.burstCounted) {
+      this.burstCounted = true;
+      this.counts.rapidClicks++;
+      this.changed();
+    }
+    if (this.cartSelector && e.target instanceof Element && e.target.closest(this.cartSelector)) this.cartAdd();
+  }
+
+  priceAt(target) {
+    return this.priceSelector && target instanceof Element ? target.closest(this.priceSelector) : null;
+  }
+
+  onMouseOver(e) {
+    const price = this.priceAt(e.target);
+    if (price && this.hover?.element !== price) this.hover = { element: price, since: Date.now() };
+  }
+
+  onMouseOut(e) {
+    if (!this.hover) return;
+    // Still inside the same price element: not the end of the hover.
+    if (e.relatedTarget instanceof Node && this.hover.element.contains(e.relatedTarget)) return;
+    if (Date.now() - this.hover.since >= PRICE_HOVER_MS) {
+      this.counts.priceHovers++;
+      this.changed();
+    }
+    this.hover = null;
+  }
+
+  onScroll() {
+    const height = document.documentElement.scrollHeight;
+    const seen = height > 0 ? ((scrollY + innerHeight) / height) * 100 : 100;
+    const depth = clamp(seen, 100);
+    if (depth > this.scrollDepth) {
+      this.scrollDepth = depth;
+      this.changed();
+    }
+  }
+
+  onVisibility() {
+    if (document.visibilityState === 'visible') this.visibleSince ??= Date.now();
+    else {
+      this.pauseDwell();
+      this.save();
+      this.writeCookie();
+    }
+  }
+
+  pauseDwell() {
+    if (this.visibleSince !== null) this.dwellMs += Date.now() - this.visibleSince;
+    this.visibleSince = null;
+  }
+
+  cartAdd() {
+    this.counts.cartAdds++;
+    this.changed();
+  }
+
+  signals() {
+    const running = this.visibleSince === null ? 0 : Date.now() - this.visibleSince;
+    return { ...this.counts, scrollDepth: this.scrollDepth, dwellSeconds: (this.dwellMs + running) / 1000 };
+  }
+
+  summary() { return formatBehaviour(this.signals()); }
+
+  changed() {
+    this.save();
+    this.cookieTimer ??= setTimeout(() => {
+      this.cookieTimer = null;
+      this.writeCookie();
+    }, COOKIE_DELAY_MS);
+  }
+
+  save() {
+    try {
+      this.storage?.setItem(STATE_KEY, JSON.stringify({ ...this.counts, dwellMs: this.dwellMs, page: this.page }));
+    } catch {
+      // storage full or denied: the cookie still carries this page's summary
+    }
+  }
+
+  // A session cookie; ';' and '=' cannot appear raw in a cookie value, so it is URI-encoded.
+  writeCookie() {
+    const secure = location.protocol === 'https:' ? '; Secure' : '';
+    document.cookie = `${BEHAVIOUR_COOKIE}=${encodeURIComponent(this.summary())}; Path=${this.cookiePath}; SameSite=Lax${secure}`;
+  }
+
+  stop() {
+    clearTimeout(this.cookieTimer);
+    for (const [target, type, fn, options] of this.listeners) target.removeEventListener(type, fn, options);
+    this.listeners = [];
+    this.pauseDwell();
+    this.save();
+    if (activeBehaviour === this) activeBehaviour = null;
+  }
+}
+
+let activeBehaviour = null;
+
+// Starts summarizing this visit (once per page; a second call returns the running one).
+// Options: priceSelector ('[data-price]'), cartSelector ('[data-cart-add]': clicks count as cart
+// adds; or call cartAdd()), storage (sessionStorage: the counts last the session), cookiePath.
+export function startBehaviour({ priceSelector = '[data-price]', cartSelector = '[data-cart-add]', storage, cookiePath = '/' } = {}) {
+  if (activeBehaviour) return activeBehaviour;
+  let store = storage;
+  if (store === undefined) {
+    try {
+      store = sessionStorage;
+    } catch {
+      store = null; // storage denied: counts last the page
+    }
+  }
+  activeBehaviour = new Behaviour({ priceSelector, cartSelector, storage: store, cookiePath });
+  return activeBehaviour;
+}

@@ -1,0 +1,82 @@
+// whale::api::render_layout: the layout request of the C ABI, the CLI and the tests.
+#include <algorithm>
+#include <cmath>
+
+#include "whale/api.h"
+#include "whale/json.h"
+#include "whale/layout.h"
+
+namespace whale::api {
+
+using json::value;
+
+layout_precomputations::layout_precomputations() = default;
+layout_precomputations::~layout_precomputations() = default;
+
+std::shared_ptr<const layout::prepared> layout_precomputations::get(
+    const std::shared_ptr<const config::vendor_config>& config) {
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(), [](const entry& e) { return e.config.expired(); }),
+                 entries_.end());
+  for (const entry& e : entries_) {
+    if (e.key == config.get()) return e.prepared;
+  }
+  auto made = std::make_shared<const layout::prepared>(*config);
+  entries_.push_back({config.get(), config, made});
+  return made;
+}
+
+namespace {
+
+// A non-negative whole number that fits 53 bits (versions, Unix seconds).
+bool whole(const value* v, double lo) {
+  return v != nullptr && v->is_number() && std::floor(v->as_number()) == v->as_number() && v->as_number() >= lo &&
+         std::fabs(v->as_number()) <= 9007199254740991.0;
+}
+
+}  // namespace
+
+result<std::string> render_layout(config::cache& configs, layout_precomputations& prepared, std::string_view request,
+                                  int64_t default_now) {
+  if (request.size() > max_input_bytes) {
+    return fail(error_code::too_large, "request: larger than " + std::to_string(max_input_bytes) + " bytes");
+  }
+  WHALE_TRY(value doc, json::parse(request));
+  if (!doc.is_object()) return fail(error_code::wrong_type, "request: expected an object");
+  const value* slug = doc.find("slug");
+  if (slug == nullptr || !slug->is_string()) return fail(error_code::wrong_type, "slug: expected a string");
+  const value* version = doc.find("version");
+  if (!whole(version, 0) || version->as_number() > 4294967295.0) {
+    return fail(error_code::wrong_type, "version: expected an integer 0..4294967295");
+  }
+  const value* page = doc.find("page");
+  if (page == nullptr || !page->is_string()) return fail(error_code::wrong_type, "page: expected a string");
+  static const value no_attributes = value::object();
+  const value* attributes = doc.find("attributes");
+  if (attributes == nullptr || attributes->is_null()) attributes = &no_attributes;
+  int64_t now = default_now;
+  if (const value* t = doc.find("now"); t != nullptr && !t->is_null()) {
+    if (!whole(t, -9007199254740991.0)) return fail(error_code::wrong_type, "now: expected Unix seconds (an integer)");
+    now = static_cast<int64_t>(t->as_number());
+  }
+  layout::options opts;
+  if (const value* b = doc.find("behaviour"); b != nullptr && !b->is_null()) {
+    if (!b->is_string()) return fail(error_code::wrong_type, "behaviour: expected a string");
+    opts.behaviour = b->as_string();
+  }
+  if (const value* sticky = doc.find("stickyBucketAssignmentDocs"); sticky != nullptr && !sticky->is_null()) {
+    if (!sticky->is_object()) return fail(error_code::wrong_type, "stickyBucketAssignmentDocs: expected an object");
+    opts.sticky_docs = sticky;
+  }
+  const auto number = static_cast<uint64_t>(version->as_number());
+  std::shared_ptr<const config::vendor_config> config = configs.get(slug->as_string(), number);
+  if (config == nullptr) {
+    return fail(error_code::not_found, "config " + slug->as_string() + " v" + std::to_string(number) + " is not cached");
+  }
+  const std::shared_ptr<const layout::prepared> prep = prepared.get(config);
+  opts.precomputed = prep.get();
+  std::string out;
+  WHALE_TRY_VOID(layout::render_layout(*config, number, page->as_string(), *attributes, now, opts, out));
+  return out;
+}
+
+}  // namespace whale::api

@@ -1,0 +1,388 @@
+// End to end: GET /v1/storefront/<slug>/<page>, POST /v1/events and the demo storefront, in a real
+// workerd on a loopback port (fixture configs, version 0), plus one edge synced with a real
+// whale-origin to show that a revalidation replaces the cached anonymous layouts. The demo page
+// runs in headless Chromium (Debian's, driven by playwright-core); its screenshot is kept at
+// build/storefront-demo.png.
+//
+// Env: WHALE_ORIGIN (the whale-origin binary), WHALE_CHROMIUM (default /usr/bin/chromium).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { createEngine } from '../../js-glue/index.js';
+import {
+  ORIGIN_BIN, REPO, WORKERD, addPrincipal, freePort, publish, readConfig, request, startEdge, startOrigin, stop,
+  waitForVersion,
+} from '../../scripts/stack.mjs';
+
+const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
+const SCREENSHOT = join(REPO, 'build', 'storefront-demo.png');
+const VENDOR = 'flora-distro';
+const HOME = `/v1/storefront/${VENDOR}/home`;
+const VISITOR = '5b0e4c1e-7d2a-4f7e-9a51-0c3d2b9e8f10';
+const EVENTS_CAPACITY = 10000; // edge-workers/events.js BUFFER_CAPACITY
+const BATCH_LIMIT = 100; // edge-workers/events.js MAX_BATCH_EVENTS
+
+const work = mkdtempSync(join(tmpdir(), 'whale-storefront-'));
+let edge = null;
+
+// A port probed free can be taken before workerd binds it: try a fresh one a few times.
+async function startOnFreePort(options) {
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startEdge({ port: await freePort(), ...options });
+    } catch (e) {
+      if (!/address already in use/i.test(e.message)) throw e;
+      lastError = e;
+    }
+  }
+  throw lastError;
+}
+
+before(async () => {
+  assert.ok(existsSync(WORKERD), `workerd not installed at ${WORKERD} (npm ci)`);
+  edge = await startOnFreePort({ outDir: join(work, 'edge') });
+});
+
+after(async () => {
+  await stop(edge?.child);
+  rmSync(work, { recursive: true, force: true });
+});
+
+const get = (path, headers = {}) => request(edge.base, 'GET', path, { headers });
+const cookie = (pairs) => ({ cookie: Object.entries(pairs).map(([k, v]) => `${k}=${v}`).join('; ') });
+const varyOf = (res) => res.headers.get('vary').split(',').map((s) => s.trim());
+
+async function eventStats(base = edge.base) {
+  const res = await request(base, 'GET', '/v1/events/stats');
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
+function event(n, extra = {}) {
+  return { type: 'exposure', experiment: 'hero-test', variation: n % 2, id: `user-${n}`, ts: 1750000000000 + n, eventId: `ev-${n}`, ...extra };
+}
+
+// --- the layout route ----------------------------------------------------------------------
+
+test('an anonymous layout is rendered once, then served from the edge cache with ETag, Age and public caching', async () => {
+  const path = `${HOME}?segment=new&probe=cache`;
+  const first = await get(path);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.headers.get('content-type'), 'application/json');
+  assert.equal(first.headers.get('x-whale-cache'), 'miss');
+  const layout = first.json;
+  assert.equal(layout.vendor, VENDOR);
+  assert.equal(layout.version, 0);
+  assert.equal(layout.page, 'home');
+  assert.ok(layout.sections.length > 0 && layout.sections.every((s) => Array.isArray(s.components)));
+  assert.equal(first.headers.get('etag'), `"0.${layout.cacheKey}"`);
+  const cacheControl = first.headers.get('cache-control');
+  assert.match(cacheControl, /^public, max-age=(\d+), stale-while-revalidate=30$/);
+  assert.ok(Number(/max-age=(\d+)/.exec(cacheControl)[1]) <= Math.min(30, layout.maxAge));
+  assert.ok(varyOf(first).includes('Cookie') && varyOf(first).includes('X-Whale-Behaviour'));
+  assert.equal(first.headers.get('set-cookie'), null, 'an anonymous layout sets no cookie');
+
+  const second = await get(path);
+  assert.equal(second.headers.get('x-whale-cache'), 'hit');
+  assert.equal(second.text, first.text, 'a cache hit answers the same bytes');
+  assert.equal(second.headers.get('etag'), first.headers.get('etag'));
+  assert.match(second.headers.get('age'), /^\d+$/);
+
+  // The same attributes in another order are the same context.
+  const reordered = await get(`${HOME}?probe=cache&segment=new`);
+  assert.equal(reordered.headers.get('x-whale-cache'), 'hit');
+  const other = await get(`${HOME}?segment=returning&probe=cache`);
+  assert.equal(other.headers.get('x-whale-cache'), 'miss');
+});
+
+test('If-None-Match with the ETag answers 304 without a body, for cached and personalized layouts', async () => {
+  const path = `${HOME}?probe=etag`;
+  const full = await get(path);
+  const etag = full.headers.get('etag');
+  for (const headers of [{}, cookie({ whale_id: VISITOR })]) {
+    const res = await get(path, { 'if-none-match': etag, ...headers });
+    assert.equal(res.status, 304);
+    assert.equal(res.text, '');
+    assert.equal(res.headers.get('etag'), etag);
+    assert.ok(res.headers.get('cache-control'));
+    assert.ok(res.headers.get('vary'));
+  }
+  assert.equal((await get(path, { 'if-none-match': `W/${etag}` })).status, 304, 'weak comparison');
+  assert.equal((await get(path, { 'if-none-match': '"0.other"' })).status, 200);
+});
+
+test('the edge answers exactly what the core renders for the same inputs', async () => {
+  const core = await createEngine();
+  core.loadConfig(readFileSync(join(REPO, 'fixtures', 'vendors', VENDOR, 'config.json')), 0);
+  const attributes = { device: 'mobile', segment: 'returning', country: 'US' };
+  // A schedule boundary may fall between the two renders: the bytes then differ once.
+  let same = false;
+  for (let attempt = 0; attempt < 3 && !same; attempt++) {
+    const res = await get(`${HOME}?device=mobile&segment=returning&probe=core${attempt}`, { 'cf-ipcountry': 'US' });
+    const local = core.renderLayout(VENDOR, 0, { page: 'home', attributes: { ...attributes, probe: `core${attempt}` } });
+    same = res.text === JSON.stringify(local);
+  }
+  assert.ok(same, 'the edge and the core rendered different layouts');
+});
+
+test('CDN headers supply attributes and appear in Vary when the layout depends on them', async () => {
+  const byHeader = await get(`${HOME}?probe=geo`, { 'cf-ipcountry': 'CA', 'cf-device-type': 'mobile' });
+  const byQuery = await get(`${HOME}?probe=geo&country=CA&device=mobile`);
+  assert.equal(byHeader.status, 200, byHeader.text);
+  assert.equal(byHeader.json.cacheKey, byQuery.json.cacheKey, 'a header attribute counts as the same attribute in the query');
+  const vary = varyOf(byHeader);
+  assert.equal(vary.includes('CF-IPCountry'), byHeader.json.vary.includes('country'));
+  assert.equal(vary.includes('CF-Device-Type'), byHeader.json.vary.includes('device'));
+  // 'XX' is Cloudflare's "unknown country": no attribute.
+  const unknown = await get(`${HOME}?probe=geo`, { 'cf-ipcountry': 'XX' });
+  const none = await get(`${HOME}?probe=geo`);
+  assert.equal(unknown.json.cacheKey, none.json.cacheKey);
+  assert.equal(none.headers.get('x-whale-cache'), 'hit', 'an ignored header does not split the cache');
+  const mobile = await get(`${HOME}?probe=geo`, { 'cf-device-type': 'mobile' });
+  assert.equal(mobile.headers.get('x-whale-cache'), 'miss');
+  assert.notDeepEqual(mobile.json.sections, none.json.sections, 'the fixture home page differs on mobile');
+});
+
+test('a visitor id, sticky documents or a behaviour summary make the layout private and uncached', async () => {
+  const path = `${HOME}?probe=private`;
+  const cases = [
+    cookie({ whale_id: VISITOR }),
+    { 'x-whale-behaviour': 'v1;rc=5' },
+    cookie({ whale_bx: encodeURIComponent('v1;rc=5') }),
+  ];
+  for (const headers of cases) {
+    for (let i = 0; i < 2; i++) {
+      const res = await get(path, headers);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.headers.get('cache-control'), 'private, no-cache', JSON.stringify(headers));
+      assert.equal(res.headers.get('x-whale-cache'), 'bypass');
+      assert.ok(varyOf(res).includes('Cookie'));
+    }
+  }
+  // The header and the cookie carry the same summary: the same layout, adapted (frustrated).
+  const byHeader = await get(path, cases[1]);
+  const byCookie = await get(path, cases[2]);
+  assert.equal(byHeader.text, byCookie.text);
+  assert.deepEqual(byHeader.json.behaviour, ['frustrated']);
+  const anonymous = await get(path);
+  assert.notEqual(anonymous.headers.get('etag'), byHeader.headers.get('etag'));
+  // An invalid summary is the core's to judge: the unadapted page, never an error.
+  const invalid = await get(path, { 'x-whale-behaviour': 'v2;zz=1' });
+  assert.equal(invalid.status, 200);
+  assert.deepEqual(invalid.json.behaviour ?? [], []);
+});
+
+test('layout errors are JSON: unknown vendor or page, bad path, method, oversized input', async () => {
+  const cases = [
+    ['GET', '/v1/storefront/no-such-vendor/home', 404, 'not_found'],
+    ['GET', `/v1/storefront/${VENDOR}/no-such-page`, 404, 'not_found'],
+    ['GET', `/v1/storefront/${VENDOR}`, 404, 'not_found'],
+    ['GET', `/v1/storefront/${VENDOR}/home/extra`, 404, 'not_found'],
+    ['GET', '/v1/storefront/Bad%20Slug/home', 404, 'not_found'],
+    ['POST', HOME, 405, 'method_not_allowed'],
+  ];
+  for (const [method, path, status, code] of cases) {
+    const res = await request(edge.base, method, path);
+    assert.equal(res.status, status, `${method} ${path}: ${res.text}`);
+    assert.equal(res.json?.error?.code, code, `${method} ${path}`);
+  }
+  const long = await get(HOME, { 'x-whale-behaviour': `v1;rc=1${';'.repeat(200)}` });
+  assert.equal(long.status, 400);
+  assert.equal(long.json.error.code, 'too_large');
+  const manyParams = new URLSearchParams(Array.from({ length: 40 }, (_, i) => [`a${i}`, '1']));
+  const many = await get(`${HOME}?${manyParams}`);
+  assert.equal(many.status, 400);
+  assert.equal(many.json.error.code, 'too_large');
+});
+
+// --- events --------------------------------------------------------------------------------
+
+test('events: batches are checked, deduplicated, buffered, and the oldest dropped past capacity', async () => {
+  const before = (await eventStats()).events;
+  const batch = [event(1), event(2, { type: 'conversion', value: 12.5 }), event(1), { type: 'click' }, event(3, { ts: -1 })];
+  const res = await request(edge.base, 'POST', '/v1/events', { body: JSON.stringify({ events: batch }), headers: { 'content-type': 'text/plain' } });
+  assert.equal(res.status, 202, res.text);
+  assert.deepEqual(res.json, { accepted: 2, rejected: 2, duplicates: 1 });
+  // Without an id in the event, the visitor's whale_id cookie is the id; without either, rejected.
+  const noId = { ...event(4), id: undefined };
+  const withCookie = await request(edge.base, 'POST', '/v1/events', { body: [noId], headers: cookie({ whale_id: VISITOR }) });
+  assert.deepEqual(withCookie.json, { accepted: 1, rejected: 0, duplicates: 0 });
+  const withoutCookie = await request(edge.base, 'POST', '/v1/events', { body: [{ ...noId, eventId: 'ev-4b' }] });
+  assert.deepEqual(withoutCookie.json, { accepted: 0, rejected: 1, duplicates: 0 });
+
+  const after = (await eventStats()).events;
+  assert.equal(after.accepted - before.accepted, 3);
+  assert.equal(after.rejected - before.rejected, 3);
+  assert.equal(after.duplicates - before.duplicates, 1);
+  assert.equal(after.buffered - before.buffered, 3);
+  assert.equal(after.capacity, EVENTS_CAPACITY);
+  assert.equal(after.forwarding, false);
+
+  const errors = [
+    [{ body: 'not json' }, 400, 'invalid_json'],
+    [{ body: '{"events": 3}' }, 400, 'wrong_type'],
+    [{ body: Array.from({ length: BATCH_LIMIT + 1 }, (_, i) => event(100000 + i)) }, 413, 'too_large'],
+    [{ body: 'x'.repeat(70 * 1024) }, 413, 'too_large'],
+  ];
+  for (const [options, status, code] of errors) {
+    const r = await request(edge.base, 'POST', '/v1/events', options);
+    assert.equal(r.status, status, r.text);
+    assert.equal(r.json.error.code, code);
+  }
+  assert.equal((await request(edge.base, 'GET', '/v1/events')).status, 405);
+
+  // Fill the buffer past capacity: the oldest events go, and are counted.
+  const start = (await eventStats()).events;
+  const total = EVENTS_CAPACITY + 2 * BATCH_LIMIT;
+  for (let n = 0; n < total; n += BATCH_LIMIT) {
+    const body = Array.from({ length: BATCH_LIMIT }, (_, i) => event(200000 + n + i));
+    const r = await request(edge.base, 'POST', '/v1/events', { body });
+    assert.equal(r.json.accepted, BATCH_LIMIT);
+  }
+  const full = (await eventStats()).events;
+  assert.equal(full.buffered, EVENTS_CAPACITY);
+  assert.equal(full.dropped - start.dropped, start.buffered + total - EVENTS_CAPACITY);
+});
+
+// --- a revalidation --------------------------------------------------------------------------
+
+test('a revalidation at the origin replaces the cached anonymous layouts', { timeout: 120_000 }, async (t) => {
+  assert.ok(existsSync(ORIGIN_BIN), `whale-origin missing at ${ORIGIN_BIN}: run scripts/build.sh`);
+  const db = join(work, 'origin.db');
+  const edgeToken = addPrincipal('edge', 'storefront-edge', db);
+  const vendorToken = addPrincipal('vendor', VENDOR, db);
+  const port = await freePort();
+  const origin = await startOrigin({ db, edges: [`http://127.0.0.1:${port}/v1/invalidate`], edgeToken });
+  t.after(() => stop(origin.child));
+  const config = readConfig(VENDOR);
+  const v1 = await publish(origin.base, VENDOR, vendorToken, config);
+  const synced = await startEdge({
+    port, outDir: join(work, 'synced'), origin: origin.base, keys: { [origin.keyId]: origin.publicKey }, edgeToken, maxAge: 60,
+  });
+  t.after(() => stop(synced.child));
+
+  const path = `${HOME}?probe=revalidate`;
+  const first = await request(synced.base, 'GET', path);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.version, v1.version);
+  assert.equal((await request(synced.base, 'GET', path)).headers.get('x-whale-cache'), 'hit');
+
+  const hero = (c) => c.pages.find((p) => p.id === 'home').sections.find((s) => s.id === 'hero').components.find((i) => i.id === 'hero');
+  hero(config).props.title = 'Revalidated title';
+  const v2 = await publish(origin.base, VENDOR, vendorToken, config);
+  await waitForVersion([synced], VENDOR, v2.version);
+
+  const after = await request(synced.base, 'GET', path);
+  assert.equal(after.headers.get('x-whale-cache'), 'miss', 'the new version is rendered, not served from the cache');
+  assert.equal(after.json.version, v2.version);
+  assert.equal(after.headers.get('etag'), `"${v2.version}.${after.json.cacheKey}"`);
+  assert.notEqual(after.headers.get('etag'), first.headers.get('etag'));
+  const shown = after.json.sections.find((s) => s.id === 'hero').components.find((c) => c.id === 'hero');
+  assert.equal(shown.props.title, 'Revalidated title');
+  assert.ok((await eventStats(synced.base)).layouts.invalidated >= 1, 'the old version\'s entries were dropped');
+  const stale = await request(synced.base, 'GET', path, { headers: { 'if-none-match': first.headers.get('etag') } });
+  assert.equal(stale.status, 200, 'the old version\'s ETag no longer matches');
+});
+
+// --- the demo storefront in Chromium ----------------------------------------------------------
+
+test('the demo storefront renders the layout as blocks, sends exposures and writes the behaviour cookie', { timeout: 120_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `Chromium missing at ${CHROMIUM}: scripts/setup.sh installs it`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  await context.addCookies([{ name: 'whale_id', value: VISITOR, url: edge.base }]);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  await page.goto(`${edge.base}/demo/${VENDOR}/home?segment=returning`);
+  await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+  assert.equal(await page.getAttribute('body', 'data-ready'), 'true', await page.textContent('#status'));
+  assert.deepEqual(errors, []);
+
+  // The blocks on the page are the layout's components, section by section, in order.
+  const rendered = await page.$$eval('section[data-section]', (sections) => sections.map((s) => ({
+    id: s.dataset.section,
+    components: [...s.querySelectorAll('[data-component]')].map((b) => `${b.dataset.component}:${b.dataset.key}`),
+  })));
+  const layout = await page.evaluate(async (p) => (await fetch(p)).json(), `${HOME}?segment=returning`);
+  assert.deepEqual(rendered, layout.sections.map((s) => ({ id: s.id, components: s.components.map((c) => `${c.id}:${c.key}`) })));
+  assert.ok(rendered.flatMap((s) => s.components).length >= 10);
+  mkdirSync(join(REPO, 'build'), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  // Behaviour: a burst of clicks on one spot, a hover on a price, a cart add, a scroll.
+  await page.mouse.click(600, 20, { clickCount: 1 });
+  for (let i = 0; i < 3; i++) await page.mouse.click(600, 20);
+  const price = page.locator('[data-price]').first();
+  await price.hover();
+  await page.waitForTimeout(600);
+  await page.mouse.move(1, 1);
+  await page.locator('[data-cart-add]').first().click();
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await page.waitForTimeout(1200); // the cookie is written at most once a second
+  const bx = (await context.cookies(edge.base)).find((c) => c.name === 'whale_bx');
+  assert.ok(bx, 'whale_bx written');
+  const summary = decodeURIComponent(bx.value);
+  const m = /^v1;rc=(\d+);bo=(\d+);sd=(\d+);dw=(\d+);ph=(\d+);ca=(\d+)$/.exec(summary);
+  assert.ok(m, summary);
+  assert.ok(Number(m[1]) >= 1, `rapid clicks counted: ${summary}`);
+  assert.equal(Number(m[3]), 100, `scrolled to the bottom: ${summary}`);
+  assert.equal(Number(m[5]), 1, `price hover counted: ${summary}`);
+  assert.equal(Number(m[6]), 1, `cart add counted: ${summary}`);
+  const withBehaviour = await page.evaluate(async (p) => {
+    const res = await fetch(p);
+    return { cacheControl: res.headers.get('cache-control'), layout: await res.json() };
+  }, HOME);
+  assert.equal(withBehaviour.cacheControl, 'private, no-cache');
+
+  // Exposures: tracked in the page, sent by sendBeacon when the page goes away.
+  const before = (await eventStats()).events.accepted;
+  const tracked = await page.evaluate(async () => {
+    const glue = await import('/js-glue/browser.js');
+    glue.trackExposure({ experiment: 'demo-exp', variation: 1 });
+    glue.trackConversion({ experiment: 'demo-exp', variation: 1, value: 20 });
+    return 2;
+  });
+  // The demo tracked an exposure per assignment the visitor is in, still pending too.
+  const expected = tracked + layout.assignments.filter((a) => a.inExperiment).length;
+  await page.goto('about:blank');
+  let accepted = 0;
+  for (let i = 0; i < 50 && accepted < expected; i++) {
+    accepted = (await eventStats()).events.accepted - before;
+    if (accepted < expected) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(accepted, expected, 'the beacon sent on pagehide delivered the events');
+});
+
+test('the browser glue: back-outs are counted, fetchLayout reports errors', { timeout: 60_000 }, async (t) => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`${edge.base}/demo/${VENDOR}/home`);
+  await page.waitForSelector('body[data-ready]');
+  await page.goto(`${edge.base}/demo/${VENDOR}/shop`);
+  await page.waitForSelector('body[data-ready]');
+  await page.goBack(); // within 10 s of arriving on the shop page
+  await page.waitForSelector('body[data-ready]');
+  const summary = await page.evaluate(async () => (await import('/js-glue/browser.js')).startBehaviour().summary());
+  assert.match(summary, /;bo=1;/);
+  const error = await page.evaluate(async () => {
+    const { fetchLayout } = await import('/js-glue/browser.js');
+    try {
+      await fetchLayout('flora-distro', 'no-such-page');
+      return null;
+    } catch (e) {
+      return { name: e.name, status: e.status, code: e.code };
+    }
+  });
+  assert.deepEqual(error, { name: 'LayoutError', status: 404, code: 'not_found' });
+});

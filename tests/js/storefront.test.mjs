@@ -1,0 +1,113 @@
+// The edge's layout cache, request inputs, ETag and Vary (edge-workers/storefront.js), its events
+// buffer (edge-workers/events.js) and the browser glue's summary format, in Node. The routes
+// themselves run in workerd in tests/e2e/storefront.test.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventBuffer, checkEvent } from '../../edge-workers/events.js';
+import { LayoutCache, etagOf, httpVary, requestInputs } from '../../edge-workers/storefront.js';
+import { formatBehaviour } from '../../js-glue/browser.js';
+
+const entry = (slug, body, extra = {}) => ({ slug, body, etag: '"x"', vary: 'Cookie', storedAt: 0, ...extra });
+
+test('LayoutCache: least recently used goes first, bounded in entries and bytes', () => {
+  const cache = new LayoutCache({ maxEntries: 2, maxBytes: 1000, ttlMs: 60_000 });
+  const a = LayoutCache.key('v', 1, 'home', { a: '1' });
+  const b = LayoutCache.key('v', 1, 'home', { b: '1' });
+  const c = LayoutCache.key('v', 1, 'home', { c: '1' });
+  cache.set(a, entry('v', 'A'));
+  cache.set(b, entry('v', 'B'));
+  assert.equal(cache.get(a, 1).body, 'A'); // a is now the most recent
+  cache.set(c, entry('v', 'C'));
+  assert.equal(cache.get(b, 1), null);
+  assert.equal(cache.get(a, 1).body, 'A');
+  assert.equal(cache.stats().evicted, 1);
+  cache.set(a, entry('v', 'x'.repeat(960)));
+  assert.equal(cache.get(c, 1), null, 'over the byte bound, the oldest goes');
+  assert.ok(cache.stats().bytes <= 1000);
+  cache.set(b, entry('v', 'x'.repeat(2000)));
+  assert.equal(cache.get(b, 1), null, 'an entry bigger than the bound is not stored');
+});
+
+test('LayoutCache: keys ignore attribute order; entries expire at the TTL or the layout\'s own max age', () => {
+  assert.equal(LayoutCache.key('v', 1, 'home', { a: '1', b: ['x', 'y'] }), LayoutCache.key('v', 1, 'home', { b: ['x', 'y'], a: '1' }));
+  assert.notEqual(LayoutCache.key('v', 1, 'home', {}), LayoutCache.key('v', 2, 'home', {}));
+  const cache = new LayoutCache({ ttlMs: 30_000 });
+  cache.set('k', entry('v', 'A', { storedAt: 1000 }));
+  assert.ok(cache.get('k', 30_999));
+  assert.equal(cache.get('k', 31_000), null);
+  cache.set('s', entry('v', 'S', { storedAt: 1000, ttlMs: 5000 }));
+  assert.ok(cache.get('s', 5999));
+  assert.equal(cache.get('s', 6000), null, 'a schedule boundary in 5 s ends the entry then');
+  assert.equal(cache.stats().expired, 2);
+});
+
+test('LayoutCache: a new version of a vendor drops its entries, not other vendors\'', () => {
+  const cache = new LayoutCache();
+  cache.observeVersion('v', 1);
+  cache.observeVersion('w', 7);
+  cache.set(LayoutCache.key('v', 1, 'home', {}), entry('v', 'V1'));
+  cache.set(LayoutCache.key('w', 7, 'home', {}), entry('w', 'W7'));
+  cache.observeVersion('v', 1);
+  assert.equal(cache.stats().entries, 2);
+  cache.observeVersion('v', 2);
+  assert.equal(cache.stats().entries, 1);
+  assert.equal(cache.stats().invalidated, 1);
+  assert.ok(cache.get(LayoutCache.key('w', 7, 'home', {}), 1));
+});
+
+test('requestInputs: headers, then the id cookie, then the query; what makes a request personal', () => {
+  const url = new URL('https://edge.example/v1/storefront/v/home?device=desktop&tag=a&tag=b');
+  const headers = new Headers({ 'CF-IPCountry': 'DE', 'CF-Device-Type': 'mobile' });
+  const anonymous = requestInputs(url, headers, {}, { id: null, stickyDocs: {} });
+  assert.deepEqual(anonymous.attributes, { country: 'DE', device: 'desktop', tag: ['a', 'b'] });
+  assert.deepEqual(anonymous.headerSources, { country: 'CF-IPCountry' });
+  assert.equal(anonymous.personal, false);
+  assert.equal(requestInputs(url, new Headers({ 'CF-IPCountry': 'XX' }), {}, { id: null, stickyDocs: null }).attributes.country, undefined);
+  assert.equal(requestInputs(url, new Headers(), {}, { id: 'visitor-1', stickyDocs: {} }).personal, true);
+  const sticky = { 'id||u': { attributeName: 'id', attributeValue: 'u', assignments: { e__0: '1' } } };
+  assert.equal(requestInputs(url, new Headers(), {}, { id: null, stickyDocs: sticky }).personal, true);
+  const byCookie = requestInputs(url, new Headers(), { whale_bx: encodeURIComponent('v1;rc=3') }, { id: null, stickyDocs: {} });
+  assert.equal(byCookie.behaviour, 'v1;rc=3');
+  assert.equal(byCookie.personal, true);
+  const byHeader = requestInputs(url, new Headers({ 'X-Whale-Behaviour': 'v1;ca=1' }), { whale_bx: 'v1%3Brc%3D3' }, { id: null, stickyDocs: {} });
+  assert.equal(byHeader.behaviour, 'v1;ca=1', 'the header wins over the cookie');
+  assert.throws(() => requestInputs(url, new Headers({ 'X-Whale-Behaviour': 'v1'.padEnd(200, ';') }), {}, { id: null, stickyDocs: {} }),
+    (e) => e.status === 400 && e.code === 'too_large');
+});
+
+test('httpVary and etagOf', () => {
+  assert.equal(httpVary(['country', 'device', 'segment', 'id'], {}), 'Cookie, X-Whale-Behaviour, CF-IPCountry, CF-Device-Type');
+  assert.equal(httpVary(['segment'], {}), 'Cookie, X-Whale-Behaviour');
+  assert.equal(httpVary(['Accept-Language'], {}), 'Cookie, X-Whale-Behaviour, Accept-Language');
+  assert.equal(httpVary(undefined, {}), 'Cookie, X-Whale-Behaviour');
+  assert.equal(etagOf(3, '1b78d01e83c851f4'), '"3.1b78d01e83c851f4"');
+  assert.match(etagOf(3, 'has "quotes" and spaces'), /^"3\.h[0-9a-f]{8}"$/);
+  assert.equal(etagOf(3, 'a "b"'), etagOf(3, 'a "b"'));
+  assert.notEqual(etagOf(3, 'a "b"'), etagOf(3, 'a "c"'));
+});
+
+test('EventBuffer: checks events, drops the oldest past capacity, deduplicates recent ids, drains in order', () => {
+  const ev = (n, extra = {}) => ({ type: 'exposure', experiment: 'e', variation: 0, id: 'u', ts: 1, eventId: `id-${n}`, ...extra });
+  assert.deepEqual(checkEvent(ev(1, { extra: 'dropped' })), ev(1));
+  assert.equal(checkEvent(ev(1, { id: undefined })), null);
+  assert.equal(checkEvent(ev(1, { id: undefined }), 'cookie-id').id, 'cookie-id');
+  for (const bad of [{ type: 'click' }, { variation: -1 }, { variation: 1.5 }, { ts: 0 }, { value: 'x' }, { experiment: '' }, { eventId: 'x'.repeat(200) }]) {
+    assert.equal(checkEvent(ev(1, bad)), null, JSON.stringify(bad));
+  }
+  const buffer = new EventBuffer({ capacity: 3, dedupWindow: 2 });
+  assert.deepEqual(buffer.add([ev(1), ev(2), ev(1), { type: 'x' }]), { accepted: 2, rejected: 1, duplicates: 1 });
+  buffer.add([ev(3), ev(4), ev(5)]);
+  assert.equal(buffer.stats().dropped, 2);
+  assert.equal(buffer.stats().buffered, 3);
+  assert.deepEqual(buffer.add([ev(1)]), { accepted: 1, rejected: 0, duplicates: 0 }, 'outside the dedup window again');
+  assert.deepEqual(buffer.drain(2).map((e) => e.eventId), ['id-4', 'id-5']);
+  assert.deepEqual(buffer.drain().map((e) => e.eventId), ['id-1']);
+  assert.equal(buffer.stats().buffered, 0);
+});
+
+test('formatBehaviour writes the canonical summary of docs/behaviour.md', () => {
+  assert.equal(formatBehaviour(), 'v1;rc=0;bo=0;sd=0;dw=0;ph=0;ca=0');
+  assert.equal(formatBehaviour({ rapidClicks: 3, backOuts: 1, scrollDepth: 45.7, dwellSeconds: 120.9, priceHovers: 2 }),
+    'v1;rc=3;bo=1;sd=45;dw=120;ph=2;ca=0');
+  assert.equal(formatBehaviour({ scrollDepth: 140, cartAdds: 5e7, rapidClicks: -2 }), 'v1;rc=0;bo=0;sd=100;dw=0;ph=0;ca=1000000');
+});
