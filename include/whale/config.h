@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "whale/assign.h"
+#include "whale/behaviour.h"
 #include "whale/json.h"
 #include "whale/regex.h"
 #include "whale/result.h"
@@ -214,6 +215,9 @@ class vendor_config {
   const product* find_product(std::string_view sku) const noexcept;
   // Approximate bytes this config holds in memory (the cache's budget unit).
   size_t memory_bytes() const noexcept;
+  // The vendor's behaviour rules and adaptations ("x-behaviour", docs/behaviour.md), checked at
+  // parse time; nullptr when the config has none (the renderer then uses the defaults).
+  const behaviour::rules* behaviour_rules() const noexcept;
 
   struct impl;
   explicit vendor_config(std::unique_ptr<impl> p);

@@ -74,6 +74,7 @@ result<std::string> render_layout(config::cache& configs, layout_precomputations
   }
   const std::shared_ptr<const layout::prepared> prep = prepared.get(config);
   opts.precomputed = prep.get();
+  opts.behaviour_rules = config->behaviour_rules();
   std::string out;
   WHALE_TRY_VOID(layout::render_layout(*config, number, page->as_string(), *attributes, now, opts, out));
   return out;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "config_util.h"
+#include "whale/behaviour.h"
 #include "simdjson.h"
 #include "whale/config.h"
 
@@ -555,6 +556,7 @@ struct raw_sections {
   std::optional<value> components;
   std::optional<value> pages;
   std::optional<value> media;
+  std::optional<value> behaviour;  // "x-behaviour": the vendor's behaviour rules
 };
 
 result<void> read_document(reader& r, od::value root, raw_sections& raw) {
@@ -567,6 +569,7 @@ result<void> read_document(reader& r, od::value root, raw_sections& raw) {
     else if (key == "components") slot = &raw.components;
     else if (key == "pages") slot = &raw.pages;
     else if (key == "media") slot = &raw.media;
+    else if (key == "x-behaviour") slot = &raw.behaviour;
     else if (key == "catalog") return r.catalog(v);
     else if (key == "$schema") return r.string(v).ok() ? result<void>() : r.error(error_code::wrong_type, "expected string");
     if (slot == nullptr) return r.extension(key, v);
@@ -587,6 +590,11 @@ result<void> build(raw_sections& raw, vendor_config::impl& config) {
   if (raw.media) WHALE_TRY_VOID(read_media(*raw.media, config.media));
   WHALE_TRY_VOID(finish_catalog(config));
   if (raw.pages) WHALE_TRY_VOID(read_pages(*raw.pages, config));
+  if (raw.behaviour) {
+    auto rules = behaviour::rules::from_json(*raw.behaviour);
+    if (!rules) return fail(rules.code(), "x-behaviour: " + rules.message());
+    config.behaviour = std::make_unique<behaviour::rules>(std::move(rules).value());
+  }
   config.memory_bytes = estimate_bytes(config);
   return {};
 }

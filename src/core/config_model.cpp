@@ -768,6 +768,7 @@ const std::vector<page>& vendor_config::pages() const noexcept { return impl_->p
 const media_settings& vendor_config::media() const noexcept { return impl_->media; }
 const product_catalog& vendor_config::catalog() const noexcept { return impl_->catalog; }
 size_t vendor_config::memory_bytes() const noexcept { return impl_->memory_bytes; }
+const behaviour::rules* vendor_config::behaviour_rules() const noexcept { return impl_->behaviour.get(); }
 
 namespace {
 template <typename T>

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "whale/behaviour.h"
 #include "whale/config.h"
 
 namespace whale::config {
@@ -136,6 +137,7 @@ struct vendor_config::impl {
   std::unordered_map<std::string_view, uint32_t> path_index;
   std::unordered_map<std::string_view, uint32_t> product_index;
   size_t memory_bytes = 0;
+  std::unique_ptr<behaviour::rules> behaviour;  // from "x-behaviour"; null when the vendor gave none
 };
 
 // Compiled patterns by source, shared by the schemas of one config: registries repeat the same

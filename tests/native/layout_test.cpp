@@ -507,6 +507,31 @@ TEST(LayoutBehaviour, AdaptationsApplyForActiveStates) {
   EXPECT_NE(calm.find("cacheKey")->as_string(), adapted.find("cacheKey")->as_string());
 }
 
+TEST(LayoutBehaviour, TheConfigsOwnRulesReachTheRenderer) {
+  // The same rules as above, declared by the vendor in the config's "x-behaviour" member.
+  value doc = parse(testing::read_fixture("vendors/flora-distro/config.json"));
+  doc.set("x-behaviour", parse(R"({
+    "states": {"confused": {"rapidClicks": {"$gte": 3}}},
+    "adaptations": [{"state": "confused", "action": "add", "page": "home", "section": "assist", "position": "start",
+                     "component": {"key": "live-chat", "id": "chat-help", "props": {"greeting": "Need a hand?"}}}]})"));
+  auto parsed = config::parse(json::to_string(doc));
+  ASSERT_TRUE(parsed.ok()) << parsed.message();
+  ASSERT_NE(parsed.value()->behaviour_rules(), nullptr);
+  config::cache configs;
+  api::layout_precomputations prepared;
+  configs.put("flora-distro", 1, parsed.value());
+  auto r = api::render_layout(configs, prepared,
+                              R"({"slug":"flora-distro","version":1,"page":"home","behaviour":"v1;rc=4"})", 1751000000);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(ids(parse(r.value()), "assist"), "chat-help,spacer-4,footer");
+  EXPECT_EQ(vendor("flora-distro")->behaviour_rules(), nullptr);
+
+  doc.set("x-behaviour", parse(R"({"states": {"sleepy": {}}})"));
+  auto bad = config::parse(json::to_string(doc));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message().rfind("x-behaviour: ", 0), 0u) << bad.message();
+}
+
 // ---- requests through the API ----
 
 TEST(LayoutApi, RendersCachedConfigsAndRefusesBadRequests) {
