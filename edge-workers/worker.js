@@ -30,7 +30,7 @@ import coreModule from '../js-glue/core.wasm';
 import { ConfigSync } from './sync.js';
 import { HttpError, isObject, json, methodNotAllowed, parseCookies, readBodyText } from './http.js';
 import { PAGE_ID, Storefront } from './storefront.js';
-import { EventBuffer, readBatch } from './events.js';
+import { EventBuffer, EventForwarder, readBatch } from './events.js';
 import demoPage from './demo/index.html';
 import demoScript from './demo/app.js';
 import browserGlue from '../js-glue/browser.js';
@@ -57,6 +57,27 @@ const configTexts = new Map(); // slug -> Promise<string> (embedded configs, for
 const embeddedConfigs = new Map(); // slug -> {version: 0, text, headers} once loaded
 const storefront = new Storefront();
 const events = new EventBuffer();
+let forwarder; // EventForwarder when the worker has an origin, null without one; set on the first request
+
+function forwarderFor(env) {
+  if (forwarder === undefined) {
+    forwarder = env?.ORIGIN_URL
+      ? new EventForwarder(events, {
+        url: env.ORIGIN_URL,
+        token: typeof env.EDGE_TOKEN === 'string' ? env.EDGE_TOKEN : '',
+        batchSize: Number(env.EVENTS_BATCH ?? 0) || undefined,
+        intervalMs: Number(env.EVENTS_INTERVAL_MS ?? 0) || undefined,
+      })
+      : null;
+  }
+  return forwarder;
+}
+
+function eventStats() {
+  const stats = events.stats();
+  if (!forwarder) return stats;
+  return { ...stats, ...forwarder.stats(), forwarding: true };
+}
 
 function syncFor(env) {
   if (sync === undefined) sync = env?.ORIGIN_URL ? new ConfigSync(env, engine) : null;
@@ -373,9 +394,12 @@ function serveLayout(request, url, slug, page, config) {
   });
 }
 
-async function acceptEvents(request) {
+async function acceptEvents(request, url, ctx) {
   const batch = await readBatch(request);
-  const answer = events.add(batch, visitorOf(parseCookies(request.headers.get('Cookie'))).id ?? undefined);
+  const vendor = url.searchParams.get('vendor') ?? undefined;
+  if (vendor !== undefined && !ORIGIN_SLUG.test(vendor)) throw new HttpError(400, 'invalid_value', 'vendor: not a vendor name');
+  const answer = events.add(batch, visitorOf(parseCookies(request.headers.get('Cookie'))).id ?? undefined, vendor);
+  forwarder?.kick(ctx); // delivery runs in ctx.waitUntil, never before this answer
   return json(202, answer);
 }
 
@@ -398,6 +422,7 @@ function readOnly(request) {
 function route(request, env, ctx) {
   const url = new URL(request.url);
   syncFor(env);
+  forwarderFor(env)?.kick(ctx); // resumes a delivery that waited out a long backoff
   if (url.pathname.startsWith(CONFIG_ROUTE)) {
     if (request.method !== 'GET') throw methodNotAllowed('GET');
     const slug = url.pathname.slice(CONFIG_ROUTE.length);
@@ -411,10 +436,10 @@ function route(request, env, ctx) {
   switch (url.pathname) {
     case '/v1/events':
       if (request.method !== 'POST') throw methodNotAllowed('POST');
-      return acceptEvents(request);
+      return acceptEvents(request, url, ctx);
     case '/v1/events/stats':
       readOnly(request);
-      return json(200, { events: events.stats(), layouts: storefront.cache.stats() });
+      return json(200, { events: eventStats(), layouts: storefront.cache.stats() });
     case '/demo/app.js':
       readOnly(request);
       return asset(request, 'text/javascript; charset=utf-8', demoScript);

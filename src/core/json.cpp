@@ -110,8 +110,13 @@ value convert(simdjson::dom::element e) {
 }
 
 simdjson::dom::parser& shared_parser() {
-  // One parser per instance: the core is single-threaded (one module instance per isolate).
+  // One parser per instance in wasm (single-threaded: one module instance per isolate); one per
+  // thread natively, where the origin parses on its HTTP thread pool.
+#if defined(__wasm__)
   static simdjson::dom::parser parser(64 * 1024 * 1024);
+#else
+  thread_local simdjson::dom::parser parser(64 * 1024 * 1024);
+#endif
   return parser;
 }
 

@@ -28,7 +28,7 @@ constexpr const char* default_db = "build/origin/whale.db";
 constexpr const char* usage_text =
     "usage:\n"
     "  whale-origin serve [--db PATH] [--port N] [--host ADDR] [--key PATH]\n"
-    "                     [--edge URL]... [--edge-token TOKEN]\n"
+    "                     [--edge URL]... [--edge-token TOKEN] [--reweight-every SECONDS]\n"
     "  whale-origin vendor add <slug> [--db PATH]\n"
     "  whale-origin edge add <name> [--db PATH]\n"
     "\n"
@@ -37,7 +37,8 @@ constexpr const char* usage_text =
     "  --host ADDR        address to listen on (default 127.0.0.1)\n"
     "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing)\n"
     "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
-    "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n";
+    "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n"
+    "  --reweight-every S bandit reweight cadence in seconds (default 3600; 0: only POST .../reweight)\n";
 
 int usage(const std::string& problem) {
   std::fprintf(stderr, "whale-origin: %s\n%s", problem.c_str(), usage_text);
@@ -92,6 +93,14 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
         return false;
       }
       o.serve.port = static_cast<int>(port);
+    } else if (arg == "--reweight-every") {
+      char* end = nullptr;
+      const long every = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || every < 0 || every > 31 * 86400) {
+        problem = "--reweight-every: expected 0 to 2678400 seconds, got " + value;
+        return false;
+      }
+      o.serve.reweight_every_s = static_cast<int>(every);
     } else {
       problem = "unknown option " + arg;
       return false;

@@ -56,6 +56,19 @@ void metrics::nudge(bool ok) {
   ++(ok ? nudges_ok_ : nudges_failed_);
 }
 
+void metrics::events(uint64_t accepted, uint64_t duplicates, uint64_t rejected) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++event_batches_;
+  events_accepted_ += accepted;
+  events_duplicate_ += duplicates;
+  events_rejected_ += rejected;
+}
+
+void metrics::reweight(const std::string& status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++reweights_[status];
+}
+
 std::string metrics::render() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
@@ -86,6 +99,16 @@ std::string metrics::render() {
   header(out, "whale_origin_edge_nudges_total", "counter", "Invalidation nudges sent to edges, by result.");
   out += "whale_origin_edge_nudges_total{result=\"ok\"} " + std::to_string(nudges_ok_) + "\n";
   out += "whale_origin_edge_nudges_total{result=\"error\"} " + std::to_string(nudges_failed_) + "\n";
+  header(out, "whale_origin_event_batches_total", "counter", "POST /v1/events batches stored.");
+  out += "whale_origin_event_batches_total " + std::to_string(event_batches_) + "\n";
+  header(out, "whale_origin_events_total", "counter", "Events received, by result.");
+  out += "whale_origin_events_total{result=\"accepted\"} " + std::to_string(events_accepted_) + "\n";
+  out += "whale_origin_events_total{result=\"duplicate\"} " + std::to_string(events_duplicate_) + "\n";
+  out += "whale_origin_events_total{result=\"rejected\"} " + std::to_string(events_rejected_) + "\n";
+  header(out, "whale_origin_reweights_total", "counter", "Bandit reweight attempts per experiment, by status.");
+  for (const auto& [status, n] : reweights_) {
+    out += "whale_origin_reweights_total{status=" + label(status) + "} " + std::to_string(n) + "\n";
+  }
   return out;
 }
 

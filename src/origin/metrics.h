@@ -18,6 +18,10 @@ class metrics {
   void publish();
   void validation_failure(const std::string& code);
   void nudge(bool ok);
+  // One POST /v1/events batch and its per-event outcome.
+  void events(uint64_t accepted, uint64_t duplicates, uint64_t rejected);
+  // One experiment's reweight attempt by its status ("reweighted", "below_min_units", "srm", ...).
+  void reweight(const std::string& status);
   // The exposition text (text/plain; version=0.0.4).
   std::string render();
 
@@ -36,6 +40,11 @@ class metrics {
   uint64_t publishes_ = 0;
   uint64_t nudges_ok_ = 0;
   uint64_t nudges_failed_ = 0;
+  uint64_t event_batches_ = 0;
+  uint64_t events_accepted_ = 0;
+  uint64_t events_duplicate_ = 0;
+  uint64_t events_rejected_ = 0;
+  std::map<std::string, uint64_t> reweights_;
 };
 
 }  // namespace whale::origin

@@ -4,12 +4,16 @@
 
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <cstdio>
 #include <ctime>
 
+#include "admin.h"
 #include "crypto.h"
 #include "metrics.h"
 #include "nudger.h"
+#include "reweight.h"
 #include "store.h"
 #include "validate.h"
 #include "whale/config.h"
@@ -27,6 +31,10 @@ using httplib::Response;
 // httplib refuses anything past this without reading it.
 constexpr size_t max_payload_bytes = config::max_config_bytes + 64 * 1024;
 constexpr size_t max_idempotency_key_bytes = 255;
+// POST /v1/events: at most this many events in at most this many bytes (docs/bandits.md).
+constexpr size_t max_event_batch = 1000;
+constexpr size_t max_event_batch_bytes = 1024 * 1024;
+constexpr size_t max_event_text = 128;
 
 // Set when a request starts (pre-routing) and read by the logger when it ends: httplib runs a
 // request's handlers and its logger on one pool thread.
@@ -107,6 +115,52 @@ bool valid_idempotency_key(const std::string& key) {
   return true;
 }
 
+bool event_text(const json::value* v) {
+  return v != nullptr && v->is_string() && !v->as_string().empty() && v->as_string().size() <= max_event_text;
+}
+
+bool valid_slug(const std::string& s) {
+  if (s.empty() || s.size() > 64 || s.front() == '-' || s.back() == '-') return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+// The stored form of one event of a batch; false when it does not have the shape.
+bool read_event(const json::value& v, event_record& e) {
+  if (!v.is_object()) return false;
+  const json::value* type = v.find("type");
+  const json::value* slug = v.find("slug");
+  const json::value* ts = v.find("ts");
+  const json::value* variation = v.find("variation");
+  if (!event_text(v.find("eventId")) || !event_text(type) || !event_text(slug) || !event_text(v.find("experiment")) ||
+      !event_text(v.find("unit")) || variation == nullptr || ts == nullptr || !ts->is_number()) {
+    return false;
+  }
+  if (type->as_string() != "exposure" && type->as_string() != "conversion") return false;
+  if (!valid_slug(slug->as_string())) return false;
+  const double t = ts->as_number();
+  if (!(t > 0 && t <= 9007199254740991.0) || t != static_cast<double>(static_cast<uint64_t>(t))) return false;
+  if (event_text(variation)) {
+    e.variation = variation->as_string();
+  } else if (variation->is_number() && variation->as_number() >= 0 && variation->as_number() < 1e6 &&
+             variation->as_number() == static_cast<double>(static_cast<uint64_t>(variation->as_number()))) {
+    e.variation = std::to_string(static_cast<uint64_t>(variation->as_number()));
+  } else {
+    return false;
+  }
+  e.event_id = v.find("eventId")->as_string();
+  e.type = type->as_string();
+  e.slug = slug->as_string();
+  e.experiment = v.find("experiment")->as_string();
+  e.unit = v.find("unit")->as_string();
+  e.ts = static_cast<uint64_t>(t);
+  return true;
+}
+
+std::string json_number_array(const std::string& text) { return text.empty() ? "[]" : text; }
+
 std::string snapshot_json(const snapshot& s) {
   // `config` comes last and holds exactly the signed config bytes (docs/origin.md).
   return "{\"slug\":" + json_string(s.slug) + ",\"version\":" + std::to_string(s.version) +
@@ -128,6 +182,20 @@ struct server::impl {
   metrics stats;
   nudger edges;
   httplib::Server http;
+  std::mutex reweight_mutex;  // one reweight at a time (the timer and the manual route)
+  std::mutex timer_mutex;
+  std::condition_variable timer_wake;
+  bool stopping = false;
+  std::thread timer;
+
+  ~impl() {
+    {
+      std::lock_guard<std::mutex> lock(timer_mutex);
+      stopping = true;
+    }
+    timer_wake.notify_all();
+    if (timer.joinable()) timer.join();
+  }
 
   impl(store& d, const signer& k, server_options o)
       : db(d),
@@ -158,11 +226,20 @@ struct server::impl {
     on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "GET /v1/vendors/{slug}/config", &impl::get_config);
     on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/revalidate)", "POST /v1/vendors/{slug}/revalidate",
        &impl::revalidate);
+    on("POST", "/v1/events", "POST /v1/events", &impl::post_events);
+    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/reweight)", "POST /v1/vendors/{slug}/reweight", &impl::post_reweight);
+    on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/bandits)", "GET /v1/vendors/{slug}/bandits", &impl::get_bandits);
     on("GET", R"(/v1/snapshots/([a-z0-9][a-z0-9-]*))", "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::keys);
     on("GET", "/healthz", "GET /healthz", &impl::healthz);
     on("GET", "/metrics", "GET /metrics", &impl::get_metrics);
+    for (admin_route& r : admin_routes(db)) {  // the dashboard (admin.cpp)
+      http.Get(r.pattern, [route = r.route, h = std::move(r.handle)](const Request& req, Response& res) {
+        request_route = route;
+        h(req, res);
+      });
+    }
   }
 
   void hooks() {
@@ -309,6 +386,124 @@ struct server::impl {
            ",\"published_at\":" + json_string(s.published_at) + ",\"seq\":" + std::to_string(s.seq) + "}";
   }
 
+  // --- bandits (docs/bandits.md) ---
+
+  void post_events(const Request& req, Response& res) {
+    if (!authorize(req, res, principal_kind::edge, "")) return;
+    if (req.body.size() > max_event_batch_bytes) {
+      return send_error(res, 413, "too_large", "events batch larger than " + std::to_string(max_event_batch_bytes) + " bytes");
+    }
+    result<json::value> body = json::parse(req.body);
+    if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+    const json::value* events = body->find("events");
+    if (events == nullptr || !events->is_array()) {
+      return send_error(res, 400, "wrong_type", "expected {\"events\": [event, ...]}");
+    }
+    if (events->items().size() > max_event_batch) {
+      return send_error(res, 413, "too_large", "more than " + std::to_string(max_event_batch) + " events in a batch");
+    }
+    std::vector<event_record> batch;
+    batch.reserve(events->items().size());
+    uint64_t rejected = 0;
+    for (const json::value& v : events->items()) {
+      event_record e;
+      if (read_event(v, e)) {
+        batch.push_back(std::move(e));
+      } else {
+        ++rejected;
+      }
+    }
+    ingest_counts counts;
+    if (!batch.empty()) {
+      result<ingest_counts> stored = db.ingest_events(batch, now_iso());
+      if (!stored) return send_error(res, 500, "internal", stored.message());
+      counts = *stored;
+    }
+    stats.events(counts.accepted, counts.duplicates, rejected);
+    send_json(res, 200, "{\"accepted\":" + std::to_string(counts.accepted) + ",\"duplicates\":" +
+                            std::to_string(counts.duplicates) + ",\"rejected\":" + std::to_string(rejected) + "}");
+  }
+
+  result<reweight_outcome> reweight(const std::string& slug) {
+    std::lock_guard<std::mutex> lock(reweight_mutex);
+    result<reweight_outcome> outcome = reweight_vendor(db, slug, now_iso(), [this](snapshot& s) { return sign(s); });
+    if (!outcome) return outcome;
+    for (const std::string& status : outcome->statuses) stats.reweight(status);
+    if (outcome->published) {
+      stats.publish();
+      edges.notify(slug, outcome->published_snapshot.version);
+    }
+    return outcome;
+  }
+
+  void post_reweight(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<reweight_outcome> outcome = reweight(slug);
+    if (!outcome) {
+      if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
+      return send_error(res, 500, "internal", outcome.message());
+    }
+    send_json(res, 200, outcome->response);
+  }
+
+  // Arm aggregates, the weights history and the SRM flags of the vendor's bandits.
+  void get_bandits(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    std::string body = "{\"slug\":" + json_string(slug) + ",\"arms\":[";
+    bool first = true;
+    for (const arm_stat& a : db.arm_stats_of(slug)) {
+      if (!first) body += ",";
+      first = false;
+      body += "{\"experiment\":" + json_string(a.experiment) + ",\"variation\":" + json_string(a.variation) +
+              ",\"units\":" + std::to_string(a.units) + ",\"conversions\":" + std::to_string(a.conversions) + "}";
+    }
+    body += "],\"history\":[";
+    first = true;
+    for (const bandit_record& r : db.bandit_history_of(slug)) {
+      if (!first) body += ",";
+      first = false;
+      body += "{\"id\":" + std::to_string(r.id) + ",\"experiment\":" + json_string(r.experiment) +
+              ",\"feature\":" + json_string(r.feature) + ",\"rule\":" + std::to_string(r.rule) +
+              ",\"version\":" + std::to_string(r.version) + ",\"at\":" + json_string(r.at) +
+              ",\"status\":" + json_string(r.status) + ",\"weights\":" + json_number_array(r.weights) +
+              ",\"units\":" + json_number_array(r.units) + ",\"conversions\":" + json_number_array(r.conversions) +
+              ",\"p_best\":" + json_number_array(r.p_best) + ",\"srm_chi2\":" + json::number_to_string(r.srm_chi2) +
+              ",\"srm_p\":" + json::number_to_string(r.srm_p) + "}";
+    }
+    body += "],\"flags\":[";
+    first = true;
+    for (const bandit_flag& f : db.bandit_flags_of(slug)) {
+      if (!first) body += ",";
+      first = false;
+      body += "{\"experiment\":" + json_string(f.experiment) + ",\"flagged_at\":" + json_string(f.flagged_at) +
+              ",\"reason\":" + json_string(f.reason) + ",\"srm_chi2\":" + json::number_to_string(f.srm_chi2) +
+              ",\"srm_p\":" + json::number_to_string(f.srm_p) + "}";
+    }
+    send_json(res, 200, body + "]}");
+  }
+
+  // Every reweight_every_s seconds, reweights every vendor that has published.
+  void start_timer() {
+    if (options.reweight_every_s <= 0) return;
+    timer = std::thread([this] {
+      std::unique_lock<std::mutex> lock(timer_mutex);
+      while (!timer_wake.wait_for(lock, std::chrono::seconds(options.reweight_every_s), [this] { return stopping; })) {
+        lock.unlock();
+        for (const change& c : db.changes_since(0)) {
+          result<reweight_outcome> outcome = reweight(c.slug);
+          if (!outcome) {
+            const std::string line = "{\"ts\":" + json_string(now_iso()) + ",\"event\":\"reweight_failed\",\"slug\":" +
+                                     json_string(c.slug) + ",\"detail\":" + json_string(outcome.message()) + "}\n";
+            std::fwrite(line.data(), 1, line.size(), stderr);
+          }
+        }
+        lock.lock();
+      }
+    });
+  }
+
   void get_snapshot(const Request& req, Response& res) {
     const std::string slug = req.matches[1];
     if (!authorize(req, res, principal_kind::edge, slug)) return;
@@ -375,7 +570,10 @@ result<int> server::bind() {
   return port;
 }
 
-void server::run() { impl_->http.listen_after_bind(); }
+void server::run() {
+  impl_->start_timer();
+  impl_->http.listen_after_bind();
+}
 
 void server::stop() { impl_->http.stop(); }
 

@@ -18,6 +18,7 @@ struct server_options {
   int port = 8788;                     // 0: any free port
   std::vector<std::string> edge_urls;  // invalidate endpoints nudged after each publish
   std::string edge_token;              // bearer token sent with the nudges
+  int reweight_every_s = 3600;         // bandit reweight cadence (docs/bandits.md); 0: only on request
 };
 
 class server {

@@ -19,6 +19,29 @@ CREATE TABLE IF NOT EXISTS snapshots(
 CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT NOT NULL, slug TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
   PRIMARY KEY(slug, key));
+CREATE TABLE IF NOT EXISTS events(
+  event_id TEXT PRIMARY KEY, slug TEXT NOT NULL, experiment TEXT NOT NULL, variation TEXT NOT NULL,
+  unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, received_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS exposures(
+  slug TEXT NOT NULL, experiment TEXT NOT NULL, unit TEXT NOT NULL, variation TEXT NOT NULL, ts INTEGER NOT NULL,
+  PRIMARY KEY(slug, experiment, unit));
+CREATE INDEX IF NOT EXISTS exposures_window ON exposures(slug, experiment, variation);
+CREATE TABLE IF NOT EXISTS conversions(
+  slug TEXT NOT NULL, experiment TEXT NOT NULL, unit TEXT NOT NULL, ts INTEGER NOT NULL,
+  PRIMARY KEY(slug, experiment, unit)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS arm_stats(
+  slug TEXT NOT NULL, experiment TEXT NOT NULL, variation TEXT NOT NULL,
+  units INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(slug, experiment, variation)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bandit_history(
+  id INTEGER PRIMARY KEY, slug TEXT NOT NULL, experiment TEXT NOT NULL, feature TEXT NOT NULL,
+  rule INTEGER NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, status TEXT NOT NULL,
+  weights TEXT NOT NULL, units TEXT NOT NULL, conversions TEXT NOT NULL, p_best TEXT NOT NULL,
+  srm_chi2 REAL NOT NULL, srm_p REAL NOT NULL, exposure_mark INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS bandit_history_of ON bandit_history(slug, experiment, id);
+CREATE TABLE IF NOT EXISTS bandit_flags(
+  slug TEXT NOT NULL, experiment TEXT NOT NULL, flagged_at TEXT NOT NULL, srm_chi2 REAL NOT NULL,
+  srm_p REAL NOT NULL, reason TEXT NOT NULL, PRIMARY KEY(slug, experiment));
 )sql";
 
 // Idempotency keys are remembered this long (ISO timestamps compare as strings).
@@ -57,7 +80,17 @@ class statement {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
     return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
   }
+  statement& bind(double x) {
+    if (stmt_ != nullptr) sqlite3_bind_double(stmt_, ++bound_, x);
+    return *this;
+  }
   uint64_t number(int column) { return static_cast<uint64_t>(sqlite3_column_int64(stmt_, column)); }
+  double real(int column) { return sqlite3_column_double(stmt_, column); }
+  // Clears the bindings' positions for the next step (the values are rebound).
+  void reset() {
+    if (stmt_ != nullptr) sqlite3_reset(stmt_);
+    bound_ = 0;
+  }
 
  private:
   sqlite3* db_;
@@ -237,6 +270,186 @@ bool store::healthy() {
   std::lock_guard<std::mutex> lock(mutex_);
   statement s(db_, "SELECT 1");
   return s.row();
+}
+
+// --- bandits -------------------------------------------------------------------------------
+
+result<ingest_counts> store::ingest_events(const std::vector<event_record>& events, const std::string& now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  statement insert(db_,
+                   "INSERT OR IGNORE INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
+                   "VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+  statement expose(db_, "INSERT OR IGNORE INTO exposures(slug, experiment, unit, variation, ts) VALUES(?, ?, ?, ?, ?)");
+  statement count_unit(db_,
+                       "INSERT INTO arm_stats(slug, experiment, variation, units, conversions) VALUES(?, ?, ?, 1, "
+                       "EXISTS(SELECT 1 FROM conversions WHERE slug = ?1 AND experiment = ?2 AND unit = ?4)) "
+                       "ON CONFLICT(slug, experiment, variation) DO UPDATE SET units = units + 1, "
+                       "conversions = conversions + excluded.conversions");
+  statement convert(db_, "INSERT OR IGNORE INTO conversions(slug, experiment, unit, ts) VALUES(?, ?, ?, ?)");
+  statement count_conversion(db_,
+                             "UPDATE arm_stats SET conversions = conversions + 1 WHERE slug = ?1 AND experiment = ?2 "
+                             "AND variation = (SELECT variation FROM exposures WHERE slug = ?1 AND experiment = ?2 "
+                             "AND unit = ?3)");
+  ingest_counts counts;
+  for (const event_record& e : events) {
+    insert.reset();
+    insert.bind(e.event_id).bind(e.slug).bind(e.experiment).bind(e.variation).bind(e.unit).bind(e.type).bind(e.ts);
+    WHALE_TRY_VOID(insert.bind(now).run("insert event"));
+    if (sqlite3_changes(db_) == 0) {
+      ++counts.duplicates;
+      continue;
+    }
+    ++counts.accepted;
+    if (e.type == "exposure") {
+      expose.reset();
+      WHALE_TRY_VOID(expose.bind(e.slug).bind(e.experiment).bind(e.unit).bind(e.variation).bind(e.ts).run("expose"));
+      if (sqlite3_changes(db_) == 0) continue;  // the unit was exposed before: its first variation counts
+      count_unit.reset();
+      // ?4 (the unit) is bound after the three of the VALUES list.
+      WHALE_TRY_VOID(count_unit.bind(e.slug).bind(e.experiment).bind(e.variation).bind(e.unit).run("count unit"));
+    } else {
+      convert.reset();
+      WHALE_TRY_VOID(convert.bind(e.slug).bind(e.experiment).bind(e.unit).bind(e.ts).run("convert"));
+      if (sqlite3_changes(db_) == 0) continue;  // the unit converted before
+      count_conversion.reset();
+      WHALE_TRY_VOID(count_conversion.bind(e.slug).bind(e.experiment).bind(e.unit).run("count conversion"));
+    }
+  }
+  WHALE_TRY_VOID(tx.commit());
+  return counts;
+}
+
+std::vector<arm_stat> store::arm_stats_of(const std::string& slug, const std::string& experiment) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_,
+              "SELECT experiment, variation, units, conversions FROM arm_stats WHERE slug = ?1 "
+              "AND (?2 = '' OR experiment = ?2) ORDER BY experiment, variation");
+  s.bind(slug).bind(experiment);
+  std::vector<arm_stat> out;
+  while (s.row()) out.push_back(arm_stat{s.text(0), s.text(1), s.number(2), s.number(3)});
+  return out;
+}
+
+std::vector<arm_stat> store::exposures_since(const std::string& slug, const std::string& experiment, uint64_t mark) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_,
+              "SELECT experiment, variation, COUNT(*) FROM exposures WHERE slug = ? AND experiment = ? AND rowid > ? "
+              "GROUP BY variation ORDER BY variation");
+  s.bind(slug).bind(experiment).bind(mark);
+  std::vector<arm_stat> out;
+  while (s.row()) out.push_back(arm_stat{s.text(0), s.text(1), s.number(2), 0});
+  return out;
+}
+
+uint64_t store::exposure_mark() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, "SELECT COALESCE(MAX(rowid), 0) FROM exposures");
+  return s.row() ? s.number(0) : 0;
+}
+
+std::vector<bandit_record> store::bandit_history_of(const std::string& slug, const std::string& experiment) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_,
+              "SELECT id, slug, experiment, feature, rule, version, at, status, weights, units, conversions, p_best, "
+              "srm_chi2, srm_p, exposure_mark FROM bandit_history WHERE slug = ?1 AND (?2 = '' OR experiment = ?2) "
+              "ORDER BY id");
+  s.bind(slug).bind(experiment);
+  std::vector<bandit_record> out;
+  while (s.row()) {
+    bandit_record r;
+    r.id = s.number(0);
+    r.slug = s.text(1);
+    r.experiment = s.text(2);
+    r.feature = s.text(3);
+    r.rule = s.number(4);
+    r.version = s.number(5);
+    r.at = s.text(6);
+    r.status = s.text(7);
+    r.weights = s.text(8);
+    r.units = s.text(9);
+    r.conversions = s.text(10);
+    r.p_best = s.text(11);
+    r.srm_chi2 = s.real(12);
+    r.srm_p = s.real(13);
+    r.exposure_mark = s.number(14);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<bandit_flag> store::bandit_flags_of(const std::string& slug) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_,
+              "SELECT slug, experiment, flagged_at, reason, srm_chi2, srm_p FROM bandit_flags WHERE slug = ? "
+              "ORDER BY experiment");
+  s.bind(slug);
+  std::vector<bandit_flag> out;
+  while (s.row()) out.push_back(bandit_flag{s.text(0), s.text(1), s.text(2), s.text(3), s.real(4), s.real(5)});
+  return out;
+}
+
+result<void> store::insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags) {
+  statement add(db_,
+                "INSERT INTO bandit_history(slug, experiment, feature, rule, version, at, status, weights, units, "
+                "conversions, p_best, srm_chi2, srm_p, exposure_mark) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const bandit_record& r : records) {
+    add.reset();
+    add.bind(r.slug).bind(r.experiment).bind(r.feature).bind(r.rule).bind(r.version).bind(r.at).bind(r.status);
+    add.bind(r.weights).bind(r.units).bind(r.conversions).bind(r.p_best).bind(r.srm_chi2).bind(r.srm_p);
+    WHALE_TRY_VOID(add.bind(r.exposure_mark).run("record reweight"));
+  }
+  statement flag(db_,
+                 "INSERT OR REPLACE INTO bandit_flags(slug, experiment, flagged_at, srm_chi2, srm_p, reason) "
+                 "VALUES(?, ?, ?, ?, ?, ?)");
+  for (const bandit_flag& f : flags) {
+    flag.reset();
+    WHALE_TRY_VOID(flag.bind(f.slug).bind(f.experiment).bind(f.flagged_at).bind(f.srm_chi2).bind(f.srm_p).bind(f.reason)
+                       .run("flag experiment"));
+  }
+  return {};
+}
+
+result<void> store::record_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  WHALE_TRY_VOID(insert_bandits(records, flags));
+  return tx.commit();
+}
+
+result<publish_outcome> store::publish_body(const std::string& slug, const std::string& body, const std::string& now,
+                                            const snapshot_finisher& finish, std::vector<bandit_record> records,
+                                            const std::vector<bandit_flag>& flags, const std::string& draft_body,
+                                            const std::string& draft_updated_at) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  statement next(db_,
+                 "SELECT (SELECT COALESCE(MAX(version), 0) + 1 FROM snapshots WHERE slug = ?), "
+                 "(SELECT COALESCE(MAX(seq), 0) + 1 FROM snapshots)");
+  if (!next.bind(slug).row()) return sqlite_failure(db_, "next version");
+  snapshot snap;
+  snap.slug = slug;
+  snap.body = body;
+  snap.version = next.number(0);
+  snap.seq = next.number(1);
+  snap.published_at = now;
+  WHALE_TRY(std::string response, finish(snap));
+  statement insert(db_,
+                   "INSERT INTO snapshots(slug, version, body, signature, key_id, published_at, seq) "
+                   "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(slug).bind(snap.version).bind(snap.body).bind(snap.signature).bind(snap.key_id);
+  WHALE_TRY_VOID(insert.bind(snap.published_at).bind(snap.seq).run("insert snapshot"));
+  for (bandit_record& r : records) r.version = snap.version;
+  WHALE_TRY_VOID(insert_bandits(records, flags));
+  if (!draft_body.empty()) {
+    statement patch(db_, "UPDATE drafts SET body = ? WHERE slug = ? AND updated_at = ?");
+    WHALE_TRY_VOID(patch.bind(draft_body).bind(slug).bind(draft_updated_at).run("patch draft"));
+  }
+  WHALE_TRY_VOID(tx.commit());
+  return publish_outcome{std::move(response), false, std::move(snap)};
 }
 
 }  // namespace whale::origin

@@ -56,6 +56,46 @@ struct publish_outcome {
 // response to remember under the idempotency key.
 using snapshot_finisher = std::function<result<std::string>(snapshot&)>;
 
+// One event as the origin stores it (docs/bandits.md). `variation` is the arm: its index in
+// decimal or the variation's meta key.
+struct event_record {
+  std::string event_id, type, slug, experiment, variation, unit;
+  uint64_t ts = 0;
+};
+
+struct ingest_counts {
+  uint64_t accepted = 0;
+  uint64_t duplicates = 0;
+};
+
+// Distinct units exposed to a variation and, of those, converted.
+struct arm_stat {
+  std::string experiment;
+  std::string variation;
+  uint64_t units = 0;
+  uint64_t conversions = 0;
+};
+
+// One reweight attempt that published or flagged (table bandit_history). JSON arrays as text.
+struct bandit_record {
+  uint64_t id = 0;
+  std::string slug, experiment, feature;
+  uint64_t rule = 0;     // index of the rule in the feature's rules
+  uint64_t version = 0;  // the version published with these weights (0 when nothing was published)
+  std::string at;
+  std::string status;  // "reweighted" or "srm"
+  std::string weights, units, conversions, p_best;  // JSON arrays, one per arm
+  double srm_chi2 = 0;
+  double srm_p = 1;       // 1 when the test was not run (too few units in the window)
+  uint64_t exposure_mark = 0;  // exposures.rowid high-water mark when recorded (start of the next SRM window)
+};
+
+struct bandit_flag {
+  std::string slug, experiment, flagged_at, reason;
+  double srm_chi2 = 0;
+  double srm_p = 0;
+};
+
 class store {
  public:
   // Opens (creating if needed) the database at `path` and its schema.
@@ -82,7 +122,29 @@ class store {
   std::vector<change> changes_since(uint64_t seq);
   bool healthy();
 
+  // --- bandits (docs/bandits.md) ---
+  // Stores a batch in one transaction; events whose event_id is already stored are duplicates.
+  result<ingest_counts> ingest_events(const std::vector<event_record>& events, const std::string& now);
+  // Per (experiment, variation) aggregates of the vendor, every experiment when `experiment` is empty.
+  std::vector<arm_stat> arm_stats_of(const std::string& slug, const std::string& experiment = "");
+  // Units first exposed after the exposures rowid `mark`, per variation.
+  std::vector<arm_stat> exposures_since(const std::string& slug, const std::string& experiment, uint64_t mark);
+  uint64_t exposure_mark();
+  // The reweight history of the vendor, oldest first (every experiment when `experiment` is empty).
+  std::vector<bandit_record> bandit_history_of(const std::string& slug, const std::string& experiment = "");
+  std::vector<bandit_flag> bandit_flags_of(const std::string& slug);
+  // Records attempts that published nothing (SRM flags) with their flags, in one transaction.
+  result<void> record_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
+  // Publishes `body` (already validated) as the vendor's next version with the records (their
+  // version filled in) and flags, in one transaction. When `draft_body` is non-empty and the
+  // draft's updated_at is still `draft_updated_at`, the draft is replaced by it too.
+  result<publish_outcome> publish_body(const std::string& slug, const std::string& body, const std::string& now,
+                                       const snapshot_finisher& finish, std::vector<bandit_record> records,
+                                       const std::vector<bandit_flag>& flags, const std::string& draft_body,
+                                       const std::string& draft_updated_at);
+
  private:
+  result<void> insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
   explicit store(sqlite3* db);
   result<void> exec(const char* sql);
   bool next_snapshot(const std::string& slug, snapshot& snap);

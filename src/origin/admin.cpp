@@ -1,0 +1,314 @@
+#include "admin.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "admin_assets.h"  // generated from src/origin/admin/* (embed_admin.cmake)
+#include "crypto.h"
+#include "store.h"
+#include "whale/bandit.h"
+#include "whale/json.h"
+
+namespace whale::origin {
+
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+
+constexpr uint64_t max_history_versions = 50;  // weights over time: the last N published versions
+constexpr uint32_t pbest_draws = 20000;
+constexpr double srm_alpha = 0.001;
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  json::write_string(s, out);
+  return out;
+}
+
+std::string num(double x) { return json::number_to_string(x); }
+
+void send_error(Response& res, int status, std::string_view code, std::string_view message) {
+  res.status = status;
+  res.set_content("{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}",
+                  "application/json");
+}
+
+std::string bearer_token(const Request& req) {
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view scheme = "bearer ";
+  if (header.size() <= scheme.size()) return {};
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
+  }
+  return header.substr(scheme.size());
+}
+
+// The vendor slug of the request's token, or nullopt after answering 401 / 403 as docs/origin.md
+// says. A non-empty `slug` must be the token's own.
+std::optional<std::string> vendor_of(store& db, const Request& req, Response& res, const std::string& slug) {
+  const std::string token = bearer_token(req);
+  const std::optional<principal> who = token.empty() ? std::nullopt : db.find_token(sha256_hex(token));
+  if (!who) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"whale-origin\"");
+    send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");
+    return std::nullopt;
+  }
+  if (who->kind != principal_kind::vendor) {
+    send_error(res, 403, "forbidden", "the dashboard takes a vendor token");
+    return std::nullopt;
+  }
+  if (!slug.empty() && who->name != slug) {
+    send_error(res, 403, "forbidden", "this token belongs to another vendor");
+    return std::nullopt;
+  }
+  return who->name;
+}
+
+// Regularized upper incomplete gamma Q(a, x) (series below a + 1, continued fraction above).
+double gamma_q(double a, double x) {
+  if (x <= 0) return 1;
+  const double log_front = -x + a * std::log(x) - std::lgamma(a);
+  if (x < a + 1) {
+    double term = 1 / a, sum = term;
+    for (int n = 1; n < 1000 && std::fabs(term) > std::fabs(sum) * 1e-15; ++n) {
+      term *= x / (a + n);
+      sum += term;
+    }
+    return std::clamp(1 - sum * std::exp(log_front), 0.0, 1.0);
+  }
+  constexpr double tiny = 1e-300;
+  double b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d;
+  for (int i = 1; i < 1000; ++i) {
+    const double an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = b + an / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const double delta = d * c;
+    h *= delta;
+    if (std::fabs(delta - 1) < 1e-15) break;
+  }
+  return std::clamp(std::exp(log_front) * h, 0.0, 1.0);
+}
+
+struct experiment_rule {
+  std::string feature;
+  std::string key;  // the rule's `key`, else the feature's
+  std::string id;
+  std::vector<std::string> variation_keys;
+  std::vector<std::string> variation_names;
+  std::vector<double> weights;
+  double prior_alpha = 1, prior_beta = 1;
+};
+
+double number_or(const json::value* v, double fallback) {
+  return v != nullptr && v->is_number() ? v->as_number() : fallback;
+}
+
+std::string string_or(const json::value* v, std::string fallback) {
+  return v != nullptr && v->is_string() ? v->as_string() : fallback;
+}
+
+// The experiment rules (rules with `variations`) of a config, in document order.
+std::vector<experiment_rule> experiments_of(const json::value& config) {
+  std::vector<experiment_rule> out;
+  const json::value* features = config.find("features");
+  if (features == nullptr || !features->is_object()) return out;
+  for (const auto& [feature_key, feature] : features->members()) {
+    const json::value* rules = feature.find("rules");
+    if (rules == nullptr || !rules->is_array()) continue;
+    for (const json::value& rule : rules->items()) {
+      const json::value* variations = rule.find("variations");
+      if (variations == nullptr || !variations->is_array() || variations->items().empty()) continue;
+      experiment_rule e;
+      e.feature = feature_key;
+      e.key = string_or(rule.find("key"), feature_key);
+      e.id = string_or(rule.find("id"), "");
+      const size_t n = variations->items().size();
+      const json::value* meta = rule.find("meta");
+      const json::value* weights = rule.find("weights");
+      for (size_t i = 0; i < n; ++i) {
+        const json::value* m = meta != nullptr && meta->is_array() && i < meta->items().size() ? &meta->items()[i] : nullptr;
+        e.variation_keys.push_back(string_or(m != nullptr ? m->find("key") : nullptr, std::to_string(i)));
+        e.variation_names.push_back(string_or(m != nullptr ? m->find("name") : nullptr, ""));
+        const json::value* w = weights != nullptr && weights->is_array() && i < weights->items().size()
+                                   ? &weights->items()[i]
+                                   : nullptr;
+        e.weights.push_back(number_or(w, 1.0 / static_cast<double>(n)));
+      }
+      // A configured prior: `prior` or `bandit.prior`, {alpha, beta} both > 0.
+      const json::value* prior = rule.find("prior");
+      if (prior == nullptr) {
+        const json::value* bandit = rule.find("bandit");
+        if (bandit != nullptr) prior = bandit->find("prior");
+      }
+      if (prior != nullptr) {
+        const double a = number_or(prior->find("alpha"), 1), b = number_or(prior->find("beta"), 1);
+        if (a > 0 && b > 0 && std::isfinite(a) && std::isfinite(b)) e.prior_alpha = a, e.prior_beta = b;
+      }
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+// The same experiment in another version of the config (matched by key), or nullptr.
+const experiment_rule* find_experiment(const std::vector<experiment_rule>& all, const std::string& key) {
+  for (const auto& e : all) {
+    if (e.key == key) return &e;
+  }
+  return nullptr;
+}
+
+std::string experiment_json(const std::string& slug, const experiment_rule& e, const experiment_counts& counts,
+                            const std::vector<std::pair<const snapshot*, const experiment_rule*>>& history) {
+  const size_t n = e.variation_keys.size();
+  std::vector<bandit::beta_arm> arms;
+  uint64_t total_units = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const arm_counts c = i < counts.arms.size() ? counts.arms[i] : arm_counts{};
+    const uint64_t conv = std::min(c.conversions, c.units);
+    arms.push_back({e.prior_alpha + static_cast<double>(conv), e.prior_beta + static_cast<double>(c.units - conv)});
+    total_units += c.units;
+  }
+  // P(best): the Monte-Carlo win shares, with the core's sampler, seeded per experiment so that
+  // a reload shows the same numbers.
+  std::vector<double> p_best(n, 0.0);
+  bandit::weights_options options;
+  options.draws = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(pbest_draws, bandit::max_samples / std::max<size_t>(n, 1))));
+  bandit::rng r = bandit::rng::from_seed("admin/" + slug + "/" + e.key);
+  if (auto w = bandit::bandit_weights(arms, options, r)) p_best = *w;
+
+  // Sample-ratio mismatch: chi-square of the units against the current weights, p < 0.001.
+  double chi = 0, weight_sum = 0;
+  for (double w : e.weights) weight_sum += w;
+  size_t dof = 0;
+  for (size_t i = 0; i < n && total_units > 0 && weight_sum > 0; ++i) {
+    const double expected = static_cast<double>(total_units) * e.weights[i] / weight_sum;
+    const double units = i < counts.arms.size() ? static_cast<double>(counts.arms[i].units) : 0;
+    if (expected > 0) {
+      chi += (units - expected) * (units - expected) / expected;
+      ++dof;
+    }
+  }
+  const double srm_p = dof >= 2 ? gamma_q(static_cast<double>(dof - 1) / 2, chi / 2) : 1.0;
+  const bool srm = counts.srm || srm_p < srm_alpha;
+
+  std::string out = "{\"feature\":" + json_string(e.feature) + ",\"key\":" + json_string(e.key) +
+                    ",\"id\":" + json_string(e.id) + ",\"units\":" + std::to_string(total_units) +
+                    ",\"srm\":" + (srm ? "true" : "false") + ",\"srm_p\":" + num(srm_p) +
+                    ",\"chi_square\":" + num(chi) + ",\"prior\":{\"alpha\":" + num(e.prior_alpha) +
+                    ",\"beta\":" + num(e.prior_beta) + "},\"variations\":[";
+  for (size_t i = 0; i < n; ++i) {
+    const arm_counts c = i < counts.arms.size() ? counts.arms[i] : arm_counts{};
+    if (i > 0) out += ",";
+    out += "{\"index\":" + std::to_string(i) + ",\"key\":" + json_string(e.variation_keys[i]) +
+           ",\"name\":" + json_string(e.variation_names[i]) + ",\"units\":" + std::to_string(c.units) +
+           ",\"conversions\":" + std::to_string(c.conversions) + ",\"rate\":" +
+           (c.units > 0 ? num(static_cast<double>(c.conversions) / static_cast<double>(c.units)) : "null") +
+           ",\"alpha\":" + num(arms[i].alpha) + ",\"beta\":" + num(arms[i].beta) + ",\"p_best\":" + num(p_best[i]) +
+           ",\"weight\":" + num(e.weights[i]) + "}";
+  }
+  out += "],\"weights_history\":[";
+  bool first = true;
+  for (const auto& [snap, rule] : history) {
+    if (rule == nullptr || rule->weights.size() != n) continue;
+    if (!first) out += ",";
+    first = false;
+    out += "{\"version\":" + std::to_string(snap->version) + ",\"at\":" + json_string(snap->published_at) +
+           ",\"weights\":[";
+    for (size_t i = 0; i < n; ++i) out += (i > 0 ? "," : "") + num(rule->weights[i]);
+    out += "]}";
+  }
+  return out + "]}";
+}
+
+void experiments(store& db, const counts_source& counts, const Request& req, Response& res) {
+  const std::string slug = req.matches[1];
+  if (!vendor_of(db, req, res, slug)) return;
+  // The published config (what the edges serve), else the draft.
+  const std::optional<snapshot> latest = db.find_snapshot(slug, 0);
+  std::string body, source = "none";
+  if (latest) {
+    body = latest->body, source = "snapshot";
+  } else if (const std::optional<draft> d = db.get_draft(slug)) {
+    body = d->body, source = "draft";
+  }
+  std::vector<experiment_rule> current;
+  if (!body.empty()) {
+    result<json::value> config = json::parse(body);
+    if (!config) return send_error(res, 500, "internal", "stored config: " + config.message());
+    current = experiments_of(*config);
+  }
+  // Weights over time: the experiment's weights in each of the last published versions.
+  std::vector<snapshot> snaps;
+  std::vector<std::vector<experiment_rule>> snap_rules;
+  if (latest) {
+    const uint64_t from = latest->version > max_history_versions ? latest->version - max_history_versions + 1 : 1;
+    for (uint64_t v = from; v <= latest->version; ++v) {
+      std::optional<snapshot> s = v == latest->version ? latest : db.find_snapshot(slug, v);
+      if (!s) continue;
+      result<json::value> config = json::parse(s->body);
+      if (!config) continue;
+      snap_rules.push_back(experiments_of(*config));
+      snaps.push_back(std::move(*s));
+    }
+  }
+  std::string out = "{\"slug\":" + json_string(slug) + ",\"version\":" +
+                    std::to_string(latest ? latest->version : 0) + ",\"published_at\":" +
+                    (latest ? json_string(latest->published_at) : "null") + ",\"source\":" + json_string(source) +
+                    ",\"experiments\":[";
+  for (size_t i = 0; i < current.size(); ++i) {
+    std::vector<std::pair<const snapshot*, const experiment_rule*>> history;
+    for (size_t s = 0; s < snaps.size(); ++s) history.emplace_back(&snaps[s], find_experiment(snap_rules[s], current[i].key));
+    const experiment_counts c = counts ? counts(slug, current[i].key) : experiment_counts{};
+    if (i > 0) out += ",";
+    out += experiment_json(slug, current[i], c, history);
+  }
+  // Top components: filled in once component-level results exist (issue 6 §4); empty until then.
+  out += "],\"top_components\":[]}";
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(out, "application/json");
+}
+
+void asset(const std::string& name, Response& res) {
+  for (const admin_asset& a : admin_assets) {
+    if (name == a.name) {
+      const auto ends = [&](std::string_view suffix) {
+        return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+      };
+      const char* type = ends(".js")    ? "text/javascript; charset=utf-8"
+                         : ends(".css") ? "text/css; charset=utf-8"
+                                        : "text/html; charset=utf-8";
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(reinterpret_cast<const char*>(a.data), a.size, type);
+      return;
+    }
+  }
+  send_error(res, 404, "not_found", "no such dashboard file: " + name);
+}
+
+}  // namespace
+
+std::vector<admin_route> admin_routes(store& db, counts_source counts) {
+  std::vector<admin_route> routes;
+  routes.push_back({"/admin/?", "GET /admin", [](const Request&, Response& res) { asset("index.html", res); }});
+  routes.push_back({R"(/admin/([a-z0-9-]+\.(?:js|css)))", "GET /admin/{file}",
+                    [](const Request& req, Response& res) { asset(req.matches[1], res); }});
+  routes.push_back({"/admin/api/me", "GET /admin/api/me", [&db](const Request& req, Response& res) {
+                      if (auto slug = vendor_of(db, req, res, "")) {
+                        res.set_content("{\"slug\":" + json_string(*slug) + "}", "application/json");
+                      }
+                    }});
+  routes.push_back({R"(/admin/api/([a-z0-9][a-z0-9-]*)/experiments)", "GET /admin/api/{slug}/experiments",
+                    [&db, counts = std::move(counts)](const Request& req, Response& res) {
+                      experiments(db, counts, req, res);
+                    }});
+  return routes;
+}
+
+}  // namespace whale::origin

@@ -1,0 +1,112 @@
+// The vendor dashboard: asks for the vendor token once (kept in sessionStorage), then reads
+// /admin/api/{slug}/experiments with `Authorization: Bearer` and draws tables and SVG plots.
+import { COLORS, densityPlot, weightsChart } from './plots.js';
+
+const KEY = 'whale.admin.token';
+const $ = (sel) => document.querySelector(sel);
+let slug = '';
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+async function api(path, init = {}) {
+  const token = sessionStorage.getItem(KEY);
+  const res = await fetch(path, { ...init, headers: { ...(init.headers ?? {}), Authorization: `Bearer ${token}` } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error(body?.error?.message ?? `HTTP ${res.status}`);
+    err.status = res.status;
+    throw err;
+  }
+  return body;
+}
+
+const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(2)}%`);
+
+function experimentView(e) {
+  const swatch = (i) => h('span', { class: 'swatch', style: `background:${COLORS[i % COLORS.length]}` });
+  const table = h('table', { class: 'variations' },
+    h('thead', {}, h('tr', {}, ...['variation', 'units', 'conversions', 'rate', 'posterior α', 'posterior β', 'P(best)', 'weight']
+      .map((t) => h('th', {}, t)))),
+    h('tbody', {}, ...e.variations.map((v) => h('tr', { 'data-key': v.key },
+      h('td', {}, swatch(v.index), v.name ? `${v.key} (${v.name})` : v.key),
+      h('td', {}, String(v.units)), h('td', {}, String(v.conversions)), h('td', {}, pct(v.rate)),
+      h('td', {}, String(v.alpha)), h('td', {}, String(v.beta)),
+      h('td', { class: 'p-best' }, pct(v.p_best)), h('td', {}, pct(v.weight))))));
+  const flag = e.srm
+    ? h('span', { class: 'srm', title: `chi² ${e.chi_square.toFixed(2)}, p ${e.srm_p.toExponential(2)}` }, 'SRM')
+    : h('span', { class: 'ok' }, e.units > 0 ? `no SRM (p ${e.srm_p.toPrecision(2)})` : 'no data yet');
+  const plots = h('div', { class: 'plots' },
+    h('figure', {}, densityPlot(e.variations), h('figcaption', {}, 'Posterior conversion rate (Beta densities)')),
+    h('figure', {}, weightsChart(e.weights_history.length ? e.weights_history : [{ version: 0, weights: e.variations.map((v) => v.weight) }], e.variations.length),
+      h('figcaption', {}, 'Traffic weights by published version')));
+  return h('article', { class: 'experiment', 'data-experiment': e.key },
+    h('h2', {}, `${e.key} `, flag), h('p', {}, `feature ${e.feature}${e.id ? ` · ${e.id}` : ''} · ${e.units} units · prior Beta(${e.prior.alpha}, ${e.prior.beta})`),
+    table, plots);
+}
+
+async function load() {
+  const data = await api(`/admin/api/${slug}/experiments`);
+  $('#version').textContent = String(data.version);
+  $('#published-at').textContent = data.published_at ? `at ${data.published_at}` : '(nothing published yet)';
+  const list = $('#experiments');
+  list.replaceChildren(...data.experiments.map(experimentView));
+  if (data.experiments.length === 0) list.append(h('p', {}, 'No experiments in this config.'));
+  const top = $('#top-components');
+  top.hidden = !(data.top_components?.length > 0);
+  if (!top.hidden) {
+    top.querySelector('ol').replaceChildren(...data.top_components.map((c) => h('li', {}, `${c.key}: ${pct(c.uplift ?? c.rate)}`)));
+  }
+  document.body.dataset.loaded = String(data.version);
+}
+
+async function revalidate() {
+  const button = $('#revalidate');
+  button.disabled = true;
+  const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+  try {
+    const r = await api(`/v1/vendors/${slug}/revalidate`, { method: 'POST', headers: { 'Idempotency-Key': key }, body: '' });
+    $('#revalidate-result').textContent = `published version ${r.version}`;
+    await load();
+  } catch (err) {
+    $('#revalidate-result').textContent = `revalidate failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function start() {
+  try {
+    const me = await api('/admin/api/me');
+    slug = me.slug;
+    $('#who').textContent = slug;
+    $('#login').hidden = true;
+    $('#app').hidden = false;
+    await load();
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) sessionStorage.removeItem(KEY);
+    $('#app').hidden = true;
+    $('#login').hidden = false;
+    $('#login-error').textContent = err.message;
+  }
+}
+
+$('#login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem(KEY, $('#token').value.trim());
+  $('#token').value = '';
+  start();
+});
+$('#revalidate').addEventListener('click', revalidate);
+$('#logout').addEventListener('click', () => {
+  sessionStorage.removeItem(KEY);
+  location.reload();
+});
+
+if (sessionStorage.getItem(KEY)) start(); else $('#login').hidden = false;

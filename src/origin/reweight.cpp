@@ -1,0 +1,308 @@
+#include "reweight.h"
+
+#include <cmath>
+#include <map>
+
+#include "validate.h"
+#include "whale/bandit.h"
+#include "whale/json.h"
+#include "whale/srm.h"
+
+namespace whale::origin {
+
+namespace {
+
+constexpr double default_floor = 0.01;
+constexpr uint64_t default_min_units = 100;
+constexpr uint32_t draws = 10000;
+constexpr double srm_alpha = 0.001;
+// The SRM test runs once every arm expects at least this many units in its window.
+constexpr double srm_min_expected = 5;
+
+struct bandit_rule {
+  std::string feature;
+  size_t rule = 0;
+  std::string experiment;
+  size_t arms = 0;
+  std::vector<std::string> meta_keys;  // per arm, may be empty
+  std::vector<double> weights;         // the current weights (equal when the rule has none)
+  double floor = default_floor;
+  uint64_t min_units = default_min_units;
+  bool top_two = false;
+  double prior_alpha = 1;
+  double prior_beta = 1;
+};
+
+double number_or(const json::value* v, double fallback) {
+  return v != nullptr && v->is_number() && std::isfinite(v->as_number()) ? v->as_number() : fallback;
+}
+
+std::vector<bandit_rule> bandit_rules(const json::value& config) {
+  std::vector<bandit_rule> out;
+  const json::value* features = config.find("features");
+  if (features == nullptr || !features->is_object()) return out;
+  for (const auto& [feature, f] : features->members()) {
+    const json::value* rules = f.find("rules");
+    if (rules == nullptr || !rules->is_array()) continue;
+    for (size_t i = 0; i < rules->items().size(); ++i) {
+      const json::value& r = rules->items()[i];
+      const json::value* b = r.find("bandit");
+      const json::value* variations = r.find("variations");
+      if (b == nullptr || !b->is_object() || variations == nullptr || !variations->is_array() ||
+          variations->items().size() < 2) {
+        continue;
+      }
+      bandit_rule br;
+      br.feature = feature;
+      br.rule = i;
+      const json::value* key = r.find("key");
+      br.experiment = key != nullptr && key->is_string() ? key->as_string() : feature;
+      br.arms = variations->items().size();
+      const json::value* meta = r.find("meta");
+      for (size_t a = 0; a < br.arms; ++a) {
+        const json::value* m = meta != nullptr && meta->is_array() && a < meta->items().size() ? &meta->items()[a] : nullptr;
+        const json::value* k = m != nullptr ? m->find("key") : nullptr;
+        br.meta_keys.push_back(k != nullptr && k->is_string() ? k->as_string() : std::string());
+      }
+      const json::value* w = r.find("weights");
+      if (w != nullptr && w->is_array() && w->items().size() == br.arms) {
+        for (const json::value& x : w->items()) br.weights.push_back(number_or(&x, 0));
+      } else {
+        br.weights.assign(br.arms, 1.0 / static_cast<double>(br.arms));
+      }
+      br.floor = number_or(b->find("floor"), default_floor);
+      const double max_floor = 1.0 / static_cast<double>(br.arms);
+      if (!(br.floor >= 0)) br.floor = default_floor;
+      if (br.floor > max_floor) br.floor = max_floor;
+      const double min_units = number_or(b->find("minUnits"), static_cast<double>(default_min_units));
+      br.min_units = min_units >= 1 ? static_cast<uint64_t>(min_units) : 1;
+      const json::value* top_two = b->find("topTwo");
+      br.top_two = top_two != nullptr && top_two->is_bool() && top_two->as_bool();
+      if (const json::value* prior = b->find("prior"); prior != nullptr && prior->is_object()) {
+        br.prior_alpha = number_or(prior->find("alpha"), 1);
+        br.prior_beta = number_or(prior->find("beta"), 1);
+        if (!(br.prior_alpha > 0)) br.prior_alpha = 1;
+        if (!(br.prior_beta > 0)) br.prior_beta = 1;
+      }
+      out.push_back(std::move(br));
+    }
+  }
+  return out;
+}
+
+// The arm of a stored variation: its index in decimal, or a meta key; -1 when neither.
+int arm_of(const bandit_rule& r, const std::string& variation) {
+  if (!variation.empty() && variation.size() < 10 && variation.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t index = std::stoul(variation);
+    return index < r.arms ? static_cast<int>(index) : -1;
+  }
+  for (size_t a = 0; a < r.arms; ++a) {
+    if (!r.meta_keys[a].empty() && r.meta_keys[a] == variation) return static_cast<int>(a);
+  }
+  return -1;
+}
+
+template <typename T>
+std::string json_array(const std::vector<T>& xs) {
+  std::string out = "[";
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (i > 0) out += ",";
+    out += json::number_to_string(static_cast<double>(xs[i]));
+  }
+  return out + "]";
+}
+
+std::string json_str(const std::string& s) {
+  std::string out;
+  json::write_string(s, out);
+  return out;
+}
+
+// Rounded to 1e-4 (the weights are written into the config); the largest absorbs the rounding
+// so that they sum to 1 within a few ulps.
+std::vector<double> rounded(const std::vector<double>& w) {
+  std::vector<double> out(w.size());
+  size_t largest = 0;
+  double sum = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    out[i] = std::round(w[i] * 10000) / 10000;
+    if (w[i] > w[largest]) largest = i;
+  }
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (i != largest) sum += out[i];
+  }
+  out[largest] = std::round((1 - sum) * 10000) / 10000;
+  return out;
+}
+
+void set_weights(json::value& config, const bandit_rule& r, const std::vector<double>& weights) {
+  json::value* features = config.find("features");
+  if (features == nullptr) return;
+  json::value* f = features->find(r.feature);
+  json::value* rules = f != nullptr ? f->find("rules") : nullptr;
+  if (rules == nullptr || !rules->is_array() || r.rule >= rules->items().size()) return;
+  json::value& rule = rules->items()[r.rule];
+  const json::value* variations = rule.find("variations");
+  if (!rule.is_object() || variations == nullptr || !variations->is_array() || variations->items().size() != r.arms) return;
+  std::vector<json::value> items;
+  for (double w : weights) items.push_back(json::value::number(w));
+  rule.set("weights", json::value::array(std::move(items)));
+}
+
+}  // namespace
+
+result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, const std::string& now,
+                                         const snapshot_finisher& finish) {
+  const std::optional<snapshot> latest = db.find_snapshot(slug, 0);
+  if (!latest) return fail(error_code::not_found, "nothing published for " + slug);
+  WHALE_TRY(json::value config, json::parse(latest->body));
+  const std::vector<bandit_rule> rules = bandit_rules(config);
+
+  std::map<std::string, bandit_flag> flagged;
+  for (bandit_flag& f : db.bandit_flags_of(slug)) flagged[f.experiment] = f;
+
+  reweight_outcome outcome;
+  std::vector<bandit_record> records;
+  std::vector<bandit_flag> new_flags;
+  std::vector<std::pair<const bandit_rule*, std::vector<double>>> changes;
+  std::string experiments_json;
+  const uint64_t mark = db.exposure_mark();
+
+  for (const bandit_rule& r : rules) {
+    std::vector<uint64_t> units(r.arms, 0);
+    std::vector<uint64_t> conversions(r.arms, 0);
+    for (const arm_stat& s : db.arm_stats_of(slug, r.experiment)) {
+      const int a = arm_of(r, s.variation);
+      if (a < 0) continue;
+      units[a] += s.units;
+      conversions[a] += s.conversions;
+    }
+    std::string status;
+    std::vector<double> new_weights;
+    std::vector<double> p_best;
+    srm::srm_result srm_outcome;
+    bool srm_run = false;
+    uint64_t window_start = 0;
+    for (const bandit_record& h : db.bandit_history_of(slug, r.experiment)) {
+      if (h.status == "reweighted") window_start = h.exposure_mark;
+    }
+
+    bool below = false;
+    for (uint64_t u : units) below = below || u < r.min_units;
+    if (flagged.count(r.experiment) != 0) {
+      status = "flagged";
+    } else if (below) {
+      status = "below_min_units";
+    } else {
+      // SRM: units first exposed since the last reweight against the weights they were served with.
+      std::vector<uint64_t> window(r.arms, 0);
+      uint64_t window_total = 0;
+      for (const arm_stat& s : db.exposures_since(slug, r.experiment, window_start)) {
+        const int a = arm_of(r, s.variation);
+        if (a < 0) continue;
+        window[a] += s.units;
+        window_total += s.units;
+      }
+      double share_sum = 0;
+      for (double w : r.weights) share_sum += w;
+      bool enough = share_sum > 0;
+      for (double w : r.weights) enough = enough && static_cast<double>(window_total) * (w / share_sum) >= srm_min_expected;
+      if (enough) {
+        if (auto t = srm::srm_test(window, r.weights)) {
+          srm_outcome = *t;
+          srm_run = true;
+        }
+      }
+      if (srm_run && srm_outcome.p < srm_alpha) {
+        status = "srm";
+        new_flags.push_back(bandit_flag{slug, r.experiment, now, "sample ratio mismatch", srm_outcome.chi2, srm_outcome.p});
+      } else {
+        std::vector<bandit::beta_arm> arms;
+        for (size_t a = 0; a < r.arms; ++a) {
+          arms.push_back({r.prior_alpha + static_cast<double>(conversions[a]),
+                          r.prior_beta + static_cast<double>(units[a] - std::min(conversions[a], units[a]))});
+        }
+        bandit::weights_options options;
+        options.draws = draws;
+        options.floor = r.floor;
+        options.top_two = r.top_two;
+        bandit::rng rng = bandit::rng::from_seed(slug + "\n" + r.experiment + "\n" + std::to_string(latest->version + 1));
+        auto w = bandit::bandit_weights(arms, options, rng);
+        if (!w) {
+          status = "error";
+        } else {
+          bandit::weights_options plain;
+          plain.draws = draws;
+          bandit::rng rng2 = bandit::rng::from_seed(slug + "\n" + r.experiment + "\n" + std::to_string(latest->version + 1));
+          auto best = bandit::bandit_weights(arms, plain, rng2);
+          if (best) p_best = *best;
+          new_weights = rounded(*w);
+          status = "reweighted";
+          changes.emplace_back(&r, new_weights);
+        }
+      }
+    }
+    outcome.statuses.push_back(status);
+    if (status == "reweighted" || status == "srm") {
+      bandit_record rec;
+      rec.slug = slug;
+      rec.experiment = r.experiment;
+      rec.feature = r.feature;
+      rec.rule = r.rule;
+      rec.at = now;
+      rec.status = status;
+      rec.weights = json_array(status == "reweighted" ? new_weights : r.weights);
+      rec.units = json_array(units);
+      rec.conversions = json_array(conversions);
+      rec.p_best = json_array(p_best);
+      rec.srm_chi2 = srm_run ? srm_outcome.chi2 : 0;
+      rec.srm_p = srm_run ? srm_outcome.p : 1;
+      rec.exposure_mark = mark;
+      records.push_back(std::move(rec));
+    }
+    if (!experiments_json.empty()) experiments_json += ",";
+    experiments_json += "{\"feature\":" + json_str(r.feature) + ",\"rule\":" + std::to_string(r.rule) +
+                        ",\"experiment\":" + json_str(r.experiment) + ",\"status\":" + json_str(status) +
+                        ",\"units\":" + json_array(units) + ",\"conversions\":" + json_array(conversions) +
+                        ",\"previous_weights\":" + json_array(r.weights) +
+                        ",\"weights\":" + json_array(status == "reweighted" ? new_weights : r.weights) +
+                        ",\"p_best\":" + json_array(p_best) + ",\"min_units\":" + std::to_string(r.min_units) +
+                        ",\"floor\":" + json::number_to_string(r.floor) + ",\"srm\":" +
+                        (srm_run ? "{\"chi2\":" + json::number_to_string(srm_outcome.chi2) +
+                                       ",\"p\":" + json::number_to_string(srm_outcome.p) + "}"
+                                 : std::string("null")) +
+                        "}";
+  }
+
+  std::string version_json = "null";
+  if (!changes.empty()) {
+    for (const auto& [r, w] : changes) set_weights(config, *r, w);
+    WHALE_TRY(std::string body, accept_config(json::to_string(config), slug));
+    // The draft follows, so that the vendor's next revalidate keeps the learned weights (only
+    // when it still has the rule with as many arms; skipped if it changed meanwhile).
+    std::string draft_body;
+    std::string draft_updated_at;
+    if (std::optional<draft> d = db.get_draft(slug)) {
+      if (auto parsed = json::parse(d->body)) {
+        json::value patched = std::move(*parsed);
+        for (const auto& [r, w] : changes) set_weights(patched, *r, w);
+        if (auto accepted = accept_config(json::to_string(patched), slug)) {
+          draft_body = *accepted;
+          draft_updated_at = d->updated_at;
+        }
+      }
+    }
+    WHALE_TRY(publish_outcome published,
+              db.publish_body(slug, body, now, finish, std::move(records), new_flags, draft_body, draft_updated_at));
+    outcome.published = true;
+    outcome.published_snapshot = published.published;
+    version_json = std::to_string(published.published.version);
+  } else if (!records.empty() || !new_flags.empty()) {
+    WHALE_TRY_VOID(db.record_bandits(records, new_flags));
+  }
+  outcome.response = "{\"slug\":" + json_str(slug) + ",\"based_on\":" + std::to_string(latest->version) +
+                     ",\"version\":" + version_json + ",\"experiments\":[" + experiments_json + "]}";
+  return outcome;
+}
+
+}  // namespace whale::origin

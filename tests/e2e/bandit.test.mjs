@@ -1,0 +1,223 @@
+// The bandit loop end to end (docs/bandits.md): a real whale-origin on a loopback port with a
+// temporary database. Event ingestion (idempotent by eventId, attribution of conversions to the
+// exposed variation, auth, bad batches), reweighting (nothing below minUnits; above it a new
+// signed version whose weights favour the better arm and respect the floor; the SRM test flags
+// and stops an experiment), the weights history, and one workerd edge forwarding events it
+// buffered to the origin.
+//
+// Env: WHALE_ORIGIN (the whale-origin binary).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey, verify } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ORIGIN_BIN, WORKERD, addPrincipal, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
+} from '../../scripts/stack.mjs';
+
+const SLUG = 'minimal';
+const work = mkdtempSync(join(tmpdir(), 'whale-bandit-'));
+const db = join(work, 'origin.db');
+const tokens = {};
+let origin = null;
+let edge = null;
+let eventSeq = 0;
+
+function banditConfig() {
+  const config = readConfig(SLUG);
+  const rule = config.features['hero-banner-copy'].rules[0];
+  rule.weights = [0.5, 0.5];
+  rule.bandit = { floor: 0.01, minUnits: 100, topTwo: false, prior: { alpha: 1, beta: 1 } };
+  config.features['srm-feature'] = {
+    defaultValue: 'a',
+    rules: [{ key: 'srm-exp', hashAttribute: 'id', variations: ['a', 'b'], weights: [0.5, 0.5], bandit: { minUnits: 100 } }],
+  };
+  return config;
+}
+
+const ev = (type, experiment, variation, unit, extra = {}) => ({
+  eventId: `e-${++eventSeq}`, type, slug: SLUG, experiment, variation, unit, ts: 1764000000000 + eventSeq, ...extra,
+});
+
+const postEvents = (events, token = tokens.edge) => request(origin.base, 'POST', '/v1/events', { token, body: { events } });
+
+// Sends `units` exposures of experiment/variation (units named prefix-i), the first `converted` of them converting.
+async function population(experiment, variation, prefix, units, converted) {
+  const events = [];
+  for (let i = 0; i < units; i++) {
+    events.push(ev('exposure', experiment, variation, `${prefix}-${i}`));
+    if (i < converted) events.push(ev('conversion', experiment, variation, `${prefix}-${i}`));
+  }
+  for (let i = 0; i < events.length; i += 1000) {
+    const res = await postEvents(events.slice(i, i + 1000));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.rejected, 0);
+  }
+}
+
+const reweight = (token = tokens.vendor) => request(origin.base, 'POST', `/v1/vendors/${SLUG}/reweight`, { token, body: '' });
+const bandits = () => request(origin.base, 'GET', `/v1/vendors/${SLUG}/bandits`, { token: tokens.vendor });
+const experimentOf = (answer, key) => answer.experiments.find((e) => e.experiment === key);
+
+before(async () => {
+  assert.ok(existsSync(ORIGIN_BIN), `whale-origin not built at ${ORIGIN_BIN}`);
+  tokens.edge = addPrincipal('edge', 'edges', db);
+  tokens.vendor = addPrincipal('vendor', SLUG, db);
+  origin = await startOrigin({ db, args: ['--reweight-every', '0'] });
+  const published = await publish(origin.base, SLUG, tokens.vendor, banditConfig());
+  assert.equal(published.version, 1);
+});
+
+after(async () => {
+  if (edge) await stop(edge.child);
+  if (origin) await stop(origin.child);
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('events: stored once by eventId, malformed ones rejected, conversions attributed to the exposure', async () => {
+  const batch = [ev('exposure', 'attr-exp', 0, 'u1'), ev('exposure', 'attr-exp', 'treatment', 'u2'),
+    ev('conversion', 'attr-exp', 0, 'u2')];
+  let res = await postEvents(batch);
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json, { accepted: 3, duplicates: 0, rejected: 0 });
+  res = await postEvents(batch);
+  assert.deepEqual(res.json, { accepted: 0, duplicates: 3, rejected: 0 });
+  const bad = [{ ...ev('exposure', 'attr-exp', 0, 'u3'), type: 'click' }, { ...ev('exposure', 'attr-exp', 0, 'u3'), slug: 'Bad Slug' },
+    { ...ev('exposure', 'attr-exp', 0, 'u3'), ts: 'now' }, { ...ev('exposure', 'attr-exp', -1, 'u3') },
+    { ...ev('exposure', 'attr-exp', 0, '') }, 42, ev('exposure', 'attr-exp', 0, 'u3')];
+  res = await postEvents(bad);
+  assert.deepEqual(res.json, { accepted: 1, duplicates: 0, rejected: 6 });
+  // A conversion before its exposure counts once the exposure arrives; a second conversion and a
+  // second exposure of a unit count nothing more.
+  await postEvents([ev('conversion', 'attr-exp', 1, 'late'), ev('conversion', 'attr-exp', 1, 'late')]);
+  await postEvents([ev('exposure', 'attr-exp', 1, 'late'), ev('exposure', 'attr-exp', 0, 'late')]);
+  const arms = (await bandits()).json.arms.filter((a) => a.experiment === 'attr-exp');
+  assert.deepEqual(arms, [
+    { experiment: 'attr-exp', variation: '0', units: 2, conversions: 0 },
+    { experiment: 'attr-exp', variation: '1', units: 1, conversions: 1 },
+    { experiment: 'attr-exp', variation: 'treatment', units: 1, conversions: 1 },
+  ]);
+  const metrics = (await request(origin.base, 'GET', '/metrics')).text;
+  assert.match(metrics, /whale_origin_events_total\{result="accepted"\} 8\n/);
+  assert.match(metrics, /whale_origin_events_total\{result="duplicate"\} 3\n/);
+  assert.match(metrics, /whale_origin_events_total\{result="rejected"\} 6\n/);
+});
+
+test('events: auth and bad batches', async () => {
+  const one = [ev('exposure', 'auth-exp', 0, 'a')];
+  let res = await request(origin.base, 'POST', '/v1/events', { body: { events: one } });
+  assert.equal(res.status, 401);
+  res = await postEvents(one, tokens.vendor);
+  assert.equal(res.status, 403);
+  res = await request(origin.base, 'POST', '/v1/events', { token: tokens.edge, body: '{"events":[' });
+  assert.equal(res.status, 400);
+  assert.equal(res.json.error.code, 'invalid_json');
+  res = await request(origin.base, 'POST', '/v1/events', { token: tokens.edge, body: { nope: [] } });
+  assert.equal(res.status, 400);
+  assert.equal(res.json.error.code, 'wrong_type');
+  res = await postEvents(Array.from({ length: 1001 }, () => ev('exposure', 'auth-exp', 0, 'x')));
+  assert.equal(res.status, 413);
+  res = await request(origin.base, 'POST', `/v1/vendors/${SLUG}/reweight`, { token: tokens.edge, body: '' });
+  assert.equal(res.status, 403);
+});
+
+test('reweight: below minUnits nothing changes; above it a new signed version favours the better arm, SRM flags', async () => {
+  await population('hero-banner-copy', 0, 'h0', 50, 3);
+  await population('hero-banner-copy', 1, 'h1', 50, 15);
+  let res = await reweight();
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.version, null);
+  assert.equal(experimentOf(res.json, 'hero-banner-copy').status, 'below_min_units');
+  assert.equal(experimentOf(res.json, 'srm-exp').status, 'below_min_units');
+
+  await population('hero-banner-copy', 'control', 'h0b', 150, 7);  // the meta key of arm 0
+  await population('hero-banner-copy', 1, 'h1b', 150, 45);
+  await population('srm-exp', 0, 's0', 300, 10);
+  await population('srm-exp', 1, 's1', 100, 10);
+  res = await reweight();
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.version, 2);
+  const hero = experimentOf(res.json, 'hero-banner-copy');
+  assert.equal(hero.status, 'reweighted');
+  assert.deepEqual(hero.units, [200, 200]);
+  assert.deepEqual(hero.conversions, [10, 60]);
+  assert.ok(hero.weights[1] > 0.95, JSON.stringify(hero));
+  assert.ok(hero.weights[0] >= 0.01, JSON.stringify(hero));
+  assert.ok(Math.abs(hero.weights[0] + hero.weights[1] - 1) < 1e-9);
+  assert.equal(hero.srm.p > 0.001, true);
+  const srm = experimentOf(res.json, 'srm-exp');
+  assert.equal(srm.status, 'srm');
+  assert.ok(srm.srm.p < 0.001 && Math.abs(srm.srm.chi2 - 100) < 1e-9, JSON.stringify(srm));
+
+  // The new version carries the weights, signed like any publish.
+  const snap = await request(origin.base, 'GET', `/v1/snapshots/${SLUG}`, { token: tokens.edge });
+  assert.equal(snap.json.version, 2);
+  assert.deepEqual(snap.json.config.features['hero-banner-copy'].rules[0].weights, hero.weights);
+  assert.deepEqual(snap.json.config.features['srm-feature'].rules[0].weights, [0.5, 0.5]);
+  const configText = snap.text.slice(snap.text.indexOf(',"config":') + 10, -1);
+  const keys = (await request(origin.base, 'GET', '/v1/keys')).json.keys;
+  const publicKey = createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(keys[0].public_key, 'base64')]), format: 'der', type: 'spki',
+  });
+  const message = Buffer.from(`whale-snapshot-v1\n${SLUG}\n2\n${snap.json.published_at}\n${configText}`);
+  assert.ok(verify(null, message, publicKey, Buffer.from(snap.json.signature, 'base64')));
+  // The draft follows, so that the vendor's next revalidate keeps the learned weights.
+  const draft = await request(origin.base, 'GET', `/v1/vendors/${SLUG}/config`, { token: tokens.vendor });
+  assert.deepEqual(draft.json.config.features['hero-banner-copy'].rules[0].weights, hero.weights);
+
+  // Flagged experiments stay stopped; the other goes on (a new window: no SRM test yet).
+  res = await reweight();
+  assert.equal(res.json.version, 3);
+  assert.equal(experimentOf(res.json, 'srm-exp').status, 'flagged');
+  assert.equal(experimentOf(res.json, 'hero-banner-copy').status, 'reweighted');
+  assert.equal(experimentOf(res.json, 'hero-banner-copy').srm, null);
+
+  const history = (await bandits()).json;
+  const heroHistory = history.history.filter((h) => h.experiment === 'hero-banner-copy');
+  assert.deepEqual(heroHistory.map((h) => [h.version, h.status]), [[2, 'reweighted'], [3, 'reweighted']]);
+  assert.deepEqual(heroHistory[0].weights, hero.weights);
+  assert.equal(heroHistory[0].p_best.length, 2);
+  assert.deepEqual(history.history.filter((h) => h.experiment === 'srm-exp').map((h) => h.status), ['srm']);
+  assert.equal(history.flags.length, 1);
+  assert.equal(history.flags[0].experiment, 'srm-exp');
+  assert.ok(history.flags[0].srm_p < 0.001);
+  const metrics = (await request(origin.base, 'GET', '/metrics')).text;
+  assert.match(metrics, /whale_origin_reweights_total\{status="reweighted"\} 2\n/);
+  assert.match(metrics, /whale_origin_reweights_total\{status="srm"\} 1\n/);
+});
+
+test('an edge forwards the events it buffered to the origin', { skip: !existsSync(WORKERD) && 'workerd not installed' }, async () => {
+  const port = await freePort();
+  edge = await startEdge({
+    port, outDir: join(work, 'edge'), name: 'edge-1', origin: origin.base, keys: { [origin.keyId]: origin.publicKey },
+    edgeToken: tokens.edge, maxAge: 5, timeoutMs: 1000,
+  });
+  const events = [];
+  for (let i = 0; i < 5; i++) {
+    events.push({ type: 'exposure', experiment: 'edge-exp', variation: i % 2, id: `visitor-${i}`, ts: Date.now(), eventId: `edge-${i}` });
+  }
+  events.push({ type: 'conversion', experiment: 'edge-exp', variation: 1, id: 'visitor-1', ts: Date.now(), eventId: 'edge-c1' });
+  const started = Date.now();
+  const res = await request(edge.base, 'POST', `/v1/events?vendor=${SLUG}`, { body: { events } });
+  assert.equal(res.status, 202, res.text);
+  assert.equal(res.json.accepted, 6);
+  assert.ok(Date.now() - started < 900, 'the answer does not wait for delivery');
+  let arms = [];
+  const deadline = Date.now() + 10000;
+  while (Date.now() < deadline) {
+    arms = (await bandits()).json.arms.filter((a) => a.experiment === 'edge-exp');
+    if (arms.reduce((n, a) => n + a.units, 0) === 5) break;
+    await sleep(100);
+  }
+  assert.deepEqual(arms, [
+    { experiment: 'edge-exp', variation: '0', units: 3, conversions: 0 },
+    { experiment: 'edge-exp', variation: '1', units: 2, conversions: 1 },
+  ]);
+  const stats = (await request(edge.base, 'GET', '/v1/events/stats')).json.events;
+  assert.equal(stats.forwarding, true);
+  assert.equal(stats.sent, 6);
+  assert.equal(stats.failed, 0);
+  assert.equal(stats.dropped, 0);
+  assert.equal(stats.buffered, 0);
+});

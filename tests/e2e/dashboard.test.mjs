@@ -1,0 +1,160 @@
+// The vendor dashboard (/admin on the origin) end to end: a real whale-origin with a temporary
+// database and the flora-distro config published, the page opened in headless Chromium
+// (playwright-core), the token entered, tables and SVG plots checked, revalidate pressed (the
+// version goes up), a screenshot kept in build/dashboard.png, and the data API's auth.
+//
+// Env: WHALE_ORIGIN (the whale-origin binary), WHALE_CHROMIUM (default /usr/bin/chromium).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ORIGIN = process.env.WHALE_ORIGIN ?? join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin');
+const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
+const CONFIG = join(REPO, 'fixtures', 'vendors', 'flora-distro', 'config.json');
+const SCREENSHOT = join(REPO, 'build', 'dashboard.png');
+const STARTUP_MS = 20000;
+
+const work = mkdtempSync(join(tmpdir(), 'whale-dashboard-'));
+const db = join(work, 'whale.db');
+let child = null;
+let base = '';
+const tokens = {};
+
+function addPrincipal(kind, name) {
+  const r = spawnSync(ORIGIN, [kind, 'add', name, '--db', db], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, `${r.error ?? ""} ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+before(async () => {
+  tokens.flora = addPrincipal('vendor', 'flora-distro');
+  tokens.other = addPrincipal('vendor', 'other-vendor');
+  tokens.edge = addPrincipal('edge', 'edge-1');
+  child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stderr.on('data', (c) => { stderr += c; });
+  base = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`whale-origin did not start\n${stderr}`)), STARTUP_MS);
+    child.stdout.on('data', (c) => {
+      stdout += c;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    });
+    child.once('exit', (code, signal) => { clearTimeout(timer); fail(new Error(`whale-origin exited (${signal ?? code})\n${stderr}`)); });
+  });
+  const put = await fetch(`${base}/v1/vendors/flora-distro/config`, {
+    method: 'PUT', headers: { Authorization: `Bearer ${tokens.flora}` }, body: readFileSync(CONFIG),
+  });
+  assert.equal(put.status, 200, await put.text());
+  const pub = await fetch(`${base}/v1/vendors/flora-distro/revalidate`, {
+    method: 'POST', headers: { Authorization: `Bearer ${tokens.flora}`, 'Idempotency-Key': 'dashboard-setup' }, body: '',
+  });
+  assert.equal(pub.status, 200, await pub.text());
+});
+
+after(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+});
+
+const get = (path, token) => fetch(`${base}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+
+test('the experiments API answers the vendor and refuses everyone else', async () => {
+  const path = '/admin/api/flora-distro/experiments';
+  const none = await get(path);
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
+  assert.equal((await get(path, 'whv_not-a-token')).status, 401);
+  assert.equal((await get(path, tokens.other)).status, 403);
+  assert.equal((await get(path, tokens.edge)).status, 403);
+  assert.equal((await get('/admin/api/me', tokens.edge)).status, 403);
+  const me = await get('/admin/api/me', tokens.flora);
+  assert.deepEqual(await me.json(), { slug: 'flora-distro' });
+
+  const res = await get(path, tokens.flora);
+  assert.equal(res.status, 200);
+  const data = await res.json();
+  assert.equal(data.slug, 'flora-distro');
+  assert.equal(data.version, 1);
+  const config = JSON.parse(readFileSync(CONFIG, 'utf8'));
+  const expected = Object.values(config.features).flatMap((f) => (f.rules ?? []).filter((r) => Array.isArray(r.variations)));
+  assert.equal(data.experiments.length, expected.length);
+  for (const e of data.experiments) {
+    const rule = expected.find((r) => r.key === e.key);
+    assert.ok(rule, e.key);
+    assert.equal(e.variations.length, rule.variations.length);
+    const pBest = e.variations.reduce((s, v) => s + v.p_best, 0);
+    assert.ok(Math.abs(pBest - 1) < 1e-9, `${e.key}: P(best) sums to ${pBest}`);
+    e.variations.forEach((v, i) => {
+      assert.equal(v.alpha, 1 + v.conversions);
+      assert.equal(v.beta, 1 + v.units - v.conversions);
+      assert.equal(v.weight, rule.weights ? rule.weights[i] : 1 / rule.variations.length);
+    });
+    assert.equal(typeof e.srm, 'boolean');
+    assert.deepEqual(e.weights_history.map((h) => h.version), [1]);
+  }
+  // The page and its modules are public (they hold no data).
+  const page = await get('/admin');
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /text\/html/);
+  assert.match((await get('/admin/plots.js')).headers.get('content-type'), /javascript/);
+  assert.equal((await get('/admin/nothing.js')).status, 404);
+});
+
+test('the dashboard renders in Chromium, plots, and revalidates', { timeout: 60000 }, async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.setDefaultTimeout(15000);
+    await page.goto(`${base}/admin`);
+    // A wrong token is refused and the form stays.
+    await page.fill('#token', 'whv_wrong');
+    await page.click('#login button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0);
+    assert.equal(await page.isVisible('#app'), false);
+
+    await page.fill('#token', tokens.flora);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('body[data-loaded="1"]');
+    assert.equal(await page.textContent('#version'), '1');
+    assert.equal(await page.textContent('#who'), 'flora-distro');
+    const tables = await page.$$eval('table.variations', (ts) => ts.map((t) => t.querySelectorAll('tbody tr').length));
+    assert.equal(tables.length, 8);
+    assert.ok(tables.every((rows) => rows >= 2), JSON.stringify(tables));
+    const densities = await page.$$eval('svg.density path', (ps) => ps.map((p) => p.getAttribute('d')));
+    assert.ok(densities.length >= 16, `density paths: ${densities.length}`);
+    assert.ok(densities.every((d) => /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+){100,}$/.test(d)), densities[0]);
+    const weights = await page.$$eval('svg.weights path', (ps) => ps.map((p) => p.getAttribute('d')));
+    assert.ok(weights.length >= 16 && weights.every((d) => d.length > 10));
+    assert.match(await page.textContent('td.p-best'), /%$/);
+    // No data yet: no top components section.
+    assert.equal(await page.isVisible('#top-components'), false);
+
+    // The token survives a reload (sessionStorage) and revalidate publishes version 2.
+    await page.reload();
+    await page.waitForSelector('body[data-loaded="1"]');
+    await page.click('#revalidate');
+    await page.waitForSelector('body[data-loaded="2"]');
+    assert.equal(await page.textContent('#version'), '2');
+    assert.match(await page.textContent('#revalidate-result'), /published version 2/);
+    const history = await page.$$eval('svg.weights', (s) => s[0].querySelectorAll('circle').length);
+    assert.ok(history >= 2, `weights points: ${history}`);
+
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    assert.ok(statSync(SCREENSHOT).size > 10000);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+  const snap = await get('/v1/snapshots/flora-distro', tokens.edge);
+  assert.equal((await snap.json()).version, 2);
+});
