@@ -9,6 +9,7 @@
 #include "store.h"
 #include "whale/bandit.h"
 #include "whale/json.h"
+#include "whale/srm.h"
 
 namespace whale::origin {
 
@@ -64,35 +65,6 @@ std::optional<std::string> vendor_of(store& db, const Request& req, Response& re
     return std::nullopt;
   }
   return who->name;
-}
-
-// Regularized upper incomplete gamma Q(a, x) (series below a + 1, continued fraction above).
-double gamma_q(double a, double x) {
-  if (x <= 0) return 1;
-  const double log_front = -x + a * std::log(x) - std::lgamma(a);
-  if (x < a + 1) {
-    double term = 1 / a, sum = term;
-    for (int n = 1; n < 1000 && std::fabs(term) > std::fabs(sum) * 1e-15; ++n) {
-      term *= x / (a + n);
-      sum += term;
-    }
-    return std::clamp(1 - sum * std::exp(log_front), 0.0, 1.0);
-  }
-  constexpr double tiny = 1e-300;
-  double b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d;
-  for (int i = 1; i < 1000; ++i) {
-    const double an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (std::fabs(d) < tiny) d = tiny;
-    c = b + an / c;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const double delta = d * c;
-    h *= delta;
-    if (std::fabs(delta - 1) < 1e-15) break;
-  }
-  return std::clamp(std::exp(log_front) * h, 0.0, 1.0);
 }
 
 struct experiment_rule {
@@ -183,19 +155,16 @@ std::string experiment_json(const std::string& slug, const experiment_rule& e, c
   bandit::rng r = bandit::rng::from_seed("admin/" + slug + "/" + e.key);
   if (auto w = bandit::bandit_weights(arms, options, r)) p_best = *w;
 
-  // Sample-ratio mismatch: chi-square of the units against the current weights, p < 0.001.
-  double chi = 0, weight_sum = 0;
-  for (double w : e.weights) weight_sum += w;
-  size_t dof = 0;
-  for (size_t i = 0; i < n && total_units > 0 && weight_sum > 0; ++i) {
-    const double expected = static_cast<double>(total_units) * e.weights[i] / weight_sum;
-    const double units = i < counts.arms.size() ? static_cast<double>(counts.arms[i].units) : 0;
-    if (expected > 0) {
-      chi += (units - expected) * (units - expected) / expected;
-      ++dof;
-    }
+  // Sample-ratio mismatch: chi-square of the units against the current weights, p < 0.001
+  // (the same test as the reweighting job, whale::srm), or the job's own flag.
+  std::vector<uint64_t> observed;
+  for (size_t i = 0; i < n; ++i) observed.push_back(i < counts.arms.size() ? counts.arms[i].units : 0);
+  srm::srm_result test;
+  if (total_units > 0) {
+    if (auto r = srm::srm_test(observed, e.weights)) test = *r;
   }
-  const double srm_p = dof >= 2 ? gamma_q(static_cast<double>(dof - 1) / 2, chi / 2) : 1.0;
+  const double chi = test.chi2;
+  const double srm_p = test.p;
   const bool srm = counts.srm || srm_p < srm_alpha;
 
   std::string out = "{\"feature\":" + json_string(e.feature) + ",\"key\":" + json_string(e.key) +
@@ -225,6 +194,24 @@ std::string experiment_json(const std::string& slug, const experiment_rule& e, c
     out += "]}";
   }
   return out + "]}";
+}
+
+// The event aggregates of an experiment (docs/bandits.md): arms by index, a stored variation
+// naming its arm by index or by meta key; flagged when the reweighting job stopped it.
+experiment_counts stored_counts(store& db, const std::string& slug, const experiment_rule& e) {
+  experiment_counts out;
+  out.arms.resize(e.variation_keys.size());
+  for (const arm_stat& s : db.arm_stats_of(slug, e.key)) {
+    for (size_t i = 0; i < e.variation_keys.size(); ++i) {
+      if (s.variation == std::to_string(i) || s.variation == e.variation_keys[i]) {
+        out.arms[i].units += s.units;
+        out.arms[i].conversions += s.conversions;
+        break;
+      }
+    }
+  }
+  for (const bandit_flag& f : db.bandit_flags_of(slug)) out.srm = out.srm || f.experiment == e.key;
+  return out;
 }
 
 void experiments(store& db, const counts_source& counts, const Request& req, Response& res) {
@@ -265,7 +252,7 @@ void experiments(store& db, const counts_source& counts, const Request& req, Res
   for (size_t i = 0; i < current.size(); ++i) {
     std::vector<std::pair<const snapshot*, const experiment_rule*>> history;
     for (size_t s = 0; s < snaps.size(); ++s) history.emplace_back(&snaps[s], find_experiment(snap_rules[s], current[i].key));
-    const experiment_counts c = counts ? counts(slug, current[i].key) : experiment_counts{};
+    const experiment_counts c = counts ? counts(slug, current[i].key) : stored_counts(db, slug, current[i]);
     if (i > 0) out += ",";
     out += experiment_json(slug, current[i], c, history);
   }

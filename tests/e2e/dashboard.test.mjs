@@ -99,6 +99,23 @@ test('the experiments API answers the vendor and refuses everyone else', async (
     assert.equal(typeof e.srm, 'boolean');
     assert.deepEqual(e.weights_history.map((h) => h.version), [1]);
   }
+  // Events posted by an edge show up as units and conversions (docs/bandits.md).
+  const exp = data.experiments[0];
+  const events = [];
+  for (let u = 0; u < 12; u++) {
+    const variation = u % 2;
+    events.push({ eventId: `x-${u}`, type: 'exposure', slug: 'flora-distro', experiment: exp.key, variation, unit: `u${u}`, ts: 1764000000000 + u });
+    if (u < 3) events.push({ eventId: `c-${u}`, type: 'conversion', slug: 'flora-distro', experiment: exp.key, variation, unit: `u${u}`, ts: 1764000001000 + u });
+  }
+  const posted = await fetch(`${base}/v1/events`, {
+    method: 'POST', headers: { authorization: `Bearer ${tokens.edge}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ events }),
+  });
+  assert.equal(posted.status, 200, await posted.text());
+  const after = (await (await get(path, tokens.flora)).json()).experiments.find((e) => e.key === exp.key);
+  assert.deepEqual(after.variations.slice(0, 2).map((v) => [v.units, v.conversions]), [[6, 2], [6, 1]]);
+  assert.equal(after.variations[0].alpha, 3);
+
   // The page and its modules are public (they hold no data).
   const page = await get('/admin');
   assert.equal(page.status, 200);
