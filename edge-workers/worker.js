@@ -285,8 +285,32 @@ async function assign(request, url, ctx) {
   });
   if (knownId === null) headers.append('Set-Cookie', setCookie(ID_COOKIE, visitorId, url.protocol === 'https:'));
   for (const cookie of stickyCookies(result.stickyBucketAssignmentDocs, stickyDocs, url)) headers.append('Set-Cookie', cookie);
+  recordExposures(slug, result.experiments, ctx);
   const answer = { vendor: slug, features: result.features, experiments: result.experiments };
   return new Response(JSON.stringify(answer), { status: 200, headers });
+}
+
+// One exposure event per experiment the visitor was bucketed into, for the origin's bandits.
+// The event id is derived from (vendor, experiment, unit, variation), so a returning visitor's
+// repeated exposures deduplicate here and at the origin.
+function recordExposures(slug, experiments, ctx) {
+  if (experiments.length === 0) return;
+  const now = Date.now();
+  const batch = experiments.map((r) => {
+    const unit = String(r.hashValue);
+    return {
+      type: 'exposure', slug, experiment: r.experimentKey, variation: r.variationId, id: unit, ts: now,
+      eventId: `x${fnv1a(`${slug}\n${r.experimentKey}\n${unit}\n${r.variationId}`)}`,
+    };
+  });
+  events.add(batch, undefined, slug);
+  forwarder?.kick(ctx);
+}
+
+function fnv1a(text) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0') + text.length.toString(16);
 }
 
 // GET /v1/config/<slug>: the version held, its age and where it came from, and the counters.

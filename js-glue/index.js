@@ -313,6 +313,9 @@ function exposureResult(set, attributes, view, at) {
   };
   if (meta && meta.name) result.name = meta.name;
   result.bucket = word(5) / word(6);
+  // The experiment's key (the rule's key, else the feature's), for exposure events; not one of
+  // GrowthBook's Result fields, so it is not enumerable (JSON and deep-equality skip it).
+  Object.defineProperty(result, 'experimentKey', { value: rule.key || set.keys[featureIndex], enumerable: false });
   if (meta && meta.passthrough) result.passthrough = meta.passthrough;
   if (leaf >= -1) {
     const bandit = set.payload.contextualBandits?.[rule.contextualBanditRef] ?? {};

@@ -234,6 +234,20 @@ test('a returning visitor keeps its assignments and gets no new cookies', async 
   }
 });
 
+test('every assignment served is recorded once as an exposure event', async () => {
+  const before = (await call('/v1/events/stats')).json.events;
+  const first = await call(assignPath(VENDOR, MOBILE_US));
+  const served = first.json.experiments.length;
+  assert.ok(served > 0);
+  const mid = (await call('/v1/events/stats')).json.events;
+  assert.equal(mid.accepted - before.accepted, served, 'one exposure per experiment served');
+  const cookies = { whale_id: first.setCookies.whale_id.value, whale_sb: first.setCookies.whale_sb.value };
+  await call(assignPath(VENDOR, MOBILE_US), { cookies });
+  const after = (await call('/v1/events/stats')).json.events;
+  assert.equal(after.accepted, mid.accepted, 'a returning visitor\'s exposures deduplicate');
+  assert.equal(after.duplicates - mid.duplicates, served);
+});
+
 test('a sticky document wins over hashing', async () => {
   const first = await call(assignPath(VENDOR, MOBILE_US));
   const id = first.setCookies.whale_id.value;
