@@ -217,11 +217,7 @@ result<publish_outcome> store::publish(const std::string& slug, const std::strin
   snap.published_at = now;
   WHALE_TRY(std::string response, finish(snap));
 
-  statement insert(db_,
-                   "INSERT INTO snapshots(slug, version, body, signature, key_id, published_at, seq) "
-                   "VALUES(?, ?, ?, ?, ?, ?, ?)");
-  insert.bind(slug).bind(snap.version).bind(snap.body).bind(snap.signature).bind(snap.key_id);
-  WHALE_TRY_VOID(insert.bind(snap.published_at).bind(snap.seq).run("insert snapshot"));
+  WHALE_TRY_VOID(insert_snapshot(snap));
   if (!idempotency_key.empty()) {
     statement forget(db_, "DELETE FROM idempotency WHERE created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)");
     WHALE_TRY_VOID(forget.bind(std::string(idempotency_retention)).run("expire idempotency keys"));
@@ -390,6 +386,14 @@ std::vector<bandit_flag> store::bandit_flags_of(const std::string& slug) {
   return out;
 }
 
+result<void> store::insert_snapshot(const snapshot& snap) {
+  statement insert(db_,
+                   "INSERT INTO snapshots(slug, version, body, signature, key_id, published_at, seq) "
+                   "VALUES(?, ?, ?, ?, ?, ?, ?)");
+  insert.bind(snap.slug).bind(snap.version).bind(snap.body).bind(snap.signature).bind(snap.key_id);
+  return insert.bind(snap.published_at).bind(snap.seq).run("insert snapshot");
+}
+
 result<void> store::insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags) {
   statement add(db_,
                 "INSERT INTO bandit_history(slug, experiment, feature, rule, version, at, status, weights, units, "
@@ -437,11 +441,7 @@ result<publish_outcome> store::publish_body(const std::string& slug, const std::
   snap.seq = next.number(1);
   snap.published_at = now;
   WHALE_TRY(std::string response, finish(snap));
-  statement insert(db_,
-                   "INSERT INTO snapshots(slug, version, body, signature, key_id, published_at, seq) "
-                   "VALUES(?, ?, ?, ?, ?, ?, ?)");
-  insert.bind(slug).bind(snap.version).bind(snap.body).bind(snap.signature).bind(snap.key_id);
-  WHALE_TRY_VOID(insert.bind(snap.published_at).bind(snap.seq).run("insert snapshot"));
+  WHALE_TRY_VOID(insert_snapshot(snap));
   for (bandit_record& r : records) r.version = snap.version;
   WHALE_TRY_VOID(insert_bandits(records, flags));
   if (!draft_body.empty()) {

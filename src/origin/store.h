@@ -144,6 +144,7 @@ class store {
                                        const std::string& draft_updated_at);
 
  private:
+  result<void> insert_snapshot(const snapshot& snap);
   result<void> insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
   explicit store(sqlite3* db);
   result<void> exec(const char* sql);
