@@ -283,6 +283,8 @@ TEST(ConfigValidation, PathsNameTheBrokenRule) {
        error_code::invalid_value, "vendor.timezone: expected a non-empty string"},
       {"odd timezone", [](value& d) { at(d, {"vendor", "timezone"}) = value::string("Mars Base/1"); },
        error_code::invalid_value, "vendor.timezone: expected an IANA time zone name such as \"America/Los_Angeles\""},
+      {"unknown timezone", [](value& d) { at(d, {"vendor", "timezone"}) = value::string("Mars/Olympus_Mons"); },
+       error_code::invalid_value, "vendor.timezone: expected an IANA time zone name such as \"America/Los_Angeles\""},
       {"name of wrong type", [](value& d) { at(d, {"vendor", "name"}) = value::number(5); },
        error_code::wrong_type, "vendor.name: expected string"},
       {"unknown vendor field", [](value& d) { at(d, {"vendor"}).set("color", value::string("red")); },
