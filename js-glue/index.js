@@ -11,7 +11,7 @@ export const ABI_MAJOR = 1;
 export const ERROR_CODES = Object.freeze([
   'ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',
   'invalid_regex', 'regex_budget', 'not_found', 'invalid_handle', 'out_of_memory', 'abi_mismatch',
-  'internal',
+  'internal', 'unsupported_format', 'corrupt_input',
 ]);
 
 export class WhaleError extends Error {

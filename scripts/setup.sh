@@ -10,6 +10,7 @@ APT_PACKAGES=(
   clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32
   libclang-rt-14-dev                 # libFuzzer and sanitizer runtimes for the fuzz preset
   emscripten binaryen
+  dpkg-dev                           # dpkg-source unpacks the image libraries' source packages
   libstb-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev libsqlite3-dev libssl-dev
   chromium                           # the glue's browser test (headless)
@@ -34,4 +35,6 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The Debian source packages image.wasm is built from (libjpeg-turbo, libwebp, trixie's libstb).
+scripts/fetch-sources.sh
 echo "setup: ok"

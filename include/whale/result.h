@@ -24,6 +24,8 @@ enum class error_code : uint32_t {
   out_of_memory = 11,    // allocation failed
   abi_mismatch = 12,     // caller built against another ABI major
   internal = 13,         // a bug: should never be seen
+  unsupported_format = 14,  // an image in a format we do not decode or encode
+  corrupt_input = 15,    // an image whose bytes do not decode (truncated, corrupt header)
 };
 
 // Short stable name of a code, e.g. "invalid_json"; the glue uses it as Error.code.

@@ -18,6 +18,8 @@ const char* error_name(error_code code) noexcept {
     case error_code::out_of_memory: return "out_of_memory";
     case error_code::abi_mismatch: return "abi_mismatch";
     case error_code::internal: return "internal";
+    case error_code::unsupported_format: return "unsupported_format";
+    case error_code::corrupt_input: return "corrupt_input";
   }
   return "unknown";
 }

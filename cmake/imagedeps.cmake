@@ -1,0 +1,79 @@
+# The C libraries of image.wasm, from the Debian source packages scripts/fetch-sources.sh unpacks
+# into build/_deps/src (DESIGN.md). Built here once per preset with our flags, without their own
+# build systems (whose configure checks and tools do not cross-compile to wasm):
+#   whale::jpeg  libjpeg-turbo, C path only (its SIMD is x86/ARM assembly), 8-bit, no arithmetic coding
+#   whale::webp  libwebp's encoder, C path only (no SSE2/NEON natively either: same bytes everywhere)
+#   whale::stb   stb_image, stb_image_write, stb_image_resize2 headers (trixie's libstb)
+set(WHALE_DEPS_SRC ${PROJECT_SOURCE_DIR}/build/_deps/src)
+foreach(dep libjpeg-turbo libwebp libstb)
+  if(NOT EXISTS ${WHALE_DEPS_SRC}/${dep}/.whale-ok)
+    message(FATAL_ERROR "${dep} sources missing in ${WHALE_DEPS_SRC}: run scripts/fetch-sources.sh (scripts/setup.sh runs it)")
+  endif()
+endforeach()
+
+# Third-party code: optimized in every preset (a Debug libjpeg makes the tests crawl), warnings
+# of its own left alone, no contraction of float expressions (same bytes on every target).
+set(WHALE_DEP_FLAGS -O2 -w -ffp-contract=off)
+if(WHALE_TARGET STREQUAL "emscripten" OR WHALE_TARGET STREQUAL "wasi")
+  list(APPEND WHALE_DEP_FLAGS ${WHALE_WASM_FEATURES} -msimd128)
+endif()
+
+# libjpeg-turbo 2.1.5
+set(jt ${WHALE_DEPS_SRC}/libjpeg-turbo)
+set(WHALE_JPEG_GEN ${CMAKE_BINARY_DIR}/_deps/jpeg)
+file(MAKE_DIRECTORY ${WHALE_JPEG_GEN})
+file(WRITE ${WHALE_JPEG_GEN}/jconfig.h.tmp
+"#define JPEG_LIB_VERSION 62
+#define LIBJPEG_TURBO_VERSION 2.1.5
+#define LIBJPEG_TURBO_VERSION_NUMBER 2001005
+#define MEM_SRCDST_SUPPORTED 1
+#define BITS_IN_JSAMPLE 8
+")
+file(WRITE ${WHALE_JPEG_GEN}/jconfigint.h.tmp
+"#define BUILD \"whale\"
+#undef inline
+#define INLINE __inline__ __attribute__((always_inline))
+#define THREAD_LOCAL
+#define PACKAGE_NAME \"libjpeg-turbo\"
+#define VERSION \"2.1.5\"
+#define SIZEOF_SIZE_T __SIZEOF_SIZE_T__
+#define HAVE_BUILTIN_CTZL
+#define FALLTHROUGH __attribute__((fallthrough));
+")
+configure_file(${jt}/jversion.h.in ${WHALE_JPEG_GEN}/jversion.h @ONLY)
+foreach(h jconfig.h jconfigint.h)
+  configure_file(${WHALE_JPEG_GEN}/${h}.tmp ${WHALE_JPEG_GEN}/${h} COPYONLY)
+endforeach()
+set(WHALE_JPEG_SOURCES jcapimin.c jcapistd.c jccoefct.c jccolor.c jcdctmgr.c jchuff.c
+  jcicc.c jcinit.c jcmainct.c jcmarker.c jcmaster.c jcomapi.c jcparam.c
+  jcphuff.c jcprepct.c jcsample.c jctrans.c jdapimin.c jdapistd.c jdatadst.c
+  jdatasrc.c jdcoefct.c jdcolor.c jddctmgr.c jdhuff.c jdicc.c jdinput.c
+  jdmainct.c jdmarker.c jdmaster.c jdmerge.c jdphuff.c jdpostct.c jdsample.c
+  jdtrans.c jerror.c jfdctflt.c jfdctfst.c jfdctint.c jidctflt.c jidctfst.c
+  jidctint.c jidctred.c jquant1.c jquant2.c jutils.c jmemmgr.c jmemnobs.c jsimd_none.c)
+list(TRANSFORM WHALE_JPEG_SOURCES PREPEND ${jt}/)
+add_library(whale_jpeg STATIC ${WHALE_JPEG_SOURCES})
+add_library(whale::jpeg ALIAS whale_jpeg)
+target_include_directories(whale_jpeg SYSTEM PUBLIC ${WHALE_JPEG_GEN} ${jt})
+target_compile_options(whale_jpeg PRIVATE ${WHALE_DEP_FLAGS})
+
+# libwebp 1.2.4: the encoder and what it needs from dsp/ and utils/. HAVE_CONFIG_H with an empty
+# config.h turns off every SIMD path (cpu.h enables SSE2 only when config.h asks for it).
+set(wp ${WHALE_DEPS_SRC}/libwebp)
+set(WHALE_WEBP_GEN ${CMAKE_BINARY_DIR}/_deps/webp)
+file(MAKE_DIRECTORY ${WHALE_WEBP_GEN}/src/webp)
+if(NOT EXISTS ${WHALE_WEBP_GEN}/src/webp/config.h)
+  file(WRITE ${WHALE_WEBP_GEN}/src/webp/config.h "/* whale: no SIMD, no threads */\n")
+endif()
+file(GLOB WHALE_WEBP_SOURCES ${wp}/src/enc/*.c ${wp}/src/dsp/*.c ${wp}/src/utils/*.c)
+list(FILTER WHALE_WEBP_SOURCES EXCLUDE REGEX "_(sse2|sse41|neon|msa|mips32|mips_dsp_r2)\\.c$")
+add_library(whale_webp STATIC ${WHALE_WEBP_SOURCES})
+add_library(whale::webp ALIAS whale_webp)
+target_include_directories(whale_webp SYSTEM PUBLIC ${wp}/src PRIVATE ${WHALE_WEBP_GEN} ${wp})
+target_compile_definitions(whale_webp PRIVATE HAVE_CONFIG_H)
+target_compile_options(whale_webp PRIVATE ${WHALE_DEP_FLAGS})
+
+# stb (header-only; the implementations are compiled in src/image/stb_impl.c)
+add_library(whale_stb INTERFACE)
+add_library(whale::stb ALIAS whale_stb)
+target_include_directories(whale_stb SYSTEM INTERFACE ${WHALE_DEPS_SRC}/libstb)

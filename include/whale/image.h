@@ -1,0 +1,110 @@
+// whale::image: the /cdn-cgi/image/<options>/<source> pipeline of image.wasm (a module of its
+// own, separate from the core): options parsing (Cloudflare names plus Cloudinary aliases),
+// decode (libjpeg-turbo with DCT-domain shrink-on-load; stb_image for PNG, GIF, BMP), EXIF
+// orientation, resize in linear light (stb_image_resize2), fit/crop/pad, gravity=auto, encode
+// (libjpeg-turbo JPEG, stb_image_write PNG, libwebp WebP). Every step is deterministic: native,
+// wasi and emscripten builds give the same bytes for the same input.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "whale/result.h"
+
+namespace whale::image {
+
+enum class fit_mode : uint8_t { scale_down, contain, cover, crop, pad };
+enum class gravity_mode : uint8_t { center, auto_, left, right, top, bottom, point };
+enum class format : uint8_t { auto_, jpeg, png, webp, json, source };  // source: keep the input's
+enum class metadata_mode : uint8_t { none, copyright, keep };
+
+struct rgba8 {
+  uint8_t r = 255, g = 255, b = 255, a = 255;
+};
+
+// Parsed and validated options. 0 means "not given" for sizes and quality.
+struct options {
+  uint32_t width = 0;           // 1..4096 output CSS pixels (before dpr)
+  uint32_t height = 0;          // 1..4096
+  fit_mode fit = fit_mode::scale_down;
+  bool fit_given = false;       // fit absent: like Cloudflare, width/height alone behave as scale-down
+  gravity_mode gravity = gravity_mode::center;
+  float gravity_x = 0.5f;       // for gravity_mode::point, 0..1 (Cloudflare's "0.5x0.3")
+  float gravity_y = 0.5f;
+  uint32_t quality = 0;         // 1..100; 0: default (85 like Cloudflare); named levels map to numbers
+  format fmt = format::source;  // absent: the input's own format (json never implied)
+  float dpr = 1.0f;             // 1..3
+  rgba8 background{255, 255, 255, 255};  // pad and alpha flattening for JPEG
+  bool background_given = false;
+  uint32_t rotate = 0;          // 0, 90, 180, 270 (after EXIF orientation)
+  metadata_mode metadata = metadata_mode::copyright;
+  bool onerror_redirect = false;
+  bool anim = true;             // anim=false: first frame only (we always serve one frame)
+  bool progressive = true;      // JPEG output progressive (Cloudflare serves progressive JPEG)
+  std::string sig;              // s=<hex> HMAC signature, checked by the edge, not here
+};
+
+// Parses the <options> segment of /cdn-cgi/image/<options>/<source>: comma-separated
+// key=value pairs with Cloudflare's names (width|w, height|h, fit, gravity|g, quality|q,
+// format|f, dpr, background, rotate, metadata, onerror, anim, sharpen is refused) and
+// Cloudinary-style aliases (w_400, h_300, c_fill, c_fit, c_limit, c_pad, c_crop, g_auto,
+// g_north, q_auto, q_80, f_auto, dpr_2, ...). An unknown key or a bad value fails with
+// error_code::invalid_value and a message naming the option, e.g. "option 'width': ...".
+result<options> parse_options(std::string_view text);
+
+// The canonical text of options (sorted keys, Cloudflare names, defaults dropped): the edge's
+// cache key uses it so "w=400,fit=cover" and "fit=cover,width=400" share one entry.
+std::string normalize(const options& o);
+
+// EXIF orientation (1..8) of a JPEG (APP1 "Exif") or PNG (eXIf chunk); 1 when there is none or
+// the EXIF data is malformed. Bounded: reads at most the first 256 KB, follows no offsets outside
+// the segment, at most 64 IFD entries.
+int exif_orientation(const uint8_t* data, size_t size);
+
+// A crop window in source pixels.
+struct rect {
+  uint32_t x = 0, y = 0, w = 0, h = 0;
+};
+
+// gravity=auto: the crop_w x crop_h window (crop_w <= w, crop_h <= h) of an RGBA8 image
+// (stride bytes per row) that holds the most visual energy (gradient magnitude weighted
+// by colour saturation and distance from the edges), searched on a downsampled energy map.
+rect saliency_crop(const uint8_t* rgba, uint32_t w, uint32_t h, size_t stride, uint32_t crop_w,
+                   uint32_t crop_h);
+
+// What a source is, read from its header without decoding pixels.
+struct info {
+  format fmt = format::source;  // jpeg, png, webp (refused for decode), or source when unknown
+  const char* name = "";        // "jpeg", "png", "gif", "bmp", "webp"
+  uint32_t width = 0, height = 0;  // as stored (before orientation)
+  int orientation = 1;
+  uint32_t frames = 1;          // GIF: > 1 when animated (we serve the first)
+};
+result<info> probe(const uint8_t* data, size_t size);
+
+struct limits {
+  uint64_t max_pixels = 16'800'000;       // source pixel area, checked from the header
+  size_t max_input_bytes = 25u << 20;     // 25 MB
+  uint32_t max_output_side = 4096;        // output width and height
+};
+
+// Bits of the request's Accept header, for format=auto.
+enum accept_bits : uint32_t { accept_webp = 1u, accept_avif = 2u };
+
+struct output {
+  std::vector<uint8_t> bytes;
+  const char* content_type = "application/octet-stream";  // image/jpeg, image/png, image/webp, application/json
+  uint32_t width = 0, height = 0;
+};
+
+// The whole job: probe, check limits, decode (shrink-on-load when the output is small enough),
+// orient, rotate, resize/fit/crop/pad, encode. format=json answers
+// {"width":..,"height":..,"format":"jpeg","orientation":..} of the source.
+// Errors: too_large (limits), unsupported_format, corrupt_input, invalid_value.
+result<output> process(const uint8_t* data, size_t size, const options& o, uint32_t accept,
+                       const limits& lim);
+
+}  // namespace whale::image
