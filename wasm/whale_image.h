@@ -1,0 +1,56 @@
+/* image.wasm: the C ABI of whale::image (include/whale/image.h), a module of its own beside
+ * core.wasm so that a worker which never resizes never pays for it, and so that the edge can
+ * throw the instance away after a large job (its memory never shrinks).
+ *
+ * Calling convention (same as whale_core.h): the host allocates input buffers with
+ * whale_image_alloc, calls a function, then reads the result through whale_image_out* until the
+ * next call. Every call returns a whale::error_code number (0 = ok); on failure whale_image_out
+ * holds a UTF-8 message naming the problem and whale_image_out_type is "text/plain".
+ * Single-threaded; not reentrant. */
+#ifndef WHALE_IMAGE_H
+#define WHALE_IMAGE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* major << 16 | minor */
+#define WHALE_IMAGE_ABI_VERSION 0x00010000u
+
+uint32_t whale_image_abi_version(void);
+
+/* Zeroed memory for inputs; free with whale_image_free. NULL when out of memory. */
+uint8_t* whale_image_alloc(uint32_t size);
+void whale_image_free(uint8_t* p);
+
+/* Parses and validates the <options> segment of /cdn-cgi/image/<options>/<source>.
+ * ok: out = the normalized options text (the cache key part). Error: out = message. */
+uint32_t whale_image_options(const char* text, uint32_t len);
+
+/* Reads the source's header: out = {"width":..,"height":..,"format":"jpeg","orientation":..,"frames":..} */
+uint32_t whale_image_probe(const uint8_t* src, uint32_t src_len);
+
+/* The whole job. accept: bit 0 = the client takes WebP, bit 1 = AVIF (format=auto).
+ * max_pixels, max_input_bytes, max_output_side: 0 = the default (16.8 MP, 25 MB, 4096).
+ * ok: out = the encoded image (or JSON for format=json), out_type its content type,
+ * out_width/out_height its size. */
+uint32_t whale_image_process(const uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len,
+                             uint32_t accept, uint32_t max_pixels, uint32_t max_input_bytes,
+                             uint32_t max_output_side);
+
+const uint8_t* whale_image_out(void);
+uint32_t whale_image_out_len(void);
+const char* whale_image_out_type(void); /* NUL-terminated */
+uint32_t whale_image_out_width(void);
+uint32_t whale_image_out_height(void);
+
+/* Frees the last output (the host calls it once it has copied the bytes out). */
+void whale_image_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WHALE_IMAGE_H */
