@@ -6,6 +6,8 @@
 
 #include "admin_assets.h"  // generated from src/origin/admin/* (embed_admin.cmake)
 #include "crypto.h"
+#include "optimize.h"
+#include "results.h"
 #include "store.h"
 #include "whale/bandit.h"
 #include "whale/json.h"
@@ -21,6 +23,7 @@ using httplib::Response;
 constexpr uint64_t max_history_versions = 50;  // weights over time: the last N published versions
 constexpr uint32_t pbest_draws = 20000;
 constexpr double srm_alpha = 0.001;
+constexpr size_t max_top_components = 10;
 
 std::string json_string(std::string_view s) {
   std::string out;
@@ -74,7 +77,9 @@ struct experiment_rule {
   std::vector<std::string> variation_keys;
   std::vector<std::string> variation_names;
   std::vector<double> weights;
+  bool configured_prior = false;
   double prior_alpha = 1, prior_beta = 1;
+  std::string prior_source = "uniform";
 };
 
 double number_or(const json::value* v, double fallback) {
@@ -120,7 +125,11 @@ std::vector<experiment_rule> experiments_of(const json::value& config) {
       }
       if (prior != nullptr) {
         const double a = number_or(prior->find("alpha"), 1), b = number_or(prior->find("beta"), 1);
-        if (a > 0 && b > 0 && std::isfinite(a) && std::isfinite(b)) e.prior_alpha = a, e.prior_beta = b;
+        if (a > 0 && b > 0 && std::isfinite(a) && std::isfinite(b)) {
+          e.prior_alpha = a, e.prior_beta = b;
+          e.configured_prior = true;
+          e.prior_source = "config";
+        }
       }
       out.push_back(std::move(e));
     }
@@ -166,12 +175,14 @@ std::string experiment_json(const std::string& slug, const experiment_rule& e, c
   const double chi = test.chi2;
   const double srm_p = test.p;
   const bool srm = counts.srm || srm_p < srm_alpha;
+  const std::string prior = "{\"alpha\":" + num(e.prior_alpha) + ",\"beta\":" + num(e.prior_beta) +
+                            ",\"source\":" + json_string(e.prior_source) + "}";
 
   std::string out = "{\"feature\":" + json_string(e.feature) + ",\"key\":" + json_string(e.key) +
                     ",\"id\":" + json_string(e.id) + ",\"units\":" + std::to_string(total_units) +
-                    ",\"srm\":" + (srm ? "true" : "false") + ",\"srm_p\":" + num(srm_p) +
-                    ",\"chi_square\":" + num(chi) + ",\"prior\":{\"alpha\":" + num(e.prior_alpha) +
-                    ",\"beta\":" + num(e.prior_beta) + "},\"variations\":[";
+                    ",\"srm\":" + (srm ? "true" : "false") + ",\"flagged\":" + (counts.srm ? "true" : "false") +
+                    ",\"srm_p\":" + num(srm_p) + ",\"chi_square\":" + num(chi) + ",\"prior\":" + prior +
+                    ",\"variations\":[";
   for (size_t i = 0; i < n; ++i) {
     const arm_counts c = i < counts.arms.size() ? counts.arms[i] : arm_counts{};
     if (i > 0) out += ",";
@@ -214,6 +225,29 @@ experiment_counts stored_counts(store& db, const std::string& slug, const experi
   return out;
 }
 
+// Rules without a configured prior show the collective prior the reweighting job would use
+// (docs/priors.md), so that the plotted posteriors are the job's.
+void resolve_priors(store& db, const std::string& slug, const json::value& config,
+                    std::vector<experiment_rule>& rules) {
+  std::optional<std::vector<vendor_results>> platform;
+  const std::string vertical = vertical_of(config);
+  const std::vector<optimizer::experiment> all = optimizer::experiments(config);
+  for (experiment_rule& r : rules) {
+    if (r.configured_prior) continue;
+    optimizer::experiment e;
+    e.key = r.key;
+    for (const optimizer::experiment& x : all) {
+      if (x.feature == r.feature && x.key == r.key) e = x;
+    }
+    if (!platform) platform = platform_results(db);
+    if (result<resolved_prior> p = collective_prior(*platform, slug, vertical, e)) {
+      r.prior_alpha = p->alpha;
+      r.prior_beta = p->beta;
+      r.prior_source = p->source;
+    }
+  }
+}
+
 void experiments(store& db, const counts_source& counts, const Request& req, Response& res) {
   const std::string slug = req.matches[1];
   if (!vendor_of(db, req, res, slug)) return;
@@ -230,6 +264,7 @@ void experiments(store& db, const counts_source& counts, const Request& req, Res
     result<json::value> config = json::parse(body);
     if (!config) return send_error(res, 500, "internal", "stored config: " + config.message());
     current = experiments_of(*config);
+    resolve_priors(db, slug, *config, current);
   }
   // Weights over time: the experiment's weights in each of the last published versions.
   std::vector<snapshot> snaps;
@@ -256,8 +291,10 @@ void experiments(store& db, const counts_source& counts, const Request& req, Res
     if (i > 0) out += ",";
     out += experiment_json(slug, current[i], c, history);
   }
-  // Top components: filled in once component-level results exist (issue 6 §4); empty until then.
-  out += "],\"top_components\":[]}";
+  // Top components (docs/optimizer.md): the components the vendor's variations showed, by conversion.
+  const std::string top =
+      body.empty() ? "[]" : top_components_json(db, slug, body, latest ? latest->version : 0, max_top_components);
+  out += "],\"top_components\":" + top + "}";
   res.set_header("Cache-Control", "no-store");
   res.set_content(out, "application/json");
 }

@@ -69,6 +69,16 @@ void metrics::reweight(const std::string& status) {
   ++reweights_[status];
 }
 
+void metrics::proposal(const std::string& result) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++proposals_[result];
+}
+
+void metrics::srm_cleared() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++srm_cleared_;
+}
+
 std::string metrics::render() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
@@ -108,6 +118,12 @@ std::string metrics::render() {
   header(out, "whale_origin_reweights_total", "counter", "Bandit reweight attempts per experiment, by status.");
   for (const auto& [status, n] : reweights_) {
     out += "whale_origin_reweights_total{status=" + label(status) + "} " + std::to_string(n) + "\n";
+  }
+  header(out, "whale_origin_srm_flags_cleared_total", "counter", "SRM flags cleared by vendors.");
+  out += "whale_origin_srm_flags_cleared_total " + std::to_string(srm_cleared_) + "\n";
+  header(out, "whale_origin_optimizer_proposals_total", "counter", "Optimizer proposal attempts, by result.");
+  for (const auto& [result, n] : proposals_) {
+    out += "whale_origin_optimizer_proposals_total{result=" + label(result) + "} " + std::to_string(n) + "\n";
   }
   return out;
 }

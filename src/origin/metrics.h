@@ -22,6 +22,9 @@ class metrics {
   void events(uint64_t accepted, uint64_t duplicates, uint64_t rejected);
   // One experiment's reweight attempt by its status ("reweighted", "below_min_units", "srm", ...).
   void reweight(const std::string& status);
+  // One optimizer proposal attempt by its result: "created" (a draft), "published", "not_created".
+  void proposal(const std::string& result);
+  void srm_cleared();
   // The exposition text (text/plain; version=0.0.4).
   std::string render();
 
@@ -45,6 +48,8 @@ class metrics {
   uint64_t events_duplicate_ = 0;
   uint64_t events_rejected_ = 0;
   std::map<std::string, uint64_t> reweights_;
+  std::map<std::string, uint64_t> proposals_;
+  uint64_t srm_cleared_ = 0;
 };
 
 }  // namespace whale::origin

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 
+#include "results.h"
 #include "validate.h"
 #include "whale/bandit.h"
 #include "whale/json.h"
@@ -29,6 +30,7 @@ struct bandit_rule {
   double floor = default_floor;
   uint64_t min_units = default_min_units;
   bool top_two = false;
+  bool configured_prior = false;  // bandit.prior given; else the collective prior
   double prior_alpha = 1;
   double prior_beta = 1;
 };
@@ -79,6 +81,7 @@ std::vector<bandit_rule> bandit_rules(const json::value& config) {
       const json::value* top_two = b->find("topTwo");
       br.top_two = top_two != nullptr && top_two->is_bool() && top_two->as_bool();
       if (const json::value* prior = b->find("prior"); prior != nullptr && prior->is_object()) {
+        br.configured_prior = true;
         br.prior_alpha = number_or(prior->find("alpha"), 1);
         br.prior_beta = number_or(prior->find("beta"), 1);
         if (!(br.prior_alpha > 0)) br.prior_alpha = 1;
@@ -149,6 +152,21 @@ void set_weights(json::value& config, const bandit_rule& r, const std::vector<do
   rule.set("weights", json::value::array(std::move(items)));
 }
 
+// The prior of a rule: its bandit.prior, else the collective prior of its experiment (the
+// platform's results are read once, on the first rule that needs them).
+result<resolved_prior> prior_of(const bandit_rule& r, store& db, const std::string& slug, const json::value& config,
+                                const std::vector<optimizer::experiment>& experiments,
+                                std::optional<std::vector<vendor_results>>& platform) {
+  if (r.configured_prior) return resolved_prior{r.prior_alpha, r.prior_beta, "config", ""};
+  optimizer::experiment e;
+  e.key = r.experiment;
+  for (const optimizer::experiment& x : experiments) {
+    if (x.feature == r.feature && x.rule == r.rule) e = x;
+  }
+  if (!platform) platform = platform_results(db);
+  return collective_prior(*platform, slug, vertical_of(config), e);
+}
+
 }  // namespace
 
 result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, const std::string& now,
@@ -157,6 +175,8 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
   if (!latest) return fail(error_code::not_found, "nothing published for " + slug);
   WHALE_TRY(json::value config, json::parse(latest->body));
   const std::vector<bandit_rule> rules = bandit_rules(config);
+  const std::vector<optimizer::experiment> experiments = optimizer::experiments(config);
+  std::optional<std::vector<vendor_results>> platform;
 
   std::map<std::string, bandit_flag> flagged;
   for (bandit_flag& f : db.bandit_flags_of(slug)) flagged[f.experiment] = f;
@@ -183,9 +203,11 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
     srm::srm_result srm_outcome;
     bool srm_run = false;
     uint64_t window_start = 0;
+    // The SRM window starts at the last reweight, or where an SRM flag was cleared.
     for (const bandit_record& h : db.bandit_history_of(slug, r.experiment)) {
-      if (h.status == "reweighted") window_start = h.exposure_mark;
+      if (h.status == "reweighted" || h.status == "srm_cleared") window_start = h.exposure_mark;
     }
+    WHALE_TRY(const resolved_prior prior, prior_of(r, db, slug, config, experiments, platform));
 
     bool below = false;
     for (uint64_t u : units) below = below || u < r.min_units;
@@ -219,8 +241,8 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
       } else {
         std::vector<bandit::beta_arm> arms;
         for (size_t a = 0; a < r.arms; ++a) {
-          arms.push_back({r.prior_alpha + static_cast<double>(conversions[a]),
-                          r.prior_beta + static_cast<double>(units[a] - std::min(conversions[a], units[a]))});
+          arms.push_back({prior.alpha + static_cast<double>(conversions[a]),
+                          prior.beta + static_cast<double>(units[a] - std::min(conversions[a], units[a]))});
         }
         bandit::weights_options options;
         options.draws = draws;
@@ -258,6 +280,9 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
       rec.srm_chi2 = srm_run ? srm_outcome.chi2 : 0;
       rec.srm_p = srm_run ? srm_outcome.p : 1;
       rec.exposure_mark = mark;
+      rec.prior_alpha = prior.alpha;
+      rec.prior_beta = prior.beta;
+      rec.prior_source = prior.source;
       records.push_back(std::move(rec));
     }
     if (!experiments_json.empty()) experiments_json += ",";
@@ -267,7 +292,10 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
                         ",\"previous_weights\":" + json_array(r.weights) +
                         ",\"weights\":" + json_array(status == "reweighted" ? new_weights : r.weights) +
                         ",\"p_best\":" + json_array(p_best) + ",\"min_units\":" + std::to_string(r.min_units) +
-                        ",\"floor\":" + json::number_to_string(r.floor) + ",\"srm\":" +
+                        ",\"floor\":" + json::number_to_string(r.floor) + ",\"prior\":{\"alpha\":" +
+                        json::number_to_string(prior.alpha) + ",\"beta\":" + json::number_to_string(prior.beta) +
+                        ",\"source\":" + json_str(prior.source) + ",\"component\":" + json_str(prior.component) +
+                        "},\"srm\":" +
                         (srm_run ? "{\"chi2\":" + json::number_to_string(srm_outcome.chi2) +
                                        ",\"p\":" + json::number_to_string(srm_outcome.p) + "}"
                                  : std::string("null")) +
@@ -292,8 +320,12 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
         }
       }
     }
-    WHALE_TRY(publish_outcome published,
-              db.publish_body(slug, body, now, finish, std::move(records), new_flags, draft_body, draft_updated_at));
+    publish_extras extras;
+    extras.records = std::move(records);
+    extras.flags = std::move(new_flags);
+    extras.draft_body = std::move(draft_body);
+    extras.draft_updated_at = std::move(draft_updated_at);
+    WHALE_TRY(publish_outcome published, db.publish_body(slug, body, now, finish, std::move(extras)));
     outcome.published = true;
     outcome.published_snapshot = published.published;
     version_json = std::to_string(published.published.version);

@@ -1,6 +1,7 @@
 // Bandit reweighting at the origin (docs/bandits.md): for every rule of the vendor's latest
 // snapshot that carries a `bandit` member, Beta-Bernoulli posteriors per arm from the stored
-// events, P(best) traffic weights (whale::bandit::bandit_weights, floor, optional top-two), a
+// events (starting from the rule's bandit.prior, else the collective prior of its component and
+// vertical, docs/priors.md), P(best) traffic weights (whale::bandit::bandit_weights, floor, optional top-two), a
 // sample-ratio-mismatch test, and a new signed version carrying the new `weights`.
 #pragma once
 

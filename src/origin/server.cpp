@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "metrics.h"
 #include "nudger.h"
+#include "optimize.h"
 #include "reweight.h"
 #include "store.h"
 #include "validate.h"
@@ -35,6 +36,9 @@ constexpr size_t max_idempotency_key_bytes = 255;
 constexpr size_t max_event_batch = 1000;
 constexpr size_t max_event_batch_bytes = 1024 * 1024;
 constexpr size_t max_event_text = 128;
+// The timer proposes again for a vendor once every arm of its last published proposal has this
+// many units (the proposal's bandit minUnits).
+constexpr uint64_t optimizer_min_units = 100;
 
 // Set when a request starts (pre-routing) and read by the logger when it ends: httplib runs a
 // request's handlers and its logger on one pool thread.
@@ -229,6 +233,16 @@ struct server::impl {
     on("POST", "/v1/events", "POST /v1/events", &impl::post_events);
     on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/reweight)", "POST /v1/vendors/{slug}/reweight", &impl::post_reweight);
     on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/bandits)", "GET /v1/vendors/{slug}/bandits", &impl::get_bandits);
+    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/experiments/([^/]{1,128})/srm/clear)",
+       "POST /v1/vendors/{slug}/experiments/{key}/srm/clear", &impl::clear_srm);
+    on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer)", "GET /v1/vendors/{slug}/optimizer",
+       &impl::get_optimizer);
+    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/propose)", "POST /v1/vendors/{slug}/optimizer/propose",
+       &impl::post_propose);
+    on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/settings)", "PUT /v1/vendors/{slug}/optimizer/settings",
+       &impl::put_optimizer_settings);
+    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/proposals/([0-9]{1,18})/apply)",
+       "POST /v1/vendors/{slug}/optimizer/proposals/{id}/apply", &impl::post_apply_proposal);
     on("GET", R"(/v1/snapshots/([a-z0-9][a-z0-9-]*))", "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::keys);
@@ -470,7 +484,9 @@ struct server::impl {
               ",\"status\":" + json_string(r.status) + ",\"weights\":" + json_number_array(r.weights) +
               ",\"units\":" + json_number_array(r.units) + ",\"conversions\":" + json_number_array(r.conversions) +
               ",\"p_best\":" + json_number_array(r.p_best) + ",\"srm_chi2\":" + json::number_to_string(r.srm_chi2) +
-              ",\"srm_p\":" + json::number_to_string(r.srm_p) + "}";
+              ",\"srm_p\":" + json::number_to_string(r.srm_p) + ",\"prior\":{\"alpha\":" +
+              json::number_to_string(r.prior_alpha) + ",\"beta\":" + json::number_to_string(r.prior_beta) +
+              ",\"source\":" + json_string(r.prior_source) + "}}";
     }
     body += "],\"flags\":[";
     first = true;
@@ -484,7 +500,129 @@ struct server::impl {
     send_json(res, 200, body + "]}");
   }
 
-  // Every reweight_every_s seconds, reweights every vendor that has published.
+  // Removes an experiment's SRM flag so that reweighting resumes (docs/bandits.md); logged.
+  void clear_srm(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    const std::string experiment = req.matches[2];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    const std::string now = now_iso();
+    result<bandit_flag> cleared = [&] {
+      std::lock_guard<std::mutex> lock(reweight_mutex);
+      return db.clear_flag(slug, experiment, now);
+    }();
+    if (!cleared) {
+      if (cleared.code() == error_code::not_found) return send_error(res, 404, "not_flagged", cleared.message());
+      return send_error(res, 500, "internal", cleared.message());
+    }
+    stats.srm_cleared();
+    log_event("srm_cleared", slug,
+              ",\"experiment\":" + json_string(experiment) + ",\"flagged_at\":" + json_string(cleared->flagged_at) +
+                  ",\"srm_chi2\":" + json::number_to_string(cleared->srm_chi2) +
+                  ",\"srm_p\":" + json::number_to_string(cleared->srm_p));
+    send_json(res, 200,
+              "{\"slug\":" + json_string(slug) + ",\"experiment\":" + json_string(experiment) +
+                  ",\"cleared\":true,\"cleared_at\":" + json_string(now) + ",\"flag\":{\"flagged_at\":" +
+                  json_string(cleared->flagged_at) + ",\"reason\":" + json_string(cleared->reason) +
+                  ",\"srm_chi2\":" + json::number_to_string(cleared->srm_chi2) +
+                  ",\"srm_p\":" + json::number_to_string(cleared->srm_p) + "}}");
+  }
+
+  // One JSON line on stderr for an event that is not a request: {"ts","event","slug",...}.
+  void log_event(const char* event, const std::string& slug, const std::string& more) {
+    const std::string line = "{\"ts\":" + json_string(now_iso()) + ",\"event\":\"" + event + "\",\"slug\":" +
+                             json_string(slug) + more + "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+
+  // --- the optimizer (docs/optimizer.md) ---
+
+  void get_optimizer(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<std::string> report = optimizer_report(db, slug);
+    if (!report) {
+      if (report.code() == error_code::not_found) return send_error(res, 409, "nothing_published", report.message());
+      return send_error(res, 500, "internal", report.message());
+    }
+    res.set_header("Cache-Control", "no-store");
+    send_json(res, 200, *report);
+  }
+
+  // Proposes under the reweight lock: a reweight publishes from the snapshot it read, so the two
+  // must not interleave.
+  result<propose_outcome> propose(const std::string& slug, const propose_request& request) {
+    std::lock_guard<std::mutex> lock(reweight_mutex);
+    result<propose_outcome> outcome =
+        propose_layout(db, slug, request, now_iso(), [this](snapshot& s) { return sign(s); });
+    if (!outcome) return outcome;
+    if (outcome->published) {
+      stats.publish();
+      stats.proposal("published");
+      edges.notify(slug, outcome->published_snapshot.version);
+      log_event("optimizer_published", slug, ",\"version\":" + std::to_string(outcome->published_snapshot.version));
+    } else {
+      stats.proposal(outcome->created ? "created" : "not_created");
+    }
+    return outcome;
+  }
+
+  void post_propose(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    propose_request request;
+    if (!req.body.empty()) {
+      result<json::value> body = json::parse(req.body);
+      if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+      if (!body->is_object()) return send_error(res, 400, "wrong_type", "expected {\"page\"?, \"section\"?}");
+      for (const char* name : {"page", "section"}) {
+        const json::value* v = body->find(name);
+        if (v == nullptr) continue;
+        if (!v->is_string()) return send_error(res, 400, "wrong_type", std::string(name) + ": expected a string");
+        (std::string(name) == "page" ? request.page : request.section) = v->as_string();
+      }
+    }
+    result<propose_outcome> outcome = propose(slug, request);
+    if (!outcome) {
+      if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
+      return send_error(res, 500, "internal", outcome.message());
+    }
+    send_json(res, outcome->created ? 201 : 200, outcome->response);
+  }
+
+  void put_optimizer_settings(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<json::value> body = json::parse(req.body);
+    if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+    const json::value* on = body->is_object() ? body->find("autoPublish") : nullptr;
+    if (on == nullptr || !on->is_bool()) {
+      return send_error(res, 400, "wrong_type", "expected {\"autoPublish\": true|false}");
+    }
+    const std::string now = now_iso();
+    if (auto stored = db.set_auto_publish(slug, on->as_bool(), now); !stored) {
+      return send_error(res, 500, "internal", stored.message());
+    }
+    log_event("optimizer_settings", slug, std::string(",\"autoPublish\":") + (on->as_bool() ? "true" : "false"));
+    send_json(res, 200, "{\"slug\":" + json_string(slug) + ",\"autoPublish\":" + (on->as_bool() ? "true" : "false") +
+                            ",\"updated_at\":" + json_string(now) + "}");
+  }
+
+  void post_apply_proposal(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    uint64_t id = 0;
+    if (!parse_count(req.matches[2], id)) return send_error(res, 400, "invalid_value", "expected a proposal id");
+    result<std::string> applied = apply_proposal(db, slug, id, now_iso());
+    if (!applied) {
+      if (applied.code() == error_code::not_found) return send_error(res, 404, "not_found", applied.message());
+      if (applied.code() == error_code::invalid_value) return send_error(res, 409, "conflict", applied.message());
+      return send_error(res, 500, "internal", applied.message());
+    }
+    send_json(res, 200, *applied);
+  }
+
+  // Every reweight_every_s seconds, reweights every vendor that has published, then lets the
+  // optimizer propose (and publish) for the vendors who opted in.
   void start_timer() {
     if (options.reweight_every_s <= 0) return;
     timer = std::thread([this] {
@@ -493,11 +631,10 @@ struct server::impl {
         lock.unlock();
         for (const change& c : db.changes_since(0)) {
           result<reweight_outcome> outcome = reweight(c.slug);
-          if (!outcome) {
-            const std::string line = "{\"ts\":" + json_string(now_iso()) + ",\"event\":\"reweight_failed\",\"slug\":" +
-                                     json_string(c.slug) + ",\"detail\":" + json_string(outcome.message()) + "}\n";
-            std::fwrite(line.data(), 1, line.size(), stderr);
-          }
+          if (!outcome) log_event("reweight_failed", c.slug, ",\"detail\":" + json_string(outcome.message()));
+          if (!ready_to_propose(db, c.slug, optimizer_min_units)) continue;
+          result<propose_outcome> proposed = propose(c.slug, {});
+          if (!proposed) log_event("optimizer_failed", c.slug, ",\"detail\":" + json_string(proposed.message()));
         }
         lock.lock();
       }

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace whale::origin {
@@ -37,11 +38,18 @@ CREATE TABLE IF NOT EXISTS bandit_history(
   id INTEGER PRIMARY KEY, slug TEXT NOT NULL, experiment TEXT NOT NULL, feature TEXT NOT NULL,
   rule INTEGER NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, status TEXT NOT NULL,
   weights TEXT NOT NULL, units TEXT NOT NULL, conversions TEXT NOT NULL, p_best TEXT NOT NULL,
-  srm_chi2 REAL NOT NULL, srm_p REAL NOT NULL, exposure_mark INTEGER NOT NULL);
+  srm_chi2 REAL NOT NULL, srm_p REAL NOT NULL, exposure_mark INTEGER NOT NULL,
+  prior_alpha REAL NOT NULL DEFAULT 1, prior_beta REAL NOT NULL DEFAULT 1, prior_source TEXT NOT NULL DEFAULT 'config');
 CREATE INDEX IF NOT EXISTS bandit_history_of ON bandit_history(slug, experiment, id);
 CREATE TABLE IF NOT EXISTS bandit_flags(
   slug TEXT NOT NULL, experiment TEXT NOT NULL, flagged_at TEXT NOT NULL, srm_chi2 REAL NOT NULL,
   srm_p REAL NOT NULL, reason TEXT NOT NULL, PRIMARY KEY(slug, experiment));
+CREATE TABLE IF NOT EXISTS optimizer_settings(
+  slug TEXT PRIMARY KEY, auto_publish INTEGER NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS optimizer_proposals(
+  id INTEGER PRIMARY KEY, slug TEXT NOT NULL, experiment TEXT NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL,
+  based_on INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS optimizer_proposals_of ON optimizer_proposals(slug, id);
 )sql";
 
 // Idempotency keys are remembered this long (ISO timestamps compare as strings).
@@ -148,7 +156,26 @@ result<std::unique_ptr<store>> store::open(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);  // a CLI `vendor add` may write while the server runs
   WHALE_TRY_VOID(s->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   WHALE_TRY_VOID(s->exec(schema));
+  WHALE_TRY_VOID(s->migrate());
   return s;
+}
+
+// Columns added after the first databases were created (each added when missing).
+result<void> store::migrate() {
+  std::vector<std::string> columns;
+  {
+    statement info(db_, "SELECT name FROM pragma_table_info('bandit_history')");
+    while (info.row()) columns.push_back(info.text(0));
+  }
+  const std::pair<const char*, const char*> added[] = {
+      {"prior_alpha", "ALTER TABLE bandit_history ADD COLUMN prior_alpha REAL NOT NULL DEFAULT 1"},
+      {"prior_beta", "ALTER TABLE bandit_history ADD COLUMN prior_beta REAL NOT NULL DEFAULT 1"},
+      {"prior_source", "ALTER TABLE bandit_history ADD COLUMN prior_source TEXT NOT NULL DEFAULT 'config'"},
+  };
+  for (const auto& [name, sql] : added) {
+    if (std::find(columns.begin(), columns.end(), name) == columns.end()) WHALE_TRY_VOID(exec(sql));
+  }
+  return {};
 }
 
 store::store(sqlite3* db) : db_(db) {}
@@ -349,8 +376,8 @@ std::vector<bandit_record> store::bandit_history_of(const std::string& slug, con
   std::lock_guard<std::mutex> lock(mutex_);
   statement s(db_,
               "SELECT id, slug, experiment, feature, rule, version, at, status, weights, units, conversions, p_best, "
-              "srm_chi2, srm_p, exposure_mark FROM bandit_history WHERE slug = ?1 AND (?2 = '' OR experiment = ?2) "
-              "ORDER BY id");
+              "srm_chi2, srm_p, exposure_mark, prior_alpha, prior_beta, prior_source FROM bandit_history "
+              "WHERE slug = ?1 AND (?2 = '' OR experiment = ?2) ORDER BY id");
   s.bind(slug).bind(experiment);
   std::vector<bandit_record> out;
   while (s.row()) {
@@ -370,6 +397,9 @@ std::vector<bandit_record> store::bandit_history_of(const std::string& slug, con
     r.srm_chi2 = s.real(12);
     r.srm_p = s.real(13);
     r.exposure_mark = s.number(14);
+    r.prior_alpha = s.real(15);
+    r.prior_beta = s.real(16);
+    r.prior_source = s.text(17);
     out.push_back(std::move(r));
   }
   return out;
@@ -397,12 +427,14 @@ result<void> store::insert_snapshot(const snapshot& snap) {
 result<void> store::insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags) {
   statement add(db_,
                 "INSERT INTO bandit_history(slug, experiment, feature, rule, version, at, status, weights, units, "
-                "conversions, p_best, srm_chi2, srm_p, exposure_mark) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "conversions, p_best, srm_chi2, srm_p, exposure_mark, prior_alpha, prior_beta, prior_source) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const bandit_record& r : records) {
     add.reset();
     add.bind(r.slug).bind(r.experiment).bind(r.feature).bind(r.rule).bind(r.version).bind(r.at).bind(r.status);
     add.bind(r.weights).bind(r.units).bind(r.conversions).bind(r.p_best).bind(r.srm_chi2).bind(r.srm_p);
-    WHALE_TRY_VOID(add.bind(r.exposure_mark).run("record reweight"));
+    add.bind(r.exposure_mark).bind(r.prior_alpha).bind(r.prior_beta);
+    WHALE_TRY_VOID(add.bind(r.prior_source).run("record reweight"));
   }
   statement flag(db_,
                  "INSERT OR REPLACE INTO bandit_flags(slug, experiment, flagged_at, srm_chi2, srm_p, reason) "
@@ -424,9 +456,7 @@ result<void> store::record_bandits(const std::vector<bandit_record>& records, co
 }
 
 result<publish_outcome> store::publish_body(const std::string& slug, const std::string& body, const std::string& now,
-                                            const snapshot_finisher& finish, std::vector<bandit_record> records,
-                                            const std::vector<bandit_flag>& flags, const std::string& draft_body,
-                                            const std::string& draft_updated_at) {
+                                            const snapshot_finisher& finish, publish_extras extras) {
   std::lock_guard<std::mutex> lock(mutex_);
   transaction tx(db_);
   if (!tx.began()) return sqlite_failure(db_, "begin");
@@ -442,14 +472,140 @@ result<publish_outcome> store::publish_body(const std::string& slug, const std::
   snap.published_at = now;
   WHALE_TRY(std::string response, finish(snap));
   WHALE_TRY_VOID(insert_snapshot(snap));
-  for (bandit_record& r : records) r.version = snap.version;
-  WHALE_TRY_VOID(insert_bandits(records, flags));
-  if (!draft_body.empty()) {
+  for (bandit_record& r : extras.records) r.version = snap.version;
+  WHALE_TRY_VOID(insert_bandits(extras.records, extras.flags));
+  if (!extras.draft_body.empty()) {
     statement patch(db_, "UPDATE drafts SET body = ? WHERE slug = ? AND updated_at = ?");
-    WHALE_TRY_VOID(patch.bind(draft_body).bind(slug).bind(draft_updated_at).run("patch draft"));
+    WHALE_TRY_VOID(patch.bind(extras.draft_body).bind(slug).bind(extras.draft_updated_at).run("patch draft"));
+  }
+  if (extras.proposal != 0) {
+    statement mark(db_,
+                   "UPDATE optimizer_proposals SET status = 'published', version = ?, updated_at = ? "
+                   "WHERE slug = ? AND id = ?");
+    WHALE_TRY_VOID(mark.bind(snap.version).bind(now).bind(slug).bind(extras.proposal).run("mark proposal"));
   }
   WHALE_TRY_VOID(tx.commit());
   return publish_outcome{std::move(response), false, std::move(snap)};
+}
+
+result<bandit_flag> store::clear_flag(const std::string& slug, const std::string& experiment, const std::string& now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  statement find(db_,
+                 "SELECT slug, experiment, flagged_at, reason, srm_chi2, srm_p FROM bandit_flags "
+                 "WHERE slug = ? AND experiment = ?");
+  if (!find.bind(slug).bind(experiment).row()) {
+    return fail(error_code::not_found, "experiment \"" + experiment + "\" is not flagged");
+  }
+  bandit_flag flag{find.text(0), find.text(1), find.text(2), find.text(3), find.real(4), find.real(5)};
+  statement drop(db_, "DELETE FROM bandit_flags WHERE slug = ? AND experiment = ?");
+  WHALE_TRY_VOID(drop.bind(slug).bind(experiment).run("clear flag"));
+  bandit_record r;
+  r.slug = slug;
+  r.experiment = experiment;
+  r.at = now;
+  r.status = "srm_cleared";
+  r.weights = r.units = r.conversions = r.p_best = "[]";
+  r.srm_chi2 = flag.srm_chi2;
+  r.srm_p = flag.srm_p;
+  statement last(db_,
+                 "SELECT feature, rule, weights FROM bandit_history WHERE slug = ? AND experiment = ? "
+                 "ORDER BY id DESC LIMIT 1");
+  if (last.bind(slug).bind(experiment).row()) {
+    r.feature = last.text(0);
+    r.rule = last.number(1);
+    r.weights = last.text(2);
+  }
+  statement mark(db_, "SELECT COALESCE(MAX(rowid), 0) FROM exposures");
+  r.exposure_mark = mark.row() ? mark.number(0) : 0;
+  WHALE_TRY_VOID(insert_bandits({r}, {}));
+  WHALE_TRY_VOID(tx.commit());
+  return flag;
+}
+
+// --- the optimizer -------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* proposal_columns =
+    "SELECT id, slug, experiment, status, body, based_on, version, created_at, updated_at FROM optimizer_proposals ";
+
+proposal_record read_proposal(statement& s) {
+  proposal_record p;
+  p.id = s.number(0);
+  p.slug = s.text(1);
+  p.experiment = s.text(2);
+  p.status = s.text(3);
+  p.body = s.text(4);
+  p.based_on = s.number(5);
+  p.version = s.number(6);
+  p.created_at = s.text(7);
+  p.updated_at = s.text(8);
+  return p;
+}
+
+}  // namespace
+
+result<proposal_record> store::add_proposal(const std::string& slug, const std::string& body, uint64_t based_on,
+                                            const std::string& now,
+                                            const std::function<std::string(uint64_t id)>& experiment_key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  statement add(db_,
+                "INSERT INTO optimizer_proposals(slug, experiment, status, body, based_on, created_at, updated_at) "
+                "VALUES(?, '', 'draft', ?, ?, ?, ?)");
+  WHALE_TRY_VOID(add.bind(slug).bind(body).bind(based_on).bind(now).bind(now).run("add proposal"));
+  proposal_record p;
+  p.id = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
+  p.slug = slug;
+  p.experiment = experiment_key(p.id);
+  p.status = "draft";
+  p.body = body;
+  p.based_on = based_on;
+  p.created_at = p.updated_at = now;
+  statement name(db_, "UPDATE optimizer_proposals SET experiment = ? WHERE id = ?");
+  WHALE_TRY_VOID(name.bind(p.experiment).bind(p.id).run("name proposal"));
+  WHALE_TRY_VOID(tx.commit());
+  return p;
+}
+
+std::vector<proposal_record> store::proposals_of(const std::string& slug) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, (std::string(proposal_columns) + "WHERE slug = ? ORDER BY id DESC").c_str());
+  s.bind(slug);
+  std::vector<proposal_record> out;
+  while (s.row()) out.push_back(read_proposal(s));
+  return out;
+}
+
+std::optional<proposal_record> store::find_proposal(const std::string& slug, uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, (std::string(proposal_columns) + "WHERE slug = ? AND id = ?").c_str());
+  if (!s.bind(slug).bind(id).row()) return std::nullopt;
+  return read_proposal(s);
+}
+
+result<void> store::mark_proposal(const std::string& slug, uint64_t id, const std::string& status,
+                                  const std::string& now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, "UPDATE optimizer_proposals SET status = ?, updated_at = ? WHERE slug = ? AND id = ?");
+  return s.bind(status).bind(now).bind(slug).bind(id).run("mark proposal");
+}
+
+bool store::auto_publish(const std::string& slug) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, "SELECT auto_publish FROM optimizer_settings WHERE slug = ?");
+  return s.bind(slug).row() && s.number(0) != 0;
+}
+
+result<void> store::set_auto_publish(const std::string& slug, bool on, const std::string& now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_,
+              "INSERT INTO optimizer_settings(slug, auto_publish, updated_at) VALUES(?, ?, ?) "
+              "ON CONFLICT(slug) DO UPDATE SET auto_publish = excluded.auto_publish, updated_at = excluded.updated_at");
+  return s.bind(slug).bind(static_cast<uint64_t>(on ? 1 : 0)).bind(now).run("store optimizer setting");
 }
 
 }  // namespace whale::origin

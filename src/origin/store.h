@@ -88,12 +88,41 @@ struct bandit_record {
   double srm_chi2 = 0;
   double srm_p = 1;       // 1 when the test was not run (too few units in the window)
   uint64_t exposure_mark = 0;  // exposures.rowid high-water mark when recorded (start of the next SRM window)
+  // The Beta prior the posteriors started from and where it came from: "config" (bandit.prior),
+  // or the collective prior's level, "component", "vertical" or "uniform" (docs/priors.md).
+  double prior_alpha = 1;
+  double prior_beta = 1;
+  std::string prior_source = "config";
 };
 
 struct bandit_flag {
   std::string slug, experiment, flagged_at, reason;
   double srm_chi2 = 0;
   double srm_p = 0;
+};
+
+// What a publish writes besides the snapshot, in the same transaction.
+struct publish_extras {
+  std::vector<bandit_record> records;  // their version is filled in
+  std::vector<bandit_flag> flags;
+  // When non-empty and the draft's updated_at is still draft_updated_at, the draft becomes this.
+  std::string draft_body;
+  std::string draft_updated_at;
+  uint64_t proposal = 0;  // an optimizer proposal to mark published with the version (0: none)
+};
+
+// An optimizer proposal (docs/optimizer.md): a new experiment for one section, kept as a draft
+// until it is published (vendors who opted in) or applied to the vendor's config draft.
+struct proposal_record {
+  uint64_t id = 0;
+  std::string slug;
+  std::string experiment;  // the feature and experiment key it creates
+  std::string status;      // "draft", "published" or "applied"
+  std::string body;        // whale::optimizer::to_json of the proposal
+  uint64_t based_on = 0;   // the snapshot version it was computed from
+  uint64_t version = 0;    // the version that published it (0 when not published)
+  std::string created_at;
+  std::string updated_at;
 };
 
 class store {
@@ -135,17 +164,34 @@ class store {
   std::vector<bandit_flag> bandit_flags_of(const std::string& slug);
   // Records attempts that published nothing (SRM flags) with their flags, in one transaction.
   result<void> record_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
-  // Publishes `body` (already validated) as the vendor's next version with the records (their
-  // version filled in) and flags, in one transaction. When `draft_body` is non-empty and the
-  // draft's updated_at is still `draft_updated_at`, the draft is replaced by it too.
+  // Publishes `body` (already validated) as the vendor's next version with the extras, in one
+  // transaction.
   result<publish_outcome> publish_body(const std::string& slug, const std::string& body, const std::string& now,
-                                       const snapshot_finisher& finish, std::vector<bandit_record> records,
-                                       const std::vector<bandit_flag>& flags, const std::string& draft_body,
-                                       const std::string& draft_updated_at);
+                                       const snapshot_finisher& finish, publish_extras extras);
+  // Removes the SRM flag of an experiment and records an "srm_cleared" history row (the flag's
+  // chi-square and p, the feature and rule of the experiment's last row, the current exposure
+  // mark: the next SRM window starts here). not_found when the experiment is not flagged.
+  result<bandit_flag> clear_flag(const std::string& slug, const std::string& experiment, const std::string& now);
+
+  // --- the optimizer (docs/optimizer.md) ---
+  // Stores a draft proposal; its experiment key is experiment_key(id).
+  result<proposal_record> add_proposal(const std::string& slug, const std::string& body, uint64_t based_on,
+                                       const std::string& now,
+                                       const std::function<std::string(uint64_t id)>& experiment_key);
+  // The vendor's proposals, newest first.
+  std::vector<proposal_record> proposals_of(const std::string& slug);
+  std::optional<proposal_record> find_proposal(const std::string& slug, uint64_t id);
+  result<void> mark_proposal(const std::string& slug, uint64_t id, const std::string& status, const std::string& now);
+  // Whether the vendor lets the optimizer publish its proposals (default false).
+  bool auto_publish(const std::string& slug);
+  result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now);
+  // Every vendor that has published, with its latest version.
+  std::vector<change> published_vendors() { return changes_since(0); }
 
  private:
   result<void> insert_snapshot(const snapshot& snap);
   result<void> insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
+  result<void> migrate();
   explicit store(sqlite3* db);
   result<void> exec(const char* sql);
   bool next_snapshot(const std::string& slug, snapshot& snap);

@@ -2,7 +2,9 @@
 // temporary database. Event ingestion (idempotent by eventId, attribution of conversions to the
 // exposed variation, auth, bad batches), reweighting (nothing below minUnits; above it a new
 // signed version whose weights favour the better arm and respect the floor; the SRM test flags
-// and stops an experiment), the weights history, and one workerd edge forwarding events it
+// and stops an experiment, and clearing the flag resumes it), the weights history with the prior
+// each reweight started from (the configured one, or the collective prior of the vertical), the
+// reweight timer (--reweight-every) on its own, and one workerd edge forwarding events it
 // buffered to the origin.
 //
 // Env: WHALE_ORIGIN (the whale-origin binary).
@@ -17,6 +19,7 @@ import {
 } from '../../scripts/stack.mjs';
 
 const SLUG = 'minimal';
+const HARBOR = 'green-harbor';  // vertical grocery: the collective priors
 const work = mkdtempSync(join(tmpdir(), 'whale-bandit-'));
 const db = join(work, 'origin.db');
 const tokens = {};
@@ -42,15 +45,16 @@ const ev = (type, experiment, variation, unit, extra = {}) => ({
 
 const postEvents = (events, token = tokens.edge) => request(origin.base, 'POST', '/v1/events', { token, body: { events } });
 
-// Sends `units` exposures of experiment/variation (units named prefix-i), the first `converted` of them converting.
-async function population(experiment, variation, prefix, units, converted) {
+// Sends `units` exposures of experiment/variation (units named prefix-i), the first `converted` of
+// them converting, for `slug` to `base` with the edge token `token` (by default the test's origin).
+async function population(experiment, variation, prefix, units, converted, { slug = SLUG, base, token } = {}) {
   const events = [];
   for (let i = 0; i < units; i++) {
-    events.push(ev('exposure', experiment, variation, `${prefix}-${i}`));
-    if (i < converted) events.push(ev('conversion', experiment, variation, `${prefix}-${i}`));
+    events.push(ev('exposure', experiment, variation, `${prefix}-${i}`, { slug }));
+    if (i < converted) events.push(ev('conversion', experiment, variation, `${prefix}-${i}`, { slug }));
   }
   for (let i = 0; i < events.length; i += 1000) {
-    const res = await postEvents(events.slice(i, i + 1000));
+    const res = await request(base ?? origin.base, 'POST', '/v1/events', { token: token ?? tokens.edge, body: { events: events.slice(i, i + 1000) } });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.rejected, 0);
   }
@@ -64,6 +68,7 @@ before(async () => {
   assert.ok(existsSync(ORIGIN_BIN), `whale-origin not built at ${ORIGIN_BIN}`);
   tokens.edge = addPrincipal('edge', 'edges', db);
   tokens.vendor = addPrincipal('vendor', SLUG, db);
+  tokens.harbor = addPrincipal('vendor', HARBOR, db);
   origin = await startOrigin({ db, args: ['--reweight-every', '0'] });
   const published = await publish(origin.base, SLUG, tokens.vendor, banditConfig());
   assert.equal(published.version, 1);
@@ -146,8 +151,11 @@ test('reweight: below minUnits nothing changes; above it a new signed version fa
   assert.ok(hero.weights[0] >= 0.01, JSON.stringify(hero));
   assert.ok(Math.abs(hero.weights[0] + hero.weights[1] - 1) < 1e-9);
   assert.equal(hero.srm.p > 0.001, true);
+  assert.deepEqual(hero.prior, { alpha: 1, beta: 1, source: 'config', component: '' });
   const srm = experimentOf(res.json, 'srm-exp');
   assert.equal(srm.status, 'srm');
+  // No bandit.prior and no collective data for its vertical (demo): Beta(1, 1).
+  assert.deepEqual(srm.prior, { alpha: 1, beta: 1, source: 'uniform', component: '' });
   assert.ok(srm.srm.p < 0.001 && Math.abs(srm.srm.chi2 - 100) < 1e-9, JSON.stringify(srm));
 
   // The new version carries the weights, signed like any publish.
@@ -178,6 +186,7 @@ test('reweight: below minUnits nothing changes; above it a new signed version fa
   assert.deepEqual(heroHistory.map((h) => [h.version, h.status]), [[2, 'reweighted'], [3, 'reweighted']]);
   assert.deepEqual(heroHistory[0].weights, hero.weights);
   assert.equal(heroHistory[0].p_best.length, 2);
+  assert.deepEqual(heroHistory[0].prior, { alpha: 1, beta: 1, source: 'config' });
   assert.deepEqual(history.history.filter((h) => h.experiment === 'srm-exp').map((h) => h.status), ['srm']);
   assert.equal(history.flags.length, 1);
   assert.equal(history.flags[0].experiment, 'srm-exp');
@@ -185,6 +194,116 @@ test('reweight: below minUnits nothing changes; above it a new signed version fa
   const metrics = (await request(origin.base, 'GET', '/metrics')).text;
   assert.match(metrics, /whale_origin_reweights_total\{status="reweighted"\} 2\n/);
   assert.match(metrics, /whale_origin_reweights_total\{status="srm"\} 1\n/);
+});
+
+test('clearing an SRM flag resumes reweighting with a fresh SRM window', async () => {
+  const clear = (key, token = tokens.vendor) =>
+    request(origin.base, 'POST', `/v1/vendors/${SLUG}/experiments/${key}/srm/clear`, { token, body: '' });
+  assert.equal((await clear('srm-exp', tokens.edge)).status, 403);
+  assert.equal((await clear('srm-exp', tokens.harbor)).status, 403);
+  assert.equal((await request(origin.base, 'POST', `/v1/vendors/${SLUG}/experiments/srm-exp/srm/clear`, { body: '' })).status, 401);
+  const notFlagged = await clear('hero-banner-copy');
+  assert.equal(notFlagged.status, 404);
+  assert.equal(notFlagged.json.error.code, 'not_flagged');
+
+  const cleared = await clear('srm-exp');
+  assert.equal(cleared.status, 200, cleared.text);
+  assert.equal(cleared.json.cleared, true);
+  assert.equal(cleared.json.flag.reason, 'sample ratio mismatch');
+  assert.ok(cleared.json.flag.srm_p < 0.001);
+  assert.match(origin.stderr, /"event":"srm_cleared","slug":"minimal","experiment":"srm-exp"/);
+  assert.equal((await clear('srm-exp')).status, 404);
+  let history = (await bandits()).json;
+  assert.deepEqual(history.flags, []);
+  assert.deepEqual(history.history.filter((h) => h.experiment === 'srm-exp').map((h) => h.status), ['srm', 'srm_cleared']);
+
+  // The units that made the mismatch are before the new window: no SRM test yet, reweighted.
+  const res = await reweight();
+  assert.equal(res.status, 200, res.text);
+  const srm = experimentOf(res.json, 'srm-exp');
+  assert.equal(srm.status, 'reweighted');
+  assert.equal(srm.srm, null);
+  history = (await bandits()).json;
+  assert.deepEqual(history.history.filter((h) => h.experiment === 'srm-exp').map((h) => h.status), ['srm', 'srm_cleared', 'reweighted']);
+  assert.match((await request(origin.base, 'GET', '/metrics')).text, /whale_origin_srm_flags_cleared_total 1\n/);
+});
+
+// docs/priors.md: the method of moments over arms with at least 2 units, strength clamped to [2, 100].
+function momentsPrior(arms) {
+  const used = arms.filter(([n]) => n >= 2);
+  const k = used.length;
+  const rates = used.map(([n, c]) => c / n);
+  const m = rates.reduce((a, r) => a + r, 0) / k;
+  const s2 = rates.reduce((a, r) => a + (r - m) ** 2, 0) / (k - 1);
+  const sampling = used.reduce((a, [n, c]) => a + ((c / n) * (1 - c / n)) / (n - 1), 0) / k;
+  const v = m * (1 - m);
+  const tau2 = Math.min(Math.max(s2 - sampling, v / 101), v / 3);
+  const strength = v / tau2 - 1;
+  return { alpha: m * strength, beta: (1 - m) * strength };
+}
+
+test('a bandit without a prior starts from the collective prior of its vertical', async () => {
+  const config = readConfig(HARBOR);
+  config.features['gh-home-hero'].rules[0].bandit = { minUnits: 100 };
+  assert.equal((await publish(origin.base, HARBOR, tokens.harbor, config)).version, 1);
+  // Other experiments of the vertical (grocery): ten arms of the section experiments.
+  const others = { 'gh-home-grid-sort': [[200, 10], [200, 20], [200, 30]], 'gh-nav-variant': [[200, 8], [200, 16]],
+    'gh-category-tiles': [[200, 12], [200, 24]], 'gh-pdp-reviews': [[200, 5], [200, 15], [200, 25]] };
+  for (const [experiment, arms] of Object.entries(others)) {
+    for (const [variation, [units, converted]] of arms.entries()) {
+      await population(experiment, variation, `${experiment}-${variation}`, units, converted, { slug: HARBOR });
+    }
+  }
+  // The experiment's own arms: left out of its prior.
+  const own = [[120, 6], [120, 12], [120, 3]];
+  for (const [variation, [units, converted]] of own.entries()) {
+    await population('gh-home-hero', variation, `hero-${variation}`, units, converted, { slug: HARBOR });
+  }
+  const res = await request(origin.base, 'POST', `/v1/vendors/${HARBOR}/reweight`, { token: tokens.harbor, body: '' });
+  assert.equal(res.status, 200, res.text);
+  const hero = res.json.experiments.find((e) => e.experiment === 'gh-home-hero');
+  assert.equal(hero.status, 'reweighted', JSON.stringify(hero));
+  const expected = momentsPrior(Object.values(others).flat());
+  assert.equal(hero.prior.source, 'vertical');
+  assert.equal(hero.prior.component, 'hero-banner');
+  assert.ok(Math.abs(hero.prior.alpha - expected.alpha) < 1e-9 * expected.alpha, `${JSON.stringify(hero.prior)} vs ${JSON.stringify(expected)}`);
+  assert.ok(Math.abs(hero.prior.beta - expected.beta) < 1e-9 * expected.beta, `${JSON.stringify(hero.prior)} vs ${JSON.stringify(expected)}`);
+  const history = (await request(origin.base, 'GET', `/v1/vendors/${HARBOR}/bandits`, { token: tokens.harbor })).json.history;
+  assert.deepEqual(history.map((h) => [h.experiment, h.status, h.prior.source]), [['gh-home-hero', 'reweighted', 'vertical']]);
+  assert.equal(history[0].prior.alpha, hero.prior.alpha);
+  assert.equal(history[0].prior.beta, hero.prior.beta);
+});
+
+test('the timer reweights on its own (--reweight-every 1)', async () => {
+  const timerDb = join(work, 'timer.db');
+  const timerTokens = { edge: addPrincipal('edge', 'edges', timerDb), vendor: addPrincipal('vendor', SLUG, timerDb) };
+  const timed = await startOrigin({ db: timerDb, args: ['--reweight-every', '1'] });
+  try {
+    assert.equal((await publish(timed.base, SLUG, timerTokens.vendor, banditConfig())).version, 1);
+    const options = { base: timed.base, token: timerTokens.edge };
+    await population('hero-banner-copy', 0, 't0', 150, 5, options);
+    await population('hero-banner-copy', 1, 't1', 150, 45, options);
+    // No POST .../reweight: wait for the timer's reweight to show in the history.
+    const reweighted = async () => (await request(timed.base, 'GET', `/v1/vendors/${SLUG}/bandits`, { token: timerTokens.vendor }))
+      .json.history.filter((h) => h.experiment === 'hero-banner-copy' && h.status === 'reweighted');
+    let history = [];
+    for (let polls = 0; polls < 200 && history.length === 0; polls++) {
+      history = await reweighted();
+      if (history.length === 0) await sleep(100);
+    }
+    assert.ok(history.length > 0, 'the timer never reweighted');
+    assert.ok(history[0].weights[1] > 0.9, JSON.stringify(history[0]));
+    // The version it published carries the weights (the timer may have gone on since).
+    const snap = await request(timed.base, 'GET', `/v1/snapshots/${SLUG}`, { token: timerTokens.edge });
+    assert.ok(snap.json.version >= 2);
+    const row = (await reweighted()).find((h) => h.version === snap.json.version);
+    assert.deepEqual(snap.json.config.features['hero-banner-copy'].rules[0].weights, row.weights);
+    const metrics = (await request(timed.base, 'GET', '/metrics')).text;
+    assert.match(metrics, /whale_origin_reweights_total\{status="reweighted"\} [1-9]/);
+    assert.doesNotMatch(metrics, /route="POST \/v1\/vendors\/\{slug\}\/reweight"/);
+  } finally {
+    await stop(timed.child);
+  }
 });
 
 test('an edge forwards the events it buffered to the origin', { skip: !existsSync(WORKERD) && 'workerd not installed' }, async () => {

@@ -1,7 +1,9 @@
 // The vendor dashboard (/admin on the origin) end to end: a real whale-origin with a temporary
 // database and the flora-distro config published, the page opened in headless Chromium
-// (playwright-core), the token entered, tables and SVG plots checked, revalidate pressed (the
-// version goes up), a screenshot kept in build/dashboard.png, and the data API's auth.
+// (playwright-core), the token entered, tables and SVG plots checked, the top components panel
+// (counts and credible intervals), revalidate pressed (the version goes up), a screenshot kept in
+// build/dashboard.png, and the data API's auth. A second vendor (green-harbor's config, with
+// results on its hero section) proposes a layout from the optimizer panel and applies the draft.
 //
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_CHROMIUM (default /usr/bin/chromium).
 import { test, before, after } from 'node:test';
@@ -17,6 +19,7 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ORIGIN = process.env.WHALE_ORIGIN ?? join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin');
 const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
 const CONFIG = join(REPO, 'fixtures', 'vendors', 'flora-distro', 'config.json');
+const HARBOR_CONFIG = join(REPO, 'fixtures', 'vendors', 'green-harbor', 'config.json');
 const SCREENSHOT = join(REPO, 'build', 'dashboard.png');
 const STARTUP_MS = 20000;
 
@@ -36,6 +39,7 @@ before(async () => {
   tokens.flora = addPrincipal('vendor', 'flora-distro');
   tokens.other = addPrincipal('vendor', 'other-vendor');
   tokens.edge = addPrincipal('edge', 'edge-1');
+  tokens.harbor = addPrincipal('vendor', 'green-harbor');
   child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
@@ -56,6 +60,24 @@ before(async () => {
     method: 'POST', headers: { Authorization: `Bearer ${tokens.flora}`, 'Idempotency-Key': 'dashboard-setup' }, body: '',
   });
   assert.equal(pub.status, 200, await pub.text());
+  // green-harbor: its hero section's video variation (arm 2) converts best.
+  const harbor = { Authorization: `Bearer ${tokens.harbor}` };
+  let res = await fetch(`${base}/v1/vendors/green-harbor/config`, { method: 'PUT', headers: harbor, body: readFileSync(HARBOR_CONFIG) });
+  assert.equal(res.status, 200, await res.text());
+  res = await fetch(`${base}/v1/vendors/green-harbor/revalidate`, { method: 'POST', headers: { ...harbor, 'Idempotency-Key': 'harbor-setup' }, body: '' });
+  assert.equal(res.status, 200, await res.text());
+  const events = [];
+  for (const [variation, units, converted] of [[0, 300, 9], [1, 300, 9], [2, 300, 30]]) {
+    for (let u = 0; u < units; u++) {
+      const unit = `h${variation}-${u}`;
+      events.push({ eventId: `hx-${unit}`, type: 'exposure', slug: 'green-harbor', experiment: 'gh-home-hero', variation, unit, ts: 1764000000000 + u });
+      if (u < converted) events.push({ eventId: `hc-${unit}`, type: 'conversion', slug: 'green-harbor', experiment: 'gh-home-hero', variation, unit, ts: 1764000001000 + u });
+    }
+  }
+  res = await fetch(`${base}/v1/events`, {
+    method: 'POST', headers: { authorization: `Bearer ${tokens.edge}`, 'content-type': 'application/json' }, body: JSON.stringify({ events }),
+  });
+  assert.equal(res.status, 200, await res.text());
 });
 
 after(() => {
@@ -115,6 +137,14 @@ test('the experiments API answers the vendor and refuses everyone else', async (
   const after = (await (await get(path, tokens.flora)).json()).experiments.find((e) => e.key === exp.key);
   assert.deepEqual(after.variations.slice(0, 2).map((v) => [v.units, v.conversions]), [[6, 2], [6, 1]]);
   assert.equal(after.variations[0].alpha, 3);
+  assert.deepEqual(after.prior, { alpha: 1, beta: 1, source: 'uniform' });
+  // Top components: hero-copy-q3 (feature hero-banner-copy) shows the hero-banner in every arm.
+  const top = (await (await get(path, tokens.flora)).json()).top_components;
+  assert.equal(top.length, 1);
+  assert.deepEqual([top[0].key, top[0].units, top[0].conversions, top[0].arms, top[0].experiments], ['hero-banner', 12, 3, 2, 1]);
+  assert.equal(top[0].rate, 0.25);
+  assert.equal(top[0].mean, 4 / 14);
+  assert.ok(top[0].low > 0.08 && top[0].low < top[0].mean && top[0].high > top[0].mean && top[0].high < 0.6, JSON.stringify(top[0]));
 
   // The page and its modules are public (they hold no data).
   const page = await get('/admin');
@@ -152,8 +182,17 @@ test('the dashboard renders in Chromium, plots, and revalidates', { timeout: 600
     const weights = await page.$$eval('svg.weights path', (ps) => ps.map((p) => p.getAttribute('d')));
     assert.ok(weights.length >= 16 && weights.every((d) => d.length > 10));
     assert.match(await page.textContent('td.p-best'), /%$/);
-    // No data yet: no top components section.
-    assert.equal(await page.isVisible('#top-components'), false);
+    // Top components: one row per component shown, with counts and a credible interval.
+    assert.equal(await page.isVisible('#top-components'), true);
+    const rows = await page.$$eval('#top-components tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+    assert.equal(rows.length, 1);
+    assert.deepEqual(rows[0].slice(0, 4), ['hero-banner', '12', '3', '25.00%']);
+    assert.match(rows[0][4], /^\d+\.\d\d% – \d+\.\d\d%$/);
+    // The optimizer panel: nothing to propose for flora (no layout experiments).
+    assert.equal(await page.isVisible('#optimizer'), true);
+    await page.click('#propose');
+    await page.waitForFunction(() => document.querySelector('#propose-result').textContent.length > 0);
+    assert.match(await page.textContent('#propose-result'), /no new proposal \(nothing_better\)/);
 
     // The token survives a reload (sessionStorage) and revalidate publishes version 2.
     await page.reload();
@@ -174,4 +213,40 @@ test('the dashboard renders in Chromium, plots, and revalidates', { timeout: 600
   }
   const snap = await get('/v1/snapshots/flora-distro', tokens.edge);
   assert.equal((await snap.json()).version, 2);
+});
+
+test('the optimizer panel proposes a layout and applies the draft', { timeout: 60000 }, async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1400 } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.setDefaultTimeout(15000);
+    await page.goto(`${base}/admin`);
+    await page.fill('#token', tokens.harbor);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('body[data-loaded="1"]');
+    const components = await page.$$eval('#top-components tbody tr', (trs) => trs.map((tr) => tr.dataset.component));
+    assert.deepEqual(components.sort(), ['hero-banner', 'hero-video', 'promo-strip']);
+    assert.equal(await page.isVisible('#proposals'), false);
+
+    await page.click('#propose');
+    await page.waitForSelector('#proposals tbody tr[data-status="draft"]');
+    assert.match(await page.textContent('#propose-result'), /proposed opt-home-hero-1/);
+    const row = await page.$eval('#proposals tbody tr', (tr) => [...tr.cells].map((td) => td.textContent));
+    assert.deepEqual(row.slice(0, 4), ['opt-home-hero-1', 'draft', 'home / hero', 'hero-banner, promo-strip → hero-video']);
+    // Still a draft: nothing was published.
+    assert.equal(await page.textContent('#version'), '1');
+
+    await page.click('#proposals tbody tr[data-status="draft"] button');
+    await page.waitForSelector('#proposals tbody tr[data-status="applied"]');
+    assert.match(await page.textContent('#propose-result'), /applied to the draft/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+  const draft = await (await get('/v1/vendors/green-harbor/config', tokens.harbor)).json();
+  const hero = draft.config.pages.find((p) => p.id === 'home').sections.find((s) => s.id === 'hero');
+  assert.equal(hero.feature, 'opt-home-hero-1');
+  assert.equal((await (await get('/v1/snapshots/green-harbor', tokens.edge)).json()).version, 1);
 });

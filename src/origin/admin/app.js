@@ -28,6 +28,7 @@ async function api(path, init = {}) {
 }
 
 const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(2)}%`);
+const fmt = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 
 function experimentView(e) {
   const swatch = (i) => h('span', { class: 'swatch', style: `background:${COLORS[i % COLORS.length]}` });
@@ -42,12 +43,17 @@ function experimentView(e) {
   const flag = e.srm
     ? h('span', { class: 'srm', title: `chi² ${e.chi_square.toFixed(2)}, p ${e.srm_p.toExponential(2)}` }, 'SRM')
     : h('span', { class: 'ok' }, e.units > 0 ? `no SRM (p ${e.srm_p.toPrecision(2)})` : 'no data yet');
+  // The reweighting job's flag stops the bandit until the vendor clears it.
+  const clear = e.flagged ? h('button', { class: 'small clear-srm', type: 'button' }, 'Clear SRM flag') : null;
+  clear?.addEventListener('click', () => clearSrm(e.key, clear));
   const plots = h('div', { class: 'plots' },
     h('figure', {}, densityPlot(e.variations), h('figcaption', {}, 'Posterior conversion rate (Beta densities)')),
     h('figure', {}, weightsChart(e.weights_history.length ? e.weights_history : [{ version: 0, weights: e.variations.map((v) => v.weight) }], e.variations.length),
       h('figcaption', {}, 'Traffic weights by published version')));
   return h('article', { class: 'experiment', 'data-experiment': e.key },
-    h('h2', {}, `${e.key} `, flag), h('p', {}, `feature ${e.feature}${e.id ? ` · ${e.id}` : ''} · ${e.units} units · prior Beta(${e.prior.alpha}, ${e.prior.beta})`),
+    h('h2', {}, `${e.key} `, flag, clear),
+    h('p', {}, `feature ${e.feature}${e.id ? ` · ${e.id}` : ''} · ${e.units} units · `
+      + `prior Beta(${fmt(e.prior.alpha)}, ${fmt(e.prior.beta)}) (${e.prior.source})`),
     table, plots);
 }
 
@@ -60,10 +66,83 @@ async function load() {
   if (data.experiments.length === 0) list.append(h('p', {}, 'No experiments in this config.'));
   const top = $('#top-components');
   top.hidden = !(data.top_components?.length > 0);
-  if (!top.hidden) {
-    top.querySelector('ol').replaceChildren(...data.top_components.map((c) => h('li', {}, `${c.key}: ${pct(c.uplift ?? c.rate)}`)));
-  }
+  const rows = (data.top_components ?? []).map((c) => h('tr', { 'data-component': c.key },
+    h('td', {}, c.key), h('td', {}, String(c.units)), h('td', {}, String(c.conversions)), h('td', {}, pct(c.rate)),
+    h('td', { class: 'interval' }, `${pct(c.low)} – ${pct(c.high)}`), h('td', {}, String(c.arms))));
+  top.querySelector('tbody').replaceChildren(...rows);
+  await loadOptimizer();
   document.body.dataset.loaded = String(data.version);
+}
+
+// The optimizer's synergies and proposals (GET /v1/vendors/{slug}/optimizer); hidden until
+// something is published.
+async function loadOptimizer() {
+  const section = $('#optimizer');
+  let o;
+  try {
+    o = await api(`/v1/vendors/${slug}/optimizer`);
+  } catch (err) {
+    section.hidden = true;
+    return;
+  }
+  section.hidden = false;
+  $('#optimizer-mode').textContent = o.autoPublish
+    ? 'Proposals are published automatically.'
+    : 'Proposals stay drafts until applied.';
+  const synergies = o.synergies.slice(0, 5);
+  $('#synergies').hidden = synergies.length === 0;
+  $('#synergies tbody').replaceChildren(...synergies.map((p) => h('tr', {},
+    h('td', {}, `${p.a} + ${p.b}`), h('td', {}, p.effect.toFixed(3)),
+    h('td', {}, `${p.low.toFixed(2)} – ${p.high.toFixed(2)}`),
+    h('td', {}, pct(p.uplift)), h('td', {}, String(p.units)))));
+  $('#proposals').hidden = o.proposals.length === 0;
+  $('#proposals tbody').replaceChildren(...o.proposals.map((p) => {
+    const apply = p.status === 'draft' ? h('button', { class: 'small', type: 'button' }, 'Apply to draft') : null;
+    apply?.addEventListener('click', () => applyProposal(p.id, apply));
+    return h('tr', { 'data-proposal': String(p.id), 'data-status': p.status },
+      h('td', {}, p.experiment), h('td', { class: 'status' }, p.version ? `${p.status} (v${p.version})` : p.status),
+      h('td', {}, `${p.proposal.page} / ${p.proposal.section}`),
+      h('td', {}, `${p.proposal.control.join(', ')} → ${p.proposal.variant.join(', ')}`),
+      h('td', {}, p.proposal.gain.toFixed(3)), h('td', {}, apply));
+  }));
+}
+
+async function propose() {
+  const button = $('#propose');
+  button.disabled = true;
+  try {
+    const r = await api(`/v1/vendors/${slug}/optimizer/propose`, { method: 'POST', body: '' });
+    $('#propose-result').textContent = r.created
+      ? `proposed ${r.proposal.experiment}${r.published ? `, published as version ${r.version}` : ''}`
+      : `no new proposal (${r.reason})`;
+    await load();
+  } catch (err) {
+    $('#propose-result').textContent = `propose failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function applyProposal(id, button) {
+  button.disabled = true;
+  try {
+    await api(`/v1/vendors/${slug}/optimizer/proposals/${id}/apply`, { method: 'POST', body: '' });
+    $('#propose-result').textContent = `proposal ${id} applied to the draft: revalidate to publish it`;
+    await load();
+  } catch (err) {
+    $('#propose-result').textContent = `apply failed: ${err.message}`;
+    button.disabled = false;
+  }
+}
+
+async function clearSrm(key, button) {
+  button.disabled = true;
+  try {
+    await api(`/v1/vendors/${slug}/experiments/${encodeURIComponent(key)}/srm/clear`, { method: 'POST', body: '' });
+    await load();
+  } catch (err) {
+    button.textContent = `clear failed: ${err.message}`;
+  }
 }
 
 async function revalidate() {
@@ -104,6 +183,7 @@ $('#login').addEventListener('submit', (ev) => {
   start();
 });
 $('#revalidate').addEventListener('click', revalidate);
+$('#propose').addEventListener('click', propose);
 $('#logout').addEventListener('click', () => {
   sessionStorage.removeItem(KEY);
   location.reload();
