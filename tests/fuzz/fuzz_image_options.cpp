@@ -1,0 +1,49 @@
+// libFuzzer target for whale::image::parse_options and normalize. Input: the options text.
+// Parsing never crashes and fails only with its documented codes; whatever parses has a
+// canonical text that parses back to the same options and normalizes to itself.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "whale/image.h"
+
+namespace {
+
+using whale::image::options;
+
+bool same_options(const options& a, const options& b) {
+  return a.width == b.width && a.height == b.height && a.fit == b.fit && a.fit_given == b.fit_given &&
+         a.gravity == b.gravity && a.gravity_x == b.gravity_x && a.gravity_y == b.gravity_y && a.quality == b.quality &&
+         a.fmt == b.fmt && a.dpr == b.dpr && a.background.r == b.background.r && a.background.g == b.background.g &&
+         a.background.b == b.background.b && a.background.a == b.background.a &&
+         a.background_given == b.background_given && a.rotate == b.rotate && a.metadata == b.metadata &&
+         a.onerror_redirect == b.onerror_redirect && a.anim == b.anim && a.progressive == b.progressive &&
+         a.sig == b.sig;
+}
+
+// Error messages end up in HTTP responses: printable ASCII only.
+bool printable(const std::string& s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7E) return false;
+  }
+  return !s.empty();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto parsed = whale::image::parse_options(text);
+  if (!parsed) {
+    const bool documented = parsed.code() == whale::error_code::invalid_value || parsed.code() == whale::error_code::too_large;
+    if (!documented || !printable(parsed.message())) std::abort();
+    return 0;
+  }
+  const std::string canonical = whale::image::normalize(*parsed);
+  auto again = whale::image::parse_options(canonical);
+  if (!again || !same_options(*parsed, *again)) std::abort();
+  if (whale::image::normalize(*again) != canonical) std::abort();
+  return 0;
+}
