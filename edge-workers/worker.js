@@ -11,6 +11,8 @@
 //   GET  /v1/events/stats           what the events buffer holds and has dropped
 //   GET  /demo/<slug>/<page>        a demo storefront page that renders the layout (demo/)
 //   GET  /v1/config/<slug>          what this edge holds for the vendor (debugging; no secrets)
+//   GET  /cdn-cgi/image/<options>/<source>  Cloudflare's image URL, answered by image.wasm
+//                                   (image.js; the vendor is IMAGE_HOSTS[host] or IMAGE_VENDOR)
 //   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token)
 //   GET  /healthz
 //
@@ -34,6 +36,8 @@ import { EventBuffer, EventForwarder, readBatch } from './events.js';
 import demoPage from './demo/index.html';
 import demoScript from './demo/app.js';
 import browserGlue from '../js-glue/browser.js';
+import imageUrlGlue from '../js-glue/image-url.js';
+import { IMAGE_ROUTE, ImageService } from './image.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const STICKY_COOKIE_MAX = 3072; // chars of the value; browsers keep at most ~4 KB per cookie
@@ -58,6 +62,8 @@ const embeddedConfigs = new Map(); // slug -> {version: 0, text, headers} once l
 const storefront = new Storefront();
 const events = new EventBuffer();
 let forwarder; // EventForwarder when the worker has an origin, null without one; set on the first request
+let images; // ImageService, set on the first request
+const mediaSettings = new Map(); // slug -> {version, media}: the core's reading of the config's `media`
 
 function forwarderFor(env) {
   if (forwarder === undefined) {
@@ -77,6 +83,16 @@ function eventStats() {
   const stats = events.stats();
   if (!forwarder) return stats;
   return { ...stats, ...forwarder.stats(), forwarding: true };
+}
+
+function imagesFor(env) {
+  images ??= new ImageService({
+    env: env ?? {},
+    media: mediaFor,
+    // Imported on the first image request: an edge without image.wasm still serves the rest.
+    loadModule: () => import('../js-glue/image.wasm').then((m) => m.default),
+  });
+  return images;
 }
 
 function syncFor(env) {
@@ -402,6 +418,26 @@ function slugAndPage(pathname, prefix) {
   return parts;
 }
 
+// The vendor's media settings (docs/config.md) as the core reads them from the config held, read
+// once per config version.
+async function mediaFor(slug, ctx) {
+  if (!(sync ? ORIGIN_SLUG : VENDOR_SLUG).test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
+  const config = await layoutConfig(slug, ctx);
+  const held = mediaSettings.get(slug);
+  if (held !== undefined && held.version === config.version) return held.media;
+  const core = await engine();
+  if (!core.resolveConfig(slug, config.version)) {
+    try {
+      core.loadConfig(config.text, config.version);
+    } catch (e) {
+      throw new HttpError(500, 'invalid_config', `config of "${slug}" v${config.version}: ${e.message}`);
+    }
+  }
+  const media = core.configMedia(slug, config.version);
+  mediaSettings.set(slug, { version: config.version, media });
+  return media;
+}
+
 // A Response when the layout is in the edge cache and the config held, else a Promise of one.
 function layout(request, url, ctx) {
   const [slug, page] = slugAndPage(url.pathname, STOREFRONT_ROUTE);
@@ -447,6 +483,10 @@ function route(request, env, ctx) {
   const url = new URL(request.url);
   syncFor(env);
   forwarderFor(env)?.kick(ctx); // resumes a delivery that waited out a long backoff
+  if (url.pathname.startsWith(IMAGE_ROUTE)) {
+    readOnly(request);
+    return imagesFor(env).serve(request, url, ctx);
+  }
   if (url.pathname.startsWith(CONFIG_ROUTE)) {
     if (request.method !== 'GET') throw methodNotAllowed('GET');
     const slug = url.pathname.slice(CONFIG_ROUTE.length);
@@ -463,13 +503,18 @@ function route(request, env, ctx) {
       return acceptEvents(request, url, ctx);
     case '/v1/events/stats':
       readOnly(request);
-      return json(200, { events: eventStats(), layouts: storefront.cache.stats() });
+      return imagesFor(env).stats().then((imageStats) => json(200, {
+        events: eventStats(), layouts: storefront.cache.stats(), images: imageStats,
+      }));
     case '/demo/app.js':
       readOnly(request);
       return asset(request, 'text/javascript; charset=utf-8', demoScript);
     case '/js-glue/browser.js':
       readOnly(request);
       return asset(request, 'text/javascript; charset=utf-8', browserGlue);
+    case '/js-glue/image-url.js': // imported by browser.js
+      readOnly(request);
+      return asset(request, 'text/javascript; charset=utf-8', imageUrlGlue);
     default:
       break;
   }

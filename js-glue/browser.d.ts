@@ -99,3 +99,30 @@ export interface BehaviourOptions {
 
 /** Starts summarizing this visit into the whale_bx cookie; a second call returns the same. */
 export function startBehaviour(options?: BehaviourOptions): Behaviour;
+
+export {
+  IMAGE_PATH, ImageLoader, ImageLoaderProps, ImageOptions, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
+} from './image-url.js';
+
+export interface LazyImagesOptions {
+  /** How far outside the viewport an image starts loading; default '50px'. */
+  rootMargin?: string;
+  /** The images handled; default 'img[data-src], img[data-srcset]'. */
+  selector?: string;
+}
+
+export interface LazyImages {
+  /** Handles one more image (an image already handled is skipped). */
+  observe(img: HTMLImageElement): void;
+  /** Stops watching; images not yet in view keep their data- attributes. */
+  disconnect(): void;
+  /** Images still waiting to come into view. */
+  pending(): number;
+}
+
+/**
+ * Lazy loading: loading="lazy" on every <img data-src/data-srcset> under root, and their real
+ * sources (data-src, data-srcset, data-sizes, and the <source>s of a <picture>) swapped in by an
+ * IntersectionObserver once within rootMargin of the viewport (at once without one).
+ */
+export function lazyImages(root?: ParentNode, options?: LazyImagesOptions): LazyImages;

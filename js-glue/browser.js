@@ -7,6 +7,13 @@
 //                                                when the page is hidden)
 //   startBehaviour()                             the behaviour summary (docs/behaviour.md),
 //                                                kept in the whale_bx cookie the edge reads
+//   imageUrl / srcset / imageLoader              URLs of /cdn-cgi/image/ (image-url.js)
+//   lazyImages(root, {rootMargin})               data-src/data-srcset swapped in 50px before
+//                                                an image scrolls into view (docs/images.md)
+
+export {
+  IMAGE_PATH, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
+} from './image-url.js';
 
 const STOREFRONT_PATH = '/v1/storefront/';
 const EVENTS_PATH = '/v1/events';
@@ -338,4 +345,64 @@ export function startBehaviour({ priceSelector = '[data-price]', cartSelector = 
   }
   activeBehaviour = new Behaviour({ priceSelector, cartSelector, storage: store, cookiePath });
   return activeBehaviour;
+}
+
+// --- lazy images ---------------------------------------------------------------------------
+
+const LAZY_SELECTOR = 'img[data-src], img[data-srcset]';
+const LAZY_DONE = 'data-whale-lazy';
+
+// Moves data-srcset, data-sizes and data-src (on the image and the <source>s of its <picture>)
+// into the attributes the browser loads.
+function reveal(img) {
+  const picture = img.parentElement?.tagName === 'PICTURE' ? img.parentElement : null;
+  const elements = picture ? [...picture.querySelectorAll('source'), img] : [img];
+  for (const element of elements) {
+    for (const name of ['sizes', 'srcset', 'src']) {
+      const value = element.getAttribute(`data-${name}`);
+      if (value === null) continue;
+      element.setAttribute(name, value);
+      element.removeAttribute(`data-${name}`);
+    }
+  }
+  img.setAttribute(LAZY_DONE, 'loaded');
+}
+
+// Lazy loading for <img data-src data-srcset> under root (default: the document): every one gets
+// loading="lazy" (native lazy loading where the browser has it), and its real sources are
+// swapped in when it comes within rootMargin (default 50px) of the viewport, by an
+// IntersectionObserver; without one they are swapped in at once. Calling it again picks up
+// images added since (each image is handled once). Returns {observe(img), disconnect(), pending()}.
+export function lazyImages(root = document, { rootMargin = '50px', selector = LAZY_SELECTOR } = {}) {
+  const waiting = new Set();
+  const observer = typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        observer.unobserve(entry.target);
+        waiting.delete(entry.target);
+        reveal(entry.target);
+      }
+    }, { rootMargin })
+    : null;
+  const observe = (img) => {
+    if (img.hasAttribute(LAZY_DONE)) return;
+    img.setAttribute(LAZY_DONE, 'waiting');
+    if ('loading' in HTMLImageElement.prototype) img.loading = 'lazy';
+    if (observer === null) {
+      reveal(img);
+      return;
+    }
+    waiting.add(img);
+    observer.observe(img);
+  };
+  root.querySelectorAll(selector).forEach(observe);
+  return {
+    observe,
+    disconnect() {
+      observer?.disconnect();
+      waiting.clear();
+    },
+    pending: () => waiting.size,
+  };
 }

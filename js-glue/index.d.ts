@@ -215,10 +215,29 @@ export interface Engine {
   /** True when (slug, version) is in the cache (a warm resolve). */
   resolveConfig(slug: string, version: number): boolean;
   configCacheStats(): ConfigCacheStats;
+  /** The media settings of a cached config, defaults filled in; throws WhaleError not_found when it is not cached. */
+  configMedia(slug: string, version: number): MediaSettings;
   /** Renders a page of a config loaded with loadConfig; throws WhaleError not_found when it is not cached. */
   renderLayout(slug: string, version: number, options: RenderLayoutOptions): Layout;
   /** The same layout as JSON text (for an edge that sends it on unparsed). */
   renderLayoutText(slug: string, version: number, options: RenderLayoutOptions): string;
+}
+
+/** A config's `media` section (docs/config.md) with every default filled in. */
+export interface MediaSettings {
+  /** URL prefixes images may come from. */
+  allowedSources: string[];
+  /** Output formats allowed; format=auto picks among them. */
+  formats: Array<'jpeg' | 'png' | 'webp'>;
+  maxWidth: number;
+  maxHeight: number;
+  /** Default quality, 1..100. */
+  quality: number;
+  /** When not empty, the only output widths allowed (ascending). */
+  widths: number[];
+  maxInputBytes: number;
+  maxInputPixels: number;
+  signedUrls: boolean;
 }
 
 /**

@@ -231,6 +231,9 @@ class Engine {
     return this.invoke('whale_config_resolve', String(slug), [version >>> 0]) === 0;
   }
   configCacheStats() { return JSON.parse(this.call('whale_config_cache_stats', '')); }
+  // The media settings of a cached config (docs/config.md), every default filled in; throws
+  // WhaleError not_found when (slug, version) is not cached. ABI 1.3.
+  configMedia(slug, version) { return JSON.parse(this.call('whale_config_media', String(slug), version >>> 0)); }
 
   // The layout of a page (docs/layout.md) for a config loaded with loadConfig; throws
   // WhaleError not_found when (slug, version) is not cached. `now` is Unix seconds (default:

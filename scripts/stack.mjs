@@ -5,12 +5,14 @@
 // gives the e2e test and the propagation benchmark the same pieces.
 //
 //   node scripts/stack.mjs [--dir build/origin] [--origin-port 8788] [--edge-ports 8787,8797,8807]
+//                          [--media-port 8790]
 //   node scripts/stack.mjs publish <slug> [config.json]    (PUT + revalidate on the running stack)
 //
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
 
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -176,6 +178,31 @@ export async function waitForVersion(edges, slug, version, { timeoutMs = 10000, 
   return performance.now() - started;
 }
 
+// --- the local media origin -------------------------------------------------------------------
+
+const MEDIA_TYPES = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif' };
+
+// Serves fixtures/images on 127.0.0.1:port (GET/HEAD, no directory listing): the local stand-in
+// for a vendor's image host, so /cdn-cgi/image works on the local stack without any network.
+export function startMediaServer(port) {
+  const dir = join(REPO, 'fixtures', 'images');
+  const server = createHttpServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
+    const type = MEDIA_TYPES[name.slice(name.lastIndexOf('.')).toLowerCase()];
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || !/^[\w.-]+$/.test(name) || !type || !existsSync(join(dir, name))) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const body = readFileSync(join(dir, name));
+    res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'public, max-age=3600' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  return new Promise((resolveServer, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolveServer({ server, base: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
 // --- the whole stack ----------------------------------------------------------------------------
 
 // Vendors under fixtures/vendors with a config.json.
@@ -186,8 +213,15 @@ export function configVendors(vendorsDir = join(REPO, 'fixtures', 'vendors')) {
     .sort();
 }
 
-export function readConfig(slug) {
-  return JSON.parse(readFileSync(join(REPO, 'fixtures', 'vendors', slug, 'config.json'), 'utf8'));
+// A fixture vendor's config; with media (the local media origin's base URL) added to its
+// media.allowedSources, as the local stack publishes it.
+export function readConfig(slug, media) {
+  const config = JSON.parse(readFileSync(join(REPO, 'fixtures', 'vendors', slug, 'config.json'), 'utf8'));
+  if (media) {
+    config.media ??= {};
+    config.media.allowedSources = [...(config.media.allowedSources ?? []), `${media}/`];
+  }
+  return config;
 }
 
 // The three edges: one reading the primary only, two in regions whose replica is the origin too
@@ -201,9 +235,13 @@ export const EDGE_LAYOUT = [
 // Starts the origin on dir/local.db and the edges (their configs under edgeDir/<name>), with
 // tokens kept in dir/local-tokens.json (mode 0600) so that a second run reuses the database;
 // publishes every fixture vendor whose config differs from what the origin serves.
-// Returns {origin, edges, tokens, vendors, stop()}.
+// media: a port for the local media origin (fixtures/images; 0 = any free port) whose URL every
+// vendor's media.allowedSources gets, with the edges' image route allowed to fetch from loopback
+// and answering for the first vendor; absent = no media origin.
+// Returns {origin, edges, tokens, vendors, media, stop()}.
 export async function startStack({
   dir, edgeDir = join(REPO, 'build', 'edge'), originPort = 0, edgePorts = [0, 0, 0], maxAge, originBin = ORIGIN_BIN, log = () => {},
+  media,
 }) {
   mkdirSync(dir, { recursive: true });
   const db = join(dir, 'local.db');
@@ -228,19 +266,25 @@ export async function startStack({
 
   const ports = [];
   for (const wanted of edgePorts) ports.push(wanted && await portIsFree(wanted) ? wanted : await freePort());
-  const running = { origin: null, edges: [] };
+  const running = { origin: null, edges: [], media: null };
   const stopAll = async () => {
     await Promise.all(running.edges.map((e) => stop(e.child)));
     await stop(running.origin?.child);
+    running.media?.server.close();
   };
   try {
+    if (media !== undefined) {
+      running.media = await startMediaServer(media && await portIsFree(media) ? media : 0);
+      log(`media ${running.media.base} (fixtures/images)`);
+    }
+    const image = running.media ? { vendor: vendors[0], allowPrivateSources: true } : {};
     const invalidateUrls = ports.map((p) => `http://127.0.0.1:${p}/v1/invalidate`);
     const port = originPort && await portIsFree(originPort) ? originPort : 0;
     running.origin = await startOrigin({ db, port, edges: invalidateUrls, edgeToken: tokens.edge, bin: originBin });
     const { base, keyId, publicKey } = running.origin;
     log(`origin ${base} (key ${keyId})`);
     for (const slug of vendors) {
-      const config = readConfig(slug);
+      const config = readConfig(slug, running.media?.base);
       const held = await request(base, 'GET', `/v1/snapshots/${slug}`, { token: tokens.edge });
       if (held.status === 200 && isDeepStrictEqual(held.json.config, config)) continue;
       const { version } = await publish(base, slug, tokens.vendors[slug], config);
@@ -250,7 +294,7 @@ export async function startStack({
       const edge = await startEdge({
         port: ports[i], outDir: join(edgeDir, layout.name), name: layout.name,
         origin: base, region: layout.region, replicas: layout.replica ? { [layout.region]: base } : {},
-        keys: { [keyId]: publicKey }, edgeToken: tokens.edge, maxAge,
+        keys: { [keyId]: publicKey }, edgeToken: tokens.edge, maxAge, image,
       });
       edge.region = layout.region;
       running.edges.push(edge);
@@ -271,10 +315,11 @@ const RUNNING_FILE = 'local-stack.json'; // where a running stack tells `publish
 // and revalidate it on the running local stack, with the vendor's token from local-tokens.json.
 async function publishCommand(dir, [slug, file]) {
   if (!slug) throw new Error('usage: node scripts/stack.mjs publish <slug> [config.json]');
-  const { origin } = JSON.parse(readFileSync(join(dir, RUNNING_FILE), 'utf8'));
+  const { origin, media } = JSON.parse(readFileSync(join(dir, RUNNING_FILE), 'utf8'));
   const token = JSON.parse(readFileSync(join(dir, 'local-tokens.json'), 'utf8')).vendors[slug];
   if (!token) throw new Error(`no token for ${slug} in ${join(dir, 'local-tokens.json')}`);
-  const body = readFileSync(file ?? join(REPO, 'fixtures', 'vendors', slug, 'config.json'));
+  // The fixture as the stack published it (with the local media origin allowed), or the file as is.
+  const body = file ? readFileSync(file) : Buffer.from(JSON.stringify(readConfig(slug, media)));
   const put = await request(origin, 'PUT', `/v1/vendors/${slug}/config`, { token, body: new Uint8Array(body) });
   console.log(`PUT ${origin}/v1/vendors/${slug}/config -> ${put.status} ${put.text}`);
   if (put.status !== 200) process.exit(1);
@@ -294,6 +339,14 @@ function banner(stack) {
   ];
   for (const slug of stack.vendors) {
     for (const edge of stack.edges) out.push(`  ${edge.base}/v1/assign?vendor=${slug}&country=US&device=mobile`);
+  }
+  if (stack.media) {
+    const [edge] = stack.edges;
+    out.push('', `Images (${first}'s media: fixtures/images served by ${stack.media.base}), resized at the edge:`);
+    for (const [opts, file] of [['width=480,format=auto', 'flowers.jpeg'], ['width=320,height=320,fit=cover,gravity=auto', 'embedgravitybird.png'],
+      ['w_320,h_240,c_fill,q_auto,f_auto', 'Portrait_6.jpg'], ['format=json', '2569067123_aca715a2ee_o.jpg']]) {
+      out.push(`  ${edge.base}/cdn-cgi/image/${opts}/${stack.media.base}/${file}`);
+    }
   }
   out.push('', 'What each edge holds (version, age, source, rejections):');
   for (const slug of stack.vendors) for (const edge of stack.edges) out.push(`  ${edge.base}/v1/config/${slug}`);
@@ -319,6 +372,7 @@ async function main() {
       dir: { type: 'string', default: join(REPO, 'build', 'origin') },
       'origin-port': { type: 'string', default: '8788' },
       'edge-ports': { type: 'string', default: '8787,8797,8807' },
+      'media-port': { type: 'string', default: '8790' },
     },
   });
   const dir = resolve(values.dir);
@@ -329,7 +383,8 @@ async function main() {
     throw new Error(`--edge-ports: expected ${EDGE_LAYOUT.length} ports`);
   }
   const stack = await startStack({
-    dir, originPort: Number(values['origin-port']), edgePorts, log: (line) => console.log(`start: ${line}`),
+    dir, originPort: Number(values['origin-port']), edgePorts, media: Number(values['media-port']),
+    log: (line) => console.log(`start: ${line}`),
   });
   const children = [stack.origin.child, ...stack.edges.map((e) => e.child)];
   const runningFile = join(dir, RUNNING_FILE);
@@ -354,7 +409,7 @@ async function main() {
       shutdown();
     });
   }
-  writeFileSync(runningFile, JSON.stringify({ origin: stack.origin.base, edges: stack.edges.map((e) => e.base) }) + '\n');
+  writeFileSync(runningFile, JSON.stringify({ origin: stack.origin.base, edges: stack.edges.map((e) => e.base), media: stack.media?.base }) + '\n');
   console.log(banner(stack));
 }
 

@@ -9,6 +9,7 @@
 
 #include "whale/api.h"
 #include "whale/config.h"
+#include "whale/json.h"
 
 #if defined(__wasm__)
 #define WHALE_EXPORT(name) __attribute__((export_name(#name)))
@@ -19,7 +20,7 @@
 namespace {
 
 constexpr uint32_t abi_major = 1;
-constexpr uint32_t abi_minor = 2;  // 1.1 added whale_config_*, 1.2 whale_render_layout
+constexpr uint32_t abi_minor = 3;  // 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media
 
 std::string last;
 uint32_t last_handle = 0;
@@ -42,6 +43,35 @@ std::string_view input(const char* ptr, size_t len) { return ptr ? std::string_v
 uint32_t failed(whale::error_code code, std::string message) {
   last = std::move(message);
   return static_cast<uint32_t>(code);
+}
+
+// A config's media settings as JSON, in the config's own member names, every default filled in.
+std::string media_json(const whale::config::media_settings& m) {
+  std::string out = "{\"allowedSources\":[";
+  for (size_t i = 0; i < m.allowed_sources.size(); ++i) {
+    if (i > 0) out += ',';
+    whale::json::write_string(m.allowed_sources[i], out);
+  }
+  out += "],\"formats\":[";
+  const char* sep = "";
+  for (const auto& [bit, name] : {std::pair{whale::config::format_jpeg, "\"jpeg\""},
+                                  std::pair{whale::config::format_png, "\"png\""},
+                                  std::pair{whale::config::format_webp, "\"webp\""}}) {
+    if ((m.formats & bit) == 0) continue;
+    out += sep;
+    out += name;
+    sep = ",";
+  }
+  out += "],\"maxWidth\":" + std::to_string(m.max_width) + ",\"maxHeight\":" + std::to_string(m.max_height) +
+         ",\"quality\":" + std::to_string(m.quality) + ",\"widths\":[";
+  for (size_t i = 0; i < m.widths.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(m.widths[i]);
+  }
+  out += "],\"maxInputBytes\":" + std::to_string(m.max_input_bytes) +
+         ",\"maxInputPixels\":" + std::to_string(m.max_input_pixels) +
+         ",\"signedUrls\":" + (m.signed_urls ? "true" : "false") + "}";
+  return out;
 }
 
 }  // namespace
@@ -143,6 +173,16 @@ WHALE_EXPORT(whale_config_resolve) uint32_t whale_config_resolve(uint32_t versio
                   "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
   }
   last.clear();
+  return 0;
+}
+
+WHALE_EXPORT(whale_config_media) uint32_t whale_config_media(uint32_t version, const char* p, size_t n) {
+  const auto config = configs.get(input(p, n), version);
+  if (config == nullptr) {
+    return failed(whale::error_code::not_found,
+                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
+  }
+  last = media_json(config->media());
   return 0;
 }
 

@@ -64,6 +64,10 @@ uint32_t whale_config_parse(const char* json, size_t len);
 uint32_t whale_config_load(uint32_t version, const char* json, size_t len);
 uint32_t whale_config_resolve(uint32_t version, const char* slug, size_t len);
 uint32_t whale_config_cache_stats(void);
+/* ABI 1.3: the media settings of a cached config (docs/config.md, `media`) as JSON with every
+ * default filled in: {"allowedSources","formats","maxWidth","maxHeight","quality","widths",
+ * "maxInputBytes","maxInputPixels","signedUrls"}; not_found when (slug, version) is not cached. */
+uint32_t whale_config_media(uint32_t version, const char* slug, size_t len);
 
 /* Layouts (include/whale/layout.h, docs/layout.md), ABI 1.2. The request is JSON
  * {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?}

@@ -9,6 +9,7 @@
 
 #include "whale/api.h"
 #include "whale/config.h"
+#include "whale/image.h"
 #include "whale/json.h"
 
 namespace {
@@ -38,6 +39,11 @@ const char* const usage_text =
     "                                       evalAll with {\"payload\",\"request\"},\n"
     "                                       layout with {\"config\",\"version\"?,\"page\",\"attributes\"?,\"now\"?,...})\n"
     "  batch <requests.jsonl>               one {\"op\",\"request\"} per line -> one {\"ok\"|\"error\"} per line\n"
+    "  image <options> <input> [<output>] [--accept webp[,avif]]\n"
+    "                                       the /cdn-cgi/image/<options>/ pipeline on a file, e.g.\n"
+    "                                       image width=400,fit=cover,format=auto photo.jpg out.jpg;\n"
+    "                                       without <output> the image goes to stdout, with it a\n"
+    "                                       {\"width\",\"height\",\"type\",\"bytes\"} line does\n"
     "  --help                               this text\n"
     "\n"
     "exit codes: 0 ok, 1 invalid input (JSON error on stderr), 2 usage, 3 unreadable file\n";
@@ -57,6 +63,18 @@ bool read_file(const char* path, std::string& out) {
     out.append(buf, n);
     if (out.size() > whale::api::max_input_bytes) break;  // the engine refuses it with too_large
   }
+  const bool ok = !std::ferror(f);
+  std::fclose(f);
+  return ok;
+}
+
+// Reads at most cap + 1 bytes: enough for the engine to see that a file is over its limit.
+bool read_bytes(const char* path, size_t cap, std::string& out) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (!f) return false;
+  char buf[65536];
+  size_t n = 0;
+  while (out.size() <= cap && (n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
   const bool ok = !std::ferror(f);
   std::fclose(f);
   return ok;
@@ -172,6 +190,51 @@ int batch(const std::string& lines) {
   return 0;
 }
 
+int write_error(const char* path) {
+  std::string msg;
+  whale::json::write_string(std::string("cannot write ") + path + ": " + std::strerror(errno), msg);
+  std::fprintf(stderr, "{\"error\":{\"code\":\"io\",\"message\":%s}}\n", msg.c_str());
+  return exit_io;
+}
+
+// whale image <options> <input> [<output>] [--accept webp[,avif]]
+int image(const std::vector<std::string>& args) {
+  std::vector<std::string> positional;
+  uint32_t accept = 0;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--accept") {
+      if (i + 1 == args.size()) return usage("--accept takes a list such as webp,avif");
+      const std::string& list = args[++i];
+      if (list.find("webp") != std::string::npos) accept |= whale::image::accept_webp;
+      if (list.find("avif") != std::string::npos) accept |= whale::image::accept_avif;
+    } else {
+      positional.push_back(args[i]);
+    }
+  }
+  if (positional.size() != 2 && positional.size() != 3) return usage("image takes <options> <input> [<output>]");
+  auto parsed = whale::image::parse_options(positional[0]);
+  if (!parsed.ok()) return emit(parsed.error());
+  const whale::image::limits limits;
+  std::string input;
+  if (!read_bytes(positional[1].c_str(), limits.max_input_bytes, input)) return io_error(positional[1].c_str());
+  auto done = whale::image::process(reinterpret_cast<const uint8_t*>(input.data()), input.size(), parsed.value(), accept,
+                                    limits);
+  if (!done.ok()) return emit(done.error());
+  const whale::image::output& out = done.value();
+  if (positional.size() == 2) {
+    std::fwrite(out.bytes.data(), 1, out.bytes.size(), stdout);
+    return 0;
+  }
+  const char* path = positional[2].c_str();
+  std::FILE* f = std::fopen(path, "wb");
+  if (!f) return write_error(path);
+  const bool written = std::fwrite(out.bytes.data(), 1, out.bytes.size(), f) == out.bytes.size();
+  if (std::fclose(f) != 0 || !written) return write_error(path);
+  std::printf("{\"width\":%u,\"height\":%u,\"type\":\"%s\",\"bytes\":%zu}\n", out.width, out.height, out.content_type,
+              out.bytes.size());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,5 +316,6 @@ int main(int argc, char** argv) {
     if (int rc = files(1, 1, docs)) return rc;
     return batch(docs[0]);
   }
+  if (cmd == "image") return image(args);
   return usage(("unknown command: " + cmd).c_str());
 }

@@ -1,0 +1,112 @@
+// @whaletools/edge/image-url: URLs of the edge's image route, /cdn-cgi/image/<options>/<source>
+// (docs/images.md), for frontend and server code alike. Pure functions, no wasm, no imports: the
+// browser entry re-exports them, and a Next.js `loaderFile` can re-export `imageLoader`.
+//
+//   imageUrl(src, {width: 400, fit: 'cover', format: 'auto'})
+//     -> '/cdn-cgi/image/width=400,fit=cover,format=auto/<src>'
+//   srcset(src, [400, 800], {quality: 80}) -> '<url> 400w, <url> 800w'
+//   signImageUrl(url, key)     appends ,s=<hex HMAC-SHA256> (server side: the key is a secret)
+
+export const IMAGE_PATH = '/cdn-cgi/image/';
+
+// Cloudflare's option names in the order imageUrl writes them; other keys follow, sorted.
+const ORDER = ['width', 'height', 'dpr', 'fit', 'gravity', 'quality', 'format', 'background', 'rotate', 'metadata', 'anim', 'onerror'];
+// Short names and Cloudinary-like spellings a caller may use for the same options.
+const ALIASES = { w: 'width', h: 'height', q: 'quality', f: 'format', g: 'gravity' };
+// Keys that are not options of the URL.
+const NOT_OPTIONS = new Set(['base']);
+const SIGNATURE_KEYS = new Set(['s', 'sig']);
+
+// Characters that would end the options segment, start a query or fragment, or split an option.
+function encodeValue(value) {
+  return String(value).replace(/[%#?/\s,]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+function optionValue(key, value) {
+  if (key === 'gravity' && typeof value === 'object') return `${value.x}x${value.y}`;
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`imageUrl: option ${key} must be a finite number`);
+    return String(value);
+  }
+  return encodeValue(value);
+}
+
+// The options segment: "width=400,fit=cover", Cloudflare's names in a stable order.
+export function imageOptions(opts = {}) {
+  const options = new Map();
+  for (const [rawKey, value] of Object.entries(opts)) {
+    if (value === undefined || value === null || value === '' || NOT_OPTIONS.has(rawKey)) continue;
+    const key = ALIASES[rawKey] ?? rawKey;
+    if (!/^[a-z][a-z0-9-]*$/i.test(key)) throw new TypeError(`imageUrl: bad option name ${JSON.stringify(rawKey)}`);
+    options.set(key, optionValue(key, value));
+  }
+  const known = ORDER.filter((k) => options.has(k));
+  const extra = [...options.keys()].filter((k) => !ORDER.includes(k)).sort();
+  return [...known, ...extra].map((k) => `${k}=${options.get(k)}`).join(',');
+}
+
+function sourcePart(src) {
+  const text = String(src);
+  if (/^https?:\/\//i.test(text)) return text;
+  return text.startsWith('/') ? text.slice(1) : text;
+}
+
+// The edge URL of `src` (an absolute http(s) URL, or a path on the vendor's media origin)
+// transformed by `opts` ({width, height, fit, gravity, quality, format, dpr, background, rotate,
+// metadata, anim, onerror, ...}; w/h/q/f/g are accepted for the long names). `opts.base` (e.g.
+// "https://shop.example") prefixes the URL. Without any option the source is returned as it is.
+export function imageUrl(src, opts = {}) {
+  const options = imageOptions(opts);
+  if (options === '') return String(src);
+  const base = String(opts.base ?? '').replace(/\/+$/, '');
+  return `${base}${IMAGE_PATH}${options}/${sourcePart(src)}`;
+}
+
+// A srcset of `src` at each width: "url 400w, url 800w" (widths deduplicated, ascending; dpr
+// is dropped, as the w descriptors let the browser pick for its density).
+export function srcset(src, widths, opts = {}) {
+  const sorted = [...new Set(widths.map(Number))].filter((w) => Number.isInteger(w) && w > 0).sort((a, b) => a - b);
+  const { dpr, ...rest } = opts;
+  return sorted.map((w) => `${imageUrl(src, { ...rest, width: w })} ${w}w`).join(', ');
+}
+
+// A Next.js image loader (next.config.js images: {loader: 'custom', loaderFile}) with these
+// defaults; quality comes from <Image quality>, else defaults.quality.
+export function createImageLoader(defaults = {}) {
+  return function imageLoader({ src, width, quality }) {
+    return imageUrl(src, { format: 'auto', ...defaults, width, quality: quality ?? defaults.quality });
+  };
+}
+
+export const imageLoader = createImageLoader();
+
+// --- signed URLs ------------------------------------------------------------------------
+
+// What is signed: the path after /cdn-cgi/image/ (as a URL parser serializes it) plus the query,
+// with the s=/sig= option taken out. Returns null when the URL is not an image URL.
+export function signedMessage(url) {
+  const parsed = new URL(url, 'http://image.invalid');
+  if (!parsed.pathname.startsWith(IMAGE_PATH)) return null;
+  const rest = parsed.pathname.slice(IMAGE_PATH.length);
+  const slash = rest.indexOf('/');
+  if (slash < 0) return null;
+  const options = rest.slice(0, slash).split(',').filter((o) => !SIGNATURE_KEYS.has(o.slice(0, o.indexOf('='))));
+  return `${options.join(',')}${rest.slice(slash)}${parsed.search}`;
+}
+
+const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+
+// Appends s=<hex HMAC-SHA256(key, signedMessage(url))> to the options of an image URL (any
+// s=/sig= already there is replaced). For servers: the key is IMAGE_SIGNING_KEY, a secret.
+export async function signImageUrl(url, key) {
+  const message = signedMessage(url);
+  if (message === null) throw new TypeError(`signImageUrl: not a ${IMAGE_PATH} URL: ${url}`);
+  const raw = typeof key === 'string' ? new TextEncoder().encode(key) : key;
+  const hmac = await crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const signature = hex(await crypto.subtle.sign('HMAC', hmac, new TextEncoder().encode(message)));
+  const at = url.indexOf(IMAGE_PATH) + IMAGE_PATH.length;
+  const slash = url.indexOf('/', at);
+  const options = url.slice(at, slash).split(',').filter((o) => o !== '' && !SIGNATURE_KEYS.has(o.slice(0, o.indexOf('='))));
+  return `${url.slice(0, at)}${[...options, `s=${signature}`].join(',')}${url.slice(slash)}`;
+}

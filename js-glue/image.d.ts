@@ -1,0 +1,83 @@
+// Types for @whaletools/edge/image (image.js): image.wasm behind a typed API.
+
+export { WhaleError } from './index.js';
+
+export declare const IMAGE_ABI_MAJOR: 1;
+/** 48 MB: a memory left above this after a job is dropped (the next call instantiates afresh). */
+export declare const DEFAULT_MAX_MEMORY_BYTES: number;
+/** whale::image::accept_bits, for format=auto. */
+export declare const ACCEPT_WEBP: 1;
+export declare const ACCEPT_AVIF: 2;
+
+/** The accept bits of an Accept header value (a number is returned as it is). */
+export declare function acceptBits(accept: string | number | null | undefined): number;
+
+/** What probe() reads from a source's header. */
+export interface ImageInfo {
+  width: number;
+  height: number;
+  format: 'jpeg' | 'png' | 'gif' | 'bmp' | 'webp' | string;
+  /** EXIF orientation, 1..8. */
+  orientation: number;
+  /** GIF: more than 1 when animated (only the first is served). */
+  frames: number;
+}
+
+export interface ProcessOptions {
+  /** The request's Accept header, or ACCEPT_* bits: format=auto picks WebP when it allows. */
+  accept?: string | number;
+  /** Source pixel area limit, checked from the header; 0/absent: 16.8 MP. */
+  maxPixels?: number;
+  /** Source size limit in bytes; 0/absent: 25 MB. */
+  maxInputBytes?: number;
+  /** Output width and height limit; 0/absent: 4096. */
+  maxOutputSide?: number;
+}
+
+export interface ProcessedImage {
+  /** The encoded image (or the JSON of format=json): a copy, the caller's to keep. */
+  bytes: Uint8Array;
+  /** image/jpeg, image/png, image/webp or application/json. */
+  contentType: string;
+  width: number;
+  height: number;
+}
+
+export interface ImageModuleStats {
+  /** Instances made so far: the first, then one after each replacement or trap. */
+  instances: number;
+  /** Instances dropped because a job left memory above maxMemoryBytes. */
+  replacements: number;
+  traps: number;
+  jobs: number;
+  /** The largest memory seen after a call, in bytes. */
+  peakMemoryBytes: number;
+  /** The live instance's memory now (0 when it was just dropped). */
+  memoryBytes: number;
+  maxMemoryBytes: number;
+}
+
+export interface ImageModule {
+  readonly abiVersion: string;
+  readonly memoryBytes: number;
+  /** Normalizes the <options> segment; throws WhaleError (code invalid_value) naming the option. */
+  options(text: string): string;
+  probe(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): ImageInfo;
+  /** The whole job; throws WhaleError too_large, unsupported_format, corrupt_input, invalid_value. */
+  process(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options: string, limits?: ProcessOptions): ProcessedImage;
+  stats(): ImageModuleStats;
+}
+
+export interface LoadImageModuleOptions {
+  /** Memory threshold for replacing the instance after a job; default 48 MB. */
+  maxMemoryBytes?: number;
+}
+
+/**
+ * Loads image.wasm: a compiled WebAssembly.Module (workers), the wasm bytes, or a URL; in Node
+ * the default is the image.wasm beside this package.
+ */
+export declare function loadImageModule(
+  source?: WebAssembly.Module | BufferSource | URL | string,
+  options?: LoadImageModuleOptions,
+): Promise<ImageModule>;

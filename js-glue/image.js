@@ -1,0 +1,230 @@
+// @whaletools/edge/image: loads image.wasm (wasm/whale_image.h) and owns every byte that crosses
+// its boundary: options parsing, probing and the whole resize job. Works in workerd / Cloudflare
+// Workers and Node 20 alike. The URL helpers for frontends are in image-url.js (no wasm).
+//
+// Memory: a wasm memory never shrinks, so after a job that left it above `maxMemoryBytes` the
+// instance is dropped and the next call instantiates a fresh one from the compiled module: one
+// large photo does not pin its memory for the life of the isolate. A trap drops it the same way.
+// As in index.js, inputs are copied into memory the module allocated and outputs copied out at
+// once; no view of wasm memory is kept across a call.
+
+import { ERROR_CODES, WhaleError } from './index.js';
+
+export { WhaleError };
+
+export const IMAGE_ABI_MAJOR = 1;
+export const DEFAULT_MAX_MEMORY_BYTES = 48 * 1024 * 1024;
+// whale::image::accept_bits: what the client takes, for format=auto.
+export const ACCEPT_WEBP = 1;
+export const ACCEPT_AVIF = 2;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+async function compileModule(source) {
+  if (source instanceof WebAssembly.Module) return source;
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
+  if (source === undefined || source === null) source = new URL('./image.wasm', import.meta.url);
+  const url = source instanceof URL ? source : new URL(String(source), import.meta.url);
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return WebAssembly.compile(await readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new WhaleError('not_found', `image module: HTTP ${response.status} for ${url}`);
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+// The module does no I/O. Emscripten's STANDALONE_WASM build and the wasm32-wasi reactor both
+// import a few WASI calls: the environment is empty (wasi-libc exits when reading it fails, and
+// libjpeg-turbo reads it), everything else answers ENOSYS; proc_exit means the module gave up.
+// Emscripten's setjmp/longjmp lowering keeps a value in the host (getTempRet0/setTempRet0).
+function importsFor(module, state) {
+  const imports = {};
+  const zeros = (...pointers) => {
+    const view = new DataView(state.memory.buffer);
+    for (const p of pointers) view.setUint32(p, 0, true);
+    return 0;
+  };
+  for (const { module: ns, name, kind } of WebAssembly.Module.imports(module)) {
+    if (kind !== 'function') continue;
+    imports[ns] ??= {};
+    let fn = () => 52; // ENOSYS
+    if (name === 'proc_exit') fn = (code) => { throw new WhaleError('internal', `image module exited with ${code}`); };
+    else if (name === 'environ_sizes_get' || name === 'args_sizes_get') fn = (count, size) => zeros(count, size);
+    else if (name === 'environ_get' || name === 'args_get') fn = () => 0;
+    else if (name === 'emscripten_notify_memory_growth') fn = () => {};
+    else if (name === 'getTempRet0') fn = () => state.tempRet0;
+    else if (name === 'setTempRet0') fn = (value) => { state.tempRet0 = value; };
+    imports[ns][name] = fn;
+  }
+  return imports;
+}
+
+function instantiate(module) {
+  const state = { memory: null, tempRet0: 0 };
+  const instance = new WebAssembly.Instance(module, importsFor(module, state));
+  const x = instance.exports;
+  state.memory = x.memory;
+  if (typeof x._initialize === 'function') x._initialize();
+  const version = x.whale_image_abi_version() >>> 0;
+  if (version >>> 16 !== IMAGE_ABI_MAJOR) {
+    throw new WhaleError('abi_mismatch',
+      `image ABI ${version >>> 16}.${version & 0xffff}, glue expects ${IMAGE_ABI_MAJOR}.x`);
+  }
+  return x;
+}
+
+function isTrap(e) {
+  return e instanceof WebAssembly.RuntimeError || e instanceof RangeError;
+}
+
+// The accept bits of an Accept header (or bits already).
+export function acceptBits(accept) {
+  if (typeof accept === 'number') return accept >>> 0;
+  const text = String(accept ?? '').toLowerCase();
+  return (/\bimage\/webp\b/.test(text) ? ACCEPT_WEBP : 0) | (/\bimage\/avif\b/.test(text) ? ACCEPT_AVIF : 0);
+}
+
+// A limit for the ABI: 0 means the module's default; anything else a positive integer.
+function limit(value, name) {
+  if (value === undefined || value === null) return 0;
+  if (!Number.isSafeInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new WhaleError('invalid_value', `${name}: expected an integer from 0 to 4294967295`);
+  }
+  return value;
+}
+
+function bytesOf(input, what) {
+  if (input instanceof Uint8Array) return input;
+  if (input instanceof ArrayBuffer) return new Uint8Array(input);
+  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  throw new WhaleError('wrong_type', `${what}: expected bytes (Uint8Array or ArrayBuffer)`);
+}
+
+class ImageModule {
+  constructor(module, { maxMemoryBytes = DEFAULT_MAX_MEMORY_BYTES } = {}) {
+    this.module = module;
+    this.maxMemoryBytes = maxMemoryBytes;
+    this.exports = instantiate(module);
+    this.version = this.exports.whale_image_abi_version() >>> 0;
+    this.counters = { instances: 1, replacements: 0, traps: 0, jobs: 0, peakMemoryBytes: this.memoryBytes };
+  }
+
+  get abiVersion() { return `${this.version >>> 16}.${this.version & 0xffff}`; }
+
+  // Bytes of the live instance's memory (0 between a drop and the next call).
+  get memoryBytes() { return this.exports === null ? 0 : this.exports.memory.buffer.byteLength; }
+
+  stats() {
+    return { ...this.counters, memoryBytes: this.memoryBytes, maxMemoryBytes: this.maxMemoryBytes };
+  }
+
+  live() {
+    if (this.exports === null) {
+      this.exports = instantiate(this.module);
+      this.counters.instances++;
+    }
+    return this.exports;
+  }
+
+  // Copies each input into module memory, calls fn with (ptr, len) pairs, reads the result
+  // with read(x), frees everything; a trap drops the instance.
+  run(name, inputs, extra, read) {
+    const x = this.live();
+    const pointers = [];
+    try {
+      const args = [];
+      for (const bytes of inputs) {
+        const ptr = x.whale_image_alloc(Math.max(1, bytes.length)) >>> 0;
+        if (ptr === 0) throw new WhaleError('out_of_memory', `image module: cannot allocate ${bytes.length} bytes`);
+        pointers.push(ptr);
+        new Uint8Array(x.memory.buffer, ptr, bytes.length).set(bytes);
+        args.push(ptr, bytes.length);
+      }
+      const code = x[name](...args, ...extra) >>> 0;
+      for (const ptr of pointers.splice(0)) x.whale_image_free(ptr);
+      if (code !== 0) {
+        const message = this.outText();
+        x.whale_image_reset();
+        throw new WhaleError(ERROR_CODES[code] ?? 'internal', message, code);
+      }
+      const result = read(x);
+      x.whale_image_reset();
+      return result;
+    } catch (e) {
+      if (isTrap(e)) {
+        this.drop();
+        this.counters.traps++;
+        throw new WhaleError('internal', `image module trapped: ${e.message}`);
+      }
+      for (const ptr of pointers) x.whale_image_free(ptr);
+      throw e;
+    } finally {
+      this.afterJob();
+    }
+  }
+
+  outBytes() {
+    const x = this.exports;
+    return new Uint8Array(x.memory.buffer, x.whale_image_out() >>> 0, x.whale_image_out_len() >>> 0).slice();
+  }
+
+  outText() { return decoder.decode(this.outBytes()); }
+
+  outType() {
+    const x = this.exports;
+    const memory = new Uint8Array(x.memory.buffer);
+    const start = x.whale_image_out_type() >>> 0;
+    let end = start;
+    while (end < memory.length && memory[end] !== 0) end++;
+    return decoder.decode(memory.subarray(start, end));
+  }
+
+  drop() {
+    this.exports = null;
+  }
+
+  // The high-water rule: a memory left above the threshold is not kept.
+  afterJob() {
+    const bytes = this.memoryBytes;
+    if (bytes > this.counters.peakMemoryBytes) this.counters.peakMemoryBytes = bytes;
+    if (this.exports !== null && bytes > this.maxMemoryBytes) {
+      this.drop();
+      this.counters.replacements++;
+    }
+  }
+
+  // Parses and validates the <options> segment of /cdn-cgi/image/<options>/<source>; returns the
+  // normalized text (the cache key part). Throws WhaleError invalid_value naming the option.
+  options(text) {
+    return this.run('whale_image_options', [encoder.encode(String(text))], [], () => this.outText());
+  }
+
+  // The source's header: {width, height, format, orientation, frames}.
+  probe(bytes) {
+    return this.run('whale_image_probe', [bytesOf(bytes, 'probe')], [], () => JSON.parse(this.outText()));
+  }
+
+  // The whole job. accept: an Accept header or ACCEPT_* bits (format=auto); limits: 0 or
+  // absent = the module's defaults (16.8 MP, 25 MB, 4096). Returns {bytes, contentType, width,
+  // height}; bytes are a copy, the caller's to keep.
+  process(bytes, optionsText, { accept = 0, maxPixels, maxInputBytes, maxOutputSide } = {}) {
+    const input = bytesOf(bytes, 'process');
+    const extra = [acceptBits(accept), limit(maxPixels, 'maxPixels'), limit(maxInputBytes, 'maxInputBytes'),
+      limit(maxOutputSide, 'maxOutputSide')];
+    this.counters.jobs++;
+    return this.run('whale_image_process', [input, encoder.encode(String(optionsText ?? ''))], extra, (x) => ({
+      bytes: this.outBytes(),
+      contentType: this.outType(),
+      width: x.whale_image_out_width() >>> 0,
+      height: x.whale_image_out_height() >>> 0,
+    }));
+  }
+}
+
+// loadImageModule(source, {maxMemoryBytes}): source is a compiled WebAssembly.Module (workers),
+// the wasm bytes, or a URL; in Node the default is the image.wasm beside this file.
+export async function loadImageModule(source, options = {}) {
+  return new ImageModule(await compileModule(source), options);
+}

@@ -1,0 +1,62 @@
+// libFuzzer target for whale::image::probe and process on arbitrary bytes, with small limits
+// (1 MP source, 256 px output) so that each input stays fast. The last byte picks the options.
+// probe and process must never crash; a failure is too_large, unsupported_format, corrupt_input
+// or out_of_memory with a message; an image fits the output limit; probe and process agree on
+// what the source is.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "whale/image.h"
+
+namespace {
+
+const char* const option_sets[] = {
+    "width=64",
+    "width=48,height=48,fit=cover,format=png",
+    "width=40,height=30,fit=pad,background=%2380808080,format=webp,quality=50",
+    "width=32,height=64,fit=crop,gravity=auto,format=jpeg",
+    "width=100,fit=contain,rotate=90,format=jpeg,quality=95",
+    "height=20,fit=scale-down,format=auto",
+    "width=16,height=16,fit=cover,gravity=0.1x0.9,format=png",
+    "format=json",
+};
+
+bool allowed_failure(whale::error_code code) {
+  using whale::error_code;
+  return code == error_code::too_large || code == error_code::unsupported_format || code == error_code::corrupt_input ||
+         code == error_code::out_of_memory;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  whale::image::limits lim;
+  lim.max_pixels = 1u << 20;
+  lim.max_input_bytes = 1u << 24;  // above any input libFuzzer makes: probe sees every input
+  lim.max_output_side = 256;
+
+  auto info = whale::image::probe(data, size);
+  if (!info.ok() && (!allowed_failure(info.code()) || info.message().empty())) std::abort();
+  if (info.ok() && (info->width == 0 || info->height == 0 || info->orientation < 1 || info->orientation > 8)) std::abort();
+
+  const size_t pick = size == 0 ? 0 : data[size - 1] % (sizeof option_sets / sizeof option_sets[0]);
+  auto options = whale::image::parse_options(option_sets[pick]);
+  if (!options.ok()) std::abort();
+  auto out = whale::image::process(data, size, options.value(), whale::image::accept_webp, lim);
+  if (!info.ok()) {  // process refuses what probe refuses, the same way
+    if (out.ok() || out.code() != info.code()) std::abort();
+    return 0;
+  }
+  if (!out.ok()) {
+    if (!allowed_failure(out.code()) || out.message().empty()) std::abort();
+    return 0;
+  }
+  if (out->bytes.empty()) std::abort();
+  if (options->fmt != whale::image::format::json &&
+      (out->width == 0 || out->height == 0 || out->width > lim.max_output_side || out->height > lim.max_output_side)) {
+    std::abort();
+  }
+  return 0;
+}

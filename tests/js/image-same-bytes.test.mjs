@@ -1,0 +1,131 @@
+// image.wasm gives the same bytes on every target: each (fixture, options) job below goes through
+// the native CLI (`whale image`), the wasm32-wasi image.wasm and the emscripten image.wasm (both
+// through the C ABI of wasm/whale_image.h), and the SHA-256 of every output (or the error code and
+// message) must agree. A few jobs also go through the WASI harness (`node js-glue/bin/whale.js
+// image ...`). Covers JPEG, PNG and WebP output, every fit mode, orientation, alpha, GIF, CMYK,
+// greyscale, gravity=auto, shrink-on-load scales and damaged inputs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nativeCli, root } from './targets.mjs';
+
+const wasmBuilds = [
+  { name: 'wasi', path: join(process.env.WHALE_WASI_DIR ?? join(root, 'build/wasi'), 'wasm/image.wasm') },
+  { name: 'emscripten', path: join(process.env.WHALE_EMSCRIPTEN_DIR ?? join(root, 'build/emscripten'), 'wasm/image.wasm') },
+];
+
+const ACCEPT_WEBP = 1;
+const jobs = [
+  ['2569067123_aca715a2ee_o.jpg', 'width=720,height=588,quality=80'],  // sharp's benchmark task (1/2 DCT scale)
+  ['2569067123_aca715a2ee_o.jpg', 'width=300,format=webp'],             // 1/4
+  ['2569067123_aca715a2ee_o.jpg', 'width=120,height=120,fit=cover,format=png'],  // 1/8
+  ['2569067123_aca715a2ee_o.jpg', 'width=400,height=200,fit=crop,gravity=top,quality=90'],
+  ['320x240.jpg', 'width=640,fit=contain'],                            // enlarged
+  ['320x240.jpg', 'width=200,height=200,fit=pad,background=%23336699,format=webp'],
+  ['320x240.jpg', 'width=100,height=240,fit=cover,gravity=0.25x0.5,format=png'],
+  ['Landscape_6.jpg', 'width=200,height=150,fit=cover,rotate=90'],
+  ['Portrait_7.jpg', 'width=90,format=png'],
+  ['Channel_digital_image_CMYK_color.jpg', 'width=300,format=webp,quality=70'],
+  ['concert.jpg', 'width=200,format=jpeg,quality=60'],                 // greyscale JPEG
+  ['concert.jpg', 'width=200,format=webp'],
+  ['flowers.jpeg', 'width=150,height=150,fit=cover,gravity=auto'],
+  ['gamma_dalai_lama_gray.jpg', 'width=129,format=png'],
+  ['alpha-premultiply-2048x1536-paper.png', 'width=720,height=540'],   // sharp's PNG task
+  ['alpha-premultiply-2048x1536-paper.png', 'width=300,format=webp'],  // WebP with alpha
+  ['alpha-premultiply-2048x1536-paper.png', 'width=300,format=jpeg,background=white'],
+  ['test-pattern.png', 'width=320,format=auto', ACCEPT_WEBP],
+  ['test-pattern.png', 'width=320,height=100,fit=scale-down,format=auto'],
+  ['16-bit-grey-alpha.png', 'width=64,format=png'],
+  ['grey-8bit-alpha.png', 'width=200,height=200,fit=pad,background=transparent,format=png'],
+  ['grey-8bit-alpha.png', 'width=150,format=jpeg'],
+  ['full-transparent.png', 'width=50,format=webp'],
+  ['p3.png', 'width=64,fit=contain'],
+  ['embedgravitybird.png', 'width=192,height=384,fit=cover,gravity=auto'],
+  ['animated-loop-3.gif', 'width=100,height=100,fit=crop'],
+  ['Crash_test.gif', 'width=200,format=jpeg'],
+  ['truncated.jpg', 'width=100'],
+  ['truncated.png', 'width=100'],
+  ['corrupt-header.jpg', 'width=100'],
+  ['giant-image.jpg', 'width=100'],
+  ['giant-image.jpg', 'format=json'],
+  ['65536-uint32-limit.png', 'width=100'],
+];
+
+const ERROR_NAMES = ['ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',
+  'invalid_regex', 'regex_budget', 'not_found', 'invalid_handle', 'out_of_memory', 'abi_mismatch', 'internal',
+  'unsupported_format', 'corrupt_input'];
+
+const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const fixture = (name) => readFileSync(join(root, 'fixtures/images', name));
+
+// The module does no I/O: every WASI import is a stub, as in js-glue/image.js.
+function loadImageWasm(path) {
+  const module = new WebAssembly.Module(readFileSync(path));
+  const imports = {};
+  for (const { module: ns, name, kind } of WebAssembly.Module.imports(module)) {
+    if (kind !== 'function') continue;
+    imports[ns] ??= {};
+    imports[ns][name] = name === 'proc_exit' ? (code) => { throw new Error(`image.wasm exited with ${code}`); } : () => 52;
+  }
+  const x = new WebAssembly.Instance(module, imports).exports;
+  x._initialize?.();
+  return x;
+}
+
+function wasmAnswer(x, [name, options, accept = 0]) {
+  const input = fixture(name);
+  const text = new TextEncoder().encode(options);
+  const src = x.whale_image_alloc(input.length) >>> 0;
+  new Uint8Array(x.memory.buffer, src, input.length).set(input);
+  const opts = x.whale_image_alloc(text.length) >>> 0;
+  new Uint8Array(x.memory.buffer, opts, text.length).set(text);
+  const code = x.whale_image_process(src, input.length, opts, text.length, accept, 0, 0, 0) >>> 0;
+  x.whale_image_free(src);
+  x.whale_image_free(opts);
+  const out = new Uint8Array(x.memory.buffer, x.whale_image_out(), x.whale_image_out_len()).slice();
+  const answer = code === 0
+    ? `${x.whale_image_out_width()}x${x.whale_image_out_height()} ${sha(out)}`
+    : `${ERROR_NAMES[code]}: ${new TextDecoder().decode(out)}`;
+  x.whale_image_reset();
+  return answer;
+}
+
+function cliAnswer(command, prefix, [name, options, accept = 0], outFile) {
+  const args = [...prefix, 'image', options, join(root, 'fixtures/images', name), outFile];
+  if (accept & ACCEPT_WEBP) args.push('--accept', 'webp');
+  const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status === 1) {
+    const { error } = JSON.parse(r.stderr);
+    return `${error.code}: ${error.message}`;
+  }
+  assert.equal(r.status, 0, `${command} image ${options} ${name}: ${r.stderr}`);
+  const { width, height } = JSON.parse(r.stdout);
+  return `${width}x${height} ${sha(readFileSync(outFile))}`;
+}
+
+test('native, wasi and emscripten image.wasm write the same bytes', () => {
+  assert.ok(existsSync(nativeCli), `native CLI missing at ${nativeCli}`);
+  for (const build of wasmBuilds) assert.ok(existsSync(build.path), `${build.name} image.wasm missing at ${build.path}: run scripts/build.sh`);
+  const out = join(mkdtempSync(join(tmpdir(), 'whale-image-')), 'out.bin');
+  const native = jobs.map((job) => cliAnswer(nativeCli, [], job, out));
+  for (const build of wasmBuilds) {
+    const x = loadImageWasm(build.path);
+    jobs.forEach((job, i) => assert.equal(wasmAnswer(x, job), native[i], `${build.name} differs on ${job.join(' ')}`));
+  }
+  const outputs = native.filter((a) => /^\d+x\d+ /.test(a)).length;
+  assert.ok(outputs >= 25, 'most jobs should produce an image');
+  assert.ok(native.some((a) => a.startsWith('corrupt_input: JPEG: Premature end')), 'truncated.jpg should fail clearly');
+  console.log(`same bytes: ${jobs.length} image jobs (${outputs} images, ${jobs.length - outputs} errors) x 3 builds`);
+});
+
+test('the WASI harness runs `whale image` like the native CLI', () => {
+  const harness = join(root, 'js-glue/bin/whale.js');
+  const out = join(mkdtempSync(join(tmpdir(), 'whale-image-')), 'out.bin');  // absolute: the guest sees the host's root
+  for (const job of [jobs[0], jobs[15], jobs[27]]) {
+    assert.equal(cliAnswer(process.execPath, [harness], job, out), cliAnswer(nativeCli, [], job, out), job.join(' '));
+  }
+});

@@ -1,0 +1,98 @@
+// The C ABI of wasm/whale_image.h: one-line forwards into whale::image (cf. proxy-wasm).
+#include "whale_image.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "whale/image.h"
+
+#if defined(__wasm__)
+#define WHALE_EXPORT(name) __attribute__((export_name(#name)))
+#else
+#define WHALE_EXPORT(name)
+#endif
+
+namespace {
+
+// The last call's result: bytes, content type and pixel size; valid until the next call.
+struct last_output {
+  std::vector<uint8_t> bytes;
+  const char* type = "text/plain";
+  uint32_t width = 0, height = 0;
+} last;
+
+uint32_t answer(std::vector<uint8_t> bytes, const char* type, uint32_t width = 0, uint32_t height = 0) {
+  last.bytes = std::move(bytes);
+  last.type = type;
+  last.width = width;
+  last.height = height;
+  return 0;
+}
+
+uint32_t answer_text(std::string_view text, const char* type) { return answer({text.begin(), text.end()}, type); }
+
+uint32_t failed(const whale::failure& f) {
+  answer_text(f.message, "text/plain");
+  return static_cast<uint32_t>(f.code);
+}
+
+std::string_view text_of(const char* p, uint32_t n) { return p ? std::string_view(p, n) : std::string_view(); }
+
+}  // namespace
+
+extern "C" {
+
+WHALE_EXPORT(whale_image_abi_version) uint32_t whale_image_abi_version(void) { return WHALE_IMAGE_ABI_VERSION; }
+WHALE_EXPORT(whale_image_alloc) uint8_t* whale_image_alloc(uint32_t size) {
+  return static_cast<uint8_t*>(std::calloc(size ? size : 1, 1));
+}
+WHALE_EXPORT(whale_image_free) void whale_image_free(uint8_t* p) { std::free(p); }
+
+WHALE_EXPORT(whale_image_options) uint32_t whale_image_options(const char* text, uint32_t len) {
+  auto parsed = whale::image::parse_options(text_of(text, len));
+  if (!parsed.ok()) return failed(parsed.error());
+  return answer_text(whale::image::normalize(parsed.value()), "text/plain");
+}
+
+WHALE_EXPORT(whale_image_probe) uint32_t whale_image_probe(const uint8_t* src, uint32_t src_len) {
+  auto probed = whale::image::probe(src, src_len);
+  if (!probed.ok()) return failed(probed.error());
+  const whale::image::info& i = probed.value();
+  char json[192];
+  const int n = std::snprintf(json, sizeof json,
+                              "{\"width\":%u,\"height\":%u,\"format\":\"%s\",\"orientation\":%d,\"frames\":%u}", i.width,
+                              i.height, i.name, i.orientation, i.frames);
+  return answer_text(std::string_view(json, n > 0 ? static_cast<size_t>(n) : 0), "application/json");
+}
+
+WHALE_EXPORT(whale_image_process)
+uint32_t whale_image_process(const uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len, uint32_t accept,
+                             uint32_t max_pixels, uint32_t max_input_bytes, uint32_t max_output_side) {
+  auto parsed = whale::image::parse_options(text_of(opts, opts_len));
+  if (!parsed.ok()) return failed(parsed.error());
+  whale::image::limits lim;
+  if (max_pixels) lim.max_pixels = max_pixels;
+  if (max_input_bytes) lim.max_input_bytes = max_input_bytes;
+  if (max_output_side) lim.max_output_side = max_output_side;
+  auto done = whale::image::process(src, src_len, parsed.value(), accept, lim);
+  if (!done.ok()) return failed(done.error());
+  whale::image::output& out = done.value();
+  return answer(std::move(out.bytes), out.content_type, out.width, out.height);
+}
+
+WHALE_EXPORT(whale_image_out) const uint8_t* whale_image_out(void) { return last.bytes.data(); }
+WHALE_EXPORT(whale_image_out_len) uint32_t whale_image_out_len(void) { return static_cast<uint32_t>(last.bytes.size()); }
+WHALE_EXPORT(whale_image_out_type) const char* whale_image_out_type(void) { return last.type; }
+WHALE_EXPORT(whale_image_out_width) uint32_t whale_image_out_width(void) { return last.width; }
+WHALE_EXPORT(whale_image_out_height) uint32_t whale_image_out_height(void) { return last.height; }
+
+WHALE_EXPORT(whale_image_reset) void whale_image_reset(void) {
+  last.bytes = std::vector<uint8_t>();  // gives the memory back to the allocator
+  last.type = "text/plain";
+  last.width = last.height = 0;
+}
+
+}  // extern "C"
