@@ -16,6 +16,15 @@ if (!existsSync(wasmUrl)) {
 }
 // The guest sees the host's root as "/", so file arguments are passed as absolute paths.
 const args = process.argv.slice(2).map((a) => (existsSync(a) ? resolve(a) : a));
+// `whale image <options> <in> [<out>]`: the output file does not exist yet; resolve it too.
+if (args[0] === 'image') {
+  const positional = [];
+  for (let i = 1; i < args.length; i++) {
+    if (args[i].startsWith('--')) { if (args[i] === '--accept') i++; continue; }
+    positional.push(i);
+  }
+  if (positional.length >= 3 && args[positional[2]] !== '-') args[positional[2]] = resolve(args[positional[2]]);
+}
 const wasi = new WASI({ version: 'preview1', args: ['whale', ...args], env: {}, preopens: { '/': '/' }, returnOnExit: true });
 const module = await WebAssembly.compile(await readFile(wasmUrl));
 const instance = await WebAssembly.instantiate(module, wasi.getImportObject());
