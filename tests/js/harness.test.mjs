@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeCli, root } from './targets.mjs';
@@ -66,4 +66,15 @@ test('hash, run, eval, condition, feature and bandit answer as the native build 
   const weights = JSON.parse(whale('bandit', arms).stdout);
   assert.equal(weights.length, 2);
   assert.ok(Math.abs(weights[0] + weights[1] - 1) < 1e-12);
+});
+
+test('whale image writes its output relative to the caller, the same bytes as the native build', () => {
+  const input = join(root, 'fixtures/images/320x240.jpg');
+  const run = (cmd, args) => spawnSync(cmd, args, { cwd: dir, encoding: 'utf8' });
+  const wasi = run(process.execPath, [launcher, 'image', 'width=100,format=png', input, 'wasi-out.png']);
+  assert.equal(wasi.status, 0, wasi.stderr);
+  assert.deepEqual(JSON.parse(wasi.stdout), { width: 100, height: 75, type: 'image/png', bytes: readFileSync(join(dir, 'wasi-out.png')).length });
+  const nat = run(nativeCli, ['image', 'width=100,format=png', input, 'native-out.png']);
+  assert.equal(nat.status, 0, nat.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'wasi-out.png')), readFileSync(join(dir, 'native-out.png')));
 });
