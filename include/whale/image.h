@@ -89,6 +89,11 @@ struct limits {
   uint64_t max_pixels = 16'800'000;       // source pixel area, checked from the header
   size_t max_input_bytes = 25u << 20;     // 25 MB
   uint32_t max_output_side = 4096;        // output width and height
+  // The job's peak wasm memory, estimated from the header and the options before decoding (the
+  // input, the module's own 4 MB, every buffer of the heaviest stage, a margin): a job over it is
+  // too_large before any pixel is decoded. 96 MB: an isolate has 128 MB for everything, and the
+  // JS heap (holding the fetched source too) and core.wasm need the rest.
+  uint64_t max_memory_bytes = uint64_t{96} << 20;
 };
 
 // Bits of the request's Accept header, for format=auto.
@@ -103,8 +108,15 @@ struct output {
 // The whole job: probe, check limits, decode (shrink-on-load when the output is small enough),
 // orient, rotate, resize/fit/crop/pad, encode. format=json answers
 // {"width":..,"height":..,"format":"jpeg","orientation":..} of the source.
-// Errors: too_large (limits), unsupported_format, corrupt_input, invalid_value.
+// Errors: too_large (limits, the memory estimate, or an encoded stream that outgrows what the
+// budget leaves it), unsupported_format, corrupt_input, invalid_value.
 result<output> process(const uint8_t* data, size_t size, const options& o, uint32_t accept,
                        const limits& lim);
+
+// The same job on an input the caller gives up: its bytes may be overwritten (a PNG's compressed
+// image data is gathered in place rather than into a copy, which lowers the peak by about the
+// input's size). image.wasm's ABI and the CLI use it: their input buffers are scratch.
+result<output> process_in_place(uint8_t* data, size_t size, const options& o, uint32_t accept,
+                                const limits& lim);
 
 }  // namespace whale::image

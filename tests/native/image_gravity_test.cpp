@@ -1,8 +1,10 @@
 // Tests for whale::image::saliency_crop (gravity=auto) on synthetic images: a textured,
-// colourful square on a flat background must end up inside the window wherever it sits; a flat
-// image gives the centred window; degenerate sizes stay inside the image.
+// colourful square on a flat background must end up inside the window wherever it sits; a plain
+// subject beats fine texture of more contrast; a flat image gives the centred window, a smooth
+// vignette nearly so; degenerate sizes stay inside the image.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -44,6 +46,29 @@ struct image {
         p[1] = static_cast<uint8_t>((check ? 40 : 90) + noise);
         p[2] = static_cast<uint8_t>((check ? 20 : 200) + noise);
         p[3] = 255;
+      }
+    }
+  }
+  // Fine grey texture over the whole image: 2x2-pixel grains from 40 to 215, the kind of
+  // high-frequency detail (gravel, grass) that holds more gradient than most subjects.
+  void gravel() {
+    uint32_t seed = 99;
+    for (uint32_t y = 0; y < h; y += 2) {
+      for (uint32_t x = 0; x < w; x += 2) {
+        seed = seed * 1103515245u + 12345u;
+        const uint8_t v = static_cast<uint8_t>(40 + (seed >> 16) % 176);
+        fill(x, y, std::min(2u, w - x), std::min(2u, h - y), v, v, v, 255);
+      }
+    }
+  }
+  // A radial falloff from 200 in the middle to about 100 in the corners, warm like a backdrop.
+  void vignette() {
+    const uint64_t cx = w / 2, cy = h / 2, corner = cx * cx + cy * cy;
+    for (uint32_t y = 0; y < h; ++y) {
+      for (uint32_t x = 0; x < w; ++x) {
+        const uint64_t dx = x > cx ? x - cx : cx - x, dy = y > cy ? y - cy : cy - y;
+        const uint8_t v = static_cast<uint8_t>(200 - 100 * (dx * dx + dy * dy) / corner);
+        fill(x, y, 1, 1, v, static_cast<uint8_t>(v * 3 / 4), static_cast<uint8_t>(v * 2 / 3), 255);
       }
     }
   }
@@ -91,6 +116,23 @@ TEST(ImageGravity, LargeImageIsDownsampled) {
   EXPECT_TRUE(contains(s, 930, 700, 60));
 }
 
+// A plain dark subject on gravel: the gravel has far more luma gradient than the subject's
+// outline, but it is the same everywhere; the subject is what differs from its surroundings.
+TEST(ImageGravity, SubjectBeatsFineTexture) {
+  struct place {
+    uint32_t x, y;
+  };
+  const place places[] = {{30, 120}, {320, 40}, {170, 200}};
+  for (const place& p : places) {
+    image img(480, 320);
+    img.gravel();
+    img.fill(p.x, p.y, 60, 60, 50, 45, 60, 255);
+    const rect r = img.crop(160, 160);
+    EXPECT_TRUE(inside(r, 480, 320));
+    EXPECT_TRUE(contains(r, p.x, p.y, 60)) << "subject at " << p.x << "," << p.y;
+  }
+}
+
 TEST(ImageGravity, FlatImageGivesTheCentredWindow) {
   image flat(400, 300);
   const rect r = flat.crop(100, 80);
@@ -102,6 +144,16 @@ TEST(ImageGravity, FlatImageGivesTheCentredWindow) {
   const rect s = odd.crop(100, 100);
   EXPECT_EQ(s.x, 150u);
   EXPECT_EQ(s.y, 99u);
+}
+
+// A smooth falloff has curvature, which centre-surround contrast sees faintly; rounding noise in
+// it must not pull the window aside.
+TEST(ImageGravity, SmoothVignetteStaysNearTheCentre) {
+  image img(400, 300);
+  img.vignette();
+  const rect r = img.crop(150, 150);
+  EXPECT_LE(r.x > 125 ? r.x - 125 : 125 - r.x, 8u);  // within two grid cells of the centred window
+  EXPECT_LE(r.y > 75 ? r.y - 75 : 75 - r.y, 8u);
 }
 
 TEST(ImageGravity, SymmetricSubjectsTieTowardsTheCentre) {

@@ -464,11 +464,9 @@ TEST(ImagePipeline, GravityAutoFollowsTheSubject) {
 // gravity=auto on a photo with an off-centre subject: a bird in flight left of the middle of a
 // 576x384 frame, its body (torso and tail) within x 185..255, y 120..200. A window of the frame's
 // full height and a third of its width (no resize, so the window's x is exact) must hold the body;
-// the centred window (x = 192) cuts it.
-// DISABLED: whale::image::saliency_crop (src/image/gravity.cpp) puts this window at x = 319, on
-// the gravel right of the bird (gradient energy of the stones outweighs the bird's); enable it
-// once the saliency measure finds the bird.
-TEST(ImagePipeline, DISABLED_GravityAutoFindsTheBird) {
+// the centred window (x = 192) cuts it, and a measure that counts fine texture as energy picks
+// the gravel right of the bird (x = 319).
+TEST(ImagePipeline, GravityAutoFindsTheBird) {
   const bytes in = fixture("embedgravitybird.png");
   auto full = wi::detail::decode_stb(in.ptr(), in.size(), "PNG");
   ASSERT_TRUE(full.ok());
