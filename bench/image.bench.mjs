@@ -10,8 +10,9 @@
 // same task, both written losslessly (PNG) so that only the resize is compared: against sharp's
 // exact path (fastShrinkOnLoad: false) and its default (JPEG shrink-on-load, then Lanczos3);
 // and of the encoded outputs of the task (our JPEG q80 vs sharp's JPEG q80).
-// Memory: wasm memory after a 16 MP JPEG (made from the fixture by sharp at start, not stored)
-// resized to 1600 wide; image.wasm size raw and gzip.
+// Memory: peak wasm memory of 16 MP JPEGs and PNGs (made from the fixture by sharp at start, not
+// stored) and of an 8x8 JPEG blown up to 4096x4096, within the default job budget; image.wasm size
+// raw and gzip.
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
@@ -123,15 +124,37 @@ for (const task of tasks) {
 }
 console.table(rows);
 
-// Peak memory: a 16 MP JPEG (4896x3264) made from the fixture, resized to 1600 wide.
-const big = await sharp(tasks[0].input).resize(4896, 3264, { fit: 'fill' }).jpeg({ quality: 90 }).toBuffer();
+// Peak memory (memory.buffer.byteLength after the job, a fresh instance each) within the default
+// job budget (96 MB), for 16 MP sources made from the fixture by sharp (not stored) and a tiny one
+// blown up to 4096x4096; a refusal prints the estimate it names.
 const mb = (n) => (n / 2 ** 20).toFixed(1);
-for (const opts of ['width=1600,quality=80,format=jpeg', 'width=4000,quality=80,format=jpeg']) {
+const photo = () => sharp(tasks[0].input).resize(4896, 3264, { fit: 'fill' });
+const sources = {
+  'baseline JPEG 4896x3264': await photo().jpeg({ quality: 90 }).toBuffer(),
+  'progressive JPEG 4896x3264': await photo().jpeg({ quality: 90, progressive: true }).toBuffer(),
+  'RGB PNG 4896x3264': await photo().png().toBuffer(),
+  'RGBA PNG 4000x3000': await sharp(tasks[0].input).resize(4000, 3000, { fit: 'fill' }).ensureAlpha(0.8).png().toBuffer(),
+  'RGBA PNG 4896x3264': await photo().ensureAlpha(0.8).png().toBuffer(),
+  'JPEG 8x8': await sharp(tasks[0].input).resize(8, 8, { fit: 'fill' }).jpeg().toBuffer(),
+};
+const memoryJobs = [
+  ['baseline JPEG 4896x3264', 'width=720'], ['baseline JPEG 4896x3264', 'width=2048'], ['baseline JPEG 4896x3264', 'width=4096'],
+  ['progressive JPEG 4896x3264', 'width=720'], ['progressive JPEG 4896x3264', 'width=4096'],
+  ['RGB PNG 4896x3264', 'width=720'], ['RGBA PNG 4000x3000', 'width=720'], ['RGBA PNG 4896x3264', 'width=720'],
+  ['JPEG 8x8', 'width=4096,height=4096,fit=cover'], ['JPEG 8x8', 'width=4096,height=4096,fit=cover,format=png'],
+  ['JPEG 8x8', 'width=4096,height=4096,fit=cover,format=webp'],
+];
+for (const [name, opts] of memoryJobs) {
   const fresh = await loadImageModule(wasmBytes, { maxMemoryBytes: Infinity });
-  const before = fresh.stats().memoryBytes;
-  const out = fresh.process(big, opts, {});
-  const peak = fresh.stats().peakMemoryBytes;
-  console.log(`image: 16 MP JPEG 4896x3264 (${big.length} bytes) ${opts} -> ${out.width}x${out.height}: wasm memory ` +
-    `${mb(before)} MB at start, ${mb(peak)} MB peak (goal <= 64 MB)`);
+  const input = sources[name];
+  const t0 = now();
+  let what;
+  try {
+    const out = fresh.process(input, opts, { maxInputBytes: 32 << 20 });
+    what = `${out.width}x${out.height} ${out.contentType}: ${mb(fresh.stats().peakMemoryBytes)} MB peak`;
+  } catch (e) {
+    what = `${e.code}: ${e.message}`;
+  }
+  console.log(`image: memory: ${name} (${mb(input.length)} MB) ${opts} -> ${what} (${(now() - t0).toFixed(0)} ms; goal <= 64 MB)`);
 }
 console.log(`image: image.wasm ${wasmBytes.length} bytes raw, ${gzipSync(wasmBytes, { level: 9 }).length} bytes gzip`);

@@ -80,6 +80,11 @@ add_library(whale::webp ALIAS whale_webp)
 target_include_directories(whale_webp SYSTEM PUBLIC ${wp}/src PRIVATE ${WHALE_WEBP_GEN} ${wp})
 target_compile_definitions(whale_webp PRIVATE HAVE_CONFIG_H)
 target_compile_options(whale_webp PRIVATE ${WHALE_DEP_FLAGS})
+# Every libwebp allocation goes through utils/utils.c; there malloc, calloc and free become
+# src/image/encode.cpp's metered ones, so that an encode stops (out of memory, reported as
+# too_large) past what the job's memory budget leaves it.
+set_source_files_properties(${wp}/src/utils/utils.c PROPERTIES COMPILE_DEFINITIONS
+  "malloc=whale_webp_malloc;calloc=whale_webp_calloc;free=whale_webp_free")
 
 # stb (header-only; the implementations are compiled in src/image/stb_impl.c)
 add_library(whale_stb INTERFACE)

@@ -167,7 +167,9 @@ function bindingLines(name, sync) {
 
 // The image route's bindings (docs/images.md); the signing key is read from the environment
 // workerd runs in, never written here.
-function imageBindingLines({ vendor, hosts = {}, signingKeyEnv, allowPrivateSources = false, maxMemoryMb, fetchTimeoutMs } = {}) {
+function imageBindingLines({
+  vendor, hosts = {}, signingKeyEnv, allowPrivateSources = false, maxMemoryMb, maxJobMb, fetchTimeoutMs,
+} = {}) {
   const lines = [];
   if (vendor !== undefined) {
     if (!VENDOR_SLUG.test(vendor)) throw new Error(`--image-vendor ${vendor}: not a vendor name`);
@@ -189,6 +191,7 @@ function imageBindingLines({ vendor, hosts = {}, signingKeyEnv, allowPrivateSour
       '    (name = "IMAGE_ALLOW_PRIVATE_SOURCES", text = "1"),');
   }
   if (maxMemoryMb !== undefined) lines.push(`    (name = "IMAGE_MAX_MEMORY_MB", text = ${capnpText(String(maxMemoryMb))}),`);
+  if (maxJobMb !== undefined) lines.push(`    (name = "IMAGE_MAX_JOB_MB", text = ${capnpText(String(maxJobMb))}),`);
   if (fetchTimeoutMs !== undefined) lines.push(`    (name = "IMAGE_FETCH_TIMEOUT_MS", text = ${capnpText(String(fetchTimeoutMs))}),`);
   return lines;
 }
@@ -236,7 +239,7 @@ function copyInto(outDir, relative, source = join(REPO, relative)) {
 // embedded (null: none).
 // Options: port, outDir, wasm, name, vendorsDir (default fixtures/vendors; embedded under the
 // same module names), imageWasm (a path; null: none; default: the built one if any), image
-// {vendor, hosts {host: slug}, signingKeyEnv, allowPrivateSources, maxMemoryMb, fetchTimeoutMs},
+// {vendor, hosts {host: slug}, signingKeyEnv, allowPrivateSources, maxMemoryMb, maxJobMb, fetchTimeoutMs},
 // cache ("host:port" of a cache service for caches.default), and the sync options origin,
 // replicas {region: url}, region, keys {keyId: base64}, edgeTokenEnv, maxAge (s), timeoutMs.
 export function generateConfig({

@@ -21,8 +21,8 @@
 //      6; the body read with a cap of media.maxInputBytes (Content-Length first): 413;
 //   9. the ETag (the key plus the source's strong ETag or digest): If-None-Match answers 304
 //      before any pixel work;
-//  10. the job in image.wasm, then the answer: long-lived and immutable, ETag, Vary: Accept for
-//      format=auto.
+//  10. the job in image.wasm within IMAGE_MAX_JOB_MB of memory (413 when its estimate is over),
+//      then the answer: long-lived and immutable, ETag, Vary: Accept for format=auto.
 // Errors are JSON {"error": {"code", "message"}}. With onerror=redirect, a failure after the source
 // passed every check (fetch, size, decode, encode) answers 302 to the source instead.
 
@@ -33,6 +33,9 @@ export const IMAGE_ROUTE = '/cdn-cgi/image/';
 export const MAX_REDIRECTS = 3;
 const DEFAULT_FETCH_TIMEOUT_MS = 10000;
 const DEFAULT_MAX_MEMORY_MB = 48;
+// A job's memory budget: image.wasm refuses (413) a job whose estimate is over it, before decoding.
+// An isolate has 128 MB; the JS heap (the fetched source too) and core.wasm need the rest.
+const DEFAULT_MAX_JOB_MB = 96;
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SIGNATURE_KEYS = new Set(['s', 'sig']);
 const SIGNATURE = /^[0-9a-fA-F]{64}$/;
@@ -377,8 +380,12 @@ export class ImageService {
     this.allowPrivate = env.IMAGE_ALLOW_PRIVATE_SOURCES === '1' || env.IMAGE_ALLOW_PRIVATE_SOURCES === 'true';
     const timeout = Number(env.IMAGE_FETCH_TIMEOUT_MS ?? DEFAULT_FETCH_TIMEOUT_MS);
     this.timeoutMs = Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_FETCH_TIMEOUT_MS;
-    const memoryMb = Number(env.IMAGE_MAX_MEMORY_MB ?? DEFAULT_MAX_MEMORY_MB);
-    this.maxMemoryBytes = (Number.isFinite(memoryMb) && memoryMb > 0 ? memoryMb : DEFAULT_MAX_MEMORY_MB) * 1024 * 1024;
+    const megabytes = (name, fallback) => {
+      const mb = Number(env[name] ?? fallback);
+      return (Number.isFinite(mb) && mb > 0 ? mb : fallback) * 1024 * 1024;
+    };
+    this.maxMemoryBytes = megabytes('IMAGE_MAX_MEMORY_MB', DEFAULT_MAX_MEMORY_MB);
+    this.maxJobMemoryBytes = Math.round(megabytes('IMAGE_MAX_JOB_MB', DEFAULT_MAX_JOB_MB));
     this.modulePromise = null;
     this.cacheBroken = false; // the runtime has a Cache API but no cache behind it (workerd's default)
     this.counters = {
@@ -449,7 +456,7 @@ export class ImageService {
     try {
       out = image.process(fetched.bytes, job.options, {
         accept: job.autoAccept, maxPixels: media.maxInputPixels, maxInputBytes: media.maxInputBytes,
-        maxOutputSide: job.maxOutputSide,
+        maxOutputSide: job.maxOutputSide, maxJobMemoryBytes: this.maxJobMemoryBytes,
       });
     } catch (e) {
       const status = PROCESS_STATUS[e.code] ?? 500;

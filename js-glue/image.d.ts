@@ -3,8 +3,12 @@
 export { WhaleError } from './index.js';
 
 export declare const IMAGE_ABI_MAJOR: 1;
+/** The oldest minor version the glue loads (1.1: the per-job memory budget). */
+export declare const IMAGE_ABI_MINOR: 1;
 /** 48 MB: a memory left above this after a job is dropped (the next call instantiates afresh). */
 export declare const DEFAULT_MAX_MEMORY_BYTES: number;
+/** 96 MB: a job's memory budget when process() is given none. */
+export declare const DEFAULT_MAX_JOB_MEMORY_BYTES: number;
 /** whale::image::accept_bits, for format=auto. */
 export declare const ACCEPT_WEBP: 1;
 export declare const ACCEPT_AVIF: 2;
@@ -32,6 +36,12 @@ export interface ProcessOptions {
   maxInputBytes?: number;
   /** Output width and height limit; 0/absent: 4096. */
   maxOutputSide?: number;
+  /**
+   * The job's memory budget: the module's whole memory at the job's peak, estimated from the
+   * header and the options before decoding (WhaleError too_large, naming the estimate, over it).
+   * 0/absent: 96 MB.
+   */
+  maxJobMemoryBytes?: number;
 }
 
 export interface ProcessedImage {

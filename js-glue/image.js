@@ -2,7 +2,9 @@
 // its boundary: options parsing, probing and the whole resize job. Works in workerd / Cloudflare
 // Workers and Node 20 alike. The URL helpers for frontends are in image-url.js (no wasm).
 //
-// Memory: a wasm memory never shrinks, so after a job that left it above `maxMemoryBytes` the
+// Memory: each job has a budget (`maxJobMemoryBytes`, default 96 MB: the module's whole memory at
+// the job's peak), which the module checks against its estimate before decoding (too_large over
+// it). A wasm memory never shrinks, so after a job that left it above `maxMemoryBytes` the
 // instance is dropped and the next call instantiates a fresh one from the compiled module: one
 // large photo does not pin its memory for the life of the isolate. A trap drops it the same way.
 // As in index.js, inputs are copied into memory the module allocated and outputs copied out at
@@ -13,7 +15,10 @@ import { ERROR_CODES, WhaleError } from './index.js';
 export { WhaleError };
 
 export const IMAGE_ABI_MAJOR = 1;
+// 1.1: the per-job memory budget; an older module would ignore it.
+export const IMAGE_ABI_MINOR = 1;
 export const DEFAULT_MAX_MEMORY_BYTES = 48 * 1024 * 1024;
+export const DEFAULT_MAX_JOB_MEMORY_BYTES = 96 * 1024 * 1024;
 // whale::image::accept_bits: what the client takes, for format=auto.
 export const ACCEPT_WEBP = 1;
 export const ACCEPT_AVIF = 2;
@@ -68,9 +73,9 @@ function instantiate(module) {
   state.memory = x.memory;
   if (typeof x._initialize === 'function') x._initialize();
   const version = x.whale_image_abi_version() >>> 0;
-  if (version >>> 16 !== IMAGE_ABI_MAJOR) {
+  if (version >>> 16 !== IMAGE_ABI_MAJOR || (version & 0xffff) < IMAGE_ABI_MINOR) {
     throw new WhaleError('abi_mismatch',
-      `image ABI ${version >>> 16}.${version & 0xffff}, glue expects ${IMAGE_ABI_MAJOR}.x`);
+      `image ABI ${version >>> 16}.${version & 0xffff}, glue expects ${IMAGE_ABI_MAJOR}.${IMAGE_ABI_MINOR} or a later ${IMAGE_ABI_MAJOR}.x`);
   }
   return x;
 }
@@ -207,12 +212,12 @@ class ImageModule {
   }
 
   // The whole job. accept: an Accept header or ACCEPT_* bits (format=auto); limits: 0 or
-  // absent = the module's defaults (16.8 MP, 25 MB, 4096). Returns {bytes, contentType, width,
-  // height}; bytes are a copy, the caller's to keep.
-  process(bytes, optionsText, { accept = 0, maxPixels, maxInputBytes, maxOutputSide } = {}) {
+  // absent = the module's defaults (16.8 MP, 25 MB, 4096, 96 MB of memory). Returns {bytes,
+  // contentType, width, height}; bytes are a copy, the caller's to keep.
+  process(bytes, optionsText, { accept = 0, maxPixels, maxInputBytes, maxOutputSide, maxJobMemoryBytes } = {}) {
     const input = bytesOf(bytes, 'process');
     const extra = [acceptBits(accept), limit(maxPixels, 'maxPixels'), limit(maxInputBytes, 'maxInputBytes'),
-      limit(maxOutputSide, 'maxOutputSide')];
+      limit(maxOutputSide, 'maxOutputSide'), limit(maxJobMemoryBytes, 'maxJobMemoryBytes')];
     this.counters.jobs++;
     return this.run('whale_image_process', [input, encoder.encode(String(optionsText ?? ''))], extra, (x) => ({
       bytes: this.outBytes(),

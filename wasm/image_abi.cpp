@@ -69,15 +69,17 @@ WHALE_EXPORT(whale_image_probe) uint32_t whale_image_probe(const uint8_t* src, u
 }
 
 WHALE_EXPORT(whale_image_process)
-uint32_t whale_image_process(const uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len, uint32_t accept,
-                             uint32_t max_pixels, uint32_t max_input_bytes, uint32_t max_output_side) {
+uint32_t whale_image_process(uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len, uint32_t accept,
+                             uint32_t max_pixels, uint32_t max_input_bytes, uint32_t max_output_side,
+                             uint32_t max_memory_bytes) {
   auto parsed = whale::image::parse_options(text_of(opts, opts_len));
   if (!parsed.ok()) return failed(parsed.error());
   whale::image::limits lim;
   if (max_pixels) lim.max_pixels = max_pixels;
   if (max_input_bytes) lim.max_input_bytes = max_input_bytes;
   if (max_output_side) lim.max_output_side = max_output_side;
-  auto done = whale::image::process(src, src_len, parsed.value(), accept, lim);
+  if (max_memory_bytes) lim.max_memory_bytes = max_memory_bytes;
+  auto done = whale::image::process_in_place(src, src_len, parsed.value(), accept, lim);
   if (!done.ok()) return failed(done.error());
   whale::image::output& out = done.value();
   return answer(std::move(out.bytes), out.content_type, out.width, out.height);

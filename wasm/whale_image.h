@@ -16,8 +16,8 @@
 extern "C" {
 #endif
 
-/* major << 16 | minor */
-#define WHALE_IMAGE_ABI_VERSION 0x00010000u
+/* major << 16 | minor. 1.1: whale_image_process takes max_memory_bytes and may overwrite src. */
+#define WHALE_IMAGE_ABI_VERSION 0x00010001u
 
 uint32_t whale_image_abi_version(void);
 
@@ -33,12 +33,16 @@ uint32_t whale_image_options(const char* text, uint32_t len);
 uint32_t whale_image_probe(const uint8_t* src, uint32_t src_len);
 
 /* The whole job. accept: bit 0 = the client takes WebP, bit 1 = AVIF (format=auto).
- * max_pixels, max_input_bytes, max_output_side: 0 = the default (16.8 MP, 25 MB, 4096).
+ * max_pixels, max_input_bytes, max_output_side, max_memory_bytes: 0 = the default (16.8 MP,
+ * 25 MB, 4096, 96 MB). max_memory_bytes bounds the job's peak memory, this module's whole memory
+ * included: the job is refused (too_large, naming the estimate) when its estimate, made from the
+ * header and the options before decoding, is over it. src is scratch: the call may overwrite it
+ * (the host frees it after, as every input).
  * ok: out = the encoded image (or JSON for format=json), out_type its content type,
  * out_width/out_height its size. */
-uint32_t whale_image_process(const uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len,
+uint32_t whale_image_process(uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len,
                              uint32_t accept, uint32_t max_pixels, uint32_t max_input_bytes,
-                             uint32_t max_output_side);
+                             uint32_t max_output_side, uint32_t max_memory_bytes);
 
 const uint8_t* whale_image_out(void);
 uint32_t whale_image_out_len(void);

@@ -2,7 +2,8 @@
 // own, separate from the core): options parsing (Cloudflare names plus Cloudinary aliases),
 // decode (libjpeg-turbo with DCT-domain shrink-on-load; stb_image for PNG, GIF, BMP), EXIF
 // orientation, resize in linear light (stb_image_resize2), fit/crop/pad, gravity=auto, encode
-// (libjpeg-turbo JPEG, stb_image_write PNG, libwebp WebP). Every step is deterministic: native,
+// (libjpeg-turbo JPEG, stb_image_write's PNG writer, libwebp WebP), within a memory budget
+// estimated before decoding (limits::max_memory_bytes). Every step is deterministic: native,
 // wasi and emscripten builds give the same bytes for the same input.
 #pragma once
 

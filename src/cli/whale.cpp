@@ -217,8 +217,8 @@ int image(const std::vector<std::string>& args) {
   const whale::image::limits limits;
   std::string input;
   if (!read_bytes(positional[1].c_str(), limits.max_input_bytes, input)) return io_error(positional[1].c_str());
-  auto done = whale::image::process(reinterpret_cast<const uint8_t*>(input.data()), input.size(), parsed.value(), accept,
-                                    limits);
+  auto done = whale::image::process_in_place(reinterpret_cast<uint8_t*>(input.data()), input.size(), parsed.value(),
+                                             accept, limits);
   if (!done.ok()) return emit(done.error());
   const whale::image::output& out = done.value();
   if (positional.size() == 2) {

@@ -1,5 +1,8 @@
-// Encoders: libjpeg-turbo (JPEG), stb_image_write (PNG), libwebp (lossy WebP). Every setting
-// that could vary is pinned, so the three builds write the same bytes.
+// Encoders: libjpeg-turbo (JPEG, fed row by row), PNG (stb_image_write's writer, ported so that
+// its memory is bounded), libwebp (lossy WebP, its allocations metered). Every setting that could
+// vary is pinned, so the three builds write the same bytes.
+#include <array>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -10,7 +13,6 @@ extern "C" {
 #include "jpeglib.h"
 }
 
-#include "stb_image_write.h"
 #include "webp/encode.h"
 
 namespace whale::image::detail {
@@ -19,50 +21,155 @@ namespace {
 // Chroma at half resolution both ways (4:2:0) below this quality, full (4:4:4) from it: what
 // sharp and Cloudflare do.
 constexpr uint32_t full_chroma_quality = 90;
-// stb_image_write's zlib effort (its default); pinned because it changes the bytes.
-constexpr int png_compression_level = 8;
 // libwebp's effort, 0 (fast) to 6 (small); 4 is its default and cwebp's.
 constexpr int webp_method = 4;
+// Rows go to libjpeg in blocks: one setjmp-guarded call per block (in wasm each also sets up an
+// exception handler).
+constexpr uint32_t rows_per_block = 16;
+
+std::string megabytes(size_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MB"; }
+
+// The encoded stream, written into blocks that never move (a buffer that doubles would leave its
+// outgrown blocks behind, freed but too small for what comes next: twice its size in the heap),
+// at most `limit` bytes of them, and joined into one vector at the end.
+class stream_buffer {
+ public:
+  static constexpr size_t block_bytes = 64 << 10;
+
+  explicit stream_buffer(size_t limit = 0) : limit_(limit) {}
+  ~stream_buffer() { release(); }
+  stream_buffer(const stream_buffer&) = delete;
+  stream_buffer& operator=(const stream_buffer&) = delete;
+
+  bool failed() const { return failed_; }
+  size_t size() const { return blocks_.empty() ? 0 : (blocks_.size() - 1) * block_bytes + used_; }
+  size_t limit() const { return limit_; }
+  void set_limit(size_t limit) { limit_ = limit; }
+
+  void put(uint8_t b) {
+    if (used_ == block_bytes && !grow()) return;
+    blocks_.back()[used_++] = b;
+  }
+  void put(const uint8_t* data, size_t n) {
+    while (n > 0) {
+      if (used_ == block_bytes && !grow()) return;
+      const size_t part = n < block_bytes - used_ ? n : block_bytes - used_;
+      std::memcpy(blocks_.back() + used_, data, part);
+      used_ += part;
+      data += part;
+      n -= part;
+    }
+  }
+  // The blocks that n more bytes would add.
+  size_t blocks_for(size_t n) const {
+    const size_t room = block_bytes - used_;
+    return n <= room ? 0 : (n - room + block_bytes - 1) / block_bytes;
+  }
+  // The current block's free space, for a writer that fills it itself (libjpeg), and its use.
+  uint8_t* space(size_t& n) {
+    if (used_ == block_bytes && !grow()) {
+      n = 0;
+      return nullptr;
+    }
+    n = block_bytes - used_;
+    return blocks_.back() + used_;
+  }
+  void filled(size_t n) { used_ += n; }
+  // Back to the first n bytes (n within the first block).
+  void truncate(size_t n) {
+    while (blocks_.size() > 1) {
+      std::free(blocks_.back());
+      blocks_.pop_back();
+    }
+    used_ = blocks_.empty() ? 0 : n;
+  }
+  // prefix, the stream, suffix: one vector; the blocks are freed.
+  std::vector<uint8_t> join(const std::vector<uint8_t>& prefix, const std::vector<uint8_t>& suffix) {
+    std::vector<uint8_t> out;
+    out.reserve(prefix.size() + size() + suffix.size());
+    out.insert(out.end(), prefix.begin(), prefix.end());
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      out.insert(out.end(), blocks_[i], blocks_[i] + (i + 1 == blocks_.size() ? used_ : block_bytes));
+    }
+    out.insert(out.end(), suffix.begin(), suffix.end());
+    release();
+    return out;
+  }
+
+ private:
+  bool grow() {
+    if (failed_ || (blocks_.size() + 1) * block_bytes > limit_) {
+      failed_ = true;
+      return false;
+    }
+    auto* block = static_cast<uint8_t*>(std::malloc(block_bytes));
+    if (block == nullptr) {
+      failed_ = true;
+      return false;
+    }
+    blocks_.push_back(block);
+    used_ = 0;
+    return true;
+  }
+  void release() {
+    for (uint8_t* b : blocks_) std::free(b);
+    blocks_.clear();
+    used_ = block_bytes;
+  }
+
+  size_t limit_;
+  std::vector<uint8_t*> blocks_;
+  size_t used_ = block_bytes;  // of the last block; full when there is none
+  bool failed_ = false;
+};
+
+// ---- JPEG ----
 
 struct encode_error {
   jpeg_error_mgr pub;
   jmp_buf jump;
   char message[JMSG_LENGTH_MAX] = {};
+  bool over_budget = false;  // the encoded stream outgrew max_output
 };
 
 [[noreturn]] void on_encode_error(j_common_ptr cinfo) {
   auto* err = reinterpret_cast<encode_error*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, err->message);
+  if (!err->over_budget) (*cinfo->err->format_message)(cinfo, err->message);
   longjmp(err->jump, 1);
 }
 
 void on_encode_message(j_common_ptr, int) {}
 
-// A libjpeg destination that grows a std::vector (doubling).
-struct vector_destination {
+// A libjpeg destination that fills a stream_buffer block by block.
+struct block_destination {
   jpeg_destination_mgr pub;
-  std::vector<uint8_t>* out;
+  stream_buffer* out;
+  size_t given = 0;  // the space handed to libjpeg last
 };
 
-void destination_init(j_compress_ptr cinfo) {
-  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);
-  d->out->resize(64 * 1024);
-  d->pub.next_output_byte = d->out->data();
-  d->pub.free_in_buffer = d->out->size();
+void hand_space(j_compress_ptr cinfo) {
+  auto* d = reinterpret_cast<block_destination*>(cinfo->dest);
+  uint8_t* space = d->out->space(d->given);
+  if (space == nullptr) {
+    reinterpret_cast<encode_error*>(cinfo->err)->over_budget = true;
+    (*cinfo->err->error_exit)(reinterpret_cast<j_common_ptr>(cinfo));
+  }
+  d->pub.next_output_byte = space;
+  d->pub.free_in_buffer = d->given;
 }
 
-boolean destination_grow(j_compress_ptr cinfo) {
-  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);
-  const size_t used = d->out->size();
-  d->out->resize(used * 2);
-  d->pub.next_output_byte = d->out->data() + used;
-  d->pub.free_in_buffer = d->out->size() - used;
+void destination_init(j_compress_ptr cinfo) { hand_space(cinfo); }
+
+boolean destination_next(j_compress_ptr cinfo) {  // libjpeg filled all it was given
+  auto* d = reinterpret_cast<block_destination*>(cinfo->dest);
+  d->out->filled(d->given);
+  hand_space(cinfo);
   return TRUE;
 }
 
 void destination_term(j_compress_ptr cinfo) {
-  auto* d = reinterpret_cast<vector_destination*>(cinfo->dest);
-  d->out->resize(d->out->size() - d->pub.free_in_buffer);
+  auto* d = reinterpret_cast<block_destination*>(cinfo->dest);
+  d->out->filled(d->given - d->pub.free_in_buffer);
 }
 
 // A progressive script without successive approximation: every coefficient is sent once, so
@@ -96,56 +203,580 @@ void set_progressive_scans(jpeg_compress_struct& c, jpeg_scan_info (&scans)[5]) 
   c.scan_info = scans;
 }
 
-struct jpeg_job {
+// 4:2:0 for colour below full_chroma_quality; everything else at full resolution.
+uint32_t luma_sampling(uint32_t channels, uint32_t quality) {
+  return channels == 3 && quality < full_chroma_quality ? 2 : 1;
+}
+
+}  // namespace
+
+struct jpeg_writer::state {
   jpeg_compress_struct cinfo{};
   encode_error err;
-  vector_destination dest{};
+  block_destination dest{};
   jpeg_scan_info scans[5]{};
+  stream_buffer out;
+  std::vector<uint8_t> block;  // rows written one at a time wait here for a whole block
+  uint32_t block_rows = 0;
+  size_t row_bytes = 0;
   bool created = false;
+  bool failed = false;
+  failure error{error_code::ok, {}};
+
+  void fail_from_libjpeg() {
+    if (failed) return;
+    failed = true;
+    error = err.over_budget ? failure{error_code::too_large, "JPEG: the encoded image outgrew the " +
+                                                                 megabytes(out.limit()) + " the memory budget leaves it"}
+                            : failure{error_code::internal, std::string("JPEG encoder: ") + err.message};
+  }
 };
 
-// Holds the setjmp: locals are trivial, the state lives in the caller's heap object.
-bool run_jpeg(jpeg_job& job, const pixels& p, uint32_t quality, bool progressive) {
-  if (setjmp(job.err.jump)) return false;
-  jpeg_compress_struct& c = job.cinfo;
+namespace {
+
+using wstate = jpeg_writer::state;
+
+// Each of these holds a setjmp: locals are trivial, the state lives on the heap.
+bool jpeg_begin(wstate& s, uint32_t w, uint32_t h, uint32_t channels, uint32_t quality, bool progressive,
+                uint64_t max_memory) {
+  if (setjmp(s.err.jump)) {
+    s.fail_from_libjpeg();
+    return false;
+  }
+  jpeg_compress_struct& c = s.cinfo;
   jpeg_create_compress(&c);
-  job.created = true;
-  c.dest = &job.dest.pub;
-  c.image_width = p.w;
-  c.image_height = p.h;
-  c.input_components = static_cast<int>(p.channels);
-  c.in_color_space = p.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  s.created = true;
+  c.mem->max_memory_to_use = static_cast<long>(max_memory < (uint64_t{1} << 30) ? max_memory : (uint64_t{1} << 30));
+  c.dest = &s.dest.pub;
+  c.image_width = w;
+  c.image_height = h;
+  c.input_components = static_cast<int>(channels);
+  c.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_set_defaults(&c);
   c.dct_method = JDCT_ISLOW;  // integer forward DCT: the same bytes on every target
   jpeg_set_quality(&c, static_cast<int>(quality), TRUE);
   c.optimize_coding = TRUE;
-  if (p.channels == 3) {
-    const int luma_sampling = quality >= full_chroma_quality ? 1 : 2;
-    c.comp_info[0].h_samp_factor = luma_sampling;
-    c.comp_info[0].v_samp_factor = luma_sampling;
+  if (channels == 3) {
+    const int sampling = static_cast<int>(luma_sampling(channels, quality));
+    c.comp_info[0].h_samp_factor = sampling;
+    c.comp_info[0].v_samp_factor = sampling;
   }
-  if (progressive) set_progressive_scans(c, job.scans);
+  if (progressive) set_progressive_scans(c, s.scans);
   jpeg_start_compress(&c, TRUE);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(p.row(c.next_scanline));
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
   return true;
 }
 
-int write_to_vector(const uint8_t* data, size_t size, void* context) {
-  auto* out = static_cast<std::vector<uint8_t>*>(context);
-  out->insert(out->end(), data, data + size);
-  return 1;
+bool jpeg_write(wstate& s, const uint8_t* const* rows, uint32_t count) {
+  if (setjmp(s.err.jump)) {
+    s.fail_from_libjpeg();
+    return false;
+  }
+  for (uint32_t i = 0; i < count;) {
+    i += jpeg_write_scanlines(&s.cinfo, const_cast<JSAMPARRAY>(rows + i), count - i);
+  }
+  return true;
 }
 
-void png_chunk(void* context, void* data, int size) {
-  write_to_vector(static_cast<const uint8_t*>(data), static_cast<size_t>(size), context);
+bool jpeg_end(wstate& s) {
+  if (setjmp(s.err.jump)) {
+    s.fail_from_libjpeg();
+    return false;
+  }
+  jpeg_finish_compress(&s.cinfo);
+  return true;
 }
 
+void flush_block(wstate& s) {
+  if (s.block_rows == 0 || s.failed) return;
+  const uint8_t* rows[rows_per_block];
+  for (uint32_t i = 0; i < s.block_rows; ++i) rows[i] = s.block.data() + i * s.row_bytes;
+  jpeg_write(s, rows, s.block_rows);
+  s.block_rows = 0;
+}
+
+}  // namespace
+
+jpeg_writer::jpeg_writer() : s_(std::make_unique<state>()) {
+  s_->cinfo.err = jpeg_std_error(&s_->err.pub);
+  s_->err.pub.error_exit = on_encode_error;
+  s_->err.pub.emit_message = on_encode_message;
+  s_->dest.pub.init_destination = destination_init;
+  s_->dest.pub.empty_output_buffer = destination_next;
+  s_->dest.pub.term_destination = destination_term;
+  s_->dest.out = &s_->out;
+}
+
+jpeg_writer::~jpeg_writer() {
+  if (s_->created) jpeg_destroy_compress(&s_->cinfo);
+}
+
+result<void> jpeg_writer::start(uint32_t w, uint32_t h, uint32_t channels, uint32_t quality, bool progressive,
+                                uint64_t max_memory, size_t max_output) {
+  if (channels != 1 && channels != 3) return fail(error_code::internal, "JPEG takes grey or RGB");
+  state& s = *s_;
+  s.out.set_limit(max_output);
+  s.row_bytes = size_t{w} * channels;
+  if (!jpeg_begin(s, w, h, channels, quality, progressive, max_memory)) return s.error;
+  return {};
+}
+
+void jpeg_writer::write_row(const uint8_t* row) {
+  state& s = *s_;
+  if (s.failed) return;
+  if (s.block.empty()) s.block.resize(s.row_bytes * rows_per_block);
+  std::memcpy(s.block.data() + s.block_rows * s.row_bytes, row, s.row_bytes);
+  if (++s.block_rows == rows_per_block) flush_block(s);
+}
+
+result<std::vector<uint8_t>> jpeg_writer::finish() {
+  state& s = *s_;
+  flush_block(s);
+  s.block = std::vector<uint8_t>();
+  if (!s.failed && s.cinfo.next_scanline != s.cinfo.image_height) {
+    return fail(error_code::internal, "JPEG encoder: fewer rows than the image has");
+  }
+  if (s.failed || !jpeg_end(s)) return s.error;
+  jpeg_destroy_compress(&s.cinfo);  // the coefficients go before the stream is joined
+  s.created = false;
+  return s.out.join({}, {});
+}
+
+void jpeg_writer::write_rows(const uint8_t* const* rows, uint32_t count) {
+  state& s = *s_;
+  flush_block(s);
+  if (!s.failed) jpeg_write(s, rows, count);
+}
+
+result<std::vector<uint8_t>> encode_jpeg(pixels p, uint32_t quality, bool progressive, uint64_t max_memory,
+                                         size_t max_output) {
+  jpeg_writer writer;
+  WHALE_TRY_VOID(writer.start(p.w, p.h, p.channels, quality, progressive, max_memory, max_output));
+  for (uint32_t y = 0; y < p.h; y += rows_per_block) {
+    const uint8_t* rows[rows_per_block];
+    const uint32_t count = p.h - y < rows_per_block ? p.h - y : rows_per_block;
+    for (uint32_t i = 0; i < count; ++i) rows[i] = p.row(y + i);
+    writer.write_rows(rows, count);
+  }
+  p = pixels{};  // every row is in libjpeg's coefficients: the image goes before the stream is written
+  return writer.finish();
+}
+
+uint64_t jpeg_encode_bytes(uint32_t w, uint32_t h, uint32_t channels, uint32_t quality) {
+  // Every DCT coefficient (2 bytes, 64 a block) until finish: luma blocks rounded to the sampling,
+  // chroma at 1/sampling.
+  const uint64_t s = luma_sampling(channels, quality);
+  const uint64_t blocks_x = (w + 8 * s - 1) / (8 * s), blocks_y = (h + 8 * s - 1) / (8 * s);
+  const uint64_t luma = blocks_x * s * blocks_y * s, chroma = channels == 1 ? 0 : 2 * blocks_x * blocks_y;
+  // Row buffers: libjpeg's (colour conversion and downsampling, 2 x 8 x sampling rows a
+  // component) and our block.
+  const uint64_t row = (uint64_t{w} + 16) * (channels == 1 ? 1 : 3);
+  constexpr uint64_t fixed = 256 << 10;  // structures, Huffman statistics and tables
+  return (luma + chroma) * 128 + row * (32 * s + rows_per_block) + fixed;
+}
+
+// ---- PNG ----
+//
+// stb_image_write 1.16's PNG writer (stbi_write_png_to_mem with its adaptive filter choice and
+// stbi_zlib_compress at level 8), ported: the same bytes, with the memory stb would take bounded.
+// stb filters into a copy of the image, keeps its hash chains and the compressed stream in
+// buffers that double (and asserts when one cannot), then copies the stream twice. Here the
+// image is filtered in place (the spare byte a row of make_pixels holds the filter types), the
+// hash chains are fixed arrays, and the stream is written once, into the output, within
+// max_output.
+
+namespace {
+
+constexpr int png_quality = 8;  // stb's zlib effort (stbi_write_png_compression_level's default)
+constexpr uint32_t zhash_size = 16384;
+constexpr uint32_t zhash_chain = 2 * png_quality;  // positions stb keeps a hash, at most
+
+constexpr std::array<uint32_t, 256> crc_table = [] {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t n = 0; n < 256; ++n) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    t[n] = c;
+  }
+  return t;
+}();
+
+uint32_t crc32(const uint8_t* p, size_t n) {
+  uint32_t c = ~0u;
+  for (size_t i = 0; i < n; ++i) c = (c >> 8) ^ crc_table[(p[i] ^ c) & 0xFF];
+  return ~c;
+}
+
+uint8_t png_paeth(int a, int b, int c) {
+  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  if (pa <= pb && pa <= pc) return static_cast<uint8_t>(a);
+  return static_cast<uint8_t>(pb <= pc ? b : c);
+}
+
+// stbiw__encode_png_line: row `z` filtered by `type` (the first row maps up to none, average to
+// half the left, Paeth to left) into `line`.
+void filter_row(const uint8_t* z, const uint8_t* above, size_t length, size_t n, int type, uint8_t* line) {
+  static const int first_row[5] = {0, 1, 0, 5, 6};
+  if (above == nullptr) type = first_row[type];
+  const size_t lead = n < length ? n : length;
+  switch (type) {
+    case 0: std::memcpy(line, z, length); return;
+    case 1: case 5: case 6: for (size_t i = 0; i < lead; ++i) line[i] = z[i]; break;
+    case 2: for (size_t i = 0; i < lead; ++i) line[i] = static_cast<uint8_t>(z[i] - above[i]); break;
+    case 3: for (size_t i = 0; i < lead; ++i) line[i] = static_cast<uint8_t>(z[i] - (above[i] >> 1)); break;
+    default: for (size_t i = 0; i < lead; ++i) line[i] = static_cast<uint8_t>(z[i] - png_paeth(0, above[i], 0)); break;
+  }
+  switch (type) {
+    case 1: for (size_t i = n; i < length; ++i) line[i] = static_cast<uint8_t>(z[i] - z[i - n]); break;
+    case 2: for (size_t i = n; i < length; ++i) line[i] = static_cast<uint8_t>(z[i] - above[i]); break;
+    case 3: for (size_t i = n; i < length; ++i) line[i] = static_cast<uint8_t>(z[i] - ((z[i - n] + above[i]) >> 1)); break;
+    case 4:
+      for (size_t i = n; i < length; ++i) line[i] = static_cast<uint8_t>(z[i] - png_paeth(z[i - n], above[i], above[i - n]));
+      break;
+    case 5: for (size_t i = n; i < length; ++i) line[i] = static_cast<uint8_t>(z[i] - (z[i - n] >> 1)); break;
+    case 6: for (size_t i = n; i < length; ++i) line[i] = static_cast<uint8_t>(z[i] - png_paeth(z[i - n], 0, 0)); break;
+    default: break;
+  }
+}
+
+// stb's estimate of a filtered row's cost: the sum of its bytes as signed values.
+uint32_t filter_cost(const uint8_t* line, size_t length) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i < length; ++i) sum += static_cast<uint32_t>(std::abs(static_cast<int>(static_cast<int8_t>(line[i]))));
+  return sum;
+}
+
+// Filters every row of p into the layout PNG compresses: per row a filter-type byte, then the
+// filtered bytes. Bottom-up and in place: row y's result (at y * (stride + 1)) covers only rows y
+// and y + 1 as they were, and row y + 1 was done already. p must have h spare bytes.
+void filter_in_place(pixels& p, std::vector<uint8_t>& line, std::vector<uint8_t>& best) {
+  const size_t stride = p.stride(), n = p.channels;
+  for (uint32_t y = p.h; y-- > 0;) {
+    const uint8_t* z = p.row(y);
+    const uint8_t* above = y == 0 ? nullptr : p.row(y - 1);
+    int best_type = 0;
+    uint32_t best_cost = UINT32_MAX;
+    for (int type = 0; type < 5; ++type) {  // stb's choice: the smallest cost, the first on ties
+      filter_row(z, above, stride, n, type, line.data());
+      const uint32_t cost = filter_cost(line.data(), stride);
+      if (cost < best_cost) {
+        best_cost = cost;
+        best_type = type;
+        best.swap(line);
+      }
+    }
+    uint8_t* out = p.data() + y * (stride + 1);
+    out[0] = static_cast<uint8_t>(best_type);
+    std::memcpy(out + 1, best.data(), stride);
+  }
+}
+
+// deflate's bits, LSB first, into the stream.
+class zlib_writer {
+ public:
+  explicit zlib_writer(stream_buffer& out) : out_(out) {}
+
+  bool failed() const { return out_.failed(); }
+  size_t size() const { return out_.size(); }
+
+  void byte(uint8_t b) { out_.put(b); }
+  // stbiw__zlib_add: whole bytes out as soon as they are complete.
+  void add(uint32_t code, int bits) {
+    buffer_ |= code << count_;
+    count_ += bits;
+    while (count_ >= 8) {
+      byte(static_cast<uint8_t>(buffer_));
+      buffer_ >>= 8;
+      count_ -= 8;
+    }
+  }
+  void pad() {  // zero bits to the byte boundary
+    if (count_ > 0) add(0, 8 - count_);
+  }
+  void huff(uint32_t code, int bits) { add(reverse(code, bits), bits); }
+  // Deflate's fixed Huffman code of literal/length symbol n.
+  void symbol(uint32_t n) {
+    if (n <= 143) huff(0x30 + n, 8);
+    else if (n <= 255) huff(0x190 + n - 144, 9);
+    else if (n <= 279) huff(n - 256, 7);
+    else huff(0xC0 + n - 280, 8);
+  }
+  void truncate(size_t size) {
+    out_.truncate(size);
+    buffer_ = 0;
+    count_ = 0;
+  }
+
+ private:
+  static uint32_t reverse(uint32_t code, int bits) {
+    uint32_t r = 0;
+    while (bits--) {
+      r = (r << 1) | (code & 1);
+      code >>= 1;
+    }
+    return r;
+  }
+
+  stream_buffer& out_;
+  uint32_t buffer_ = 0;
+  int count_ = 0;
+};
+
+uint32_t zhash(const uint8_t* d) {
+  uint32_t hash = d[0] + (uint32_t{d[1]} << 8) + (uint32_t{d[2]} << 16);
+  hash ^= hash << 3;
+  hash += hash >> 5;
+  hash ^= hash << 4;
+  hash += hash >> 17;
+  hash ^= hash << 25;
+  hash += hash >> 6;
+  return hash;
+}
+
+int match_length(const uint8_t* a, const uint8_t* b, int limit) {
+  int i = 0;
+  while (i < limit && i < 258 && a[i] == b[i]) ++i;
+  return i;
+}
+
+// stb's hash chains: the last positions of each hash of 3 bytes, at most zhash_chain (when full,
+// the older half goes).
+struct zhash_table {
+  std::vector<int32_t> positions = std::vector<int32_t>(size_t{zhash_size} * zhash_chain);
+  std::vector<uint8_t> count = std::vector<uint8_t>(zhash_size);
+  const int32_t* chain(uint32_t h) const { return positions.data() + size_t{h} * zhash_chain; }
+  void push(uint32_t h, int32_t position) {
+    int32_t* c = positions.data() + size_t{h} * zhash_chain;
+    if (count[h] == zhash_chain) {
+      std::memmove(c, c + png_quality, sizeof(int32_t) * png_quality);
+      count[h] = png_quality;
+    }
+    c[count[h]++] = position;
+  }
+};
+
+// stbi_zlib_compress: one block of fixed Huffman codes with lazy matching; stored blocks instead
+// when that comes out larger (detected as soon as it does).
+void zlib_compress(const uint8_t* data, int length, zlib_writer& z) {
+  static const uint16_t length_base[] = {3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+                                         35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258, 259};
+  static const uint8_t length_extra[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+  static const uint16_t distance_base[] = {1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513,
+                                           769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577, 32768};
+  static const uint8_t distance_extra[] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+  const size_t start = 0;
+  const size_t stored_size = size_t(length) + 2 + size_t((length + 32766) / 32767) * 5;
+  z.byte(0x78);  // deflate, 32K window
+  z.byte(0x5E);  // FLEVEL 1
+  z.add(1, 1);   // BFINAL
+  z.add(1, 2);   // fixed Huffman codes
+  bool compressed = true;
+  {
+    zhash_table table;
+    int i = 0;
+    while (i < length - 3 && compressed) {
+      uint32_t h = zhash(data + i) & (zhash_size - 1);
+      int best = 3;
+      int best_at = -1;
+      const int32_t* chain = table.chain(h);
+      for (uint32_t j = 0, n = table.count[h]; j < n; ++j) {
+        if (chain[j] > i - 32768) {
+          const int d = match_length(data + chain[j], data + i, length - i);
+          if (d >= best) {
+            best = d;
+            best_at = chain[j];
+          }
+        }
+      }
+      table.push(h, i);
+      if (best_at >= 0) {  // lazy matching: a longer match at the next byte makes this one a literal
+        h = zhash(data + i + 1) & (zhash_size - 1);
+        chain = table.chain(h);
+        for (uint32_t j = 0, n = table.count[h]; j < n; ++j) {
+          if (chain[j] > i - 32767 && match_length(data + chain[j], data + i + 1, length - i - 1) > best) {
+            best_at = -1;
+            break;
+          }
+        }
+      }
+      if (best_at >= 0) {
+        const int d = i - best_at;
+        int j = 0;
+        while (best > length_base[j + 1] - 1) ++j;
+        z.symbol(257 + static_cast<uint32_t>(j));
+        if (length_extra[j]) z.add(static_cast<uint32_t>(best - length_base[j]), length_extra[j]);
+        j = 0;
+        while (d > distance_base[j + 1] - 1) ++j;
+        z.huff(static_cast<uint32_t>(j), 5);
+        if (distance_extra[j]) z.add(static_cast<uint32_t>(d - distance_base[j]), distance_extra[j]);
+        i += best;
+      } else {
+        z.symbol(data[i]);
+        ++i;
+      }
+      compressed = z.size() - start <= stored_size && !z.failed();
+    }
+    for (; i < length && compressed; ++i) z.symbol(data[i]);
+    z.symbol(256);  // end of block
+    z.pad();
+  }
+  if (z.size() - start > stored_size && !z.failed()) {  // stored blocks, as stb falls back to
+    z.truncate(start + 2);
+    for (int j = 0; j < length;) {
+      const int block = length - j > 32767 ? 32767 : length - j;
+      z.byte(length - j == block);  // BFINAL, stored
+      z.byte(static_cast<uint8_t>(block));
+      z.byte(static_cast<uint8_t>(block >> 8));
+      z.byte(static_cast<uint8_t>(~block));
+      z.byte(static_cast<uint8_t>(~block >> 8));
+      for (int k = 0; k < block; ++k) z.byte(data[j + k]);
+      j += block;
+    }
+  }
+  uint32_t s1 = 1, s2 = 0;  // Adler-32 of the data
+  for (int j = 0; j < length;) {
+    const int block = length - j < 5552 ? length - j : 5552;
+    for (int k = 0; k < block; ++k) {
+      s1 += data[j + k];
+      s2 += s1;
+    }
+    s1 %= 65521;
+    s2 %= 65521;
+    j += block;
+  }
+  for (const uint32_t v : {s2 >> 8, s2, s1 >> 8, s1}) z.byte(static_cast<uint8_t>(v));
+}
+
+void put32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+}
+
+void set32(uint8_t* at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+
+}  // namespace
+
+result<std::vector<uint8_t>> encode_png(pixels p, size_t max_output) {
+  const size_t stride = p.stride();
+  const uint64_t filtered = uint64_t{stride + 1} * p.h;
+  if (filtered > 0x7FFFFFFF) return fail(error_code::too_large, "PNG: an image of more than 2 GB");
+  if (p.capacity < filtered) {  // no spare bytes (a decoder's buffer): make room
+    WHALE_TRY(pixels roomy, make_pixels(p.w, p.h, p.channels));
+    std::memcpy(roomy.data(), p.data(), p.size());
+    p = std::move(roomy);
+  }
+  {
+    std::vector<uint8_t> line(stride), best(stride);
+    filter_in_place(p, line, best);
+  }
+  static const uint8_t colour_type[5] = {0, 0, 4, 2, 6};
+  std::vector<uint8_t> head = {137, 80, 78, 71, 13, 10, 26, 10};  // signature, IHDR, the IDAT's length and type
+  put32(head, 13);
+  head.insert(head.end(), {'I', 'H', 'D', 'R'});
+  put32(head, p.w);
+  put32(head, p.h);
+  head.insert(head.end(), {8, colour_type[p.channels], 0, 0, 0});
+  put32(head, crc32(head.data() + 12, 17));
+  const size_t idat = head.size();
+  put32(head, 0);  // the length, once known
+  head.insert(head.end(), {'I', 'D', 'A', 'T'});
+  std::vector<uint8_t> tail;
+  put32(tail, 0);  // the IDAT's CRC, once joined
+  put32(tail, 0);
+  tail.insert(tail.end(), {'I', 'E', 'N', 'D'});
+  put32(tail, crc32(tail.data() + 8, 4));
+  stream_buffer stream(max_output);
+  zlib_writer z(stream);
+  zlib_compress(p.data(), static_cast<int>(filtered), z);
+  p = pixels{};  // nothing is allocated before the join takes its place (it has room for the PNG)
+  if (z.failed()) {
+    return fail(error_code::too_large, "PNG: the encoded image outgrew the " + megabytes(max_output) +
+                                           " the memory budget leaves it");
+  }
+  const size_t length = stream.size();
+  std::vector<uint8_t> out = stream.join(head, tail);
+  set32(out.data() + idat, static_cast<uint32_t>(length));
+  set32(out.data() + idat + 8 + length, crc32(out.data() + idat + 4, length + 4));
+  return out;
+}
+
+uint64_t png_encode_bytes(uint32_t w, uint32_t, uint32_t channels) {
+  const uint64_t hash = uint64_t{zhash_size} * zhash_chain * sizeof(int32_t) + zhash_size;
+  return hash + 2 * uint64_t{w} * channels + (64 << 10);  // the chains, two candidate rows, small things
+}
+
+// ---- WebP ----
+
+namespace {
+
+// libwebp's allocations (utils/utils.c is compiled with malloc, calloc and free renamed to the
+// functions below) and the encoded stream's buffer count against one meter; past its limit an
+// allocation fails, which libwebp reports as out of memory. Each block carries its size in front.
+// Global: image.wasm and the CLI are single-threaded; the limit is lifted between encodes.
+struct webp_meter {
+  size_t live = 0;
+  size_t limit = SIZE_MAX;
+  size_t stream = 0;  // of live: the encoded stream's buffer
+  bool refused = false;
+} meter;
+
+constexpr size_t block_header = 16;  // keeps malloc's alignment
+
+bool meter_take(size_t n) {
+  if (n > meter.limit || meter.live > meter.limit - n) {
+    meter.refused = true;
+    return false;
+  }
+  meter.live += n;
+  return true;
+}
+
+}  // namespace
+}  // namespace whale::image::detail
+
+extern "C" {
+
+void* whale_webp_malloc(size_t n) {
+  using whale::image::detail::block_header;
+  if (n > SIZE_MAX - block_header || !whale::image::detail::meter_take(n)) return nullptr;
+  auto* p = static_cast<unsigned char*>(std::malloc(n + block_header));
+  if (p == nullptr) {
+    whale::image::detail::meter.live -= n;
+    return nullptr;
+  }
+  std::memcpy(p, &n, sizeof n);
+  return p + block_header;
+}
+
+void* whale_webp_calloc(size_t count, size_t size) {
+  if (size != 0 && count > SIZE_MAX / size) return nullptr;
+  void* p = whale_webp_malloc(count * size);
+  if (p != nullptr) std::memset(p, 0, count * size);
+  return p;
+}
+
+void whale_webp_free(void* p) {
+  if (p == nullptr) return;
+  unsigned char* block = static_cast<unsigned char*>(p) - whale::image::detail::block_header;
+  size_t n = 0;
+  std::memcpy(&n, block, sizeof n);
+  whale::image::detail::meter.live -= n;
+  std::free(block);
+}
+
+}  // extern "C"
+
+namespace whale::image::detail {
+namespace {
+
+// The encoded stream's blocks count against the meter too.
 int webp_chunk(const uint8_t* data, size_t size, const WebPPicture* picture) {
-  return write_to_vector(data, size, picture->custom_ptr);
+  auto* out = static_cast<stream_buffer*>(picture->custom_ptr);
+  const size_t added = out->blocks_for(size) * stream_buffer::block_bytes;
+  if (!meter_take(added)) return 0;
+  meter.stream += added;
+  out->put(data, size);
+  return out->failed() ? 0 : 1;
 }
 
 const char* webp_error_text(WebPEncodingError e) {
@@ -155,41 +786,31 @@ const char* webp_error_text(WebPEncodingError e) {
     case VP8_ENC_ERROR_BAD_DIMENSION: return "bad dimension";
     case VP8_ENC_ERROR_PARTITION0_OVERFLOW:
     case VP8_ENC_ERROR_PARTITION_OVERFLOW: return "partition overflow";
+    case VP8_ENC_ERROR_BAD_WRITE: return "out of memory for the output";
     default: return "encoder error";
   }
 }
 
+// Meters one encode with a limit, and lifts it when the encode is over, whichever way: by then
+// libwebp has freed its blocks, and the stream's buffer leaves the meter with the caller.
+struct metered {
+  explicit metered(size_t limit) {
+    meter.limit = limit;
+    meter.refused = false;
+    meter.stream = 0;
+  }
+  ~metered() {
+    meter.live -= meter.stream;
+    meter.stream = 0;
+    meter.limit = SIZE_MAX;
+  }
+  metered(const metered&) = delete;
+  metered& operator=(const metered&) = delete;
+};
+
 }  // namespace
 
-result<std::vector<uint8_t>> encode_jpeg(const pixels& p, uint32_t quality, bool progressive) {
-  if (p.channels != 1 && p.channels != 3) return fail(error_code::internal, "JPEG takes grey or RGB");
-  std::vector<uint8_t> out;
-  auto job = std::make_unique<jpeg_job>();
-  job->cinfo.err = jpeg_std_error(&job->err.pub);
-  job->err.pub.error_exit = on_encode_error;
-  job->err.pub.emit_message = on_encode_message;
-  job->dest.pub.init_destination = destination_init;
-  job->dest.pub.empty_output_buffer = destination_grow;
-  job->dest.pub.term_destination = destination_term;
-  job->dest.out = &out;
-  const bool ok = run_jpeg(*job, p, quality, progressive);
-  if (job->created) jpeg_destroy_compress(&job->cinfo);
-  if (!ok) return fail(error_code::internal, std::string("JPEG encoder: ") + job->err.message);
-  return out;
-}
-
-result<std::vector<uint8_t>> encode_png(const pixels& p) {
-  std::vector<uint8_t> out;
-  stbi_write_png_compression_level = png_compression_level;
-  stbi_write_force_png_filter = -1;  // per-row adaptive choice (deterministic)
-  if (!stbi_write_png_to_func(png_chunk, &out, static_cast<int>(p.w), static_cast<int>(p.h),
-                              static_cast<int>(p.channels), p.data(), static_cast<int>(p.stride()))) {
-    return fail(error_code::out_of_memory, "PNG encoder failed");
-  }
-  return out;
-}
-
-result<std::vector<uint8_t>> encode_webp(const pixels& p, uint32_t quality) {
+result<std::vector<uint8_t>> encode_webp(pixels p, uint32_t quality, size_t max_working) {
   if (p.channels != 3 && p.channels != 4) return fail(error_code::internal, "WebP takes RGB or RGBA");
   WebPConfig config;
   if (!WebPConfigInit(&config)) return fail(error_code::internal, "libwebp version mismatch");
@@ -200,21 +821,48 @@ result<std::vector<uint8_t>> encode_webp(const pixels& p, uint32_t quality) {
   if (!WebPPictureInit(&picture)) return fail(error_code::internal, "libwebp version mismatch");
   picture.width = static_cast<int>(p.w);
   picture.height = static_cast<int>(p.h);
+  stream_buffer out(SIZE_MAX);  // bounded by the meter
+  const metered scope(max_working);
   const int stride = static_cast<int>(p.stride());
   const int imported = p.channels == 4 ? WebPPictureImportRGBA(&picture, p.data(), stride)
                                        : WebPPictureImportRGB(&picture, p.data(), stride);
+  p = pixels{};  // the picture holds its own YUV(A) planes now
   if (!imported) {
     WebPPictureFree(&picture);
+    if (meter.refused) return fail(error_code::too_large, "WebP: no memory left in the budget for the picture");
     return fail(error_code::out_of_memory, "out of memory for the WebP picture");
   }
-  std::vector<uint8_t> out;
   picture.writer = webp_chunk;
   picture.custom_ptr = &out;
   const int ok = WebPEncode(&config, &picture);
   const WebPEncodingError e = picture.error_code;
   WebPPictureFree(&picture);
+  if (!ok && meter.refused) {
+    return fail(error_code::too_large, "WebP: the encoder needs more than the " + megabytes(max_working) +
+                                           " the memory budget leaves it");
+  }
   if (!ok) return fail(error_code::internal, std::string("WebP encoder: ") + webp_error_text(e));
-  return out;
+  if (out.size() > max_working / 2) {  // joined beside its pieces
+    return fail(error_code::too_large, "WebP: the encoded image outgrew the " + megabytes(max_working / 2) +
+                                           " the memory budget leaves it");
+  }
+  return out.join({}, {});
+}
+
+uint64_t webp_picture_bytes(uint32_t w, uint32_t h, uint32_t channels) {
+  const uint64_t area = uint64_t{w} * h;  // Y, U and V at half size both ways, and A
+  return area + 2 * (((uint64_t{w} + 1) / 2) * ((uint64_t{h} + 1) / 2)) + (channels == 4 ? area : 0);
+}
+
+uint64_t webp_encode_bytes(uint32_t w, uint32_t h, uint32_t channels) {
+  // Besides the picture: the encoder's per-macroblock state and tokens, the bit writers and the
+  // stream, about a byte a pixel for a photo (noise at quality 100 takes ten times that); for
+  // alpha, its lossless (VP8L) compression: an ARGB copy of the plane, a hash chain and backward
+  // references, 5 to 20 bytes a pixel (16 for a photo's cut-out). Past the assumption the meter
+  // decides (encode_webp).
+  const uint64_t area = uint64_t{w} * h;
+  const uint64_t alpha = channels == 4 ? 16 * area : 0;
+  return webp_picture_bytes(w, h, channels) + area + alpha + (256 << 10);
 }
 
 }  // namespace whale::image::detail

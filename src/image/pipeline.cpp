@@ -1,6 +1,9 @@
-// whale::image::process: probe, limits, plan the geometry in the shown (upright) frame, decode
-// (JPEG streamed row by row into the resizer at the DCT scale that still leaves a real resize),
-// resize only the window that is kept, orient, pad, encode.
+// whale::image::process: probe, limits, plan the job (the geometry in the shown, upright frame;
+// the decoder, the DCT scale, what is streamed, the output format), estimate its peak memory from
+// that plan and refuse it when over the budget, then decode (JPEG streamed row by row into the
+// resizer at the DCT scale that still leaves a real resize), resize only the window that is kept
+// (streamed into the JPEG encoder when nothing comes between), orient, pad, encode.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -10,8 +13,10 @@
 namespace whale::image {
 namespace {
 
+using detail::jpeg_writer;
 using detail::orient_map;
 using detail::pixels;
+using detail::row_sink;
 
 constexpr uint32_t default_quality = 85;  // Cloudflare's default
 constexpr uint32_t absolute_max_side = 4096;
@@ -198,19 +203,239 @@ uint32_t jpeg_shrink(uint32_t w, uint32_t h, uint32_t tw, uint32_t th) {
   return 1;
 }
 
+bool grey(rgba8 c) { return c.r == c.g && c.g == c.b; }
+bool has_alpha(uint32_t channels) { return channels == 2 || channels == 4; }
+
+// The canvas of fit=pad: colour when the image or the background has it, alpha likewise.
+uint32_t pad_channels(uint32_t channels, rgba8 bg) {
+  const bool alpha = has_alpha(channels) || bg.a < 255;
+  const bool colour = channels >= 3 || !grey(bg);
+  return colour ? (alpha ? 4 : 3) : (alpha ? 2 : 1);
+}
+
+// The output format as far as it is known before decoding: jpeg, png or webp, or auto_ for
+// format=auto without WebP on an image with an alpha channel (PNG if some pixel is not opaque).
+format planned_format(const options& o, uint32_t accept, kind k, uint32_t channels) {
+  switch (o.fmt) {
+    case format::auto_:
+      if (accept & accept_webp) return format::webp;
+      return has_alpha(channels) ? format::auto_ : format::jpeg;
+    case format::jpeg:
+    case format::png:
+    case format::webp:
+      return o.fmt;
+    default:  // the source's own format; GIF and BMP become PNG
+      return k == kind::jpeg ? format::jpeg : format::png;
+  }
+}
+
+// The channels an encoder takes: JPEG has no alpha (flattened on the background; grey+alpha
+// stays grey on a grey background), WebP no grey.
+uint32_t encoder_channels(format f, uint32_t channels, rgba8 bg) {
+  if (f == format::jpeg && has_alpha(channels)) return channels == 2 && grey(bg) ? 1 : 3;
+  if (f == format::webp && channels < 3) return channels + 2;
+  return channels;
+}
+
+const char* format_name(format f) {
+  switch (f) {
+    case format::jpeg: return "JPEG";
+    case format::png: return "PNG";
+    case format::webp: return "WebP";
+    default: return "JPEG or PNG";
+  }
+}
+
+// ---- the plan and its memory ----
+
+// A fresh image.wasm instance's memory (the emscripten build starts with 4 MB: static data, the
+// 1 MB stack, and the allocator's first heap), counted whole so that small jobs estimate what
+// they really take.
+constexpr uint64_t module_bytes = uint64_t{4} << 20;
+// The heap is more than the sum of the blocks alive at its high-water mark (the allocator's
+// headers, blocks freed below it that a larger one does not fit): a stage's estimate is its
+// blocks' sum, plus 1/margin_part of it, plus margin_fixed.
+constexpr uint64_t margin_part = 16;
+constexpr uint64_t margin_fixed = uint64_t{1} << 20;
+// gravity=auto's saliency search: a grid of at most 128 x 128 cells and its tables.
+constexpr uint64_t saliency_bytes = uint64_t{2} << 20;
+// The encoded stream, for the decision: half the image's bytes for PNG (a photo takes 35 to 70%),
+// an eighth for JPEG (a photo at quality 85 takes about a twentieth). At run time the encoders get
+// whatever the budget leaves them and stop with too_large past it.
+constexpr uint64_t png_stream_part = 2;
+constexpr uint64_t jpeg_stream_part = 8;
+
+// What one job does, decided before any pixel is decoded: the estimate and the run both follow it.
+struct job {
+  kind k = kind::jpeg;
+  orient_map m;
+  geometry g;
+  detail::source_layout layout;
+  uint32_t stored_w = 0, stored_h = 0;  // the resized image in the stored frame
+  rect stored_keep;                     // the window kept of it (gravity=auto moves it, same size)
+  uint32_t denom = 1;                   // JPEG: the DCT scale
+  bool streamed_decode = false;         // JPEG rows pulled by the resizer: no decoded image
+  bool direct_png = false;              // PNG: detail::decode_png rather than stb_image
+  uint32_t channels = 3;                // of the decoded image
+  format out = format::jpeg;            // auto_: JPEG or PNG by the final image's alpha
+  uint32_t final_channels = 3;          // of the final image: padded, flattened or coloured for its encoder
+  bool streamed_encode = false;         // the window's rows pushed into the JPEG encoder: no final image
+  uint32_t quality = default_quality;
+  // The estimate.
+  uint64_t peak = 0;           // bytes of memory at the job's high-water mark
+  const char* stage = "";      // what the job does there
+  uint64_t stage_room = 0;     // what a stage's blocks may sum to within the budget
+  uint64_t stb_max_block = 0;  // the largest block stb_image may take
+};
+
+uint64_t image_bytes(uint64_t w, uint64_t h, uint64_t channels) { return detail::png_room(w * h * channels + h); }  // make_pixels
+
+struct peak_tracker {
+  uint64_t bytes = 0;
+  const char* stage = "";
+  void at(uint64_t b, const char* what) {
+    if (b > bytes) {
+      bytes = b;
+      stage = what;
+    }
+  }
+};
+
+// The encode of the final image (w x h, channels) at its peak, the image included. The stream is
+// joined into one block at the end, beside its pieces, once the rest is freed: where the image
+// was (PNG: the image buffer has room for its stream) or libjpeg's coefficients were.
+uint64_t encode_memory(format f, uint32_t w, uint32_t h, uint32_t channels, rgba8 bg, uint32_t quality) {
+  const uint64_t image = image_bytes(w, h, channels);
+  const uint32_t ready = encoder_channels(f, channels, bg);  // auto_'s JPEG flattens, in place or not
+  const uint64_t converted = ready > channels ? image_bytes(w, h, ready) : 0;
+  const uint64_t input = converted ? converted : image;  // what the encoder is given
+  if (f == format::jpeg) {  // the image goes once libjpeg has every row, before the stream is written
+    const uint64_t coefficients = detail::jpeg_encode_bytes(w, h, ready, quality);
+    const uint64_t stream = uint64_t{w} * h * ready / jpeg_stream_part;
+    return std::max({image + converted, input + coefficients, coefficients + stream});
+  }
+  if (f == format::png) return image + detail::png_encode_bytes(w, h, channels) + uint64_t{w} * h * channels / png_stream_part;
+  // WebP: the image goes once it is the picture's planes.
+  return std::max({image + converted, input + detail::webp_picture_bytes(w, h, ready), detail::webp_encode_bytes(w, h, ready)});
+}
+
+// The job's peak: the input and the module, plus the heaviest stage with its margin. The final
+// image is made first: what comes after it (the decoder, the resizer, the encoder) is freed
+// from the top of the heap, and their blocks add up as they live.
+void estimate_memory(job& j, const info& src, uint64_t input, bool writable, const options& o) {
+  peak_tracker p;
+  const uint32_t c = j.channels;
+  const rect win = j.stored_keep;
+  const uint64_t writer = j.streamed_encode ? detail::jpeg_encode_bytes(win.w, win.h, c, j.quality) : 0;
+  const uint64_t sink = j.streamed_encode ? writer : image_bytes(j.g.canvas_w, j.g.canvas_h, j.final_channels);
+  uint64_t full = 0;  // the decoded image
+  uint32_t full_w = src.width, full_h = src.height;
+  if (j.k == kind::jpeg) {
+    full_w = (src.width + j.denom - 1) / j.denom;
+    full_h = (src.height + j.denom - 1) / j.denom;
+    const uint64_t decoder = detail::jpeg_decode_bytes(j.layout, src.width, src.height, j.denom);
+    if (j.streamed_decode) {
+      p.at(sink + decoder + detail::resize_bytes(full_w, full_h, j.stored_w, j.stored_h, win, c), "decode and resize");
+    } else {
+      full = image_bytes(full_w, full_h, c);
+      p.at(sink + decoder + full, "decode");
+    }
+  } else if (j.direct_png) {
+    full = uint64_t{src.width} * src.height * c;
+    p.at(sink + detail::png_decode_bytes(j.layout, src.width, src.height, writable), "decode");
+  } else {
+    full = uint64_t{src.width} * src.height * c;
+    p.at(sink + detail::stb_decode_bytes(src, j.layout), "decode");
+  }
+  if (!j.streamed_decode) {
+    if (j.g.auto_crop) {  // the preview, resized upright into RGBA, and the search
+      const uint32_t longest = std::max(j.g.resized_w, j.g.resized_h);
+      const uint32_t pw = longest > preview_side ? scale_round(j.g.resized_w, preview_side, longest) : j.g.resized_w;
+      const uint32_t ph = longest > preview_side ? scale_round(j.g.resized_h, preview_side, longest) : j.g.resized_h;
+      const uint32_t sw = j.m.transpose ? ph : pw, sh = j.m.transpose ? pw : ph;
+      const uint64_t resize = detail::resize_bytes(full_w, full_h, sw, sh, rect{0, 0, sw, sh}, c);
+      p.at(sink + full + image_bytes(pw, ph, 4) + std::max(resize, saliency_bytes), "find the subject");
+    }
+    p.at(sink + full + detail::resize_bytes(full_w, full_h, j.stored_w, j.stored_h, win, c), "resize");
+  }
+  if (j.streamed_encode) {
+    p.at(writer + uint64_t{win.w} * win.h * c / jpeg_stream_part, "encode");
+  } else {
+    for (const format f : {format::jpeg, format::png, format::webp}) {  // auto_: JPEG or PNG
+      if (j.out == f || (j.out == format::auto_ && f != format::webp)) {
+        p.at(encode_memory(f, j.g.canvas_w, j.g.canvas_h, j.final_channels, o.background, j.quality), "encode");
+      }
+    }
+  }
+  j.peak = module_bytes + input + p.bytes + p.bytes / margin_part + margin_fixed;
+  j.stage = p.stage;
+  j.stb_max_block = detail::stb_largest_block(src, j.layout);
+}
+
+// Room for a stage's blocks within the budget: what the budget leaves after the module, the
+// input and the margin.
+uint64_t room_for_stages(uint64_t budget, uint64_t input) {
+  const uint64_t fixed = module_bytes + input + margin_fixed;
+  return budget > fixed ? (budget - fixed) * margin_part / (margin_part + 1) : 0;
+}
+
+std::string megabytes_up(uint64_t bytes) { return std::to_string((bytes + (1u << 20) - 1) >> 20); }
+
+std::string megabytes_down(uint64_t bytes) {
+  const uint64_t tenths = bytes * 10 >> 20;
+  return std::to_string(tenths / 10) + (tenths % 10 ? "." + std::to_string(tenths % 10) : "");
+}
+
+result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info& src, kind k, const options& o,
+                     uint32_t accept, const limits& lim) {
+  job j;
+  j.k = k;
+  j.m = detail::compose(detail::orientation_map(src.orientation), rotation_map(o.rotate));
+  const uint32_t shown_w = j.m.transpose ? src.height : src.width, shown_h = j.m.transpose ? src.width : src.height;
+  WHALE_TRY(j.g, plan(shown_w, shown_h, o, lim));
+  j.layout = detail::read_layout(data, size, src);
+  j.stored_w = j.m.transpose ? j.g.resized_h : j.g.resized_w;
+  j.stored_h = j.m.transpose ? j.g.resized_w : j.g.resized_h;
+  j.stored_keep = detail::stored_rect(j.m, j.g.resized_w, j.g.resized_h, j.g.keep);
+  if (k == kind::jpeg) {
+    j.denom = jpeg_shrink(src.width, src.height, j.stored_w, j.stored_h);
+    j.streamed_decode = !j.g.auto_crop;
+  }
+  j.direct_png = k == kind::png && detail::png_decodes_directly(j.layout);
+  j.channels = detail::decoded_channels(data, size, src, j.layout);
+  const bool padded = j.g.canvas_w != j.g.keep.w || j.g.canvas_h != j.g.keep.h;
+  const uint32_t canvas_channels = padded ? pad_channels(j.channels, o.background) : j.channels;
+  j.out = planned_format(o, accept, k, canvas_channels);
+  j.final_channels = encoder_channels(j.out, canvas_channels, o.background);
+  j.streamed_encode = j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels;
+  j.quality = o.quality ? o.quality : default_quality;
+  estimate_memory(j, src, size, writable, o);
+  j.stage_room = room_for_stages(lim.max_memory_bytes, size);
+  if (j.peak > lim.max_memory_bytes) {
+    return fail(error_code::too_large, "this " + dims(src.width, src.height) + " " + upper_name(k) + " needs about " +
+                                           megabytes_up(j.peak) + " MB to " + j.stage + " (output " +
+                                           dims(j.g.canvas_w, j.g.canvas_h) + " " + format_name(j.out) +
+                                           "); the limit is " + megabytes_down(lim.max_memory_bytes) + " MB");
+  }
+  return j;
+}
+
+// ---- the run ----
+
 const uint8_t* jpeg_row(const void* context, uint32_t y) {
   return static_cast<detail::jpeg_rows*>(const_cast<void*>(context))->row(y);
 }
 
-// gravity=auto: the window's position in the resized image, from the saliency of a preview of it.
+// gravity=auto: the window's position in the resized image, from the saliency of a preview of it
+// (resized, upright, RGBA).
 result<rect> auto_window(const pixels& stored, orient_map m, const geometry& g) {
   const uint32_t longest = g.resized_w > g.resized_h ? g.resized_w : g.resized_h;
   const uint32_t pw = longest > preview_side ? scale_round(g.resized_w, preview_side, longest) : g.resized_w;
   const uint32_t ph = longest > preview_side ? scale_round(g.resized_h, preview_side, longest) : g.resized_h;
   const uint32_t sw = m.transpose ? ph : pw, sh = m.transpose ? pw : ph;
-  WHALE_TRY(pixels preview, detail::resize_window(detail::rows_of(stored), sw, sh, rect{0, 0, sw, sh}));
-  WHALE_TRY(pixels shown, detail::apply_orientation(std::move(preview), m));
-  WHALE_TRY(pixels rgba, detail::convert_channels(std::move(shown), 4, rgba8{}));
+  WHALE_TRY(pixels rgba, detail::make_pixels(pw, ph, 4));
+  detail::placement preview{&rgba, m, sw, sh, stored.channels, 0, 0, rgba8{}};
+  WHALE_TRY_VOID(detail::resize_window_into(detail::rows_of(stored), sw, sh, rect{0, 0, sw, sh}, detail::place_rows(preview)));
   uint32_t cw = scale_round(g.keep.w, pw, g.resized_w), ch = scale_round(g.keep.h, ph, g.resized_h);
   cw = cw > pw ? pw : cw;
   ch = ch > ph ? ph : ch;
@@ -223,42 +448,6 @@ result<rect> auto_window(const pixels& stored, orient_map m, const geometry& g) 
   return r;
 }
 
-// The kept window, resized and shown upright.
-result<pixels> render(const uint8_t* data, size_t size, kind k, const info& src, orient_map m, geometry g,
-                      const limits& lim) {
-  const uint32_t stored_w = m.transpose ? g.resized_h : g.resized_w;
-  const uint32_t stored_h = m.transpose ? g.resized_w : g.resized_h;
-  pixels full;
-  if (k == kind::jpeg) {
-    const uint32_t denom = jpeg_shrink(src.width, src.height, stored_w, stored_h);
-    if (!g.auto_crop) {  // streamed: no buffer of the decoded image at all
-      detail::jpeg_rows rows;
-      WHALE_TRY_VOID(rows.start(data, size, denom, lim.max_pixels));
-      const detail::row_source source{rows.width(), rows.height(), rows.channels(), &rows, jpeg_row};
-      auto window = detail::resize_window(source, stored_w, stored_h, detail::stored_rect(m, g.resized_w, g.resized_h, g.keep));
-      if (rows.failed()) return rows.error();
-      if (!window.ok()) return window.error();
-      return detail::apply_orientation(std::move(window).value(), m);
-    }
-    WHALE_TRY(full, detail::decode_jpeg(data, size, denom, lim.max_pixels));
-  } else {
-    WHALE_TRY(full, detail::decode_stb(data, size, upper_name(k)));
-    if (full.w != src.width || full.h != src.height) {
-      return fail(error_code::corrupt_input, std::string(upper_name(k)) + ": decoded " + dims(full.w, full.h) +
-                                                 " but the header says " + dims(src.width, src.height));
-    }
-  }
-  if (g.auto_crop) {
-    WHALE_TRY(g.keep, auto_window(full, m, g));
-  }
-  WHALE_TRY(pixels window, detail::resize_window(detail::rows_of(full), stored_w, stored_h,
-                                                 detail::stored_rect(m, g.resized_w, g.resized_h, g.keep)));
-  full = pixels{};  // the decoded image is freed before the window is turned
-  return detail::apply_orientation(std::move(window), m);
-}
-
-bool grey(rgba8 c) { return c.r == c.g && c.g == c.b; }
-
 void fill(uint8_t* px, uint32_t channels, rgba8 c) {
   switch (channels) {
     case 1: px[0] = c.r; break;
@@ -268,60 +457,124 @@ void fill(uint8_t* px, uint32_t channels, rgba8 c) {
   }
 }
 
-// fit=pad: the window on a canvas of the background colour.
-result<pixels> pad(pixels shown, const geometry& g, rgba8 bg) {
-  const bool alpha = shown.has_alpha_channel() || bg.a < 255;
-  const bool colour = shown.channels >= 3 || !grey(bg);
-  const uint32_t channels = colour ? (alpha ? 4 : 3) : (alpha ? 2 : 1);
-  if (shown.channels != channels) {
-    WHALE_TRY(shown, detail::convert_channels(std::move(shown), channels, bg));
+// The final image, before anything is decoded: the canvas (of the background colour for
+// fit=pad) that the resized window is placed on.
+result<pixels> final_image(const job& j, rgba8 bg) {
+  WHALE_TRY(pixels image, detail::make_pixels(j.g.canvas_w, j.g.canvas_h, j.final_channels));
+  if (j.g.canvas_w != j.g.keep.w || j.g.canvas_h != j.g.keep.h) {
+    uint8_t* px = image.data();
+    for (size_t i = 0, n = size_t{image.w} * image.h; i < n; ++i, px += image.channels) fill(px, image.channels, bg);
   }
-  WHALE_TRY(pixels canvas, detail::make_pixels(g.canvas_w, g.canvas_h, channels));
-  uint8_t* px = canvas.data();
-  for (size_t i = 0, n = size_t{canvas.w} * canvas.h; i < n; ++i, px += channels) fill(px, channels, bg);
-  for (uint32_t y = 0; y < shown.h; ++y) {
-    std::memcpy(canvas.row(g.at_y + y) + size_t{g.at_x} * channels, shown.row(y), shown.stride());
-  }
-  return canvas;
+  return image;
 }
 
-format choose_format(const options& o, uint32_t accept, kind k, const pixels& p) {
-  switch (o.fmt) {
-    case format::auto_:
-      if (accept & accept_webp) return format::webp;
-      return detail::uses_alpha(p) ? format::png : format::jpeg;
-    case format::jpeg:
-    case format::png:
-    case format::webp:
-      return o.fmt;
-    default:  // the source's own format; GIF and BMP become PNG
-      return k == kind::jpeg ? format::jpeg : format::png;
-  }
+// Where the kept window's rows go: into the JPEG encoder (the job streams its output), or onto
+// the final image.
+struct window_target {
+  jpeg_writer* writer = nullptr;
+  detail::placement placed;
+};
+
+void to_writer(void* writer, uint32_t, const uint8_t* row) { static_cast<jpeg_writer*>(writer)->write_row(row); }
+
+result<row_sink> sink_for(window_target& t, const job& j, rect keep, uint32_t channels) {
+  if (channels != j.channels) return fail(error_code::internal, "the decoded image's channels differ from the plan");
+  if (t.writer != nullptr) return row_sink{t.writer, to_writer};
+  t.placed.w = keep.w;
+  t.placed.h = keep.h;
+  t.placed.channels = channels;
+  return detail::place_rows(t.placed);
 }
 
-result<output> encode(pixels p, format f, const options& o) {
-  const uint32_t quality = o.quality ? o.quality : default_quality;
+// Decodes and resizes the kept window into the target. The decoder and the decoded image are
+// gone when it returns.
+result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const info& src, const job& j, const limits& lim,
+                    window_target& t) {
+  rect keep = j.stored_keep;
+  if (j.streamed_decode) {  // no buffer of the decoded image at all
+    detail::jpeg_rows rows;
+    WHALE_TRY_VOID(rows.start(data, size, j.denom, lim.max_pixels, lim.max_memory_bytes));
+    WHALE_TRY(const row_sink sink, sink_for(t, j, keep, rows.channels()));
+    const detail::row_source source{rows.width(), rows.height(), rows.channels(), &rows, jpeg_row};
+    auto done = detail::resize_window_into(source, j.stored_w, j.stored_h, keep, sink);
+    if (rows.failed()) return rows.error();
+    return done;
+  }
+  pixels full;
+  if (j.k == kind::jpeg) {
+    WHALE_TRY(full, detail::decode_jpeg(data, size, j.denom, lim.max_pixels, lim.max_memory_bytes));
+  } else {
+    if (j.direct_png) {
+      WHALE_TRY(full, detail::decode_png(data, size, writable));
+    } else {
+      WHALE_TRY(full, detail::decode_stb(data, size, upper_name(j.k), static_cast<size_t>(j.stb_max_block)));
+    }
+    if (full.w != src.width || full.h != src.height) {
+      return fail(error_code::corrupt_input, std::string(upper_name(j.k)) + ": decoded " + dims(full.w, full.h) +
+                                                 " but the header says " + dims(src.width, src.height));
+    }
+  }
+  if (j.g.auto_crop) {
+    WHALE_TRY(const rect shown, auto_window(full, j.m, j.g));
+    keep = detail::stored_rect(j.m, j.g.resized_w, j.g.resized_h, shown);
+  }
+  WHALE_TRY(const row_sink sink, sink_for(t, j, keep, full.channels));
+  return detail::resize_window_into(detail::rows_of(full), j.stored_w, j.stored_h, keep, sink);
+}
+
+// The encoded stream's room: what the stage's room leaves beside the encoder's other blocks
+// (`beside`). The stream is joined beside its pieces at the end, into the hole that `freed`
+// left (the image for PNG, the coefficients for JPEG) when it fits there; past that size the
+// pieces and the joined stream both need room.
+size_t stream_room(const job& j, uint64_t beside, uint64_t freed) {
+  const uint64_t left = j.stage_room > beside ? j.stage_room - beside : 0;
+  const uint64_t room = std::min(left, std::max(freed, left / 2));
+  return static_cast<size_t>(std::min<uint64_t>(room, SIZE_MAX));
+}
+
+result<output> encode(pixels p, format f, const options& o, const job& j, const limits& lim) {
   output out;
   out.width = p.w;
   out.height = p.h;
+  const uint32_t ready = encoder_channels(f, p.channels, o.background);
+  if (ready != p.channels) {  // format=auto's JPEG of an image with an alpha channel
+    WHALE_TRY(p, detail::convert_channels(std::move(p), ready, o.background));
+  }
   if (f == format::jpeg) {
-    if (p.channels == 2 || p.channels == 4) {  // alpha flattened on the background
-      const uint32_t opaque = p.channels == 2 && grey(o.background) ? 1 : 3;
-      WHALE_TRY(p, detail::convert_channels(std::move(p), opaque, o.background));
-    }
-    WHALE_TRY(out.bytes, detail::encode_jpeg(p, quality, o.progressive));
+    const uint64_t coefficients = detail::jpeg_encode_bytes(p.w, p.h, p.channels, j.quality);
+    const size_t room = stream_room(j, coefficients, coefficients);
+    WHALE_TRY(out.bytes, detail::encode_jpeg(std::move(p), j.quality, o.progressive, lim.max_memory_bytes, room));
     out.content_type = "image/jpeg";
   } else if (f == format::webp) {
-    if (p.channels < 3) {  // grey to RGB, grey+alpha to RGBA
-      const uint32_t colour = p.channels + 2;
-      WHALE_TRY(p, detail::convert_channels(std::move(p), colour, o.background));
-    }
-    WHALE_TRY(out.bytes, detail::encode_webp(p, quality));
+    const uint64_t image = image_bytes(p.w, p.h, p.channels);  // libwebp's blocks and the stream share the rest
+    const size_t room = static_cast<size_t>(std::min<uint64_t>(j.stage_room > image ? j.stage_room - image : 0, SIZE_MAX));
+    WHALE_TRY(out.bytes, detail::encode_webp(std::move(p), j.quality, room));
     out.content_type = "image/webp";
   } else {
-    WHALE_TRY(out.bytes, detail::encode_png(p));
+    const uint64_t image = image_bytes(p.w, p.h, p.channels);
+    const size_t room = stream_room(j, image + detail::png_encode_bytes(p.w, p.h, p.channels), image);
+    WHALE_TRY(out.bytes, detail::encode_png(std::move(p), room));
     out.content_type = "image/png";
   }
+  return out;
+}
+
+// The window's rows straight into the JPEG encoder: no final image at all.
+result<output> run_streamed(const uint8_t* data, size_t size, uint8_t* writable, const info& src, const job& j,
+                            const options& o, const limits& lim) {
+  const rect win = j.stored_keep;
+  jpeg_writer writer;
+  const uint64_t coefficients = detail::jpeg_encode_bytes(win.w, win.h, j.channels, j.quality);
+  const size_t room = stream_room(j, coefficients, coefficients);
+  WHALE_TRY_VOID(writer.start(win.w, win.h, j.channels, j.quality, o.progressive, lim.max_memory_bytes, room));
+  window_target target;
+  target.writer = &writer;
+  WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
+  output out;
+  WHALE_TRY(out.bytes, writer.finish());
+  out.content_type = "image/jpeg";
+  out.width = win.w;
+  out.height = win.h;
   return out;
 }
 
@@ -335,9 +588,9 @@ output json_answer(const info& src) {
   return out;
 }
 
-}  // namespace
-
-result<output> process(const uint8_t* data, size_t size, const options& o, uint32_t accept, const limits& lim) {
+// data is read; writable is data itself when the caller lets the job overwrite it, else null.
+result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const options& o, uint32_t accept,
+                   const limits& lim) {
   if (size > lim.max_input_bytes) {
     return fail(error_code::too_large, "input of " + std::to_string(size) + " bytes is more than the limit of " +
                                            std::to_string(lim.max_input_bytes));
@@ -353,15 +606,24 @@ result<output> process(const uint8_t* data, size_t size, const options& o, uint3
                                            std::to_string(uint64_t{src.width} * src.height) +
                                            " pixels, more than the limit of " + std::to_string(lim.max_pixels));
   }
-  const orient_map m = detail::compose(detail::orientation_map(src.orientation), rotation_map(o.rotate));
-  const uint32_t shown_w = m.transpose ? src.height : src.width, shown_h = m.transpose ? src.width : src.height;
-  WHALE_TRY(const geometry g, plan(shown_w, shown_h, o, lim));
-  WHALE_TRY(pixels shown, render(data, size, k, src, m, g, lim));
-  if (g.canvas_w != shown.w || g.canvas_h != shown.h) {
-    WHALE_TRY(shown, pad(std::move(shown), g, o.background));
-  }
-  const format f = choose_format(o, accept, k, shown);
-  return encode(std::move(shown), f, o);
+  WHALE_TRY(const job j, plan_job(data, size, writable != nullptr, src, k, o, accept, lim));
+  if (j.streamed_encode) return run_streamed(data, size, writable, src, j, o, lim);
+  WHALE_TRY(pixels image, final_image(j, o.background));
+  window_target target;
+  target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
+  WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
+  const format f = j.out != format::auto_ ? j.out : detail::uses_alpha(image) ? format::png : format::jpeg;
+  return encode(std::move(image), f, o, j, lim);
+}
+
+}  // namespace
+
+result<output> process(const uint8_t* data, size_t size, const options& o, uint32_t accept, const limits& lim) {
+  return run(data, size, nullptr, o, accept, lim);
+}
+
+result<output> process_in_place(uint8_t* data, size_t size, const options& o, uint32_t accept, const limits& lim) {
+  return run(data, size, data, o, accept, lim);
 }
 
 }  // namespace whale::image

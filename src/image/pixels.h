@@ -24,6 +24,7 @@ struct free_deleter {
 struct pixels {
   uint32_t w = 0, h = 0, channels = 0;
   std::unique_ptr<uint8_t, free_deleter> bytes;
+  size_t capacity = 0;  // bytes allocated: at least size(); make_pixels adds room for the PNG encoder
 
   size_t stride() const { return size_t{w} * channels; }
   size_t size() const { return stride() * h; }
@@ -34,8 +35,35 @@ struct pixels {
   bool has_alpha_channel() const { return channels == 2 || channels == 4; }
 };
 
-// Zeroed w x h x channels, or out_of_memory.
+// Bytes of an image buffer that the PNG encoder can turn into its stream in the worst case: the
+// filtered image (a filter-type byte a row more) stored in deflate blocks of at most 32767 bytes
+// (5 bytes each), and the PNG's signature, chunks and checksums.
+constexpr uint64_t png_room(uint64_t filtered) { return filtered + (filtered + 32766) / 32767 * 5 + 128; }
+
+// Zeroed w x h x channels, with room for the PNG encoder (png_room of a spare byte a row more: it
+// filters in place, and its stream fits where the image was once that is freed), or out_of_memory.
 result<pixels> make_pixels(uint32_t w, uint32_t h, uint32_t channels);
+
+// ---- probe.cpp ----
+
+// What the memory estimate needs from a source's header beyond info: read from the header
+// alone, bounded like probe(); facts it cannot find are left at their most costly value.
+struct source_layout {
+  // JPEG: the components and their sampling factors (SOF), and whether libjpeg keeps every DCT
+  // coefficient of the image (progressive, or a first scan without every component).
+  uint32_t components = 4;
+  uint8_t h_samp[4] = {1, 1, 1, 1}, v_samp[4] = {1, 1, 1, 1};
+  bool multi_scan = true;
+  // PNG (IHDR, and the chunks before IEND).
+  uint32_t png_colour_type = 6, png_depth = 16;
+  bool png_interlaced = true, png_transparency = true;  // tRNS
+  uint64_t idat_bytes = 0;     // the compressed image data, all IDAT chunks
+  uint32_t idat_chunks = 0;
+  uint64_t stb_idata_bytes = 0;  // the buffer stb_image grows for them (it doubles)
+  // BMP: bits per pixel.
+  uint32_t bmp_bits = 32;
+};
+source_layout read_layout(const uint8_t* data, size_t size, const info& source);
 
 // ---- decode.cpp ----
 
@@ -49,8 +77,9 @@ class jpeg_rows {
   jpeg_rows(const jpeg_rows&) = delete;
   jpeg_rows& operator=(const jpeg_rows&) = delete;
 
-  // Reads the header and starts decompression at 1/denom (1, 2, 4 or 8).
-  result<void> start(const uint8_t* data, size_t size, uint32_t denom, uint64_t max_pixels);
+  // Reads the header and starts decompression at 1/denom (1, 2, 4 or 8). libjpeg's own
+  // allocations stop at max_memory bytes (past them: too_large).
+  result<void> start(const uint8_t* data, size_t size, uint32_t denom, uint64_t max_pixels, uint64_t max_memory);
   uint32_t width() const;
   uint32_t height() const;
   uint32_t channels() const;
@@ -67,8 +96,29 @@ class jpeg_rows {
 };
 
 // The whole image at 1/denom (JPEG), or at full size (PNG, GIF first frame, BMP via stb_image).
-result<pixels> decode_jpeg(const uint8_t* data, size_t size, uint32_t denom, uint64_t max_pixels);
-result<pixels> decode_stb(const uint8_t* data, size_t size, const char* name);
+result<pixels> decode_jpeg(const uint8_t* data, size_t size, uint32_t denom, uint64_t max_pixels,
+                           uint64_t max_memory = limits{}.max_memory_bytes);
+// max_block: the largest block stb_image may allocate (past it: too_large); a PNG whose data
+// inflates past its size would otherwise grow stb's buffer without bound.
+result<pixels> decode_stb(const uint8_t* data, size_t size, const char* name, size_t max_block = SIZE_MAX);
+
+// PNGs that decode_png takes: 8- or 16-bit grey, grey+alpha, RGB or RGBA, not interlaced, no tRNS
+// (most photos and screenshots). Others (palette, 1-4 bits, interlaced, tRNS) go through stb_image.
+bool png_decodes_directly(const source_layout& l);
+// Inflates the image data into one buffer (stb_image's inflater) and unfilters it in place: the
+// decoded image is the only copy, where stb_image keeps the inflated rows and the image besides.
+// The compressed data of several IDAT chunks must be contiguous for the inflater: it is gathered
+// in place when `writable` is the input itself (the input is overwritten), else into a copy.
+result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable);
+
+// Bytes each decoder allocates at its peak, for w x h stored pixels (the estimate's terms).
+uint64_t jpeg_decode_bytes(const source_layout& l, uint32_t w, uint32_t h, uint32_t denom);
+uint64_t png_decode_bytes(const source_layout& l, uint32_t w, uint32_t h, bool writable);
+uint64_t stb_decode_bytes(const info& source, const source_layout& l);
+// The largest block stb_image takes for the source (decode_stb's max_block).
+uint64_t stb_largest_block(const info& source, const source_layout& l);
+// The channels the decoders answer for the source (JPEG: 1 or 3), from its header.
+uint32_t decoded_channels(const uint8_t* data, size_t size, const info& source, const source_layout& l);
 
 // ---- resize.cpp ----
 
@@ -80,6 +130,7 @@ struct orient_map {
 orient_map orientation_map(int exif_orientation);
 // Shows by `first`, then turns the result by `then` (e.g. EXIF, then the rotate option).
 orient_map compose(orient_map first, orient_map then);
+bool is_identity(orient_map m);
 // The stored rectangle under a shown rectangle of a shown image sw x sh.
 rect stored_rect(orient_map m, uint32_t sw, uint32_t sh, rect shown);
 // Applies the mapping to a stored image: returns the image as shown.
@@ -92,18 +143,86 @@ struct row_source {
   const void* context = nullptr;
   const uint8_t* (*row)(const void* context, uint32_t y) = nullptr;
 };
+// Where the window's rows go, in order (y = 0 .. keep.h - 1), keep.w * channels bytes each.
+struct row_sink {
+  void* context = nullptr;
+  void (*row)(void* context, uint32_t y, const uint8_t* pixels) = nullptr;
+};
+result<void> resize_window_into(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep,
+                                const row_sink& sink);
+// The same into a new buffer.
 result<pixels> resize_window(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep);
 row_source rows_of(const pixels& p);
+// Bytes stb_image_resize2 allocates for that resize (0 at scale 1: the window is copied).
+uint64_t resize_bytes(uint32_t src_w, uint32_t src_h, uint32_t out_w, uint32_t out_h, rect keep, uint32_t channels);
 
 // Adds or drops channels: grey to RGB, an opaque alpha added, or alpha composited over
 // `background` (sRGB values). Grey+alpha to grey assumes a grey background (its red is used).
 // Dropping channels reuses p's buffer.
 result<pixels> convert_channels(pixels p, uint32_t channels, rgba8 background);
+// The same for one pixel.
+void convert_pixel(const uint8_t* in, uint32_t from, uint8_t* out, uint32_t to, rgba8 background);
+
+// A row_sink that writes the resized window (w x h as stored, `channels` a pixel) into `image`:
+// shown upright by m, its top-left at (x, y) of the image, converted to the image's channels. So
+// the final image is the only buffer after the resize: no turned copy, no converted copy, no
+// separate canvas for fit=pad.
+struct placement {
+  pixels* image = nullptr;
+  orient_map m;
+  uint32_t w = 0, h = 0, channels = 0;
+  uint32_t x = 0, y = 0;
+  rgba8 background;
+};
+row_sink place_rows(placement& p);
 bool uses_alpha(const pixels& p);  // some alpha value below 255
 
 // ---- encode.cpp ----
-result<std::vector<uint8_t>> encode_jpeg(const pixels& p, uint32_t quality, bool progressive);
-result<std::vector<uint8_t>> encode_png(const pixels& p);
-result<std::vector<uint8_t>> encode_webp(const pixels& p, uint32_t quality);
+
+// A JPEG encoder fed row by row, so that the resizer can push rows straight into it without an
+// output image buffer. libjpeg keeps every DCT coefficient until finish() (progressive and
+// Huffman-optimized output need them all); the encoded stream is written then, into a buffer
+// that may grow to max_output bytes (its old and new block during a growth counted): past that,
+// finish() fails with too_large.
+class jpeg_writer {
+ public:
+  jpeg_writer();
+  ~jpeg_writer();
+  jpeg_writer(const jpeg_writer&) = delete;
+  jpeg_writer& operator=(const jpeg_writer&) = delete;
+
+  // channels: 1 (grey) or 3 (RGB). libjpeg's own allocations stop at max_memory bytes.
+  result<void> start(uint32_t w, uint32_t h, uint32_t channels, uint32_t quality, bool progressive,
+                     uint64_t max_memory, size_t max_output);
+  // Rows in order; after a failure they are ignored and finish() answers the error.
+  void write_row(const uint8_t* row);
+  void write_rows(const uint8_t* const* rows, uint32_t count);
+  // Writes the stream and frees libjpeg's memory.
+  result<std::vector<uint8_t>> finish();
+
+  struct state;
+
+ private:
+  std::unique_ptr<state> s_;
+};
+
+constexpr size_t unlimited_output = SIZE_MAX;
+
+// The encoders take the image over and free it as soon as they no longer need it. max_output
+// bounds the encoded stream's buffer (too_large past it); the WebP encoder's working memory,
+// which depends on the picture, is bounded by max_working (too_large past it).
+result<std::vector<uint8_t>> encode_jpeg(pixels p, uint32_t quality, bool progressive,
+                                         uint64_t max_memory = limits{}.max_memory_bytes,
+                                         size_t max_output = unlimited_output);
+result<std::vector<uint8_t>> encode_png(pixels p, size_t max_output = unlimited_output);
+result<std::vector<uint8_t>> encode_webp(pixels p, uint32_t quality, size_t max_working = unlimited_output);
+
+// Bytes each encoder allocates besides the image it is given and the encoded stream (the
+// estimate's terms). webp_encode_bytes (after the picture is made; the stream included) assumes
+// a typical picture: libwebp's need depends on it.
+uint64_t jpeg_encode_bytes(uint32_t w, uint32_t h, uint32_t channels, uint32_t quality);
+uint64_t png_encode_bytes(uint32_t w, uint32_t h, uint32_t channels);
+uint64_t webp_picture_bytes(uint32_t w, uint32_t h, uint32_t channels);
+uint64_t webp_encode_bytes(uint32_t w, uint32_t h, uint32_t channels);
 
 }  // namespace whale::image::detail

@@ -1,9 +1,11 @@
 // whale::image::probe: what a source is, read from its header only (no pixel is decoded), so
-// that the pixel-area limit is checked before any decoder allocates.
+// that the pixel-area limit is checked before any decoder allocates; and the header facts the
+// memory estimate needs (detail::read_layout).
 #include <cstring>
 #include <string>
+#include <string_view>
 
-#include "whale/image.h"
+#include "pixels.h"
 
 namespace whale::image {
 namespace {
@@ -194,4 +196,76 @@ result<info> probe(const uint8_t* data, size_t size) {
   return fail(error_code::unsupported_format, "not a JPEG, PNG, GIF, BMP or WebP image");
 }
 
+namespace detail {
+namespace {
+
+// The SOF's components and sampling factors, then the first SOS: libjpeg keeps every coefficient
+// when the file is progressive or its first scan lacks a component (jdinput.c initial_setup).
+void read_jpeg_layout(const uint8_t* data, size_t size, source_layout& l) {
+  size_t pos = 2;
+  bool progressive = false, seen_sof = false;
+  for (;;) {
+    while (pos < size && data[pos] != 0xFF) ++pos;
+    while (pos < size && data[pos] == 0xFF) ++pos;
+    if (pos >= size) return;
+    const uint8_t marker = data[pos++];
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
+    if (marker == 0xD9 || size - pos < 3) return;
+    const uint32_t length = be16(data + pos);
+    if (length < 2) return;
+    if (is_sof(marker) && !seen_sof && length >= 8 && size - pos >= 8) {
+      const uint8_t* sof = data + pos + 2;
+      seen_sof = true;
+      progressive = marker == 0xC2;
+      l.components = sof[5];
+      for (uint32_t c = 0; c < 4 && c < l.components && 9 + 3 * c < length && pos + 9 + 3 * c < size; ++c) {
+        const uint8_t factors = sof[6 + 3 * c + 1];
+        l.h_samp[c] = static_cast<uint8_t>((factors >> 4) >= 1 && (factors >> 4) <= 4 ? factors >> 4 : 4);
+        l.v_samp[c] = static_cast<uint8_t>((factors & 15) >= 1 && (factors & 15) <= 4 ? factors & 15 : 4);
+      }
+    } else if (marker == 0xDA) {
+      if (seen_sof) l.multi_scan = progressive || data[pos + 2] < l.components;
+      return;
+    }
+    pos += length;
+  }
+}
+
+// IHDR, then every chunk up to IEND: tRNS, and the IDAT chunks' total, count and the buffer
+// stb_image would grow for them (it starts at the first chunk's size, or 4 KB, and doubles).
+void read_png_layout(const uint8_t* data, size_t size, source_layout& l) {
+  const uint8_t* ihdr = data + 16;  // probe_png checked that IHDR is first and whole
+  l.png_depth = ihdr[8];
+  l.png_colour_type = ihdr[9];
+  l.png_interlaced = ihdr[12] != 0;
+  l.png_transparency = false;
+  uint64_t capacity = 0;
+  for (uint64_t pos = 8; pos + 12 <= size;) {
+    const uint64_t length = be32(data + pos);
+    const uint8_t* type = data + pos + 4;
+    if (std::memcmp(type, "IEND", 4) == 0) break;
+    if (std::memcmp(type, "tRNS", 4) == 0) l.png_transparency = true;
+    if (std::memcmp(type, "IDAT", 4) == 0) {
+      if (capacity == 0) capacity = length > 4096 ? length : 4096;
+      while (l.idat_bytes + length > capacity) capacity *= 2;
+      l.idat_bytes += length;
+      l.idat_chunks++;
+    }
+    pos += 12 + length;
+  }
+  l.stb_idata_bytes = capacity;
+}
+
+}  // namespace
+
+source_layout read_layout(const uint8_t* data, size_t size, const info& source) {
+  source_layout l;
+  const std::string_view name = source.name;
+  if (name == "jpeg") read_jpeg_layout(data, size, l);
+  if (name == "png") read_png_layout(data, size, l);
+  if (name == "bmp" && size >= 30) l.bmp_bits = le16(data + (le32(data + 14) == 12 ? 24 : 28));
+  return l;
+}
+
+}  // namespace detail
 }  // namespace whale::image

@@ -1,5 +1,6 @@
 // Geometry on pixels: EXIF-style orientation, the linear-light resize (stb_image_resize2) of a
 // window of the resized image, and channel conversion.
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -52,37 +53,113 @@ stbir_pixel_layout layout_for(uint32_t channels) {
 
 struct window_job {
   const row_source* source;
-  pixels* out;
-  rect keep;
+  const row_sink* sink;
+  uint32_t width;        // of the window
+  uint32_t next_row = 0;  // stb gives rows in order; anything else is a bug
+  bool out_of_order = false;
 };
 
-const void* input_row(void*, const void*, int, int x, int y, void* context) {
+// Row y from x on, num_pixels of them. For a source a few pixels wide or high stb can ask past
+// its edges (found by fuzz_image_decode: a 3x2 BMP under fit=cover asks for row 2): those get the
+// edge pixels again, as its clamp would; columns in the buffer it offers.
+const void* input_row(void* temp, const void*, int num_pixels, int x, int y, void* context) {
   const auto* job = static_cast<const window_job*>(context);
   const row_source& s = *job->source;
-  return s.row(s.context, static_cast<uint32_t>(y)) + size_t(x) * s.channels;
+  const uint32_t clamped_y = y < 0 ? 0 : static_cast<uint32_t>(y) >= s.h ? s.h - 1 : static_cast<uint32_t>(y);
+  const uint8_t* row = s.row(s.context, clamped_y);
+  if (x >= 0 && int64_t{x} + num_pixels <= int64_t{s.w}) return row + size_t(x) * s.channels;
+  auto* out = static_cast<uint8_t*>(temp);
+  for (int i = 0; i < num_pixels; ++i) {
+    const int64_t at = int64_t{x} + i;
+    const size_t clamped = at < 0 ? 0 : at >= int64_t{s.w} ? s.w - 1 : static_cast<size_t>(at);
+    std::memcpy(out + size_t(i) * s.channels, row + clamped * s.channels, s.channels);
+  }
+  return out;
 }
 
 // y counts rows of the output window (stb offsets the output by the window's origin).
 void output_row(const void* pixels_row, int num_pixels, int y, void* context) {
   auto* job = static_cast<window_job*>(context);
-  if (y < 0 || static_cast<uint32_t>(y) >= job->out->h || static_cast<uint32_t>(num_pixels) != job->out->w) return;
-  std::memcpy(job->out->row(static_cast<uint32_t>(y)), pixels_row, job->out->stride());
+  if (y < 0 || static_cast<uint32_t>(y) != job->next_row || static_cast<uint32_t>(num_pixels) != job->width) {
+    job->out_of_order = true;
+    return;
+  }
+  job->next_row++;
+  job->sink->row(job->sink->context, static_cast<uint32_t>(y), static_cast<const uint8_t*>(pixels_row));
 }
 
 const uint8_t* pixels_row(const void* context, uint32_t y) { return static_cast<const pixels*>(context)->row(y); }
 
+void copy_row(void* context, uint32_t y, const uint8_t* row) {
+  auto* p = static_cast<pixels*>(context);
+  std::memcpy(p->row(y), row, p->stride());
+}
+
 // Scale 1: the window is copied, not filtered.
-result<pixels> copy_window(const row_source& source, rect keep) {
-  WHALE_TRY(pixels out, make_pixels(keep.w, keep.h, source.channels));
+void copy_window(const row_source& source, rect keep, const row_sink& sink) {
   for (uint32_t y = 0; y < keep.h; ++y) {
-    std::memcpy(out.row(y), source.row(source.context, keep.y + y) + size_t{keep.x} * source.channels, out.stride());
+    sink.row(sink.context, y, source.row(source.context, keep.y + y) + size_t{keep.x} * source.channels);
   }
-  return out;
 }
 
 uint8_t over(uint32_t c, uint32_t a, uint32_t background) { return static_cast<uint8_t>((c * a + background * (255 - a) + 127) / 255); }
 
+// The shown pixel over stored pixel (x, y) of a stored image, for a shown image sw x sh: the
+// inverse of stored_point.
+point shown_point(orient_map m, uint32_t sw, uint32_t sh, uint32_t x, uint32_t y) {
+  const uint32_t fx = m.transpose ? y : x, fy = m.transpose ? x : y;
+  return point{m.flip_x ? sw - 1 - fx : fx, m.flip_y ? sh - 1 - fy : fy};
+}
+
+void place_row(void* context, uint32_t y, const uint8_t* row) {
+  const placement& p = *static_cast<const placement*>(context);
+  pixels& image = *p.image;
+  const uint32_t from = p.channels, to = image.channels;
+  if (same_map(p.m, orient_map{})) {  // a row of the window is (part of) a row of the image
+    uint8_t* out = image.row(p.y + y) + size_t{p.x} * to;
+    if (from == to) {
+      std::memcpy(out, row, size_t{p.w} * to);
+      return;
+    }
+    for (uint32_t x = 0; x < p.w; ++x) convert_pixel(row + size_t{x} * from, from, out + size_t{x} * to, to, p.background);
+    return;
+  }
+  const uint32_t sw = p.m.transpose ? p.h : p.w, sh = p.m.transpose ? p.w : p.h;
+  for (uint32_t x = 0; x < p.w; ++x) {
+    const point s = shown_point(p.m, sw, sh, x, y);
+    convert_pixel(row + size_t{x} * from, from, image.row(p.y + s.y) + size_t{p.x + s.x} * to, to, p.background);
+  }
+}
+
 }  // namespace
+
+void convert_pixel(const uint8_t* in, uint32_t from, uint8_t* o, uint32_t to, rgba8 bg) {
+  if (from == to) {
+    std::memcpy(o, in, to);
+    return;
+  }
+  const bool grey = from <= 2;
+  const uint32_t a = from == 2 ? in[1] : from == 4 ? in[3] : 255;
+  const uint8_t r = in[0], g = grey ? in[0] : in[1], b = grey ? in[0] : in[2];
+  const bool keep_alpha = to == 2 || to == 4;
+  switch (to) {
+    case 1:  // only from grey+alpha: composited over the background's red (a grey background)
+      o[0] = over(r, a, bg.r);
+      break;
+    case 2:
+      o[0] = r;
+      o[1] = static_cast<uint8_t>(a);
+      break;
+    default:
+      o[0] = keep_alpha ? r : over(r, a, bg.r);
+      o[1] = keep_alpha ? g : over(g, a, bg.g);
+      o[2] = keep_alpha ? b : over(b, a, bg.b);
+      if (to == 4) o[3] = static_cast<uint8_t>(a);
+      break;
+  }
+}
+
+row_sink place_rows(placement& p) { return row_sink{&p, place_row}; }
 
 orient_map orientation_map(int o) {
   switch (o) {
@@ -96,6 +173,8 @@ orient_map orientation_map(int o) {
     default: return {};
   }
 }
+
+bool is_identity(orient_map m) { return same_map(m, orient_map{}); }
 
 orient_map compose(orient_map first, orient_map then) {
   // Probe a 3x2 stored image: the composition is the one map that agrees on three corners.
@@ -143,16 +222,20 @@ result<pixels> apply_orientation(pixels stored, orient_map m) {
 
 row_source rows_of(const pixels& p) { return row_source{p.w, p.h, p.channels, &p, pixels_row}; }
 
-result<pixels> resize_window(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep) {
+result<void> resize_window_into(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep,
+                                const row_sink& sink) {
   if (keep.w == 0 || keep.h == 0 || keep.x + keep.w > out_w || keep.y + keep.h > out_h) {
     return fail(error_code::internal, "resize window outside the resized image");
   }
-  if (out_w == source.w && out_h == source.h) return copy_window(source, keep);
-  WHALE_TRY(pixels out, make_pixels(keep.w, keep.h, source.channels));
-  window_job job{&source, &out, keep};
+  if (out_w == source.w && out_h == source.h) {
+    copy_window(source, keep, sink);
+    return {};
+  }
+  window_job job{&source, &sink, keep.w};
   STBIR_RESIZE r;
-  // Rows come from the callback; stb still wants a non-null input pointer.
-  stbir_resize_init(&r, out.data(), static_cast<int>(source.w), static_cast<int>(source.h), 0, nullptr,
+  // Rows come from one callback and go to the other; stb still wants a non-null input pointer.
+  static const uint8_t unused = 0;
+  stbir_resize_init(&r, &unused, static_cast<int>(source.w), static_cast<int>(source.h), 0, nullptr,
                     static_cast<int>(out_w), static_cast<int>(out_h), 0, layout_for(source.channels),
                     STBIR_TYPE_UINT8_SRGB);  // sRGB in and out, linear light in between, alpha linear
   stbir_set_pixel_callbacks(&r, input_row, output_row);
@@ -168,7 +251,40 @@ result<pixels> resize_window(const row_source& source, uint32_t out_w, uint32_t 
   const int ok = stbir_resize_extended(&r);
   stbir_free_samplers(&r);
   if (!ok) return fail(error_code::internal, "resize failed");
+  if (job.out_of_order || job.next_row != keep.h) return fail(error_code::internal, "resized rows out of order");
+  return {};
+}
+
+result<pixels> resize_window(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep) {
+  WHALE_TRY(pixels out, make_pixels(keep.w, keep.h, source.channels));
+  WHALE_TRY_VOID(resize_window_into(source, out_w, out_h, keep, row_sink{&out, copy_row}));
   return out;
+}
+
+// stb_image_resize2's allocation (stbir__alloc_internal_mem_and_build_samplers), bounded from
+// above: its filters here reach 2 pixels either side (Catmull-Rom, Mitchell) at the scale of the
+// smaller side; it works in floats, 7 of them a pixel for RGBA (colour weighted by alpha, both
+// kept) and 3 for grey+alpha.
+uint64_t resize_bytes(uint32_t src_w, uint32_t src_h, uint32_t out_w, uint32_t out_h, rect keep, uint32_t channels) {
+  if (out_w == src_w && out_h == src_h) return 0;
+  const uint64_t floats = channels == 4 ? 7 : channels == 2 ? 3 : channels;
+  const auto taps = [](uint64_t in, uint64_t out) { return out >= in ? uint64_t{4} : (4 * in + out - 1) / out; };
+  const uint64_t taps_x = taps(src_w, out_w), taps_y = taps(src_h, out_h);
+  // Horizontal: always gathered; the decoded input span of the window, with the filter's reach.
+  const uint64_t span = uint64_t{keep.w} * src_w / out_w + 2 * taps_x + 8;
+  const uint64_t decode = span * floats * 4 + 64;
+  const uint64_t horizontal = uint64_t{keep.w} * ((taps_x + 4) * 4 + 8);
+  const uint64_t line = (std::max<uint64_t>(uint64_t{keep.w} * floats * 4, decode) + 15) / 16 * 16 + 256;
+  uint64_t ring = 0, vertical = 0;
+  if (out_h >= src_h || taps_y <= 32) {  // gathered: a ring of input lines as wide as the filter
+    ring = (taps_y + 2) * line;
+    vertical = uint64_t{keep.h} * ((taps_y + 4) * 4 + 8);
+  } else {  // scattered: a ring of output lines, coefficients for every input line, and their pivot
+    ring = (std::min<uint64_t>(taps_y, keep.h) + 2) * line;
+    vertical = (uint64_t{src_h} + taps_y + 2) * (8 * 4 + 8) + uint64_t{keep.h} * ((taps_y + 4) * 4 + 8);
+  }
+  constexpr uint64_t fixed = 16 << 10;  // stb's info and per-split structures
+  return decode + horizontal + ring + vertical + uint64_t{keep.w} * floats * 4 + fixed;
 }
 
 result<pixels> convert_channels(pixels p, uint32_t channels, rgba8 bg) {
@@ -183,26 +299,10 @@ result<pixels> convert_channels(pixels p, uint32_t channels, rgba8 bg) {
   const uint8_t* in = p.data();
   uint8_t* o = channels > p.channels ? grown.data() : p.data();
   const uint32_t from = p.channels;
+  uint8_t pixel[4];
   for (size_t i = 0; i < count; ++i, in += from, o += channels) {
-    const bool grey = from <= 2;
-    const uint32_t a = from == 2 ? in[1] : from == 4 ? in[3] : 255;
-    const uint8_t r = in[0], g = grey ? in[0] : in[1], b = grey ? in[0] : in[2];
-    const bool keep_alpha = channels == 2 || channels == 4;
-    switch (channels) {
-      case 1:  // only from grey+alpha: composited over the background's red (a grey background)
-        o[0] = over(r, a, bg.r);
-        break;
-      case 2:
-        o[0] = r;
-        o[1] = static_cast<uint8_t>(a);
-        break;
-      default:
-        o[0] = keep_alpha ? r : over(r, a, bg.r);
-        o[1] = keep_alpha ? g : over(g, a, bg.g);
-        o[2] = keep_alpha ? b : over(b, a, bg.b);
-        if (channels == 4) o[3] = static_cast<uint8_t>(a);
-        break;
-    }
+    convert_pixel(in, from, pixel, channels, bg);  // via a copy: in place, o may overlap in
+    std::memcpy(o, pixel, channels);
   }
   if (channels > p.channels) return grown;
   p.channels = channels;  // the buffer keeps its size; only the first w * h * channels bytes count

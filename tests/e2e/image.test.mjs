@@ -320,7 +320,7 @@ test('redirects are followed only to allowed sources, at most 3', async () => {
   assert.equal(originHits('/hop/loop') - loops, 4, 'the first request and three redirects');
 });
 
-test('inputs over the vendor\'s byte limit or the pixel limit are 413', async () => {
+test('inputs over the vendor\'s byte limit, the pixel limit or the memory budget are 413', async () => {
   // img-strict: maxInputBytes 60000. Landscape_4.jpg is 140 KB: refused by Content-Length...
   const strict = { headers: { host: 'strict.test' } };
   assertError(await get('/cdn-cgi/image/width=100/images/Landscape_4.jpg', strict), 413, 'too_large', /60000 bytes/);
@@ -330,6 +330,10 @@ test('inputs over the vendor\'s byte limit or the pixel limit are 413', async ()
   assert.equal((await get('/cdn-cgi/image/width=100/stream/concert.jpg', strict)).status, 200);
   // 20000x14000 declared in the header: refused before decoding.
   assertError(await get('/cdn-cgi/image/width=100/images/giant-image.jpg'), 413, 'too_large');
+  // Within every limit, but its estimate is over the job's memory budget (IMAGE_MAX_JOB_MB, 96 MB
+  // by default): a 4096x4096 WebP with alpha.
+  assertError(await get('/cdn-cgi/image/width=4096,height=4096,fit=cover,format=webp/images/p3.png'), 413, 'too_large',
+    /needs about \d+ MB to encode \(output 4096x4096 WebP\); the limit is 96 MB/);
 });
 
 test('damaged sources are 4xx JSON errors; a missing source is a 404', async () => {
@@ -432,10 +436,11 @@ test('a job that leaves image.wasm\'s memory above IMAGE_MAX_MEMORY_MB replaces 
   const before = await imageStats();
   assert.ok(before.module, 'the module is loaded');
   assert.ok(before.module.memoryBytes <= MEMORY_LIMIT_MB * 1024 * 1024, JSON.stringify(before.module));
-  // 2725x2225 at full size: about 38 MB of wasm memory.
-  const res = await get('/cdn-cgi/image/width=2725/images/2569067123_aca715a2ee_o.jpg');
+  // 2725x2225 at full size, turned: about 37 MB of wasm memory (the turned image, then libjpeg's
+  // coefficients beside it; unturned, the rows go straight into the encoder and 22 MB do).
+  const res = await get('/cdn-cgi/image/width=2725,rotate=90/images/2569067123_aca715a2ee_o.jpg');
   assert.equal(res.status, 200, res.body.toString());
-  assert.deepEqual(imageSize(res.body), { format: 'jpeg', width: 2725, height: 2225, progressive: true });
+  assert.deepEqual(imageSize(res.body), { format: 'jpeg', width: 2225, height: 2725, progressive: true });
   const after = await imageStats();
   assert.equal(after.module.replacements, before.module.replacements + 1);
   assert.ok(after.module.peakMemoryBytes > MEMORY_LIMIT_MB * 1024 * 1024);

@@ -1,12 +1,14 @@
 // libFuzzer target for whale::image::probe and process on arbitrary bytes, with small limits
-// (1 MP source, 256 px output) so that each input stays fast. The last byte picks the options.
-// probe and process must never crash; a failure is too_large, unsupported_format, corrupt_input
-// or out_of_memory with a message; an image fits the output limit; probe and process agree on
-// what the source is.
+// (1 MP source, 256 px output, 48 MB of memory) so that each input stays fast. The last byte
+// picks the options. probe and process must never crash; a failure is too_large,
+// unsupported_format, corrupt_input or out_of_memory with a message; an image fits the output
+// limit; probe and process agree on what the source is; process_in_place (which overwrites a
+// copy of the input) answers what process answers.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "whale/image.h"
 
@@ -36,6 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   lim.max_pixels = 1u << 20;
   lim.max_input_bytes = 1u << 24;  // above any input libFuzzer makes: probe sees every input
   lim.max_output_side = 256;
+  lim.max_memory_bytes = 48u << 20;
 
   auto info = whale::image::probe(data, size);
   if (!info.ok() && (!allowed_failure(info.code()) || info.message().empty())) std::abort();
@@ -45,6 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto options = whale::image::parse_options(option_sets[pick]);
   if (!options.ok()) std::abort();
   auto out = whale::image::process(data, size, options.value(), whale::image::accept_webp, lim);
+  std::vector<uint8_t> scratch(data, data + size);
+  auto in_place = whale::image::process_in_place(scratch.data(), size, options.value(), whale::image::accept_webp, lim);
+  if (in_place.ok() != out.ok() || in_place.code() != out.code() || (out.ok() && in_place->bytes != out->bytes)) std::abort();
   if (!info.ok()) {  // process refuses what probe refuses, the same way
     if (out.ok() || out.code() != info.code()) std::abort();
     return 0;

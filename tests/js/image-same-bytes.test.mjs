@@ -83,7 +83,7 @@ function wasmAnswer(x, [name, options, accept = 0]) {
   new Uint8Array(x.memory.buffer, src, input.length).set(input);
   const opts = x.whale_image_alloc(text.length) >>> 0;
   new Uint8Array(x.memory.buffer, opts, text.length).set(text);
-  const code = x.whale_image_process(src, input.length, opts, text.length, accept, 0, 0, 0) >>> 0;
+  const code = x.whale_image_process(src, input.length, opts, text.length, accept, 0, 0, 0, 0) >>> 0;
   x.whale_image_free(src);
   x.whale_image_free(opts);
   const out = new Uint8Array(x.memory.buffer, x.whale_image_out(), x.whale_image_out_len()).slice();

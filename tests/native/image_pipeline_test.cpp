@@ -442,7 +442,7 @@ TEST(ImagePipeline, GravityAutoFollowsTheSubject) {
         px[2] = check ? 30 : 60;
       }
     }
-    auto png = wi::detail::encode_png(p);
+    auto png = wi::detail::encode_png(std::move(p));
     ASSERT_TRUE(png.ok());
     const bytes in{std::string(png->begin(), png->end())};
     auto out = run(in, std::string("width=400,height=400,fit=cover,gravity=auto,format=png") + (turned ? ",rotate=90" : ""));
