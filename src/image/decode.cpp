@@ -365,7 +365,8 @@ failure png_corrupt(const std::string& why) { return fail(error_code::corrupt_in
 }  // namespace
 
 bool png_decodes_directly(const source_layout& l) {
-  const bool colour_type = l.png_colour_type == 0 || l.png_colour_type == 2 || l.png_colour_type == 4 || l.png_colour_type == 6;
+  const uint32_t t = l.png_colour_type;
+  const bool colour_type = t == 0 || t == 2 || t == 4 || t == 6;  // not palette
   return colour_type && (l.png_depth == 8 || l.png_depth == 16) && !l.png_interlaced && !l.png_transparency;
 }
 
@@ -399,7 +400,7 @@ result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable) {
   // gives the top of the heap back.
   pixels p;
   p.bytes.reset(static_cast<uint8_t*>(std::calloc(static_cast<size_t>(raw_bytes), 1)));
-  if (!p.bytes) return fail(error_code::out_of_memory, "out of memory for a " + std::to_string(w) + "x" + std::to_string(h) + " PNG");
+  if (!p.bytes) return fail(error_code::out_of_memory, "PNG: out of memory for the image");
   std::unique_ptr<uint8_t, free_deleter> copy;
   const uint8_t* stream = (writable != nullptr ? writable : data) + first;
   if (chunks > 1 && writable == nullptr) {
@@ -409,7 +410,10 @@ result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable) {
     for (uint64_t pos = 8; pos + 12 <= size;) {
       const uint64_t length = png_be32(data + pos);
       if (std::memcmp(data + pos + 4, "IEND", 4) == 0) break;
-      if (std::memcmp(data + pos + 4, "IDAT", 4) == 0) at = static_cast<uint8_t*>(std::memcpy(at, data + pos + 8, length)) + length;
+      if (std::memcmp(data + pos + 4, "IDAT", 4) == 0) {
+        std::memcpy(at, data + pos + 8, static_cast<size_t>(length));
+        at += length;
+      }
       pos += 12 + length;
     }
     stream = copy.get();
@@ -497,7 +501,8 @@ namespace {
 // The blocks stb_image allocates for a PNG (stbi__parse_png_file, stbi__create_png_image).
 struct stb_png_blocks {
   uint64_t idata;      // the compressed data (a buffer that doubles from the first chunk's size)
-  uint64_t inflated;   // the inflated rows: stb's guess, doubled until the data fits
+  uint64_t guess;      // stb's guess of the inflated rows' size
+  uint64_t inflated;   // the inflated rows: the guess, doubled until the data fits
   uint64_t image;      // at the file's depth, with tRNS's alpha
   uint64_t pass;       // interlaced: the largest pass's own image
   uint64_t expanded;   // palette: the image expanded to RGB(A)
@@ -520,11 +525,13 @@ stb_png_blocks stb_png(const info& source, const source_layout& l) {
       if (pw && ph) inflated += (div_up(pw * n * l.png_depth, 8) + 1) * ph;
     }
   }
-  uint64_t zout = div_up(w * l.png_depth, 8) * h * n + h;  // stb's guess, grown by doubling
+  const uint64_t guess = div_up(w * l.png_depth, 8) * h * n + h;
+  uint64_t zout = guess;
   while (zout < inflated) zout *= 2;
   const uint64_t out_n = palette ? 1 : n + (l.png_transparency ? 1 : 0);
   stb_png_blocks b{};
   b.idata = l.stb_idata_bytes;
+  b.guess = guess;
   b.inflated = zout;
   b.image = area * out_n * sample_bytes;
   b.pass = l.png_interlaced ? w * div_up(h, 2) * out_n * sample_bytes : 0;
@@ -540,14 +547,13 @@ uint64_t stb_decode_bytes(const info& source, const source_layout& l) {
   const std::string_view name = source.name;
   if (name == "gif") return 9 * area + stb_fixed_bytes;  // the frame, the background, the history
   if (name == "bmp") return 4 * area + stb_fixed_bytes;
-  // PNG the long way: each buffer that grows keeps its old block while it moves.
+  // PNG the long way. A buffer that stb grows by reallocating leaves its outgrown blocks behind,
+  // freed but mostly too small for what comes next: counted as twice its size (the compressed
+  // data always; the inflated rows when stb's guess was short, as for interlaced images). And
+  // nothing after is counted as fitting where they were.
   const stb_png_blocks b = stb_png(source, l);
-  uint64_t peak = b.idata + b.idata / 2;
-  peak = std::max(peak, b.idata + b.inflated + b.inflated / 2);
-  peak = std::max(peak, b.inflated + b.image + b.pass);
-  peak = std::max(peak, b.inflated + b.image + b.expanded);
-  peak = std::max(peak, b.image + b.to_8_bits);
-  return peak + stb_fixed_bytes;
+  const uint64_t guess = b.inflated == b.guess ? b.inflated : 2 * b.inflated;
+  return 2 * b.idata + guess + b.image + std::max({b.pass, b.expanded, b.to_8_bits}) + stb_fixed_bytes;
 }
 
 uint64_t stb_largest_block(const info& source, const source_layout& l) {

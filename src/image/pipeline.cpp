@@ -288,7 +288,8 @@ struct job {
   uint64_t stb_max_block = 0;  // the largest block stb_image may take
 };
 
-uint64_t image_bytes(uint64_t w, uint64_t h, uint64_t channels) { return detail::png_room(w * h * channels + h); }  // make_pixels
+// What make_pixels allocates.
+uint64_t image_bytes(uint64_t w, uint64_t h, uint64_t channels) { return detail::png_room(w * h * channels + h); }
 
 struct peak_tracker {
   uint64_t bytes = 0;
@@ -314,9 +315,12 @@ uint64_t encode_memory(format f, uint32_t w, uint32_t h, uint32_t channels, rgba
     const uint64_t stream = uint64_t{w} * h * ready / jpeg_stream_part;
     return std::max({image + converted, input + coefficients, coefficients + stream});
   }
-  if (f == format::png) return image + detail::png_encode_bytes(w, h, channels) + uint64_t{w} * h * channels / png_stream_part;
+  if (f == format::png) {
+    return image + detail::png_encode_bytes(w, h, channels) + uint64_t{w} * h * channels / png_stream_part;
+  }
   // WebP: the image goes once it is the picture's planes.
-  return std::max({image + converted, input + detail::webp_picture_bytes(w, h, ready), detail::webp_encode_bytes(w, h, ready)});
+  const uint64_t picture = detail::webp_picture_bytes(w, h, ready);
+  return std::max({image + converted, input + picture, detail::webp_encode_bytes(w, h, ready)});
 }
 
 // The job's peak: the input and the module, plus the heaviest stage with its margin. The final

@@ -243,7 +243,7 @@ void read_png_layout(const uint8_t* data, size_t size, source_layout& l) {
   for (uint64_t pos = 8; pos + 12 <= size;) {
     const uint64_t length = be32(data + pos);
     const uint8_t* type = data + pos + 4;
-    if (std::memcmp(type, "IEND", 4) == 0) break;
+    if (std::memcmp(type, "IEND", 4) == 0 || pos + 12 + length > size) break;  // a chunk past the end: no decoder goes on
     if (std::memcmp(type, "tRNS", 4) == 0) l.png_transparency = true;
     if (std::memcmp(type, "IDAT", 4) == 0) {
       if (capacity == 0) capacity = length > 4096 ? length : 4096;

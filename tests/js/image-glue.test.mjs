@@ -16,7 +16,7 @@ import * as browser from '../../js-glue/browser.js';
 import { ACCEPT_WEBP, acceptBits, loadImageModule } from '../../js-glue/image.js';
 import { WhaleError } from '../../js-glue/index.js';
 import {
-  allowedBy, checkSource, isPrivateHost, parseImagePath, resolveSource, vendorOf, verifySignature,
+  ImageService, allowedBy, checkSource, isPrivateHost, parseImagePath, resolveSource, vendorOf, verifySignature,
 } from '../../edge-workers/image.js';
 
 const fixture = (name) => readFileSync(join(root, 'fixtures', 'images', name));
@@ -143,6 +143,13 @@ test('the vendor comes from IMAGE_HOSTS by host, else IMAGE_VENDOR', () => {
   assert.throws(() => vendorOf(new URL('https://other.example/x'), {}), (e) => e.status === 404);
 });
 
+test('the worker gives image.wasm IMAGE_MAX_JOB_MB as each job\'s memory budget, 96 MB by default', () => {
+  const service = (env) => new ImageService({ env, media: async () => ({}), loadModule: async () => null, cache: null });
+  assert.equal(service({}).maxJobMemoryBytes, 96 * 1024 * 1024);
+  assert.equal(service({ IMAGE_MAX_JOB_MB: '40' }).maxJobMemoryBytes, 40 * 1024 * 1024);
+  assert.equal(service({ IMAGE_MAX_JOB_MB: 'lots' }).maxJobMemoryBytes, 96 * 1024 * 1024);
+});
+
 // --- the core's media settings --------------------------------------------------------------
 
 for (const target of targets) {
@@ -237,6 +244,10 @@ for (const target of imageTargets) {
     assert.equal(code(() => image.process(fixture('Landscape_1.jpg'), 'width=100', { maxPixels: 1000 })), 'too_large');
     assert.equal(code(() => image.process(fixture('Landscape_1.jpg'), 'width=100', { maxInputBytes: 1000 })), 'too_large');
     assert.equal(code(() => image.process(new Uint8Array([1, 2, 3]), 'width=100')), 'unsupported_format');
+    // Over the job's memory budget: refused before decoding, naming the estimate and the budget.
+    assert.throws(() => image.process(fixture('Landscape_1.jpg'), 'width=600,format=png', { maxJobMemoryBytes: 4 << 20 }),
+      (e) => e.code === 'too_large' && /needs about \d+ MB to .*; the limit is 4 MB$/.test(e.message), 'budget');
+    assert.equal(code(() => image.process(fixture('Landscape_1.jpg'), 'width=100', { maxJobMemoryBytes: -1 })), 'invalid_value');
     assert.equal(image.process(fixture('320x240.jpg'), 'width=32').width, 32);
     assert.equal(image.stats().traps, 0);
   });

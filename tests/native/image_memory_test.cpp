@@ -91,7 +91,8 @@ bytes split_idat(const bytes& png, size_t piece) {
                  png.begin() + static_cast<std::ptrdiff_t>(pos + 8 + at + n));
       out.insert(out.end(), 4, 0);
     }
-    if (!idat) out.insert(out.end(), png.begin() + static_cast<std::ptrdiff_t>(pos), png.begin() + static_cast<std::ptrdiff_t>(pos + 12 + length));
+    const auto at = [&png](size_t i) { return png.begin() + static_cast<std::ptrdiff_t>(i); };
+    if (!idat) out.insert(out.end(), at(pos), at(pos + 12 + length));
     pos += 12 + length;
   }
   return out;
@@ -162,7 +163,10 @@ TEST(ImageMemory, PngWriterWritesStbImageWritesBytes) {
   auto noise = wd::make_pixels(300, 200, 3);  // incompressible: stb stores it instead
   ASSERT_TRUE(noise.ok());
   uint32_t state = 1;
-  for (size_t i = 0; i < noise->size(); ++i) noise->data()[i] = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+  for (size_t i = 0; i < noise->size(); ++i) {
+    state = state * 1664525u + 1013904223u;
+    noise->data()[i] = static_cast<uint8_t>(state >> 24);
+  }
   images.push_back(std::move(noise).value());
   for (const std::string name : {"test-pattern.png", "embedgravitybird.png"}) {
     const bytes png = fixture(name);
