@@ -150,6 +150,21 @@ export async function startEdge({ port, outDir, edgeToken, ...options }) {
   throw new Error(`workerd did not start on port ${port} (${exited === null ? 'timed out' : `exited: ${exited}`})\n${edge.stderr}`);
 }
 
+// startEdge on a free port: a port probed free can be taken before workerd binds it, so a fresh
+// one is tried a few times.
+export async function startOnFreePort(options) {
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startEdge({ port: await freePort(), ...options });
+    } catch (e) {
+      if (!/address already in use/i.test(e.message)) throw e;
+      lastError = e;
+    }
+  }
+  throw lastError;
+}
+
 // The version an edge holds for slug (GET /v1/config/<slug>), or null.
 export async function edgeVersion(edge, slug, timeoutMs = 2000) {
   try {

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { REPO, WORKERD, freePort, startEdge, stop } from '../../scripts/stack.mjs';
+import { REPO, WORKERD, startOnFreePort, stop } from '../../scripts/stack.mjs';
 import { defaultImageWasm } from '../../edge-workers/gen-config.mjs';
 import { signImageUrl } from '../../js-glue/image-url.js';
 import { imageSize } from '../js/image-size.mjs';
@@ -121,19 +121,6 @@ function writeVendor(dir, slug, media) {
     media,
   };
   writeFileSync(join(dir, slug, 'config.json'), JSON.stringify(config, null, 2));
-}
-
-async function startOnFreePort(options) {
-  let lastError;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startEdge({ port: await freePort(), ...options });
-    } catch (e) {
-      if (!/address already in use/i.test(e.message)) throw e;
-      lastError = e;
-    }
-  }
-  throw lastError;
 }
 
 before(async () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { createEngine } from '../../js-glue/index.js';
 import {
-  ORIGIN_BIN, REPO, WORKERD, addPrincipal, freePort, publish, readConfig, request, startEdge, startOrigin, stop,
+  ORIGIN_BIN, REPO, WORKERD, addPrincipal, freePort, publish, readConfig, request, startEdge, startOnFreePort, startOrigin, stop,
   waitForVersion,
 } from '../../scripts/stack.mjs';
 
@@ -27,20 +27,6 @@ const BATCH_LIMIT = 100; // edge-workers/events.js MAX_BATCH_EVENTS
 
 const work = mkdtempSync(join(tmpdir(), 'whale-storefront-'));
 let edge = null;
-
-// A port probed free can be taken before workerd binds it: try a fresh one a few times.
-async function startOnFreePort(options) {
-  let lastError;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startEdge({ port: await freePort(), ...options });
-    } catch (e) {
-      if (!/address already in use/i.test(e.message)) throw e;
-      lastError = e;
-    }
-  }
-  throw lastError;
-}
 
 before(async () => {
   assert.ok(existsSync(WORKERD), `workerd not installed at ${WORKERD} (npm ci)`);
