@@ -9,6 +9,17 @@ export class HttpError extends Error {
   }
 }
 
+// The fetch that reaches the origin (config snapshots, event delivery). Under workerd the
+// worker's global fetch goes through a network that allows public addresses only, so image
+// sources cannot reach the origin or anything else on a private or local address; the origin,
+// which usually is on one, is reached through the ORIGIN_NET binding (a network service that
+// allows private and local addresses, written by gen-config.mjs). On Cloudflare the binding is
+// absent and the global fetch is used: the origin is public there, and fetch cannot reach
+// private ranges anyway.
+export function originFetch(env) {
+  return (input, init) => (env?.ORIGIN_NET ? env.ORIGIN_NET.fetch(input, init) : fetch(input, init));
+}
+
 export function json(status, body, headers = {}) {
   return new Response(JSON.stringify(body), {
     status,

@@ -14,11 +14,16 @@
 //   6. the source: an absolute http(s) URL, or a path on the origin of the first allowed source;
 //      it must start with one of media.allowedSources and must not name a loopback, private,
 //      link-local or otherwise non-public address (IMAGE_ALLOW_PRIVATE_SOURCES=1 lifts only
-//      that rule, for local tests): 403;
+//      that rule, for local tests): 403. A host name that resolves to such an address is the
+//      network's to refuse: sources are fetched with the global fetch, which gen-config.mjs
+//      points at a network allowing public addresses only (so a refused name answers 502), and
+//      on Cloudflare cannot reach private ranges at all. Only with IMAGE_ALLOW_PRIVATE_SOURCES
+//      do they go through IMAGE_NET, a network that allows private and local addresses;
 //   7. the edge cache (caches.default where the runtime has one), keyed by the vendor, the
 //      normalized options, the source and, for format=auto, what the client accepts;
 //   8. the fetch: redirects followed by hand, at most MAX_REDIRECTS, each Location checked as in
-//      6; the body read with a cap of media.maxInputBytes (Content-Length first): 413;
+//      6 and fetched through the same network; the body read with a cap of media.maxInputBytes
+//      (Content-Length first): 413;
 //   9. the ETag (the key plus the source's strong ETag or digest): If-None-Match answers 304
 //      before any pixel work;
 //  10. the job in image.wasm within IMAGE_MAX_JOB_MB of memory (413 when its estimate is over),
@@ -168,8 +173,9 @@ function nonPublicIPv6(bytes) {
 }
 
 // Whether a URL's host is a name for this machine or a non-public address literal. Host names
-// that resolve to such addresses are the network's to refuse (workerd's default network and
-// Cloudflare's both do); the worker never sees the resolved address.
+// that resolve to such addresses are the network's to refuse (the public-only network that
+// gen-config.mjs makes the global fetch's, and Cloudflare's); the worker never sees the
+// resolved address.
 export function isPrivateHost(hostname) {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
@@ -310,13 +316,21 @@ async function readCapped(res, maxBytes) {
 // A failure to get the source: the status to answer and whether onerror=redirect applies.
 class SourceFailure extends HttpError {}
 
-// Fetches the source, following redirects by hand so that each hop is checked.
-async function fetchSource(start, media, { allowPrivate, timeoutMs }) {
+// The fetch for image sources and every redirect hop: the global one (public addresses only),
+// or IMAGE_NET's when IMAGE_ALLOW_PRIVATE_SOURCES lets sources be private (local tests).
+export function sourceFetch(env, allowPrivate) {
+  const network = allowPrivate ? env?.IMAGE_NET : undefined;
+  return (input, init) => (network ? network.fetch(input, init) : fetch(input, init));
+}
+
+// Fetches the source with fetchImpl, following redirects by hand so that each hop is checked
+// and goes through the same network.
+export async function fetchSource(start, media, { allowPrivate, timeoutMs, fetchImpl }) {
   const signal = AbortSignal.timeout(timeoutMs);
   let url = start;
   try {
     for (let hop = 0; ; hop++) {
-      const res = await fetch(url.href, { redirect: 'manual', headers: { Accept: 'image/*' }, signal });
+      const res = await fetchImpl(url.href, { redirect: 'manual', headers: { Accept: 'image/*' }, signal });
       if (!REDIRECTS.has(res.status)) {
         if (res.status === 404 || res.status === 410) {
           await res.body?.cancel();
@@ -370,14 +384,16 @@ function defaultCache() {
 // --- the service -----------------------------------------------------------------------------
 
 // env: the worker's bindings; media(slug, ctx) -> Promise<MediaSettings> of the vendor's config;
-// loadModule() -> Promise<WebAssembly.Module> of image.wasm.
+// loadModule() -> Promise<WebAssembly.Module> of image.wasm; fetchImpl: the network sources are
+// fetched through (default sourceFetch's).
 export class ImageService {
-  constructor({ env = {}, media, loadModule, cache = defaultCache() }) {
+  constructor({ env = {}, media, loadModule, cache = defaultCache(), fetchImpl }) {
     this.env = env;
     this.media = media;
     this.loadModule = loadModule;
     this.cache = cache;
     this.allowPrivate = env.IMAGE_ALLOW_PRIVATE_SOURCES === '1' || env.IMAGE_ALLOW_PRIVATE_SOURCES === 'true';
+    this.fetch = fetchImpl ?? sourceFetch(env, this.allowPrivate);
     const timeout = Number(env.IMAGE_FETCH_TIMEOUT_MS ?? DEFAULT_FETCH_TIMEOUT_MS);
     this.timeoutMs = Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_FETCH_TIMEOUT_MS;
     const megabytes = (name, fallback) => {
@@ -440,7 +456,9 @@ export class ImageService {
     let fetched;
     try {
       this.counters.sourceFetches++;
-      fetched = await fetchSource(source, media, { allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs });
+      fetched = await fetchSource(source, media, {
+        allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, fetchImpl: this.fetch,
+      });
     } catch (e) {
       return this.failed(e, job, source);
     }

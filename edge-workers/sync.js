@@ -13,7 +13,10 @@
 // A snapshot is refused (and counted by reason) when it is malformed, names another vendor, is
 // signed by a key that is not pinned, fails its signature, is older than the one held, or its
 // features do not load into the engine.
-// Reads go to this edge's region replica when one is configured, then to the primary.
+// Reads go to this edge's region replica when one is configured, then to the primary, through
+// the network that reaches the origin (originFetch in http.js).
+
+import { originFetch } from './http.js';
 
 export const DEFAULT_MAX_AGE_S = 5;
 export const DEFAULT_TIMEOUT_MS = 1500;
@@ -139,6 +142,7 @@ export class ConfigSync {
     const timeout = Number(env.ORIGIN_TIMEOUT_MS ?? DEFAULT_TIMEOUT_MS);
     this.timeoutMs = Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_TIMEOUT_MS;
     this.pinned = env.ORIGIN_KEYS ?? {};
+    this.fetch = originFetch(env);
     this.keys = null; // Promise<Map<key id, CryptoKey>>
     this.vendors = new Map();
     this.misses = new Map(); // slug -> {until (ms), status, message}: first pulls that failed
@@ -314,7 +318,7 @@ export class ConfigSync {
     if (v.held !== null) headers['If-None-Match'] = `"${v.held.version}"`;
     v.fetches++;
     try {
-      return await fetch(`${source.url}/v1/snapshots/${v.slug}`, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      return await this.fetch(`${source.url}/v1/snapshots/${v.slug}`, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (e) {
       throw new SourceError(e.name === 'TimeoutError' ? `timed out after ${this.timeoutMs} ms` : e.message);
     }
