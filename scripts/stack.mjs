@@ -295,7 +295,9 @@ export async function startStack({
     const image = running.media ? { vendor: vendors[0], allowPrivateSources: true } : {};
     const invalidateUrls = ports.map((p) => `http://127.0.0.1:${p}/v1/invalidate`);
     const port = originPort && await portIsFree(originPort) ? originPort : 0;
-    running.origin = await startOrigin({ db, port, edges: invalidateUrls, edgeToken: tokens.edge, bin: originBin });
+    // The media origin is on 127.0.0.1, which whale-origin refuses in allowedSources without the flag.
+    const args = running.media ? ['--allow-private-media-sources'] : [];
+    running.origin = await startOrigin({ db, port, edges: invalidateUrls, edgeToken: tokens.edge, args, bin: originBin });
     const { base, keyId, publicKey } = running.origin;
     log(`origin ${base} (key ${keyId})`);
     for (const slug of vendors) {

@@ -29,6 +29,7 @@ constexpr const char* usage_text =
     "usage:\n"
     "  whale-origin serve [--db PATH] [--port N] [--host ADDR] [--key PATH]\n"
     "                     [--edge URL]... [--edge-token TOKEN] [--reweight-every SECONDS]\n"
+    "                     [--allow-private-media-sources]\n"
     "  whale-origin vendor add <slug> [--db PATH]\n"
     "  whale-origin edge add <name> [--db PATH]\n"
     "\n"
@@ -38,6 +39,8 @@ constexpr const char* usage_text =
     "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing)\n"
     "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
     "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n"
+    "  --allow-private-media-sources  accept media.allowedSources on loopback, private and link-local\n"
+    "                     hosts (local tests and the local stack only; docs/origin.md)\n"
     "  --reweight-every S bandit reweight cadence in seconds (default 3600; 0: only POST .../reweight)\n";
 
 int usage(const std::string& problem) {
@@ -68,6 +71,10 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
     }
     if (arg.rfind("--", 0) != 0) {
       o.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--allow-private-media-sources") {
+      o.serve.allow_private_media_sources = true;
       continue;
     }
     if (i + 1 >= argc) {

@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "crypto.h"
+#include "media_sources.h"
 #include "metrics.h"
 #include "nudger.h"
 #include "optimize.h"
@@ -343,6 +344,9 @@ struct server::impl {
     const std::string slug = req.matches[1];
     if (!authorize(req, res, principal_kind::vendor, slug)) return;
     result<std::string> accepted = accept_config(req.body, slug);
+    if (accepted && !options.allow_private_media_sources) {
+      if (result<void> sources = refuse_local_media_sources(*accepted); !sources) accepted = sources.error();
+    }
     if (!accepted) {
       stats.validation_failure(error_name(accepted.code()));
       send_error(res, accepted.code() == error_code::too_large ? 413 : 400, error_name(accepted.code()),

@@ -19,6 +19,8 @@ struct server_options {
   std::vector<std::string> edge_urls;  // invalidate endpoints nudged after each publish
   std::string edge_token;              // bearer token sent with the nudges
   int reweight_every_s = 3600;         // bandit reweight cadence (docs/bandits.md); 0: only on request
+  // media.allowedSources may name loopback, private and link-local hosts (the local stack only).
+  bool allow_private_media_sources = false;
 };
 
 class server {
