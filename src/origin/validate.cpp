@@ -1,11 +1,47 @@
 #include "validate.h"
 
+#include "whale/api.h"
 #include "whale/config.h"
+#include "whale/json.h"
 
 namespace whale::origin {
 
+namespace {
+
+constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+
+// An edge reads a snapshot with JSON.parse (edge-workers/sync.js), which refuses a byte order
+// mark; the core's simdjson skips one, so it is refused here by name.
+result<void> refuse_bom(std::string_view body) {
+  if (body.substr(0, utf8_bom.size()) != utf8_bom) return {};
+  return fail(error_code::invalid_json,
+              "config: starts with a UTF-8 byte order mark (EF BB BF), which edges refuse: save it without the BOM");
+}
+
+// An edge loads {features, savedGroups} re-serialized by JSON.stringify (sync.js install()), which
+// can be longer than the text sent (1e20 prints as 100000000000000000000): it must stay within
+// the core's input limit.
+result<void> check_features_size(const json::value& config) {
+  json::value payload = json::value::object();
+  for (const char* name : {"features", "savedGroups"}) {
+    const json::value* v = config.find(name);
+    payload.set(name, v != nullptr && !v->is_null() ? *v : json::value::object());
+  }
+  const size_t bytes = json::to_string(payload).size();
+  if (bytes <= api::max_input_bytes) return {};
+  return fail(error_code::too_large, "features: " + std::to_string(bytes) + " bytes as edges re-serialize them, over " +
+                                         std::to_string(api::max_input_bytes));
+}
+
+}  // namespace
+
 result<std::string> accept_config(std::string_view body, const std::string& slug) {
+  WHALE_TRY_VOID(refuse_bom(body));
   WHALE_TRY(std::shared_ptr<const config::vendor_config> parsed, config::parse(body));
+  // config::parse reads with simdjson On-Demand, which does not check the syntax of the values it
+  // skips (x- extensions); the edges' JSON.parse checks every byte, and so does this DOM parse.
+  WHALE_TRY(json::value strict, json::parse(body));
+  WHALE_TRY_VOID(check_features_size(strict));
   if (parsed->vendor().slug != slug) {
     return fail(error_code::invalid_value, "vendor.slug: expected \"" + slug + "\", the vendor in the URL");
   }
