@@ -10,7 +10,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, addPrincipal, request, startOrigin, stop } from '../scripts/stack.mjs';
+import { REPO, addPrincipal, request, signEvents, startOrigin, stop } from '../scripts/stack.mjs';
 
 const TOTAL = Number(process.argv[2] ?? 200000);
 const BATCH = Number(process.argv[3] ?? 1000);
@@ -37,7 +37,7 @@ function batchBody() {
       events.push({ eventId: `c-${n}`, type: 'conversion', slug: 'bench-shop', experiment: 'hero', variation: n % 3, unit, ts: 1764000000001 + n });
     }
   }
-  return JSON.stringify({ events });
+  return JSON.stringify({ events: signEvents(events) });
 }
 
 const bodies = [];

@@ -1,225 +1,436 @@
-// POST /v1/events and GET /v1/events/stats: exposure and conversion events from the browser glue
-// (js-glue/browser.js, which sends them with navigator.sendBeacon).
+// Events: what the bandits learn from, and so what an attacker would forge (docs/bandits.md).
 //
-// A batch is a JSON array of events, or {"events": [...]}, at most MAX_BATCH_EVENTS of them in
-// at most MAX_BATCH_BYTES. An event is
-//   {type: "exposure" | "conversion", experiment: string, variation: string | integer,
-//    id?: string, ts: integer (ms since the epoch), eventId: string, value?: number}
-// id defaults to the visitor's whale_id cookie (HttpOnly, so the browser glue cannot read it).
-// Events that do not have that shape are counted as rejected and skipped; the rest of the batch
-// is kept. An eventId seen recently (the last DEDUP_WINDOW ids) is counted as a duplicate and
-// skipped, so a beacon that is retried is not counted twice.
+// Only the edge mints events. /v1/assign records an exposure for each experiment it assigned;
+// both /v1/assign and /v1/storefront hand the visitor a receipt (the whale_rc cookie, and
+// `receipt` in /v1/assign's answer) that lists what it was assigned, MAC'd with a per-vendor key.
+// POST /v1/events from a browser counts only for experiments its receipt lists, with the
+// variation and unit the receipt names: a client reports only what it was shown. Every event
+// forwarded to the origin carries an id that is an HMAC over (type, vendor, experiment,
+// variation, unit, day) with a per-vendor key derived from EVENTS_KEY, which the origin shares and
+// verifies: the same fact gets the same id at every edge, and nobody without the key mints one.
 //
-// An event may name its vendor (`slug`); POST /v1/events?vendor=<slug> names it for the events of
-// the batch that do not. Events without a vendor are kept and counted but cannot be forwarded.
+// A client batch is a JSON array of events, or {"events": [...], "receipt"?: string}, at most
+// MAX_BATCH_EVENTS of them in at most MAX_BATCH_BYTES. An event is
+//   {type: "exposure" | "conversion", experiment: string, variation?: string | integer,
+//    slug?: string, value?: number}
+// Events that are refused are counted by reason (`refused` in /v1/events/stats).
 //
-// Accepted events wait in a per-isolate ring buffer of BUFFER_CAPACITY events; when it is full
-// the oldest is dropped and counted. With an origin (ORIGIN_URL), an EventForwarder posts them
-// to the origin primary's POST /v1/events in batches (docs/bandits.md).
+// Accepted events wait in a per-isolate buffer bounded in bytes (EVENTS_BUFFER_BYTES); when it is
+// full new events are dropped and counted. With an origin (ORIGIN_URL) an EventForwarder posts
+// them in batches; every promise it makes belongs to the request that made it (ctx.waitUntil of
+// that request only), so no request context outlives its request.
 
 import { HttpError, isObject, readBodyText } from './http.js';
 
 export const MAX_BATCH_EVENTS = 100;
 export const MAX_BATCH_BYTES = 64 * 1024;
-export const BUFFER_CAPACITY = 10_000;
+export const BUFFER_BYTES = 4 * 1024 * 1024;
 const DEDUP_WINDOW = 4096;
-const MAX_TEXT = 128; // characters of experiment, variation, id, eventId
+const MAX_TEXT = 128; // characters of experiment, variation, unit
 const TYPES = new Set(['exposure', 'conversion']);
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+const DAY_MS = 86_400_000;
+// Receipts: at most this many assignments (the newest kept), valid this long.
+export const RECEIPT_MAX_ENTRIES = 24;
+export const RECEIPT_MAX_AGE_S = 30 * 86400;
+export const RECEIPT_COOKIE = 'whale_rc';
+const RECEIPT_TEXT = /^[A-Za-z0-9_-]{1,4096}\.[A-Za-z0-9_-]{22}$/;
+
+const encoder = new TextEncoder();
 
 function shortText(value) {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_TEXT;
 }
 
-// The event as stored (only the known members), or null when it is not one.
-// defaultId: the visitor id for events that carry none (the whale_id cookie), or undefined.
-export function checkEvent(event, defaultId, defaultSlug) {
-  if (!isObject(event) || !TYPES.has(event.type)) return null;
-  const slug = event.slug ?? defaultSlug;
-  if (slug !== undefined && !(typeof slug === 'string' && SLUG.test(slug))) return null;
-  const id = event.id ?? defaultId;
-  if (!shortText(event.experiment) || !shortText(id) || !shortText(event.eventId)) return null;
-  const variation = event.variation;
-  if (!(shortText(variation) || (Number.isSafeInteger(variation) && variation >= 0))) return null;
-  if (!(Number.isSafeInteger(event.ts) && event.ts > 0)) return null;
-  if (event.value !== undefined && !Number.isFinite(event.value)) return null;
-  const checked = { type: event.type, experiment: event.experiment, variation, id, ts: event.ts, eventId: event.eventId };
-  if (event.value !== undefined) checked.value = event.value;
-  if (slug !== undefined) checked.slug = slug;
-  return checked;
+function base64url(bytes) {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-export class EventBuffer {
-  constructor({ capacity = BUFFER_CAPACITY, dedupWindow = DEDUP_WINDOW } = {}) {
-    this.capacity = capacity;
-    this.ring = new Array(capacity);
-    this.start = 0; // index of the oldest event
-    this.size = 0;
-    this.dedupWindow = dedupWindow;
-    this.recentIds = new Set(); // insertion order is age order
-    this.counters = { batches: 0, received: 0, accepted: 0, rejected: 0, duplicates: 0, dropped: 0 };
+function fromBase64url(text) {
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+function hex(bytes) {
+  let out = '';
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0');
+  return out;
+}
+
+// The message an event id is the MAC of; the origin computes the same (src/origin/events.cpp).
+export function eventMessage({ type, slug, experiment, variation, unit, ts }) {
+  return `whale-event-v1\n${type}\n${slug}\n${experiment}\n${variation}\n${unit}\n${Math.floor(ts / DAY_MS)}`;
+}
+
+// The per-vendor keys derived from one secret (EVENTS_KEY, shared with the origin): event ids
+// are HMAC-SHA256(HMAC-SHA256(secret, "whale-events-v1 vendor\n" + slug), message), receipts use a
+// key derived the same way with "whale-receipt-v1 vendor\n".
+export class EventKeys {
+  constructor(secret) {
+    this.secret = typeof secret === 'string' && secret.length >= 32 ? secret : null;
+    this.master = null;
+    this.keys = new Map(); // `${purpose}\n${slug}` -> Promise<CryptoKey>
   }
 
-  push(event) {
-    if (this.size === this.capacity) {
-      this.start = (this.start + 1) % this.capacity;
-      this.size--;
-      this.counters.dropped++;
+  get configured() { return this.secret !== null; }
+
+  async masterKey() {
+    // Without a secret (an edge with no origin) receipts still work within the isolate.
+    const raw = this.secret === null ? crypto.getRandomValues(new Uint8Array(32)) : encoder.encode(this.secret);
+    this.master ??= crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    return this.master;
+  }
+
+  key(purpose, slug) {
+    const name = `${purpose}\n${slug}`;
+    let key = this.keys.get(name);
+    if (!key) {
+      key = this.masterKey()
+        .then((master) => crypto.subtle.sign('HMAC', master, encoder.encode(`whale-${purpose}-v1 vendor\n${slug}`)))
+        .then((raw) => crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']));
+      if (this.keys.size >= 4096) this.keys.clear(); // vendors are few; a flood of names is not kept
+      this.keys.set(name, key);
     }
-    this.ring[(this.start + this.size) % this.capacity] = event;
-    this.size++;
+    return key;
   }
 
-  seen(eventId) {
-    if (this.recentIds.has(eventId)) return true;
-    this.recentIds.add(eventId);
-    if (this.recentIds.size > this.dedupWindow) this.recentIds.delete(this.recentIds.values().next().value);
+  async mac(purpose, slug, text) {
+    return new Uint8Array(await crypto.subtle.sign('HMAC', await this.key(purpose, slug), encoder.encode(text)));
+  }
+
+  // 32 hex digits (128 bits): the event's id and its proof of origin.
+  async eventId(event) {
+    return hex((await this.mac('events', event.slug, eventMessage(event))).subarray(0, 16));
+  }
+
+  // entries: [[experiment, variation, unit], ...]; visitor: the whale_id the receipt belongs to.
+  async mintReceipt(slug, visitor, entries, nowMs) {
+    const payload = base64url(encoder.encode(JSON.stringify({
+      s: slug, v: visitor, t: Math.floor(nowMs / 1000), a: entries.slice(-RECEIPT_MAX_ENTRIES),
+    })));
+    return `${payload}.${base64url((await this.mac('receipt', slug, payload)).subarray(0, 16))}`;
+  }
+
+  // {slug, visitor, entries} of a receipt this edge's key signed and that has not expired, else
+  // null. `slug`, when given, must be the receipt's.
+  async readReceipt(text, nowMs) {
+    if (typeof text !== 'string' || !RECEIPT_TEXT.test(text)) return null;
+    const [payload, mac] = text.split('.');
+    let body;
+    try {
+      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(fromBase64url(payload)));
+    } catch {
+      return null;
+    }
+    if (!isObject(body) || typeof body.s !== 'string' || !SLUG.test(body.s) || !Array.isArray(body.a)) return null;
+    const expected = base64url((await this.mac('receipt', body.s, payload)).subarray(0, 16));
+    if (!timingSafeEqual(expected, mac)) return null;
+    if (!(Number.isSafeInteger(body.t) && body.t * 1000 <= nowMs + 60_000 && nowMs / 1000 - body.t <= RECEIPT_MAX_AGE_S)) return null;
+    return { slug: body.s, visitor: typeof body.v === 'string' ? body.v : '', entries: body.a, issuedAt: body.t };
+  }
+}
+
+function timingSafeEqual(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+// Token buckets by key (a visitor, an address), at most maxKeys of them: the least recently used
+// bucket is forgotten first (a forgotten key starts full again, so a flood of fresh keys buys
+// each only the burst).
+export class RateLimiter {
+  constructor({ perMinute, burst, maxKeys = 10_000 }) {
+    this.rate = perMinute / 60_000; // tokens per ms
+    this.burst = burst;
+    this.maxKeys = maxKeys;
+    this.buckets = new Map(); // key -> {tokens, at}
+  }
+
+  take(key, now, n = 1) {
+    let bucket = this.buckets.get(key);
+    if (bucket) {
+      this.buckets.delete(key);
+      bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.rate);
+      bucket.at = now;
+    } else {
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value);
+      bucket = { tokens: this.burst, at: now };
+    }
+    this.buckets.set(key, bucket);
+    if (bucket.tokens < n) return false;
+    bucket.tokens -= n;
+    return true;
+  }
+}
+
+// Bytes an event takes in the buffer and on the wire, near enough.
+function eventBytes(e) {
+  return 48 + e.slug.length + e.experiment.length + String(e.variation).length + e.unit.length;
+}
+
+// Accepted events ({type, slug, experiment, variation, unit, ts}) waiting for the origin, bounded
+// in bytes. Nothing is dropped while there is room; what does not fit is dropped and counted.
+export class EventBuffer {
+  constructor({ capacityBytes = BUFFER_BYTES, dedupWindow = DEDUP_WINDOW } = {}) {
+    this.capacityBytes = capacityBytes;
+    this.queue = [];
+    this.head = 0; // index of the oldest event in queue
+    this.bytes = 0;
+    this.dedupWindow = dedupWindow;
+    this.recent = new Set(); // facts seen lately (insertion order is age order)
+    this.counters = { generated: 0, accepted: 0, duplicates: 0, dropped: 0, droppedBytes: 0 };
+    this.refused = {}; // reason -> count
+  }
+
+  get size() { return this.queue.length - this.head; }
+
+  refuse(reason, n = 1) { this.refused[reason] = (this.refused[reason] ?? 0) + n; }
+
+  seen(e) {
+    const fact = `${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`;
+    if (this.recent.has(fact)) return true;
+    this.recent.add(fact);
+    if (this.recent.size > this.dedupWindow) this.recent.delete(this.recent.values().next().value);
     return false;
   }
 
-  // Counts and keeps a batch's events; answers {accepted, rejected, duplicates}.
-  add(events, defaultId, defaultSlug) {
-    this.counters.batches++;
-    const answer = { accepted: 0, rejected: 0, duplicates: 0 };
-    for (const raw of events) {
-      this.counters.received++;
-      const event = checkEvent(raw, defaultId, defaultSlug);
-      if (event === null) answer.rejected++;
-      else if (this.seen(event.eventId)) answer.duplicates++;
-      else {
-        this.push(event);
-        answer.accepted++;
-      }
+  // Keeps one event; 'accepted', 'duplicate' or 'dropped'.
+  add(e) {
+    if (this.seen(e)) {
+      this.counters.duplicates++;
+      return 'duplicate';
     }
-    this.counters.accepted += answer.accepted;
-    this.counters.rejected += answer.rejected;
-    this.counters.duplicates += answer.duplicates;
-    return answer;
+    const bytes = eventBytes(e);
+    if (this.bytes + bytes > this.capacityBytes) {
+      this.counters.dropped++;
+      this.counters.droppedBytes += bytes;
+      this.recent.delete(`${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`);
+      return 'dropped';
+    }
+    this.queue.push(e);
+    this.bytes += bytes;
+    this.counters.accepted++;
+    return 'accepted';
+  }
+
+  // Events the edge minted itself (exposures of /v1/assign).
+  addMinted(list) {
+    for (const e of list) {
+      this.counters.generated++;
+      this.add(e);
+    }
   }
 
   // Removes and returns up to n of the oldest events.
   drain(n = this.size) {
-    const out = [];
-    while (out.length < n && this.size > 0) {
-      out.push(this.ring[this.start]);
-      this.ring[this.start] = undefined;
-      this.start = (this.start + 1) % this.capacity;
-      this.size--;
+    const end = Math.min(this.queue.length, this.head + n);
+    const out = this.queue.slice(this.head, end);
+    this.head = end;
+    for (const e of out) this.bytes -= eventBytes(e);
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
     return out;
+  }
+
+  // Puts a batch back at the front (a delivery that will be retried); what no longer fits is
+  // dropped and counted.
+  requeue(list) {
+    const kept = [];
+    for (const e of list) {
+      const bytes = eventBytes(e);
+      if (this.bytes + bytes > this.capacityBytes) {
+        this.counters.dropped++;
+        this.counters.droppedBytes += bytes;
+        continue;
+      }
+      this.bytes += bytes;
+      kept.push(e);
+    }
+    this.queue = kept.concat(this.queue.slice(this.head));
+    this.head = 0;
   }
 
   stats() {
-    return { ...this.counters, buffered: this.size, capacity: this.capacity, forwarding: false };
+    return {
+      ...this.counters, refused: { ...this.refused }, buffered: this.size, bufferedBytes: this.bytes,
+      capacityBytes: this.capacityBytes, forwarding: false,
+    };
   }
 }
 
-export const FORWARD_BATCH = 100; // events per POST to the origin
-export const FORWARD_INTERVAL_MS = 1000; // the oldest buffered event waits at most this long (while the isolate lives)
+// What a client may report. `receipt`: the visitor's receipt as EventKeys.readReceipt reads it
+// (null: none or not valid); `ip`: the client address (CF-Connecting-IP), for the per-address
+// limit. Returns {accepted, refused, duplicates}; each refusal is counted by reason.
+export class ClientEvents {
+  constructor(buffer, { perVisitorPerMinute = 120, perVisitorBurst = 60, perIpPerMinute = 1200, perIpBurst = 600 } = {}) {
+    this.buffer = buffer;
+    this.perVisitor = new RateLimiter({ perMinute: perVisitorPerMinute, burst: perVisitorBurst });
+    this.perIp = new RateLimiter({ perMinute: perIpPerMinute, burst: perIpBurst });
+  }
+
+  add(events, { receipt, hadReceipt, ip, now = Date.now() }) {
+    const answer = { accepted: 0, refused: 0, duplicates: 0 };
+    const refuse = (reason) => {
+      answer.refused++;
+      this.buffer.refuse(reason);
+    };
+    for (const raw of events) {
+      if (!isObject(raw) || !TYPES.has(raw.type) || !shortText(raw.experiment)) { refuse('malformed'); continue; }
+      if (raw.value !== undefined && !Number.isFinite(raw.value)) { refuse('malformed'); continue; }
+      if (raw.slug !== undefined && !(typeof raw.slug === 'string' && SLUG.test(raw.slug))) { refuse('malformed'); continue; }
+      if (receipt === null) { refuse(hadReceipt ? 'bad_receipt' : 'no_receipt'); continue; }
+      if (raw.slug !== undefined && raw.slug !== receipt.slug) { refuse('other_vendor'); continue; }
+      const entry = receipt.entries.find((a) => Array.isArray(a) && a[0] === raw.experiment);
+      if (!entry || !shortText(String(entry[1])) || !shortText(entry[2])) { refuse('not_assigned'); continue; }
+      if (raw.variation !== undefined && String(raw.variation) !== String(entry[1])) { refuse('not_assigned'); continue; }
+      if (!this.perIp.take(ip ?? 'unknown', now)) { refuse('rate_limited_ip'); continue; }
+      if (!this.perVisitor.take(`${receipt.slug}\n${receipt.visitor}`, now)) { refuse('rate_limited_visitor'); continue; }
+      const outcome = this.buffer.add({
+        type: raw.type, slug: receipt.slug, experiment: entry[0], variation: entry[1], unit: entry[2], ts: now,
+      });
+      if (outcome === 'accepted') answer.accepted++;
+      else if (outcome === 'duplicate') answer.duplicates++;
+      else refuse('buffer_full');
+    }
+    return answer;
+  }
+}
+
+export const FORWARD_BATCH = 500; // events per POST to the origin (the origin takes up to 1000)
+export const FORWARD_CONCURRENCY = 4; // POSTs in flight per isolate
+export const FORWARD_INTERVAL_MS = 1000; // a partial batch waits at most this long (while requests come)
+export const FORWARD_MAX_ATTEMPTS = 8; // then the batch is dead-lettered (counted, dropped)
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
-// A delivery loop sleeps through backoffs up to this long; longer ones wait for the next request.
-const MAX_INLINE_WAIT_MS = 8000;
-const FORWARD_TIMEOUT_MS = 5000;
+const FORWARD_TIMEOUT_MS = 10_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Delivers a buffer's events to the origin: batches of `batchSize`, or fewer once the oldest has
-// waited `intervalMs`; a failed POST (network, timeout, 5xx, 408, 429) is retried with
-// exponential backoff (250 ms doubling to 30 s); a batch the origin refuses (other 4xx) is
-// discarded and counted. One delivery loop per isolate, run in ctx.waitUntil: requests never
-// wait for it. The batch in flight leaves the ring, so the ring keeps taking new events (and
-// dropping its oldest) meanwhile.
+// Delivers a buffer's events to the origin's POST /v1/events in the compact form
+// {"rows": [[type, slug, experiment, variation, unit, ts, id], ...]}.
+//
+// pump(ctx) runs on every request: it starts as many batch POSTs as are due (a full batch, or a
+// partial one whose oldest event waited intervalMs, or a retry whose backoff ran out), at most
+// `concurrency` in flight, each handed to that request's ctx.waitUntil. When events are left
+// waiting and no timer is set, the request also carries one timer of intervalMs that pumps again.
+// A failed POST (network, timeout, 5xx, 408, 429) puts its events back at the front of the buffer
+// with exponential backoff; after maxAttempts failures the batch is dead-lettered and counted. A
+// batch the origin refuses (other 4xx) is discarded and counted. The delivery state is bounded
+// (the buffer's bytes and `concurrency` batches) and owned by the isolate.
 export class EventForwarder {
-  constructor(buffer, { url, token, batchSize = FORWARD_BATCH, intervalMs = FORWARD_INTERVAL_MS, fetchImpl } = {}) {
+  constructor(buffer, keys, {
+    url, token, fetchImpl, batchSize = FORWARD_BATCH, concurrency = FORWARD_CONCURRENCY,
+    intervalMs = FORWARD_INTERVAL_MS, maxAttempts = FORWARD_MAX_ATTEMPTS,
+  } = {}) {
     this.buffer = buffer;
+    this.keys = keys;
     this.url = `${url.replace(/\/+$/, '')}/v1/events`;
     this.token = token;
-    this.batchSize = batchSize;
-    this.intervalMs = intervalMs;
     this.fetch = fetchImpl ?? ((...args) => fetch(...args));
-    this.pending = null; // the batch being delivered (origin-shaped events)
-    this.attempts = 0; // failed attempts of the pending batch
+    this.batchSize = batchSize;
+    this.concurrency = concurrency;
+    this.intervalMs = intervalMs;
+    this.maxAttempts = maxAttempts;
+    this.inFlight = 0;
+    this.inFlightEvents = 0;
+    this.oldestAt = 0; // when the oldest waiting event arrived (0: none waiting)
+    this.timerSet = false;
+    this.attempts = 0; // consecutive failures (the backoff's exponent)
     this.retryAt = 0;
-    this.oldestAt = 0; // when the oldest buffered event arrived (0: none)
-    this.loop = null;
-    this.counters = { sent: 0, batchesSent: 0, failed: 0, retries: 0, discarded: 0, unattributed: 0, duplicatesAtOrigin: 0 };
+    this.counters = {
+      sent: 0, batchesSent: 0, failed: 0, retries: 0, discarded: 0, deadLettered: 0, duplicatesAtOrigin: 0,
+    };
   }
 
-  // Called after events were buffered (and on any request): starts the delivery loop if needed.
-  kick(ctx) {
-    if (this.buffer.size > 0 && this.oldestAt === 0) this.oldestAt = Date.now();
-    if (this.loop === null && (this.pending !== null || this.buffer.size > 0)) {
-      this.loop = this.run().finally(() => {
-        this.loop = null;
-      });
-    }
-    if (this.loop !== null) ctx?.waitUntil?.(this.loop);
-  }
-
-  async run() {
-    for (;;) {
-      const now = Date.now();
-      if (this.pending === null) {
-        if (this.buffer.size === 0) {
-          this.oldestAt = 0;
-          return;
-        }
-        const age = now - (this.oldestAt || now);
-        if (this.buffer.size < this.batchSize && age < this.intervalMs) {
-          await sleep(this.intervalMs - age);
-          continue;
-        }
-        this.pending = this.take();
-        this.oldestAt = this.buffer.size > 0 ? now : 0;
-        if (this.pending.length === 0) {
-          this.pending = null;
-          continue;
-        }
-      } else if (this.retryAt > now) {
-        const wait = this.retryAt - now;
-        if (wait > MAX_INLINE_WAIT_MS) return; // the next request's kick() carries on
-        await sleep(wait);
-        continue;
-      }
-      if (this.attempts > 0) this.counters.retries++;
-      const outcome = await this.send(this.pending);
-      if (outcome === 'retry') {
-        this.counters.failed++;
-        this.attempts++;
-        this.retryAt = Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.attempts - 1));
-        continue;
-      }
-      if (outcome === 'refused') this.counters.discarded += this.pending.length;
-      this.pending = null;
-      this.attempts = 0;
-      this.retryAt = 0;
+  pump(ctx, now = Date.now()) {
+    for (const delivery of this.startDue(now)) ctx?.waitUntil?.(delivery);
+    if (ctx?.waitUntil) {
+      const timer = this.timer(now);
+      if (timer) ctx.waitUntil(timer);
     }
   }
 
-  // Up to batchSize events from the ring, in the origin's shape; those without a vendor are counted and left out.
-  take() {
-    const out = [];
-    for (const e of this.buffer.drain(this.batchSize)) {
-      if (e.slug === undefined) {
-        this.counters.unattributed++;
-        continue;
-      }
-      out.push({
-        eventId: e.eventId, type: e.type, slug: e.slug, experiment: e.experiment, variation: e.variation, unit: e.id, ts: e.ts,
-      });
+  // Starts the POSTs that are due; returns their promises.
+  startDue(now) {
+    if (this.buffer.size > 0 && this.oldestAt === 0) this.oldestAt = now;
+    const started = [];
+    while (this.inFlight < this.concurrency && this.buffer.size > 0 && now >= this.retryAt &&
+      (this.buffer.size >= this.batchSize || now - this.oldestAt >= this.intervalMs)) {
+      const batch = this.buffer.drain(this.batchSize);
+      this.oldestAt = this.buffer.size > 0 ? now : 0;
+      started.push(this.deliver(batch, batch.reduce((n, e) => Math.max(n, e.tries ?? 0), 0)));
     }
-    return out;
+    return started;
+  }
+
+  // When events wait and no timer is set: a promise that sleeps until the next batch is due,
+  // starts it and resolves when the POSTs it started (and at most a few timers after it) end.
+  // It belongs to the request that set it; null when no timer is needed.
+  timer(now, chained = 0) {
+    if (this.buffer.size === 0 || this.timerSet || chained >= 8) return null;
+    this.timerSet = true;
+    const wait = Math.max(this.retryAt - now, this.intervalMs - (now - (this.oldestAt || now)), 10);
+    return sleep(wait).then(() => {
+      this.timerSet = false;
+      const at = Date.now();
+      const started = this.startDue(at);
+      const next = this.timer(at, chained + 1);
+      return Promise.all(next ? [...started, next] : started);
+    });
+  }
+
+  async deliver(batch, attempt) {
+    this.inFlight++;
+    this.inFlightEvents += batch.length;
+    if (attempt > 0) this.counters.retries++;
+    let outcome;
+    try {
+      outcome = await this.send(batch);
+    } finally {
+      this.inFlight--;
+      this.inFlightEvents -= batch.length;
+    }
+    if (outcome === 'retry') {
+      this.counters.failed++;
+      this.attempts++;
+      this.retryAt = Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (this.attempts - 1));
+      const tries = attempt + 1;
+      if (tries >= this.maxAttempts) {
+        this.counters.deadLettered += batch.length;
+        return;
+      }
+      for (const e of batch) e.tries = tries;
+      this.buffer.requeue(batch);
+      if (this.oldestAt === 0) this.oldestAt = Date.now() - this.intervalMs; // due once the backoff ends
+      return;
+    }
+    this.attempts = 0;
+    this.retryAt = 0;
+    if (outcome === 'refused') this.counters.discarded += batch.length;
+  }
+
+  // The compact wire form; each event's id is its MAC.
+  async encode(batch) {
+    const rows = await Promise.all(batch.map(async (e) => [
+      e.type, e.slug, e.experiment, e.variation, e.unit, e.ts, await this.keys.eventId(e),
+    ]));
+    return JSON.stringify({ rows });
   }
 
   // 'ok', 'retry' or 'refused'.
-  async send(events) {
+  async send(batch) {
     let res;
     try {
       res = await this.fetch(this.url, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.token}` },
-        body: JSON.stringify({ events }),
+        body: await this.encode(batch),
         signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
       });
     } catch {
@@ -232,7 +443,7 @@ export class EventForwarder {
         this.counters.discarded += answer.rejected ?? 0;
         this.counters.sent += answer.accepted ?? 0;
       } catch {
-        this.counters.sent += events.length;
+        this.counters.sent += batch.length;
       }
       this.counters.batchesSent++;
       return 'ok';
@@ -243,12 +454,12 @@ export class EventForwarder {
   }
 
   stats() {
-    return { ...this.counters, inFlight: this.pending?.length ?? 0, attempts: this.attempts };
+    return { ...this.counters, inFlight: this.inFlightEvents, batchesInFlight: this.inFlight, attempts: this.attempts };
   }
 }
 
-// The events of a POST /v1/events body. sendBeacon sends text/plain (no CORS preflight), so the
-// body is parsed as JSON whatever its Content-Type.
+// The events and receipt of a POST /v1/events body. sendBeacon sends text/plain (no CORS
+// preflight), so the body is parsed as JSON whatever its Content-Type.
 export async function readBatch(request) {
   const text = await readBodyText(request, MAX_BATCH_BYTES);
   let body;
@@ -260,5 +471,6 @@ export async function readBatch(request) {
   const events = Array.isArray(body) ? body : body?.events;
   if (!Array.isArray(events)) throw new HttpError(400, 'wrong_type', 'request body: expected [event, ...] or {"events": [...]}');
   if (events.length > MAX_BATCH_EVENTS) throw new HttpError(413, 'too_large', `more than ${MAX_BATCH_EVENTS} events in a batch`);
-  return events;
+  const receipt = isObject(body) && typeof body.receipt === 'string' ? body.receipt : undefined;
+  return { events, receipt };
 }

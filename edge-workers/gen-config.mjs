@@ -31,6 +31,7 @@ const NAME = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 const KEY_ID = /^[0-9a-f]{16}$/;
 const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const DEFAULT_EDGE_TOKEN_ENV = 'WHALE_EDGE_TOKEN';
+export const DEFAULT_EVENTS_KEY_ENV = 'WHALE_EVENTS_KEY';
 export const DEFAULT_IMAGE_SIGNING_KEY_ENV = 'WHALE_IMAGE_SIGNING_KEY';
 // Defaults of edge-workers/sync.js, repeated in the generated config so that it says them.
 export const DEFAULT_MAX_AGE_S = 5;
@@ -108,7 +109,10 @@ export function readKeysFile(path) {
 }
 
 // Checks and normalises the sync options; null when there is no origin.
-function syncBindings({ name, origin, replicas = {}, region, keys = {}, edgeTokenEnv = DEFAULT_EDGE_TOKEN_ENV, maxAge, timeoutMs }) {
+function syncBindings({
+  name, origin, replicas = {}, region, keys = {}, edgeTokenEnv = DEFAULT_EDGE_TOKEN_ENV, eventsKeyEnv = DEFAULT_EVENTS_KEY_ENV,
+  maxAge, timeoutMs,
+}) {
   if (name !== undefined && !NAME.test(name)) throw new Error(`--name ${name}: expected [a-z0-9-], 1 to 64 characters`);
   if (!origin) {
     if (Object.keys(replicas).length || region || Object.keys(keys).length) {
@@ -125,12 +129,13 @@ function syncBindings({ name, origin, replicas = {}, region, keys = {}, edgeToke
   if (Object.keys(keys).length === 0) throw new Error('--origin needs at least one pinned key (--key KEYID=BASE64 or --keys FILE)');
   for (const [keyId, publicKey] of Object.entries(keys)) checkKey(keyId, publicKey);
   if (!ENV_VAR.test(edgeTokenEnv)) throw new Error(`--edge-token-env ${edgeTokenEnv}: not a variable name`);
+  if (!ENV_VAR.test(eventsKeyEnv)) throw new Error(`events key variable ${eventsKeyEnv}: not a variable name`);
   maxAge ??= DEFAULT_MAX_AGE_S;
   timeoutMs ??= DEFAULT_TIMEOUT_MS;
   if (!(Number.isFinite(maxAge) && maxAge >= 0)) throw new Error(`--max-age ${maxAge}: expected seconds >= 0`);
   if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new Error(`--timeout-ms ${timeoutMs}: expected a positive integer`);
   return {
-    origin: originUrl(origin, '--origin'), replicas: checkedReplicas, region, keys, edgeTokenEnv, maxAge, timeoutMs,
+    origin: originUrl(origin, '--origin'), replicas: checkedReplicas, region, keys, edgeTokenEnv, eventsKeyEnv, maxAge, timeoutMs,
   };
 }
 
@@ -159,6 +164,9 @@ function bindingLines(name, sync) {
     '    # The edge token: reads snapshots and authenticates the origin\'s nudges. Read from the',
     '    # environment workerd runs in, so it is not written here.',
     `    (name = "EDGE_TOKEN", fromEnvironment = ${capnpText(sync.edgeTokenEnv)}),`,
+    '    # The events key, shared with the origin: event ids are MACs under keys derived from it',
+    '    # (docs/bandits.md). Read from the environment, like the edge token.',
+    `    (name = "EVENTS_KEY", fromEnvironment = ${capnpText(sync.eventsKeyEnv)}),`,
     `    (name = "CONFIG_MAX_AGE", text = ${capnpText(String(sync.maxAge))}),   # seconds before a background refresh`,
     `    (name = "ORIGIN_TIMEOUT_MS", text = ${capnpText(String(sync.timeoutMs))}),   # per read, then the next source`,
   );

@@ -324,7 +324,7 @@ export class Storefront {
       storedAt: now,
     };
     if (key !== null) this.cache.set(key, entry);
-    const setCookies = inputs.personal ? (setCookiesFor?.(layout, visitor) ?? []) : [];
+    const setCookies = inputs.personal ? ((await setCookiesFor?.(layout, visitor)) ?? []) : [];
     return this.respond(request, entry, { status: key === null ? 'bypass' : 'miss', wasmMs, extra: config.headers, setCookies });
   }
 

@@ -32,7 +32,9 @@ import coreModule from '../js-glue/core.wasm';
 import { ConfigSync } from './sync.js';
 import { HttpError, isObject, json, methodNotAllowed, parseCookies, readBodyText } from './http.js';
 import { PAGE_ID, Storefront } from './storefront.js';
-import { EventBuffer, EventForwarder, readBatch } from './events.js';
+import {
+  ClientEvents, EventBuffer, EventForwarder, EventKeys, RECEIPT_COOKIE, RECEIPT_MAX_AGE_S, readBatch,
+} from './events.js';
 import demoPage from './demo/index.html';
 import demoScript from './demo/app.js';
 import browserGlue from '../js-glue/browser.js';
@@ -60,19 +62,35 @@ let sync; // ConfigSync when the worker has an origin, null without one; set on 
 const configTexts = new Map(); // slug -> Promise<string> (embedded configs, for layouts)
 const embeddedConfigs = new Map(); // slug -> {version: 0, text, headers} once loaded
 const storefront = new Storefront();
-const events = new EventBuffer();
+let events; // EventBuffer, set on the first request (EVENTS_BUFFER_BYTES)
+let eventKeys; // EventKeys over EVENTS_KEY (shared with the origin)
+let clientEvents; // ClientEvents: what browsers may report, with their receipts
 let forwarder; // EventForwarder when the worker has an origin, null without one; set on the first request
 let images; // ImageService, set on the first request
 const mediaSettings = new Map(); // slug -> {version, media}: the core's reading of the config's `media`
 
-function forwarderFor(env) {
-  if (forwarder === undefined) {
+function positive(value, fallback) {
+  const n = Number(value ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+function eventsFor(env) {
+  if (events === undefined) {
+    events = new EventBuffer({ capacityBytes: positive(env?.EVENTS_BUFFER_BYTES, undefined) });
+    eventKeys = new EventKeys(env?.EVENTS_KEY);
+    clientEvents = new ClientEvents(events, {
+      perVisitorPerMinute: positive(env?.EVENTS_PER_VISITOR_PER_MINUTE, undefined),
+      perIpPerMinute: positive(env?.EVENTS_PER_IP_PER_MINUTE, undefined),
+    });
     forwarder = env?.ORIGIN_URL
-      ? new EventForwarder(events, {
+      ? new EventForwarder(events, eventKeys, {
         url: env.ORIGIN_URL,
         token: typeof env.EDGE_TOKEN === 'string' ? env.EDGE_TOKEN : '',
-        batchSize: Number(env.EVENTS_BATCH ?? 0) || undefined,
-        intervalMs: Number(env.EVENTS_INTERVAL_MS ?? 0) || undefined,
+        // The origin is reached through its own network binding where there is one (gen-config).
+        fetchImpl: env.ORIGIN_NET ? (input, init) => env.ORIGIN_NET.fetch(input, init) : undefined,
+        batchSize: positive(env.EVENTS_BATCH, undefined),
+        concurrency: positive(env.EVENTS_CONCURRENCY, undefined),
+        intervalMs: positive(env.EVENTS_INTERVAL_MS, undefined),
       })
       : null;
   }
@@ -80,7 +98,7 @@ function forwarderFor(env) {
 }
 
 function eventStats() {
-  const stats = events.stats();
+  const stats = { ...events.stats(), keyed: eventKeys.configured };
   if (!forwarder) return stats;
   return { ...stats, ...forwarder.stats(), forwarding: true };
 }
@@ -271,7 +289,7 @@ function stickyCookies(changed = {}, held, url) {
 // when the cookie is not one this worker wrote).
 function visitorOf(cookies) {
   const id = VISITOR_ID.test(cookies[ID_COOKIE] ?? '') ? cookies[ID_COOKIE] : null;
-  return { id, stickyDocs: decodeStickyDocs(cookies[STICKY_COOKIE]) };
+  return { id, stickyDocs: decodeStickyDocs(cookies[STICKY_COOKIE]), receipt: cookies[RECEIPT_COOKIE] };
 }
 
 async function assign(request, url, ctx) {
@@ -303,30 +321,52 @@ async function assign(request, url, ctx) {
   for (const cookie of stickyCookies(result.stickyBucketAssignmentDocs, stickyDocs, url)) headers.append('Set-Cookie', cookie);
   recordExposures(slug, result.experiments, ctx);
   const answer = { vendor: slug, features: result.features, experiments: result.experiments };
+  if (result.experiments.length > 0) {
+    const entries = result.experiments.map((r) => [r.experimentKey, r.variationId, String(r.hashValue)]);
+    const { receipt, changed } = await receiptFor(slug, visitorId, entries, cookies[RECEIPT_COOKIE]);
+    answer.receipt = receipt;
+    if (changed) headers.append('Set-Cookie', receiptCookie(receipt, url));
+  }
   return new Response(JSON.stringify(answer), { status: 200, headers });
 }
 
-// One exposure event per experiment the visitor was bucketed into, for the origin's bandits.
-// The event id is derived from (vendor, experiment, unit, variation), so a returning visitor's
-// repeated exposures deduplicate here and at the origin.
+// The visitor's receipt after being assigned `entries` ([experiment, variation, unit]): the
+// entries of the receipt it holds for the same vendor and visitor, updated, plus the new ones.
+// {receipt, changed}: the held receipt itself (changed false) when it already lists them all and
+// was issued less than a day ago, so that a returning visitor gets no new cookie.
+async function receiptFor(slug, visitorId, entries, heldText) {
+  const now = Date.now();
+  const held = heldText ? await eventKeys.readReceipt(heldText, now) : null;
+  const merged = new Map();
+  if (held && held.slug === slug && held.visitor === visitorId) {
+    for (const e of held.entries) if (Array.isArray(e) && typeof e[0] === 'string') merged.set(e[0], e);
+    const listed = entries.every((e) => {
+      const h = merged.get(e[0]);
+      return h !== undefined && String(h[1]) === String(e[1]) && h[2] === e[2];
+    });
+    if (listed && now / 1000 - held.issuedAt < 86400) return { receipt: heldText, changed: false };
+  }
+  for (const e of entries) {
+    merged.delete(e[0]);
+    merged.set(e[0], e);
+  }
+  return { receipt: await eventKeys.mintReceipt(slug, visitorId, [...merged.values()], now), changed: true };
+}
+
+function receiptCookie(receipt, url) {
+  return `${RECEIPT_COOKIE}=${receipt}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${RECEIPT_MAX_AGE_S}${url.protocol === 'https:' ? '; Secure' : ''}`;
+}
+
+// One exposure event per experiment the visitor was bucketed into, for the origin's bandits. Its
+// id is a MAC over (vendor, experiment, variation, unit, day) made when it is forwarded, so a
+// returning visitor's repeated exposures deduplicate here and at the origin.
 function recordExposures(slug, experiments, ctx) {
   if (experiments.length === 0) return;
   const now = Date.now();
-  const batch = experiments.map((r) => {
-    const unit = String(r.hashValue);
-    return {
-      type: 'exposure', slug, experiment: r.experimentKey, variation: r.variationId, id: unit, ts: now,
-      eventId: `x${fnv1a(`${slug}\n${r.experimentKey}\n${unit}\n${r.variationId}`)}`,
-    };
-  });
-  events.add(batch, undefined, slug);
-  forwarder?.kick(ctx);
-}
-
-function fnv1a(text) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, '0') + text.length.toString(16);
+  events.addMinted(experiments.map((r) => ({
+    type: 'exposure', slug, experiment: r.experimentKey, variation: r.variationId, unit: String(r.hashValue), ts: now,
+  })));
+  forwarder?.pump(ctx, now);
 }
 
 // GET /v1/config/<slug>: the version held, its age and where it came from, and the counters.
@@ -450,17 +490,34 @@ function serveLayout(request, url, slug, page, config) {
   const cookies = parseCookies(request.headers.get('Cookie'));
   return storefront.serve(request, url, {
     slug, page, config, engine, cookies, visitor: visitorOf(cookies),
-    setCookiesFor: (rendered, visitor) => stickyCookies(rendered.stickyBucketAssignmentDocs, visitor.stickyDocs, url),
+    setCookiesFor: async (rendered, visitor) => {
+      const cookies = stickyCookies(rendered.stickyBucketAssignmentDocs, visitor.stickyDocs, url);
+      // The receipt for what the page assigned, which the browser glue's events need (unit: the visitor id).
+      const entries = (rendered.assignments ?? []).filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
+      if (entries.length > 0 && visitor.id) {
+        const { receipt, changed } = await receiptFor(slug, visitor.id, entries, visitor.receipt);
+        if (changed) cookies.push(receiptCookie(receipt, url));
+      }
+      return cookies;
+    },
   });
 }
 
+// POST /v1/events from browsers: only what the visitor's receipt (the whale_rc cookie, or
+// `receipt` in the body) says it was assigned counts (events.js).
 async function acceptEvents(request, url, ctx) {
   const batch = await readBatch(request);
   const vendor = url.searchParams.get('vendor') ?? undefined;
   if (vendor !== undefined && !ORIGIN_SLUG.test(vendor)) throw new HttpError(400, 'invalid_value', 'vendor: not a vendor name');
-  const answer = events.add(batch, visitorOf(parseCookies(request.headers.get('Cookie'))).id ?? undefined, vendor);
-  forwarder?.kick(ctx); // delivery runs in ctx.waitUntil, never before this answer
-  return json(202, answer);
+  const text = batch.receipt ?? parseCookies(request.headers.get('Cookie'))[RECEIPT_COOKIE];
+  const now = Date.now();
+  const receipt = text === undefined ? null : await eventKeys.readReceipt(text, now);
+  const list = vendor === undefined ? batch.events : batch.events.map((e) => (isObject(e) && e.slug === undefined ? { ...e, slug: vendor } : e));
+  const answer = clientEvents.add(list, {
+    receipt, hadReceipt: text !== undefined, ip: request.headers.get('CF-Connecting-IP') ?? undefined, now,
+  });
+  forwarder?.pump(ctx, now); // delivery runs in ctx.waitUntil, never before this answer
+  return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates });
 }
 
 function asset(request, type, text) {
@@ -482,7 +539,7 @@ function readOnly(request) {
 function route(request, env, ctx) {
   const url = new URL(request.url);
   syncFor(env);
-  forwarderFor(env)?.kick(ctx); // resumes a delivery that waited out a long backoff
+  eventsFor(env)?.pump(ctx); // starts deliveries that are due (a backoff that ran out)
   if (url.pathname.startsWith(IMAGE_ROUTE)) {
     readOnly(request);
     return imagesFor(env).serve(request, url, ctx);

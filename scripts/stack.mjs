@@ -11,6 +11,7 @@
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
 
 import { spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -26,6 +27,22 @@ const STARTUP_MS = 20000;
 const REQUEST_MS = 10000;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The events key the origin and the edges of this process share (docs/bandits.md): from
+// WHALE_EVENTS_KEY, or a new random one per process.
+export const EVENTS_KEY = process.env.WHALE_EVENTS_KEY ?? randomBytes(32).toString('base64url');
+
+// The id an edge holding `key` gives an event (its MAC; edge-workers/events.js, src/origin/events.cpp).
+export function eventIdOf({ type, slug, experiment, variation, unit, ts }, key = EVENTS_KEY) {
+  const vendorKey = createHmac('sha256', key).update(`whale-events-v1 vendor\n${slug}`).digest();
+  const message = `whale-event-v1\n${type}\n${slug}\n${experiment}\n${variation}\n${unit}\n${Math.floor(ts / 86400000)}`;
+  return createHmac('sha256', vendorKey).update(message).digest().subarray(0, 16).toString('hex');
+}
+
+// Events as an edge with `key` forwards them: each with its MAC as eventId.
+export function signEvents(events, key = EVENTS_KEY) {
+  return events.map((e) => ({ ...e, eventId: eventIdOf(e, key) }));
+}
 
 export function freePort() {
   return new Promise((resolvePort, reject) => {
@@ -82,10 +99,12 @@ export function addPrincipal(kind, name, db, bin = ORIGIN_BIN) {
 // `whale-origin serve`; resolves once it prints where it listens, with its public key.
 // Options: db, port (0: a free one), edges (invalidate URLs to nudge), edgeToken (sent with them),
 // bin (the whale-origin binary).
-export function startOrigin({ db, port = 0, edges = [], edgeToken, args = [], bin = ORIGIN_BIN }) {
+export function startOrigin({ db, port = 0, edges = [], edgeToken, eventsKey = EVENTS_KEY, args = [], bin = ORIGIN_BIN }) {
   const edgeArgs = edges.flatMap((url) => ['--edge', url]);
   const env = { ...process.env };
   if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
+  if (eventsKey) env.WHALE_EVENTS_KEY = eventsKey;
+  else delete env.WHALE_EVENTS_KEY;
   const child = spawn(bin, ['serve', '--db', db, '--port', String(port), ...edgeArgs, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env });
   const origin = { child, base: '', port: 0, publicKey: '', keyId: '', stdout: '', stderr: '' };
@@ -126,10 +145,11 @@ export async function publish(base, slug, token, config, { idempotencyKey } = {}
 // Generates an edge's workerd config in outDir and starts it on port; resolves once /healthz
 // answers. Options are gen-config's (origin, replicas, region, keys, maxAge, timeoutMs, name)
 // plus edgeToken, handed to workerd in the environment (never written to the config).
-export async function startEdge({ port, outDir, edgeToken, ...options }) {
+export async function startEdge({ port, outDir, edgeToken, eventsKey = EVENTS_KEY, ...options }) {
   const { configPath } = generateConfig({ port, outDir, ...options });
   const env = { ...process.env };
   if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
+  if (eventsKey) env.WHALE_EVENTS_KEY = eventsKey;
   const child = spawn(WORKERD, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'], env });
   const edge = { child, port, base: `http://127.0.0.1:${port}`, name: options.name, stderr: '' };
   let exited = null;

@@ -2,7 +2,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -12,6 +15,7 @@
 #include "crypto.h"
 #include "server.h"
 #include "store.h"
+#include "whale/json.h"
 
 namespace {
 
@@ -27,9 +31,12 @@ constexpr const char* default_db = "build/origin/whale.db";
 
 constexpr const char* usage_text =
     "usage:\n"
-    "  whale-origin serve [--db PATH] [--port N] [--host ADDR] [--key PATH]\n"
+    "  whale-origin serve [--db PATH] [--port N] [--host ADDR] [--key PATH] [--events-key-file PATH]\n"
     "                     [--edge URL]... [--edge-token TOKEN] [--reweight-every SECONDS]\n"
+    "                     [--max-conns N] [--max-conns-per-ip N] [--head-timeout-ms MS]\n"
     "                     [--allow-private-media-sources]\n"
+    "                     [--keep-snapshots N] [--revalidate-rate N] [--skip-integrity-check]\n"
+    "                     [--events-retention-days N]\n"
     "  whale-origin vendor add <slug> [--db PATH]\n"
     "  whale-origin edge add <name> [--db PATH]\n"
     "\n"
@@ -39,9 +46,19 @@ constexpr const char* usage_text =
     "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing)\n"
     "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
     "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n"
+    "  --max-conns N      open connections in all; more are answered 503 and closed (default 4096)\n"
+    "  --max-conns-per-ip N  open connections from one client address (default 64)\n"
+    "  --head-timeout-ms MS  deadline for a whole request head (default 10000)\n"
     "  --allow-private-media-sources  accept media.allowedSources on loopback, private and link-local\n"
     "                     hosts (local tests and the local stack only; docs/origin.md)\n"
-    "  --reweight-every S bandit reweight cadence in seconds (default 3600; 0: only POST .../reweight)\n";
+    "  --reweight-every S bandit reweight cadence in seconds (default 3600; 0: only POST .../reweight)\n"
+    "  --keep-snapshots N versions kept per vendor, older ones pruned at publish (default 50, at least 1)\n"
+    "  --revalidate-rate N publishes per vendor per minute, in bursts of up to N (default 10; 0: no limit)\n"
+    "  --skip-integrity-check  start without the database check (PRAGMA quick_check); it then runs in\n"
+    "                     the background and /healthz reports what it finds\n"
+    "  --events-key-file PATH  the events key shared with the edges (default: $WHALE_EVENTS_KEY); without\n"
+    "                     one POST /v1/events answers 503 (docs/bandits.md)\n"
+    "  --events-retention-days N  raw events kept this long (default 30; 0: forever); aggregates stay\n";
 
 int usage(const std::string& problem) {
   std::fprintf(stderr, "whale-origin: %s\n%s", problem.c_str(), usage_text);
@@ -57,12 +74,15 @@ struct options {
   std::vector<std::string> positional;
   std::string db = default_db;
   std::string key;
+  bool skip_integrity_check = false;  // serve at once; the check runs in the background (/healthz)
+  uint64_t keep_snapshots = 50;       // versions kept per vendor (store::keep_snapshots)
   server_options serve;
 };
 
 // Parses flags anywhere after the command; false (with `problem`) on a bad one.
 bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
   if (const char* token = std::getenv("WHALE_EDGE_TOKEN")) o.serve.edge_token = token;
+  if (const char* key = std::getenv("WHALE_EVENTS_KEY")) o.serve.events_key = key;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -71,6 +91,10 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
     }
     if (arg.rfind("--", 0) != 0) {
       o.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--skip-integrity-check") {
+      o.skip_integrity_check = true;
       continue;
     }
     if (arg == "--allow-private-media-sources") {
@@ -100,6 +124,17 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
         return false;
       }
       o.serve.port = static_cast<int>(port);
+    } else if (arg == "--max-conns" || arg == "--max-conns-per-ip" || arg == "--head-timeout-ms") {
+      char* end = nullptr;
+      const long n = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 1 || n > 1000000) {
+        problem = arg + ": expected 1 to 1000000, got " + value;
+        return false;
+      }
+      int& limit = arg == "--max-conns"          ? o.serve.max_conns
+                   : arg == "--max-conns-per-ip" ? o.serve.max_conns_per_ip
+                                                 : o.serve.head_timeout_ms;
+      limit = static_cast<int>(n);
     } else if (arg == "--reweight-every") {
       char* end = nullptr;
       const long every = std::strtol(value.c_str(), &end, 10);
@@ -108,6 +143,39 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
         return false;
       }
       o.serve.reweight_every_s = static_cast<int>(every);
+    } else if (arg == "--events-key-file") {
+      std::ifstream in(value, std::ios::binary);
+      std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+      if (!in.good() && !in.eof()) {
+        problem = "--events-key-file: cannot read " + value;
+        return false;
+      }
+      o.serve.events_key = key;
+    } else if (arg == "--events-retention-days") {
+      char* end = nullptr;
+      const long days = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || days < 0 || days > 36500) {
+        problem = "--events-retention-days: expected 0 to 36500, got " + value;
+        return false;
+      }
+      o.serve.events_retention_days = static_cast<uint32_t>(days);
+    } else if (arg == "--keep-snapshots") {
+      char* end = nullptr;
+      const long keep = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || keep < 1 || keep > 1000000) {
+        problem = "--keep-snapshots: expected 1 to 1000000, got " + value;
+        return false;
+      }
+      o.keep_snapshots = static_cast<uint64_t>(keep);
+    } else if (arg == "--revalidate-rate") {
+      char* end = nullptr;
+      const long rate = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || rate < 0 || rate > 1000000) {
+        problem = "--revalidate-rate: expected 0 to 1000000 per minute, got " + value;
+        return false;
+      }
+      o.serve.revalidate_per_minute = static_cast<uint32_t>(rate);
     } else {
       problem = "unknown option " + arg;
       return false;
@@ -152,6 +220,22 @@ std::string default_key_path(const std::string& db) {
   return std::filesystem::path(db).replace_extension(".key.pem").string();
 }
 
+// The integrity check of --skip-integrity-check, run while serving: /healthz reports what it
+// finds (store::health), and a failure is logged as one JSON line on stderr.
+void check_in_background(store& db, const std::atomic<bool>& stopping) {
+  result<void> checked = db.quick_check(&stopping);
+  if (stopping) return;  // interrupted: nothing was found
+  std::string line = "{\"ts\":\"" + now_iso() + "\",\"event\":\"integrity_check\",\"ok\":";
+  if (checked) {
+    line += "true}\n";
+  } else {
+    line += "false,\"detail\":";
+    json::write_string(checked.message(), line);
+    line += "}\n";
+  }
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 int serve(options& o) {
   if (o.positional.size() != 1) return usage("serve takes no arguments");
   // SIGINT and SIGTERM are taken by one thread that stops the server; every thread started
@@ -164,10 +248,24 @@ int serve(options& o) {
 
   auto db = store::open(o.db);
   if (!db) return failed(db.message());
+  if (!o.skip_integrity_check) {
+    if (auto checked = (*db)->quick_check(); !checked) {
+      return failed(checked.message() +
+                    "\nwhale-origin: refusing to serve a damaged database: restore it from a backup, or start with "
+                    "--skip-integrity-check to serve what can still be read");
+    }
+  }
+  (*db)->keep_snapshots(o.keep_snapshots);
   const std::string key_path = o.key.empty() ? default_key_path(o.db) : o.key;
   auto key = signer::load_or_create(key_path);
   if (!key) return failed(key.message());
 
+  if (!o.serve.events_key.empty() && o.serve.events_key.size() < 32) {
+    return failed("the events key must be at least 32 bytes (WHALE_EVENTS_KEY or --events-key-file)");
+  }
+  if (o.serve.events_key.empty()) {
+    std::fprintf(stderr, "whale-origin: no events key (WHALE_EVENTS_KEY or --events-key-file): POST /v1/events answers 503\n");
+  }
   server http(**db, **key, o.serve);
   auto port = http.bind();
   if (!port) return failed(port.message());
@@ -181,7 +279,12 @@ int serve(options& o) {
     sigwait(&stop_signals, &signal);
     http.stop();
   });
+  std::atomic<bool> stopping{false};
+  std::thread checker;
+  if (o.skip_integrity_check) checker = std::thread([&] { check_in_background(**db, stopping); });
   http.run();
+  stopping = true;
+  if (checker.joinable()) checker.join();
   pthread_kill(stopper.native_handle(), SIGTERM);  // wakes the stopper if run() ended on its own
   stopper.join();
   return exit_ok;

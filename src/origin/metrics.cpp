@@ -64,6 +64,17 @@ void metrics::events(uint64_t accepted, uint64_t duplicates, uint64_t rejected) 
   events_rejected_ += rejected;
 }
 
+void metrics::events_refused(uint64_t malformed, uint64_t signature) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  events_malformed_ += malformed;
+  events_bad_signature_ += signature;
+}
+
+void metrics::events_expired(uint64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  events_expired_ += n;
+}
+
 void metrics::reweight(const std::string& status) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++reweights_[status];
@@ -115,6 +126,11 @@ std::string metrics::render() {
   out += "whale_origin_events_total{result=\"accepted\"} " + std::to_string(events_accepted_) + "\n";
   out += "whale_origin_events_total{result=\"duplicate\"} " + std::to_string(events_duplicate_) + "\n";
   out += "whale_origin_events_total{result=\"rejected\"} " + std::to_string(events_rejected_) + "\n";
+  header(out, "whale_origin_events_refused_total", "counter", "Events left out of a batch, by reason.");
+  out += "whale_origin_events_refused_total{reason=\"malformed\"} " + std::to_string(events_malformed_) + "\n";
+  out += "whale_origin_events_refused_total{reason=\"signature\"} " + std::to_string(events_bad_signature_) + "\n";
+  header(out, "whale_origin_events_expired_total", "counter", "Raw events deleted past their retention.");
+  out += "whale_origin_events_expired_total " + std::to_string(events_expired_) + "\n";
   header(out, "whale_origin_reweights_total", "counter", "Bandit reweight attempts per experiment, by status.");
   for (const auto& [status, n] : reweights_) {
     out += "whale_origin_reweights_total{status=" + label(status) + "} " + std::to_string(n) + "\n";

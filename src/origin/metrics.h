@@ -20,6 +20,9 @@ class metrics {
   void nudge(bool ok);
   // One POST /v1/events batch and its per-event outcome.
   void events(uint64_t accepted, uint64_t duplicates, uint64_t rejected);
+  // Events of a batch left out: of the wrong shape, or whose id is not the events key's MAC.
+  void events_refused(uint64_t malformed, uint64_t signature);
+  void events_expired(uint64_t n);  // raw events deleted past their retention
   // One experiment's reweight attempt by its status ("reweighted", "below_min_units", "srm", ...).
   void reweight(const std::string& status);
   // One optimizer proposal attempt by its result: "created" (a draft), "published", "not_created".
@@ -47,6 +50,9 @@ class metrics {
   uint64_t events_accepted_ = 0;
   uint64_t events_duplicate_ = 0;
   uint64_t events_rejected_ = 0;
+  uint64_t events_malformed_ = 0;
+  uint64_t events_bad_signature_ = 0;
+  uint64_t events_expired_ = 0;
   std::map<std::string, uint64_t> reweights_;
   std::map<std::string, uint64_t> proposals_;
   uint64_t srm_cleared_ = 0;

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -11,10 +12,13 @@
 
 #include "admin.h"
 #include "crypto.h"
+#include "events.h"
 #include "media_sources.h"
+#include "http_server.h"
 #include "metrics.h"
 #include "nudger.h"
 #include "optimize.h"
+#include "rate_limit.h"
 #include "reweight.h"
 #include "store.h"
 #include "validate.h"
@@ -29,22 +33,18 @@ using clock = std::chrono::steady_clock;
 using httplib::Request;
 using httplib::Response;
 
-// Bodies up to config::max_config_bytes are checked by the handlers (413 with a JSON error);
-// httplib refuses anything past this without reading it.
+// Bodies up to config::max_config_bytes are checked by the handlers (413 with a JSON error); the
+// transport refuses anything past this without reading it (chunked bodies too).
 constexpr size_t max_payload_bytes = config::max_config_bytes + 64 * 1024;
+// Every other route takes no body or a small JSON one: the transport refuses more unread.
+constexpr size_t max_small_body_bytes = 64 * 1024;
 constexpr size_t max_idempotency_key_bytes = 255;
 // POST /v1/events: at most this many events in at most this many bytes (docs/bandits.md).
 constexpr size_t max_event_batch = 1000;
 constexpr size_t max_event_batch_bytes = 1024 * 1024;
-constexpr size_t max_event_text = 128;
 // The timer proposes again for a vendor once every arm of its last published proposal has this
 // many units (the proposal's bandit minUnits).
 constexpr uint64_t optimizer_min_units = 100;
-
-// Set when a request starts (pre-routing) and read by the logger when it ends: httplib runs a
-// request's handlers and its logger on one pool thread.
-thread_local clock::time_point request_start;
-thread_local const char* request_route = nullptr;
 
 }  // namespace
 
@@ -79,6 +79,14 @@ void send_error(Response& res, int status, std::string_view code, std::string_vi
   send_json(res, status, "{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}");
 }
 
+// A write the database refused (busy, full, damaged): 503 with Retry-After, so that an edge
+// retries the batch later rather than treating it as refused.
+constexpr const char* storage_retry_after_s = "5";
+void storage_unavailable(Response& res, std::string_view message) {
+  res.set_header("Retry-After", storage_retry_after_s);
+  send_error(res, 503, "storage_unavailable", message);
+}
+
 std::string bearer_token(const Request& req) {
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view scheme = "bearer ";
@@ -87,6 +95,15 @@ std::string bearer_token(const Request& req) {
     if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
   }
   return header.substr(scheme.size());
+}
+
+// The transport's limits (http_server.h) from the command line's.
+http_limits limits_of(const server_options& o) {
+  http_limits limits;
+  limits.head_timeout = std::chrono::milliseconds(o.head_timeout_ms);
+  limits.max_conns = o.max_conns;
+  limits.max_conns_per_ip = o.max_conns_per_ip;
+  return limits;
 }
 
 // If-None-Match holds `etag` (or *), weak or strong.
@@ -120,50 +137,6 @@ bool valid_idempotency_key(const std::string& key) {
   return true;
 }
 
-bool event_text(const json::value* v) {
-  return v != nullptr && v->is_string() && !v->as_string().empty() && v->as_string().size() <= max_event_text;
-}
-
-bool valid_slug(const std::string& s) {
-  if (s.empty() || s.size() > 64 || s.front() == '-' || s.back() == '-') return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
-
-// The stored form of one event of a batch; false when it does not have the shape.
-bool read_event(const json::value& v, event_record& e) {
-  if (!v.is_object()) return false;
-  const json::value* type = v.find("type");
-  const json::value* slug = v.find("slug");
-  const json::value* ts = v.find("ts");
-  const json::value* variation = v.find("variation");
-  if (!event_text(v.find("eventId")) || !event_text(type) || !event_text(slug) || !event_text(v.find("experiment")) ||
-      !event_text(v.find("unit")) || variation == nullptr || ts == nullptr || !ts->is_number()) {
-    return false;
-  }
-  if (type->as_string() != "exposure" && type->as_string() != "conversion") return false;
-  if (!valid_slug(slug->as_string())) return false;
-  const double t = ts->as_number();
-  if (!(t > 0 && t <= 9007199254740991.0) || t != static_cast<double>(static_cast<uint64_t>(t))) return false;
-  if (event_text(variation)) {
-    e.variation = variation->as_string();
-  } else if (variation->is_number() && variation->as_number() >= 0 && variation->as_number() < 1e6 &&
-             variation->as_number() == static_cast<double>(static_cast<uint64_t>(variation->as_number()))) {
-    e.variation = std::to_string(static_cast<uint64_t>(variation->as_number()));
-  } else {
-    return false;
-  }
-  e.event_id = v.find("eventId")->as_string();
-  e.type = type->as_string();
-  e.slug = slug->as_string();
-  e.experiment = v.find("experiment")->as_string();
-  e.unit = v.find("unit")->as_string();
-  e.ts = static_cast<uint64_t>(t);
-  return true;
-}
-
 std::string json_number_array(const std::string& text) { return text.empty() ? "[]" : text; }
 
 std::string snapshot_json(const snapshot& s) {
@@ -186,7 +159,10 @@ struct server::impl {
   server_options options;
   metrics stats;
   nudger edges;
-  httplib::Server http;
+  rate_limit publishes{options.revalidate_per_minute};  // POST .../revalidate, per vendor
+  event_verifier verifier{options.events_key};
+  std::atomic<int64_t> last_event_expiry{0};
+  http_server http{limits_of(options)};
   std::mutex reweight_mutex;  // one reweight at a time (the timer and the manual route)
   std::mutex timer_mutex;
   std::condition_variable timer_wake;
@@ -213,74 +189,63 @@ struct server::impl {
   }
 
   using handler = void (impl::*)(const Request&, Response&);
+  // Who may send a route a body: authorized once the head is read, before any byte of the body.
+  enum class sender { anyone, vendor, edge };
 
-  // Registers `h` for `method` and the regex `pattern`; `route` names it in metrics and logs.
-  void on(const char* method, const char* pattern, const char* route, handler h) {
-    auto wrapped = [this, route, h](const Request& req, Response& res) {
-      request_route = route;
-      (this->*h)(req, res);
-    };
-    const std::string m = method;
-    if (m == "GET") http.Get(pattern, wrapped);
-    if (m == "PUT") http.Put(pattern, wrapped);
-    if (m == "POST") http.Post(pattern, wrapped);
+  // Registers `h` for `method` and the regex `pattern`; `route` names it in metrics and logs. A
+  // body longer than `max_body` is refused unread (413); `who` is checked before it is read (the
+  // handler checks again: a guard only spares reading what would be refused).
+  void on(const char* method, const char* pattern, const char* route, handler h,
+          size_t max_body = max_small_body_bytes, sender who = sender::anyone) {
+    http_guard guard;
+    if (who != sender::anyone) {
+      guard = [this, who](const Request& req, Response& res) {
+        if (who == sender::edge) return authorize(req, res, principal_kind::edge, "");
+        return authorize(req, res, principal_kind::vendor, req.matches[1]);
+      };
+    }
+    http.add({method, pattern, route, max_body, [this, h](const Request& req, Response& res) { (this->*h)(req, res); },
+              std::move(guard)});
   }
 
   void routes() {
-    on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "PUT /v1/vendors/{slug}/config", &impl::put_config);
+    on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "PUT /v1/vendors/{slug}/config", &impl::put_config,
+       max_payload_bytes, sender::vendor);
     on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "GET /v1/vendors/{slug}/config", &impl::get_config);
     on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/revalidate)", "POST /v1/vendors/{slug}/revalidate",
-       &impl::revalidate);
-    on("POST", "/v1/events", "POST /v1/events", &impl::post_events);
-    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/reweight)", "POST /v1/vendors/{slug}/reweight", &impl::post_reweight);
+       &impl::revalidate, max_small_body_bytes, sender::vendor);
+    on("POST", "/v1/events", "POST /v1/events", &impl::post_events, max_event_batch_bytes, sender::edge);
+    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/reweight)", "POST /v1/vendors/{slug}/reweight", &impl::post_reweight,
+       max_small_body_bytes, sender::vendor);
     on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/bandits)", "GET /v1/vendors/{slug}/bandits", &impl::get_bandits);
     on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/experiments/([^/]{1,128})/srm/clear)",
-       "POST /v1/vendors/{slug}/experiments/{key}/srm/clear", &impl::clear_srm);
+       "POST /v1/vendors/{slug}/experiments/{key}/srm/clear", &impl::clear_srm,
+       max_small_body_bytes, sender::vendor);
     on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer)", "GET /v1/vendors/{slug}/optimizer",
        &impl::get_optimizer);
     on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/propose)", "POST /v1/vendors/{slug}/optimizer/propose",
-       &impl::post_propose);
+       &impl::post_propose, max_small_body_bytes, sender::vendor);
     on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/settings)", "PUT /v1/vendors/{slug}/optimizer/settings",
-       &impl::put_optimizer_settings);
+       &impl::put_optimizer_settings, max_small_body_bytes, sender::vendor);
     on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/proposals/([0-9]{1,18})/apply)",
-       "POST /v1/vendors/{slug}/optimizer/proposals/{id}/apply", &impl::post_apply_proposal);
+       "POST /v1/vendors/{slug}/optimizer/proposals/{id}/apply", &impl::post_apply_proposal,
+       max_small_body_bytes, sender::vendor);
     on("GET", R"(/v1/snapshots/([a-z0-9][a-z0-9-]*))", "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::keys);
     on("GET", "/healthz", "GET /healthz", &impl::healthz);
     on("GET", "/metrics", "GET /metrics", &impl::get_metrics);
     for (admin_route& r : admin_routes(db)) {  // the dashboard (admin.cpp)
-      http.Get(r.pattern, [route = r.route, h = std::move(r.handle)](const Request& req, Response& res) {
-        request_route = route;
-        h(req, res);
-      });
+      http.add({"GET", r.pattern, r.route, max_small_body_bytes, std::move(r.handle), {}});
     }
   }
 
   void hooks() {
-    http.set_payload_max_length(max_payload_bytes);
-    http.set_tcp_nodelay(true);  // headers and body go out as separate writes: no Nagle delay between them
-    // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second origin bind the
-    // same port and silently share its traffic.
-    http.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    http.set_pre_routing_handler([](const Request&, Response&) {
-      request_start = clock::now();
-      request_route = nullptr;
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    // Every status >= 400 passes here; fill in a JSON body where httplib left none (404, 413, ...).
+    // Every status >= 400 passes here; fill in a JSON body where a handler left none (the
+    // transport's own refusals, 404, 405, 411, 413, 431, come with theirs).
     http.set_error_handler([](const Request& req, Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 404) return send_error(res, 404, "not_found", "no route for " + req.method + " " + req.path);
-      if (res.status == 413) {
-        return send_error(res, 413, "too_large", "body larger than " + std::to_string(config::max_config_bytes) + " bytes");
-      }
-      if (res.status == 400 && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-        return send_error(res, 411, "length_required", "send a Content-Length header (0 for an empty body)");
-      }
       send_error(res, res.status, "http_" + std::to_string(res.status), "the request could not be served");
     });
     http.set_exception_handler([](const Request&, Response& res, std::exception_ptr e) {
@@ -293,13 +258,13 @@ struct server::impl {
       }
       send_error(res, 500, "internal", what);
     });
-    http.set_logger([this](const Request& req, const Response& res) { finished(req, res); });
+    http.set_logger([this](const Request& req, const Response& res, const char* route, double seconds) {
+      finished(req, res, route, seconds);
+    });
   }
 
-  // Metrics and the log line of a finished request.
-  void finished(const Request& req, const Response& res) {
-    const double seconds = std::chrono::duration<double>(clock::now() - request_start).count();
-    const char* route = request_route != nullptr ? request_route : "unmatched";
+  // Metrics and the log line of a finished request; `seconds` from the end of its head.
+  void finished(const Request& req, const Response& res, const char* route, double seconds) {
     stats.request(route, res.status, seconds);
     char ms[32];
     std::snprintf(ms, sizeof ms, "%.3f", seconds * 1000);
@@ -379,9 +344,20 @@ struct server::impl {
     if (!valid_idempotency_key(idempotency_key)) {
       return send_error(res, 400, "invalid_value", "Idempotency-Key: expected 1 to 255 visible ASCII characters");
     }
+    // A replay of a remembered Idempotency-Key publishes nothing and is not counted.
+    const bool counted = idempotency_key.empty() || !db.remembers(slug, idempotency_key);
+    if (counted) {
+      if (const uint32_t wait_s = publishes.take(slug); wait_s > 0) {
+        res.set_header("Retry-After", std::to_string(wait_s));
+        return send_error(res, 429, "rate_limited",
+                          "more than " + std::to_string(options.revalidate_per_minute) +
+                              " publishes a minute for " + slug + ": retry in " + std::to_string(wait_s) + " s");
+      }
+    }
     result<publish_outcome> outcome = db.publish(slug, idempotency_key, now_iso(), [this](snapshot& s) {
       return sign(s);
     });
+    if (counted && (!outcome || outcome->replayed)) publishes.refund(slug);
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "no_draft", outcome.message());
       return send_error(res, 500, "internal", outcome.message());
@@ -406,40 +382,48 @@ struct server::impl {
 
   // --- bandits (docs/bandits.md) ---
 
+  // Raw events past their retention are deleted at most once a minute, by the batch that finds the
+  // minute over (the aggregates stay).
+  void expire_events() {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(clock::now().time_since_epoch()).count();
+    int64_t last = last_event_expiry.load();
+    if (now - last < 60 || !last_event_expiry.compare_exchange_strong(last, now)) return;
+    result<uint64_t> expired = db.expire_events(options.events_retention_days);
+    if (expired && *expired > 0) stats.events_expired(*expired);
+  }
+
   void post_events(const Request& req, Response& res) {
     if (!authorize(req, res, principal_kind::edge, "")) return;
     if (req.body.size() > max_event_batch_bytes) {
       return send_error(res, 413, "too_large", "events batch larger than " + std::to_string(max_event_batch_bytes) + " bytes");
     }
+    if (!verifier.configured()) {
+      return send_error(res, 503, "events_key_missing",
+                        "this origin has no events key (WHALE_EVENTS_KEY or --events-key-file): events cannot be verified");
+    }
     result<json::value> body = json::parse(req.body);
     if (!body) return send_error(res, 400, error_name(body.code()), body.message());
-    const json::value* events = body->find("events");
-    if (events == nullptr || !events->is_array()) {
-      return send_error(res, 400, "wrong_type", "expected {\"events\": [event, ...]}");
-    }
-    if (events->items().size() > max_event_batch) {
-      return send_error(res, 413, "too_large", "more than " + std::to_string(max_event_batch) + " events in a batch");
-    }
     std::vector<event_record> batch;
-    batch.reserve(events->items().size());
-    uint64_t rejected = 0;
-    for (const json::value& v : events->items()) {
-      event_record e;
-      if (read_event(v, e)) {
-        batch.push_back(std::move(e));
-      } else {
-        ++rejected;
-      }
+    event_refusals refused;
+    std::string problem;
+    bool too_many = false;
+    if (!read_event_batch(*body, max_event_batch, verifier, batch, refused, problem, too_many)) {
+      return send_error(res, too_many ? 413 : 400, too_many ? "too_large" : "wrong_type", problem);
     }
+    const uint64_t rejected = refused.total();
+    stats.events_refused(refused.malformed, refused.signature);
     ingest_counts counts;
     if (!batch.empty()) {
       result<ingest_counts> stored = db.ingest_events(batch, now_iso());
-      if (!stored) return send_error(res, 500, "internal", stored.message());
+      if (!stored) return storage_unavailable(res, stored.message());
       counts = *stored;
     }
     stats.events(counts.accepted, counts.duplicates, rejected);
+    expire_events();
     send_json(res, 200, "{\"accepted\":" + std::to_string(counts.accepted) + ",\"duplicates\":" +
-                            std::to_string(counts.duplicates) + ",\"rejected\":" + std::to_string(rejected) + "}");
+                            std::to_string(counts.duplicates) + ",\"rejected\":" + std::to_string(rejected) +
+                            ",\"refused\":{\"malformed\":" + std::to_string(refused.malformed) +
+                            ",\"signature\":" + std::to_string(refused.signature) + "}}");
   }
 
   result<reweight_outcome> reweight(const std::string& slug) {
@@ -684,9 +668,12 @@ struct server::impl {
                             ",\"alg\":\"Ed25519\",\"public_key\":" + json_string(base64(key.public_key())) + "}]}");
   }
 
+  // {"ok":true}, or 503 {"ok":false,"storage":"<what is wrong>"} when the database does not answer
+  // a cheap read or its integrity check found damage.
   void healthz(const Request&, Response& res) {
-    if (db.healthy()) return send_json(res, 200, "{\"ok\":true}");
-    send_error(res, 503, "unavailable", "database not answering");
+    result<void> storage = db.health();
+    if (storage) return send_json(res, 200, "{\"ok\":true}");
+    send_json(res, 503, "{\"ok\":false,\"storage\":" + json_string(storage.message()) + "}");
   }
 
   void get_metrics(const Request&, Response& res) {
@@ -699,21 +686,11 @@ server::server(store& db, const signer& key, server_options options)
 
 server::~server() = default;
 
-result<int> server::bind() {
-  const int port = impl_->options.port == 0 ? impl_->http.bind_to_any_port(impl_->options.host)
-                                            : (impl_->http.bind_to_port(impl_->options.host, impl_->options.port)
-                                                   ? impl_->options.port
-                                                   : -1);
-  if (port <= 0) {
-    return fail(error_code::internal,
-                "cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port));
-  }
-  return port;
-}
+result<int> server::bind() { return impl_->http.bind(impl_->options.host, impl_->options.port); }
 
 void server::run() {
   impl_->start_timer();
-  impl_->http.listen_after_bind();
+  impl_->http.run();
 }
 
 void server::stop() { impl_->http.stop(); }

@@ -19,8 +19,15 @@ struct server_options {
   std::vector<std::string> edge_urls;  // invalidate endpoints nudged after each publish
   std::string edge_token;              // bearer token sent with the nudges
   int reweight_every_s = 3600;         // bandit reweight cadence (docs/bandits.md); 0: only on request
+  // The HTTP transport's limits (docs/origin.md, "HTTP server"; the rest are in http_server.h).
+  int head_timeout_ms = 10000;         // for a whole request head, from accept or its first byte
+  int max_conns = 4096;                // open connections in all
+  int max_conns_per_ip = 64;           // open connections from one client address
   // media.allowedSources may name loopback, private and link-local hosts (the local stack only).
   bool allow_private_media_sources = false;
+  std::string events_key;              // shared with the edges: event ids are MACs under it (docs/bandits.md)
+  uint32_t events_retention_days = 30; // raw events kept this long (aggregates forever); 0: forever
+  uint32_t revalidate_per_minute = 10; // publishes per vendor per minute, bursts of as many; 0: unlimited
 };
 
 class server {

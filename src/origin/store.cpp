@@ -21,8 +21,9 @@ CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT NOT NULL, slug TEXT NOT NULL, response TEXT NOT NULL, created_at TEXT NOT NULL,
   PRIMARY KEY(slug, key));
 CREATE TABLE IF NOT EXISTS events(
-  event_id TEXT PRIMARY KEY, slug TEXT NOT NULL, experiment TEXT NOT NULL, variation TEXT NOT NULL,
-  unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, received_at TEXT NOT NULL) WITHOUT ROWID;
+  slug TEXT NOT NULL, event_id TEXT NOT NULL, experiment TEXT NOT NULL, variation TEXT NOT NULL,
+  unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, received_at TEXT NOT NULL,
+  PRIMARY KEY(slug, event_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS exposures(
   slug TEXT NOT NULL, experiment TEXT NOT NULL, unit TEXT NOT NULL, variation TEXT NOT NULL, ts INTEGER NOT NULL,
   PRIMARY KEY(slug, experiment, unit));
@@ -152,7 +153,7 @@ result<std::unique_ptr<store>> store::open(const std::string& path) {
     sqlite3_close(db);
     return f;
   }
-  std::unique_ptr<store> s(new store(db));
+  std::unique_ptr<store> s(new store(db, path));
   sqlite3_busy_timeout(db, 5000);  // a CLI `vendor add` may write while the server runs
   WHALE_TRY_VOID(s->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   WHALE_TRY_VOID(s->exec(schema));
@@ -175,10 +176,27 @@ result<void> store::migrate() {
   for (const auto& [name, sql] : added) {
     if (std::find(columns.begin(), columns.end(), name) == columns.end()) WHALE_TRY_VOID(exec(sql));
   }
+  // Event ids were once unique across vendors (one 32-bit hash space for all): now per vendor.
+  bool per_vendor = false;
+  {
+    statement pk(db_, "SELECT COUNT(*) FROM pragma_table_info('events') WHERE pk > 0");
+    per_vendor = pk.row() && pk.number(0) == 2;
+  }
+  if (!per_vendor) {
+    WHALE_TRY_VOID(exec(
+        "BEGIN; ALTER TABLE events RENAME TO events_before_per_vendor_ids;"
+        "CREATE TABLE events(slug TEXT NOT NULL, event_id TEXT NOT NULL, experiment TEXT NOT NULL,"
+        " variation TEXT NOT NULL, unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,"
+        " received_at TEXT NOT NULL, PRIMARY KEY(slug, event_id)) WITHOUT ROWID;"
+        "INSERT OR IGNORE INTO events(slug, event_id, experiment, variation, unit, type, ts, received_at)"
+        " SELECT slug, event_id, experiment, variation, unit, type, ts, received_at FROM events_before_per_vendor_ids;"
+        "DROP TABLE events_before_per_vendor_ids; COMMIT;"));
+  }
+  WHALE_TRY_VOID(exec("CREATE INDEX IF NOT EXISTS events_received ON events(received_at)"));
   return {};
 }
 
-store::store(sqlite3* db) : db_(db) {}
+store::store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 store::~store() { sqlite3_close(db_); }
 
 result<void> store::exec(const char* sql) {
@@ -274,6 +292,19 @@ std::vector<change> store::changes_since(uint64_t seq) {
   return out;
 }
 
+bool store::remembers(const std::string& slug, const std::string& idempotency_key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement seen(db_, "SELECT 1 FROM idempotency WHERE slug = ? AND key = ?");
+  return seen.bind(slug).bind(idempotency_key).row();
+}
+
+std::optional<change> store::latest_of(const std::string& slug) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, "SELECT slug, version, seq FROM snapshots WHERE slug = ? ORDER BY version DESC LIMIT 1");
+  if (!s.bind(slug).row()) return std::nullopt;
+  return change{s.text(0), s.number(1), s.number(2)};
+}
+
 // The draft and the numbers of the next version of `slug`; false when there is no draft.
 bool store::next_snapshot(const std::string& slug, snapshot& snap) {
   statement current(db_, "SELECT body FROM drafts WHERE slug = ?");
@@ -289,10 +320,66 @@ bool store::next_snapshot(const std::string& slug, snapshot& snap) {
   return true;
 }
 
-bool store::healthy() {
+// --- storage health ------------------------------------------------------------------------
+
+namespace {
+
+// quick_check names at most this many problems (a damaged file can have thousands).
+constexpr int max_reported_problems = 5;
+
+// The problems PRAGMA quick_check names on `check`, "; "-separated; empty when none. `interrupted`
+// is set when the progress handler stopped it.
+std::string run_quick_check(sqlite3* check, bool& interrupted) {
+  const std::string pragma = "PRAGMA quick_check(" + std::to_string(max_reported_problems) + ")";
+  statement s(check, pragma.c_str());
+  std::string found;
+  int rc = SQLITE_ROW;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    const std::string line = s.text(0);
+    if (line != "ok") found += (found.empty() ? "" : "; ") + line;
+  }
+  interrupted = rc == SQLITE_INTERRUPT;
+  if (rc != SQLITE_DONE && !interrupted) found += (found.empty() ? "" : "; ") + std::string(sqlite3_errmsg(check));
+  return found;
+}
+
+}  // namespace
+
+result<void> store::quick_check(const std::atomic<bool>* cancel) {
+  sqlite3* check = nullptr;
+  std::string found;
+  bool interrupted = false;
+  if (sqlite3_open_v2(path_.c_str(), &check, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    found = std::string("cannot open: ") + sqlite3_errmsg(check);
+  } else {
+    if (cancel != nullptr) {
+      // Polled every 1000 virtual machine steps; non-zero interrupts the check.
+      sqlite3_progress_handler(
+          check, 1000, [](void* flag) { return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0; },
+          const_cast<std::atomic<bool>*>(cancel));
+    }
+    found = run_quick_check(check, interrupted);
+  }
+  sqlite3_close(check);
+  if (interrupted) return {};
+  {
+    std::lock_guard<std::mutex> lock(fault_mutex_);
+    fault_ = found;
+  }
+  if (found.empty()) return {};
+  return fail(error_code::internal, "integrity check (PRAGMA quick_check) of " + path_ + " failed: " + found);
+}
+
+result<void> store::health() {
+  {
+    std::lock_guard<std::mutex> lock(fault_mutex_);
+    if (!fault_.empty()) return fail(error_code::internal, "integrity check failed: " + fault_);
+  }
   std::lock_guard<std::mutex> lock(mutex_);
-  statement s(db_, "SELECT 1");
-  return s.row();
+  // Reads the schema and the snapshot index's last page: fails on a closed, replaced or unreadable file.
+  statement s(db_, "SELECT (SELECT COUNT(*) FROM sqlite_master), (SELECT MAX(seq) FROM snapshots)");
+  if (!s.row()) return sqlite_failure(db_, "read");
+  return {};
 }
 
 // --- bandits -------------------------------------------------------------------------------
@@ -342,6 +429,20 @@ result<ingest_counts> store::ingest_events(const std::vector<event_record>& even
   }
   WHALE_TRY_VOID(tx.commit());
   return counts;
+}
+
+result<uint64_t> store::expire_events(uint32_t retention_days) {
+  if (retention_days == 0) return uint64_t{0};
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement expire(db_, "DELETE FROM events WHERE received_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)");
+  WHALE_TRY_VOID(expire.bind("-" + std::to_string(retention_days) + " days").run("expire events"));
+  return static_cast<uint64_t>(sqlite3_changes(db_));
+}
+
+uint64_t store::event_count() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  statement s(db_, "SELECT COUNT(*) FROM events");
+  return s.row() ? s.number(0) : 0;
 }
 
 std::vector<arm_stat> store::arm_stats_of(const std::string& slug, const std::string& experiment) {
@@ -421,7 +522,16 @@ result<void> store::insert_snapshot(const snapshot& snap) {
                    "INSERT INTO snapshots(slug, version, body, signature, key_id, published_at, seq) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?)");
   insert.bind(snap.slug).bind(snap.version).bind(snap.body).bind(snap.signature).bind(snap.key_id);
-  return insert.bind(snap.published_at).bind(snap.seq).run("insert snapshot");
+  WHALE_TRY_VOID(insert.bind(snap.published_at).bind(snap.seq).run("insert snapshot"));
+  // Versions are consecutive per vendor, so these are all but the last keep_snapshots_.
+  statement prune(db_, "DELETE FROM snapshots WHERE slug = ? AND version <= ?");
+  const uint64_t oldest_kept = snap.version > keep_snapshots_ ? snap.version - keep_snapshots_ + 1 : 1;
+  return prune.bind(snap.slug).bind(oldest_kept - 1).run("prune snapshots");
+}
+
+void store::keep_snapshots(uint64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  keep_snapshots_ = n < 1 ? 1 : n;
 }
 
 result<void> store::insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags) {

@@ -3,6 +3,7 @@
 // One connection guarded by a mutex: every call is a short transaction.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -145,15 +146,36 @@ class store {
   result<publish_outcome> publish(const std::string& slug, const std::string& idempotency_key, const std::string& now,
                                   const snapshot_finisher& finish);
 
+  // How many versions each vendor keeps (default 50, at least 1): every publish deletes the vendor's
+  // snapshots older than the last `n`, in its transaction. The current version is always kept.
+  void keep_snapshots(uint64_t n);
+
+  // Whether a revalidate with this Idempotency-Key is remembered for the vendor (a replay).
+  bool remembers(const std::string& slug, const std::string& idempotency_key);
+
   // The vendor's snapshot of `version`, or its latest when `version` is 0.
   std::optional<snapshot> find_snapshot(const std::string& slug, uint64_t version);
   // The latest version of every vendor published after `seq`, in publish order.
   std::vector<change> changes_since(uint64_t seq);
-  bool healthy();
+  // The vendor's latest version and its seq (no body read); nullopt when nothing is published.
+  std::optional<change> latest_of(const std::string& slug);
+
+  // --- storage health ---
+  // PRAGMA quick_check of the whole file, on a read-only connection of its own (the serving
+  // connection is not held meanwhile): ok, or the first problems it names. What it finds is also
+  // kept for health(). Minutes on a large file: run at start, not per request. Setting `*cancel`
+  // stops it early (an unfinished check reports nothing).
+  result<void> quick_check(const std::atomic<bool>* cancel = nullptr);
+  // Cheap: a read on the serving connection, and the last quick_check's finding; ok or what is wrong.
+  result<void> health();
 
   // --- bandits (docs/bandits.md) ---
   // Stores a batch in one transaction; events whose event_id is already stored are duplicates.
   result<ingest_counts> ingest_events(const std::vector<event_record>& events, const std::string& now);
+  // Deletes raw events received more than `retention_days` ago (0: keeps them); how many. The
+  // aggregates (exposures, conversions, arm_stats) are kept.
+  result<uint64_t> expire_events(uint32_t retention_days);
+  uint64_t event_count();  // raw events stored (a full count: for tests and benches, not per request)
   // Per (experiment, variation) aggregates of the vendor, every experiment when `experiment` is empty.
   std::vector<arm_stat> arm_stats_of(const std::string& slug, const std::string& experiment = "");
   // Units first exposed after the exposures rowid `mark`, per variation.
@@ -192,11 +214,15 @@ class store {
   result<void> insert_snapshot(const snapshot& snap);
   result<void> insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
   result<void> migrate();
-  explicit store(sqlite3* db);
+  store(sqlite3* db, std::string path);
   result<void> exec(const char* sql);
   bool next_snapshot(const std::string& slug, snapshot& snap);
   sqlite3* db_;
+  std::string path_;
+  uint64_t keep_snapshots_ = 50;
   std::mutex mutex_;
+  std::mutex fault_mutex_;
+  std::string fault_;  // what the last quick_check found wrong; empty when nothing
 };
 
 }  // namespace whale::origin

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ORIGIN_BIN, WORKERD, addPrincipal, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
+  ORIGIN_BIN, WORKERD, addPrincipal, eventIdOf, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
 } from '../../scripts/stack.mjs';
 
 const SLUG = 'minimal';
@@ -39,9 +39,11 @@ function banditConfig() {
   return config;
 }
 
-const ev = (type, experiment, variation, unit, extra = {}) => ({
-  eventId: `e-${++eventSeq}`, type, slug: SLUG, experiment, variation, unit, ts: 1764000000000 + eventSeq, ...extra,
-});
+// An event as an edge forwards it: its id is its MAC under the events key (stack.mjs).
+const ev = (type, experiment, variation, unit, extra = {}) => {
+  const e = { type, slug: SLUG, experiment, variation, unit, ts: 1764000000000 + ++eventSeq, ...extra };
+  return { ...e, eventId: eventIdOf(e) };
+};
 
 const postEvents = (events, token = tokens.edge) => request(origin.base, 'POST', '/v1/events', { token, body: { events } });
 
@@ -80,33 +82,51 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('events: stored once by eventId, malformed ones rejected, conversions attributed to the exposure', async () => {
+const refused = (malformed, signature) => ({ malformed, signature });
+
+test('events: stored once by id, malformed and unsigned ones rejected, conversions attributed to the exposure', async () => {
   const batch = [ev('exposure', 'attr-exp', 0, 'u1'), ev('exposure', 'attr-exp', 'treatment', 'u2'),
     ev('conversion', 'attr-exp', 0, 'u2')];
   let res = await postEvents(batch);
   assert.equal(res.status, 200, res.text);
-  assert.deepEqual(res.json, { accepted: 3, duplicates: 0, rejected: 0 });
+  assert.deepEqual(res.json, { accepted: 3, duplicates: 0, rejected: 0, refused: refused(0, 0) });
   res = await postEvents(batch);
-  assert.deepEqual(res.json, { accepted: 0, duplicates: 3, rejected: 0 });
+  assert.deepEqual(res.json, { accepted: 0, duplicates: 3, rejected: 0, refused: refused(0, 0) });
   const bad = [{ ...ev('exposure', 'attr-exp', 0, 'u3'), type: 'click' }, { ...ev('exposure', 'attr-exp', 0, 'u3'), slug: 'Bad Slug' },
     { ...ev('exposure', 'attr-exp', 0, 'u3'), ts: 'now' }, { ...ev('exposure', 'attr-exp', -1, 'u3') },
     { ...ev('exposure', 'attr-exp', 0, '') }, 42, ev('exposure', 'attr-exp', 0, 'u3')];
   res = await postEvents(bad);
-  assert.deepEqual(res.json, { accepted: 1, duplicates: 0, rejected: 6 });
-  // A conversion before its exposure counts once the exposure arrives; a second conversion and a
-  // second exposure of a unit count nothing more.
-  await postEvents([ev('conversion', 'attr-exp', 1, 'late'), ev('conversion', 'attr-exp', 1, 'late')]);
+  assert.deepEqual(res.json, { accepted: 1, duplicates: 0, rejected: 6, refused: refused(6, 0) });
+  // Ids that are not the events key's MAC: made up, made with another key, or a signed event
+  // whose unit, variation or vendor was changed afterwards.
+  const forged = [{ ...ev('exposure', 'attr-exp', 1, 'f1'), eventId: 'e-1' },
+    { ...ev('exposure', 'attr-exp', 1, 'f2'), eventId: eventIdOf({ type: 'exposure', slug: SLUG, experiment: 'attr-exp', variation: 1, unit: 'f2', ts: 1764000000000 }, 'another-key-of-at-least-32-bytes!!') },
+    { ...ev('exposure', 'attr-exp', 0, 'f3'), unit: 'f4' }, { ...ev('exposure', 'attr-exp', 0, 'f5'), variation: 1 },
+    { ...ev('exposure', 'attr-exp', 0, 'f6'), slug: 'green-harbor' }];
+  res = await postEvents(forged);
+  assert.deepEqual(res.json, { accepted: 0, duplicates: 0, rejected: 5, refused: refused(0, 5) });
+  // The rows form carries the same facts.
+  const row = ev('exposure', 'attr-exp', 0, 'u4');
+  res = await request(origin.base, 'POST', '/v1/events', {
+    token: tokens.edge, body: { rows: [[row.type, row.slug, row.experiment, row.variation, row.unit, row.ts, row.eventId], [1, 2, 3]] },
+  });
+  assert.deepEqual(res.json, { accepted: 1, duplicates: 0, rejected: 1, refused: refused(1, 0) });
+  // A conversion before its exposure counts once the exposure arrives; a second conversion (the
+  // same fact on the same day: the same id) and a second exposure of a unit count nothing more.
+  res = await postEvents([ev('conversion', 'attr-exp', 1, 'late'), ev('conversion', 'attr-exp', 1, 'late')]);
+  assert.deepEqual(res.json, { accepted: 1, duplicates: 1, rejected: 0, refused: refused(0, 0) });
   await postEvents([ev('exposure', 'attr-exp', 1, 'late'), ev('exposure', 'attr-exp', 0, 'late')]);
   const arms = (await bandits()).json.arms.filter((a) => a.experiment === 'attr-exp');
   assert.deepEqual(arms, [
-    { experiment: 'attr-exp', variation: '0', units: 2, conversions: 0 },
+    { experiment: 'attr-exp', variation: '0', units: 3, conversions: 0 },
     { experiment: 'attr-exp', variation: '1', units: 1, conversions: 1 },
     { experiment: 'attr-exp', variation: 'treatment', units: 1, conversions: 1 },
   ]);
   const metrics = (await request(origin.base, 'GET', '/metrics')).text;
   assert.match(metrics, /whale_origin_events_total\{result="accepted"\} 8\n/);
-  assert.match(metrics, /whale_origin_events_total\{result="duplicate"\} 3\n/);
-  assert.match(metrics, /whale_origin_events_total\{result="rejected"\} 6\n/);
+  assert.match(metrics, /whale_origin_events_total\{result="duplicate"\} 4\n/);
+  assert.match(metrics, /whale_origin_events_total\{result="rejected"\} 12\n/);
+  assert.match(metrics, /whale_origin_events_refused_total\{reason="signature"\} 5\n/);
 });
 
 test('events: auth and bad batches', async () => {
@@ -306,36 +326,43 @@ test('the timer reweights on its own (--reweight-every 1)', async () => {
   }
 });
 
-test('an edge forwards the events it buffered to the origin', { skip: !existsSync(WORKERD) && 'workerd not installed' }, async () => {
+test('an edge forwards the exposures it minted and the conversions its receipts vouch for', async () => {
   const port = await freePort();
   edge = await startEdge({
     port, outDir: join(work, 'edge'), name: 'edge-1', origin: origin.base, keys: { [origin.keyId]: origin.publicKey },
     edgeToken: tokens.edge, maxAge: 5, timeoutMs: 1000,
   });
-  const events = [];
+  const armsOf = async (experiment) => (await bandits()).json.arms.filter((a) => a.experiment === experiment);
+  const totals = (arms) => arms.reduce((t, a) => ({ units: t.units + a.units, conversions: t.conversions + a.conversions }), { units: 0, conversions: 0 });
+  const before = totals(await armsOf('hero-banner-copy'));
+  const answers = [];
   for (let i = 0; i < 5; i++) {
-    events.push({ type: 'exposure', experiment: 'edge-exp', variation: i % 2, id: `visitor-${i}`, ts: Date.now(), eventId: `edge-${i}` });
+    const res = await request(edge.base, 'GET', `/v1/assign?vendor=${SLUG}&id=edge-visitor-${i}`);
+    assert.equal(res.status, 200, res.text);
+    answers.push(res.json);
   }
-  events.push({ type: 'conversion', experiment: 'edge-exp', variation: 1, id: 'visitor-1', ts: Date.now(), eventId: 'edge-c1' });
-  const started = Date.now();
-  const res = await request(edge.base, 'POST', `/v1/events?vendor=${SLUG}`, { body: { events } });
+  const hero = answers.map((a) => a.experiments.find((e) => e.featureId === 'hero-banner-copy'));
+  assert.ok(hero.every(Boolean), `every visitor is in the bandit experiment: ${JSON.stringify(answers[0])}`);
+  // Visitor 1 converts, with the receipt /v1/assign gave it; the variation is the receipt's.
+  const res = await request(edge.base, 'POST', '/v1/events', {
+    body: { events: [{ type: 'conversion', experiment: 'hero-banner-copy' }], receipt: answers[1].receipt },
+  });
   assert.equal(res.status, 202, res.text);
-  assert.equal(res.json.accepted, 6);
-  assert.ok(Date.now() - started < 900, 'the answer does not wait for delivery');
-  let arms = [];
+  assert.equal(res.json.accepted, 1);
+  let after = before;
   const deadline = Date.now() + 10000;
   while (Date.now() < deadline) {
-    arms = (await bandits()).json.arms.filter((a) => a.experiment === 'edge-exp');
-    if (arms.reduce((n, a) => n + a.units, 0) === 5) break;
+    after = totals(await armsOf('hero-banner-copy'));
+    if (after.units - before.units === 5 && after.conversions - before.conversions === 1) break;
     await sleep(100);
   }
-  assert.deepEqual(arms, [
-    { experiment: 'edge-exp', variation: '0', units: 3, conversions: 0 },
-    { experiment: 'edge-exp', variation: '1', units: 2, conversions: 1 },
-  ]);
+  assert.deepEqual({ units: after.units - before.units, conversions: after.conversions - before.conversions }, { units: 5, conversions: 1 });
   const stats = (await request(edge.base, 'GET', '/v1/events/stats')).json.events;
   assert.equal(stats.forwarding, true);
-  assert.equal(stats.sent, 6);
+  assert.equal(stats.keyed, true);
+  const minted = answers.reduce((n, a) => n + a.experiments.length, 0);
+  assert.equal(stats.generated, minted);
+  assert.equal(stats.sent, minted + 1);
   assert.equal(stats.failed, 0);
   assert.equal(stats.dropped, 0);
   assert.equal(stats.buffered, 0);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { EVENTS_KEY, signEvents } from '../../scripts/stack.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ORIGIN = process.env.WHALE_ORIGIN ?? join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin');
@@ -40,7 +41,7 @@ before(async () => {
   tokens.other = addPrincipal('vendor', 'other-vendor');
   tokens.edge = addPrincipal('edge', 'edge-1');
   tokens.harbor = addPrincipal('vendor', 'green-harbor');
-  child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHALE_EVENTS_KEY: EVENTS_KEY } });
   let stdout = '', stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
   base = await new Promise((ok, fail) => {
@@ -75,7 +76,7 @@ before(async () => {
     }
   }
   res = await fetch(`${base}/v1/events`, {
-    method: 'POST', headers: { authorization: `Bearer ${tokens.edge}`, 'content-type': 'application/json' }, body: JSON.stringify({ events }),
+    method: 'POST', headers: { authorization: `Bearer ${tokens.edge}`, 'content-type': 'application/json' }, body: JSON.stringify({ events: signEvents(events) }),
   });
   assert.equal(res.status, 200, await res.text());
 });
@@ -131,7 +132,7 @@ test('the experiments API answers the vendor and refuses everyone else', async (
   }
   const posted = await fetch(`${base}/v1/events`, {
     method: 'POST', headers: { authorization: `Bearer ${tokens.edge}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ events }),
+    body: JSON.stringify({ events: signEvents(events) }),
   });
   assert.equal(posted.status, 200, await posted.text());
   const after = (await (await get(path, tokens.flora)).json()).experiments.find((e) => e.key === exp.key);

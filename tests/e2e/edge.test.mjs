@@ -221,7 +221,7 @@ test('cookies are Secure when the request came over https', async () => {
 
 test('a returning visitor keeps its assignments and gets no new cookies', async () => {
   const first = await call(assignPath(VENDOR, MOBILE_US));
-  const cookies = { whale_id: first.setCookies.whale_id.value, whale_sb: first.setCookies.whale_sb.value };
+  const cookies = { whale_id: first.setCookies.whale_id.value, whale_sb: first.setCookies.whale_sb.value, whale_rc: first.setCookies.whale_rc.value };
   for (let i = 0; i < 3; i++) {
     const again = await call(assignPath(VENDOR, MOBILE_US), { cookies });
     assert.equal(again.status, 200);

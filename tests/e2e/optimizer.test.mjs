@@ -12,7 +12,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ORIGIN_BIN, addPrincipal, publish, readConfig, request, startOrigin, stop } from '../../scripts/stack.mjs';
+import { ORIGIN_BIN, addPrincipal, publish, readConfig, request, signEvents, startOrigin, stop } from '../../scripts/stack.mjs';
 
 const DRAFTS = 'gh-drafts';  // keeps proposals as drafts
 const AUTO = 'gh-auto';      // opted in: proposals are published
@@ -50,7 +50,7 @@ async function postResults(slug, experiment, results) {
     }
   });
   for (let i = 0; i < events.length; i += 1000) {
-    const res = await request(origin.base, 'POST', '/v1/events', { token: tokens.edge, body: { events: events.slice(i, i + 1000) } });
+    const res = await request(origin.base, 'POST', '/v1/events', { token: tokens.edge, body: { events: signEvents(events.slice(i, i + 1000)) } });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.rejected, 0);
   }

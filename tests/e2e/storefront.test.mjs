@@ -22,7 +22,6 @@ const SCREENSHOT = join(REPO, 'build', 'storefront-demo.png');
 const VENDOR = 'flora-distro';
 const HOME = `/v1/storefront/${VENDOR}/home`;
 const VISITOR = '5b0e4c1e-7d2a-4f7e-9a51-0c3d2b9e8f10';
-const EVENTS_CAPACITY = 10000; // edge-workers/events.js BUFFER_CAPACITY
 const BATCH_LIMIT = 100; // edge-workers/events.js MAX_BATCH_EVENTS
 
 const work = mkdtempSync(join(tmpdir(), 'whale-storefront-'));
@@ -187,25 +186,52 @@ test('layout errors are JSON: unknown vendor or page, bad path, method, oversize
 
 // --- events --------------------------------------------------------------------------------
 
-test('events: batches are checked, deduplicated, buffered, and the oldest dropped past capacity', async () => {
+// A receipt for VISITOR from the edge: the whale_rc cookie of a personalized layout (green-harbor's
+// home page has sections that are experiments).
+async function receiptOf(visitor = VISITOR) {
+  const res = await get('/v1/storefront/green-harbor/home', cookie({ whale_id: visitor }));
+  assert.equal(res.status, 200, res.text);
+  const set = (res.headers.getSetCookie?.() ?? []).find((c) => c.startsWith('whale_rc='));
+  assert.ok(set, `a personalized layout hands out a receipt: ${res.headers.get('set-cookie')}`);
+  const assigned = res.json.assignments.filter((a) => a.inExperiment);
+  assert.ok(assigned.length > 0, 'the visitor is in an experiment');
+  return { receipt: set.slice('whale_rc='.length).split(';')[0], assigned };
+}
+
+test('events: only what a receipt vouches for counts; the rest is refused and counted by reason', async () => {
   const before = (await eventStats()).events;
-  const batch = [event(1), event(2, { type: 'conversion', value: 12.5 }), event(1), { type: 'click' }, event(3, { ts: -1 })];
-  const res = await request(edge.base, 'POST', '/v1/events', { body: JSON.stringify({ events: batch }), headers: { 'content-type': 'text/plain' } });
+  const { receipt, assigned } = await receiptOf();
+  const [first] = assigned;
+  const batch = [
+    { type: 'exposure', experiment: first.experiment, variation: first.variation },
+    { type: 'conversion', experiment: first.experiment, value: 12.5 },
+    { type: 'exposure', experiment: first.experiment, variation: first.variation }, // the same fact again
+    { type: 'exposure', experiment: 'not-in-the-receipt', variation: 0 },
+    { type: 'exposure', experiment: first.experiment, variation: first.variation + 1 }, // not what it was shown
+    { type: 'click', experiment: first.experiment },
+  ];
+  let res = await request(edge.base, 'POST', '/v1/events', {
+    body: JSON.stringify({ events: batch }), headers: { 'content-type': 'text/plain', ...cookie({ whale_rc: receipt }) },
+  });
   assert.equal(res.status, 202, res.text);
-  assert.deepEqual(res.json, { accepted: 2, rejected: 2, duplicates: 1 });
-  // Without an id in the event, the visitor's whale_id cookie is the id; without either, rejected.
-  const noId = { ...event(4), id: undefined };
-  const withCookie = await request(edge.base, 'POST', '/v1/events', { body: [noId], headers: cookie({ whale_id: VISITOR }) });
-  assert.deepEqual(withCookie.json, { accepted: 1, rejected: 0, duplicates: 0 });
-  const withoutCookie = await request(edge.base, 'POST', '/v1/events', { body: [{ ...noId, eventId: 'ev-4b' }] });
-  assert.deepEqual(withoutCookie.json, { accepted: 0, rejected: 1, duplicates: 0 });
+  assert.deepEqual(res.json, { accepted: 2, rejected: 3, duplicates: 1 });
+  // The receipt in the body works as the cookie does; without one, or with a forged one, nothing counts.
+  const second = assigned[1] ?? first;
+  res = await request(edge.base, 'POST', '/v1/events', { body: { events: [{ type: 'conversion', experiment: second.experiment }], receipt } });
+  assert.equal(res.json.accepted + res.json.duplicates, 1);
+  res = await request(edge.base, 'POST', '/v1/events', { body: [event(1), event(2)] });
+  assert.deepEqual(res.json, { accepted: 0, rejected: 2, duplicates: 0 });
+  const [payload, mac] = receipt.split('.');
+  const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url')), a: [['hero-test', 1, 'someone']] })).toString('base64url');
+  res = await request(edge.base, 'POST', '/v1/events', { body: { events: [event(3)], receipt: `${forged}.${mac}` } });
+  assert.deepEqual(res.json, { accepted: 0, rejected: 1, duplicates: 0 });
 
   const after = (await eventStats()).events;
-  assert.equal(after.accepted - before.accepted, 3);
-  assert.equal(after.rejected - before.rejected, 3);
-  assert.equal(after.duplicates - before.duplicates, 1);
-  assert.equal(after.buffered - before.buffered, 3);
-  assert.equal(after.capacity, EVENTS_CAPACITY);
+  assert.ok(after.accepted - before.accepted >= 2);
+  assert.equal((after.refused.not_assigned ?? 0) - (before.refused.not_assigned ?? 0), 2);
+  assert.equal((after.refused.malformed ?? 0) - (before.refused.malformed ?? 0), 1);
+  assert.equal((after.refused.no_receipt ?? 0) - (before.refused.no_receipt ?? 0), 2);
+  assert.equal((after.refused.bad_receipt ?? 0) - (before.refused.bad_receipt ?? 0), 1);
   assert.equal(after.forwarding, false);
 
   const errors = [
@@ -220,18 +246,22 @@ test('events: batches are checked, deduplicated, buffered, and the oldest droppe
     assert.equal(r.json.error.code, code);
   }
   assert.equal((await request(edge.base, 'GET', '/v1/events')).status, 405);
+});
 
-  // Fill the buffer past capacity: the oldest events go, and are counted.
-  const start = (await eventStats()).events;
-  const total = EVENTS_CAPACITY + 2 * BATCH_LIMIT;
-  for (let n = 0; n < total; n += BATCH_LIMIT) {
-    const body = Array.from({ length: BATCH_LIMIT }, (_, i) => event(200000 + n + i));
-    const r = await request(edge.base, 'POST', '/v1/events', { body });
-    assert.equal(r.json.accepted, BATCH_LIMIT);
+test('events: one visitor is rate limited; the buffer is bounded in bytes', async () => {
+  const before = (await eventStats()).events;
+  const visitor = '9d3f6a51-2b7c-4e08-8f1a-6c5d4e3b2a10';
+  const { receipt, assigned } = await receiptOf(visitor);
+  let accepted = 0;
+  for (let n = 0; n < 3; n++) {
+    const events = Array.from({ length: BATCH_LIMIT }, () => ({ type: 'conversion', experiment: assigned[0].experiment }));
+    const r = await request(edge.base, 'POST', '/v1/events', { body: { events, receipt } });
+    accepted += r.json.accepted + r.json.duplicates;
   }
-  const full = (await eventStats()).events;
-  assert.equal(full.buffered, EVENTS_CAPACITY);
-  assert.equal(full.dropped - start.dropped, start.buffered + total - EVENTS_CAPACITY);
+  const after = (await eventStats()).events;
+  assert.ok(accepted <= 60, `a visitor's burst is limited: ${accepted}`);
+  assert.ok((after.refused.rate_limited_visitor ?? 0) - (before.refused.rate_limited_visitor ?? 0) >= 240);
+  assert.ok(after.capacityBytes > 0 && after.bufferedBytes <= after.capacityBytes);
 });
 
 // --- a revalidation --------------------------------------------------------------------------
@@ -330,23 +360,29 @@ test('the demo storefront renders the layout as blocks, sends exposures and writ
   }, HOME);
   assert.equal(withBehaviour.cacheControl, 'private, no-cache');
 
-  // Exposures: tracked in the page, sent by sendBeacon when the page goes away.
-  const before = (await eventStats()).events.accepted;
-  const tracked = await page.evaluate(async () => {
+  // Exposures: tracked in the page, sent by sendBeacon when the page goes away. They count only
+  // for what the visitor's receipt (the whale_rc cookie a layout with experiments sets) lists:
+  // flora-distro's home page assigns none, so the two events tracked here are refused, and the
+  // demo's own exposures (one per assignment) are all there is to accept.
+  const before = (await eventStats()).events;
+  const refusedOf = (events) => Object.values(events.refused).reduce((n, c) => n + c, 0);
+  const assigned = layout.assignments.filter((a) => a.inExperiment).length;
+  await page.evaluate(async () => {
     const glue = await import('/js-glue/browser.js');
     glue.trackExposure({ experiment: 'demo-exp', variation: 1 });
     glue.trackConversion({ experiment: 'demo-exp', variation: 1, value: 20 });
-    return 2;
   });
-  // The demo tracked an exposure per assignment the visitor is in, still pending too.
-  const expected = tracked + layout.assignments.filter((a) => a.inExperiment).length;
   await page.goto('about:blank');
-  let accepted = 0;
-  for (let i = 0; i < 50 && accepted < expected; i++) {
-    accepted = (await eventStats()).events.accepted - before;
-    if (accepted < expected) await new Promise((r) => setTimeout(r, 100));
+  let seen = 0;
+  let now = before;
+  for (let i = 0; i < 50 && seen < 2 + assigned; i++) {
+    now = (await eventStats()).events;
+    seen = now.accepted + now.duplicates + refusedOf(now) - before.accepted - before.duplicates - refusedOf(before);
+    if (seen < 2 + assigned) await new Promise((r) => setTimeout(r, 100));
   }
-  assert.equal(accepted, expected, 'the beacon sent on pagehide delivered the events');
+  assert.equal(seen, 2 + assigned, 'the beacon sent on pagehide delivered the events');
+  assert.equal(now.accepted + now.duplicates - before.accepted - before.duplicates, assigned);
+  assert.equal(refusedOf(now) - refusedOf(before), 2, 'events the visitor has no receipt for are refused');
 });
 
 test('the browser glue: back-outs are counted, fetchLayout reports errors', { timeout: 60_000 }, async (t) => {
