@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 
 #include "admin_assets.h"  // generated from src/origin/admin/* (embed_admin.cmake)
@@ -225,77 +228,148 @@ experiment_counts stored_counts(store& db, const std::string& slug, const experi
   return out;
 }
 
+// What the dashboard reads from the vendor's config and its published versions: computed once
+// per version (published versions never change), then only the event aggregates are read per
+// request.
+struct dashboard_view {
+  uint64_t version = 0;  // the latest published version; 0 when nothing is published
+  std::string published_at;
+  std::string source = "none";  // "snapshot", "draft" or "none"
+  std::vector<experiment_rule> rules;  // priors: configured ones only (resolved per request)
+  std::string vertical;
+  std::vector<optimizer::experiment> rule_experiments;  // optimizer::experiments(config), for the priors
+  std::vector<snapshot> history;                        // the last versions, bodies dropped
+  std::vector<std::vector<experiment_rule>> history_rules;
+  std::shared_ptr<const vendor_results> results;  // the experiments behind the top components; counts empty
+};
+
+// The dashboard's views, one per vendor, replaced when the vendor publishes (or, before its first
+// publish, saves a new draft). Thread-safe.
+class dashboard {
+ public:
+  explicit dashboard(store& db) : db_(db) {}
+
+  // The view of the vendor's current version, and whether it came from the cache.
+  std::pair<std::shared_ptr<const dashboard_view>, bool> view(const std::string& slug) {
+    const std::optional<change> latest = db_.latest_of(slug);
+    std::optional<draft> d;
+    if (!latest) d = db_.get_draft(slug);
+    const std::string key = latest ? "v" + std::to_string(latest->version) : d ? "draft " + d->updated_at : "none";
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = views_.find(slug);
+      if (it != views_.end() && it->second.first == key) return {it->second.second, true};
+    }
+    std::shared_ptr<const dashboard_view> computed = compute(slug, latest, d);
+    if (computed == nullptr) return {nullptr, false};
+    std::lock_guard<std::mutex> lock(mutex_);
+    views_[slug] = {key, computed};
+    return {computed, false};
+  }
+
+  results_cache& results() { return results_; }
+
+ private:
+  std::shared_ptr<const dashboard_view> compute(const std::string& slug, const std::optional<change>& latest,
+                                                const std::optional<draft>& d) {
+    auto v = std::make_shared<dashboard_view>();
+    std::optional<snapshot> current;
+    std::string body;
+    if (latest) {
+      current = db_.find_snapshot(slug, latest->version);
+      if (!current) return nullptr;
+      body = current->body, v->source = "snapshot", v->version = current->version;
+      v->published_at = current->published_at;
+    } else if (d) {
+      body = d->body, v->source = "draft";
+    }
+    if (body.empty()) return v;
+    result<json::value> config = json::parse(body);
+    if (!config) return nullptr;
+    v->rules = experiments_of(*config);
+    v->vertical = vertical_of(*config);
+    v->rule_experiments = optimizer::experiments(*config);
+    if (latest) {
+      v->results = results_.experiments(db_, slug, v->version);
+      read_history(slug, *current, *v);
+    } else {
+      v->results = std::make_shared<const vendor_results>(experiments_of_versions(db_, slug, *config, 0));
+    }
+    return v;
+  }
+
+  // Weights over time: the experiment rules of each of the last published versions.
+  void read_history(const std::string& slug, const snapshot& latest, dashboard_view& v) {
+    const uint64_t from = latest.version > max_history_versions ? latest.version - max_history_versions + 1 : 1;
+    for (uint64_t n = from; n <= latest.version; ++n) {
+      std::optional<snapshot> s = n == latest.version ? latest : db_.find_snapshot(slug, n);
+      if (!s) continue;
+      result<json::value> config = json::parse(s->body);
+      if (!config) continue;
+      v.history_rules.push_back(experiments_of(*config));
+      s->body.clear();
+      v.history.push_back(std::move(*s));
+    }
+  }
+
+  store& db_;
+  results_cache results_;
+  std::mutex mutex_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const dashboard_view>>> views_;  // slug -> key, view
+};
+
 // Rules without a configured prior show the collective prior the reweighting job would use
 // (docs/priors.md), so that the plotted posteriors are the job's.
-void resolve_priors(store& db, const std::string& slug, const json::value& config,
-                    std::vector<experiment_rule>& rules) {
+std::vector<experiment_rule> with_priors(store& db, dashboard& board, const std::string& slug,
+                                        const dashboard_view& v) {
+  std::vector<experiment_rule> rules = v.rules;
   std::optional<std::vector<vendor_results>> platform;
-  const std::string vertical = vertical_of(config);
-  const std::vector<optimizer::experiment> all = optimizer::experiments(config);
   for (experiment_rule& r : rules) {
     if (r.configured_prior) continue;
     optimizer::experiment e;
     e.key = r.key;
-    for (const optimizer::experiment& x : all) {
+    for (const optimizer::experiment& x : v.rule_experiments) {
       if (x.feature == r.feature && x.key == r.key) e = x;
     }
-    if (!platform) platform = platform_results(db);
-    if (result<resolved_prior> p = collective_prior(*platform, slug, vertical, e)) {
+    if (!platform) platform = board.results().platform(db);
+    if (result<resolved_prior> p = collective_prior(*platform, slug, v.vertical, e)) {
       r.prior_alpha = p->alpha;
       r.prior_beta = p->beta;
       r.prior_source = p->source;
     }
   }
+  return rules;
 }
 
-void experiments(store& db, const counts_source& counts, const Request& req, Response& res) {
+void experiments(dashboard& board, store& db, const counts_source& counts, const Request& req, Response& res) {
   const std::string slug = req.matches[1];
   if (!vendor_of(db, req, res, slug)) return;
-  // The published config (what the edges serve), else the draft.
-  const std::optional<snapshot> latest = db.find_snapshot(slug, 0);
-  std::string body, source = "none";
-  if (latest) {
-    body = latest->body, source = "snapshot";
-  } else if (const std::optional<draft> d = db.get_draft(slug)) {
-    body = d->body, source = "draft";
-  }
-  std::vector<experiment_rule> current;
-  if (!body.empty()) {
-    result<json::value> config = json::parse(body);
-    if (!config) return send_error(res, 500, "internal", "stored config: " + config.message());
-    current = experiments_of(*config);
-    resolve_priors(db, slug, *config, current);
-  }
-  // Weights over time: the experiment's weights in each of the last published versions.
-  std::vector<snapshot> snaps;
-  std::vector<std::vector<experiment_rule>> snap_rules;
-  if (latest) {
-    const uint64_t from = latest->version > max_history_versions ? latest->version - max_history_versions + 1 : 1;
-    for (uint64_t v = from; v <= latest->version; ++v) {
-      std::optional<snapshot> s = v == latest->version ? latest : db.find_snapshot(slug, v);
-      if (!s) continue;
-      result<json::value> config = json::parse(s->body);
-      if (!config) continue;
-      snap_rules.push_back(experiments_of(*config));
-      snaps.push_back(std::move(*s));
-    }
-  }
-  std::string out = "{\"slug\":" + json_string(slug) + ",\"version\":" +
-                    std::to_string(latest ? latest->version : 0) + ",\"published_at\":" +
-                    (latest ? json_string(latest->published_at) : "null") + ",\"source\":" + json_string(source) +
-                    ",\"experiments\":[";
+  const auto [view, cached] = board.view(slug);
+  if (view == nullptr) return send_error(res, 500, "internal", "the stored config of " + slug + " does not parse");
+  const std::vector<experiment_rule> current = with_priors(db, board, slug, *view);
+  std::string out = "{\"slug\":" + json_string(slug) + ",\"version\":" + std::to_string(view->version) +
+                    ",\"published_at\":" + (view->version > 0 ? json_string(view->published_at) : "null") +
+                    ",\"source\":" + json_string(view->source) + ",\"experiments\":[";
   for (size_t i = 0; i < current.size(); ++i) {
     std::vector<std::pair<const snapshot*, const experiment_rule*>> history;
-    for (size_t s = 0; s < snaps.size(); ++s) history.emplace_back(&snaps[s], find_experiment(snap_rules[s], current[i].key));
+    for (size_t s = 0; s < view->history.size(); ++s) {
+      history.emplace_back(&view->history[s], find_experiment(view->history_rules[s], current[i].key));
+    }
     const experiment_counts c = counts ? counts(slug, current[i].key) : stored_counts(db, slug, current[i]);
     if (i > 0) out += ",";
     out += experiment_json(slug, current[i], c, history);
   }
   // Top components (docs/optimizer.md): the components the vendor's variations showed, by conversion.
-  const std::string top =
-      body.empty() ? "[]" : top_components_json(db, slug, body, latest ? latest->version : 0, max_top_components);
+  std::string top = "[]";
+  if (view->results != nullptr) {
+    vendor_results results = *view->results;
+    read_counts(db, results);
+    top = top_components_json(results, max_top_components);
+  }
   out += "],\"top_components\":" + top + "}";
   res.set_header("Cache-Control", "no-store");
+  // RFC 9211: whether the config-derived part was computed for this request.
+  res.set_header("Cache-Status", cached ? "whale-origin; hit" : "whale-origin; fwd=miss");
   res.set_content(out, "application/json");
 }
 
@@ -328,9 +402,10 @@ std::vector<admin_route> admin_routes(store& db, counts_source counts) {
                         res.set_content("{\"slug\":" + json_string(*slug) + "}", "application/json");
                       }
                     }});
+  auto board = std::make_shared<dashboard>(db);
   routes.push_back({R"(/admin/api/([a-z0-9][a-z0-9-]*)/experiments)", "GET /admin/api/{slug}/experiments",
-                    [&db, counts = std::move(counts)](const Request& req, Response& res) {
-                      experiments(db, counts, req, res);
+                    [&db, board, counts = std::move(counts)](const Request& req, Response& res) {
+                      experiments(*board, db, counts, req, res);
                     }});
   return routes;
 }

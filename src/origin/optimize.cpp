@@ -229,12 +229,8 @@ result<std::string> apply_proposal(store& db, const std::string& slug, uint64_t 
          ",\"status\":\"applied\",\"draft\":true,\"updated_at\":" + str(now) + "}";
 }
 
-std::string top_components_json(store& db, const std::string& slug, const std::string& config_body, uint64_t version,
-                                size_t limit) {
-  result<json::value> config = json::parse(config_body);
-  if (!config) return "[]";
-  result<std::vector<optimizer::component_rate>> rates =
-      optimizer::component_rates(optimizer_arms(results_of(db, slug, *config, version)));
+std::string top_components_json(const vendor_results& results, size_t limit) {
+  result<std::vector<optimizer::component_rate>> rates = optimizer::component_rates(optimizer_arms(results));
   if (!rates) return "[]";
   std::string out = "[";
   for (size_t i = 0; i < rates->size() && i < limit; ++i) {

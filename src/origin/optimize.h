@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "results.h"
 #include "store.h"
 #include "whale/result.h"
 
@@ -43,8 +44,7 @@ bool ready_to_propose(store& db, const std::string& slug, uint64_t min_units);
 result<std::string> apply_proposal(store& db, const std::string& slug, uint64_t id, const std::string& now);
 
 // The vendor's components ranked by conversion (docs/optimizer.md, "Top components"): a JSON
-// array of at most `limit` rows for the dashboard. `version`: the config's (0 for a draft).
-std::string top_components_json(store& db, const std::string& slug, const std::string& config_body, uint64_t version,
-                                size_t limit);
+// array of at most `limit` rows for the dashboard, from the vendor's results (results_of).
+std::string top_components_json(const vendor_results& results, size_t limit);
 
 }  // namespace whale::origin

@@ -26,7 +26,8 @@ void merge_experiments(const json::value& config, std::vector<optimizer::experim
 
 }  // namespace
 
-vendor_results results_of(store& db, const std::string& slug, const json::value& config, uint64_t version) {
+vendor_results experiments_of_versions(store& db, const std::string& slug, const json::value& config,
+                                       uint64_t version) {
   vendor_results r;
   r.slug = slug;
   r.vertical = vertical_of(config);
@@ -37,9 +38,14 @@ vendor_results results_of(store& db, const std::string& slug, const json::value&
     if (!s) continue;
     if (result<json::value> earlier = json::parse(s->body)) merge_experiments(*earlier, r.experiments);
   }
+  return r;
+}
+
+void read_counts(store& db, vendor_results& r) {
+  r.counts.clear();
   for (const optimizer::experiment& e : r.experiments) {
     std::vector<variation_counts> counts(e.variations.size());
-    for (const arm_stat& s : db.arm_stats_of(slug, e.key)) {
+    for (const arm_stat& s : db.arm_stats_of(r.slug, e.key)) {
       const int i = optimizer::variation_index(e, s.variation);
       if (i < 0) continue;
       counts[static_cast<size_t>(i)].units += s.units;
@@ -47,6 +53,11 @@ vendor_results results_of(store& db, const std::string& slug, const json::value&
     }
     r.counts.push_back(std::move(counts));
   }
+}
+
+vendor_results results_of(store& db, const std::string& slug, const json::value& config, uint64_t version) {
+  vendor_results r = experiments_of_versions(db, slug, config, version);
+  read_counts(db, r);
   return r;
 }
 
@@ -58,6 +69,36 @@ std::vector<vendor_results> platform_results(store& db) {
     result<json::value> config = json::parse(latest->body);
     if (!config) continue;
     out.push_back(results_of(db, c.slug, *config, latest->version));
+  }
+  return out;
+}
+
+std::shared_ptr<const vendor_results> results_cache::experiments(store& db, const std::string& slug,
+                                                                 uint64_t version) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(slug);
+    if (it != entries_.end() && it->second.first == version) return it->second.second;
+  }
+  // Parsed outside the lock; two requests may both parse a new version once.
+  const std::optional<snapshot> s = db.find_snapshot(slug, version);
+  if (!s) return nullptr;
+  result<json::value> config = json::parse(s->body);
+  if (!config) return nullptr;
+  auto computed = std::make_shared<const vendor_results>(experiments_of_versions(db, slug, *config, version));
+  std::lock_guard<std::mutex> lock(mutex_);
+  entries_[slug] = {version, computed};
+  return computed;
+}
+
+std::vector<vendor_results> results_cache::platform(store& db) {
+  std::vector<vendor_results> out;
+  for (const change& c : db.published_vendors()) {
+    std::shared_ptr<const vendor_results> shape = experiments(db, c.slug, c.version);
+    if (shape == nullptr) continue;
+    vendor_results r = *shape;
+    read_counts(db, r);
+    out.push_back(std::move(r));
   }
   return out;
 }

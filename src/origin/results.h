@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,28 @@ vendor_results results_of(store& db, const std::string& slug, const json::value&
 
 // Every vendor's results as of its latest published version.
 std::vector<vendor_results> platform_results(store& db);
+
+// results_of without the counts: the experiments of `config` and of the earlier versions.
+vendor_results experiments_of_versions(store& db, const std::string& slug, const json::value& config,
+                                       uint64_t version);
+// Fills r.counts from the stored aggregates (cheap: no config is parsed).
+void read_counts(store& db, vendor_results& r);
+
+// The experiments of each vendor's latest version, parsed once per (vendor, version): published
+// versions never change, so only a new version replaces an entry; the counts are read per call.
+// One entry per vendor. Thread-safe.
+class results_cache {
+ public:
+  // experiments_of_versions for published `version` of `slug` (counts empty); nullptr when it
+  // is not stored.
+  std::shared_ptr<const vendor_results> experiments(store& db, const std::string& slug, uint64_t version);
+  // platform_results, each vendor's experiments from the cache.
+  std::vector<vendor_results> platform(store& db);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::pair<uint64_t, std::shared_ptr<const vendor_results>>> entries_;  // slug -> version, experiments
+};
 
 // The Beta prior a rule starts from.
 struct resolved_prior {
