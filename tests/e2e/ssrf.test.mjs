@@ -142,6 +142,7 @@ test('an image source whose host name resolves to loopback is not fetched; the o
   const metrics = await request(edge.base, 'GET', `/cdn-cgi/image/width=8/${originBase}/metrics`);
   assert.equal(metrics.status, 502, metrics.text);
   assert.equal(metrics.json.error.code, 'source_unreachable');
+  assert.match(origin.stderr, new RegExp(`"path":"/v1/vendors/${SLUG}/revalidate"`), 'the origin logs each request\'s path');
   assert.doesNotMatch(origin.stderr.slice(origin0), /"path":"\/metrics"/, 'the origin saw no request for /metrics');
 
   // The edge reached the origin (config sync) all along: through its own network, not this one.
