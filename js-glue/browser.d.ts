@@ -54,6 +54,8 @@ export interface EventsConfig {
   /** Milliseconds an event waits before its batch is sent; default 5000. */
   flushMs?: number;
   id?: string;
+  /** The receipt /v1/assign answered; default: the edge reads its whale_rc cookie. Events count only for what it lists. */
+  receipt?: string;
 }
 
 export function configureEvents(options: EventsConfig): void;

@@ -79,11 +79,14 @@ class EventQueue {
     this.sent = 0;
   }
 
-  configure({ base = '', maxBatch = DEFAULT_BATCH, flushMs = DEFAULT_FLUSH_MS, id } = {}) {
+  configure({ base = '', maxBatch = DEFAULT_BATCH, flushMs = DEFAULT_FLUSH_MS, id, receipt } = {}) {
     this.endpoint = joinUrl(base, EVENTS_PATH);
     this.maxBatch = Math.max(1, Math.min(MAX_EDGE_BATCH, maxBatch));
     this.flushMs = flushMs;
     this.id = id; // the visitor id; without one the edge uses the whale_id cookie
+    // The receipt /v1/assign answered; without one the edge reads its whale_rc cookie. Events count
+    // only for what the receipt lists (docs/bandits.md).
+    this.receipt = receipt;
   }
 
   listen() {
@@ -111,7 +114,7 @@ class EventQueue {
     let queued = true;
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
-      const body = JSON.stringify(batch);
+      const body = JSON.stringify(this.receipt ? { events: batch, receipt: this.receipt } : batch);
       // A string body is sent as text/plain, which needs no CORS preflight.
       let ok = typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function' &&
         navigator.sendBeacon(this.endpoint, body);
@@ -128,7 +131,7 @@ class EventQueue {
 
 const queue = new EventQueue();
 
-// Where events go and how they are batched: {base, maxBatch (<= 100), flushMs, id}.
+// Where events go and how they are batched: {base, maxBatch (<= 100), flushMs, id, receipt}.
 export function configureEvents(options) { queue.configure(options); }
 
 // The visitor saw variation `variation` of `experiment` (call once per layout's assignment).
