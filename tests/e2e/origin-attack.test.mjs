@@ -4,9 +4,10 @@
 // refuses is answered before it is read; connections are capped per client address. Different
 // "clients" are different loopback source addresses (Linux lets a socket bind any of 127.0.0.0/8).
 //
-// Each case fails on the thread-pool server this replaced (cpp-httplib 0.11): 8 slow connections
-// took all its threads, it had no head deadline, it read a chunked body whole before routing, and
-// it accepted every connection.
+// Each attack case fails on the thread-pool server this replaced (cpp-httplib 0.11): 8 slow
+// connections took all its threads, it had no head deadline, it read a chunked body whole before
+// routing, waited for a body it would refuse, and accepted every connection. The last case checks
+// keep-alive, pipelining and HTTP/1.0 on the new transport.
 //
 // Env: WHALE_ORIGIN (the whale-origin binary).
 import { test, before, after } from 'node:test';
