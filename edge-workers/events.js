@@ -64,30 +64,33 @@ export function eventMessage({ type, slug, experiment, variation, unit, ts }) {
   return `whale-event-v1\n${type}\n${slug}\n${experiment}\n${variation}\n${unit}\n${Math.floor(ts / DAY_MS)}`;
 }
 
-// The per-vendor keys derived from one secret (EVENTS_KEY, shared with the origin): event ids
+// The per-vendor keys derived from the events key (EVENTS_KEY, shared with the origin): event ids
 // are HMAC-SHA256(HMAC-SHA256(secret, "whale-events-v1 vendor\n" + slug), message), receipts use a
-// key derived the same way with "whale-receipt-v1 vendor\n".
+// key derived the same way with "whale-receipt-v1 vendor\n". EVENTS_KEY may list two secrets,
+// "current,previous", while a key is rotated: ids and receipts are made with the current one,
+// receipts made with either are read.
 export class EventKeys {
   constructor(secret) {
-    this.secret = typeof secret === 'string' && secret.length >= 32 ? secret : null;
-    this.master = null;
-    this.keys = new Map(); // `${purpose}\n${slug}` -> Promise<CryptoKey>
+    const secrets = typeof secret === 'string' ? secret.split(/[\s,]+/).filter((k) => k.length > 0) : [];
+    this.secrets = secrets.length > 0 && secrets.every((k) => k.length >= 32) ? secrets.slice(0, 2) : [];
+    this.masters = [];
+    this.keys = new Map(); // `${index}\n${purpose}\n${slug}` -> Promise<CryptoKey>
   }
 
-  get configured() { return this.secret !== null; }
+  get configured() { return this.secrets.length > 0; }
 
-  async masterKey() {
+  masterKey(index) {
     // Without a secret (an edge with no origin) receipts still work within the isolate.
-    const raw = this.secret === null ? crypto.getRandomValues(new Uint8Array(32)) : encoder.encode(this.secret);
-    this.master ??= crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    return this.master;
+    const raw = this.secrets.length === 0 ? crypto.getRandomValues(new Uint8Array(32)) : encoder.encode(this.secrets[index]);
+    this.masters[index] ??= crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    return this.masters[index];
   }
 
-  key(purpose, slug) {
-    const name = `${purpose}\n${slug}`;
+  key(purpose, slug, index = 0) {
+    const name = `${index}\n${purpose}\n${slug}`;
     let key = this.keys.get(name);
     if (!key) {
-      key = this.masterKey()
+      key = this.masterKey(index)
         .then((master) => crypto.subtle.sign('HMAC', master, encoder.encode(`whale-${purpose}-v1 vendor\n${slug}`)))
         .then((raw) => crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']));
       if (this.keys.size >= 4096) this.keys.clear(); // vendors are few; a flood of names is not kept
@@ -96,8 +99,8 @@ export class EventKeys {
     return key;
   }
 
-  async mac(purpose, slug, text) {
-    return new Uint8Array(await crypto.subtle.sign('HMAC', await this.key(purpose, slug), encoder.encode(text)));
+  async mac(purpose, slug, text, index = 0) {
+    return new Uint8Array(await crypto.subtle.sign('HMAC', await this.key(purpose, slug, index), encoder.encode(text)));
   }
 
   // 32 hex digits (128 bits): the event's id and its proof of origin.
@@ -113,8 +116,8 @@ export class EventKeys {
     return `${payload}.${base64url((await this.mac('receipt', slug, payload)).subarray(0, 16))}`;
   }
 
-  // {slug, visitor, entries} of a receipt this edge's key signed and that has not expired, else
-  // null. `slug`, when given, must be the receipt's.
+  // {slug, visitor, entries, issuedAt} of a receipt made with one of the events keys that has not
+  // expired, else null.
   async readReceipt(text, nowMs) {
     if (typeof text !== 'string' || !RECEIPT_TEXT.test(text)) return null;
     const [payload, mac] = text.split('.');
@@ -125,8 +128,11 @@ export class EventKeys {
       return null;
     }
     if (!isObject(body) || typeof body.s !== 'string' || !SLUG.test(body.s) || !Array.isArray(body.a)) return null;
-    const expected = base64url((await this.mac('receipt', body.s, payload)).subarray(0, 16));
-    if (!timingSafeEqual(expected, mac)) return null;
+    let signed = false;
+    for (let index = 0; index < Math.max(1, this.secrets.length) && !signed; index++) {
+      signed = timingSafeEqual(base64url((await this.mac('receipt', body.s, payload, index)).subarray(0, 16)), mac);
+    }
+    if (!signed) return null;
     if (!(Number.isSafeInteger(body.t) && body.t * 1000 <= nowMs + 60_000 && nowMs / 1000 - body.t <= RECEIPT_MAX_AGE_S)) return null;
     return { slug: body.s, visitor: typeof body.v === 'string' ? body.v : '', entries: body.a, issuedAt: body.t };
   }

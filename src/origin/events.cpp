@@ -86,26 +86,42 @@ const json::value* item(const json::value& row, size_t i) {
 
 }  // namespace
 
-event_verifier::event_verifier(std::string secret) : secret_(std::move(secret)) {}
+event_verifier::event_verifier(std::vector<std::string> secrets) : secrets_(std::move(secrets)) {}
 
-std::string event_verifier::vendor_key(const std::string& slug) {
+std::vector<std::string> split_event_keys(const std::string& text) {
+  std::vector<std::string> keys;
+  std::string key;
+  for (char c : text + ",") {
+    if (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      if (!key.empty()) keys.push_back(key);
+      key.clear();
+    } else {
+      key.push_back(c);
+    }
+  }
+  return keys;
+}
+
+std::string event_verifier::vendor_key(const std::string& slug, size_t index) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto found = vendor_keys_.find(slug);
+  auto found = vendor_keys_.find({index, slug});
   if (found != vendor_keys_.end()) return found->second;
-  std::string key = hmac_sha256(secret_, "whale-events-v1 vendor\n" + slug);
+  std::string key = hmac_sha256(secrets_[index], "whale-events-v1 vendor\n" + slug);
   if (vendor_keys_.size() >= max_vendor_keys) vendor_keys_.clear();
-  vendor_keys_.emplace(slug, key);
+  vendor_keys_.emplace(std::make_pair(index, slug), key);
   return key;
 }
 
-std::string event_verifier::event_id(const event_record& e) {
+std::string event_verifier::event_id(const event_record& e, size_t index) {
   const std::string message = "whale-event-v1\n" + e.type + "\n" + e.slug + "\n" + e.experiment + "\n" + e.variation +
                               "\n" + e.unit + "\n" + std::to_string(e.ts / day_ms);
-  return hex(hmac_sha256(vendor_key(e.slug), message).substr(0, 16));
+  return hex(hmac_sha256(vendor_key(e.slug, index), message).substr(0, 16));
 }
 
 bool event_verifier::verify(const event_record& e) {
-  return configured() && constant_time_equal(event_id(e), e.event_id);
+  bool ok = false;
+  for (size_t i = 0; i < secrets_.size(); ++i) ok |= constant_time_equal(event_id(e, i), e.event_id);
+  return ok;
 }
 
 bool read_event_batch(const json::value& body, size_t max_events, event_verifier& verifier,

@@ -22,18 +22,20 @@ namespace whale::origin {
 
 class event_verifier {
  public:
-  // `secret`: the events key shared with the edges (at least 32 bytes); empty: not configured.
-  explicit event_verifier(std::string secret);
-  bool configured() const noexcept { return !secret_.empty(); }
-  // The id an edge with the key gives `e` (its event_id is not read).
-  std::string event_id(const event_record& e);
+  // `secrets`: the events keys shared with the edges (each at least 32 bytes), the current one
+  // first; during a rotation the previous one follows, and events made with either verify.
+  // Empty: not configured.
+  explicit event_verifier(std::vector<std::string> secrets);
+  bool configured() const noexcept { return !secrets_.empty(); }
+  // The id an edge with the `index`th key gives `e` (its event_id is not read).
+  std::string event_id(const event_record& e, size_t index = 0);
   bool verify(const event_record& e);
 
  private:
-  std::string vendor_key(const std::string& slug);
-  std::string secret_;
+  std::string vendor_key(const std::string& slug, size_t index);
+  std::vector<std::string> secrets_;
   std::mutex mutex_;
-  std::map<std::string, std::string> vendor_keys_;  // slug -> key, at most a few thousand
+  std::map<std::pair<size_t, std::string>, std::string> vendor_keys_;  // (key, slug) -> vendor key, at most a few thousand
 };
 
 // Why events of a batch were not stored, counted.
@@ -42,6 +44,9 @@ struct event_refusals {
   uint64_t signature = 0;   // the id is not the MAC the events key gives
   uint64_t total() const noexcept { return malformed + signature; }
 };
+
+// The events keys of a text: secrets separated by commas or white space, the current one first.
+std::vector<std::string> split_event_keys(const std::string& text);
 
 // The events of a batch body, {"rows": [[type, slug, experiment, variation, unit, ts, id], ...]}
 // or {"events": [{type, slug, experiment, variation, unit, ts, eventId}, ...]}; those that are

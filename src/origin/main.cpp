@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "crypto.h"
+#include "events.h"
 #include "server.h"
 #include "store.h"
 #include "whale/json.h"
@@ -57,7 +58,8 @@ constexpr const char* usage_text =
     "  --skip-integrity-check  start without the database check (PRAGMA quick_check); it then runs in\n"
     "                     the background and /healthz reports what it finds\n"
     "  --events-key-file PATH  the events key shared with the edges (default: $WHALE_EVENTS_KEY); without\n"
-    "                     one POST /v1/events answers 503 (docs/bandits.md)\n"
+    "                     one POST /v1/events answers 503; two keys (current, previous; separated by a\n"
+    "                     comma or a new line) while one is rotated (docs/bandits.md)\n"
     "  --events-retention-days N  raw events kept this long (default 30; 0: forever); aggregates stay\n";
 
 int usage(const std::string& problem) {
@@ -82,7 +84,7 @@ struct options {
 // Parses flags anywhere after the command; false (with `problem`) on a bad one.
 bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
   if (const char* token = std::getenv("WHALE_EDGE_TOKEN")) o.serve.edge_token = token;
-  if (const char* key = std::getenv("WHALE_EVENTS_KEY")) o.serve.events_key = key;
+  if (const char* key = std::getenv("WHALE_EVENTS_KEY")) o.serve.events_keys = split_event_keys(key);
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -151,7 +153,7 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
         problem = "--events-key-file: cannot read " + value;
         return false;
       }
-      o.serve.events_key = key;
+      o.serve.events_keys = split_event_keys(key);
     } else if (arg == "--events-retention-days") {
       char* end = nullptr;
       const long days = std::strtol(value.c_str(), &end, 10);
@@ -260,10 +262,11 @@ int serve(options& o) {
   auto key = signer::load_or_create(key_path);
   if (!key) return failed(key.message());
 
-  if (!o.serve.events_key.empty() && o.serve.events_key.size() < 32) {
-    return failed("the events key must be at least 32 bytes (WHALE_EVENTS_KEY or --events-key-file)");
+  if (o.serve.events_keys.size() > 2) return failed("at most two events keys (the current one, then the previous one)");
+  for (const std::string& k : o.serve.events_keys) {
+    if (k.size() < 32) return failed("an events key must be at least 32 bytes (WHALE_EVENTS_KEY or --events-key-file)");
   }
-  if (o.serve.events_key.empty()) {
+  if (o.serve.events_keys.empty()) {
     std::fprintf(stderr, "whale-origin: no events key (WHALE_EVENTS_KEY or --events-key-file): POST /v1/events answers 503\n");
   }
   server http(**db, **key, o.serve);

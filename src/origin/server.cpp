@@ -160,7 +160,7 @@ struct server::impl {
   metrics stats;
   nudger edges;
   rate_limit publishes{options.revalidate_per_minute};  // POST .../revalidate, per vendor
-  event_verifier verifier{options.events_key};
+  event_verifier verifier{options.events_keys};
   std::atomic<int64_t> last_event_expiry{0};
   http_server http{limits_of(options)};
   std::mutex reweight_mutex;  // one reweight at a time (the timer and the manual route)

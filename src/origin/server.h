@@ -25,7 +25,7 @@ struct server_options {
   int max_conns_per_ip = 64;           // open connections from one client address
   // media.allowedSources may name loopback, private and link-local hosts (the local stack only).
   bool allow_private_media_sources = false;
-  std::string events_key;              // shared with the edges: event ids are MACs under it (docs/bandits.md)
+  std::vector<std::string> events_keys;  // shared with the edges, current first: event ids are MACs (docs/bandits.md)
   uint32_t events_retention_days = 30; // raw events kept this long (aggregates forever); 0: forever
   uint32_t revalidate_per_minute = 10; // publishes per vendor per minute, bursts of as many; 0: unlimited
 };

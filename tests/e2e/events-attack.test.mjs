@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ORIGIN_BIN, addPrincipal, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
+  EVENTS_KEY, ORIGIN_BIN, addPrincipal, freePort, publish, readConfig, request, signEvents, sleep, startEdge, startOrigin, stop,
 } from '../../scripts/stack.mjs';
 
 const SLUG = 'minimal';
@@ -155,4 +155,27 @@ test('event ids do not collide: every distinct visitor the edge assigned is stor
   assert.equal(after.dropped, before.dropped);
   assert.equal(after.deadLettered, before.deadLettered);
   assert.equal(units(await arms()) - start, visitors);
+});
+
+test('events key rotation: an origin with the new and the previous key takes both; one without the previous refuses its events', async () => {
+  const NEW = 'n'.repeat(43);
+  const fact = (unit, key) => signEvents([{ type: 'exposure', slug: SLUG, experiment: EXPERIMENT, variation: 0, unit, ts: Date.now() }], key)[0];
+  for (const [keys, expected] of [[`${NEW},${EVENTS_KEY}`, [1, 1]], [NEW, [1, 0]]]) {
+    const dir = mkdtempSync(join(work, 'rotation-'));
+    const rotDb = join(dir, 'origin.db');
+    const edgeToken = addPrincipal('edge', 'edges', rotDb);
+    const rotated = await startOrigin({ db: rotDb, eventsKey: keys, args: ['--reweight-every', '0'] });
+    try {
+      const post = async (event) => (await request(rotated.base, 'POST', '/v1/events', { token: edgeToken, body: { events: [event] } })).json.accepted;
+      assert.deepEqual([await post(fact('with-new', NEW)), await post(fact('with-previous', EVENTS_KEY))], expected, keys);
+    } finally {
+      await stop(rotated.child);
+    }
+  }
+  // The edge: receipts made with the previous key are still read while it is listed second.
+  const { EventKeys } = await import('../../edge-workers/events.js');
+  const before = new EventKeys(EVENTS_KEY);
+  const receipt = await before.mintReceipt(SLUG, 'v', [[EXPERIMENT, 0, 'v']], Date.now());
+  assert.ok(await new EventKeys(`${NEW},${EVENTS_KEY}`).readReceipt(receipt, Date.now()));
+  assert.equal(await new EventKeys(NEW).readReceipt(receipt, Date.now()), null);
 });
