@@ -12,7 +12,7 @@
 //
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (core.wasm).
 import autocannon from 'autocannon';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,8 +60,8 @@ export async function soak({ seconds = 600, every = 60, connections = 16, withOr
   let edge = null;
   try {
     let sync = {};
+    const db = join(work, 'origin.db');
     if (withOrigin) {
-      const db = join(work, 'origin.db');
       const tokens = { edge: addPrincipal('edge', 'soak-edge', db), vendor: addPrincipal('vendor', SLUG, db) };
       origin = await startOrigin({ db, args: ['--reweight-every', '0'] });
       await publish(origin.base, SLUG, tokens.vendor, readConfig(SLUG));
@@ -106,6 +106,9 @@ export async function soak({ seconds = 600, every = 60, connections = 16, withOr
       stored, dropped: events.dropped, deadLettered: events.deadLettered ?? 0, discarded: events.discarded ?? 0,
       rssFirstMb: samples[0].rssMb, rssLastMb: samples.at(-1).rssMb, rssMaxMb: Math.max(...samples.map((s) => s.rssMb)),
     };
+    // The origin's database on disk (the raw events table is most of it): bytes per stored event.
+    totals.dbBytes = ['', '-wal'].reduce((n, suffix) => n + (existsSync(db + suffix) ? statSync(db + suffix).size : 0), 0);
+    if (origin) log(`soak: origin database ${(totals.dbBytes / 1048576).toFixed(1)} MB (with its WAL), ${(totals.dbBytes / Math.max(1, stored)).toFixed(0)} bytes per stored event`);
     log(`soak: ${requests} requests, ${errors} errors; exposures generated ${totals.generated} (accepted ${totals.accepted}, ` +
       `duplicates ${totals.duplicates}), stored at the origin ${stored}, dropped ${totals.dropped}, dead-lettered ${totals.deadLettered}`);
     return { samples, totals };
