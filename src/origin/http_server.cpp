@@ -186,9 +186,10 @@ class connection : public std::enable_shared_from_this<connection> {
     read_head();
   }
 
-  // stop(): a connection waiting for a request is closed; one with a request under way finishes it.
-  void close_if_waiting() {
-    if (phase_ == phase::idle || phase_ == phase::head) close();
+  // stop(): a connection whose request is with a worker or being answered finishes it; the others
+  // (waiting for a request, reading one, lingering) are closed, none of them acknowledged anything.
+  void close_unless_answering() {
+    if (phase_ != phase::guard && phase_ != phase::handler && phase_ != phase::writing) close();
   }
 
  private:
@@ -498,14 +499,14 @@ void engine::begin_stop() {
   beast::error_code ec;
   acceptor.close(ec);
   accept_retry.cancel();
-  std::vector<std::shared_ptr<connection>> waiting;
+  std::vector<std::shared_ptr<connection>> open;
   {
     std::lock_guard<std::mutex> lock(conns_mutex);
     for (connection* c : conns) {
-      if (auto held = c->weak_from_this().lock()) waiting.push_back(std::move(held));
+      if (auto held = c->weak_from_this().lock()) open.push_back(std::move(held));
     }
   }
-  for (const auto& c : waiting) c->close_if_waiting();
+  for (const auto& c : open) c->close_unless_answering();
   stop_started = clock::now();
   await_drain();
 }
