@@ -108,15 +108,23 @@ signer::signer(void* key) : key_(key) {
 signer::~signer() = default;
 
 result<std::unique_ptr<signer>> signer::load_or_create(const std::string& path) {
-  if (!std::filesystem::exists(path)) {
-    WHALE_TRY(EVP_PKEY * fresh, generate_key());
-    auto saved = save_key(fresh, path);
-    EVP_PKEY_free(fresh);
-    if (!saved) return saved.error();
-  }
+  if (!std::filesystem::exists(path)) return generate(path);
+  return load(path);
+}
+
+result<std::unique_ptr<signer>> signer::load(const std::string& path) {
   WHALE_TRY(EVP_PKEY * key, read_key(path));
   return std::unique_ptr<signer>(new signer(key));
 }
+
+result<std::unique_ptr<signer>> signer::generate(const std::string& path) {
+  WHALE_TRY(EVP_PKEY * fresh, generate_key());
+  std::unique_ptr<signer> key(new signer(fresh));
+  WHALE_TRY_VOID(key->save(path));
+  return key;
+}
+
+result<void> signer::save(const std::string& path) const { return save_key(as_key(key_.get()), path); }
 
 result<std::string> signer::sign(std::string_view message) const {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();

@@ -23,6 +23,13 @@ class signer {
   // Loads the PEM (PKCS#8) private key at `path`, or generates one and saves it there (mode 0600)
   // when the file does not exist.
   static result<std::unique_ptr<signer>> load_or_create(const std::string& path);
+  // Loads the key at `path`: not_found when there is no such file, invalid_value when it is not an
+  // Ed25519 PEM private key.
+  static result<std::unique_ptr<signer>> load(const std::string& path);
+  // Generates a new key and saves it at `path`, which must not exist (mode 0600, fsync'd).
+  static result<std::unique_ptr<signer>> generate(const std::string& path);
+  // Writes this key to `path`, which must not exist (mode 0600, fsync'd).
+  result<void> save(const std::string& path) const;
   ~signer();
 
   const std::string& public_key() const noexcept { return public_key_; }  // raw 32 bytes

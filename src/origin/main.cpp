@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "crypto.h"
+#include "keyring.h"
 #include "events.h"
 #include "server.h"
 #include "store.h"
@@ -38,13 +40,26 @@ constexpr const char* usage_text =
     "                     [--allow-private-media-sources]\n"
     "                     [--keep-snapshots N] [--revalidate-rate N] [--skip-integrity-check]\n"
     "                     [--events-retention-days N]\n"
-    "  whale-origin vendor add <slug> [--db PATH]\n"
-    "  whale-origin edge add <name> [--db PATH]\n"
+    "  whale-origin vendor add|rotate|revoke <slug> [--db PATH] [--grace SECONDS]\n"
+    "  whale-origin edge add|rotate|revoke <name> [--db PATH] [--grace SECONDS]\n"
+    "  whale-origin key list|rotate [--db PATH] [--key PATH]\n"
+    "  whale-origin key retire <key_id> [--db PATH] [--key PATH]\n"
+    "\n"
+    "  add                prints the new principal's token, once (only its SHA-256 is stored)\n"
+    "  rotate             prints a new token; the principal's older tokens stay valid for --grace\n"
+    "                     seconds (default 86400; 0: refused at once)\n"
+    "  revoke             every token of the principal refused from the next request; rotate issues a new one\n"
+    "  key rotate         a new snapshot signing key, active from the next publish; the old one stays\n"
+    "                     in /v1/keys (\"active\": false) until retired. Pin both at the edges first\n"
+    "  key retire ID      re-signs the snapshots signed by key ID with the active key and drops ID\n"
+    "                     from /v1/keys\n"
+    "  key list           the keys /v1/keys announces, the active one first\n"
     "\n"
     "  --db PATH          SQLite database (default build/origin/whale.db; created if missing)\n"
     "  --port N           TCP port (default 8788; 0 picks a free one)\n"
     "  --host ADDR        address to listen on (default 127.0.0.1)\n"
-    "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing)\n"
+    "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing); the\n"
+    "                     keys it replaced are in the directory beside it (whale.keys/ for whale.key.pem)\n"
     "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
     "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n"
     "  --max-conns N      open connections in all; more are answered 503 and closed (default 4096)\n"
@@ -78,6 +93,7 @@ struct options {
   std::string key;
   bool skip_integrity_check = false;  // serve at once; the check runs in the background (/healthz)
   uint64_t keep_snapshots = 50;       // versions kept per vendor (store::keep_snapshots)
+  uint32_t grace_s = 86400;           // how long a rotated token's predecessors stay valid
   server_options serve;
 };
 
@@ -162,6 +178,14 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
         return false;
       }
       o.serve.events_retention_days = static_cast<uint32_t>(days);
+    } else if (arg == "--grace") {
+      char* end = nullptr;
+      const long grace = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || grace < 0 || grace > 365L * 86400) {
+        problem = "--grace: expected 0 to 31536000 seconds, got " + value;
+        return false;
+      }
+      o.grace_s = static_cast<uint32_t>(grace);
     } else if (arg == "--keep-snapshots") {
       char* end = nullptr;
       const long keep = std::strtol(value.c_str(), &end, 10);
@@ -195,11 +219,13 @@ bool valid_slug(const std::string& s) {
   return true;
 }
 
-// `vendor add <slug>` / `edge add <name>`: stores the token's hash and prints the token once.
-int add_principal(principal_kind kind, const options& o) {
+// `vendor add|rotate|revoke <slug>`, `edge add|rotate|revoke <name>` (docs/origin.md, "Tokens").
+// add and rotate print the new token once: only its SHA-256 is stored.
+int manage_principal(principal_kind kind, const options& o) {
   const char* noun = kind == principal_kind::vendor ? "vendor" : "edge";
-  if (o.positional.size() != 3 || o.positional[1] != "add") {
-    return usage(std::string("expected: ") + noun + " add <name>");
+  const std::string verb = o.positional.size() == 3 ? o.positional[1] : "";
+  if (verb != "add" && verb != "rotate" && verb != "revoke") {
+    return usage(std::string("expected: ") + noun + " add|rotate|revoke <name>");
   }
   const std::string& name = o.positional[2];
   if (!valid_slug(name)) {
@@ -207,19 +233,86 @@ int add_principal(principal_kind kind, const options& o) {
   }
   auto db = store::open(o.db);
   if (!db) return failed(db.message());
+  if (verb == "revoke") {
+    result<uint64_t> revoked = (*db)->revoke_tokens(kind, name);
+    if (!revoked) return failed(revoked.message());
+    std::fprintf(stderr, "whale-origin: %s %s: %llu token(s) revoked; `%s rotate %s` issues a new one\n", noun,
+                 name.c_str(), static_cast<unsigned long long>(*revoked), noun, name.c_str());
+    return exit_ok;
+  }
   auto token = random_token(kind == principal_kind::vendor ? "whv_" : "whe_");
   if (!token) return failed(token.message());
-  if (auto added = (*db)->add_principal(kind, name, sha256_hex(*token), now_iso()); !added) {
-    return failed(added.message());
+  const std::string hash = sha256_hex(*token);
+  if (verb == "add") {
+    if (auto added = (*db)->add_principal(kind, name, hash, now_iso()); !added) return failed(added.message());
+  } else if (auto rotated = (*db)->rotate_token(kind, name, hash, o.grace_s); !rotated) {
+    return failed(rotated.message());
   }
   std::printf("%s\n", token->c_str());
-  std::fprintf(stderr, "whale-origin: %s %s added; its token is printed above and is not stored\n", noun,
-               name.c_str());
+  if (verb == "add") {
+    std::fprintf(stderr, "whale-origin: %s %s added; its token is printed above and is not stored\n", noun, name.c_str());
+  } else {
+    std::fprintf(stderr,
+                 "whale-origin: %s %s has a new token, printed above and not stored; its older tokens are refused "
+                 "%u s from now\n",
+                 noun, name.c_str(), o.grace_s);
+  }
   return exit_ok;
 }
 
 std::string default_key_path(const std::string& db) {
   return std::filesystem::path(db).replace_extension(".key.pem").string();
+}
+
+void print_keys(keyring& ring) {
+  for (const announced_key& k : ring.announced()) {
+    std::printf("%s %s %s\n", k.key_id.c_str(), base64(k.public_key).c_str(), k.active ? "active" : "previous");
+  }
+}
+
+// `key list|rotate`, `key retire <key_id>` (docs/origin.md, "Rotating the signing key").
+int manage_keys(const options& o) {
+  const std::string verb = o.positional.size() >= 2 ? o.positional[1] : "";
+  const size_t arity = verb == "retire" ? 3 : 2;
+  if ((verb != "list" && verb != "rotate" && verb != "retire") || o.positional.size() != arity) {
+    return usage("expected: key list|rotate, or key retire <key_id>");
+  }
+  const std::string key_path = o.key.empty() ? default_key_path(o.db) : o.key;
+  if (verb == "rotate") {
+    result<std::string> fresh = keyring::rotate(key_path);
+    if (!fresh) return failed(fresh.message());
+    auto ring = keyring::open(key_path);
+    if (!ring) return failed(ring.message());
+    print_keys(**ring);
+    std::fprintf(stderr, "whale-origin: key %s signs from the next publish; the previous key stays in /v1/keys until "
+                 "`key retire`\n", fresh->c_str());
+    return exit_ok;
+  }
+  auto ring = keyring::open(key_path);
+  if (!ring) return failed(ring.message());
+  if (verb == "list") {
+    print_keys(**ring);
+    return exit_ok;
+  }
+  const std::string& key_id = o.positional[2];
+  const std::vector<announced_key> keys = (*ring)->announced();
+  const auto found = std::find_if(keys.begin(), keys.end(), [&](const announced_key& k) { return k.key_id == key_id; });
+  if (found == keys.end()) return failed("no key " + key_id + " in the ring of " + key_path);
+  if (found->active) return failed("key " + key_id + " is the active signing key: rotate first");
+  auto db = store::open(o.db);
+  if (!db) return failed(db.message());
+  const std::shared_ptr<const signer> active = (*ring)->active();
+  result<uint64_t> resigned = (*db)->resign_snapshots(key_id, [&](snapshot& s) -> result<void> {
+    WHALE_TRY(std::string signature, active->sign(signed_message(s.slug, s.version, s.published_at, s.body)));
+    s.signature = base64(signature);
+    s.key_id = active->key_id();
+    return {};
+  });
+  if (!resigned) return failed(resigned.message());
+  if (auto retired = keyring::retire(key_path, key_id); !retired) return failed(retired.message());
+  std::fprintf(stderr, "whale-origin: key %s retired; %llu snapshot(s) re-signed with %s\n", key_id.c_str(),
+               static_cast<unsigned long long>(*resigned), active->key_id().c_str());
+  return exit_ok;
 }
 
 // The integrity check of --skip-integrity-check, run while serving: /healthz reports what it
@@ -259,8 +352,8 @@ int serve(options& o) {
   }
   (*db)->keep_snapshots(o.keep_snapshots);
   const std::string key_path = o.key.empty() ? default_key_path(o.db) : o.key;
-  auto key = signer::load_or_create(key_path);
-  if (!key) return failed(key.message());
+  auto keys = keyring::open(key_path);
+  if (!keys) return failed(keys.message());
 
   if (o.serve.events_keys.size() > 2) return failed("at most two events keys (the current one, then the previous one)");
   for (const std::string& k : o.serve.events_keys) {
@@ -269,12 +362,13 @@ int serve(options& o) {
   if (o.serve.events_keys.empty()) {
     std::fprintf(stderr, "whale-origin: no events key (WHALE_EVENTS_KEY or --events-key-file): POST /v1/events answers 503\n");
   }
-  server http(**db, **key, o.serve);
+  server http(**db, **keys, o.serve);
   auto port = http.bind();
   if (!port) return failed(port.message());
   std::printf("whale-origin listening on http://%s:%d\n", o.serve.host.c_str(), *port);
-  std::printf("public key (Ed25519, raw, base64): %s\n", base64((*key)->public_key()).c_str());
-  std::printf("key id: %s (%s)\n", (*key)->key_id().c_str(), key_path.c_str());
+  const std::shared_ptr<const signer> active = (*keys)->active();
+  std::printf("public key (Ed25519, raw, base64): %s\n", base64(active->public_key()).c_str());
+  std::printf("key id: %s (%s)\n", active->key_id().c_str(), key_path.c_str());
   std::fflush(stdout);
 
   std::thread stopper([&] {
@@ -302,8 +396,9 @@ int main(int argc, char** argv) {
   if (o.positional.empty()) return usage("missing command");
   const std::string& command = o.positional[0];
   if (command == "serve") return serve(o);
-  if (command == "vendor") return add_principal(principal_kind::vendor, o);
-  if (command == "edge") return add_principal(principal_kind::edge, o);
+  if (command == "vendor") return manage_principal(principal_kind::vendor, o);
+  if (command == "edge") return manage_principal(principal_kind::edge, o);
+  if (command == "key") return manage_keys(o);
   if (command == "help") {
     std::fputs(usage_text, stdout);
     return exit_ok;

@@ -15,6 +15,7 @@
 #include "events.h"
 #include "media_sources.h"
 #include "http_server.h"
+#include "keyring.h"
 #include "metrics.h"
 #include "nudger.h"
 #include "optimize.h"
@@ -155,7 +156,7 @@ std::string signed_message(const std::string& slug, uint64_t version, const std:
 
 struct server::impl {
   store& db;
-  const signer& key;
+  keyring& keys;  // signs with its active key, re-read when `key rotate` changes it
   server_options options;
   metrics stats;
   nudger edges;
@@ -178,9 +179,9 @@ struct server::impl {
     if (timer.joinable()) timer.join();
   }
 
-  impl(store& d, const signer& k, server_options o)
+  impl(store& d, keyring& k, server_options o)
       : db(d),
-        key(k),
+        keys(k),
         options(std::move(o)),
         edges(options.edge_urls, options.edge_token,
               [this](const std::string& url, bool ok, const std::string& detail) { nudged(url, ok, detail); }) {
@@ -232,7 +233,7 @@ struct server::impl {
        max_small_body_bytes, sender::vendor);
     on("GET", R"(/v1/snapshots/([a-z0-9][a-z0-9-]*))", "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
-    on("GET", "/v1/keys", "GET /v1/keys", &impl::keys);
+    on("GET", "/v1/keys", "GET /v1/keys", &impl::get_keys);
     on("GET", "/healthz", "GET /healthz", &impl::healthz);
     on("GET", "/metrics", "GET /metrics", &impl::get_metrics);
     for (admin_route& r : admin_routes(db)) {  // the dashboard (admin.cpp)
@@ -373,9 +374,10 @@ struct server::impl {
 
   // Signs a new snapshot and returns the revalidate response remembered with it.
   result<std::string> sign(snapshot& s) {
-    WHALE_TRY(std::string signature, key.sign(signed_message(s.slug, s.version, s.published_at, s.body)));
+    const std::shared_ptr<const signer> key = keys.active();
+    WHALE_TRY(std::string signature, key->sign(signed_message(s.slug, s.version, s.published_at, s.body)));
     s.signature = base64(signature);
-    s.key_id = key.key_id();
+    s.key_id = key->key_id();
     return "{\"slug\":" + json_string(s.slug) + ",\"version\":" + std::to_string(s.version) +
            ",\"published_at\":" + json_string(s.published_at) + ",\"seq\":" + std::to_string(s.seq) + "}";
   }
@@ -663,9 +665,16 @@ struct server::impl {
     send_json(res, 200, body + "]");
   }
 
-  void keys(const Request&, Response& res) {
-    send_json(res, 200, "{\"keys\":[{\"key_id\":" + json_string(key.key_id()) +
-                            ",\"alg\":\"Ed25519\",\"public_key\":" + json_string(base64(key.public_key())) + "}]}");
+  // The active key first ("active": true, it signs new snapshots), then the previous keys not yet
+  // retired: snapshots signed by them are still served until they are re-signed.
+  void get_keys(const Request&, Response& res) {
+    std::string body = "{\"keys\":[";
+    for (const announced_key& k : keys.announced()) {
+      if (body.back() != '[') body += ",";
+      body += "{\"key_id\":" + json_string(k.key_id) + ",\"alg\":\"Ed25519\",\"public_key\":" +
+              json_string(base64(k.public_key)) + ",\"active\":" + (k.active ? "true" : "false") + "}";
+    }
+    send_json(res, 200, body + "]}");
   }
 
   // {"ok":true}, or 503 {"ok":false,"storage":"<what is wrong>"} when the database does not answer
@@ -681,7 +690,7 @@ struct server::impl {
   }
 };
 
-server::server(store& db, const signer& key, server_options options)
+server::server(store& db, keyring& key, server_options options)
     : impl_(std::make_unique<impl>(db, key, std::move(options))) {}
 
 server::~server() = default;

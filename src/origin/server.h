@@ -10,7 +10,7 @@
 
 namespace whale::origin {
 
-class signer;
+class keyring;
 class store;
 
 struct server_options {
@@ -32,7 +32,7 @@ struct server_options {
 
 class server {
  public:
-  server(store& db, const signer& key, server_options options);
+  server(store& db, keyring& keys, server_options options);
   ~server();
   // Binds the listening socket; the port actually bound.
   result<int> bind();

@@ -53,6 +53,23 @@ CREATE TABLE IF NOT EXISTS optimizer_proposals(
 CREATE INDEX IF NOT EXISTS optimizer_proposals_of ON optimizer_proposals(slug, id);
 )sql";
 
+// Tokens, any number per principal (docs/origin.md, "Rotating tokens"): `expires_at` is NULL
+// until a rotate gives the principal a newer one. Created by migrate_tokens, not with the schema.
+constexpr const char* tokens_schema = R"sql(
+CREATE TABLE tokens(
+  hash TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT)
+  WITHOUT ROWID;
+CREATE INDEX tokens_of ON tokens(kind, name);
+INSERT INTO tokens(hash, kind, name, created_at) SELECT token_hash, 'vendor', slug, created_at FROM vendors;
+INSERT INTO tokens(hash, kind, name, created_at) SELECT token_hash, 'edge', name, created_at FROM edges;
+)sql";
+
+// Now as the origin writes times (server.h now_iso), in SQL, so that the CLI and the server
+// compare token expiries on one clock without passing it around.
+#define WHALE_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+const char* kind_name(principal_kind kind) { return kind == principal_kind::vendor ? "vendor" : "edge"; }
+
 // Idempotency keys are remembered this long (ISO timestamps compare as strings).
 constexpr const char* idempotency_retention = "-1 day";
 
@@ -193,7 +210,21 @@ result<void> store::migrate() {
         "DROP TABLE events_before_per_vendor_ids; COMMIT;"));
   }
   WHALE_TRY_VOID(exec("CREATE INDEX IF NOT EXISTS events_received ON events(received_at)"));
-  return {};
+  return migrate_tokens();
+}
+
+// Tokens once lived in vendors.token_hash and edges.token_hash, one per principal. They are copied
+// into tokens once, when that table is created: a token revoked since is never copied back. The
+// old columns keep each principal's first token hash and are no longer read.
+result<void> store::migrate_tokens() {
+  transaction tx(db_);  // BEGIN IMMEDIATE: a CLI and the server opening a new file at once migrate once
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  {
+    statement exists(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tokens'");
+    if (exists.row()) return {};
+  }
+  WHALE_TRY_VOID(exec(tokens_schema));
+  return tx.commit();
 }
 
 store::store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -213,6 +244,8 @@ result<void> store::add_principal(principal_kind kind, const std::string& name, 
                                   const std::string& now) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool vendor = kind == principal_kind::vendor;
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
   statement s(db_, vendor ? "INSERT INTO vendors(slug, token_hash, created_at) VALUES(?, ?, ?)"
                           : "INSERT INTO edges(name, token_hash, created_at) VALUES(?, ?, ?)");
   s.bind(name).bind(token_hash).bind(now);
@@ -221,16 +254,77 @@ result<void> store::add_principal(principal_kind kind, const std::string& name, 
     return fail(error_code::invalid_value, std::string(vendor ? "vendor " : "edge ") + name + " already exists");
   }
   if (rc != SQLITE_DONE) return sqlite_failure(db_, "insert");
-  return {};
+  statement token(db_, "INSERT INTO tokens(hash, kind, name, created_at) VALUES(?, ?, ?, ?)");
+  WHALE_TRY_VOID(token.bind(token_hash).bind(std::string(kind_name(kind))).bind(name).bind(now).run("insert token"));
+  return tx.commit();
 }
 
 std::optional<principal> store::find_token(const std::string& token_hash) {
   std::lock_guard<std::mutex> lock(mutex_);
-  statement vendor(db_, "SELECT slug FROM vendors WHERE token_hash = ?");
-  if (vendor.bind(token_hash).row()) return principal{principal_kind::vendor, vendor.text(0)};
-  statement edge(db_, "SELECT name FROM edges WHERE token_hash = ?");
-  if (edge.bind(token_hash).row()) return principal{principal_kind::edge, edge.text(0)};
-  return std::nullopt;
+  statement s(db_, "SELECT kind, name FROM tokens WHERE hash = ? AND (expires_at IS NULL OR expires_at > " WHALE_SQL_NOW ")");
+  if (!s.bind(token_hash).row()) return std::nullopt;
+  return principal{s.text(0) == "vendor" ? principal_kind::vendor : principal_kind::edge, s.text(1)};
+}
+
+bool store::principal_exists(principal_kind kind, const std::string& name) {
+  statement s(db_, kind == principal_kind::vendor ? "SELECT 1 FROM vendors WHERE slug = ?" : "SELECT 1 FROM edges WHERE name = ?");
+  return s.bind(name).row();
+}
+
+result<void> store::rotate_token(principal_kind kind, const std::string& name, const std::string& token_hash,
+                                 uint32_t grace_s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  if (!principal_exists(kind, name)) return fail(error_code::not_found, std::string("no ") + kind_name(kind) + " " + name);
+  const std::string kind_text = kind_name(kind);
+  const std::string grace = "+" + std::to_string(grace_s) + " seconds";  // an SQLite date modifier
+  statement forget(db_, "DELETE FROM tokens WHERE kind = ? AND name = ? AND expires_at <= " WHALE_SQL_NOW);
+  WHALE_TRY_VOID(forget.bind(kind_text).bind(name).run("delete expired tokens"));
+  statement expire(db_,
+                   "UPDATE tokens SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1) WHERE kind = ?2 AND name = ?3"
+                   " AND (expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1))");
+  WHALE_TRY_VOID(expire.bind(grace).bind(kind_text).bind(name).run("expire tokens"));
+  statement add(db_, "INSERT INTO tokens(hash, kind, name, created_at) VALUES(?, ?, ?, " WHALE_SQL_NOW ")");
+  WHALE_TRY_VOID(add.bind(token_hash).bind(kind_text).bind(name).run("insert token"));
+  return tx.commit();
+}
+
+result<uint64_t> store::revoke_tokens(principal_kind kind, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  if (!principal_exists(kind, name)) return fail(error_code::not_found, std::string("no ") + kind_name(kind) + " " + name);
+  statement s(db_, "DELETE FROM tokens WHERE kind = ? AND name = ?");
+  WHALE_TRY_VOID(s.bind(std::string(kind_name(kind))).bind(name).run("delete tokens"));
+  const uint64_t deleted = static_cast<uint64_t>(sqlite3_changes(db_));
+  WHALE_TRY_VOID(tx.commit());
+  return deleted;
+}
+
+result<uint64_t> store::resign_snapshots(const std::string& key_id,
+                                         const std::function<result<void>(snapshot&)>& sign) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  transaction tx(db_);
+  if (!tx.began()) return sqlite_failure(db_, "begin");
+  std::vector<std::pair<std::string, uint64_t>> signed_by;  // (slug, version): bodies read one at a time
+  {
+    statement s(db_, "SELECT slug, version FROM snapshots WHERE key_id = ?");
+    s.bind(key_id);
+    while (s.row()) signed_by.emplace_back(s.text(0), s.number(1));
+  }
+  for (const auto& [slug, version] : signed_by) {
+    statement read(db_,
+                   "SELECT slug, version, body, signature, key_id, published_at, seq FROM snapshots"
+                   " WHERE slug = ? AND version = ?");
+    if (!read.bind(slug).bind(version).row()) return sqlite_failure(db_, "read snapshot");
+    snapshot snap = read_snapshot(read);
+    WHALE_TRY_VOID(sign(snap));
+    statement update(db_, "UPDATE snapshots SET signature = ?, key_id = ? WHERE slug = ? AND version = ?");
+    WHALE_TRY_VOID(update.bind(snap.signature).bind(snap.key_id).bind(slug).bind(version).run("re-sign snapshot"));
+  }
+  WHALE_TRY_VOID(tx.commit());
+  return static_cast<uint64_t>(signed_by.size());
 }
 
 result<void> store::put_draft(const std::string& slug, const std::string& body, const std::string& now) {

@@ -132,10 +132,24 @@ class store {
   static result<std::unique_ptr<store>> open(const std::string& path);
   ~store();
 
-  // Registers a vendor or an edge under the SHA-256 of its token; fails if the name exists.
+  // --- principals and their tokens (table tokens; docs/origin.md, "Rotating tokens") ---
+  // Registers a vendor or an edge with its first token (the SHA-256 of it); fails if the name exists.
   result<void> add_principal(principal_kind kind, const std::string& name, const std::string& token_hash,
                              const std::string& now);
+  // Whose token this is, when it is one of a principal's unexpired tokens. Read from the database
+  // on every call (nothing cached), so a rotate or revoke by another process counts from the next
+  // request.
   std::optional<principal> find_token(const std::string& token_hash);
+  // Gives the principal a new token; its other tokens expire `grace_s` seconds from now (those
+  // expiring sooner keep their time). not_found when there is no such principal.
+  result<void> rotate_token(principal_kind kind, const std::string& name, const std::string& token_hash,
+                            uint32_t grace_s);
+  // Deletes every token of the principal at once; how many. not_found when there is no such principal.
+  result<uint64_t> revoke_tokens(principal_kind kind, const std::string& name);
+
+  // Re-signs, in one transaction, every stored snapshot signed by `key_id` (`sign` fills in the
+  // signature and key_id); how many. Retiring a signing key leaves no snapshot that names it.
+  result<uint64_t> resign_snapshots(const std::string& key_id, const std::function<result<void>(snapshot&)>& sign);
 
   result<void> put_draft(const std::string& slug, const std::string& body, const std::string& now);
   std::optional<draft> get_draft(const std::string& slug);
@@ -214,6 +228,8 @@ class store {
   result<void> insert_snapshot(const snapshot& snap);
   result<void> insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
   result<void> migrate();
+  result<void> migrate_tokens();
+  bool principal_exists(principal_kind kind, const std::string& name);
   store(sqlite3* db, std::string path);
   result<void> exec(const char* sql);
   bool next_snapshot(const std::string& slug, snapshot& snap);
