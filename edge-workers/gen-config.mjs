@@ -5,7 +5,8 @@
 //
 //   node edge-workers/gen-config.mjs [--port 8787] [--out build/edge] [--wasm path/to/core.wasm]
 //       [--image-wasm path/to/image.wasm] [--image-vendor SLUG] [--image-host HOST=SLUG]...
-//       [--image-signing-key-env VAR] [--allow-private-image-sources]
+//       [--image-signing-secret-env VAR] [--image-key-ids SLUG=CURRENT[,PREVIOUS]]...
+//       [--allow-private-image-sources]
 //       [--name edge-1] [--origin URL [--replica REGION=URL]... [--region REGION]
 //        (--key KEYID=BASE64 | --keys FILE)... [--edge-token-env VAR] [--max-age S] [--timeout-ms MS]]
 //
@@ -32,7 +33,9 @@ const KEY_ID = /^[0-9a-f]{16}$/;
 const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const DEFAULT_EDGE_TOKEN_ENV = 'WHALE_EDGE_TOKEN';
 export const DEFAULT_EVENTS_KEY_ENV = 'WHALE_EVENTS_KEY';
-export const DEFAULT_IMAGE_SIGNING_KEY_ENV = 'WHALE_IMAGE_SIGNING_KEY';
+export const DEFAULT_IMAGE_SIGNING_SECRET_ENV = 'WHALE_IMAGE_SIGNING_SECRET';
+// A vendor's image key ids: generations, at most two active (edge-workers/image.js).
+const IMAGE_KEY_ID = /^[1-9][0-9]{0,8}$/;
 // Defaults of edge-workers/sync.js, repeated in the generated config so that it says them.
 export const DEFAULT_MAX_AGE_S = 5;
 export const DEFAULT_TIMEOUT_MS = 1500;
@@ -173,11 +176,29 @@ function bindingLines(name, sync) {
   return lines;
 }
 
-// The image route's bindings (docs/images.md); the signing key is read from the environment
-// workerd runs in, never written here.
+// keyIds {slug: [current, previous?]} as IMAGE_SIGNING_KEY_IDS wants them (numbers, 1 or 2 each).
+function imageKeyIds(keyIds) {
+  const out = {};
+  for (const [slug, list] of Object.entries(keyIds)) {
+    if (!VENDOR_SLUG.test(slug)) throw new Error(`--image-key-ids ${slug}: not a vendor name`);
+    const ids = (Array.isArray(list) ? list : [list]).map(String);
+    if (ids.length < 1 || ids.length > 2 || !ids.every((id) => IMAGE_KEY_ID.test(id)) || new Set(ids).size !== ids.length) {
+      throw new Error(`--image-key-ids ${slug}=${ids.join(',')}: expected CURRENT[,PREVIOUS], positive integers`);
+    }
+    out[slug] = ids.map(Number);
+  }
+  return out;
+}
+
+// The image route's bindings (docs/images.md). The signing secret is read from the environment
+// workerd runs in, never written here; the key ids each vendor signs with are not secret.
 function imageBindingLines({
-  vendor, hosts = {}, signingKeyEnv, allowPrivateSources = false, maxMemoryMb, maxJobMb, fetchTimeoutMs,
+  vendor, hosts = {}, signingSecretEnv, keyIds = {}, allowPrivateSources = false, maxMemoryMb, maxJobMb, fetchTimeoutMs,
+  signingKeyEnv,
 } = {}) {
+  if (signingKeyEnv !== undefined) {
+    throw new Error('image.signingKeyEnv: one key for every vendor is gone; use signingSecretEnv and keyIds (docs/images.md)');
+  }
   const lines = [];
   if (vendor !== undefined) {
     if (!VENDOR_SLUG.test(vendor)) throw new Error(`--image-vendor ${vendor}: not a vendor name`);
@@ -190,9 +211,12 @@ function imageBindingLines({
     }
     lines.push(`    (name = "IMAGE_HOSTS", json = ${capnpText(JSON.stringify(hosts))}),`);
   }
-  if (signingKeyEnv !== undefined) {
-    if (!ENV_VAR.test(signingKeyEnv)) throw new Error(`--image-signing-key-env ${signingKeyEnv}: not a variable name`);
-    lines.push(`    (name = "IMAGE_SIGNING_KEY", fromEnvironment = ${capnpText(signingKeyEnv)}),`);
+  if (signingSecretEnv !== undefined) {
+    if (!ENV_VAR.test(signingSecretEnv)) throw new Error(`--image-signing-secret-env ${signingSecretEnv}: not a variable name`);
+    lines.push(`    (name = "IMAGE_SIGNING_SECRET", fromEnvironment = ${capnpText(signingSecretEnv)}),`);
+  }
+  if (Object.keys(keyIds).length > 0) {
+    lines.push(`    (name = "IMAGE_SIGNING_KEY_IDS", json = ${capnpText(JSON.stringify(imageKeyIds(keyIds)))}),`);
   }
   if (allowPrivateSources) {
     lines.push('    # Local tests only: image sources on loopback and private addresses are allowed.',
@@ -268,7 +292,8 @@ function copyInto(outDir, relative, source = join(REPO, relative)) {
 // embedded (null: none).
 // Options: port, outDir, wasm, name, vendorsDir (default fixtures/vendors; embedded under the
 // same module names), imageWasm (a path; null: none; default: the built one if any), image
-// {vendor, hosts {host: slug}, signingKeyEnv, allowPrivateSources, maxMemoryMb, maxJobMb, fetchTimeoutMs},
+// {vendor, hosts {host: slug}, signingSecretEnv, keyIds {slug: [current, previous?]}, allowPrivateSources,
+// maxMemoryMb, maxJobMb, fetchTimeoutMs},
 // cache ("host:port" of a cache service for caches.default), and the sync options origin,
 // replicas {region: url}, region, keys {keyId: base64}, edgeTokenEnv, maxAge (s), timeoutMs.
 export function generateConfig({
@@ -328,7 +353,8 @@ export function parseCommandLine(args) {
       region: { type: 'string' }, key: { type: 'string', multiple: true }, keys: { type: 'string', multiple: true },
       'edge-token-env': { type: 'string' }, 'max-age': { type: 'string' }, 'timeout-ms': { type: 'string' },
       'image-wasm': { type: 'string' }, 'image-vendor': { type: 'string' }, 'image-host': { type: 'string', multiple: true },
-      'image-signing-key-env': { type: 'string' }, 'allow-private-image-sources': { type: 'boolean' },
+      'image-signing-secret-env': { type: 'string' }, 'image-key-ids': { type: 'string', multiple: true },
+      'allow-private-image-sources': { type: 'boolean' },
     },
   });
   const port = Number(values.port);
@@ -349,7 +375,11 @@ export function parseCommandLine(args) {
     image: {
       vendor: values['image-vendor'],
       hosts: Object.fromEntries((values['image-host'] ?? []).map((pair) => parseKeyValue(pair, '--image-host'))),
-      signingKeyEnv: values['image-signing-key-env'],
+      signingSecretEnv: values['image-signing-secret-env'],
+      keyIds: Object.fromEntries((values['image-key-ids'] ?? []).map((pair) => {
+        const [slug, ids] = parseKeyValue(pair, '--image-key-ids');
+        return [slug, ids.split(',')];
+      })),
       allowPrivateSources: values['allow-private-image-sources'] ?? false,
     },
   };

@@ -8,7 +8,9 @@
 //   2. the options, parsed and normalized by image.wasm: 400 naming the option, before any I/O;
 //   3. the vendor (IMAGE_HOSTS by Host, else IMAGE_VENDOR) and its `media` settings, as the core
 //      reads them from the vendor's config (whale_config_media);
-//   4. the signature when media.signedUrls (HMAC-SHA256, key IMAGE_SIGNING_KEY): 403;
+//   4. the signature when media.signedUrls: s=<keyId>:<HMAC-SHA256> with the vendor's key for
+//      one of its active key ids (IMAGE_SIGNING_KEY_IDS), derived from IMAGE_SIGNING_SECRET, over
+//      a text naming the vendor: 403 with a code per reason;
 //   5. the vendor's policy: the width allowlist, maxWidth/maxHeight, formats: 400 naming the
 //      option; its default quality is added when the URL gives none;
 //   6. the source: an absolute http(s) URL, or a path on the origin of the first allowed source;
@@ -43,7 +45,12 @@ const DEFAULT_MAX_MEMORY_MB = 48;
 const DEFAULT_MAX_JOB_MB = 96;
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SIGNATURE_KEYS = new Set(['s', 'sig']);
-const SIGNATURE = /^[0-9a-fA-F]{64}$/;
+// s=<key id>:<MAC>: the key id is a generation (js-glue/image-url.js IMAGE_KEY_ID).
+const SIGNATURE = /^([1-9][0-9]{0,8}):([0-9a-f]{64})$/i;
+// The shortest IMAGE_SIGNING_SECRET taken (js-glue/image-url.js MIN_SECRET_BYTES).
+const MIN_SECRET_BYTES = 32;
+// A vendor has at most two active keys: the current one and, during a rotation, the previous one.
+const MAX_ACTIVE_KEYS = 2;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 // image.wasm's error codes, as HTTP statuses.
 const PROCESS_STATUS = {
@@ -244,32 +251,106 @@ export function checkSource(url, media, { allowPrivate = false, what = 'source' 
 }
 
 // --- signatures ------------------------------------------------------------------------------
+// A vendor's URLs carry s=<keyId>:<MAC> (docs/images.md, "Signed URLs"; the signing side is
+// js-glue/image-url.js, kept equal by tests/js/image-signing.test.mjs):
+//   vendor key = HMAC-SHA256(IMAGE_SIGNING_SECRET, "whale-image-v1 vendor\n" + slug + "\n" + keyId)
+//   MAC        = HMAC-SHA256(vendor key, "whale-image-v1\n" + slug + "\n" + options + "/" + source)
+// so a MAC is good for one vendor, and a vendor's key signs for no other vendor.
 
-const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+const hexBytes = (text) => Uint8Array.from(text.match(/../g), (pair) => parseInt(pair, 16));
 
-function hexBytes(text) {
-  const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
-}
-
-// HMAC-SHA256 keys by secret, imported once.
-const hmacKeys = new Map();
-
-function hmacKey(secret) {
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-    hmacKeys.set(secret, key);
+// IMAGE_SIGNING_KEY_IDS ({"slug": [current, previous?]}, json or its text) as a Map slug ->
+// [key ids]; throws a 500 on a malformed value.
+export function parseKeyIds(value) {
+  let ids = value ?? {};
+  const bad = (why) => new HttpError(500, 'invalid_config', `IMAGE_SIGNING_KEY_IDS: ${why}`);
+  if (typeof ids === 'string') {
+    try {
+      ids = JSON.parse(ids);
+    } catch {
+      throw bad('not JSON');
+    }
   }
-  return key;
+  if (typeof ids !== 'object' || ids === null || Array.isArray(ids)) throw bad('expected {"<vendor>": [<key id>, ...]}');
+  const map = new Map();
+  for (const [slug, list] of Object.entries(ids)) {
+    const valid = Array.isArray(list) && list.length >= 1 && list.length <= MAX_ACTIVE_KEYS &&
+      list.every((id) => Number.isSafeInteger(id) && id >= 1 && id <= 999999999);
+    if (!valid) throw bad(`${slug}: expected 1 or ${MAX_ACTIVE_KEYS} key ids (positive integers)`);
+    map.set(slug, list);
+  }
+  return map;
 }
 
-// Whether signature (hex) is HMAC-SHA256(secret, message). crypto.subtle.verify compares in
-// constant time.
-export async function verifySignature(secret, message, signature) {
-  if (typeof signature !== 'string' || !SIGNATURE.test(signature)) return false;
-  return crypto.subtle.verify('HMAC', await hmacKey(secret), hexBytes(signature), encoder.encode(message));
+// The edge's side of signed URLs: the secret, every vendor's active key ids, and the vendor keys
+// derived from them (imported once; at most MAX_ACTIVE_KEYS per vendor of IMAGE_SIGNING_KEY_IDS).
+export class UrlVerifier {
+  constructor(secret, keyIds) {
+    this.secret = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    this.keyIds = keyIds;
+    this.vendorKeys = new Map();
+  }
+
+  // From the worker's bindings; throws a 500 when the secret or the key ids are missing or bad.
+  static fromEnv(env) {
+    const secret = env?.IMAGE_SIGNING_SECRET;
+    if (typeof secret !== 'string' || encoder.encode(secret).byteLength < MIN_SECRET_BYTES) {
+      throw new HttpError(500, 'signing_key_missing',
+        `a vendor requires signed image URLs and this edge has no IMAGE_SIGNING_SECRET of ${MIN_SECRET_BYTES} bytes or more`);
+    }
+    return new UrlVerifier(secret, parseKeyIds(env.IMAGE_SIGNING_KEY_IDS));
+  }
+
+  vendorKey(slug, keyId) {
+    const name = `${slug}\n${keyId}`;
+    let key = this.vendorKeys.get(name);
+    if (!key) {
+      key = this.secret
+        .then((secret) => crypto.subtle.sign('HMAC', secret, encoder.encode(`whale-image-v1 vendor\n${slug}\n${keyId}`)))
+        .then((raw) => crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']));
+      this.vendorKeys.set(name, key);
+    }
+    return key;
+  }
+
+  // Whether mac (32 bytes) is slug's MAC of message with its key keyId; crypto.subtle.verify
+  // compares in constant time.
+  async verify(slug, keyId, message, mac) {
+    const text = encoder.encode(`whale-image-v1\n${slug}\n${message}`);
+    return crypto.subtle.verify('HMAC', await this.vendorKey(slug, keyId), mac, text);
+  }
+
+  // Throws a 403 unless signature (the s= value, or null) signs message for slug with one of the
+  // vendor's active keys. The codes say why: no signature, a malformed one (the one-key form
+  // s=<hex> among them), a MAC made for another vendor of this edge, a retired or an unknown key
+  // id, a MAC that does not match.
+  async check(slug, message, signature) {
+    const active = this.keyIds.get(slug);
+    if (!active) throw new HttpError(500, 'signing_key_missing', `no key ids for ${slug} in IMAGE_SIGNING_KEY_IDS`);
+    if (signature === null) {
+      throw new HttpError(403, 'signature_required', 'this vendor requires signed image URLs (s=<key id>:<hex HMAC-SHA256>)');
+    }
+    const parts = SIGNATURE.exec(signature);
+    if (!parts) throw new HttpError(403, 'malformed_signature', 'expected s=<key id>:<64 hex digits> (URLs signed without a key id are no longer accepted)');
+    const keyId = Number(parts[1]);
+    const mac = hexBytes(parts[2]);
+    if (active.includes(keyId) && (await this.verify(slug, keyId, message, mac))) return;
+    if (await this.signedForAnother(slug, keyId, message, mac)) {
+      throw new HttpError(403, 'wrong_vendor', 'the image URL is signed for another vendor');
+    }
+    if (keyId < Math.min(...active)) throw new HttpError(403, 'key_retired', `key ${keyId} of this vendor is retired`);
+    if (!active.includes(keyId)) throw new HttpError(403, 'unknown_key', `key ${keyId} is not one of this vendor's keys`);
+    throw new HttpError(403, 'invalid_signature', 'the image URL\'s signature does not match');
+  }
+
+  // Whether another vendor of this edge with keyId active made mac: at most one MAC per vendor,
+  // computed only for a URL that failed.
+  async signedForAnother(slug, keyId, message, mac) {
+    for (const [other, ids] of this.keyIds) {
+      if (other !== slug && ids.includes(keyId) && (await this.verify(other, keyId, message, mac))) return true;
+    }
+    return false;
+  }
 }
 
 // --- the fetch -------------------------------------------------------------------------------
@@ -362,6 +443,8 @@ export async function fetchSource(start, media, { allowPrivate, timeoutMs, fetch
 
 // --- caching ---------------------------------------------------------------------------------
 
+const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+
 async function sha256Hex(data) {
   return hex(await crypto.subtle.digest('SHA-256', typeof data === 'string' ? encoder.encode(data) : data));
 }
@@ -403,6 +486,7 @@ export class ImageService {
     this.maxMemoryBytes = megabytes('IMAGE_MAX_MEMORY_MB', DEFAULT_MAX_MEMORY_MB);
     this.maxJobMemoryBytes = Math.round(megabytes('IMAGE_MAX_JOB_MB', DEFAULT_MAX_JOB_MB));
     this.modulePromise = null;
+    this.verifier = null; // UrlVerifier, made on the first signed vendor's request
     this.cacheBroken = false; // the runtime has a Cache API but no cache behind it (workerd's default)
     this.counters = {
       requests: 0, hits: 0, misses: 0, notModified: 0, transforms: 0, sourceFetches: 0, redirects: 0, errors: 0,
@@ -442,7 +526,7 @@ export class ImageService {
     const normalized = this.normalize(image, path.options);
     const slug = vendorOf(url, this.env);
     const media = await this.media(slug, ctx);
-    if (media.signedUrls) await this.checkSignature(path);
+    if (media.signedUrls) await this.checkSignature(slug, path);
     const job = this.policy(image, normalized, qualityGiven(path.options), media, request);
     const source = resolveSource(path.source, media);
     checkSource(source, media, { allowPrivate: this.allowPrivate });
@@ -497,15 +581,9 @@ export class ImageService {
     }
   }
 
-  async checkSignature(path) {
-    const secret = this.env.IMAGE_SIGNING_KEY;
-    if (typeof secret !== 'string' || secret === '') {
-      throw new HttpError(500, 'signing_key_missing', 'the vendor requires signed image URLs and this edge has no IMAGE_SIGNING_KEY');
-    }
-    if (path.signature === null) throw new HttpError(403, 'signature_required', 'this vendor requires signed image URLs (s=<hex HMAC-SHA256>)');
-    if (!(await verifySignature(secret, path.signed, path.signature))) {
-      throw new HttpError(403, 'invalid_signature', 'the image URL\'s signature does not match');
-    }
+  async checkSignature(slug, path) {
+    this.verifier ??= UrlVerifier.fromEnv(this.env);
+    await this.verifier.check(slug, path.signed, path.signature);
   }
 
   // The vendor's rules over the normalized options: {options (what image.wasm gets, normalized

@@ -52,7 +52,29 @@ export declare function createImageLoader(defaults?: ImageOptions): ImageLoader;
 /** createImageLoader(): width, quality when given, format=auto. */
 export declare const imageLoader: ImageLoader;
 
-/** The text an image URL's signature covers; null when the URL is not an image URL. */
+/** Key ids are generations: positive integers, a vendor's new key greater than every earlier one. */
+export declare const IMAGE_KEY_ID: RegExp;
+/** The shortest IMAGE_SIGNING_SECRET the edge and deriveImageKey take, in bytes (32). */
+export declare const MIN_SECRET_BYTES: number;
+/** The path after /cdn-cgi/image/ without the s=/sig= option, plus the query; null when not an image URL. */
 export declare function signedMessage(url: string): string | null;
-/** Appends s=<hex HMAC-SHA256> to the URL's options (server side: the key is a secret). */
-export declare function signImageUrl(url: string, key: string | BufferSource): Promise<string>;
+/** "whale-image-v1\n<vendor>\n<message>": what a vendor's MAC covers. */
+export declare function signingText(vendor: string, message: string): string;
+/**
+ * The vendor's key for keyId as 64 hex digits: HMAC-SHA256(secret, "whale-image-v1 vendor\n" +
+ * vendor + "\n" + keyId). secret: the edge's IMAGE_SIGNING_SECRET (UTF-8 when a string), at least
+ * 32 bytes. For operators: the vendor gets the result, never the secret.
+ */
+export declare function deriveImageKey(secret: string | BufferSource, vendor: string, keyId: number | string): Promise<string>;
+/** Who signs: the vendor (its slug), the key id, and the vendor's key for it (deriveImageKey's hex, or its 32 bytes). */
+export interface ImageSigner {
+  vendor: string;
+  keyId: number | string;
+  key: string | BufferSource;
+}
+/**
+ * Puts s=<keyId>:<hex HMAC-SHA256> in the URL's options (replacing any s=/sig=); good on the
+ * vendor's hosts only. Server side: the key is a secret. Throws TypeError on a bad vendor, key id
+ * or key, or a URL that is not an image URL.
+ */
+export declare function signImageUrl(url: string, signer: ImageSigner): Promise<string>;

@@ -5,7 +5,9 @@
 //   imageUrl(src, {width: 400, fit: 'cover', format: 'auto'})
 //     -> '/cdn-cgi/image/width=400,fit=cover,format=auto/<src>'
 //   srcset(src, [400, 800], {quality: 80}) -> '<url> 400w, <url> 800w'
-//   signImageUrl(url, key)     appends ,s=<hex HMAC-SHA256> (server side: the key is a secret)
+//   signImageUrl(url, {vendor, keyId, key})   appends ,s=<keyId>:<hex HMAC-SHA256> (server side:
+//                                             the key is the vendor's secret)
+//   deriveImageKey(secret, vendor, keyId)     the vendor's key, from the edge's secret (operators)
 
 export const IMAGE_PATH = '/cdn-cgi/image/';
 
@@ -82,6 +84,20 @@ export function createImageLoader(defaults = {}) {
 export const imageLoader = createImageLoader();
 
 // --- signed URLs ------------------------------------------------------------------------
+// A vendor signs with a key of its own, one per key id (docs/images.md, "Signed URLs"):
+//   vendor key = HMAC-SHA256(edge secret, "whale-image-v1 vendor\n" + vendor + "\n" + keyId)
+//   MAC        = HMAC-SHA256(vendor key, "whale-image-v1\n" + vendor + "\n" + signedMessage(url))
+//   the URL    carries s=<keyId>:<MAC, 64 hex digits> among its options.
+// edge-workers/image.js verifies the same text; tests/js/image-signing.test.mjs keeps the two equal.
+
+// Key ids are generations: a new key's id is greater than every earlier one of the vendor.
+export const IMAGE_KEY_ID = /^[1-9][0-9]{0,8}$/;
+// The edge's vendor names (edge-workers/worker.js uses the same pattern).
+const VENDOR_SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+// The edge refuses a shorter secret: 32 bytes is HMAC-SHA256's own strength.
+export const MIN_SECRET_BYTES = 32;
+
+const encoder = new TextEncoder();
 
 // What is signed: the path after /cdn-cgi/image/ (as a URL parser serializes it) plus the query,
 // with the s=/sig= option taken out. Returns null when the URL is not an image URL.
@@ -95,18 +111,67 @@ export function signedMessage(url) {
   return `${options.join(',')}${rest.slice(slash)}${parsed.search}`;
 }
 
+// The text a vendor's MAC covers: the vendor is part of it, so a MAC is good for one vendor only.
+export function signingText(vendor, message) {
+  return `whale-image-v1\n${vendor}\n${message}`;
+}
+
 const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
 
-// Appends s=<hex HMAC-SHA256(key, signedMessage(url))> to the options of an image URL (any
-// s=/sig= already there is replaced). For servers: the key is IMAGE_SIGNING_KEY, a secret.
-export async function signImageUrl(url, key) {
+function hexBytes(text) {
+  return Uint8Array.from(text.match(/../g), (pair) => parseInt(pair, 16));
+}
+
+function checkVendor(fn, vendor) {
+  if (typeof vendor !== 'string' || !VENDOR_SLUG.test(vendor)) throw new TypeError(`${fn}: bad vendor ${JSON.stringify(vendor)}`);
+}
+
+function keyIdText(fn, keyId) {
+  const text = String(keyId);
+  if (!IMAGE_KEY_ID.test(text)) throw new TypeError(`${fn}: bad key id ${JSON.stringify(keyId)} (a positive integer)`);
+  return text;
+}
+
+async function hmac(rawKey, text) {
+  const key = await crypto.subtle.importKey('raw', rawKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(text)));
+}
+
+// The vendor's signing key for keyId (64 hex digits), from the edge's IMAGE_SIGNING_SECRET (a
+// string, taken as UTF-8, or bytes; at least 32 bytes). For operators: hand the result to the
+// vendor, never the secret.
+export async function deriveImageKey(secret, vendor, keyId) {
+  checkVendor('deriveImageKey', vendor);
+  const id = keyIdText('deriveImageKey', keyId);
+  const raw = typeof secret === 'string' ? encoder.encode(secret) : secret;
+  if (!raw || raw.byteLength < MIN_SECRET_BYTES) throw new TypeError(`deriveImageKey: the secret must have at least ${MIN_SECRET_BYTES} bytes`);
+  return hex(await hmac(raw, `whale-image-v1 vendor\n${vendor}\n${id}`));
+}
+
+function vendorKeyBytes(key) {
+  if (typeof key === 'string') {
+    if (!/^[0-9a-f]{64}$/i.test(key)) throw new TypeError('signImageUrl: key must be 64 hex digits (deriveImageKey\'s result) or 32 bytes');
+    return hexBytes(key);
+  }
+  if (key?.byteLength !== 32) throw new TypeError('signImageUrl: key must be 64 hex digits (deriveImageKey\'s result) or 32 bytes');
+  return key;
+}
+
+// Puts s=<keyId>:<MAC> in the options of an image URL for `vendor` (any s=/sig= already there is
+// replaced). key: the vendor's key for keyId (deriveImageKey's hex, or its 32 bytes), a secret:
+// for servers.
+export async function signImageUrl(url, signer) {
+  if (typeof signer !== 'object' || signer === null || ArrayBuffer.isView(signer) || signer instanceof ArrayBuffer) {
+    throw new TypeError('signImageUrl(url, {vendor, keyId, key}): URLs are signed per vendor; the one-key form (url, key) is gone');
+  }
+  const { vendor, keyId, key } = signer;
+  checkVendor('signImageUrl', vendor);
+  const id = keyIdText('signImageUrl', keyId);
   const message = signedMessage(url);
   if (message === null) throw new TypeError(`signImageUrl: not a ${IMAGE_PATH} URL: ${url}`);
-  const raw = typeof key === 'string' ? new TextEncoder().encode(key) : key;
-  const hmac = await crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const signature = hex(await crypto.subtle.sign('HMAC', hmac, new TextEncoder().encode(message)));
+  const mac = hex(await hmac(vendorKeyBytes(key), signingText(vendor, message)));
   const at = url.indexOf(IMAGE_PATH) + IMAGE_PATH.length;
   const slash = url.indexOf('/', at);
   const options = url.slice(at, slash).split(',').filter((o) => o !== '' && !SIGNATURE_KEYS.has(o.slice(0, o.indexOf('='))));
-  return `${url.slice(0, at)}${[...options, `s=${signature}`].join(',')}${url.slice(slash)}`;
+  return `${url.slice(0, at)}${[...options, `s=${id}:${mac}`].join(',')}${url.slice(slash)}`;
 }

@@ -32,6 +32,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // WHALE_EVENTS_KEY, or a new random one per process.
 export const EVENTS_KEY = process.env.WHALE_EVENTS_KEY ?? randomBytes(32).toString('base64url');
 
+// The image signing secret the edges of this process share (docs/images.md, "Signed URLs"): from
+// WHALE_IMAGE_SIGNING_SECRET, or a new random one per process. Handed to workerd in the
+// environment, never written to a config.
+export const IMAGE_SIGNING_SECRET = process.env.WHALE_IMAGE_SIGNING_SECRET ?? randomBytes(32).toString('base64url');
+export const IMAGE_SIGNING_SECRET_ENV = 'WHALE_IMAGE_SIGNING_SECRET';
+
 // The id an edge holding `key` gives an event (its MAC; edge-workers/events.js, src/origin/events.cpp).
 export function eventIdOf({ type, slug, experiment, variation, unit, ts }, key = EVENTS_KEY) {
   const vendorKey = createHmac('sha256', key).update(`whale-events-v1 vendor\n${slug}`).digest();
@@ -144,12 +150,16 @@ export async function publish(base, slug, token, config, { idempotencyKey } = {}
 
 // Generates an edge's workerd config in outDir and starts it on port; resolves once /healthz
 // answers. Options are gen-config's (origin, replicas, region, keys, maxAge, timeoutMs, name)
-// plus edgeToken, handed to workerd in the environment (never written to the config).
-export async function startEdge({ port, outDir, edgeToken, eventsKey = EVENTS_KEY, ...options }) {
+// plus edgeToken, eventsKey and imageSecret, handed to workerd in the environment (never written
+// to the config; imageSecret as $WHALE_IMAGE_SIGNING_SECRET, which image.signingSecretEnv names).
+export async function startEdge({
+  port, outDir, edgeToken, eventsKey = EVENTS_KEY, imageSecret = IMAGE_SIGNING_SECRET, ...options
+}) {
   const { configPath } = generateConfig({ port, outDir, ...options });
   const env = { ...process.env };
   if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
   if (eventsKey) env.WHALE_EVENTS_KEY = eventsKey;
+  if (imageSecret) env[IMAGE_SIGNING_SECRET_ENV] = imageSecret;
   const child = spawn(WORKERD, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'], env });
   const edge = { child, port, base: `http://127.0.0.1:${port}`, name: options.name, stderr: '' };
   let exited = null;
@@ -312,7 +322,12 @@ export async function startStack({
       running.media = await startMediaServer(media && await portIsFree(media) ? media : 0);
       log(`media ${running.media.base} (fixtures/images)`);
     }
-    const image = running.media ? { vendor: vendors[0], allowPrivateSources: true } : {};
+    // Every vendor signs with key id 1 (scripts/image-key.mjs prints its key) once its config
+    // turns media.signedUrls on.
+    const image = running.media ? {
+      vendor: vendors[0], allowPrivateSources: true, signingSecretEnv: IMAGE_SIGNING_SECRET_ENV,
+      keyIds: Object.fromEntries(vendors.map((slug) => [slug, [1]])),
+    } : {};
     const invalidateUrls = ports.map((p) => `http://127.0.0.1:${p}/v1/invalidate`);
     const port = originPort && await portIsFree(originPort) ? originPort : 0;
     // The media origin is on 127.0.0.1, which whale-origin refuses in allowedSources without the flag.
@@ -384,6 +399,9 @@ function banner(stack) {
       ['w_320,h_240,c_fill,q_auto,f_auto', 'Portrait_6.jpg'], ['format=json', '2569067123_aca715a2ee_o.jpg']]) {
       out.push(`  ${edge.base}/cdn-cgi/image/${opts}/${stack.media.base}/${file}`);
     }
+    out.push('', 'Signed image URLs (for a vendor whose config sets media.signedUrls; key id 1, local only):',
+      `  WHALE_IMAGE_SIGNING_SECRET=${IMAGE_SIGNING_SECRET} node scripts/image-key.mjs ${first} 1`,
+      '  prints the vendor\'s key, for signImageUrl(url, {vendor, keyId: 1, key}) (docs/images.md).');
   }
   out.push('', 'What each edge holds (version, age, source, rejections):');
   for (const slug of stack.vendors) for (const edge of stack.edges) out.push(`  ${edge.base}/v1/config/${slug}`);

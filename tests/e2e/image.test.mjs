@@ -17,12 +17,12 @@ import { basename, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { REPO, WORKERD, startOnFreePort, stop } from '../../scripts/stack.mjs';
 import { defaultImageWasm } from '../../edge-workers/gen-config.mjs';
-import { signImageUrl } from '../../js-glue/image-url.js';
+import { deriveImageKey, signImageUrl } from '../../js-glue/image-url.js';
 import { imageSize } from '../js/image-size.mjs';
 
 const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
 const IMAGES = join(REPO, 'fixtures', 'images');
-const SIGNING_KEY = 'e2e-image-signing-key';
+const SIGNING_SECRET = 'e2e-image-signing-secret-of-32-bytes-or-more';
 const MEMORY_LIMIT_MB = 24;
 
 const work = mkdtempSync(join(tmpdir(), 'whale-image-'));
@@ -136,13 +136,14 @@ before(async () => {
     maxInputBytes: 60000,
   });
   writeVendor(vendorsDir, 'img-signed', { allowedSources: [`${o}/images/`], signedUrls: true });
-  process.env.WHALE_IMAGE_SIGNING_KEY = SIGNING_KEY; // workerd reads it (fromEnvironment)
   edge = await startOnFreePort({
     outDir: join(work, 'edge'), vendorsDir, cache: cacheService.address,
     image: {
       vendor: 'img-open', hosts: { 'strict.test': 'img-strict', 'signed.test': 'img-signed' },
-      signingKeyEnv: 'WHALE_IMAGE_SIGNING_KEY', allowPrivateSources: true, maxMemoryMb: MEMORY_LIMIT_MB,
+      signingSecretEnv: 'WHALE_IMAGE_SIGNING_SECRET', keyIds: { 'img-signed': [1] }, allowPrivateSources: true,
+      maxMemoryMb: MEMORY_LIMIT_MB,
     },
+    imageSecret: SIGNING_SECRET, // workerd reads it from the environment (fromEnvironment)
   });
   strictEdge = await startOnFreePort({ outDir: join(work, 'strict-edge'), vendorsDir, image: { vendor: 'img-open' } });
 });
@@ -377,18 +378,20 @@ test('If-None-Match answers 304 from the cache and, on a miss, before any pixel 
   assert.equal((await imageStats()).transforms, transforms);
 });
 
-test('signed URLs: required by the vendor, verified with IMAGE_SIGNING_KEY, bound to the options', async () => {
+test('signed URLs: required by the vendor, verified with its key, bound to the options', async () => {
   const signed = { headers: { host: 'signed.test' } };
   const path = '/cdn-cgi/image/width=110,fit=contain/images/Portrait_1.jpg';
   assertError(await get(path, signed), 403, 'signature_required');
-  const good = await signImageUrl(path, SIGNING_KEY);
+  const key = await deriveImageKey(SIGNING_SECRET, 'img-signed', 1);
+  const good = await signImageUrl(path, { vendor: 'img-signed', keyId: 1, key });
   const res = await get(good, signed);
   assert.equal(res.status, 200, res.body.toString());
   assert.equal(imageSize(res.body).width, 110);
-  assertError(await get(await signImageUrl(path, 'wrong key'), signed), 403, 'invalid_signature');
+  const otherKey = await deriveImageKey('another-secret-of-32-bytes-or-more', 'img-signed', 1);
+  assertError(await get(await signImageUrl(path, { vendor: 'img-signed', keyId: 1, key: otherKey }), signed), 403, 'invalid_signature');
   assertError(await get(good.replace('width=110', 'width=111'), signed), 403, 'invalid_signature');
   assertError(await get(good.replace('Portrait_1', 'Portrait_2'), signed), 403, 'invalid_signature');
-  assertError(await get(good.replace(/s=[0-9a-f]+/, 's=abc'), signed), 403, 'invalid_signature');
+  assertError(await get(good.replace(/s=1:[0-9a-f]+/, 's=1:abc'), signed), 403, 'malformed_signature');
   // Other vendors ignore a signature, and it is not part of the cache key.
   const open = await get(good);
   assert.equal(open.status, 200);

@@ -1,5 +1,5 @@
-// The image glue: the URL helpers (imageUrl, srcset, the Next.js loader, signed URLs), the edge's
-// source rules (edge-workers/image.js: allowlist, private addresses, signatures), the core's
+// The image glue: the URL helpers (imageUrl, srcset, the Next.js loader), the edge's source rules
+// (edge-workers/image.js: allowlist, private addresses; signatures: image-signing.test.mjs), the core's
 // reading of a config's media settings, and loadImageModule against the real image.wasm of both
 // wasm builds: option errors with .code, a resize of a fixture, instance replacement after a
 // large job.
@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { targets, engineFor, root } from './targets.mjs';
 import { imageSize } from './image-size.mjs';
 import {
-  createImageLoader, imageLoader, imageOptions, imageUrl, signImageUrl, signedMessage, srcset,
+  createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
 } from '../../js-glue/image-url.js';
 import * as browser from '../../js-glue/browser.js';
 import { ACCEPT_WEBP, acceptBits, loadImageModule } from '../../js-glue/image.js';
 import { WhaleError } from '../../js-glue/index.js';
 import {
-  ImageService, allowedBy, checkSource, isPrivateHost, parseImagePath, resolveSource, vendorOf, verifySignature,
+  ImageService, allowedBy, checkSource, isPrivateHost, parseImagePath, resolveSource, vendorOf,
 } from '../../edge-workers/image.js';
 
 const fixture = (name) => readFileSync(join(root, 'fixtures', 'images', name));
@@ -60,24 +60,6 @@ test('the browser entry re-exports the URL helpers and has lazyImages', () => {
   assert.equal(browser.srcset, srcset);
   assert.equal(browser.imageLoader, imageLoader);
   assert.equal(typeof browser.lazyImages, 'function');
-});
-
-test('signed URLs: what signImageUrl signs is what the edge verifies', async () => {
-  const key = 'test-signing-key';
-  const url = 'https://shop.example/cdn-cgi/image/width=400,fit=cover/media/a b.jpg?v=2';
-  const signed = await signImageUrl(url, key);
-  assert.match(signed, /^https:\/\/shop\.example\/cdn-cgi\/image\/width=400,fit=cover,s=[0-9a-f]{64}\/media\/a b\.jpg\?v=2$/);
-  const path = parseImagePath(new URL(signed));
-  assert.equal(path.signed, 'width=400,fit=cover/media/a%20b.jpg?v=2');
-  assert.equal(path.signed, signedMessage(signed));
-  assert.equal(path.options, 'width=400,fit=cover');
-  assert.equal(await verifySignature(key, path.signed, path.signature), true);
-  assert.equal(await verifySignature('another key', path.signed, path.signature), false);
-  // Re-signing replaces the old signature; tampering with an option breaks it.
-  assert.equal(await signImageUrl(signed, key), signed);
-  const tampered = parseImagePath(new URL(signed.replace('width=400', 'width=401')));
-  assert.equal(await verifySignature(key, tampered.signed, tampered.signature), false);
-  assert.equal(await verifySignature(key, path.signed, 'zz'), false);
 });
 
 // --- the edge's source rules -----------------------------------------------------------------
