@@ -77,7 +77,7 @@ function attack({ port, slow, uploads, token }) {
         if (!s.write(piece)) await Promise.race([new Promise((r) => s.once('drain', r)), gone, sleep(1000)]);
       }
       await Promise.race([gone, sleep(2000)]);
-      const status = /^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 'none';
+      const status = `${path} ${/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 'reset unread'}`;
       counts.answers[status] = (counts.answers[status] ?? 0) + 1;
       counts.uploads++;
       counts.uploadBytes += s.bytesWritten;
