@@ -36,6 +36,9 @@ result<void> rename_durably(const fs::path& from, const fs::path& to) {
   return sync_dir(to.parent_path());
 }
 
+// The next key's file name in the ring's directory (the others are named by their key id).
+constexpr const char* next_file = "next.pem";
+
 // Key ids are 16 lowercase hex digits (crypto.h): anything else names no file of the ring.
 bool valid_key_id(const std::string& id) {
   return id.size() == 16 &&
@@ -73,17 +76,24 @@ keyring::stamp keyring::current_stamp() const {
 // Reads every key of the ring; on a failure nothing changes.
 result<void> keyring::reload() {
   WHALE_TRY(std::unique_ptr<signer> active, signer::load(active_path_));
+  std::shared_ptr<const signer> next;
   std::vector<std::shared_ptr<const signer>> previous;
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(previous_dir(active_path_), ec)) {
-    if (entry.path().extension() != ".pem") continue;  // skips the .pem.tmp of a rotate under way
+    if (entry.path().extension() != ".pem") continue;  // skips the .pem.tmp of a command under way
     WHALE_TRY(std::unique_ptr<signer> key, signer::load(entry.path().string()));
     // A rotate that stopped between keeping the old key and installing the new one leaves the
     // active key in both places.
-    if (key->key_id() != active->key_id()) previous.push_back(std::move(key));
+    if (key->key_id() == active->key_id()) continue;
+    if (entry.path().filename() == next_file) {
+      next = std::move(key);
+    } else {
+      previous.push_back(std::move(key));
+    }
   }
   std::sort(previous.begin(), previous.end(), [](const auto& a, const auto& b) { return a->key_id() < b->key_id(); });
   active_ = std::move(active);
+  next_ = std::move(next);
   previous_ = std::move(previous);
   return {};
 }
@@ -108,9 +118,27 @@ std::shared_ptr<const signer> keyring::active() {
 std::vector<announced_key> keyring::announced() {
   std::lock_guard<std::mutex> lock(mutex_);
   refresh();
-  std::vector<announced_key> keys{{active_->key_id(), active_->public_key(), true}};
-  for (const auto& key : previous_) keys.push_back({key->key_id(), key->public_key(), false});
+  std::vector<announced_key> keys{{active_->key_id(), active_->public_key(), true, false}};
+  if (next_) keys.push_back({next_->key_id(), next_->public_key(), false, true});
+  for (const auto& key : previous_) keys.push_back({key->key_id(), key->public_key(), false, false});
   return keys;
+}
+
+result<std::string> keyring::add_next(const std::string& active_path) {
+  const fs::path dir = previous_dir(active_path);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail(error_code::internal, "cannot create " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  const fs::path next = dir / next_file;
+  if (result<std::unique_ptr<signer>> waiting = signer::load(next.string()); waiting) {
+    return fail(error_code::invalid_value, "the next key " + (*waiting)->key_id() + " already waits for `key rotate`");
+  }
+  const fs::path partial = next.string() + ".tmp";
+  fs::remove(partial, ec);
+  WHALE_TRY(std::unique_ptr<signer> fresh, signer::generate(partial.string()));
+  WHALE_TRY_VOID(rename_durably(partial, next));
+  return fresh->key_id();
 }
 
 result<std::string> keyring::rotate(const std::string& active_path) {
@@ -134,10 +162,16 @@ result<std::string> keyring::rotate(const std::string& active_path) {
     WHALE_TRY_VOID((*current)->save(partial.string()));
     WHALE_TRY_VOID(rename_durably(partial, kept));
   }
-  const fs::path next = active_path + ".next";
-  fs::remove(next, ec);
-  WHALE_TRY(std::unique_ptr<signer> fresh, signer::generate(next.string()));
-  WHALE_TRY_VOID(rename_durably(next, active_path));
+  const fs::path waiting = dir / next_file;
+  if (result<std::unique_ptr<signer>> next = signer::load(waiting.string()); next) {
+    WHALE_TRY_VOID(rename_durably(waiting, active_path));
+    WHALE_TRY_VOID(sync_dir(dir));
+    return (*next)->key_id();
+  }
+  const fs::path fresh_path = active_path + ".next";
+  fs::remove(fresh_path, ec);
+  WHALE_TRY(std::unique_ptr<signer> fresh, signer::generate(fresh_path.string()));
+  WHALE_TRY_VOID(rename_durably(fresh_path, active_path));
   return fresh->key_id();
 }
 
@@ -148,7 +182,10 @@ result<void> keyring::retire(const std::string& active_path, const std::string& 
     return fail(error_code::invalid_value, "key " + key_id + " is the active signing key: rotate first");
   }
   const fs::path dir = previous_dir(active_path);
-  const fs::path file = dir / (key_id + ".pem");
+  fs::path file = dir / (key_id + ".pem");
+  if (result<std::unique_ptr<signer>> next = signer::load((dir / next_file).string()); next && (*next)->key_id() == key_id) {
+    file = dir / next_file;
+  }
   std::error_code ec;
   if (!fs::remove(file, ec)) {
     if (ec) return fail(error_code::internal, "cannot remove " + file.string() + ": " + ec.message());

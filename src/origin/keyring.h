@@ -1,7 +1,8 @@
 // The snapshot signing keys (docs/origin.md, "Rotating the signing key"): the active key's PEM
-// file (`whale.key.pem`) and, in a directory beside it (`whale.keys/<key_id>.pem`), the keys it
-// replaced that /v1/keys still announces until they are retired. Every file is written with mode
-// 0600 and fsync'd, then renamed into place, so a reader never sees half a key.
+// file (`whale.key.pem`) and, in a directory beside it, the keys it replaced that /v1/keys still
+// announces until they are retired (`whale.keys/<key_id>.pem`) and the next key, announced
+// before it signs so that edges can pin it first (`whale.keys/next.pem`). Every file is written
+// with mode 0600 and fsync'd, then renamed into place, so a reader never sees half a key.
 //
 // The serving origin re-reads the files when they change (checked with two stat calls per
 // publish or /v1/keys), so `key rotate` and `key retire`, run as other processes, count from the
@@ -24,6 +25,7 @@ struct announced_key {
   std::string key_id;
   std::string public_key;  // raw 32 bytes
   bool active = false;     // signs new snapshots
+  bool next = false;       // waits for `key rotate` to sign
 };
 
 class keyring {
@@ -34,12 +36,16 @@ class keyring {
 
   // The key that signs now, re-read first when the files changed. Never null.
   std::shared_ptr<const signer> active();
-  // The active key first, then the previous ones in key id order.
+  // The active key first, then the next one if any, then the previous ones in key id order.
   std::vector<announced_key> announced();
 
-  // `key rotate`: keeps the active key as a previous one, then makes a new key active; its key id.
+  // `key add`: generates the next key, announced but not signing; its key id. invalid_value when
+  // one is already waiting.
+  static result<std::string> add_next(const std::string& active_path);
+  // `key rotate`: keeps the active key as a previous one, then makes the next key (or, without
+  // one, a new key) active; its key id.
   static result<std::string> rotate(const std::string& active_path);
-  // `key retire`: drops a previous key from the ring. not_found when it is not there,
+  // `key retire`: drops a previous or the next key from the ring. not_found when it is not there,
   // invalid_value when it is the active key.
   static result<void> retire(const std::string& active_path, const std::string& key_id);
   // Where the previous keys of the ring of `active_path` are: `whale.keys/` for `whale.key.pem`.
@@ -64,6 +70,7 @@ class keyring {
   std::mutex mutex_;
   stamp read_at_;
   std::shared_ptr<const signer> active_;
+  std::shared_ptr<const signer> next_;  // null when no key waits
   std::vector<std::shared_ptr<const signer>> previous_;
 };
 

@@ -42,15 +42,17 @@ constexpr const char* usage_text =
     "                     [--events-retention-days N]\n"
     "  whale-origin vendor add|rotate|revoke <slug> [--db PATH] [--grace SECONDS]\n"
     "  whale-origin edge add|rotate|revoke <name> [--db PATH] [--grace SECONDS]\n"
-    "  whale-origin key list|rotate [--db PATH] [--key PATH]\n"
+    "  whale-origin key list|add|rotate [--db PATH] [--key PATH]\n"
     "  whale-origin key retire <key_id> [--db PATH] [--key PATH]\n"
     "\n"
     "  add                prints the new principal's token, once (only its SHA-256 is stored)\n"
     "  rotate             prints a new token; the principal's older tokens stay valid for --grace\n"
     "                     seconds (default 86400; 0: refused at once)\n"
     "  revoke             every token of the principal refused from the next request; rotate issues a new one\n"
-    "  key rotate         a new snapshot signing key, active from the next publish; the old one stays\n"
-    "                     in /v1/keys (\"active\": false) until retired. Pin both at the edges first\n"
+    "  key add            generates the next snapshot signing key: in /v1/keys (\"active\": false), not\n"
+    "                     signing yet, so that the edges can pin it first\n"
+    "  key rotate         the next key (or, without one, a new key) signs from the next publish; the old\n"
+    "                     one stays in /v1/keys (\"active\": false) until retired\n"
     "  key retire ID      re-signs the snapshots signed by key ID with the active key and drops ID\n"
     "                     from /v1/keys\n"
     "  key list           the keys /v1/keys announces, the active one first\n"
@@ -266,26 +268,34 @@ std::string default_key_path(const std::string& db) {
 
 void print_keys(keyring& ring) {
   for (const announced_key& k : ring.announced()) {
-    std::printf("%s %s %s\n", k.key_id.c_str(), base64(k.public_key).c_str(), k.active ? "active" : "previous");
+    std::printf("%s %s %s\n", k.key_id.c_str(), base64(k.public_key).c_str(),
+                k.active ? "active" : k.next ? "next" : "previous");
   }
 }
 
-// `key list|rotate`, `key retire <key_id>` (docs/origin.md, "Rotating the signing key").
+// `key list|add|rotate`, `key retire <key_id>` (docs/origin.md, "Rotating the signing key").
 int manage_keys(const options& o) {
   const std::string verb = o.positional.size() >= 2 ? o.positional[1] : "";
   const size_t arity = verb == "retire" ? 3 : 2;
-  if ((verb != "list" && verb != "rotate" && verb != "retire") || o.positional.size() != arity) {
-    return usage("expected: key list|rotate, or key retire <key_id>");
+  if ((verb != "list" && verb != "add" && verb != "rotate" && verb != "retire") || o.positional.size() != arity) {
+    return usage("expected: key list|add|rotate, or key retire <key_id>");
   }
   const std::string key_path = o.key.empty() ? default_key_path(o.db) : o.key;
-  if (verb == "rotate") {
-    result<std::string> fresh = keyring::rotate(key_path);
+  if (verb == "add" || verb == "rotate") {
+    if (verb == "add") {  // the active key exists before a next one
+      if (auto ring = keyring::open(key_path); !ring) return failed(ring.message());
+    }
+    result<std::string> fresh = verb == "add" ? keyring::add_next(key_path) : keyring::rotate(key_path);
     if (!fresh) return failed(fresh.message());
     auto ring = keyring::open(key_path);
     if (!ring) return failed(ring.message());
     print_keys(**ring);
-    std::fprintf(stderr, "whale-origin: key %s signs from the next publish; the previous key stays in /v1/keys until "
-                 "`key retire`\n", fresh->c_str());
+    if (verb == "add") {
+      std::fprintf(stderr, "whale-origin: key %s is next: pin it at the edges, then `key rotate`\n", fresh->c_str());
+    } else {
+      std::fprintf(stderr, "whale-origin: key %s signs from the next publish; the previous key stays in /v1/keys until "
+                   "`key retire`\n", fresh->c_str());
+    }
     return exit_ok;
   }
   auto ring = keyring::open(key_path);

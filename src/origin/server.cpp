@@ -665,14 +665,15 @@ struct server::impl {
     send_json(res, 200, body + "]");
   }
 
-  // The active key first ("active": true, it signs new snapshots), then the previous keys not yet
-  // retired: snapshots signed by them are still served until they are re-signed.
+  // The active key first ("active": true, it signs new snapshots), then the next one ("next": true,
+  // pinned by the edges before `key rotate` makes it sign), then the previous keys not yet retired.
   void get_keys(const Request&, Response& res) {
     std::string body = "{\"keys\":[";
     for (const announced_key& k : keys.announced()) {
       if (body.back() != '[') body += ",";
       body += "{\"key_id\":" + json_string(k.key_id) + ",\"alg\":\"Ed25519\",\"public_key\":" +
-              json_string(base64(k.public_key)) + ",\"active\":" + (k.active ? "true" : "false") + "}";
+              json_string(base64(k.public_key)) + ",\"active\":" + (k.active ? "true" : "false") +
+              (k.next ? ",\"next\":true}" : "}");
     }
     send_json(res, 200, body + "]}");
   }
