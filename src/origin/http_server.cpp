@@ -147,6 +147,11 @@ struct engine {
   std::unordered_set<connection*> conns;
   std::map<asio::ip::address, int> per_ip;
 
+  std::atomic<uint64_t> refused_per_ip{0};
+  std::atomic<uint64_t> refused_total{0};
+  std::atomic<uint64_t> head_timeouts{0};
+  std::atomic<uint64_t> body_timeouts{0};
+
   std::atomic<bool> stopping{false};
   asio::io_context io{1};  // one thread runs it: every connection's I/O happens there
   tcp::acceptor acceptor{io};
@@ -240,6 +245,7 @@ class connection : public std::enable_shared_from_this<connection> {
     if (protocol_error(ec)) {
       return refuse_head(400, "bad_request", "malformed request: " + ec.message());
     }
+    if (ec == beast::error::timeout) ++server_.head_timeouts;
     if (ec) return close();  // closed, reset or past the head deadline: nothing to answer
     stream_.expires_never();
     ex_ = std::make_unique<exchange>();
@@ -330,6 +336,7 @@ class connection : public std::enable_shared_from_this<connection> {
       set_error(ex_->res, 400, "bad_request", "malformed body: " + ec.message());
       return answer();
     }
+    if (ec == beast::error::timeout) ++server_.body_timeouts;
     if (ec) return close();  // closed, reset or past the body deadline
     stream_.expires_never();
     ex_->req.body = std::move(body_->get().body());
@@ -479,9 +486,10 @@ void engine::admit(tcp::socket socket) {
   {
     std::lock_guard<std::mutex> lock(conns_mutex);
     const auto from_ip = per_ip.find(ip);
-    const bool full = static_cast<int>(conns.size()) >= limits.max_conns ||
-                      (from_ip != per_ip.end() && from_ip->second >= limits.max_conns_per_ip);
-    if (full) {
+    const bool all_full = static_cast<int>(conns.size()) >= limits.max_conns;
+    const bool ip_full = from_ip != per_ip.end() && from_ip->second >= limits.max_conns_per_ip;
+    if (all_full || ip_full) {
+      ++(all_full ? refused_total : refused_per_ip);
       socket.non_blocking(true, ec);
       socket.write_some(asio::buffer(busy_answer.data(), busy_answer.size()), ec);
       socket.shutdown(tcp::socket::shutdown_both, ec);
@@ -576,6 +584,20 @@ void http_server::run() {
 
 void http_server::stop() {
   asio::post(impl_->core.io, [this] { impl_->core.begin_stop(); });
+}
+
+http_counters http_server::counters() const {
+  engine& core = impl_->core;
+  http_counters c;
+  {
+    std::lock_guard<std::mutex> lock(core.conns_mutex);
+    c.open = core.conns.size();
+  }
+  c.refused_per_ip = core.refused_per_ip;
+  c.refused_total = core.refused_total;
+  c.head_timeouts = core.head_timeouts;
+  c.body_timeouts = core.body_timeouts;
+  return c;
 }
 
 }  // namespace whale::origin

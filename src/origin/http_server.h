@@ -8,6 +8,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <exception>
 #include <functional>
@@ -53,6 +54,15 @@ struct http_route {
   http_guard guard;     // optional
 };
 
+// What the transport refused or cut, for /metrics.
+struct http_counters {
+  uint64_t open = 0;                // connections open now
+  uint64_t refused_per_ip = 0;      // closed at accept: the client address had max_conns_per_ip
+  uint64_t refused_total = 0;       // closed at accept: max_conns were open
+  uint64_t head_timeouts = 0;       // closed unanswered: the head was not in by its deadline
+  uint64_t body_timeouts = 0;       // closed unanswered: the body was not in by its deadline
+};
+
 class http_server {
  public:
   explicit http_server(http_limits limits = {});
@@ -73,6 +83,8 @@ class http_server {
   void run();
   // Callable from any thread, before or during run().
   void stop();
+  // Callable from any thread.
+  http_counters counters() const;
 
  private:
   struct impl;

@@ -98,6 +98,23 @@ std::string bearer_token(const Request& req) {
   return header.substr(scheme.size());
 }
 
+// The transport's counters (http_server.h) in Prometheus text format, after metrics::render()'s.
+std::string transport_metrics(const http_counters& c) {
+  const auto family = [](const char* name, const char* type, const char* help) {
+    return std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  return family("whale_origin_connections_open", "gauge", "HTTP connections open now.") +
+         "whale_origin_connections_open " + std::to_string(c.open) + "\n" +
+         family("whale_origin_connections_refused_total", "counter",
+                "Connections closed at accept: their client address or the origin had as many as allowed.") +
+         "whale_origin_connections_refused_total{reason=\"per_ip\"} " + std::to_string(c.refused_per_ip) + "\n" +
+         "whale_origin_connections_refused_total{reason=\"total\"} " + std::to_string(c.refused_total) + "\n" +
+         family("whale_origin_requests_timed_out_total", "counter",
+                "Requests closed unanswered: their head or body was not in by its deadline.") +
+         "whale_origin_requests_timed_out_total{phase=\"head\"} " + std::to_string(c.head_timeouts) + "\n" +
+         "whale_origin_requests_timed_out_total{phase=\"body\"} " + std::to_string(c.body_timeouts) + "\n";
+}
+
 // The transport's limits (http_server.h) from the command line's.
 http_limits limits_of(const server_options& o) {
   http_limits limits;
@@ -687,7 +704,7 @@ struct server::impl {
   }
 
   void get_metrics(const Request&, Response& res) {
-    res.set_content(stats.render(), "text/plain; version=0.0.4");
+    res.set_content(stats.render() + transport_metrics(http.counters()), "text/plain; version=0.0.4");
   }
 };
 

@@ -89,6 +89,13 @@ async function answer(socket, ms = ANSWER_MS) {
   }
 }
 
+// A sample of the origin's /metrics, e.g. metric('whale_origin_connections_refused_total{reason="per_ip"}').
+async function metric(series) {
+  const text = (await request(origin.base, 'GET', '/metrics')).text;
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line ? Number(line.slice(series.length + 1)) : NaN;
+}
+
 // Whether `socket` closes within `ms`.
 const closesWithin = (socket, ms) => Promise.race([socket.gone.then(() => true), sleep(ms).then(() => false)]);
 
@@ -120,6 +127,7 @@ test('200 slow-loris heads from 8 addresses: others are served, the head deadlin
     assert.equal(closed.filter(Boolean).length, slow.length);
     assert.ok(slow.every((s) => s.received === ''), 'a cut head gets no answer');
     assert.ok(slow.every((s) => s.bytesWritten >= 2), 'the slow clients kept sending');
+    assert.ok(await metric('whale_origin_requests_timed_out_total{phase="head"}') >= slow.length);
   } finally {
     trickles.forEach(clearInterval);
   }
@@ -212,6 +220,8 @@ test('past the per-address cap, connections are closed at once; another address 
     assert.ok(await closesWithin(s, ANSWER_MS), 'a connection past the cap is closed');
     if (s.received) assert.match(s.received, /^HTTP\/1\.1 503 [^]*too_many_connections/);
   }
+  assert.equal(await metric('whale_origin_connections_refused_total{reason="per_ip"}'), extra.filter(Boolean).length);
+  assert.ok(await metric('whale_origin_connections_open') >= PER_IP);
   // Another address, and a held connection, are served.
   const other = await connect(port, '127.0.0.21');
   other.write('GET /healthz HTTP/1.1\r\nHost: origin\r\n\r\n');
