@@ -35,9 +35,11 @@ using httplib::Response;
 // A connection's read buffer never holds more than this (Beast reads at most 64 KiB at a time and
 // the parser takes what it reads before the next read).
 constexpr size_t read_buffer_bytes = 128 * 1024;
-// After an answer that leaves a body unread, the connection reads and drops at most this much, for
-// at most this long, so that closing it does not reset the answer away before the client reads it.
-constexpr size_t linger_bytes = 256 * 1024;
+// After an answer that leaves a body unread, the connection stays open this long before it is
+// closed, so that the close (a reset, with unread bytes) does not discard the answer before a busy
+// client has read it. It reads and drops at most `linger_bytes` meanwhile (enough for the end of a
+// body and the client's FIN); past that it stops reading and TCP flow control stalls the client.
+constexpr size_t linger_bytes = 64 * 1024;
 constexpr std::chrono::milliseconds linger_time{1000};
 // A connection refused at accept (too many) gets this if its socket buffer takes it at once.
 constexpr std::string_view busy_answer =
@@ -402,8 +404,8 @@ class connection : public std::enable_shared_from_this<connection> {
     });
   }
 
-  // Sends FIN, then reads and drops a little of what the client is still sending, so that the
-  // close does not answer it with a reset that could discard our answer on the client's side.
+  // Sends FIN, then waits up to linger_time for the client to close, reading and dropping at most
+  // linger_bytes; then closes.
   void linger() {
     phase_ = phase::lingering;
     beast::error_code ec;
@@ -411,19 +413,30 @@ class connection : public std::enable_shared_from_this<connection> {
     head_.reset();
     body_.reset();
     buffer_.consume(buffer_.size());
-    stream_.expires_after(linger_time);
+    linger_end_ = clock::now() + linger_time;
+    stream_.expires_at(linger_end_);
     drain();
   }
 
   void drain() {
     stream_.async_read_some(buffer_.prepare(16 * 1024), [self = shared_from_this()](beast::error_code ec, size_t n) {
       self->lingered_ += n;
-      if (ec || self->lingered_ >= linger_bytes) return self->close();
-      self->drain();
+      if (ec) return self->close();  // the client closed, or the linger time is up
+      if (self->lingered_ < linger_bytes) return self->drain();
+      self->stall();
     });
   }
 
+  // The client is still sending: no more reads until the linger time is up.
+  void stall() {
+    stream_.expires_never();
+    stall_timer_.emplace(stream_.get_executor());
+    stall_timer_->expires_at(linger_end_);
+    stall_timer_->async_wait([self = shared_from_this()](beast::error_code) { self->close(); });
+  }
+
   void close() {
+    if (stall_timer_) stall_timer_->cancel();
     phase_ = phase::idle;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -453,6 +466,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<exchange> ex_;
   std::string answer_head_;
   size_t lingered_ = 0;
+  clock::time_point linger_end_;
+  std::optional<asio::steady_timer> stall_timer_;
 };
 
 // The hard limit, so that max_conns sockets fit (each connection is one descriptor).
