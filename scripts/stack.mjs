@@ -104,9 +104,12 @@ export function addPrincipal(kind, name, db, bin = ORIGIN_BIN) {
 
 // `whale-origin serve`; resolves once it prints where it listens, with its public key.
 // Options: db, port (0: a free one), edges (invalidate URLs to nudge), edgeToken (sent with them),
-// bin (the whale-origin binary).
-export function startOrigin({ db, port = 0, edges = [], edgeToken, eventsKey = EVENTS_KEY, args = [], bin = ORIGIN_BIN }) {
+// bin (the whale-origin binary), revalidateRate (publishes per vendor a minute; default 0, no
+// limit, for suites that publish in bursts; null: the origin's own default).
+export function startOrigin({ db, port = 0, edges = [], edgeToken, eventsKey = EVENTS_KEY, revalidateRate = 0, args = [],
+  bin = ORIGIN_BIN }) {
   const edgeArgs = edges.flatMap((url) => ['--edge', url]);
+  if (revalidateRate !== null) edgeArgs.push('--revalidate-rate', String(revalidateRate));
   const env = { ...process.env };
   if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
   if (eventsKey) env.WHALE_EVENTS_KEY = eventsKey;

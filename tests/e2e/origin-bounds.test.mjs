@@ -28,11 +28,11 @@ function configFor(slug, name = 'v') {
 }
 
 // An origin on a fresh database with the vendors `slugs`; resolves to {base, tokens, edge}.
-async function originWith(name, slugs, args) {
+async function originWith(name, slugs, args, { revalidateRate = 0 } = {}) {
   const db = join(work, `${name}.db`);
   const tokens = Object.fromEntries(slugs.map((slug) => [slug, addPrincipal('vendor', slug, db)]));
   const edge = addPrincipal('edge', 'edge-1', db);
-  const origin = await startOrigin({ db, args });
+  const origin = await startOrigin({ db, args, revalidateRate });
   running.push(origin);
   return { base: origin.base, tokens, edge };
 }
@@ -41,7 +41,7 @@ const revalidate = (o, slug, headers = {}) =>
   request(o.base, 'POST', `/v1/vendors/${slug}/revalidate`, { token: o.tokens[slug], body: '', headers });
 
 test('snapshots are pruned to the last --keep-snapshots at each publish, the current one kept', async () => {
-  const o = await originWith('prune', ['pruned'], ['--keep-snapshots', '3', '--revalidate-rate', '0']);
+  const o = await originWith('prune', ['pruned'], ['--keep-snapshots', '3']);
   for (let v = 1; v <= 5; v++) await publish(o.base, 'pruned', o.tokens.pruned, configFor('pruned', `v${v}`));
   const status = async (query) => (await request(o.base, 'GET', `/v1/snapshots/pruned${query}`, { token: o.edge })).status;
   assert.deepEqual(await Promise.all([1, 2, 3, 4, 5].map((v) => status(`?version=${v}`))), [404, 404, 200, 200, 200]);
@@ -49,7 +49,7 @@ test('snapshots are pruned to the last --keep-snapshots at each publish, the cur
   assert.equal(latest.json.version, 5);
   assert.equal(latest.json.config.vendor.name, 'v5');
 
-  const one = await originWith('prune-one', ['single'], ['--keep-snapshots', '1', '--revalidate-rate', '0']);
+  const one = await originWith('prune-one', ['single'], ['--keep-snapshots', '1']);
   for (let v = 1; v <= 3; v++) await publish(one.base, 'single', one.tokens.single, configFor('single', `v${v}`));
   const current = await request(one.base, 'GET', '/v1/snapshots/single', { token: one.edge });
   assert.equal(current.json.version, 3);
@@ -83,7 +83,7 @@ test('revalidate is rate-limited per vendor: 429 with Retry-After, replays not c
 });
 
 test('revalidate allows 10 a minute by default', async () => {
-  const o = await originWith('rate-default', ['eager'], []);
+  const o = await originWith('rate-default', ['eager'], [], { revalidateRate: null });
   await request(o.base, 'PUT', '/v1/vendors/eager/config', { token: o.tokens.eager, body: configFor('eager') });
   const statuses = [];
   for (let i = 0; i < 11; i++) statuses.push((await revalidate(o, 'eager')).status);
@@ -91,7 +91,7 @@ test('revalidate allows 10 a minute by default', async () => {
 });
 
 test('the dashboard computes a version once and recomputes after a publish', async () => {
-  const o = await originWith('dashboard', ['shop'], ['--revalidate-rate', '0']);
+  const o = await originWith('dashboard', ['shop'], []);
   const get = () => request(o.base, 'GET', '/admin/api/shop/experiments', { token: o.tokens.shop });
   await publish(o.base, 'shop', o.tokens.shop, configFor('shop', 'v1'));
   const cold = await get();

@@ -25,7 +25,7 @@ after(async () => {
 async function databaseWithSnapshots(name) {
   const db = join(work, `${name}.db`);
   const token = addPrincipal('vendor', 'green-harbor', db);
-  const origin = await startOrigin({ db, args: ['--revalidate-rate', '0'] });
+  const origin = await startOrigin({ db });
   const config = JSON.parse(readFileSync(join(REPO, 'fixtures/vendors/green-harbor/config.json'), 'utf8'));
   for (let v = 1; v <= 8; v++) {
     config.vendor.name = `Green Harbor ${v}`;

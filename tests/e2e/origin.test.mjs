@@ -52,8 +52,9 @@ function addPrincipal(kind, name, db) {
 }
 
 // Starts `whale-origin serve` on a free port; resolves when it prints where it listens.
+// Without the revalidate rate limit (tests/e2e/origin-bounds.test.mjs tests it): the suite publishes in bursts.
 async function startOrigin(db, args = [], env = {}) {
-  const child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0', ...args], {
+  const child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0', '--revalidate-rate', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
