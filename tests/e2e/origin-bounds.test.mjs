@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, addPrincipal, publish, request, startOrigin, stop } from '../../scripts/stack.mjs';
+import { REPO, addPrincipal, publish, request, signEvents, startOrigin, stop } from '../../scripts/stack.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'whale-bounds-'));
 const running = [];
@@ -90,7 +90,7 @@ test('revalidate allows 10 a minute by default', async () => {
   assert.deepEqual(statuses, [...Array(10).fill(200), 429]);
 });
 
-test('the dashboard computes a version once and recomputes after a publish', async () => {
+test('the dashboard computes a version once, shows new events at once, and recomputes after a publish', async () => {
   const o = await originWith('dashboard', ['shop'], []);
   const get = () => request(o.base, 'GET', '/admin/api/shop/experiments', { token: o.tokens.shop });
   await publish(o.base, 'shop', o.tokens.shop, configFor('shop', 'v1'));
@@ -102,6 +102,16 @@ test('the dashboard computes a version once and recomputes after a publish', asy
   const warm = await get();
   assert.equal(warm.headers.get('cache-status'), 'whale-origin; hit');
   assert.deepEqual(warm.json, cold.json);
+
+  // New events show at once, without recomputing the version's view.
+  const events = signEvents([0, 1, 2].map((i) => ({
+    type: 'exposure', slug: 'shop', experiment: 'hero-banner-copy', variation: i % 2, unit: `u${i}`, ts: 1764000000000 + i,
+  })));
+  const posted = await request(o.base, 'POST', '/v1/events', { token: o.edge, body: { events } });
+  assert.equal(posted.json.accepted, 3, posted.text);
+  const counted = await get();
+  assert.equal(counted.headers.get('cache-status'), 'whale-origin; hit');
+  assert.equal(counted.json.experiments[0].units, 3);
 
   await publish(o.base, 'shop', o.tokens.shop, configFor('shop', 'v2'));
   const next = await get();
