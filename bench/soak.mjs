@@ -22,6 +22,10 @@ import {
 } from '../scripts/stack.mjs';
 
 const SLUG = 'flora-distro';
+// The Release origin (build/bench) when it is built and WHALE_ORIGIN does not name one: the debug
+// build's sanitizers make it the bottleneck (scripts/build.sh bench builds it).
+const RELEASE_ORIGIN = join(resolve(fileURLToPath(import.meta.url), '..', '..'), 'build', 'bench', 'src', 'origin', 'whale-origin');
+const DEFAULT_ORIGIN = process.env.WHALE_ORIGIN ?? (existsSync(RELEASE_ORIGIN) ? RELEASE_ORIGIN : undefined);
 
 function rssMb(pid) {
   try {
@@ -54,7 +58,9 @@ function load(url, connections, seconds) {
   });
 }
 
-export async function soak({ seconds = 600, every = 60, connections = 16, withOrigin = true, log = console.log } = {}) {
+export async function soak({
+  seconds = 600, every = 60, connections = 16, withOrigin = true, originBin = DEFAULT_ORIGIN, log = console.log,
+} = {}) {
   const work = mkdtempSync(join(tmpdir(), 'whale-soak-'));
   let origin = null;
   let edge = null;
@@ -62,14 +68,14 @@ export async function soak({ seconds = 600, every = 60, connections = 16, withOr
     let sync = {};
     const db = join(work, 'origin.db');
     if (withOrigin) {
-      const tokens = { edge: addPrincipal('edge', 'soak-edge', db), vendor: addPrincipal('vendor', SLUG, db) };
-      origin = await startOrigin({ db, args: ['--reweight-every', '0'] });
+      const tokens = { edge: addPrincipal('edge', 'soak-edge', db, originBin), vendor: addPrincipal('vendor', SLUG, db, originBin) };
+      origin = await startOrigin({ db, bin: originBin, args: ['--reweight-every', '0'] });
       await publish(origin.base, SLUG, tokens.vendor, readConfig(SLUG));
       sync = { origin: origin.base, keys: { [origin.keyId]: origin.publicKey }, edgeToken: tokens.edge, name: 'soak-edge' };
     }
     edge = await startEdge({ port: await freePort(), outDir: join(work, 'edge'), ...sync });
     const url = edge.base;
-    log(`soak: ${withOrigin ? 'edge + origin' : 'edge without an origin'}, ${connections} connections, ${seconds} s, ` +
+    log(`soak: ${withOrigin ? `edge + origin (${originBin ?? 'build/native'})` : 'edge without an origin'}, ${connections} connections, ${seconds} s, ` +
       `GET /v1/assign?vendor=${SLUG}&id=<new visitor>`);
     log('   t(s)  requests   errors  p50(ms)  p99(ms)  edge RSS(MB)  generated     stored  dropped');
     const samples = [];
