@@ -24,7 +24,7 @@ import {
 const SLUG = 'flora-distro';
 // The Release origin (build/bench) when it is built and WHALE_ORIGIN does not name one: the debug
 // build's sanitizers make it the bottleneck (scripts/build.sh bench builds it).
-const RELEASE_ORIGIN = join(resolve(fileURLToPath(import.meta.url), '..', '..'), 'build', 'bench', 'src', 'origin', 'whale-origin');
+export const RELEASE_ORIGIN = join(resolve(fileURLToPath(import.meta.url), '..', '..'), 'build', 'bench', 'src', 'origin', 'whale-origin');
 const DEFAULT_ORIGIN = process.env.WHALE_ORIGIN ?? (existsSync(RELEASE_ORIGIN) ? RELEASE_ORIGIN : undefined);
 
 function rssMb(pid) {

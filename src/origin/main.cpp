@@ -99,6 +99,18 @@ struct options {
   server_options serve;
 };
 
+// `value` as a whole number from `min` to `max` (`unit` names it in the problem); false with `problem`.
+bool whole_flag(const std::string& flag, const std::string& value, long min, long max, const char* unit, long& out,
+                std::string& problem) {
+  char* end = nullptr;
+  out = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || out < min || out > max) {
+    problem = flag + ": expected " + std::to_string(min) + " to " + std::to_string(max) + unit + ", got " + value;
+    return false;
+  }
+  return true;
+}
+
 // Parses flags anywhere after the command; false (with `problem`) on a bad one.
 bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
   if (const char* token = std::getenv("WHALE_EDGE_TOKEN")) o.serve.edge_token = token;
@@ -126,6 +138,7 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
       return false;
     }
     const std::string value = argv[++i];
+    long n = 0;  // a whole-number flag's value
     if (arg == "--db") {
       o.db = value;
     } else if (arg == "--key") {
@@ -137,32 +150,17 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
     } else if (arg == "--edge-token") {
       o.serve.edge_token = value;
     } else if (arg == "--port") {
-      char* end = nullptr;
-      const long port = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || port < 0 || port > 65535) {
-        problem = "--port: expected 0 to 65535, got " + value;
-        return false;
-      }
-      o.serve.port = static_cast<int>(port);
+      if (!whole_flag(arg, value, 0, 65535, "", n, problem)) return false;
+      o.serve.port = static_cast<int>(n);
     } else if (arg == "--max-conns" || arg == "--max-conns-per-ip" || arg == "--head-timeout-ms") {
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > 1000000) {
-        problem = arg + ": expected 1 to 1000000, got " + value;
-        return false;
-      }
+      if (!whole_flag(arg, value, 1, 1000000, "", n, problem)) return false;
       int& limit = arg == "--max-conns"          ? o.serve.max_conns
                    : arg == "--max-conns-per-ip" ? o.serve.max_conns_per_ip
                                                  : o.serve.head_timeout_ms;
       limit = static_cast<int>(n);
     } else if (arg == "--reweight-every") {
-      char* end = nullptr;
-      const long every = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || every < 0 || every > 31 * 86400) {
-        problem = "--reweight-every: expected 0 to 2678400 seconds, got " + value;
-        return false;
-      }
-      o.serve.reweight_every_s = static_cast<int>(every);
+      if (!whole_flag(arg, value, 0, 31 * 86400, " seconds", n, problem)) return false;
+      o.serve.reweight_every_s = static_cast<int>(n);
     } else if (arg == "--events-key-file") {
       std::ifstream in(value, std::ios::binary);
       std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -173,37 +171,17 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
       }
       o.serve.events_keys = split_event_keys(key);
     } else if (arg == "--events-retention-days") {
-      char* end = nullptr;
-      const long days = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || days < 0 || days > 36500) {
-        problem = "--events-retention-days: expected 0 to 36500, got " + value;
-        return false;
-      }
-      o.serve.events_retention_days = static_cast<uint32_t>(days);
+      if (!whole_flag(arg, value, 0, 36500, " days", n, problem)) return false;
+      o.serve.events_retention_days = static_cast<uint32_t>(n);
     } else if (arg == "--grace") {
-      char* end = nullptr;
-      const long grace = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || grace < 0 || grace > 365L * 86400) {
-        problem = "--grace: expected 0 to 31536000 seconds, got " + value;
-        return false;
-      }
-      o.grace_s = static_cast<uint32_t>(grace);
+      if (!whole_flag(arg, value, 0, 365L * 86400, " seconds", n, problem)) return false;
+      o.grace_s = static_cast<uint32_t>(n);
     } else if (arg == "--keep-snapshots") {
-      char* end = nullptr;
-      const long keep = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || keep < 1 || keep > 1000000) {
-        problem = "--keep-snapshots: expected 1 to 1000000, got " + value;
-        return false;
-      }
-      o.keep_snapshots = static_cast<uint64_t>(keep);
+      if (!whole_flag(arg, value, 1, 1000000, "", n, problem)) return false;
+      o.keep_snapshots = static_cast<uint64_t>(n);
     } else if (arg == "--revalidate-rate") {
-      char* end = nullptr;
-      const long rate = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || rate < 0 || rate > 1000000) {
-        problem = "--revalidate-rate: expected 0 to 1000000 per minute, got " + value;
-        return false;
-      }
-      o.serve.revalidate_per_minute = static_cast<uint32_t>(rate);
+      if (!whole_flag(arg, value, 0, 1000000, " per minute", n, problem)) return false;
+      o.serve.revalidate_per_minute = static_cast<uint32_t>(n);
     } else {
       problem = "unknown option " + arg;
       return false;

@@ -3,7 +3,7 @@
 // themselves run in workerd in tests/e2e/storefront.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventBuffer, checkEvent } from '../../edge-workers/events.js';
+import { EventBuffer } from '../../edge-workers/events.js';
 import { LayoutCache, etagOf, httpVary, requestInputs } from '../../edge-workers/storefront.js';
 import { formatBehaviour } from '../../js-glue/browser.js';
 
@@ -86,23 +86,18 @@ test('httpVary and etagOf', () => {
   assert.notEqual(etagOf(3, 'a "b"'), etagOf(3, 'a "c"'));
 });
 
-test('EventBuffer: checks events, drops the oldest past capacity, deduplicates recent ids, drains in order', () => {
-  const ev = (n, extra = {}) => ({ type: 'exposure', experiment: 'e', variation: 0, id: 'u', ts: 1, eventId: `id-${n}`, ...extra });
-  assert.deepEqual(checkEvent(ev(1, { extra: 'dropped' })), ev(1));
-  assert.equal(checkEvent(ev(1, { id: undefined })), null);
-  assert.equal(checkEvent(ev(1, { id: undefined }), 'cookie-id').id, 'cookie-id');
-  for (const bad of [{ type: 'click' }, { variation: -1 }, { variation: 1.5 }, { ts: 0 }, { value: 'x' }, { experiment: '' }, { eventId: 'x'.repeat(200) }]) {
-    assert.equal(checkEvent(ev(1, bad)), null, JSON.stringify(bad));
-  }
-  const buffer = new EventBuffer({ capacity: 3, dedupWindow: 2 });
-  assert.deepEqual(buffer.add([ev(1), ev(2), ev(1), { type: 'x' }]), { accepted: 2, rejected: 1, duplicates: 1 });
-  buffer.add([ev(3), ev(4), ev(5)]);
-  assert.equal(buffer.stats().dropped, 2);
-  assert.equal(buffer.stats().buffered, 3);
-  assert.deepEqual(buffer.add([ev(1)]), { accepted: 1, rejected: 0, duplicates: 0 }, 'outside the dedup window again');
-  assert.deepEqual(buffer.drain(2).map((e) => e.eventId), ['id-4', 'id-5']);
-  assert.deepEqual(buffer.drain().map((e) => e.eventId), ['id-1']);
+test('EventBuffer: deduplicates recent facts, drains in order, puts a failed batch back in front', () => {
+  const ev = (n, extra = {}) => ({ type: 'exposure', slug: 's', experiment: 'e', variation: 0, unit: `u-${n}`, ts: 1, ...extra });
+  const buffer = new EventBuffer({ dedupWindow: 2 });
+  assert.deepEqual([ev(1), ev(2), ev(1)].map((e) => buffer.add(e)), ['accepted', 'accepted', 'duplicate']);
+  buffer.add(ev(3));
+  buffer.add(ev(4));
+  assert.equal(buffer.add(ev(1)), 'accepted', 'outside the dedup window again');
+  assert.deepEqual(buffer.drain(2).map((e) => e.unit), ['u-1', 'u-2']);
+  buffer.requeue([ev(9)]);
+  assert.deepEqual(buffer.drain().map((e) => e.unit), ['u-9', 'u-3', 'u-4', 'u-1']);
   assert.equal(buffer.stats().buffered, 0);
+  assert.equal(buffer.stats().bufferedBytes, 0);
 });
 
 test('formatBehaviour writes the canonical summary of docs/behaviour.md', () => {
