@@ -14,7 +14,7 @@
 #include "store.h"
 #include "whale/bandit.h"
 #include "whale/json.h"
-#include "whale/srm.h"
+#include "whale/learn/srm.h"
 
 namespace whale::origin {
 

@@ -6,7 +6,7 @@
 #include "validate.h"
 #include "whale/bandit.h"
 #include "whale/json.h"
-#include "whale/optimizer.h"
+#include "whale/learn/optimizer.h"
 
 namespace whale::origin {
 

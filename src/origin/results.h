@@ -12,8 +12,8 @@
 
 #include "store.h"
 #include "whale/json.h"
-#include "whale/optimizer.h"
-#include "whale/priors.h"
+#include "whale/learn/optimizer.h"
+#include "whale/learn/priors.h"
 #include "whale/result.h"
 
 namespace whale::origin {

@@ -7,7 +7,7 @@
 #include "validate.h"
 #include "whale/bandit.h"
 #include "whale/json.h"
-#include "whale/srm.h"
+#include "whale/learn/srm.h"
 
 namespace whale::origin {
 

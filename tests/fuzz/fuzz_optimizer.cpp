@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "whale/config.h"
-#include "whale/optimizer.h"
+#include "whale/learn/optimizer.h"
 
 namespace {
 

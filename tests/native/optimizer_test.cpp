@@ -3,7 +3,7 @@
 // neutral; Beta CDF and quantiles against closed forms; component rates; the layout view of the
 // fixture configs; proposals (a never-served combination, a synergy partner from another page,
 // conflicts respected) and the proposal as a config the parser accepts.
-#include "whale/optimizer.h"
+#include "whale/learn/optimizer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Tests of whale::priors: recovery of known Beta(a, b) parameters from simulated arms (true rates
 // drawn with whale::bandit's seeded sampler, conversions by Bernoulli draws), the sampling-noise
 // correction, the strength cap, the fallbacks, lookup and bad input.
-#include "whale/priors.h"
+#include "whale/learn/priors.h"
 
 #include <gtest/gtest.h>
 

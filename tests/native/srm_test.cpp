@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "whale/srm.h"
+#include "whale/learn/srm.h"
 
 using whale::srm::chi_square_sf;
 using whale::srm::log_gamma;

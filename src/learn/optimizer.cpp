@@ -1,7 +1,7 @@
 // The self-optimizer's model: a log-odds additive model with pairwise synergies fitted by MAP,
 // per-component Beta rates and the Beta quantiles behind their intervals. See
-// include/whale/optimizer.h and docs/optimizer.md.
-#include "whale/optimizer.h"
+// include/whale/learn/optimizer.h and docs/optimizer.md.
+#include "whale/learn/optimizer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "whale/bandit.h"
-#include "whale/srm.h"
+#include "whale/learn/srm.h"
 
 #if defined(__clang__)
 #pragma clang fp contract(off)

@@ -1,6 +1,6 @@
-// Empirical-Bayes Beta priors by the method of moments: see include/whale/priors.h and
+// Empirical-Bayes Beta priors by the method of moments: see include/whale/learn/priors.h and
 // docs/priors.md. Only IEEE basic operations, summed in a fixed order.
-#include "whale/priors.h"
+#include "whale/learn/priors.h"
 
 #include <cmath>
 #include <map>

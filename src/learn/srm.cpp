@@ -1,4 +1,4 @@
-#include "whale/srm.h"
+#include "whale/learn/srm.h"
 
 #include <cmath>
 #include <limits>

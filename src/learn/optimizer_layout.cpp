@@ -1,13 +1,13 @@
 // The self-optimizer's view of a config: which components each variation of each experiment
 // shows, the search for a better component set per section, and the proposal as a new
-// experiment. See include/whale/optimizer.h and docs/optimizer.md.
+// experiment. See include/whale/learn/optimizer.h and docs/optimizer.md.
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 #include <string_view>
 
-#include "whale/optimizer.h"
+#include "whale/learn/optimizer.h"
 
 namespace whale::optimizer {
 
