@@ -22,8 +22,7 @@ CREATE TABLE IF NOT EXISTS idempotency(
   PRIMARY KEY(slug, key));
 CREATE TABLE IF NOT EXISTS events(
   slug TEXT NOT NULL, event_id TEXT NOT NULL, experiment TEXT NOT NULL, variation TEXT NOT NULL,
-  unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, received_at TEXT NOT NULL,
-  PRIMARY KEY(slug, event_id)) WITHOUT ROWID;
+  unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL, received_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS exposures(
   slug TEXT NOT NULL, experiment TEXT NOT NULL, unit TEXT NOT NULL, variation TEXT NOT NULL, ts INTEGER NOT NULL,
   PRIMARY KEY(slug, experiment, unit));
@@ -197,21 +196,24 @@ result<void> store::migrate() {
   for (const auto& [name, sql] : added) {
     if (std::find(columns.begin(), columns.end(), name) == columns.end()) WHALE_TRY_VOID(exec(sql));
   }
-  // Event ids were once unique across vendors (one 32-bit hash space for all): now per vendor.
-  bool per_vendor = false;
+  // Raw events were once keyed by their id (unique across vendors, then per vendor): now a log in
+  // arrival order, deduplicated by the facts they carry (ingest_events), so that inserting one
+  // appends instead of touching a random page of a key index.
+  bool keyed = false;
   {
     statement pk(db_, "SELECT COUNT(*) FROM pragma_table_info('events') WHERE pk > 0");
-    per_vendor = pk.row() && pk.number(0) == 2;
+    keyed = pk.row() && pk.number(0) > 0;
   }
-  if (!per_vendor) {
+  if (keyed) {
     WHALE_TRY_VOID(exec(
-        "BEGIN; ALTER TABLE events RENAME TO events_before_per_vendor_ids;"
+        "BEGIN; ALTER TABLE events RENAME TO events_keyed;"
         "CREATE TABLE events(slug TEXT NOT NULL, event_id TEXT NOT NULL, experiment TEXT NOT NULL,"
         " variation TEXT NOT NULL, unit TEXT NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,"
-        " received_at TEXT NOT NULL, PRIMARY KEY(slug, event_id)) WITHOUT ROWID;"
-        "INSERT OR IGNORE INTO events(slug, event_id, experiment, variation, unit, type, ts, received_at)"
-        " SELECT slug, event_id, experiment, variation, unit, type, ts, received_at FROM events_before_per_vendor_ids;"
-        "DROP TABLE events_before_per_vendor_ids; COMMIT;"));
+        " received_at TEXT NOT NULL);"
+        "INSERT INTO events(slug, event_id, experiment, variation, unit, type, ts, received_at)"
+        " SELECT slug, event_id, experiment, variation, unit, type, ts, received_at FROM events_keyed"
+        " ORDER BY received_at;"
+        "DROP TABLE events_keyed; COMMIT;"));
   }
   WHALE_TRY_VOID(exec("CREATE INDEX IF NOT EXISTS events_received ON events(received_at)"));
   return migrate_tokens();
@@ -487,9 +489,10 @@ result<ingest_counts> store::ingest_events(const std::vector<event_record>& even
   transaction tx(db_);
   if (!tx.began()) return sqlite_failure(db_, "begin");
   statement insert(db_,
-                   "INSERT OR IGNORE INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
+                   "INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
   statement expose(db_, "INSERT OR IGNORE INTO exposures(slug, experiment, unit, variation, ts) VALUES(?, ?, ?, ?, ?)");
+  statement exposed_as(db_, "SELECT variation FROM exposures WHERE slug = ? AND experiment = ? AND unit = ?");
   statement count_unit(db_,
                        "INSERT INTO arm_stats(slug, experiment, variation, units, conversions) VALUES(?, ?, ?, 1, "
                        "EXISTS(SELECT 1 FROM conversions WHERE slug = ?1 AND experiment = ?2 AND unit = ?4)) "
@@ -500,30 +503,42 @@ result<ingest_counts> store::ingest_events(const std::vector<event_record>& even
                              "UPDATE arm_stats SET conversions = conversions + 1 WHERE slug = ?1 AND experiment = ?2 "
                              "AND variation = (SELECT variation FROM exposures WHERE slug = ?1 AND experiment = ?2 "
                              "AND unit = ?3)");
+  // An event is a duplicate when the vendor already holds its fact: the unit's exposure to the same
+  // variation, or the unit's conversion. An exposure of a unit already exposed to another variation
+  // is kept (raw) and counts nothing: the first exposure decides.
   ingest_counts counts;
   for (const event_record& e : events) {
-    insert.reset();
-    insert.bind(e.event_id).bind(e.slug).bind(e.experiment).bind(e.variation).bind(e.unit).bind(e.type).bind(e.ts);
-    WHALE_TRY_VOID(insert.bind(now).run("insert event"));
-    if (sqlite3_changes(db_) == 0) {
-      ++counts.duplicates;
-      continue;
-    }
-    ++counts.accepted;
     if (e.type == "exposure") {
       expose.reset();
       WHALE_TRY_VOID(expose.bind(e.slug).bind(e.experiment).bind(e.unit).bind(e.variation).bind(e.ts).run("expose"));
-      if (sqlite3_changes(db_) == 0) continue;  // the unit was exposed before: its first variation counts
-      count_unit.reset();
-      // ?4 (the unit) is bound after the three of the VALUES list.
-      WHALE_TRY_VOID(count_unit.bind(e.slug).bind(e.experiment).bind(e.variation).bind(e.unit).run("count unit"));
+      if (sqlite3_changes(db_) == 1) {
+        count_unit.reset();
+        // ?4 (the unit) is bound after the three of the VALUES list.
+        WHALE_TRY_VOID(count_unit.bind(e.slug).bind(e.experiment).bind(e.variation).bind(e.unit).run("count unit"));
+      } else {
+        exposed_as.reset();
+        exposed_as.bind(e.slug).bind(e.experiment).bind(e.unit);
+        const bool same = exposed_as.row() && exposed_as.text(0) == e.variation;
+        exposed_as.reset();
+        if (same) {
+          ++counts.duplicates;
+          continue;
+        }
+      }
     } else {
       convert.reset();
       WHALE_TRY_VOID(convert.bind(e.slug).bind(e.experiment).bind(e.unit).bind(e.ts).run("convert"));
-      if (sqlite3_changes(db_) == 0) continue;  // the unit converted before
+      if (sqlite3_changes(db_) == 0) {  // the unit converted before
+        ++counts.duplicates;
+        continue;
+      }
       count_conversion.reset();
       WHALE_TRY_VOID(count_conversion.bind(e.slug).bind(e.experiment).bind(e.unit).run("count conversion"));
     }
+    insert.reset();
+    insert.bind(e.event_id).bind(e.slug).bind(e.experiment).bind(e.variation).bind(e.unit).bind(e.type).bind(e.ts);
+    WHALE_TRY_VOID(insert.bind(now).run("insert event"));
+    ++counts.accepted;
   }
   WHALE_TRY_VOID(tx.commit());
   return counts;
