@@ -9,6 +9,7 @@
 
 #include "admin_assets.h"  // generated from src/origin/admin/* (embed_admin.cmake)
 #include "crypto.h"
+#include "http_util.h"
 #include "optimize.h"
 #include "results.h"
 #include "store.h"
@@ -28,29 +29,7 @@ constexpr uint32_t pbest_draws = 20000;
 constexpr double srm_alpha = 0.001;
 constexpr size_t max_top_components = 10;
 
-std::string json_string(std::string_view s) {
-  std::string out;
-  json::write_string(s, out);
-  return out;
-}
-
 std::string num(double x) { return json::number_to_string(x); }
-
-void send_error(Response& res, int status, std::string_view code, std::string_view message) {
-  res.status = status;
-  res.set_content("{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}",
-                  "application/json");
-}
-
-std::string bearer_token(const Request& req) {
-  const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view scheme = "bearer ";
-  if (header.size() <= scheme.size()) return {};
-  for (size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
-  }
-  return header.substr(scheme.size());
-}
 
 // The vendor slug of the request's token, or nullopt after answering 401 / 403 as docs/origin.md
 // says. A non-empty `slug` must be the token's own.
@@ -403,7 +382,7 @@ std::vector<admin_route> admin_routes(store& db, counts_source counts) {
                       }
                     }});
   auto board = std::make_shared<dashboard>(db);
-  routes.push_back({R"(/admin/api/([a-z0-9][a-z0-9-]*)/experiments)", "GET /admin/api/{slug}/experiments",
+  routes.push_back({R"(/admin/api/)" WHALE_SLUG_PATTERN R"(/experiments)", "GET /admin/api/{slug}/experiments",
                     [&db, board, counts = std::move(counts)](const Request& req, Response& res) {
                       experiments(*board, db, counts, req, res);
                     }});

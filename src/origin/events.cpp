@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "http_util.h"
+
 namespace whale::origin {
 
 namespace {
@@ -39,14 +41,6 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool short_text(const json::value* v) {
   return v != nullptr && v->is_string() && !v->as_string().empty() && v->as_string().size() <= max_event_text;
-}
-
-bool valid_slug(const std::string& s) {
-  if (s.empty() || s.size() > 64 || s.front() == '-' || s.back() == '-') return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
 }
 
 bool whole_number(const json::value* v, double max) {

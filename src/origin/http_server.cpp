@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "http_util.h"
 #include "whale/json.h"
 
 namespace whale::origin {
@@ -49,19 +50,6 @@ constexpr std::string_view busy_answer =
 // stop(): connections still busy after this long are cut.
 constexpr std::chrono::seconds stop_grace{10};
 constexpr std::chrono::milliseconds stop_poll{50};
-
-std::string json_string(std::string_view s) {
-  std::string out;
-  json::write_string(s, out);
-  return out;
-}
-
-// {"error":{"code","message"}}, the origin's error shape (docs/origin.md).
-void set_error(Response& res, int status, std::string_view code, std::string_view message) {
-  res.status = status;
-  res.set_content("{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}",
-                  "application/json");
-}
 
 std::string text(beast::string_view s) { return std::string(s.data(), s.size()); }
 
@@ -260,7 +248,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void refuse_head(int status, std::string_view code, const std::string& message) {
     ex_ = std::make_unique<exchange>();
     ex_->unread_body = true;  // whatever follows a bad head is not read
-    set_error(ex_->res, status, code, message);
+    send_error(ex_->res, status, code, message);
     answer();
   }
 
@@ -280,24 +268,24 @@ class connection : public std::enable_shared_from_this<connection> {
       if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
     }
     if (ex_->route == nullptr && allow.empty()) {
-      set_error(ex_->res, 404, "not_found", "no route for " + req.method + " " + req.path);
+      send_error(ex_->res, 404, "not_found", "no route for " + req.method + " " + req.path);
       return answer();
     }
     if (ex_->route == nullptr) {
-      set_error(ex_->res, 405, "method_not_allowed", req.method + " is not allowed on " + req.path);
+      send_error(ex_->res, 405, "method_not_allowed", req.method + " is not allowed on " + req.path);
       ex_->res.set_header("Allow", allow);
       return answer();
     }
     const bool takes_body = method == "POST" || method == "PUT" || method == "PATCH";
     if (takes_body && !head_->chunked() && !head_->content_length()) {
-      set_error(ex_->res, 411, "length_required", "send a Content-Length header (0 for an empty body)");
+      send_error(ex_->res, 411, "length_required", "send a Content-Length header (0 for an empty body)");
       return answer();
     }
     if (!ex_->route->route.guard) return size_body();
     phase_ = phase::guard;
     on_worker([](connection& c) {
       if (!c.ex_->route->route.guard(c.ex_->req, c.ex_->res)) {
-        if (c.ex_->res.status < 400) set_error(c.ex_->res, 403, "forbidden", "refused");
+        if (c.ex_->res.status < 400) send_error(c.ex_->res, 403, "forbidden", "refused");
         return c.finish();
       }
       c.ex_->res = Response{};
@@ -335,7 +323,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_body(beast::error_code ec) {
     if (ec == http::error::body_limit) return too_large();
     if (protocol_error(ec)) {
-      set_error(ex_->res, 400, "bad_request", "malformed body: " + ec.message());
+      send_error(ex_->res, 400, "bad_request", "malformed body: " + ec.message());
       return answer();
     }
     if (ec == beast::error::timeout) ++server_.body_timeouts;
@@ -348,7 +336,7 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   void too_large() {
-    set_error(ex_->res, 413, "too_large",
+    send_error(ex_->res, 413, "too_large",
               "body larger than " + std::to_string(ex_->route->route.max_body) + " bytes");
     answer();
   }
@@ -363,7 +351,7 @@ class connection : public std::enable_shared_from_this<connection> {
         if (c.server_.on_exception) {
           c.server_.on_exception(c.ex_->req, res, std::current_exception());
         } else {
-          set_error(res, 500, "internal", "the handler failed");
+          send_error(res, 500, "internal", "the handler failed");
         }
       }
       if (res.status == -1) res.status = 200;

@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "keyring.h"
 #include "events.h"
+#include "http_util.h"
 #include "server.h"
 #include "store.h"
 #include "whale/json.h"
@@ -186,15 +187,6 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
       problem = "unknown option " + arg;
       return false;
     }
-  }
-  return true;
-}
-
-// Names appear in URLs, as vendor slugs do (config.h): [a-z0-9-], at most 64, no '-' at either end.
-bool valid_slug(const std::string& s) {
-  if (s.empty() || s.size() > 64 || s.front() == '-' || s.back() == '-') return false;
-  for (char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
   }
   return true;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "http_util.h"
 #include "results.h"
 #include "validate.h"
 #include "whale/bandit.h"
@@ -12,18 +13,12 @@ namespace whale::origin {
 
 namespace {
 
-std::string str(const std::string& s) {
-  std::string out;
-  json::write_string(s, out);
-  return out;
-}
-
 std::string num(double x) { return json::number_to_string(x); }
 
 double sigmoid(double x) { return 1 / (1 + bandit::detail::det_exp(-x)); }
 
 std::string effect_json(const optimizer::effect& e) {
-  std::string out = e.b.empty() ? "{\"key\":" + str(e.a) : "{\"a\":" + str(e.a) + ",\"b\":" + str(e.b);
+  std::string out = e.b.empty() ? "{\"key\":" + json_string(e.a) : "{\"a\":" + json_string(e.a) + ",\"b\":" + json_string(e.b);
   return out + ",\"effect\":" + num(e.mean) + ",\"sd\":" + num(e.sd) + ",\"low\":" + num(e.low) +
          ",\"high\":" + num(e.high) + ",\"information\":" + num(e.information) + ",\"uplift\":" + num(e.uplift) +
          ",\"units\":" + num(e.units) + ",\"conversions\":" + num(e.conversions) +
@@ -31,10 +26,10 @@ std::string effect_json(const optimizer::effect& e) {
 }
 
 std::string record_json(const proposal_record& p) {
-  return "{\"id\":" + std::to_string(p.id) + ",\"experiment\":" + str(p.experiment) + ",\"status\":" + str(p.status) +
+  return "{\"id\":" + std::to_string(p.id) + ",\"experiment\":" + json_string(p.experiment) + ",\"status\":" + json_string(p.status) +
          ",\"based_on\":" + std::to_string(p.based_on) +
          ",\"version\":" + (p.version == 0 ? std::string("null") : std::to_string(p.version)) +
-         ",\"created_at\":" + str(p.created_at) + ",\"updated_at\":" + str(p.updated_at) +
+         ",\"created_at\":" + json_string(p.created_at) + ",\"updated_at\":" + json_string(p.updated_at) +
          ",\"proposal\":" + (p.body.empty() ? std::string("null") : p.body) + "}";
 }
 
@@ -92,7 +87,7 @@ result<std::string> optimizer_report(store& db, const std::string& slug) {
   size_t arms = 0;
   for (const optimizer::baseline& b : m.experiments) arms += b.arms;
   std::string out =
-      "{\"slug\":" + str(slug) + ",\"based_on\":" + std::to_string(f.latest.version) +
+      "{\"slug\":" + json_string(slug) + ",\"based_on\":" + std::to_string(f.latest.version) +
       ",\"autoPublish\":" + (db.auto_publish(slug) ? "true" : "false") +
       ",\"model\":{\"arms\":" + std::to_string(arms) + ",\"experiments\":" + std::to_string(m.experiments.size()) +
       ",\"iterations\":" + std::to_string(m.iterations) + ",\"converged\":" + (m.converged ? "true" : "false") +
@@ -138,8 +133,8 @@ std::string outcome_json(const propose_outcome& o, const char* reason, const pro
   return "{\"created\":" + std::string(o.created ? "true" : "false") +
          ",\"published\":" + (o.published ? "true" : "false") +
          ",\"version\":" + (o.published ? std::to_string(o.published_snapshot.version) : std::string("null")) +
-         (reason != nullptr ? ",\"reason\":" + str(reason) : std::string()) +
-         (publish_error.empty() ? std::string() : ",\"publish_error\":" + str(publish_error)) +
+         (reason != nullptr ? ",\"reason\":" + json_string(reason) : std::string()) +
+         (publish_error.empty() ? std::string() : ",\"publish_error\":" + json_string(publish_error)) +
          ",\"proposal\":" + record_json(record) + "}";
 }
 
@@ -224,9 +219,9 @@ result<std::string> apply_proposal(store& db, const std::string& slug, uint64_t 
   if (!patched) return fail(error_code::invalid_value, "the proposal no longer fits the draft: " + patched.message());
   WHALE_TRY_VOID(db.put_draft(slug, *patched, now));
   WHALE_TRY_VOID(db.mark_proposal(slug, id, "applied", now));
-  return "{\"slug\":" + str(slug) + ",\"proposal\":" + std::to_string(id) +
-         ",\"experiment\":" + str(record->experiment) +
-         ",\"status\":\"applied\",\"draft\":true,\"updated_at\":" + str(now) + "}";
+  return "{\"slug\":" + json_string(slug) + ",\"proposal\":" + std::to_string(id) +
+         ",\"experiment\":" + json_string(record->experiment) +
+         ",\"status\":\"applied\",\"draft\":true,\"updated_at\":" + json_string(now) + "}";
 }
 
 std::string top_components_json(const vendor_results& results, size_t limit) {
@@ -235,7 +230,7 @@ std::string top_components_json(const vendor_results& results, size_t limit) {
   std::string out = "[";
   for (size_t i = 0; i < rates->size() && i < limit; ++i) {
     const optimizer::component_rate& r = (*rates)[i];
-    out += (i > 0 ? ",{" : "{") + std::string("\"key\":") + str(r.key) + ",\"units\":" + num(r.units) +
+    out += (i > 0 ? ",{" : "{") + std::string("\"key\":") + json_string(r.key) + ",\"units\":" + num(r.units) +
            ",\"conversions\":" + num(r.conversions) + ",\"arms\":" + std::to_string(r.arms) +
            ",\"experiments\":" + std::to_string(r.experiments) + ",\"rate\":" + num(r.conversions / r.units) +
            ",\"mean\":" + num(r.mean) + ",\"low\":" + num(r.low) + ",\"high\":" + num(r.high) + "}";

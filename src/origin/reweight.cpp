@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 
+#include "http_util.h"
 #include "results.h"
 #include "validate.h"
 #include "whale/bandit.h"
@@ -113,12 +114,6 @@ std::string json_array(const std::vector<T>& xs) {
     out += json::number_to_string(static_cast<double>(xs[i]));
   }
   return out + "]";
-}
-
-std::string json_str(const std::string& s) {
-  std::string out;
-  json::write_string(s, out);
-  return out;
 }
 
 // Rounded to 1e-4 (the weights are written into the config); the largest absorbs the rounding
@@ -286,15 +281,15 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
       records.push_back(std::move(rec));
     }
     if (!experiments_json.empty()) experiments_json += ",";
-    experiments_json += "{\"feature\":" + json_str(r.feature) + ",\"rule\":" + std::to_string(r.rule) +
-                        ",\"experiment\":" + json_str(r.experiment) + ",\"status\":" + json_str(status) +
+    experiments_json += "{\"feature\":" + json_string(r.feature) + ",\"rule\":" + std::to_string(r.rule) +
+                        ",\"experiment\":" + json_string(r.experiment) + ",\"status\":" + json_string(status) +
                         ",\"units\":" + json_array(units) + ",\"conversions\":" + json_array(conversions) +
                         ",\"previous_weights\":" + json_array(r.weights) +
                         ",\"weights\":" + json_array(status == "reweighted" ? new_weights : r.weights) +
                         ",\"p_best\":" + json_array(p_best) + ",\"min_units\":" + std::to_string(r.min_units) +
                         ",\"floor\":" + json::number_to_string(r.floor) + ",\"prior\":{\"alpha\":" +
                         json::number_to_string(prior.alpha) + ",\"beta\":" + json::number_to_string(prior.beta) +
-                        ",\"source\":" + json_str(prior.source) + ",\"component\":" + json_str(prior.component) +
+                        ",\"source\":" + json_string(prior.source) + ",\"component\":" + json_string(prior.component) +
                         "},\"srm\":" +
                         (srm_run ? "{\"chi2\":" + json::number_to_string(srm_outcome.chi2) +
                                        ",\"p\":" + json::number_to_string(srm_outcome.p) + "}"
@@ -332,7 +327,7 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
   } else if (!records.empty() || !new_flags.empty()) {
     WHALE_TRY_VOID(db.record_bandits(records, new_flags));
   }
-  outcome.response = "{\"slug\":" + json_str(slug) + ",\"based_on\":" + std::to_string(latest->version) +
+  outcome.response = "{\"slug\":" + json_string(slug) + ",\"based_on\":" + std::to_string(latest->version) +
                      ",\"version\":" + version_json + ",\"experiments\":[" + experiments_json + "]}";
   return outcome;
 }

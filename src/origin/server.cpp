@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "crypto.h"
 #include "events.h"
+#include "http_util.h"
 #include "media_sources.h"
 #include "http_server.h"
 #include "keyring.h"
@@ -64,38 +65,12 @@ std::string now_iso() {
 
 namespace {
 
-std::string json_string(std::string_view s) {
-  std::string out;
-  json::write_string(s, out);
-  return out;
-}
-
-void send_json(Response& res, int status, const std::string& body) {
-  res.status = status;
-  res.set_content(body, "application/json");
-}
-
-// {"error":{"code","message"}}: `code` is stable (the core's error names plus the HTTP ones).
-void send_error(Response& res, int status, std::string_view code, std::string_view message) {
-  send_json(res, status, "{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}");
-}
-
 // A write the database refused (busy, full, damaged): 503 with Retry-After, so that an edge
 // retries the batch later rather than treating it as refused.
 constexpr const char* storage_retry_after_s = "5";
 void storage_unavailable(Response& res, std::string_view message) {
   res.set_header("Retry-After", storage_retry_after_s);
   send_error(res, 503, "storage_unavailable", message);
-}
-
-std::string bearer_token(const Request& req) {
-  const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view scheme = "bearer ";
-  if (header.size() <= scheme.size()) return {};
-  for (size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != scheme[i]) return {};
-  }
-  return header.substr(scheme.size());
 }
 
 // The transport's counters (http_server.h) in Prometheus text format, after metrics::render()'s.
@@ -227,28 +202,28 @@ struct server::impl {
   }
 
   void routes() {
-    on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "PUT /v1/vendors/{slug}/config", &impl::put_config,
+    on("PUT", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/config)", "PUT /v1/vendors/{slug}/config", &impl::put_config,
        max_payload_bytes, sender::vendor);
-    on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/config)", "GET /v1/vendors/{slug}/config", &impl::get_config);
-    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/revalidate)", "POST /v1/vendors/{slug}/revalidate",
+    on("GET", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/config)", "GET /v1/vendors/{slug}/config", &impl::get_config);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/revalidate)", "POST /v1/vendors/{slug}/revalidate",
        &impl::revalidate, max_small_body_bytes, sender::vendor);
     on("POST", "/v1/events", "POST /v1/events", &impl::post_events, max_event_batch_bytes, sender::edge);
-    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/reweight)", "POST /v1/vendors/{slug}/reweight", &impl::post_reweight,
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/reweight)", "POST /v1/vendors/{slug}/reweight", &impl::post_reweight,
        max_small_body_bytes, sender::vendor);
-    on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/bandits)", "GET /v1/vendors/{slug}/bandits", &impl::get_bandits);
-    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/experiments/([^/]{1,128})/srm/clear)",
+    on("GET", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/bandits)", "GET /v1/vendors/{slug}/bandits", &impl::get_bandits);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/experiments/([^/]{1,128})/srm/clear)",
        "POST /v1/vendors/{slug}/experiments/{key}/srm/clear", &impl::clear_srm,
        max_small_body_bytes, sender::vendor);
-    on("GET", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer)", "GET /v1/vendors/{slug}/optimizer",
+    on("GET", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/optimizer)", "GET /v1/vendors/{slug}/optimizer",
        &impl::get_optimizer);
-    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/propose)", "POST /v1/vendors/{slug}/optimizer/propose",
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/optimizer/propose)", "POST /v1/vendors/{slug}/optimizer/propose",
        &impl::post_propose, max_small_body_bytes, sender::vendor);
-    on("PUT", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/settings)", "PUT /v1/vendors/{slug}/optimizer/settings",
+    on("PUT", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/optimizer/settings)", "PUT /v1/vendors/{slug}/optimizer/settings",
        &impl::put_optimizer_settings, max_small_body_bytes, sender::vendor);
-    on("POST", R"(/v1/vendors/([a-z0-9][a-z0-9-]*)/optimizer/proposals/([0-9]{1,18})/apply)",
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/optimizer/proposals/([0-9]{1,18})/apply)",
        "POST /v1/vendors/{slug}/optimizer/proposals/{id}/apply", &impl::post_apply_proposal,
        max_small_body_bytes, sender::vendor);
-    on("GET", R"(/v1/snapshots/([a-z0-9][a-z0-9-]*))", "GET /v1/snapshots/{slug}", &impl::get_snapshot);
+    on("GET", R"(/v1/snapshots/)" WHALE_SLUG_PATTERN, "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::get_keys);
     on("GET", "/healthz", "GET /healthz", &impl::healthz);
