@@ -383,7 +383,7 @@ async function publishCommand(dir, [slug, file]) {
   if (rev.status !== 200) process.exit(1);
 }
 
-function banner(stack) {
+export function banner(stack) {
   const origin = stack.origin.base;
   const [first] = stack.vendors;
   const out = [
@@ -406,9 +406,15 @@ function banner(stack) {
       `  WHALE_IMAGE_SIGNING_SECRET=${IMAGE_SIGNING_SECRET} node scripts/image-key.mjs ${first} 1`,
       '  prints the vendor\'s key, for signImageUrl(url, {vendor, keyId: 1, key}) (docs/images.md).');
   }
+  const [edge] = stack.edges;
+  out.push('', 'Storefronts: the layout JSON each page gets, and a demo page that renders it:');
+  for (const slug of stack.vendors) {
+    out.push(`  ${edge.base}/v1/storefront/${slug}/home`, `  ${edge.base}/demo/${slug}/home`);
+  }
   out.push('', 'What each edge holds (version, age, source, rejections):');
   for (const slug of stack.vendors) for (const edge of stack.edges) out.push(`  ${edge.base}/v1/config/${slug}`);
-  out.push('', 'Origin:', `  ${origin}/healthz`, `  ${origin}/metrics`, `  ${origin}/v1/keys`, '', 'Vendor tokens (local only):');
+  out.push('', 'Origin:', `  ${origin}/admin             the vendor dashboard (sign in with a vendor token below)`,
+    `  ${origin}/healthz`, `  ${origin}/metrics`, `  ${origin}/v1/keys`, '', 'Vendor tokens (local only):');
   for (const slug of stack.vendors) out.push(`  ${slug}: ${stack.tokens.vendors[slug]}`);
   out.push(
     '',
@@ -417,6 +423,10 @@ function banner(stack) {
     `which sends, with Authorization: Bearer <the vendor's token>:`,
     `  PUT  ${origin}/v1/vendors/${first}/config        (body: the config JSON)`,
     `  POST ${origin}/v1/vendors/${first}/revalidate    (empty body)`,
+    'or with curl:',
+    `  curl -X PUT -H "Authorization: Bearer ${stack.tokens.vendors[first]}" --data-binary @fixtures/vendors/${first}/config.json \\`,
+    `       ${origin}/v1/vendors/${first}/config`,
+    `  curl -X POST -H "Authorization: Bearer ${stack.tokens.vendors[first]}" ${origin}/v1/vendors/${first}/revalidate`,
     '',
     'Tests: scripts/test.sh    Stop: Ctrl-C',
   );

@@ -226,6 +226,7 @@ struct server::impl {
     on("GET", R"(/v1/snapshots/)" WHALE_SLUG_PATTERN, "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::get_keys);
+    on("GET", "/", "GET /", &impl::root);
     on("GET", "/healthz", "GET /healthz", &impl::healthz);
     on("GET", "/metrics", "GET /metrics", &impl::get_metrics);
     for (admin_route& r : admin_routes(db)) {  // the dashboard (admin.cpp)
@@ -672,6 +673,12 @@ struct server::impl {
 
   // {"ok":true}, or 503 {"ok":false,"storage":"<what is wrong>"} when the database does not answer
   // a cheap read or its integrity check found damage.
+  // The origin's front page is the vendor dashboard.
+  void root(const Request&, Response& res) {
+    res.set_header("Location", "/admin");
+    send_json(res, 302, "{\"see\":\"/admin\"}");
+  }
+
   void healthz(const Request&, Response& res) {
     result<void> storage = db.health();
     if (storage) return send_json(res, 200, "{\"ok\":true}");
