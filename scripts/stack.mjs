@@ -426,7 +426,7 @@ export function banner(stack) {
     'or with curl:',
     `  curl -X PUT -H "Authorization: Bearer ${stack.tokens.vendors[first]}" --data-binary @fixtures/vendors/${first}/config.json \\`,
     `       ${origin}/v1/vendors/${first}/config`,
-    `  curl -X POST -H "Authorization: Bearer ${stack.tokens.vendors[first]}" ${origin}/v1/vendors/${first}/revalidate`,
+    `  curl -X POST -d '' -H "Authorization: Bearer ${stack.tokens.vendors[first]}" ${origin}/v1/vendors/${first}/revalidate`,
     '',
     'Tests: scripts/test.sh    Stop: Ctrl-C',
   );
