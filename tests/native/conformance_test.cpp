@@ -21,10 +21,16 @@ const value& cases() {
   return doc;
 }
 
+// A section of cases.json; a missing or empty one fails the test that reads it (rather than
+// passing over no cases).
 const value& section(const char* name) {
   static const value empty = value::array();
   const value* s = cases().find(name);
-  return s ? *s : empty;
+  if (s == nullptr || !s->is_array() || s->items().empty()) {
+    ADD_FAILURE() << "cases.json has no cases in section " << name;
+    return empty;
+  }
+  return *s;
 }
 
 std::map<std::string, std::pair<int, int>>& tally() {
@@ -60,7 +66,12 @@ value number_array(const std::vector<double>& xs) {
 
 TEST(Conformance, FixtureLoads) {
   ASSERT_TRUE(cases().is_object());
-  EXPECT_EQ(section("evalCondition").items().size(), 248u);
+  // GrowthBook's spec 0.8.0 counts, so that a truncated or swapped file cannot pass by having fewer.
+  const std::pair<const char*, size_t> expected[] = {
+      {"hash", 15},        {"getBucketRange", 13},         {"chooseVariation", 13}, {"getEqualWeights", 6},
+      {"inNamespace", 16}, {"getQueryStringOverride", 16}, {"evalCondition", 248},  {"run", 73},
+      {"feature", 55},     {"stickyBucket", 13}};
+  for (const auto& [name, n] : expected) EXPECT_EQ(section(name).items().size(), n) << name;
 }
 
 TEST(Conformance, Hash) {
@@ -205,6 +216,35 @@ TEST(Conformance, StickyBucket) {
     count("stickyBucket", ok);
     EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result) << "\n docs "
                     << json::to_string(ctx->sticky_docs);
+  }
+}
+
+// The comparison operators at their boundaries (GrowthBook's suite has one case that tells $gte
+// from $gt): equal values, each side of them, numbers, strings and versions.
+TEST(Conditions, ComparisonBoundaries) {
+  struct boundary {
+    const char* attributes;
+    const char* condition;
+    bool want;
+  };
+  const boundary cases[] = {
+      {R"({"n":5})", R"({"n":{"$gte":5}})", true},         {R"({"n":5})", R"({"n":{"$gt":5}})", false},
+      {R"({"n":5})", R"({"n":{"$lte":5}})", true},         {R"({"n":5})", R"({"n":{"$lt":5}})", false},
+      {R"({"n":4.999})", R"({"n":{"$gte":5}})", false},    {R"({"n":5.001})", R"({"n":{"$gt":5}})", true},
+      {R"({"n":4.999})", R"({"n":{"$lt":5}})", true},      {R"({"n":5.001})", R"({"n":{"$lte":5}})", false},
+      {R"({"s":"b"})", R"({"s":{"$gte":"b"}})", true},     {R"({"s":"b"})", R"({"s":{"$gt":"b"}})", false},
+      {R"({"s":"b"})", R"({"s":{"$lte":"b"}})", true},     {R"({"s":"b"})", R"({"s":{"$lt":"b"}})", false},
+      {R"({"v":"1.2.3"})", R"({"v":{"$vgte":"1.2.3"}})", true}, {R"({"v":"1.2.3"})", R"({"v":{"$vgt":"1.2.3"}})", false},
+      {R"({"v":"1.2.3"})", R"({"v":{"$vlte":"1.2.3"}})", true}, {R"({"v":"1.2.3"})", R"({"v":{"$vlt":"1.2.3"}})", false},
+      {R"({"v":"1.2.4"})", R"({"v":{"$vgt":"1.2.3"}})", true},  {R"({"v":"1.2.2"})", R"({"v":{"$vlt":"1.2.3"}})", true},
+  };
+  const value groups = value::object();
+  for (const boundary& b : cases) {
+    auto attributes = json::parse(b.attributes);
+    auto condition = json::parse(b.condition);
+    ASSERT_TRUE(attributes.ok() && condition.ok());
+    EXPECT_EQ(assign::eval_condition(attributes.value(), condition.value(), groups), b.want)
+        << b.attributes << " " << b.condition;
   }
 }
 

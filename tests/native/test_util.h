@@ -5,12 +5,19 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "whale/json.h"
 
 namespace whale::testing {
 
+// The fixture's bytes; a missing or unreadable file fails the calling test (and reads as empty).
 inline std::string read_fixture(const std::string& relative) {
   std::ifstream in(std::string(WHALE_FIXTURES_DIR) + "/" + relative, std::ios::binary);
+  if (!in) {
+    ADD_FAILURE() << "missing fixture " << relative << " (under " << WHALE_FIXTURES_DIR << ")";
+    return {};
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
