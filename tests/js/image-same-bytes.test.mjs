@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeCli, root } from './targets.mjs';
@@ -107,10 +107,17 @@ function cliAnswer(command, prefix, [name, options, accept = 0], outFile) {
   return `${width}x${height} ${sha(readFileSync(outFile))}`;
 }
 
-test('native, wasi and emscripten image.wasm write the same bytes', () => {
+// A temporary folder removed when test `t` ends.
+function scratch(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'whale-image-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('native, wasi and emscripten image.wasm write the same bytes', (t) => {
   assert.ok(existsSync(nativeCli), `native CLI missing at ${nativeCli}`);
   for (const build of wasmBuilds) assert.ok(existsSync(build.path), `${build.name} image.wasm missing at ${build.path}: run scripts/build.sh`);
-  const out = join(mkdtempSync(join(tmpdir(), 'whale-image-')), 'out.bin');
+  const out = join(scratch(t), 'out.bin');
   const native = jobs.map((job) => cliAnswer(nativeCli, [], job, out));
   for (const build of wasmBuilds) {
     const x = loadImageWasm(build.path);
@@ -122,9 +129,9 @@ test('native, wasi and emscripten image.wasm write the same bytes', () => {
   console.log(`same bytes: ${jobs.length} image jobs (${outputs} images, ${jobs.length - outputs} errors) x 3 builds`);
 });
 
-test('the WASI harness runs `whale image` like the native CLI', () => {
+test('the WASI harness runs `whale image` like the native CLI', (t) => {
   const harness = join(root, 'js-glue/bin/whale.js');
-  const out = join(mkdtempSync(join(tmpdir(), 'whale-image-')), 'out.bin');  // absolute: the guest sees the host's root
+  const out = join(scratch(t), 'out.bin');  // absolute: the guest sees the host's root
   for (const job of [jobs[0], jobs[15], jobs[27]]) {
     assert.equal(cliAnswer(process.execPath, [harness], job, out), cliAnswer(nativeCli, [], job, out), job.join(' '));
   }

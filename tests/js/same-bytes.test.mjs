@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { targets, engineFor, fixtureJson, nativeCli, root } from './targets.mjs';
@@ -87,9 +87,10 @@ function cliAnswers(command, args, file) {
   return r.stdout.split('\n').filter(Boolean);
 }
 
-test('native, wasi and emscripten builds answer with the same bytes', async () => {
+test('native, wasi and emscripten builds answer with the same bytes', async (t) => {
   const reqs = requests();
   const dir = mkdtempSync(join(tmpdir(), 'whale-bytes-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'requests.jsonl');
   writeFileSync(file, reqs.map(({ op, request }) => JSON.stringify({ op, request })).join('\n') + '\n');
 
