@@ -1,9 +1,9 @@
 // The WASI harness (`whale`, wasm32-wasi under node:wasi): commands, JSON out, exit codes,
 // and the same answers as the native build of the same program.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeCli, root } from './targets.mjs';
@@ -12,6 +12,7 @@ const launcher = join(root, 'js-glue/bin/whale.js');
 const whale = (...args) => spawnSync(process.execPath, [launcher, ...args], { encoding: 'utf8' });
 const native = (...args) => spawnSync(nativeCli, args, { encoding: 'utf8' });
 const dir = mkdtempSync(join(tmpdir(), 'whale-harness-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name, value) => {
   const path = join(dir, name);
   writeFileSync(path, typeof value === 'string' ? value : JSON.stringify(value));
