@@ -72,6 +72,10 @@ function isTrap(e) {
   return e instanceof WebAssembly.RuntimeError || e instanceof RangeError;
 }
 
+// The compact form's record sizes in bytes (include/whale/assign.h: compact_*_words x 4).
+const FEATURE_RECORD_BYTES = 12;
+const EXPOSURE_RECORD_BYTES = 28;
+// whale::assign::feature_source numbers (include/whale/assign.h) -> GrowthBook's source names.
 const SOURCES = ['unknownFeature', 'defaultValue', 'force', 'override', 'experiment', 'prerequisite', 'cyclicPrerequisite'];
 const SOURCE_FORCE = 2;
 const SOURCE_EXPERIMENT = 4;
@@ -340,14 +344,14 @@ function decodeEvalAll(set, attributes, view) {
   let at = 0;
   const count = view.getInt32(at, true);
   at += 4;
-  for (let f = 0; f < count; f++, at += 12) {
+  for (let f = 0; f < count; f++, at += FEATURE_RECORD_BYTES) {
     features[set.keys[f]] = featureResult(set.features[f], view.getInt32(at, true), view.getInt32(at + 4, true),
       view.getInt32(at + 8, true));
   }
   const experiments = [];
   const exposures = view.getInt32(at, true);
   at += 4;
-  for (let e = 0; e < exposures; e++, at += 28) experiments.push(exposureResult(set, attributes, view, at));
+  for (let e = 0; e < exposures; e++, at += EXPOSURE_RECORD_BYTES) experiments.push(exposureResult(set, attributes, view, at));
   const stickyLength = view.getInt32(at, true);
   at += 4;
   const stickyText = stickyLength === 2 ? '{}' : decoder.decode(new Uint8Array(view.buffer, view.byteOffset + at, stickyLength));

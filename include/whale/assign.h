@@ -186,5 +186,10 @@ enum class feature_source : int32_t {
   cyclic_prerequisite = 6,
 };
 void eval_all_compact(context& ctx, std::string& out);
+// The compact form's records, in 32-bit words: per feature (source, rule, variation) and per
+// exposure (feature, rule, variation, flags, leaf, bucket units, bucket scale). The glue reads
+// the same sizes (js-glue/index.js; tests/js/contracts.test.mjs checks they agree).
+constexpr int compact_feature_words = 3;
+constexpr int compact_exposure_words = 7;
 
 }  // namespace whale::assign

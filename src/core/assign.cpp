@@ -1086,21 +1086,21 @@ void eval_all_compact(context& ctx, std::string& out) {
   ctx.record_compact = true;
   const auto& index = ctx.data->index;
   std::vector<int32_t> words;
-  words.reserve(2 + index.size() * 3 + 7 * 8);
+  words.reserve(2 + index.size() * compact_feature_words + compact_exposure_words * 8);
   words.push_back(static_cast<int32_t>(index.size()));
   evaluation ev{ctx, {}};
   for (const feature_index& f : index) {
     ev.stack.clear();
     const feature_outcome o = eval_feature_at(f, ev, 0);
-    words.push_back(source_code(o.source));
-    words.push_back(o.rule_no);
-    words.push_back(o.has_experiment ? o.result.variation : -1);
+    const int32_t record[compact_feature_words] = {source_code(o.source), o.rule_no,
+                                                   o.has_experiment ? o.result.variation : -1};
+    words.insert(words.end(), record, record + compact_feature_words);
   }
   words.push_back(static_cast<int32_t>(ctx.compact_exposures.size()));
   for (const exposure_record& r : ctx.compact_exposures) {
-    for (int32_t word : {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale}) {
-      words.push_back(word);
-    }
+    const int32_t record[compact_exposure_words] = {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags),
+                                                    r.leaf, r.bucket_units, r.bucket_scale};
+    words.insert(words.end(), record, record + compact_exposure_words);
   }
   std::string docs = "{";
   for (const std::string& key : ctx.changed_sticky_docs) {
