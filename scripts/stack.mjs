@@ -261,6 +261,23 @@ export function configVendors(vendorsDir = join(REPO, 'fixtures', 'vendors')) {
     .sort();
 }
 
+// A config's text with `media` (the local media origin's base URL) in its media.allowedSources,
+// as the local stack publishes configs; the text as it is when it is not a JSON object or already
+// allows it.
+export function withLocalMedia(text, media) {
+  let config;
+  try {
+    config = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (!media || config === null || typeof config !== 'object' || Array.isArray(config)) return text;
+  const allowed = config.media?.allowedSources ?? [];
+  if (!Array.isArray(allowed) || allowed.includes(`${media}/`)) return text;
+  config.media = { ...config.media, allowedSources: [...allowed, `${media}/`] };
+  return JSON.stringify(config);
+}
+
 // A fixture vendor's config; with media (the local media origin's base URL) added to its
 // media.allowedSources, as the local stack publishes it.
 export function readConfig(slug, media) {
@@ -288,7 +305,7 @@ export const EDGE_LAYOUT = [
 // and answering for the first vendor; absent = no media origin.
 // Returns {origin, edges, tokens, vendors, media, stop()}.
 export async function startStack({
-  dir, edgeDir = join(REPO, 'build', 'edge'), originPort = 0, edgePorts = [0, 0, 0], maxAge, originBin = ORIGIN_BIN, log = () => {},
+  dir, edgeDir = join(dir, 'edge'), originPort = 0, edgePorts = [0, 0, 0], maxAge, originBin = ORIGIN_BIN, log = () => {},
   media,
 }) {
   mkdirSync(dir, { recursive: true });
@@ -373,8 +390,9 @@ async function publishCommand(dir, [slug, file]) {
   const { origin, media } = JSON.parse(readFileSync(join(dir, RUNNING_FILE), 'utf8'));
   const token = JSON.parse(readFileSync(join(dir, 'local-tokens.json'), 'utf8')).vendors[slug];
   if (!token) throw new Error(`no token for ${slug} in ${join(dir, 'local-tokens.json')}`);
-  // The fixture as the stack published it (with the local media origin allowed), or the file as is.
-  const body = file ? readFileSync(file) : Buffer.from(JSON.stringify(readConfig(slug, media)));
+  // The fixture as the stack published it, or the file, with the local media origin allowed (else
+  // the banner's image URLs would answer 403 source_not_allowed for this vendor).
+  const body = Buffer.from(file ? withLocalMedia(readFileSync(file, 'utf8'), media) : JSON.stringify(readConfig(slug, media)));
   const put = await request(origin, 'PUT', `/v1/vendors/${slug}/config`, { token, body: new Uint8Array(body) });
   console.log(`PUT ${origin}/v1/vendors/${slug}/config -> ${put.status} ${put.text}`);
   if (put.status !== 200) process.exit(1);
@@ -427,6 +445,8 @@ export function banner(stack) {
     `  curl -X PUT -H "Authorization: Bearer ${stack.tokens.vendors[first]}" --data-binary @fixtures/vendors/${first}/config.json \\`,
     `       ${origin}/v1/vendors/${first}/config`,
     `  curl -X POST -d '' -H "Authorization: Bearer ${stack.tokens.vendors[first]}" ${origin}/v1/vendors/${first}/revalidate`,
+    ...(stack.media ? [`(curl sends the file as it is: add "${stack.media.base}/" to its media.allowedSources, or the image`,
+      'URLs above answer 403 source_not_allowed for that vendor; stack.mjs publish adds it for you.)'] : []),
     '',
     'Tests: scripts/test.sh    Stop: Ctrl-C',
   );

@@ -1,13 +1,16 @@
-// What a new user meets first (issue 17's newcomer items): a config PUT with curl's default
-// content type, the origin's front page, and the start banner's URLs.
+// What a new user meets first: a config PUT with curl's default content type, the origin's front
+// page, the start banner's URLs, a published file keeping the local media origin, and two local
+// stacks side by side from one checkout.
 //
 // Env: WHALE_ORIGIN (the whale-origin binary).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, addPrincipal, banner, startOrigin, stop } from '../../scripts/stack.mjs';
+import {
+  EDGE_LAYOUT, REPO, addPrincipal, banner, request, startOrigin, startStack, stop, withLocalMedia,
+} from '../../scripts/stack.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'whale-newcomer-'));
 const db = join(work, 'origin.db');
@@ -47,5 +50,31 @@ test('the start banner names the dashboard, the storefronts, the demo pages and 
   for (const url of ['http://127.0.0.1:8788/admin', 'http://127.0.0.1:8787/v1/storefront/flora-distro/home',
     'http://127.0.0.1:8787/demo/flora-distro/home', 'curl -X PUT -H "Authorization: Bearer whv_x" --data-binary @fixtures/vendors/flora-distro/config.json']) {
     assert.ok(text.includes(url), `${url} in the banner`);
+  }
+});
+
+test('a config published to the local stack keeps the local media origin in its allowedSources', () => {
+  const media = 'http://127.0.0.1:8790';
+  const text = readFileSync(join(REPO, 'fixtures', 'vendors', 'flora-distro', 'config.json'), 'utf8');
+  const published = JSON.parse(withLocalMedia(text, media));
+  assert.ok(published.media.allowedSources.includes(`${media}/`));
+  assert.deepEqual(published.media.allowedSources.slice(0, -1), JSON.parse(text).media?.allowedSources ?? []);
+  assert.equal(withLocalMedia(JSON.stringify(published), media), JSON.stringify(published), 'added once');
+  assert.equal(withLocalMedia('not json', media), 'not json', 'the origin answers what is wrong with it');
+});
+
+test('two local stacks run side by side from one checkout, each with its own state and edge configs', { timeout: 120_000 }, async () => {
+  const dirs = [mkdtempSync(join(work, 'stack-a-')), mkdtempSync(join(work, 'stack-b-'))];
+  const stacks = await Promise.all(dirs.map((dir) => startStack({ dir, media: 0 })));
+  try {
+    for (const [i, stack] of stacks.entries()) {
+      for (const layout of EDGE_LAYOUT) assert.ok(existsSync(join(dirs[i], 'edge', layout.name, 'workerd.capnp')), `${dirs[i]}/edge/${layout.name}`);
+      for (const edge of stack.edges) assert.equal((await request(edge.base, 'GET', '/healthz')).status, 200);
+      assert.equal((await request(stack.origin.base, 'GET', '/healthz')).status, 200);
+    }
+    assert.notEqual(stacks[0].origin.base, stacks[1].origin.base);
+    assert.notEqual(stacks[0].media.base, stacks[1].media.base);
+  } finally {
+    await Promise.all(stacks.map((stack) => stack.stop()));
   }
 });
