@@ -3,7 +3,7 @@
 //
 //   node bench/image.bench.mjs [--seconds N]
 //
-// Tasks (sharp's own benchmark, test/bench in the sharp repository, as DESIGN.md quotes it):
+// Tasks (sharp's own benchmark, test/bench in the sharp repository; docs/architecture.md#tests-and-benchmarks):
 //   jpeg  fixtures/images/2569067123_aca715a2ee_o.jpg 2725x2225 -> 720x588, JPEG quality 80
 //   png   fixtures/images/alpha-premultiply-2048x1536-paper.png 2048x1536 RGBA -> 720x540, PNG
 // Quality: SSIM (luma, 8x8 windows, stride 4) of our resize against sharp's Lanczos3 resize of the

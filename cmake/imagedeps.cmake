@@ -1,6 +1,7 @@
 # The C libraries of image.wasm, from the Debian source packages scripts/fetch-sources.sh unpacks
-# into build/_deps/src (DESIGN.md). Built here once per preset with our flags, without their own
-# build systems (whose configure checks and tools do not cross-compile to wasm):
+# into build/_deps/src (docs/architecture.md#dependencies-and-where-they-come-from). Built here
+# once per preset with our flags, without their own build systems (whose configure checks and
+# tools do not cross-compile to wasm):
 #   whale::jpeg  libjpeg-turbo, C path only (its SIMD is x86/ARM assembly), 8-bit, no arithmetic coding
 #   whale::webp  libwebp's encoder, C path only (no SSE2/NEON natively either: same bytes everywhere)
 #   whale::stb   stb_image, stb_image_write, stb_image_resize2 headers (trixie's libstb)

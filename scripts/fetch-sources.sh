@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fetches the C libraries image.wasm is built from as Debian source packages (DESIGN.md), with an
-# apt configuration of the project's own: its own sources list (deb-src lines for the mirror the
-# machine's apt sources already use, read from them), lists and cache under build/_deps. apt
-# verifies every download against the signed index; dpkg-source applies Debian's patches.
+# Fetches the C libraries image.wasm is built from as Debian source packages
+# (docs/architecture.md#dependencies-and-where-they-come-from), with an apt configuration of the
+# project's own: its own sources list (deb-src lines for the mirror the machine's apt sources
+# already use, read from them), lists and cache under build/_deps. apt verifies every download
+# against the signed index; dpkg-source applies Debian's patches.
 # Pinned by package and suite; the versions used are written to build/_deps/versions.txt.
 # Idempotent: once the sources are unpacked it does nothing.
 set -euo pipefail

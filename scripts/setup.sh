@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs whatever is missing on a fresh Debian 12 machine: the apt packages of DESIGN.md's
-# dependency table and the npm packages pinned in package-lock.json. Idempotent: when nothing is
-# missing it only checks, in about a second.
+# Installs whatever is missing on a fresh Debian 12 machine: the apt packages listed in
+# docs/architecture.md#dependencies-and-where-they-come-from and the npm packages pinned in
+# package-lock.json. Idempotent: when nothing is missing it only checks, in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

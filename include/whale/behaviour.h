@@ -1,4 +1,4 @@
-// whale::behaviour: behaviour-driven adaptation (issue 4 §4), without a model call per request.
+// whale::behaviour: behaviour-driven adaptation, without a model call per request.
 //
 // The browser glue summarizes a visit into a compact string (header `X-Whale-Behaviour` or
 // cookie `whale_bx`), e.g. "v1;rc=3;bo=1;sd=45;dw=120;ph=2;ca=0". The core parses it strictly,

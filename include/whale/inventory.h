@@ -1,4 +1,4 @@
-// whale::inventory: stockout forecasts from daily sales history (issue 4 §3). The method and its
+// whale::inventory: stockout forecasts from daily sales history. The method and its
 // measured error on the fixtures are in docs/inventory.md.
 //
 // Demand is forecast with Holt's linear (double exponential) smoothing; alpha and beta are fit

@@ -1,4 +1,4 @@
-// whale::layout: the page a visitor should see (issue 4 §2), rendered as layout JSON the
+// whale::layout: the page a visitor should see, rendered as layout JSON the
 // storefront turns into HTML. One call evaluates the page's section variants (the assignment
 // engine), visibility conditions, schedules in the vendor's time zone, the component graph
 // (conflicts by priority, dependencies pulled in and ordered), the behaviour adaptations and

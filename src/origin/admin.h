@@ -1,4 +1,4 @@
-// The vendor dashboard (issue 6 §5): GET /admin serves a static page (plain
+// The vendor dashboard (docs/bandits.md, "Dashboard"): GET /admin serves a static page (plain
 // ES modules embedded in the binary) and GET /admin/api/... answers its data calls, each behind
 // the vendor's bearer token.
 #pragma once

@@ -1,4 +1,4 @@
-// whale::optimizer: the self-optimizer's math (issue 6 §4, seed plan 6.1). From the results of
+// whale::optimizer: the self-optimizer's math, used by the origin. From the results of
 // served variations (units and conversions of each arm, each arm showing a set of component
 // keys) it learns every component's effect and every pair's synergy on the log-odds of
 // converting, reports per-component conversion rates with credible intervals, and searches a
