@@ -79,6 +79,10 @@ export interface Result<T = unknown> {
   bucket?: number;
   name?: string;
   passthrough?: boolean;
+  /** Contextual bandits: the context's leaf (-1: none matched, the rule's weights apply). */
+  leafId?: number;
+  variationWeights?: number[];
+  banditVersion?: number;
 }
 
 /** GrowthBook's FeatureResult. */
@@ -95,7 +99,10 @@ export interface FeatureResult<T = unknown> {
 export interface EvalAllResult {
   features: Record<string, Pick<FeatureResult, 'value' | 'on' | 'off' | 'source' | 'ruleId'>>;
   /** The experiments the user was bucketed into (GrowthBook's tracking callback payloads). */
-  experiments: Result[];
+  experiments: (Result & {
+    /** The experiment's key (the rule's, else the feature's), for exposure events; not enumerable. */
+    readonly experimentKey: string;
+  })[];
   /** The sticky-bucket documents this call wrote (empty when sticky bucketing is off). */
   stickyBucketAssignmentDocs: StickyBucketAssignmentDocs;
 }
