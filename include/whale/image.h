@@ -87,7 +87,7 @@ struct info {
 result<info> probe(const uint8_t* data, size_t size);
 
 struct limits {
-  uint64_t max_pixels = 16'800'000;       // source pixel area, checked from the header
+  uint64_t max_pixels = 4096u * 4096;     // source pixel area (16 777 216), checked from the header; as config.h's media default
   size_t max_input_bytes = 25u << 20;     // 25 MB
   uint32_t max_output_side = 4096;        // output width and height
   // The job's peak wasm memory, estimated from the header and the options before decoding (the

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "config_util.h"
+#include "json_syntax.h"
 #include "whale/behaviour.h"
 #include "simdjson.h"
 #include "whale/config.h"
@@ -161,7 +162,7 @@ class reader {
       case simdjson::CAPACITY: return error(error_code::too_large, "document too large");
       case simdjson::MEMALLOC: return error(error_code::out_of_memory, "out of memory");
       case simdjson::EMPTY: return error(error_code::invalid_json, "empty document");
-      default: return error(error_code::invalid_json, std::string("invalid JSON (") + simdjson::error_message(e) + ")");
+      default: return error(error_code::invalid_json, "invalid JSON (" + json::syntax_message(e) + ")");
     }
   }
 

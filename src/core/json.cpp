@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "json_syntax.h"
 #include "simdjson.h"
 
 namespace whale::json {
@@ -70,7 +71,7 @@ failure from_simdjson(simdjson::error_code e) {
     case simdjson::MEMALLOC:
       return fail(error_code::out_of_memory, "json: out of memory");
     default:
-      return fail(error_code::invalid_json, std::string("json: ") + simdjson::error_message(e));
+      return fail(error_code::invalid_json, "json: " + json::syntax_message(e));
   }
 }
 
