@@ -35,7 +35,13 @@ std::string num(double x) { return json::number_to_string(x); }
 // says. A non-empty `slug` must be the token's own.
 std::optional<std::string> vendor_of(store& db, const Request& req, Response& res, const std::string& slug) {
   const std::string token = bearer_token(req);
-  const std::optional<principal> who = token.empty() ? std::nullopt : db.find_token(sha256_hex(token));
+  result<std::optional<principal>> found = token.empty() ? std::optional<principal>() : db.find_token(sha256_hex(token));
+  if (!found) {
+    res.set_header("Retry-After", "5");
+    send_error(res, 503, "storage_unavailable", found.message());
+    return std::nullopt;
+  }
+  const std::optional<principal>& who = *found;
   if (!who) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"whale-origin\"");
     send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");

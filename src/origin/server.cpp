@@ -280,7 +280,12 @@ struct server::impl {
   // `slug`); otherwise answers 401 (no or unknown token) or 403 (a token of another kind or vendor).
   bool authorize(const Request& req, Response& res, principal_kind kind, const std::string& slug) {
     const std::string token = bearer_token(req);
-    const std::optional<principal> who = token.empty() ? std::nullopt : db.find_token(sha256_hex(token));
+    result<std::optional<principal>> found = token.empty() ? std::optional<principal>() : db.find_token(sha256_hex(token));
+    if (!found) {
+      storage_unavailable(res, found.message());
+      return false;
+    }
+    const std::optional<principal>& who = *found;
     if (!who) {
       res.set_header("WWW-Authenticate", "Bearer realm=\"whale-origin\"");
       send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");

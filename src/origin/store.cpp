@@ -265,11 +265,13 @@ result<void> store::add_principal(principal_kind kind, const std::string& name, 
   return tx.commit();
 }
 
-std::optional<principal> store::find_token(const std::string& token_hash) {
+result<std::optional<principal>> store::find_token(const std::string& token_hash) {
   std::lock_guard<std::mutex> lock(mutex_);
   statement s(db_, "SELECT kind, name FROM tokens WHERE hash = ? AND (expires_at IS NULL OR expires_at > " WHALE_SQL_NOW ")");
-  if (!s.bind(token_hash).row()) return std::nullopt;
-  return principal{s.text(0) == "vendor" ? principal_kind::vendor : principal_kind::edge, s.text(1)};
+  const int rc = s.bind(token_hash).step();
+  if (rc == SQLITE_DONE) return std::optional<principal>();
+  if (rc != SQLITE_ROW) return sqlite_failure(db_, "find token");
+  return std::optional<principal>(principal{s.text(0) == "vendor" ? principal_kind::vendor : principal_kind::edge, s.text(1)});
 }
 
 bool store::principal_exists(principal_kind kind, const std::string& name) {

@@ -138,8 +138,8 @@ class store {
                              const std::string& now);
   // Whose token this is, when it is one of a principal's unexpired tokens. Read from the database
   // on every call (nothing cached), so a rotate or revoke by another process counts from the next
-  // request.
-  std::optional<principal> find_token(const std::string& token_hash);
+  // request. A database that cannot answer is a failure (a storage fault), not an unknown token.
+  result<std::optional<principal>> find_token(const std::string& token_hash);
   // Gives the principal a new token; its other tokens expire `grace_s` seconds from now (those
   // expiring sooner keep their time). not_found when there is no such principal.
   result<void> rotate_token(principal_kind kind, const std::string& name, const std::string& token_hash,
