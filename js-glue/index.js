@@ -241,14 +241,19 @@ class Engine {
 
   // The layout of a page (docs/layout.md) for a config loaded with loadConfig; throws
   // WhaleError not_found when (slug, version) is not cached. `now` is Unix seconds (default:
-  // the clock); `behaviour` the browser's summary string.
+  // the clock); `behaviour` the browser's summary string; `experiments: false` gives the control
+  // layout (no experiment runs); `writeStickyDocs: false` leaves the documents written out.
   renderLayout(slug, version, options) { return JSON.parse(this.renderLayoutText(slug, version, options)); }
   // The same layout as JSON text, unparsed (what an edge sends on: parsing it costs more than rendering).
-  renderLayoutText(slug, version, { page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs } = {}) {
-    const request = { slug: String(slug), version: version >>> 0, page, attributes, now: now ?? Math.floor(Date.now() / 1000) };
-    if (behaviour !== undefined) request.behaviour = behaviour;
-    if (stickyBucketAssignmentDocs !== undefined) request.stickyBucketAssignmentDocs = stickyBucketAssignmentDocs;
-    return this.call('whale_render_layout', JSON.stringify(request));
+  renderLayoutText(slug, version, options = {}) {
+    return this.call('whale_render_layout', layoutRequest(slug, version, options));
+  }
+  // The page's decisions without the layout: {cacheKey, maxAge, assignments,
+  // stickyBucketAssignmentDocs?, vary}, as renderLayout would give them for the same options.
+  // Layouts are equal when their (version, cacheKey) are (but for the sticky documents written),
+  // so an edge decides first and renders only what its cache lacks. ABI 1.4.
+  decideLayout(slug, version, options = {}) {
+    return JSON.parse(this.call('whale_render_layout', layoutRequest(slug, version, options, true)));
   }
 
   // One request: every feature's value and the experiments the user is in. The core answers
@@ -274,6 +279,20 @@ class Engine {
     const view = new DataView(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len());
     return decodeEvalAll(set, attributes, view);
   }
+}
+
+function layoutRequest(slug, version, {
+  page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs, experiments, writeStickyDocs,
+} = {}, decide = false) {
+  let request = `{"slug":${JSON.stringify(String(slug))},"version":${version >>> 0}`;
+  if (page !== undefined) request += `,"page":${JSON.stringify(page)}`;
+  request += `,"attributes":${JSON.stringify(attributes)},"now":${JSON.stringify(now ?? Math.floor(Date.now() / 1000))}`;
+  if (behaviour !== undefined) request += `,"behaviour":${JSON.stringify(behaviour)}`;
+  if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
+  if (experiments === false) request += ',"experiments":false';
+  if (writeStickyDocs === false) request += ',"writeStickyDocs":false';
+  if (decide) request += ',"decide":true';
+  return `${request}}`;
 }
 
 function configInput(config) {

@@ -20,7 +20,8 @@
 namespace {
 
 constexpr uint32_t abi_major = 1;
-constexpr uint32_t abi_minor = 3;  // 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media
+constexpr uint32_t abi_minor = 4;  // 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media,
+                                   // 1.4 render requests with "decide", "experiments", "writeStickyDocs"
 
 std::string last;
 uint32_t last_handle = 0;

@@ -72,6 +72,12 @@ struct options {
   std::string_view behaviour;
   // The vendor's classification rules and adaptations; nullptr: behaviour::rules::defaults().
   const behaviour::rules* behaviour_rules = nullptr;
+  // False: experiments do not run (GrowthBook's `enabled: false`), so every section shows the
+  // value it has without them, its control. For visitors who did not consent to experiments.
+  bool experiments = true;
+  // False: the layout leaves out "stickyBucketAssignmentDocs" (the caller has them from
+  // decide_layout), so that it holds nothing of one visitor beyond what its cacheKey names.
+  bool write_sticky_docs = true;
 };
 
 // Why an instance of the page is not in the layout (the "reason" of `dropped`).
@@ -89,8 +95,20 @@ const char* drop_reason_name(drop_reason r) noexcept;  // "hidden", "off-schedul
 //  "behaviour"?:[states],"stickyBucketAssignmentDocs"?:{written},
 //  "sections":[{"id","components":[{"id","key","props"}]}],"dropped":[{"id","reason",...}],
 //  "cacheKey","maxAge","vary":[attribute names]}.
+// cacheKey is a 64-bit hash of the page's decisions: each section variant's value and assignment,
+// the behaviour states, and which instances the variants, adaptations, visibility conditions and
+// schedules kept. Two requests with the same config version and cacheKey get the same layout
+// (but for the sticky documents written), so it keys a cache shared by visitors.
 // Errors: not_found (no such page), wrong_type (attributes not an object).
 result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page,
+                           const json::value& attributes, int64_t now_unix_seconds, const options& opts,
+                           std::string& out);
+
+// The decisions only, without rendering: {"cacheKey","maxAge","assignments":[...],
+// "stickyBucketAssignmentDocs"?:{written},"vary":[...]}, each as render_layout would write it for
+// the same inputs. Costs the evaluation, not the writing: an edge asks this first and renders
+// only when its cache has no layout under (version, cacheKey).
+result<void> decide_layout(const config::vendor_config& config, uint64_t version, std::string_view page,
                            const json::value& attributes, int64_t now_unix_seconds, const options& opts,
                            std::string& out);
 

@@ -149,7 +149,13 @@ class page_state {
       : config_(config), page_(page), page_index_(static_cast<size_t>(&page - config.pages().data())), prep_(prep),
         attributes_(attributes), now_(now), opts_(opts) {}
 
-  result<void> render(uint64_t version, std::string& out);
+  // Evaluates the page's variants, behaviour, visibility and schedules (everything the layout
+  // depends on) and hashes those decisions into key_.
+  void decide();
+  // decide_layout's answer.
+  void write_decision(std::string& out);
+  // The layout; decide() first.
+  void render(uint64_t version, std::string& out);
 
  private:
   bool id_taken(std::string_view id) const {
@@ -173,6 +179,9 @@ class page_state {
   std::vector<size_t> ordered(uint32_t section) const;
   void write_component(const item& i, std::string& out) const;
   void write_products(const value& props, std::string& out) const;
+  void write_assignments(std::string& out) const;
+  void write_sticky_docs(std::string& out) const;
+  int64_t max_age() const;
 
   const config::vendor_config& config_;
   const config::page& page_;
@@ -192,6 +201,8 @@ class page_state {
   behaviour::state_set states_ = 0;
   std::optional<assign::context> context_;
   uint32_t next_order_ = 0;
+  std::string decisions_;  // what key_ hashes (see decide)
+  uint64_t key_ = 0;
 };
 
 void page_state::evaluate_sections() {
@@ -203,6 +214,7 @@ void page_state::evaluate_sections() {
         context_.emplace();
         context_->data = &config_.assignments();
         context_->attributes = attributes_;
+        context_->enabled = opts_.experiments;
         if (opts_.sticky_docs != nullptr) {
           context_->sticky_bucketing = true;
           context_->sticky_docs = *opts_.sticky_docs;
@@ -220,8 +232,15 @@ void page_state::evaluate_sections() {
         assignments_.push_back({key && key->is_string() ? key->as_string() : section.feature,
                                 variation && variation->is_number() ? variation->as_number() : 0,
                                 in && in->is_bool() && in->as_bool()});
+        const assignment& a = assignments_.back();
+        decisions_ += a.experiment;
+        decisions_ += a.in_experiment ? "\x1fin\x1f" : "\x1fout\x1f";
+        decisions_ += json::number_to_string(a.variation);
       }
       variant = result.find("value");
+      decisions_ += "\x1e";
+      if (variant) json::write(*variant, decisions_);
+      decisions_ += "\x1e";
     }
     add_section(s, variant);
   }
@@ -579,7 +598,10 @@ uint64_t layout_hash(std::string_view bytes) noexcept {
   return h;
 }
 
-result<void> page_state::render(uint64_t version, std::string& out) {
+// The layout is a function of the config and these decisions alone: conflicts, dependencies,
+// order and product grids follow from which instances are kept, and the clock reaches the layout
+// only through schedules. So their hash keys a cache of layouts across visitors.
+void page_state::decide() {
   if (!opts_.behaviour.empty()) {
     const behaviour::rules& rules = opts_.behaviour_rules ? *opts_.behaviour_rules : behaviour::rules::defaults();
     auto decided = behaviour::decide(rules, opts_.behaviour, page_.id);
@@ -589,19 +611,39 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     }
   }
   items_.reserve(64);
+  decisions_.reserve(256);
+  decisions_ += page_.id;
+  decisions_ += opts_.behaviour.empty() ? std::string("\x1d-") : "\x1d" "b" + std::to_string(states_);
+  decisions_ += "\x1d";
   evaluate_sections();
-  resolve_conflicts();
-  resolve_dependencies();
+  decisions_ += "\x1d";
+  for (const item& i : items_) {
+    decisions_ += i.id;
+    decisions_ += i.alive ? "\x1f+" : "\x1f-";
+  }
+  key_ = layout_hash(decisions_);
+}
 
-  const size_t start = out.size();
-  out.reserve(start + prep_.size_hint());
-  out += "{\"vendor\":";
-  json::write_string(config_.vendor().slug, out);
-  out += ",\"version\":";
-  out += std::to_string(version);
-  out += ",\"page\":";
-  json::write_string(page_.id, out);
-  out += ",\"assignments\":[";
+void write_hex(uint64_t v, std::string& out) {
+  static const char hex[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(hex[(v >> shift) & 15]);
+}
+
+void page_state::write_decision(std::string& out) {
+  out += "{\"cacheKey\":\"";
+  write_hex(key_, out);
+  out += "\",\"maxAge\":";
+  out += std::to_string(max_age());
+  out += ",\"assignments\":";
+  write_assignments(out);
+  write_sticky_docs(out);
+  out += ",\"vary\":";
+  vary_.write(out);
+  out.push_back('}');
+}
+
+void page_state::write_assignments(std::string& out) const {
+  out.push_back('[');
   for (size_t n = 0; n < assignments_.size(); ++n) {
     if (n) out.push_back(',');
     out += "{\"experiment\":";
@@ -611,6 +653,41 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     out += assignments_[n].in_experiment ? ",\"inExperiment\":true}" : ",\"inExperiment\":false}";
   }
   out.push_back(']');
+}
+
+void page_state::write_sticky_docs(std::string& out) const {
+  if (opts_.sticky_docs == nullptr || !context_ || !opts_.write_sticky_docs) return;
+  value written = value::object();
+  for (const std::string& key : context_->changed_sticky_docs) {
+    if (const value* doc = context_->sticky_docs.find(key)) written.set(key, *doc);
+  }
+  out += ",\"stickyBucketAssignmentDocs\":";
+  json::write(written, out);
+}
+
+// Seconds until a schedule on the page may change its answer (at most a day).
+int64_t page_state::max_age() const {
+  constexpr int64_t day = 86400;
+  int64_t max_age = day;
+  for (const item& i : items_) {
+    if (i.when) max_age = std::min(max_age, seconds_until_change(*i.when, now_, prep_.zone(), day));
+  }
+  return max_age;
+}
+
+void page_state::render(uint64_t version, std::string& out) {
+  resolve_conflicts();
+  resolve_dependencies();
+
+  out.reserve(out.size() + prep_.size_hint());
+  out += "{\"vendor\":";
+  json::write_string(config_.vendor().slug, out);
+  out += ",\"version\":";
+  out += std::to_string(version);
+  out += ",\"page\":";
+  json::write_string(page_.id, out);
+  out += ",\"assignments\":";
+  write_assignments(out);
   if (!opts_.behaviour.empty()) {
     out += ",\"behaviour\":[";
     bool first = true;
@@ -622,14 +699,7 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     }
     out.push_back(']');
   }
-  if (opts_.sticky_docs != nullptr && context_) {
-    value written = value::object();
-    for (const std::string& key : context_->changed_sticky_docs) {
-      if (const value* doc = context_->sticky_docs.find(key)) written.set(key, *doc);
-    }
-    out += ",\"stickyBucketAssignmentDocs\":";
-    json::write(written, out);
-  }
+  write_sticky_docs(out);
   out += ",\"sections\":[";
   for (uint32_t s = 0; s < page_.sections.size(); ++s) {
     if (s) out.push_back(',');
@@ -660,22 +730,13 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     out.push_back('}');
   }
   out.push_back(']');
-
-  const uint64_t hash = layout_hash(std::string_view(out).substr(start));
-  static const char hex[] = "0123456789abcdef";
   out += ",\"cacheKey\":\"";
-  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(hex[(hash >> shift) & 15]);
+  write_hex(key_, out);
   out += "\",\"maxAge\":";
-  constexpr int64_t day = 86400;
-  int64_t max_age = day;
-  for (const item& i : items_) {
-    if (i.when) max_age = std::min(max_age, seconds_until_change(*i.when, now_, prep_.zone(), day));
-  }
-  out += std::to_string(max_age);
+  out += std::to_string(max_age());
   out += ",\"vary\":";
   vary_.write(out);
   out.push_back('}');
-  return {};
 }
 
 }  // namespace
@@ -805,8 +866,12 @@ int64_t seconds_until_change(const config::schedule& when, int64_t utc, const tz
   return std::min(next, std::max<int64_t>(boundary, 1));
 }
 
-result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page_id,
-                           const json::value& attributes, int64_t now, const options& opts, std::string& out) {
+namespace {
+
+// Decides `page_id` for these inputs, then hands the decided page to `then`.
+template <class Then>
+result<void> with_decided_page(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                               const json::value& attributes, int64_t now, const options& opts, Then&& then) {
   const config::page* page = config.find_page(page_id);
   if (page == nullptr) {
     return fail(error_code::not_found,
@@ -817,7 +882,23 @@ result<void> render_layout(const config::vendor_config& config, uint64_t version
   const prepared* prep = opts.precomputed;
   if (prep == nullptr) prep = &local.emplace(config);
   page_state state(config, *page, *prep, attributes, now, opts);
-  return state.render(version, out);
+  state.decide();
+  then(state);
+  return {};
+}
+
+}  // namespace
+
+result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                           const json::value& attributes, int64_t now, const options& opts, std::string& out) {
+  return with_decided_page(config, version, page_id, attributes, now, opts,
+                           [&](page_state& state) { state.render(version, out); });
+}
+
+result<void> decide_layout(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                           const json::value& attributes, int64_t now, const options& opts, std::string& out) {
+  return with_decided_page(config, version, page_id, attributes, now, opts,
+                           [&](page_state& state) { state.write_decision(out); });
 }
 
 }  // namespace whale::layout

@@ -35,7 +35,7 @@ TEST(ConfigFixtures, FloraDistro) {
   EXPECT_EQ(c->vendor().slug, "flora-distro");
   EXPECT_EQ(c->vendor().timezone, "America/Los_Angeles");
   EXPECT_EQ(c->vendor().region, "us-west");
-  EXPECT_EQ(c->assignments().index.size(), 20u);
+  EXPECT_EQ(c->assignments().index.size(), 21u);  // features.json's 20 and the home page's hero
 
   const config::page* home = c->find_page("home");
   ASSERT_NE(home, nullptr);
@@ -93,7 +93,13 @@ TEST(ConfigFixtures, FloraDistroFeaturesAreFeaturesJson) {
   ASSERT_NE(c, nullptr);
   auto payload = json::parse(testing::read_fixture("vendors/flora-distro/features.json"));
   ASSERT_TRUE(payload.ok());
-  EXPECT_TRUE(json::equal(c->assignments().features, *payload->find("features")));
+  // The config's features are features.json's, plus the section variant "home-hero".
+  json::value features = c->assignments().features;
+  ASSERT_NE(features.find("home-hero"), nullptr);
+  json::value expected = *payload->find("features");
+  expected.set("home-hero", *features.find("home-hero"));
+  EXPECT_TRUE(json::equal(features, expected));
+  EXPECT_EQ(features.members().size(), payload->find("features")->members().size() + 1);
   EXPECT_TRUE(json::equal(c->assignments().saved_groups, *payload->find("savedGroups")));
 }
 
