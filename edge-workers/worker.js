@@ -332,25 +332,29 @@ async function assign(request, url, ctx) {
 
 // The visitor's receipt after being assigned `entries` ([experiment, variation, unit]): the
 // entries of the receipt it holds for the same vendor and visitor, updated, plus the new ones.
-// {receipt, changed}: the held receipt itself (changed false) when it already lists them all and
-// was issued less than a day ago, so that a returning visitor gets no new cookie.
+// {receipt, changed, unlisted}: the held receipt itself (changed false) when it already lists
+// them all and was issued less than a day ago, so that a returning visitor gets no new cookie;
+// unlisted: the entries the held receipt did not list (all of them when it is a day old: a new
+// day's exposure).
 async function receiptFor(slug, visitorId, entries, heldText) {
   const now = Date.now();
   const held = heldText ? await eventKeys.readReceipt(heldText, now) : null;
   const merged = new Map();
+  let unlisted = entries;
   if (held && held.slug === slug && held.visitor === visitorId) {
     for (const e of held.entries) if (Array.isArray(e) && typeof e[0] === 'string') merged.set(e[0], e);
-    const listed = entries.every((e) => {
+    const fresh = now / 1000 - held.issuedAt < 86400;
+    unlisted = fresh ? entries.filter((e) => {
       const h = merged.get(e[0]);
-      return h !== undefined && String(h[1]) === String(e[1]) && h[2] === e[2];
-    });
-    if (listed && now / 1000 - held.issuedAt < 86400) return { receipt: heldText, changed: false };
+      return h === undefined || String(h[1]) !== String(e[1]) || h[2] !== e[2];
+    }) : entries;
+    if (unlisted.length === 0) return { receipt: heldText, changed: false, unlisted };
   }
   for (const e of entries) {
     merged.delete(e[0]);
     merged.set(e[0], e);
   }
-  return { receipt: await eventKeys.mintReceipt(slug, visitorId, [...merged.values()], now), changed: true };
+  return { receipt: await eventKeys.mintReceipt(slug, visitorId, [...merged.values()], now), changed: true, unlisted };
 }
 
 function receiptCookie(receipt, url) {
@@ -482,25 +486,40 @@ async function mediaFor(slug, ctx) {
 function layout(request, url, ctx) {
   const [slug, page] = slugAndPage(url.pathname, STOREFRONT_ROUTE);
   const config = sync ? heldLayoutConfig(slug, ctx) : embeddedConfigs.get(slug);
-  if (config === undefined) return layoutConfig(slug, ctx).then((c) => serveLayout(request, url, slug, page, c));
-  return serveLayout(request, url, slug, page, config);
+  if (config === undefined) return layoutConfig(slug, ctx).then((c) => serveLayout(request, url, slug, page, c, ctx));
+  return serveLayout(request, url, slug, page, config, ctx);
 }
 
-function serveLayout(request, url, slug, page, config) {
+function serveLayout(request, url, slug, page, config, ctx) {
   const cookies = parseCookies(request.headers.get('Cookie'));
+  const secure = url.protocol === 'https:';
   return storefront.serve(request, url, {
     slug, page, config, engine, cookies, visitor: visitorOf(cookies),
-    setCookiesFor: async (rendered, visitor) => {
-      const cookies = stickyCookies(rendered.stickyBucketAssignmentDocs, visitor.stickyDocs, url);
-      // The receipt for what the page assigned, which the browser glue's events need (unit: the visitor id).
-      const entries = (rendered.assignments ?? []).filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
-      if (entries.length > 0 && visitor.id) {
-        const { receipt, changed } = await receiptFor(slug, visitor.id, entries, visitor.receipt);
-        if (changed) cookies.push(receiptCookie(receipt, url));
+    onVisitor: async (decision, visitor) => {
+      const set = visitor.minted ? [setCookie(ID_COOKIE, visitor.id, secure)] : [];
+      set.push(...stickyCookies(decision.stickyBucketAssignmentDocs, visitor.stickyDocs, url));
+      // The experiments that shaped the page (unit: the visitor id). Those the visitor's receipt
+      // lists were recorded before: only the others are exposures now.
+      const entries = decision.assignments.filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
+      if (entries.length > 0) {
+        const { receipt, changed, unlisted } = await receiptFor(slug, visitor.id, entries, cookies[RECEIPT_COOKIE]);
+        if (changed) set.push(receiptCookie(receipt, url));
+        recordLayoutExposures(slug, unlisted, ctx);
       }
-      return cookies;
+      return set;
     },
+    // A visitor kept out of experiments keeps no id, documents or receipt of ours.
+    onKeptOut: () => [ID_COOKIE, STICKY_COOKIE, RECEIPT_COOKIE].filter((name) => cookies[name] !== undefined)
+      .map((name) => `${name}=; Path=/; Max-Age=0; SameSite=Lax${secure ? '; Secure' : ''}`),
   });
+}
+
+// One exposure per [experiment, variation, unit] of a page the storefront served.
+function recordLayoutExposures(slug, entries, ctx) {
+  if (entries.length === 0) return;
+  const now = Date.now();
+  events.addMinted(entries.map(([experiment, variation, unit]) => ({ type: 'exposure', slug, experiment, variation, unit, ts: now })));
+  forwarder?.pump(ctx, now);
 }
 
 // POST /v1/events from browsers: only what the visitor's receipt (the whale_rc cookie, or
@@ -517,7 +536,7 @@ async function acceptEvents(request, url, ctx) {
     receipt, hadReceipt: text !== undefined, ip: request.headers.get('CF-Connecting-IP') ?? undefined, now,
   });
   forwarder?.pump(ctx, now); // delivery runs in ctx.waitUntil, never before this answer
-  return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates });
+  return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates, reasons: answer.reasons });
 }
 
 function asset(request, type, text) {

@@ -201,6 +201,18 @@ export interface RenderLayoutOptions {
   writeStickyDocs?: boolean;
 }
 
+/** A config's `consent` section (docs/config.md): who is kept out of experiments. */
+export interface ConsentSettings {
+  /** A request with `Sec-GPC: 1` is kept out. */
+  globalPrivacyControl: boolean;
+  /** The vendor's consent cookie ("" when none). */
+  cookie: string;
+  /** Not empty: in only when the cookie holds one of these (opt-in). */
+  granted: string[];
+  /** Not empty: out when the cookie holds one of these (opt-out). */
+  denied: string[];
+}
+
 /** A page's decisions (Engine.decideLayout): what its layout depends on, without rendering it. */
 export interface LayoutDecision {
   /** Equal for two requests of one config version exactly when their layouts are equal. */
@@ -244,6 +256,8 @@ export interface Engine {
   renderLayout(slug: string, version: number, options: RenderLayoutOptions): Layout;
   /** The same layout as JSON text (for an edge that sends it on unparsed). */
   renderLayoutText(slug: string, version: number, options: RenderLayoutOptions): string;
+  /** A cached config's consent settings, defaults filled in (ABI 1.4). */
+  configConsent(slug: string, version: number): ConsentSettings;
   /** The page's decisions without the layout (ABI 1.4). */
   decideLayout(slug: string, version: number, options: RenderLayoutOptions): LayoutDecision;
 }

@@ -238,6 +238,9 @@ class Engine {
   // The media settings of a cached config (docs/config.md), every default filled in; throws
   // WhaleError not_found when (slug, version) is not cached. ABI 1.3.
   configMedia(slug, version) { return JSON.parse(this.call('whale_config_media', String(slug), version >>> 0)); }
+  // The consent settings of a cached config: {globalPrivacyControl, cookie, granted, denied}
+  // (docs/config.md), every default filled in. ABI 1.4.
+  configConsent(slug, version) { return JSON.parse(this.call('whale_config_consent', String(slug), version >>> 0)); }
 
   // The layout of a page (docs/layout.md) for a config loaded with loadConfig; throws
   // WhaleError not_found when (slug, version) is not cached. `now` is Unix seconds (default:

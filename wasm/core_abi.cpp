@@ -21,7 +21,7 @@ namespace {
 
 constexpr uint32_t abi_major = 1;
 constexpr uint32_t abi_minor = 4;  // 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media,
-                                   // 1.4 render requests with "decide", "experiments", "writeStickyDocs"
+                                   // 1.4 render requests with "decide", "experiments", "writeStickyDocs"; whale_config_consent
 
 std::string last;
 uint32_t last_handle = 0;
@@ -44,6 +44,23 @@ std::string_view input(const char* ptr, size_t len) { return ptr ? std::string_v
 uint32_t failed(whale::error_code code, std::string message) {
   last = std::move(message);
   return static_cast<uint32_t>(code);
+}
+
+// A config's consent settings as JSON, every default filled in.
+std::string consent_json(const whale::config::consent_settings& c) {
+  std::string out = "{\"globalPrivacyControl\":";
+  out += c.global_privacy_control ? "true" : "false";
+  out += ",\"cookie\":";
+  whale::json::write_string(c.cookie, out);
+  for (const auto& [name, list] : {std::pair{",\"granted\":[", &c.granted}, std::pair{"],\"denied\":[", &c.denied}}) {
+    out += name;
+    for (size_t i = 0; i < list->size(); ++i) {
+      if (i > 0) out += ',';
+      whale::json::write_string((*list)[i], out);
+    }
+  }
+  out += "]}";
+  return out;
 }
 
 // A config's media settings as JSON, in the config's own member names, every default filled in.
@@ -184,6 +201,16 @@ WHALE_EXPORT(whale_config_media) uint32_t whale_config_media(uint32_t version, c
                   "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
   }
   last = media_json(config->media());
+  return 0;
+}
+
+WHALE_EXPORT(whale_config_consent) uint32_t whale_config_consent(uint32_t version, const char* p, size_t n) {
+  const auto config = configs.get(input(p, n), version);
+  if (config == nullptr) {
+    return failed(whale::error_code::not_found,
+                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
+  }
+  last = consent_json(config->consent());
   return 0;
 }
 

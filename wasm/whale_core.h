@@ -68,6 +68,9 @@ uint32_t whale_config_cache_stats(void);
  * default filled in: {"allowedSources","formats","maxWidth","maxHeight","quality","widths",
  * "maxInputBytes","maxInputPixels","signedUrls"}; not_found when (slug, version) is not cached. */
 uint32_t whale_config_media(uint32_t version, const char* slug, size_t len);
+/* ABI 1.4: the consent settings of a cached config (docs/config.md, `consent`) as JSON with every
+ * default filled in: {"globalPrivacyControl","cookie","granted","denied"}. */
+uint32_t whale_config_consent(uint32_t version, const char* slug, size_t len);
 
 /* Layouts (include/whale/layout.h, docs/layout.md), ABI 1.2. The request is JSON
  * {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?}

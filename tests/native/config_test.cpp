@@ -103,6 +103,30 @@ TEST(ConfigFixtures, FloraDistroFeaturesAreFeaturesJson) {
   EXPECT_TRUE(json::equal(c->assignments().saved_groups, *payload->find("savedGroups")));
 }
 
+TEST(ConfigConsent, DefaultsFixtureAndMistakes) {
+  EXPECT_TRUE(fixture("minimal")->consent().global_privacy_control);
+  EXPECT_TRUE(fixture("minimal")->consent().cookie.empty());
+  const auto flora = fixture("flora-distro");
+  EXPECT_EQ(flora->consent().cookie, "flora_consent");
+  EXPECT_EQ(flora->consent().denied, (std::vector<std::string>{"essential", "none"}));
+  EXPECT_TRUE(flora->consent().granted.empty());
+  const std::string head = R"({"vendor":{"id":"v","slug":"s","name":"S","vertical":"x","timezone":"UTC","region":"r"},"consent":)";
+  const std::pair<const char*, const char*> mistakes[] = {
+      {R"({"cookie":"a b"})", "consent.cookie: expected a cookie name"},
+      {R"({"granted":["yes"]})", "need \"cookie\""},
+      {R"({"cookie":"c","granted":["yes"],"denied":["no"]})", "not both"},
+      {R"({"cookie":"c","granted":[]})", "consent.granted: expected 1 to 16 values"},
+      {R"({"cookie":"c","denied":[1]})", "consent.denied[0]: expected string"},
+      {R"({"globalPrivacyControl":"yes"})", "consent.globalPrivacyControl"},
+      {R"({"cookies":"c"})", "consent.cookies: unknown field"},
+  };
+  for (const auto& [consent, message] : mistakes) {
+    auto parsed = config::parse(head + consent + "}");
+    ASSERT_FALSE(parsed.ok()) << consent;
+    EXPECT_NE(parsed.message().find(message), std::string::npos) << parsed.message();
+  }
+}
+
 TEST(ConfigFixtures, GreenHarbor) {
   auto c = fixture("green-harbor");
   ASSERT_NE(c, nullptr);
