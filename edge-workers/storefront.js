@@ -71,7 +71,7 @@ export class LayoutCache {
     this.entries = new Map(); // key -> {slug, body, etag, vary, storedAt}
     this.versions = new Map(); // slug -> the newest config version seen
     this.bytes = 0;
-    this.counters = { hits: 0, misses: 0, bypasses: 0, stores: 0, expired: 0, evicted: 0, invalidated: 0 };
+    this.counters = { hits: 0, misses: 0, stores: 0, expired: 0, evicted: 0, invalidated: 0 };
   }
 
   // Answers for visitors kept out of experiments: keyed by what the request says.
