@@ -46,6 +46,9 @@ class prepared {
   std::string_view instance_json(size_t page, size_t section, size_t index) const noexcept {
     return instance_json_[page][section][index];
   }
+  // Whether a component takes part in any conflict (lists one, or is listed by another): the
+  // others need no conflict check.
+  bool in_conflicts(size_t component) const noexcept { return in_conflicts_[component] != 0; }
   // Bytes to reserve for a layout of this config (its largest page plus every product once).
   size_t size_hint() const noexcept { return size_hint_; }
 
@@ -56,6 +59,7 @@ class prepared {
   bool zone_known_ = false;
   std::vector<inventory::forecast> forecasts_;
   std::vector<double> recent_sales_;
+  std::vector<uint8_t> in_conflicts_;
   std::vector<std::string> product_json_;
   std::vector<std::string> urgency_json_;
   std::vector<std::vector<std::vector<std::string>>> instance_json_;

@@ -195,7 +195,6 @@ class page_state {
   std::vector<dropped_item> dropped_;
   std::vector<assignment> assignments_;
   attribute_set vary_;
-  std::deque<value> values_;         // feature values the items point into
   std::deque<std::string> strings_;  // ids of pulled-in instances
   std::vector<const behaviour::adaptation*> adaptations_;
   behaviour::state_set states_ = 0;
@@ -215,31 +214,29 @@ void page_state::evaluate_sections() {
         context_->data = &config_.assignments();
         context_->attributes = attributes_;
         context_->enabled = opts_.experiments;
+        context_->record_compact = true;  // exposures are not reported from here: no JSON for them
         if (opts_.sticky_docs != nullptr) {
           context_->sticky_bucketing = true;
           context_->sticky_docs = *opts_.sticky_docs;
         }
       }
       vary_.add_feature(config_.assignments(), section.feature);
-      values_.push_back(assign::eval_feature(section.feature, *context_));
-      const value& result = values_.back();
-      const value* experiment = result.find("experiment");
-      const value* outcome = result.find("experimentResult");
-      if (experiment && outcome) {
-        const value* key = experiment->find("key");
-        const value* variation = outcome->find("variationId");
-        const value* in = outcome->find("inExperiment");
-        assignments_.push_back({key && key->is_string() ? key->as_string() : section.feature,
-                                variation && variation->is_number() ? variation->as_number() : 0,
-                                in && in->is_bool() && in->as_bool()});
+      const assign::feature_pick pick = assign::pick_feature(section.feature, *context_);
+      if (pick.has_experiment) {
+        assignments_.push_back({std::string(pick.experiment), static_cast<double>(pick.variation), pick.in_experiment});
         const assignment& a = assignments_.back();
         decisions_ += a.experiment;
         decisions_ += a.in_experiment ? "\x1fin\x1f" : "\x1fout\x1f";
         decisions_ += json::number_to_string(a.variation);
       }
-      variant = result.find("value");
+      // The value, named by where it is in the payload: the layouts' contexts force no feature.
+      variant = pick.value;
       decisions_ += "\x1e";
-      if (variant) json::write(*variant, decisions_);
+      decisions_ += pick.source;
+      decisions_ += ' ';
+      decisions_ += std::to_string(pick.rule);
+      decisions_ += ' ';
+      decisions_ += std::to_string(pick.variation);
       decisions_ += "\x1e";
     }
     add_section(s, variant);
@@ -384,6 +381,7 @@ void page_state::resolve_conflicts() {
   std::vector<size_t> kept;
   for (size_t k : by_priority) {
     const item& i = items_[k];
+    if (!prep_.in_conflicts(i.component)) continue;  // conflicts with nothing: kept
     const size_t* winner = nullptr;
     for (const size_t& w : kept) {
       if (conflicting(component_of(i), i.component, component_of(items_[w]), items_[w].component)) {
@@ -562,14 +560,11 @@ void page_state::write_component(const item& i, std::string& out) const {
     json::write(i.current_props(), out);
   }
   if (c.kind == "product-grid") {
-    std::string products;
-    write_products(i.current_props(), products);
-    if (!products.empty()) {
-      out.pop_back();  // the props object's '}'
-      if (out.size() - props_at == 1) products.erase(0, 1);  // "{" + ",..." -> "{..."
-      out += products;
-      out.push_back('}');
-    }
+    out.pop_back();  // the props object's '}': the products go inside it
+    const size_t at = out.size();
+    write_products(i.current_props(), out);
+    if (out.size() > at && at - props_at == 1) out.erase(at, 1);  // "{" + ",..." -> "{..."
+    out.push_back('}');
   }
   out.push_back('}');
 }
@@ -786,7 +781,13 @@ std::string urgency_members(const inventory::forecast& f) {
 
 }  // namespace
 
-prepared::prepared(const config::vendor_config& config) {
+prepared::prepared(const config::vendor_config& config) : in_conflicts_(config.components().size(), 0) {
+  for (size_t c = 0; c < config.components().size(); ++c) {
+    for (uint32_t other : config.components()[c].conflicts) {
+      in_conflicts_[c] = 1;
+      if (other < in_conflicts_.size()) in_conflicts_[other] = 1;
+    }
+  }
   auto zone = tz::zone_rule(config.vendor().timezone);
   zone_known_ = zone.ok();
   if (zone_known_) zone_ = zone.value();  // unknown zones: UTC (docs/layout.md)
