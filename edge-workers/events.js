@@ -131,6 +131,14 @@ export class EventKeys {
     return fresh(read, nowMs) ? read : null;
   }
 
+  // The receipt when it was verified before (no MAC computed): {slug, visitor, entries, issuedAt},
+  // null when that receipt has expired, undefined when it is not known.
+  knownReceipt(text, nowMs) {
+    const known = this.verified.get(text);
+    if (known === undefined) return undefined;
+    return fresh(known, nowMs) ? known : null;
+  }
+
   async verifyReceipt(text) {
     if (typeof text !== 'string' || !RECEIPT_TEXT.test(text)) return null;
     const [payload, mac] = text.split('.');

@@ -279,6 +279,7 @@ export class Storefront {
     this.cache = cache;
     this.loaded = new Map(); // slug -> the config version last loaded into the engine
     this.consent = new Map(); // slug -> {version, settings}: the core's reading of `consent`
+    this.core = null; // the engine once engine() resolved: later requests need not wait for it
   }
 
   // Runs fn(core) on the vendor's config, loading it when its version is new to this isolate or
@@ -321,22 +322,31 @@ export class Storefront {
   // loads) and headers to add to the answer. visitor: {id, stickyDocs} from the worker's cookies.
   // engine: () => Promise<Engine>, awaited only when the core is needed. onVisitor(decision,
   // visitor): the Set-Cookie values of a personalized answer (the id minted, the sticky
-  // documents, the receipt), recording the exposures. onKeptOut(reason): those of an answer to a
-  // visitor kept out (expiring its cookies). A hit for a visitor kept out is answered
-  // synchronously (a Response: an await costs the runtime a turn per request), everything else
-  // asynchronously (a Promise of one).
+  // documents, the receipt), recording the exposures; an array, or a Promise of one when it has
+  // to sign or verify. onKeptOut(reason): those of an answer to a visitor kept out (expiring its
+  // cookies). What can be answered without waiting is answered synchronously (a Response: an
+  // await costs the runtime a turn per request): a hit for a visitor kept out, and a returning
+  // visitor whose receipt is already verified. Everything else is a Promise of a Response.
   serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut }) {
     const now = Date.now();
     this.cache.observeVersion(slug, config.version);
     const consent = this.consentOf(slug, config.version);
     if (consent === undefined) {
       return engine().then((core) => {
+        this.core = core;
         this.load(core, slug, config);
         return this.serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut });
       });
     }
     const reason = keptOut(consent, request.headers, cookies);
-    if (reason === null) return this.personal(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, now });
+    if (reason === null) {
+      const args = { slug, page, config, cookies, visitor, onVisitor, now };
+      if (this.core !== null) return this.personal(request, url, this.core, args);
+      return engine().then((core) => {
+        this.core = core;
+        return this.personal(request, url, core, args);
+      });
+    }
     const inputs = requestInputs(url, request.headers, {}, { id: null, stickyDocs: null });
     const key = LayoutCache.key(slug, config.version, page, inputs.attributes);
     const setCookies = onKeptOut?.(reason, cookies) ?? [];
@@ -365,11 +375,10 @@ export class Storefront {
   }
 
   // A visitor in the experiments: decide, then the layout from the cache or rendered.
-  async personal(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, now }) {
+  personal(request, url, core, { slug, page, config, cookies, visitor, onVisitor, now }) {
     const minted = visitor.id === null;
     const who = minted ? { ...visitor, id: crypto.randomUUID(), stickyDocs: visitor.stickyDocs ?? {}, minted } : visitor;
     const inputs = requestInputs(url, request.headers, cookies, who);
-    const core = await engine();
     const started = performance.now();
     const options = {
       page, attributes: inputs.attributes, now: Math.floor(now / 1000), behaviour: inputs.behaviour,
@@ -385,8 +394,9 @@ export class Storefront {
       this.cache.set(key, entry);
     }
     const wasmMs = performance.now() - started;
-    const setCookies = (await onVisitor?.(decision, who)) ?? [];
-    return this.respond(request, entry, { status, personal: true, wasmMs, extra: config.headers, setCookies });
+    const answer = (setCookies) => this.respond(request, entry, { status, personal: true, wasmMs, extra: config.headers, setCookies });
+    const setCookies = onVisitor?.(decision, who) ?? [];
+    return Array.isArray(setCookies) ? answer(setCookies) : setCookies.then(answer);
   }
 
   // A cache entry for a rendered layout; `decided` carries its cacheKey, maxAge and vary.
@@ -403,21 +413,21 @@ export class Storefront {
     };
   }
 
+  // Headers as [name, value] pairs: Set-Cookie repeats, and the runtime builds its own Headers
+  // from a list without a JS Headers object in between.
   respond(request, entry, { status, personal, wasmMs, extra = {}, setCookies = [] }) {
-    const headers = new Headers({
-      'Content-Type': 'application/json',
-      'Cache-Control': personal ? PRIVATE_CACHE_CONTROL : publicCacheControl(entry, Math.floor((Date.now() - entry.storedAt) / 1000)),
-      ETag: entry.etag,
-      Vary: entry.vary,
-      'X-Whale-Cache': status,
-      'Server-Timing': `wasm;dur=${wasmMs.toFixed(3)}`,
-      ...extra,
-    });
-    for (const cookie of setCookies) headers.append('Set-Cookie', cookie);
-    if (matches(request.headers.get('If-None-Match'), entry.etag)) {
-      headers.delete('Content-Type');
-      return new Response(null, { status: 304, headers });
-    }
+    const notModified = matches(request.headers.get('If-None-Match'), entry.etag);
+    const headers = [
+      ['Cache-Control', personal ? PRIVATE_CACHE_CONTROL : publicCacheControl(entry, Math.floor((Date.now() - entry.storedAt) / 1000))],
+      ['ETag', entry.etag],
+      ['Vary', entry.vary],
+      ['X-Whale-Cache', status],
+      ['Server-Timing', `wasm;dur=${wasmMs.toFixed(3)}`],
+    ];
+    if (!notModified) headers.push(['Content-Type', 'application/json']);
+    for (const name in extra) headers.push([name, extra[name]]);
+    for (const cookie of setCookies) headers.push(['Set-Cookie', cookie]);
+    if (notModified) return new Response(null, { status: 304, headers });
     return new Response(request.method === 'HEAD' ? null : entry.body, { status: 200, headers });
   }
 }

@@ -25,6 +25,33 @@ export class WhaleError extends Error {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
+// Up to this many characters, ASCII text is copied in and out of wasm memory by a JS loop: in
+// workerd a TextEncoder/TextDecoder call crosses into the runtime's C++, which costs more than
+// copying a few hundred bytes (a request's JSON, a decision). Longer or non-ASCII text takes them.
+const SHORT_TEXT = 2048;
+
+// Writes text's UTF-8 into memory (room for 3 bytes a character); returns the bytes written.
+function writeUtf8(text, memory) {
+  if (text.length <= SHORT_TEXT) {
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      memory[i] = c;
+    }
+    if (i === text.length) return i;
+  }
+  return encoder.encodeInto(text, memory).written;
+}
+
+function readUtf8(bytes) {
+  if (bytes.length <= SHORT_TEXT) {
+    let ascii = true;
+    for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i] < 0x80;
+    if (ascii) return String.fromCharCode.apply(null, bytes);
+  }
+  return decoder.decode(bytes);
+}
 
 async function compileModule(source) {
   if (source instanceof WebAssembly.Module) return source;
@@ -124,7 +151,7 @@ class Engine {
         const memory = new Uint8Array(x.memory.buffer, ptr, capacity);
         let written = capacity;
         if (bytes) memory.set(bytes);
-        else written = encoder.encodeInto(text, memory).written;
+        else written = writeUtf8(text, memory);
         return x[name](...extra, ptr, written) >>> 0;
       } finally {
         x.whale_free(ptr);
@@ -140,7 +167,7 @@ class Engine {
 
   lastText() {
     const x = this.exports;
-    return decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
+    return readUtf8(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
   }
 
   // Calls an operation and returns its output text, or throws its error.
