@@ -176,6 +176,14 @@ WHALE_EXPORT(whale_config_parse) uint32_t whale_config_parse(const char* p, size
   return 0;
 }
 
+// ABI 1.4: whether the bytes are JSON (simdjson's parse alone): the floor under a config parse.
+WHALE_EXPORT(whale_json_check) uint32_t whale_json_check(const char* p, size_t n) {
+  auto checked = whale::json::check(input(p, n));
+  if (!checked.ok()) return failed(checked.code(), checked.message());
+  last.clear();
+  return 0;
+}
+
 WHALE_EXPORT(whale_config_load) uint32_t whale_config_load(uint32_t version, const char* p, size_t n) {
   auto parsed = whale::config::parse(input(p, n));
   if (!parsed.ok()) return failed(parsed.code(), parsed.message());

@@ -62,6 +62,9 @@ uint32_t whale_eval_all_compact(uint32_t handle, const char* req, size_t len);
  * {hits, misses, evictions, entries, bytes, budget} in the last result. */
 uint32_t whale_config_parse(const char* json, size_t len);
 uint32_t whale_config_load(uint32_t version, const char* json, size_t len);
+/* ABI 1.4: 0 when the bytes are JSON (simdjson's parse alone, no value built), else the error:
+ * the floor under a config parse (bench/config.bench.mjs). */
+uint32_t whale_json_check(const char* json, size_t len);
 uint32_t whale_config_resolve(uint32_t version, const char* slug, size_t len);
 uint32_t whale_config_cache_stats(void);
 /* ABI 1.3: the media settings of a cached config (docs/config.md, `media`) as JSON with every

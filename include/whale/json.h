@@ -64,6 +64,9 @@ inline constexpr size_t max_depth = 256;
 
 // Parses UTF-8 JSON text. Errors: invalid_json, invalid_utf8, too_deep.
 result<value> parse(std::string_view text);
+// Whether text is JSON, as parse() would decide, without building a value: simdjson's parse
+// alone (the floor under every parse of ours; bench/config.bench.mjs measures it).
+result<void> check(std::string_view text);
 
 // Appends compact JSON (JSON.stringify-like: no spaces; numbers as JS prints them; NaN and
 // infinities as null).

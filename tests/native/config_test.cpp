@@ -103,6 +103,22 @@ TEST(ConfigFixtures, FloraDistroFeaturesAreFeaturesJson) {
   EXPECT_TRUE(json::equal(c->assignments().saved_groups, *payload->find("savedGroups")));
 }
 
+// json::check is the floor the config benchmark measures: it must judge text as parse() does.
+TEST(JsonCheck, AgreesWithParse) {
+  for (const char* text : {"{}", "[1,2,{\"a\":null}]", "\"x\"", "{\"a\":", "[1,]", "nul", "{\"a\":\"\xff\"}", ""}) {
+    const auto parsed = json::parse(text);
+    const auto checked = json::check(text);
+    EXPECT_EQ(checked.ok(), parsed.ok()) << text;
+    if (!parsed.ok()) {
+      EXPECT_EQ(checked.code(), parsed.code()) << text;
+    }
+  }
+  std::string deep(300, '[');
+  deep += std::string(300, ']');
+  EXPECT_EQ(json::check(deep).code(), json::parse(deep).code());
+  EXPECT_TRUE(json::check(testing::read_fixture("vendors/green-harbor/config.json")).ok());
+}
+
 TEST(ConfigConsent, DefaultsFixtureAndMistakes) {
   EXPECT_TRUE(fixture("minimal")->consent().global_privacy_control);
   EXPECT_TRUE(fixture("minimal")->consent().cookie.empty());
