@@ -41,14 +41,17 @@ class prepared {
   // and its ,"urgency","sellsOutBy" members.
   std::string_view product_json(size_t product) const noexcept { return product_json_[product]; }
   std::string_view urgency_json(size_t product) const noexcept { return urgency_json_[product]; }
-  // An instance as written, precomputed: {"id","key","props":{...} (open). By index into
-  // pages(), the page's sections and the section's components.
+  // An instance as written, precomputed: {"id","key","props":{...} (open), a grid's products
+  // inside its props. By index into pages(), the page's sections and the section's components.
   std::string_view instance_json(size_t page, size_t section, size_t index) const noexcept {
     return instance_json_[page][section][index];
   }
   // Whether a component takes part in any conflict (lists one, or is listed by another): the
   // others need no conflict check.
   bool in_conflicts(size_t component) const noexcept { return in_conflicts_[component] != 0; }
+  // Whether a component is a product grid (its products are written into its props; for an
+  // instance as written they are in instance_json already).
+  bool is_grid(size_t component) const noexcept { return is_grid_[component] != 0; }
   // Bytes to reserve for a layout of this config (its largest page plus every product once).
   size_t size_hint() const noexcept { return size_hint_; }
 
@@ -60,6 +63,7 @@ class prepared {
   std::vector<inventory::forecast> forecasts_;
   std::vector<double> recent_sales_;
   std::vector<uint8_t> in_conflicts_;
+  std::vector<uint8_t> is_grid_;
   std::vector<std::string> product_json_;
   std::vector<std::string> urgency_json_;
   std::vector<std::vector<std::vector<std::string>>> instance_json_;

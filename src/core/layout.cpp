@@ -178,7 +178,6 @@ class page_state {
   void resolve_dependencies();
   std::vector<size_t> ordered(uint32_t section) const;
   void write_component(const item& i, std::string& out) const;
-  void write_products(const value& props, std::string& out) const;
   void write_assignments(std::string& out) const;
   void write_sticky_docs(std::string& out) const;
   int64_t max_age() const;
@@ -491,8 +490,10 @@ struct product_ref {
   double key = 0;  // ascending sort key of the grid's order (0: as selected)
 };
 
-void page_state::write_products(const value& props, std::string& out) const {
-  const config::product_catalog& catalog = config_.catalog();
+// A product grid's ",\"products\":[...]" for its props (nothing when it selects none): a
+// function of the config alone, so grids as written are precomputed with their instance.
+void write_products(const config::vendor_config& config, const prepared& prep, const value& props, std::string& out) {
+  const config::product_catalog& catalog = config.catalog();
   const auto& products = catalog.products;
   std::vector<product_ref> picked;
   const auto pick = [&](const config::product& p) {
@@ -503,7 +504,7 @@ void page_state::write_products(const value& props, std::string& out) const {
   };
   if (const value* skus = props.find("skus"); skus && skus->is_array()) {
     for (const value& sku : skus->items()) {
-      const config::product* p = sku.is_string() ? config_.find_product(sku.as_string()) : nullptr;
+      const config::product* p = sku.is_string() ? config.find_product(sku.as_string()) : nullptr;
       if (p) pick(*p);
     }
   } else if (const value* category = props.find("category"); category && category->is_string()) {
@@ -517,10 +518,10 @@ void page_state::write_products(const value& props, std::string& out) const {
   if (const value* s = props.find("sort"); s && s->is_string()) sort = s->as_string();
   if (catalog.order_by_urgency && sort == "featured") sort = "urgency";
   for (product_ref& r : picked) {
-    if (sort == "urgency") r.key = -prep_.forecast(r.index).score;
+    if (sort == "urgency") r.key = -prep.forecast(r.index).score;
     else if (sort == "price-asc") r.key = products[r.index].price;
     else if (sort == "price-desc") r.key = -products[r.index].price;
-    else if (sort == "bestselling") r.key = -prep_.recent_sales(r.index);
+    else if (sort == "bestselling") r.key = -prep.recent_sales(r.index);
   }
   std::stable_sort(picked.begin(), picked.end(), [](const product_ref& a, const product_ref& b) {
     if (a.sold_out != b.sold_out) return b.sold_out;  // sold-out products last
@@ -535,37 +536,38 @@ void page_state::write_products(const value& props, std::string& out) const {
   out += ",\"products\":[";
   for (size_t n = 0; n < picked.size(); ++n) {
     if (n) out.push_back(',');
-    out += prep_.product_json(picked[n].index);
-    if (urgency) out += prep_.urgency_json(picked[n].index);
+    out += prep.product_json(picked[n].index);
+    if (urgency) out += prep.urgency_json(picked[n].index);
     if (picked[n].sold_out && catalog.sold_out == config::sold_out_policy::mark) out += ",\"soldOut\":true";
     out.push_back('}');
   }
   out.push_back(']');
 }
 
+// Puts a grid's products inside the props object that ends `out` (written from props_at).
+void add_products(const config::vendor_config& config, const prepared& prep, const value& props, size_t props_at,
+                  std::string& out) {
+  out.pop_back();  // the props object's '}': the products go inside it
+  const size_t at = out.size();
+  write_products(config, prep, props, out);
+  if (out.size() > at && at - props_at == 1) out.erase(at, 1);  // "{" + ",..." -> "{..."
+  out.push_back('}');
+}
+
 void page_state::write_component(const item& i, std::string& out) const {
-  const config::component& c = component_of(i);
-  size_t props_at = 0;
-  if (i.source >= 0) {
-    const std::string_view written = prep_.instance_json(page_index_, i.section, static_cast<size_t>(i.source));
-    out += written;
-    props_at = out.size() - (written.size() - written.find(",\"props\":") - 9);
-  } else {
-    out += "{\"id\":";
-    json::write_string(i.id, out);
-    out += ",\"key\":";
-    json::write_string(c.key, out);
-    out += ",\"props\":";
-    props_at = out.size();
-    json::write(i.current_props(), out);
-  }
-  if (c.kind == "product-grid") {
-    out.pop_back();  // the props object's '}': the products go inside it
-    const size_t at = out.size();
-    write_products(i.current_props(), out);
-    if (out.size() > at && at - props_at == 1) out.erase(at, 1);  // "{" + ",..." -> "{..."
+  if (i.source >= 0) {  // as written: precomputed, a grid's products included
+    out += prep_.instance_json(page_index_, i.section, static_cast<size_t>(i.source));
     out.push_back('}');
+    return;
   }
+  out += "{\"id\":";
+  json::write_string(i.id, out);
+  out += ",\"key\":";
+  json::write_string(component_of(i).key, out);
+  out += ",\"props\":";
+  const size_t props_at = out.size();
+  json::write(i.current_props(), out);
+  if (prep_.is_grid(i.component)) add_products(config_, prep_, i.current_props(), props_at, out);
   out.push_back('}');
 }
 
@@ -781,7 +783,9 @@ std::string urgency_members(const inventory::forecast& f) {
 
 }  // namespace
 
-prepared::prepared(const config::vendor_config& config) : in_conflicts_(config.components().size(), 0) {
+prepared::prepared(const config::vendor_config& config)
+    : in_conflicts_(config.components().size(), 0), is_grid_(config.components().size(), 0) {
+  for (size_t c = 0; c < config.components().size(); ++c) is_grid_[c] = config.components()[c].kind == "product-grid";
   for (size_t c = 0; c < config.components().size(); ++c) {
     for (uint32_t other : config.components()[c].conflicts) {
       in_conflicts_[c] = 1;
@@ -815,7 +819,9 @@ prepared::prepared(const config::vendor_config& config) : in_conflicts_(config.c
         out += ",\"key\":";
         json::write_string(config.components()[i.component].key, out);
         out += ",\"props\":";
+        const size_t props_at = out.size();
         json::write(i.props, out);
+        if (is_grid_[i.component]) add_products(config, *this, i.props, props_at, out);
         page_bytes += out.size();
       }
     }
