@@ -142,6 +142,35 @@ std::optional<config::schedule> read_schedule(const value* v) {
 
 // ---- the page being decided ----
 
+// A 64-bit hash fed piece by piece: FNV-1a over each piece's bytes, each piece closed by its
+// length (so "ab"+"c" and "a"+"bc" differ), and a final mix. Not cryptographic: it keys caches
+// of layouts. The same on every target (bytes and integers, no floating point).
+class decision_hash {
+ public:
+  void add(std::string_view s) {
+    for (const char c : s) byte(static_cast<unsigned char>(c));
+    add(static_cast<int64_t>(s.size()));
+  }
+  void add(int64_t n) {
+    const auto u = static_cast<uint64_t>(n);
+    for (int shift = 0; shift < 64; shift += 8) byte(static_cast<unsigned char>(u >> shift));
+  }
+  uint64_t value() const {
+    uint64_t h = h_;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    return h;
+  }
+
+ private:
+  void byte(unsigned char c) {
+    h_ ^= c;
+    h_ *= 0x100000001b3ull;
+  }
+  uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
 class page_state {
  public:
   page_state(const config::vendor_config& config, const config::page& page, const prepared& prep,
@@ -199,7 +228,7 @@ class page_state {
   behaviour::state_set states_ = 0;
   std::optional<assign::context> context_;
   uint32_t next_order_ = 0;
-  std::string decisions_;  // what key_ hashes (see decide)
+  decision_hash decisions_;  // see decide
   uint64_t key_ = 0;
 };
 
@@ -224,19 +253,15 @@ void page_state::evaluate_sections() {
       if (pick.has_experiment) {
         assignments_.push_back({std::string(pick.experiment), static_cast<double>(pick.variation), pick.in_experiment});
         const assignment& a = assignments_.back();
-        decisions_ += a.experiment;
-        decisions_ += a.in_experiment ? "\x1fin\x1f" : "\x1fout\x1f";
-        decisions_ += json::number_to_string(a.variation);
+        decisions_.add(a.experiment);
+        decisions_.add(a.in_experiment ? 1 : 0);
+        decisions_.add(pick.variation);
       }
       // The value, named by where it is in the payload: the layouts' contexts force no feature.
       variant = pick.value;
-      decisions_ += "\x1e";
-      decisions_ += pick.source;
-      decisions_ += ' ';
-      decisions_ += std::to_string(pick.rule);
-      decisions_ += ' ';
-      decisions_ += std::to_string(pick.variation);
-      decisions_ += "\x1e";
+      decisions_.add(pick.source);
+      decisions_.add(pick.rule);
+      decisions_.add(pick.variation);
     }
     add_section(s, variant);
   }
@@ -571,30 +596,6 @@ void page_state::write_component(const item& i, std::string& out) const {
   out.push_back('}');
 }
 
-// 64-bit hash of the layout's bytes: four independent multiply-xorshift lanes over 32-byte
-// blocks (so the multiplies overlap), then the tail and a final mix. Not cryptographic: it keys
-// caches of layouts the edge rendered itself.
-uint64_t layout_hash(std::string_view bytes) noexcept {
-  constexpr uint64_t k = 0x9E3779B97F4A7C15ull;
-  uint64_t lane[4] = {0xcbf29ce484222325ull ^ bytes.size(), 0x84222325cbf29ce4ull, 0x6a09e667f3bcc909ull,
-                      0xbb67ae8584caa73bull};
-  size_t at = 0;
-  for (; at + 32 <= bytes.size(); at += 32) {
-    for (int l = 0; l < 4; ++l) {
-      uint64_t w = 0;
-      std::memcpy(&w, bytes.data() + at + 8 * l, 8);  // every target is little-endian (x86-64, arm64, wasm)
-      lane[l] = (lane[l] ^ w) * k;
-      lane[l] ^= lane[l] >> 32;
-    }
-  }
-  uint64_t h = lane[0] ^ (lane[1] * 3) ^ (lane[2] * 5) ^ (lane[3] * 7);
-  for (; at < bytes.size(); ++at) h = (h ^ static_cast<unsigned char>(bytes[at])) * 0x100000001b3ull;
-  h ^= h >> 29;
-  h *= 0xBF58476D1CE4E5B9ull;
-  h ^= h >> 32;
-  return h;
-}
-
 // The layout is a function of the config and these decisions alone: conflicts, dependencies,
 // order and product grids follow from which instances are kept, and the clock reaches the layout
 // only through schedules. So their hash keys a cache of layouts across visitors.
@@ -608,17 +609,15 @@ void page_state::decide() {
     }
   }
   items_.reserve(64);
-  decisions_.reserve(256);
-  decisions_ += page_.id;
-  decisions_ += opts_.behaviour.empty() ? std::string("\x1d-") : "\x1d" "b" + std::to_string(states_);
-  decisions_ += "\x1d";
+  decisions_.add(page_.id);
+  decisions_.add(opts_.behaviour.empty() ? -1 : static_cast<int64_t>(states_));
   evaluate_sections();
-  decisions_ += "\x1d";
+  decisions_.add(static_cast<int64_t>(items_.size()));
   for (const item& i : items_) {
-    decisions_ += i.id;
-    decisions_ += i.alive ? "\x1f+" : "\x1f-";
+    decisions_.add(i.id);
+    decisions_.add(i.alive ? 1 : 0);
   }
-  key_ = layout_hash(decisions_);
+  key_ = decisions_.value();
 }
 
 void write_hex(uint64_t v, std::string& out) {
