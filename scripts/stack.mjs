@@ -401,6 +401,28 @@ async function publishCommand(dir, [slug, file]) {
   if (rev.status !== 200) process.exit(1);
 }
 
+// Simulated shoppers through the running stack's edges, then a reweight (scripts/traffic.mjs).
+async function trafficCommand(dir, [slug = 'flora-distro', count = '1000']) {
+  const visitors = Number(count);
+  if (!Number.isSafeInteger(visitors) || visitors < 1) throw new Error('usage: node scripts/stack.mjs traffic [slug] [visitors]');
+  const running = join(dir, RUNNING_FILE);
+  if (!existsSync(running)) throw new Error(`no running stack in ${dir}: start one with scripts/start.sh`);
+  const { origin, edges } = JSON.parse(readFileSync(running, 'utf8'));
+  const token = JSON.parse(readFileSync(join(dir, 'local-tokens.json'), 'utf8')).vendors[slug];
+  if (!token) throw new Error(`no token for ${slug} in ${join(dir, 'local-tokens.json')}`);
+  const { simulateTraffic } = await import('./traffic.mjs');
+  const result = await simulateTraffic({ edges, origin, slug, token, visitors, log: (line) => console.log(`traffic: ${line}`) });
+  for (const [experiment, byVariation] of Object.entries(result.shown)) {
+    const converted = result.conversions[experiment] ?? {};
+    const arms = Object.entries(byVariation).map(([v, n]) => `variation ${v}: ${converted[v] ?? 0}/${n} converted`);
+    console.log(`traffic: ${experiment}: ${arms.join(', ')}`);
+  }
+  for (const e of result.reweight.experiments ?? []) {
+    console.log(`reweight: ${e.experiment}: ${e.status}${e.weights ? `, weights ${e.weights.map((w) => w.toFixed(3)).join(' / ')}` : ''}`);
+  }
+  console.log(`The dashboard shows the posteriors and the weights: ${origin}/admin`);
+}
+
 export function banner(stack) {
   const origin = stack.origin.base;
   const [first] = stack.vendors;
@@ -448,6 +470,9 @@ export function banner(stack) {
     ...(stack.media ? [`(curl sends the file as it is: add "${stack.media.base}/" to its media.allowedSources, or the image`,
       'URLs above answer 403 source_not_allowed for that vendor; stack.mjs publish adds it for you.)'] : []),
     '',
+    `Simulated shoppers for the bandits (first visits, conversions, then a reweight; watch ${origin}/admin):`,
+    `  node scripts/stack.mjs traffic ${first} 1000`,
+    '',
     'Tests: scripts/test.sh    Stop: Ctrl-C',
   );
   return out.join('\n');
@@ -465,6 +490,7 @@ async function main() {
   });
   const dir = resolve(values.dir);
   if (positionals[0] === 'publish') return publishCommand(dir, positionals.slice(1));
+  if (positionals[0] === 'traffic') return trafficCommand(dir, positionals.slice(1));
   if (positionals.length > 0) throw new Error(`unknown command ${positionals[0]}`);
   const edgePorts = values['edge-ports'].split(',').map(Number);
   if (edgePorts.length !== EDGE_LAYOUT.length || !edgePorts.every((p) => Number.isInteger(p) && p >= 0 && p < 65536)) {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import {
   EDGE_LAYOUT, REPO, addPrincipal, banner, request, startOrigin, startStack, stop, withLocalMedia,
 } from '../../scripts/stack.mjs';
+import { simulateTraffic } from '../../scripts/traffic.mjs';
 
 const work = mkdtempSync(join(tmpdir(), 'whale-newcomer-'));
 const db = join(work, 'origin.db');
@@ -48,7 +49,8 @@ test('the start banner names the dashboard, the storefronts, the demo pages and 
     tokens: { vendors: { 'flora-distro': 'whv_x' } },
   });
   for (const url of ['http://127.0.0.1:8788/admin', 'http://127.0.0.1:8787/v1/storefront/flora-distro/home',
-    'http://127.0.0.1:8787/demo/flora-distro/home', 'curl -X PUT -H "Authorization: Bearer whv_x" --data-binary @fixtures/vendors/flora-distro/config.json']) {
+    'http://127.0.0.1:8787/demo/flora-distro/home', 'curl -X PUT -H "Authorization: Bearer whv_x" --data-binary @fixtures/vendors/flora-distro/config.json',
+    'node scripts/stack.mjs traffic flora-distro 1000']) {
     assert.ok(text.includes(url), `${url} in the banner`);
   }
 });
@@ -76,5 +78,25 @@ test('two local stacks run side by side from one checkout, each with its own sta
     assert.notEqual(stacks[0].media.base, stacks[1].media.base);
   } finally {
     await Promise.all(stacks.map((stack) => stack.stop()));
+  }
+});
+
+test('simulated traffic through a local stack moves the home hero bandit\'s weights (the documented traffic command)', { timeout: 180_000 }, async () => {
+  const stack = await startStack({ dir: mkdtempSync(join(work, 'traffic-')) });
+  try {
+    const slug = 'flora-distro';
+    const result = await simulateTraffic({
+      edges: stack.edges.map((e) => e.base), origin: stack.origin.base, slug, token: stack.tokens.vendors[slug], visitors: 600,
+    });
+    const shown = Object.values(result.shown['home-hero']).reduce((a, b) => a + b, 0);
+    assert.equal(shown, 600, 'every visitor was bucketed on its first request');
+    const hero = result.reweight.experiments.find((e) => e.experiment === 'home-hero');
+    assert.ok(hero, JSON.stringify(result.reweight));
+    assert.equal(hero.status, 'reweighted', JSON.stringify(hero));
+    assert.equal(hero.weights.length, 3);
+    // Variation 2 converts best (the traffic's made-up rates): the bandit moves weight to it.
+    assert.ok(hero.weights[2] > 0.34 && hero.weights[0] < 0.33, `weights ${hero.weights}`);
+  } finally {
+    await stack.stop();
   }
 });
