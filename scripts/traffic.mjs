@@ -9,22 +9,11 @@
 //
 // The conversion rates are made up: per experiment, variation i converts at BASE_RATE + i *
 // STEP (variation 0 the lowest), so the bandit has a clear winner to find.
+import { rng } from '../fixtures/vendors/generate.mjs'; // seeded: the same run gives the same decisions
 import { request, sleep } from './stack.mjs';
 
 const BASE_RATE = 0.04;
 const STEP = 0.03;
-
-// A seeded PRNG (mulberry32): the same run gives the same visitors' decisions.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function cookieValue(res, name) {
   return res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`))?.slice(name.length + 1).split(';')[0];
