@@ -525,15 +525,25 @@ size_t token_end(std::string_view text, size_t at) {
   return at;
 }
 
-// One key=value or key_value token into o; seen holds the slots already given.
-result<void> apply(std::string_view token, options& o, uint32_t& seen) {
+// Spaces around a name or a value ("width=400, fit=cover", or %20 in a URL) are not part of it.
+std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// One key=value or key_value token into o; seen holds the slots already given. The token is
+// %XX-decoded once (names and values alike: a URL may escape either), then split.
+result<void> apply(std::string_view written, options& o, uint32_t& seen) {
+  const std::string decoded = percent_decode(written);
+  const std::string_view token = trim_spaces(decoded);
   if (token.empty()) return fail(error_code::invalid_value, "empty option (a doubled or trailing comma)");
   const size_t equals = token.find('=');
   const bool cloudinary = equals == std::string_view::npos;
   const size_t split = cloudinary ? token.find('_') : equals;
   if (split == std::string_view::npos) return option_error(token, "expected key=value or key_value");
-  const std::string_view name = token.substr(0, split);
-  const std::string_view raw_value = token.substr(split + 1);
+  const std::string_view name = trim_spaces(token.substr(0, split));
+  const std::string_view value = trim_spaces(token.substr(split + 1));
 
   const option_name* entry = cloudinary ? find_option(cloudinary_names, name) : find_option(cloudflare_names, name);
   if (entry == nullptr) return option_error(name, is_unsupported(name) ? "not supported" : "unknown option");
@@ -541,8 +551,8 @@ result<void> apply(std::string_view token, options& o, uint32_t& seen) {
   if (seen & bit) return option_error(name, "given twice");
   seen |= bit;
 
-  if (const char* expected = entry->parse(percent_decode(raw_value), o)) {
-    return option_error(name, "expected " + std::string(expected) + ", got '" + shown(raw_value) + "'");
+  if (const char* expected = entry->parse(std::string(value), o)) {
+    return option_error(name, "expected " + std::string(expected) + ", got '" + shown(value) + "'");
   }
   return {};
 }
