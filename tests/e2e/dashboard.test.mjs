@@ -183,6 +183,15 @@ test('the dashboard renders in Chromium, plots, and revalidates', { timeout: 600
     const weights = await page.$$eval('svg.weights path', (ps) => ps.map((p) => p.getAttribute('d')));
     assert.ok(weights.length >= 16 && weights.every((d) => d.length > 10));
     assert.match(await page.textContent('td.p-best'), /%$/);
+    // Words a vendor reads: round rate ticks, no density scale, a readable time, the help, and no
+    // traffic-split verdict on a handful of units.
+    const ticks = await page.$$eval('svg.density text.tick', (ts) => ts.map((t) => t.textContent));
+    assert.ok(ticks.length >= 16 && ticks.every((t) => /^\d+(\.\d{1,4})?%$/.test(t)), JSON.stringify(ticks));
+    assert.match(await page.textContent('#published-at'), /^at .*\((just now|\d+ min ago)\)$/);
+    assert.match(await page.textContent('#help summary'), /How to read/);
+    const badges = await page.$$eval('article.experiment h2', (hs) => hs.map((x) => x.textContent));
+    assert.ok(badges.some((b) => /traffic split check after 100 visitors per variation/.test(b)), JSON.stringify(badges));
+    assert.ok(badges.every((b) => !/\bSRM\b/.test(b) || /mismatch/.test(b)), JSON.stringify(badges));
     // Top components: one row per component shown, with counts and a credible interval.
     assert.equal(await page.isVisible('#top-components'), true);
     const rows = await page.$$eval('#top-components tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));

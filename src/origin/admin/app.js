@@ -1,6 +1,7 @@
 // The vendor dashboard: asks for the vendor token once (kept in sessionStorage), then reads
 // /admin/api/{slug}/experiments with `Authorization: Bearer` and draws tables and SVG plots.
 import { COLORS, densityPlot, weightsChart } from './plots.js';
+import { readableTime } from './format.js';
 
 const KEY = 'whale.admin.token';
 const $ = (sel) => document.querySelector(sel);
@@ -29,25 +30,55 @@ async function api(path, init = {}) {
 
 const pct = (x) => (x === null || x === undefined ? '–' : `${(x * 100).toFixed(2)}%`);
 const fmt = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+// The SRM test says nothing useful on a handful of units: below this many per variation (the
+// reweighting job's default minimum) the page waits instead of giving a verdict.
+const SRM_MIN_UNITS = 100;
+
+const HEADINGS = [
+  ['variation', ''],
+  ['units', 'visitors who saw this variation'],
+  ['conversions', 'of them, how many converted'],
+  ['rate', 'conversions / units: what was observed'],
+  ['posterior α', 'prior α + conversions (the Beta posterior\'s first parameter)'],
+  ['posterior β', 'prior β + units that did not convert'],
+  ['P(best)', 'the chance that this variation has the highest true conversion rate, given the data so far'],
+  ['weight', 'the share of new visitors this variation gets in the published config'],
+];
+
+// The SRM badge: a verdict only once every variation has enough units.
+function srmView(e) {
+  if (e.flagged || (e.srm && Math.min(...e.variations.map((v) => v.units)) >= SRM_MIN_UNITS)) {
+    return h('span', {
+      class: 'srm',
+      title: `The variations got visitors in proportions their weights do not explain (chi² ${e.chi_square.toFixed(2)}, `
+        + `p ${e.srm_p.toExponential(2)}): usually a bug in assignment or tracking. The bandit stops reweighting until you clear the flag.`,
+    }, 'traffic split mismatch (SRM)');
+  }
+  const fewest = e.variations.length ? Math.min(...e.variations.map((v) => v.units)) : 0;
+  if (fewest < SRM_MIN_UNITS) {
+    return h('span', { class: 'muted' }, e.units > 0
+      ? `traffic split check after ${SRM_MIN_UNITS} visitors per variation (fewest so far: ${fewest})` : 'no data yet');
+  }
+  return h('span', { class: 'ok', title: `chi² ${e.chi_square.toFixed(2)}, p ${e.srm_p.toPrecision(2)}` },
+    'traffic split matches the weights');
+}
 
 function experimentView(e) {
   const swatch = (i) => h('span', { class: 'swatch', style: `background:${COLORS[i % COLORS.length]}` });
   const table = h('table', { class: 'variations' },
-    h('thead', {}, h('tr', {}, ...['variation', 'units', 'conversions', 'rate', 'posterior α', 'posterior β', 'P(best)', 'weight']
-      .map((t) => h('th', {}, t)))),
+    h('thead', {}, h('tr', {}, ...HEADINGS.map(([t, title]) => h('th', title ? { title } : {}, t)))),
     h('tbody', {}, ...e.variations.map((v) => h('tr', { 'data-key': v.key },
       h('td', {}, swatch(v.index), v.name ? `${v.key} (${v.name})` : v.key),
       h('td', {}, String(v.units)), h('td', {}, String(v.conversions)), h('td', {}, pct(v.rate)),
       h('td', {}, String(v.alpha)), h('td', {}, String(v.beta)),
       h('td', { class: 'p-best' }, pct(v.p_best)), h('td', {}, pct(v.weight))))));
-  const flag = e.srm
-    ? h('span', { class: 'srm', title: `chi² ${e.chi_square.toFixed(2)}, p ${e.srm_p.toExponential(2)}` }, 'SRM')
-    : h('span', { class: 'ok' }, e.units > 0 ? `no SRM (p ${e.srm_p.toPrecision(2)})` : 'no data yet');
+  const flag = srmView(e);
   // The reweighting job's flag stops the bandit until the vendor clears it.
   const clear = e.flagged ? h('button', { class: 'small clear-srm', type: 'button' }, 'Clear SRM flag') : null;
   clear?.addEventListener('click', () => clearSrm(e.key, clear));
   const plots = h('div', { class: 'plots' },
-    h('figure', {}, densityPlot(e.variations), h('figcaption', {}, 'Posterior conversion rate (Beta densities)')),
+    h('figure', {}, densityPlot(e.variations),
+      h('figcaption', {}, 'What each variation\'s true conversion rate could be: the taller and narrower a curve, the surer')),
     h('figure', {}, weightsChart(e.weights_history.length ? e.weights_history : [{ version: 0, weights: e.variations.map((v) => v.weight) }], e.variations.length),
       h('figcaption', {}, 'Traffic weights by published version')));
   return h('article', { class: 'experiment', 'data-experiment': e.key },
@@ -60,7 +91,9 @@ function experimentView(e) {
 async function load() {
   const data = await api(`/admin/api/${slug}/experiments`);
   $('#version').textContent = String(data.version);
-  $('#published-at').textContent = data.published_at ? `at ${data.published_at}` : '(nothing published yet)';
+  const at = $('#published-at');
+  at.textContent = data.published_at ? `at ${readableTime(data.published_at)}` : '(nothing published yet)';
+  at.title = data.published_at ?? '';
   const list = $('#experiments');
   list.replaceChildren(...data.experiments.map(experimentView));
   if (data.experiments.length === 0) list.append(h('p', {}, 'No experiments in this config.'));

@@ -1,4 +1,5 @@
-// Posterior densities and weights over time as inline SVG. No dependencies.
+// Posterior densities and weights over time as inline SVG. No dependencies beyond format.js.
+import { niceTicks, percentLabel } from './format.js';
 
 export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 const SVG = 'http://www.w3.org/2000/svg';
@@ -36,8 +37,6 @@ function frame(width, height, pad) {
   return svg;
 }
 
-const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(1) : x.toPrecision(2));
-
 // One density curve per arm over the x range where the posteriors have their mass.
 export function densityPlot(arms, { width = 420, height = 200 } = {}) {
   const pad = { l: 36, r: 10, t: 10, b: 22 };
@@ -72,11 +71,16 @@ export function densityPlot(arms, { width = 420, height = 200 } = {}) {
     const d = pts.map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(Number.isFinite(y) ? y : 0).toFixed(1)}`).join('');
     svg.append(el('path', { d, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.8, 'data-arm': i }));
   });
-  for (let k = 0; k <= 4; k++) {
-    const x = lo + ((hi - lo) * k) / 4;
-    svg.append(el('text', { x: sx(x), y: height - 6, 'text-anchor': 'middle' }, `${(x * 100).toPrecision(3)}%`));
+  // x: conversion rates at round values. y has no scale: a density's height means nothing to read,
+  // only where each curve sits and how wide it is.
+  const { ticks, step } = niceTicks(lo, hi, 4);
+  for (const x of ticks) {
+    svg.append(el('line', { x1: sx(x), y1: height - pad.b, x2: sx(x), y2: height - pad.b + 3, stroke: '#999' }));
+    // A label at the right edge ends there instead of being cut in half.
+    const anchor = sx(x) > width - pad.r - 16 ? 'end' : 'middle';
+    svg.append(el('text', { x: sx(x), y: height - 6, 'text-anchor': anchor, class: 'tick' }, percentLabel(x, step)));
   }
-  svg.append(el('text', { x: 2, y: pad.t + 8 }, fmt(ymax)));
+  svg.append(el('text', { x: pad.l + 4, y: pad.t + 8 }, 'more likely ↑'));
   return svg;
 }
 
@@ -97,7 +101,7 @@ export function weightsChart(history, arms, { width = 420, height = 200 } = {}) 
       svg.append(el('circle', { cx: x.toFixed(1), cy: y.toFixed(1), r: 2.5, fill: COLORS[a % COLORS.length] }));
     }
   }
-  for (const w of [0, 0.5, 1]) svg.append(el('text', { x: 4, y: sy(w) + 3 }, w.toFixed(1)));
+  for (const w of [0, 0.5, 1]) svg.append(el('text', { x: 4, y: sy(w) + 3 }, `${w * 100}%`));
   if (n > 0) {
     svg.append(el('text', { x: sx(0), y: height - 6, 'text-anchor': n > 1 ? 'start' : 'middle' }, `v${history[0].version}`));
     if (n > 1) svg.append(el('text', { x: sx(n - 1), y: height - 6, 'text-anchor': 'end' }, `v${history[n - 1].version}`));
