@@ -1,19 +1,20 @@
 // Simulated shoppers for a running local stack, so that the bandit loop can be watched end to
-// end: each visitor opens the vendor's home page on one of the edges (a first visit: the edge
-// gives it an id, buckets it into the page's experiments, records the exposure and hands it a
-// receipt), and converts with a probability that depends on the variation it saw, reporting the
-// conversion to POST /v1/events with its receipt as a browser would. Then the origin reweights
+// end: each visitor opens the vendor's home page on one of the edges (its first visit: the edge
+// buckets it into the page's experiments, records the exposure and hands it a receipt), and
+// converts with a probability that depends on the variation it saw, reporting the conversion to
+// POST /v1/events with its receipt as a browser would. Then the origin reweights
 // (POST /v1/vendors/<slug>/reweight) and the new weights go out as the next signed version.
 //
 //   node scripts/stack.mjs traffic [slug] [visitors]     (defaults: flora-distro, 1000)
 //
-// The conversion rates are made up: per experiment, variation i converts at BASE_RATE + i *
-// STEP (variation 0 the lowest), so the bandit has a clear winner to find.
+// The visitors bring their own ids (a whale_id cookie "traffic-<seed>-<n>", as a browser that was
+// given one would) and their decisions come from a seeded generator, so a run repeats exactly.
+// The conversion rates are made up: variation i of every experiment converts at RATES[i] (the
+// last variation the best by far), so the bandit has a clear winner to find.
 import { rng } from '../fixtures/vendors/generate.mjs'; // seeded: the same run gives the same decisions
 import { request, sleep } from './stack.mjs';
 
-const BASE_RATE = 0.04;
-const STEP = 0.03;
+export const RATES = [0.03, 0.05, 0.2];
 
 function cookieValue(res, name) {
   return res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`))?.slice(name.length + 1).split(';')[0];
@@ -37,13 +38,13 @@ export async function simulateTraffic({ edges, origin, slug, token, visitors = 1
   const shown = {};
   for (let n = 0; n < visitors; n++) {
     const edge = edges[n % edges.length];
-    const res = await request(edge, 'GET', `/v1/storefront/${slug}/${page}`);
+    const res = await request(edge, 'GET', `/v1/storefront/${slug}/${page}`, { headers: { cookie: `whale_id=traffic-${seed}-${n}` } });
     if (res.status !== 200) throw new Error(`GET ${edge}/v1/storefront/${slug}/${page}: ${res.status} ${res.text}`);
     const receipt = cookieValue(res, 'whale_rc');
     for (const a of res.json.assignments.filter((x) => x.inExperiment)) {
       shown[a.experiment] ??= {};
       shown[a.experiment][a.variation] = (shown[a.experiment][a.variation] ?? 0) + 1;
-      if (!receipt || random() >= BASE_RATE + a.variation * STEP) continue;
+      if (!receipt || random() >= (RATES[a.variation] ?? RATES[0])) continue;
       const sent = await request(edge, 'POST', '/v1/events', {
         body: { events: [{ type: 'conversion', experiment: a.experiment, variation: a.variation, value: 40 }], receipt },
       });

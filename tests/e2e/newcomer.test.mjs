@@ -94,8 +94,9 @@ test('simulated traffic through a local stack moves the home hero bandit\'s weig
     assert.ok(hero, JSON.stringify(result.reweight));
     assert.equal(hero.status, 'reweighted', JSON.stringify(hero));
     assert.equal(hero.weights.length, 3);
-    // Variation 2 converts best (the traffic's made-up rates): the bandit moves weight to it.
-    assert.ok(hero.weights[2] > 0.34 && hero.weights[0] < 0.33, `weights ${hero.weights}`);
+    // Variation 2 converts best by far (the traffic's made-up rates): the bandit moves weight to it.
+    // The visitors' ids and decisions are seeded, so this run is the same every time.
+    assert.ok(hero.weights[2] > 0.5 && hero.weights[0] < 0.33 && hero.weights[1] < 0.33, `weights ${hero.weights}`);
   } finally {
     await stack.stop();
   }
