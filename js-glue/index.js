@@ -81,6 +81,16 @@ const SOURCE_FORCE = 2;
 const SOURCE_EXPERIMENT = 4;
 const STICKY_USED = 1;
 const FALLBACK_ATTRIBUTE = 2;
+// Attribute records of whale_eval_all_encoded (whale::api::attribute_tag, include/whale/api.h).
+const TAG_NULL = 0;
+const TAG_FALSE = 1;
+const TAG_TRUE = 2;
+const TAG_NUMBER = 3;
+const TAG_STRING = 4;
+const TAG_JSON = 5;
+// JSON text writes integers from 2^63 up as digits the core's parser does not take as numbers:
+// such attributes keep the JSON request, so that they answer as before.
+const LARGEST_ENCODED_NUMBER = 2 ** 63;
 
 class FeatureSet {
   constructor(engine, text, payload) {
@@ -89,6 +99,7 @@ class FeatureSet {
     this.payload = payload; // the same payload parsed in JS: results point into it
     this.keys = [];
     this.features = [];
+    this.slots = null; // attribute name -> its index in whale_features_attributes (ABI 1.4)
     this.id = 0;
     this.generation = -1;
   }
@@ -102,6 +113,11 @@ class Engine {
     this.generation = 0;
     this.exports = instantiate(module);
     this.version = this.exports.whale_abi_version() >>> 0;
+    // evalAll's encoded attributes: one buffer in wasm memory, kept and grown (never shrunk)
+    // across calls; views of the memory, remade when it grows.
+    this.input = { ptr: 0, capacity: 0, generation: -1 };
+    this.bytes = null;
+    this.view = null;
   }
 
   get abiVersion() { return `${this.version >>> 16}.${this.version & 0xffff}`; }
@@ -130,12 +146,15 @@ class Engine {
         x.whale_free(ptr);
       }
     } catch (e) {
-      if (isTrap(e)) {
-        this.exports = null; // a trap poisons the instance: the next call starts a fresh one
-        throw new WhaleError('internal', `core trapped: ${e.message}`);
-      }
-      throw e;
+      throw this.trapped(e);
     }
+  }
+
+  // The error to throw for e; a trap poisons the instance: the next call starts a fresh one.
+  trapped(e) {
+    if (!isTrap(e)) return e;
+    this.exports = null;
+    return new WhaleError('internal', `core trapped: ${e.message}`);
   }
 
   lastText() {
@@ -203,6 +222,10 @@ class Engine {
     set.keys = JSON.parse(this.call('whale_features_load', set.text));
     set.id = this.exports.whale_last_handle() >>> 0;
     set.generation = this.generation;
+    if (typeof this.exports.whale_eval_all_encoded === 'function') {
+      const names = JSON.parse(this.call('whale_features_attributes', '', set.id));
+      set.slots = new Map(names.map((name, slot) => [name, slot]));
+    }
   }
 
   freeFeatures(set) {
@@ -261,19 +284,131 @@ class Engine {
     }
     if (set.id === 0) throw new WhaleError('invalid_handle', 'evalAll: the feature set was freed');
     if (set.generation !== this.generation || this.exports === null) this.bind(set);
-    // Sticky bucketing is on when the caller passes documents (GrowthBook: a sticky bucket service).
-    let request = `{"attributes":${JSON.stringify(attributes)}`;
-    if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
-    if (url !== undefined) request += `,"url":${JSON.stringify(url)}`;
-    if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
-    request += '}';
-    const code = this.invoke('whale_eval_all_compact', request, [set.id]);
+    const plain = stickyBucketAssignmentDocs === undefined && url === undefined && forcedVariations === undefined;
+    const length = plain && set.slots !== null ? this.encodeAttributes(set, attributes) : -1;
+    const code = length >= 0 ? this.evalEncoded(set, length)
+      : this.invoke('whale_eval_all_compact', jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariations), [set.id]);
     if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', this.lastText(), code);
     // Decoded straight from wasm memory: nothing below calls into the module.
     const x = this.exports;
-    const view = new DataView(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len());
-    return decodeEvalAll(set, attributes, view);
+    return decodeEvalAll(set, attributes, this.views().view, x.whale_last_ptr());
   }
+
+  // The views of the module's memory, remade after it grew (growing detaches the old buffer).
+  views() {
+    const buffer = this.exports.memory.buffer;
+    if (this.bytes === null || this.bytes.buffer !== buffer) {
+      this.bytes = new Uint8Array(buffer);
+      this.view = new DataView(buffer);
+    }
+    return this;
+  }
+
+  evalEncoded(set, length) {
+    try {
+      return this.exports.whale_eval_all_encoded(set.id, this.input.ptr, length) >>> 0;
+    } catch (e) {
+      throw this.trapped(e);
+    }
+  }
+
+  // Writes the attributes the payload reads into the input buffer (whale::api::attribute_tag
+  // records) and returns their byte length; -1 when JSON must carry them instead: what
+  // JSON.stringify would do differently (toJSON, a prototype of another class, BigInt, lone
+  // surrogates, integers from 2^63) keeps its own path.
+  encodeAttributes(set, attributes) {
+    if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) return -1;
+    const proto = Object.getPrototypeOf(attributes);
+    if ((proto !== Object.prototype && proto !== null) || typeof attributes.toJSON === 'function') return -1;
+    if (this.input.generation !== this.generation) this.input = { ptr: 0, capacity: 0, generation: this.generation };
+    this.views();
+    let at = 0;
+    for (const name of Object.keys(attributes)) {
+      const slot = set.slots.get(name);
+      if (slot === undefined) continue;
+      at = this.encodeValue(slot, attributes[name], at);
+      if (at < 0) return -1;
+    }
+    return at;
+  }
+
+  // One record at offset `at` of the input buffer; returns the offset after it, or -1.
+  encodeValue(slot, v, at) {
+    switch (typeof v) {
+      case 'string': return this.encodeText(slot, TAG_STRING, v, at);
+      case 'number':
+        if (!Number.isFinite(v)) return this.encodeHead(slot, TAG_NULL, at, 0); // JSON writes null
+        if (Math.abs(v) >= LARGEST_ENCODED_NUMBER) return -1;
+        at = this.encodeHead(slot, TAG_NUMBER, at, 8);
+        this.view.setFloat64(this.input.ptr + at, v + 0, true); // + 0: -0 is 0, as in JSON
+        return at + 8;
+      case 'boolean': return this.encodeHead(slot, v ? TAG_TRUE : TAG_FALSE, at, 0);
+      case 'object':
+        if (v === null) return this.encodeHead(slot, TAG_NULL, at, 0);
+        if (typeof v.toJSON === 'function') return -1;
+        return this.encodeText(slot, TAG_JSON, JSON.stringify(v), at);
+      case 'bigint': return -1; // JSON.stringify throws: the JSON path says so
+      default: return at; // undefined, functions, symbols: absent, as JSON.stringify leaves them
+    }
+  }
+
+  // A record head with room for `extra` bytes after it; returns the offset after the head.
+  encodeHead(slot, tag, at, extra) {
+    this.reserve(at + 4 + extra);
+    this.view.setUint32(this.input.ptr + at, (slot << 8) | tag, true);
+    return at + 4;
+  }
+
+  // A head, a byte length and UTF-8 text; -1 for a string with a lone surrogate.
+  encodeText(slot, tag, text, at) {
+    const start = this.encodeHead(slot, tag, at, 4 + 3 * text.length) + 4;
+    const bytes = this.bytes;
+    const base = this.input.ptr + start;
+    let written = text.length;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) {
+        if (hasLoneSurrogate(text)) return -1;
+        written = encoder.encodeInto(text, bytes.subarray(base, base + 3 * text.length)).written;
+        break;
+      }
+      bytes[base + i] = c;
+    }
+    this.view.setUint32(base - 4, written, true);
+    return start + written;
+  }
+
+  // Makes the input buffer hold at least `size` bytes, keeping what it holds.
+  reserve(size) {
+    const input = this.input;
+    if (size <= input.capacity) return;
+    const x = this.exports;
+    const capacity = Math.max(size, 2 * input.capacity, 1024);
+    const ptr = x.whale_alloc(capacity);
+    if (ptr === 0) throw new WhaleError('out_of_memory', 'core: allocation failed');
+    this.views();
+    if (input.ptr !== 0) {
+      this.bytes.copyWithin(ptr, input.ptr, input.ptr + input.capacity);
+      x.whale_free(input.ptr);
+    }
+    input.ptr = ptr;
+    input.capacity = capacity;
+  }
+}
+
+// TextEncoder writes a lone surrogate as U+FFFD where JSON.stringify escapes it.
+function hasLoneSurrogate(text) {
+  return typeof text.isWellFormed === 'function' ? !text.isWellFormed() : /[\uD800-\uDFFF]/.test(text);
+}
+
+// evalAll's request as JSON (options, or attributes encodeAttributes leaves to JSON). Sticky
+// bucketing is on when the caller passes documents (GrowthBook: a sticky bucket service).
+function jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariations) {
+  let request = `{"attributes":${JSON.stringify(attributes)}`;
+  if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
+  if (url !== undefined) request += `,"url":${JSON.stringify(url)}`;
+  if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
+  return `${request}}`;
 }
 
 function configInput(config) {
@@ -338,10 +473,10 @@ function exposureResult(set, attributes, view, at) {
   return result;
 }
 
-// The layout of whale::assign::eval_all_compact (include/whale/assign.h).
-function decodeEvalAll(set, attributes, view) {
+// The layout of whale::assign::eval_all_compact (include/whale/assign.h), at offset `at` of the
+// module's memory.
+function decodeEvalAll(set, attributes, view, at) {
   const features = {};
-  let at = 0;
   const count = view.getInt32(at, true);
   at += 4;
   for (let f = 0; f < count; f++, at += FEATURE_RECORD_BYTES) {
@@ -354,7 +489,7 @@ function decodeEvalAll(set, attributes, view) {
   for (let e = 0; e < exposures; e++, at += EXPOSURE_RECORD_BYTES) experiments.push(exposureResult(set, attributes, view, at));
   const stickyLength = view.getInt32(at, true);
   at += 4;
-  const stickyText = stickyLength === 2 ? '{}' : decoder.decode(new Uint8Array(view.buffer, view.byteOffset + at, stickyLength));
+  const stickyText = stickyLength === 2 ? '{}' : decoder.decode(new Uint8Array(view.buffer, at, stickyLength));
   return { features, experiments, stickyBucketAssignmentDocs: JSON.parse(stickyText) };
 }
 

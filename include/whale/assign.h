@@ -46,6 +46,10 @@ result<void> validate_patterns(const json::value& condition);
 // evaluation itself is bounded (too deep evaluates to false) and never fails.
 bool eval_condition(const json::value& attributes, const json::value& condition,
                     const json::value& saved_groups);
+// Appends to `names` (once each) the top-level attributes eval_condition may read for this
+// condition: evaluating it with only those attributes gives the same answer.
+void condition_attributes(const json::value& condition, const json::value& saved_groups,
+                          std::vector<std::string>& names);
 
 // The fields of an experiment as runExperiment reads them (nullptr when absent). For a feature
 // rule they follow GrowthBook's rule -> experiment copy: coverage, bucketVersion and
@@ -125,6 +129,11 @@ result<payload> load_payload(const json::value& doc);
 // (default "id") and fallbackAttribute, in first-seen order (GrowthBook's
 // deriveStickyBucketIdentifierAttributes).
 std::vector<std::string> sticky_attributes(const payload& data);
+
+// Every top-level attribute an evaluation of the payload's features may read (conditions,
+// hash and fallback attributes, filters, contextual bandit contexts), in first-seen order: a
+// caller may send only these (eval_all answers the same).
+std::vector<std::string> referenced_attributes(const payload& data);
 
 // An experiment the user was bucketed into, by index into the payload (for the compact form).
 struct exposure_record {

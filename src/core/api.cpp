@@ -1,6 +1,7 @@
 #include "whale/api.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "whale/bandit.h"
 #include "whale/json.h"
@@ -328,7 +329,76 @@ result<assign::context> request_context(const assign::payload& data, value& doc)
   return ctx;
 }
 
+// Reads an encoded attributes buffer (attribute_tag) front to back; every read is bounds-checked.
+class attribute_reader {
+ public:
+  attribute_reader(std::string_view bytes, const std::vector<std::string>& names) : bytes_(bytes), names_(names) {}
+
+  result<value> read_all() {
+    value attributes = value::object();
+    attributes.members().reserve(names_.size());
+    while (at_ < bytes_.size()) {
+      uint32_t head = 0;
+      if (!read_raw(head)) return truncated();
+      const uint32_t slot = head >> 8;
+      if (slot >= names_.size()) return fail(error_code::invalid_value, "attributes: slot " + std::to_string(slot) + " out of range");
+      WHALE_TRY(value v, read_value(static_cast<attribute_tag>(head & 0xff)));
+      attributes.members().emplace_back(names_[slot], std::move(v));
+    }
+    return attributes;
+  }
+
+ private:
+  template <typename T>
+  bool read_raw(T& out) {
+    if (bytes_.size() - at_ < sizeof(T)) return false;
+    std::memcpy(&out, bytes_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return true;
+  }
+
+  result<std::string_view> read_bytes() {
+    uint32_t length = 0;
+    if (!read_raw(length) || bytes_.size() - at_ < length) return truncated();
+    const std::string_view out = bytes_.substr(at_, length);
+    at_ += length;
+    return out;
+  }
+
+  result<value> read_value(attribute_tag tag) {
+    switch (tag) {
+      case attribute_tag::null_value: return value();
+      case attribute_tag::false_value: return value::boolean(false);
+      case attribute_tag::true_value: return value::boolean(true);
+      case attribute_tag::number: {
+        double n = 0;
+        if (!read_raw(n)) return truncated();
+        return value::number(n);
+      }
+      case attribute_tag::string: {
+        WHALE_TRY(std::string_view text, read_bytes());
+        if (!json::valid_utf8(text)) return fail(error_code::invalid_utf8, "attributes: invalid UTF-8");
+        return value::string(std::string(text));
+      }
+      case attribute_tag::json: {
+        WHALE_TRY(std::string_view text, read_bytes());
+        return json::parse(text);
+      }
+    }
+    return fail(error_code::invalid_value, "attributes: unknown tag " + std::to_string(static_cast<int>(tag)));
+  }
+
+  static failure truncated() { return fail(error_code::invalid_value, "attributes: truncated record"); }
+
+  std::string_view bytes_;
+  const std::vector<std::string>& names_;
+  size_t at_ = 0;
+};
+
 }  // namespace
+
+feature_set::feature_set(assign::payload data)
+    : data_(std::move(data)), attributes_(assign::referenced_attributes(data_)) {}
 
 result<std::string> feature_set::eval_all(std::string_view request) const {
   WHALE_TRY(value doc, parse_request(request));
@@ -343,6 +413,28 @@ result<std::string> feature_set::eval_all_compact(std::string_view request) cons
   WHALE_TRY(assign::context ctx, request_context(data_, doc));
   std::string out;
   assign::eval_all_compact(ctx, out);
+  return out;
+}
+
+result<std::string> feature_set::eval_all_encoded(std::string_view encoded) const {
+  if (encoded.size() > max_input_bytes) {
+    return fail(error_code::too_large, "request: larger than " + std::to_string(max_input_bytes) + " bytes");
+  }
+  assign::context ctx;
+  ctx.data = &data_;
+  WHALE_TRY(ctx.attributes, attribute_reader(encoded, attributes_).read_all());
+  std::string out;
+  assign::eval_all_compact(ctx, out);
+  return out;
+}
+
+std::string feature_set::attributes_json() const {
+  std::string out = "[";
+  for (const std::string& name : attributes_) {
+    if (out.size() > 1) out.push_back(',');
+    json::write_string(name, out);
+  }
+  out.push_back(']');
   return out;
 }
 

@@ -990,6 +990,48 @@ std::vector<std::string> sticky_attributes(const payload& data) {
   return out;
 }
 
+namespace {
+
+void add_name(std::vector<std::string>& names, std::string_view name) {
+  for (const std::string& seen : names) {
+    if (seen == name) return;
+  }
+  names.emplace_back(name);
+}
+
+// What get_hash_attribute may read for a rule: its hash attribute ("id" when absent) and its
+// fallback; each filter's attribute.
+void rule_attributes(const value& rule, std::vector<std::string>& names) {
+  std::string storage;
+  add_name(names, attribute_name(rule.find("hashAttribute"), storage));
+  if (const value* fallback = rule.find("fallbackAttribute"); js::truthy(fallback)) {
+    add_name(names, attribute_name(fallback, storage));
+  }
+  const value* filters = rule.find("filters");
+  if (filters == nullptr || !filters->is_array()) return;
+  for (const value& filter : filters->items()) add_name(names, attribute_name(filter.find("attribute"), storage));
+}
+
+}  // namespace
+
+std::vector<std::string> referenced_attributes(const payload& data) {
+  std::vector<std::string> names;
+  for (const feature_index& f : data.index) {
+    for (const rule_index& r : f.rules) {
+      if (const value* c = r.rule->find("condition")) condition_attributes(*c, data.saved_groups, names);
+      rule_attributes(*r.rule, names);
+    }
+  }
+  for (const json::member& bandit : data.contextual_bandits.members()) {
+    const value* contexts = bandit.second.find("contexts");
+    if (contexts == nullptr || !contexts->is_array()) continue;
+    for (const value& c : contexts->items()) {
+      if (const value* cond = c.find("condition")) condition_attributes(*cond, data.saved_groups, names);
+    }
+  }
+  return names;
+}
+
 result<context> context_from_json(const value& doc, payload& storage) {
   if (!doc.is_object()) return fail(error_code::wrong_type, "context: expected an object");
   WHALE_TRY(storage, load_payload(doc));

@@ -370,6 +370,63 @@ int nesting(const value& v) {
   return 0;
 }
 
+// Collects the top-level attribute names a condition reads, following evaluator::condition: a
+// field's path up to its first dot, the items of an array condition by index, and the saved
+// groups $savedGroup reaches (by id; `visited` stops cycles). Operator objects under a field read
+// that field only.
+struct attribute_walker {
+  const value& saved_groups;
+  std::vector<std::string>& names;
+  std::vector<std::string_view> visited;
+
+  void add(std::string_view path) {
+    const std::string_view first = path.substr(0, path.find('.'));
+    for (const std::string& seen : names) {
+      if (seen == first) return;
+    }
+    names.emplace_back(first);
+  }
+
+  void condition(const value& cond) {
+    if (cond.is_array()) {
+      for (size_t i = 0; i < cond.items().size(); ++i) add(std::to_string(i));
+      return;
+    }
+    if (!cond.is_object()) return;
+    for (const json::member& m : cond.members()) {
+      const std::string& k = m.first;
+      if (k == "$or" || k == "$nor" || k == "$and") {
+        if (m.second.is_array()) {
+          for (const value& item : m.second.items()) condition(item);
+        }
+      } else if (k == "$not") {
+        condition(m.second);
+      } else if (k == "$savedGroup") {
+        saved_group(m.second);
+      } else {
+        add(k);
+      }
+    }
+  }
+
+  void saved_group(const value& reference) {
+    const value* id = reference.is_object() ? reference.find("id") : nullptr;
+    if (id == nullptr || !id->is_string()) return;
+    if (const value* key = reference.find("attributeKey"); key && key->is_string()) add(key->as_string());
+    for (std::string_view seen : visited) {
+      if (seen == id->as_string()) return;
+    }
+    const value* entry = saved_groups.find(id->as_string());
+    if (entry == nullptr || !entry->is_object()) return;
+    if (const value* key = entry->find("attributeKey"); key && key->is_string()) add(key->as_string());
+    if (const value* cond = entry->find("condition")) {
+      visited.push_back(id->as_string());
+      condition(*cond);
+      visited.pop_back();
+    }
+  }
+};
+
 }  // namespace
 
 result<void> validate_condition(const value& condition) {
@@ -397,6 +454,10 @@ result<void> validate_patterns(const value& condition) {
     WHALE_TRY_VOID(validate_patterns(m.second));
   }
   return {};
+}
+
+void condition_attributes(const value& condition, const value& saved_groups, std::vector<std::string>& names) {
+  attribute_walker{saved_groups, names, {}}.condition(condition);
 }
 
 bool eval_condition(const value& attributes, const value& condition, const value& saved_groups) {

@@ -136,6 +136,8 @@ result<value> parse(std::string_view text) {
   return convert(root);
 }
 
+bool valid_utf8(std::string_view text) noexcept { return simdjson::validate_utf8(text.data(), text.size()); }
+
 void write_string(std::string_view s, std::string& out) {
   static const char hex[] = "0123456789abcdef";
   out.push_back('"');

@@ -1,6 +1,7 @@
 // The JSON API on bad input: a numbered error with a message naming the problem, never a crash.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "whale/api.h"
@@ -88,6 +89,47 @@ TEST(Abi, HandlesAndErrors) {
   EXPECT_EQ(whale_features_free(handle), static_cast<uint32_t>(error_code::invalid_handle));
   EXPECT_EQ(whale_eval_all(handle, request.data(), request.size()), static_cast<uint32_t>(error_code::invalid_handle));
   EXPECT_NE(std::string(whale_last_ptr(), whale_last_len()).find("not live"), std::string::npos);
+}
+
+// An encoded attribute record (api::attribute_tag): head, then a length and bytes for text.
+std::string record(uint32_t slot, api::attribute_tag tag, std::string_view text = {}) {
+  std::string out(4, '\0');
+  const uint32_t head = (slot << 8) | static_cast<uint32_t>(tag);
+  std::memcpy(&out[0], &head, 4);
+  if (tag == api::attribute_tag::string || tag == api::attribute_tag::json) {
+    const uint32_t length = static_cast<uint32_t>(text.size());
+    out.append(reinterpret_cast<const char*>(&length), 4);
+    out.append(text);
+  }
+  return out;
+}
+
+TEST(Abi, EncodedAttributes) {
+  const std::string payload =
+      R"({"features":{"f":{"defaultValue":0,"rules":[{"condition":{"plan":"pro","cart.0.sku":"A"},"force":1}]},)"
+      R"("g":{"defaultValue":0,"rules":[{"coverage":0.5,"hashAttribute":"user","force":1}]}}})";
+  auto set = api::load_features(payload);
+  ASSERT_TRUE(set.ok()) << set.message();
+  // What the rules may read: the condition's fields (a path by its first name) and each rule's hash
+  // attribute ("id" when the rule names none, even where it hashes nothing).
+  EXPECT_EQ(set.value()->attributes_json(), R"(["plan","cart","id","user"])");
+  const std::string attributes = record(0, api::attribute_tag::string, "pro") +
+                                 record(1, api::attribute_tag::json, R"([{"sku":"A"}])") +
+                                 record(3, api::attribute_tag::string, "u-7");
+  const auto encoded = set.value()->eval_all_encoded(attributes);
+  const auto json = set.value()->eval_all_compact(R"({"attributes":{"plan":"pro","cart":[{"sku":"A"}],"user":"u-7"}})");
+  ASSERT_TRUE(encoded.ok()) << encoded.message();
+  ASSERT_TRUE(json.ok()) << json.message();
+  EXPECT_EQ(encoded.value(), json.value());
+
+  const api::feature_set& s = *set.value();
+  expect_error(s.eval_all_encoded(record(4, api::attribute_tag::null_value)), error_code::invalid_value, "slot 4");
+  expect_error(s.eval_all_encoded(record(0, static_cast<api::attribute_tag>(9))), error_code::invalid_value, "tag 9");
+  expect_error(s.eval_all_encoded(record(0, api::attribute_tag::string, "pro").substr(0, 9)), error_code::invalid_value,
+               "truncated");
+  expect_error(s.eval_all_encoded(record(0, api::attribute_tag::number)), error_code::invalid_value, "truncated");
+  expect_error(s.eval_all_encoded(record(0, api::attribute_tag::string, "\xff")), error_code::invalid_utf8, "UTF-8");
+  expect_error(s.eval_all_encoded(record(1, api::attribute_tag::json, "[1,")), error_code::invalid_json, "json");
 }
 
 }  // namespace
