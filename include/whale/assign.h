@@ -98,12 +98,17 @@ struct rule_index {
   const json::value* hash_version = nullptr;
   bool disable_sticky_bucketing = false;
   bool experiment = false;  // has (contextual) variations: an experiment rule
+  // FNV-1a over the seed the rule hashes with, when that seed is text of the payload: hash
+  // version 2 hashes seed + value, so each request hashes the value only.
+  bool seed_prepared = false;
+  uint32_t seed_state = 0;
   experiment_fields fields;  // key nullptr = the feature's id
 };
 
 struct feature_index {
   std::string_view key;  // a view of the payload's member name
   const json::value* feature = nullptr;
+  const json::value* default_value = nullptr;  // nullptr when absent
   std::vector<rule_index> rules;
 };
 

@@ -119,29 +119,35 @@ const value* saved_group_values(const value& saved_groups, const value& id) {
 }
 
 // "v1.2.3-rc.1+build" -> "    1-    2-    3-rc-    1", so that string order is version order.
+// One pass over the text: a version is compared on every request that reaches a $v* operator.
 std::string padded_version(const value* v) {
-  std::string input;
-  if (v != nullptr && v->is_number()) input = js::to_string(v);
-  else if (v != nullptr && v->is_string()) input = v->as_string();
+  std::string storage;
+  std::string_view input;
+  if (v != nullptr && v->is_number()) {
+    storage = js::to_string(v);
+    input = storage;
+  } else if (v != nullptr && v->is_string()) {
+    input = v->as_string();
+  }
   if (input.empty()) input = "0";
-  if (input[0] == 'v') input.erase(0, 1);
-  const size_t plus = input.find('+');
-  if (plus != std::string::npos) input.erase(plus);
-  std::vector<std::string> parts(1);
-  for (char c : input) {
-    if (c == '-' || c == '.') parts.emplace_back();
-    else parts.back().push_back(c);
-  }
-  if (parts.size() == 3) parts.emplace_back("~");
+  if (input[0] == 'v') input.remove_prefix(1);
+  input = input.substr(0, input.find('+'));
+  size_t parts = 1;
+  for (char c : input) parts += (c == '-' || c == '.') ? 1 : 0;
   std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out.push_back('-');
-    const std::string& p = parts[i];
-    bool numeric = !p.empty();
-    for (char c : p) numeric = numeric && c >= '0' && c <= '9';
-    if (numeric && p.size() < 5) out.append(5 - p.size(), ' ');
-    out += p;
+  out.reserve(input.size() + 4 * parts + 2);
+  for (size_t start = 0;;) {
+    const size_t end = input.find_first_of("-.", start);
+    const std::string_view part = input.substr(start, end == std::string_view::npos ? end : end - start);
+    bool numeric = !part.empty();
+    for (char c : part) numeric = numeric && c >= '0' && c <= '9';
+    if (numeric && part.size() < 5) out.append(5 - part.size(), ' ');
+    out += part;
+    if (end == std::string_view::npos) break;
+    out.push_back('-');
+    start = end + 1;
   }
+  if (parts == 3) out += "-~";
   return out;
 }
 
@@ -290,20 +296,38 @@ enum class op_code {
   in_group, not_in_group, not_, size, elem_match, all, alli, regex, regexi, type,
 };
 
-op_code op_of(std::string_view name) {
-  static const std::pair<std::string_view, op_code> table[] = {
-      {"$eq", op_code::eq}, {"$ne", op_code::ne}, {"$lt", op_code::lt}, {"$lte", op_code::lte},
-      {"$gt", op_code::gt}, {"$gte", op_code::gte}, {"$in", op_code::in}, {"$nin", op_code::nin},
-      {"$exists", op_code::exists}, {"$regex", op_code::regex}, {"$regexi", op_code::regexi},
-      {"$elemMatch", op_code::elem_match}, {"$all", op_code::all}, {"$alli", op_code::alli},
-      {"$size", op_code::size}, {"$type", op_code::type}, {"$not", op_code::not_}, {"$ini", op_code::ini},
-      {"$nini", op_code::nini}, {"$inGroup", op_code::in_group}, {"$notInGroup", op_code::not_in_group},
-      {"$veq", op_code::veq}, {"$vne", op_code::vne}, {"$vgt", op_code::vgt}, {"$vgte", op_code::vgte},
-      {"$vlt", op_code::vlt}, {"$vlte", op_code::vlte}};
+// Operator spellings by length: a name is compared with the few of its own length only.
+using op_spelling = std::pair<std::string_view, op_code>;
+const op_spelling ops_3[] = {{"$eq", op_code::eq}, {"$ne", op_code::ne}, {"$lt", op_code::lt},
+                             {"$gt", op_code::gt}, {"$in", op_code::in}};
+const op_spelling ops_4[] = {{"$lte", op_code::lte}, {"$gte", op_code::gte}, {"$nin", op_code::nin},
+                             {"$all", op_code::all},  {"$not", op_code::not_}, {"$ini", op_code::ini},
+                             {"$veq", op_code::veq},  {"$vne", op_code::vne},  {"$vgt", op_code::vgt},
+                             {"$vlt", op_code::vlt}};
+const op_spelling ops_5[] = {{"$size", op_code::size}, {"$type", op_code::type}, {"$nini", op_code::nini},
+                             {"$alli", op_code::alli}, {"$vgte", op_code::vgte}, {"$vlte", op_code::vlte}};
+const op_spelling ops_longer[] = {{"$regex", op_code::regex},     {"$exists", op_code::exists},
+                                  {"$regexi", op_code::regexi},   {"$inGroup", op_code::in_group},
+                                  {"$elemMatch", op_code::elem_match}, {"$notInGroup", op_code::not_in_group}};
+
+template <size_t n>
+op_code op_among(const op_spelling (&table)[n], std::string_view name) {
   for (const auto& [spelling, code] : table) {
-    if (spelling == name) return code;
+    if (spelling.size() != name.size()) continue;
+    size_t i = 0;
+    while (i < name.size() && spelling[i] == name[i]) ++i;
+    if (i == name.size()) return code;
   }
   return op_code::unknown;
+}
+
+op_code op_of(std::string_view name) {
+  switch (name.size()) {
+    case 3: return op_among(ops_3, name);
+    case 4: return op_among(ops_4, name);
+    case 5: return op_among(ops_5, name);
+    default: return op_among(ops_longer, name);
+  }
 }
 
 int compare_versions(const value* actual, const value& expected) {
@@ -311,7 +335,8 @@ int compare_versions(const value* actual, const value& expected) {
 }
 
 bool evaluator::op(std::string_view name, const value* actual, const value& expected) {
-  switch (op_of(name)) {
+  const op_code code = op_of(name);
+  switch (code) {
     case op_code::veq: return padded_version(actual) == padded_version(&expected);
     case op_code::vne: return padded_version(actual) != padded_version(&expected);
     case op_code::vgt: return compare_versions(actual, expected) > 0;
@@ -336,7 +361,7 @@ bool evaluator::op(std::string_view name, const value* actual, const value& expe
     case op_code::not_in_group: {
       const value* values = saved_group_values(saved_groups, expected);
       if (values == nullptr) return false;
-      return is_in(actual, *values, false) == (op_of(name) == op_code::in_group);
+      return is_in(actual, *values, false) == (code == op_code::in_group);
     }
     case op_code::not_: return !condition_value(expected, actual, false);
     case op_code::size: {
