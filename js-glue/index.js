@@ -489,8 +489,9 @@ function decodeEvalAll(set, attributes, view, at) {
   for (let e = 0; e < exposures; e++, at += EXPOSURE_RECORD_BYTES) experiments.push(exposureResult(set, attributes, view, at));
   const stickyLength = view.getInt32(at, true);
   at += 4;
-  const stickyText = stickyLength === 2 ? '{}' : decoder.decode(new Uint8Array(view.buffer, at, stickyLength));
-  return { features, experiments, stickyBucketAssignmentDocs: JSON.parse(stickyText) };
+  // Two bytes is "{}", what every call without sticky bucketing answers: no text to parse.
+  const stickyBucketAssignmentDocs = stickyLength === 2 ? {} : JSON.parse(decoder.decode(new Uint8Array(view.buffer, at, stickyLength)));
+  return { features, experiments, stickyBucketAssignmentDocs };
 }
 
 // createEngine({ module }): module is a WebAssembly.Module (workers), bytes, or a URL; in Node

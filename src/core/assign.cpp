@@ -1114,6 +1114,23 @@ value eval_feature(std::string_view key, context& ctx) {
   return outcome_value(eval_feature_in(key, ev, 0), key);
 }
 
+namespace {
+
+// The sticky-bucket documents this evaluation wrote, as a JSON object.
+std::string changed_docs_json(const context& ctx) {
+  std::string docs = "{";
+  for (const std::string& key : ctx.changed_sticky_docs) {
+    if (docs.size() > 1) docs.push_back(',');
+    json::write_string(key, docs);
+    docs.push_back(':');
+    json::write(member_or_null(ctx.sticky_docs, key), docs);
+  }
+  docs.push_back('}');
+  return docs;
+}
+
+}  // namespace
+
 void eval_all(context& ctx, std::string& out) {
   out += "{\"features\":{";
   bool first = true;
@@ -1141,24 +1158,16 @@ void eval_all(context& ctx, std::string& out) {
     first = false;
     out += exposure;
   }
-  out += "],\"stickyBucketAssignmentDocs\":{";
-  first = true;
-  for (const std::string& key : ctx.changed_sticky_docs) {
-    if (!first) out.push_back(',');
-    first = false;
-    json::write_string(key, out);
-    out.push_back(':');
-    json::write(member_or_null(ctx.sticky_docs, key), out);
-  }
-  out += "}}";
+  out += "],\"stickyBucketAssignmentDocs\":";
+  out += changed_docs_json(ctx);
+  out.push_back('}');
 }
 
 namespace {
 
-// Appends int32 words as they are: every target is little-endian (x86-64, wasm32).
-void put_words(std::string& out, std::initializer_list<int32_t> words) {
-  const size_t at = out.size();
-  out.resize(at + 4 * words.size());
+// Writes int32 words at a byte offset of out, which holds them already: every target is
+// little-endian (x86-64, wasm32), so the words are copied as they are.
+void put_words(std::string& out, size_t at, std::initializer_list<int32_t> words) {
   std::memcpy(&out[at], words.begin(), 4 * words.size());
 }
 
@@ -1168,28 +1177,29 @@ void eval_all_compact(context& ctx, std::string& out) {
   ctx.record_compact = true;
   ctx.compact_exposures.reserve(8);
   const auto& index = ctx.data->index;
-  out.reserve(4 * (3 + index.size() * compact_feature_words + 8 * compact_exposure_words) + 2);
-  put_words(out, {static_cast<int32_t>(index.size())});
+  // Sized once for the feature records, once more for what follows: growing the string a word
+  // at a time cost more than the records.
+  size_t at = 0;
+  out.resize(4 + 4 * compact_feature_words * index.size());
+  put_words(out, at, {static_cast<int32_t>(index.size())});
+  at += 4;
   evaluation ev{ctx, {}};
   for (const feature_index& f : index) {
     ev.stack.clear();
     const feature_outcome o = eval_feature_at(f, ev, 0);
-    put_words(out, {static_cast<int32_t>(o.source), o.rule_no, o.has_experiment ? o.result.variation : -1});
+    put_words(out, at, {static_cast<int32_t>(o.source), o.rule_no, o.has_experiment ? o.result.variation : -1});
+    at += 4 * compact_feature_words;
   }
-  put_words(out, {static_cast<int32_t>(ctx.compact_exposures.size())});
+  const std::string docs = changed_docs_json(ctx);
+  out.resize(at + 4 + 4 * compact_exposure_words * ctx.compact_exposures.size() + 4 + docs.size());
+  put_words(out, at, {static_cast<int32_t>(ctx.compact_exposures.size())});
+  at += 4;
   for (const exposure_record& r : ctx.compact_exposures) {
-    put_words(out, {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale});
+    put_words(out, at, {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale});
+    at += 4 * compact_exposure_words;
   }
-  std::string docs = "{";
-  for (const std::string& key : ctx.changed_sticky_docs) {
-    if (docs.size() > 1) docs.push_back(',');
-    json::write_string(key, docs);
-    docs.push_back(':');
-    json::write(member_or_null(ctx.sticky_docs, key), docs);
-  }
-  docs.push_back('}');
-  put_words(out, {static_cast<int32_t>(docs.size())});
-  out += docs;
+  put_words(out, at, {static_cast<int32_t>(docs.size())});
+  std::memcpy(&out[at + 4], docs.data(), docs.size());
 }
 
 }  // namespace whale::assign

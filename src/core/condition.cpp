@@ -105,7 +105,7 @@ bool is_in(const value* actual, const value& expected, bool insensitive) {
 // The values of a saved group used by $inGroup: nullptr when the entry matches nobody.
 const value* saved_group_values(const value& saved_groups, const value& id) {
   static const value empty = value::array();
-  const value* entry = saved_groups.find(js::to_string(&id));
+  const value* entry = id.is_string() ? saved_groups.find(id.as_string()) : saved_groups.find(js::to_string(&id));
   if (entry == nullptr) return &empty;
   if (entry->is_array()) return entry;
   if (entry->is_object()) {
