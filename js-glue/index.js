@@ -87,10 +87,13 @@ const TAG_FALSE = 1;
 const TAG_TRUE = 2;
 const TAG_NUMBER = 3;
 const TAG_STRING = 4;
-const TAG_JSON = 5;
+const TAG_ARRAY = 5;
+const TAG_OBJECT = 6;
 // JSON text writes integers from 2^63 up as digits the core's parser does not take as numbers:
 // such attributes keep the JSON request, so that they answer as before.
 const LARGEST_ENCODED_NUMBER = 2 ** 63;
+// Deeper values keep the JSON request too, whose parser counts (and limits) the depth itself.
+const MAX_ENCODED_DEPTH = 200;
 
 class FeatureSet {
   constructor(engine, text, payload) {
@@ -314,8 +317,8 @@ class Engine {
 
   // Writes the attributes the payload reads into the input buffer (whale::api::attribute_tag
   // records) and returns their byte length; -1 when JSON must carry them instead: what
-  // JSON.stringify would do differently (toJSON, a prototype of another class, BigInt, lone
-  // surrogates, integers from 2^63) keeps its own path.
+  // JSON.stringify would do differently (toJSON, boxed primitives, a prototype of another class
+  // at the top, BigInt, lone surrogates, integers from 2^63, depth) keeps its own path.
   encodeAttributes(set, attributes) {
     if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) return -1;
     const proto = Object.getPrototypeOf(attributes);
@@ -326,14 +329,15 @@ class Engine {
     for (const name of Object.keys(attributes)) {
       const slot = set.slots.get(name);
       if (slot === undefined) continue;
-      at = this.encodeValue(slot, attributes[name], at);
+      at = this.encodeValue(slot, attributes[name], at, 0);
       if (at < 0) return -1;
     }
     return at;
   }
 
-  // One record at offset `at` of the input buffer; returns the offset after it, or -1.
-  encodeValue(slot, v, at) {
+  // One record at offset `at` of the input buffer; returns the offset after it, `at` itself for
+  // a value JSON leaves out (undefined, functions, symbols), or -1 (JSON must carry the request).
+  encodeValue(slot, v, at, depth) {
     switch (typeof v) {
       case 'string': return this.encodeText(slot, TAG_STRING, v, at);
       case 'number':
@@ -345,11 +349,44 @@ class Engine {
       case 'boolean': return this.encodeHead(slot, v ? TAG_TRUE : TAG_FALSE, at, 0);
       case 'object':
         if (v === null) return this.encodeHead(slot, TAG_NULL, at, 0);
-        if (typeof v.toJSON === 'function') return -1;
-        return this.encodeText(slot, TAG_JSON, JSON.stringify(v), at);
+        if (depth >= MAX_ENCODED_DEPTH || typeof v.toJSON === 'function' || isBoxed(v)) return -1;
+        return Array.isArray(v) ? this.encodeArray(slot, v, at, depth + 1) : this.encodeObject(slot, v, at, depth + 1);
       case 'bigint': return -1; // JSON.stringify throws: the JSON path says so
-      default: return at; // undefined, functions, symbols: absent, as JSON.stringify leaves them
+      default: return at;
     }
+  }
+
+  // A count, then each item; what JSON leaves out of an array it writes as null.
+  encodeArray(slot, items, at, depth) {
+    at = this.encodeHead(slot, TAG_ARRAY, at, 4);
+    this.view.setUint32(this.input.ptr + at, items.length, true);
+    at += 4;
+    for (let i = 0; i < items.length; i++) {
+      const next = this.encodeValue(0, items[i], at, depth);
+      if (next < 0) return -1;
+      at = next === at ? this.encodeHead(0, TAG_NULL, at, 0) : next;
+    }
+    return at;
+  }
+
+  // A count, then each member's name and value, in JSON.stringify's order (Object.keys); a
+  // member JSON leaves out is not written.
+  encodeObject(slot, object, at, depth) {
+    at = this.encodeHead(slot, TAG_OBJECT, at, 4);
+    const countAt = at;
+    at += 4;
+    let count = 0;
+    for (const key of Object.keys(object)) {
+      const valueAt = this.encodeBytes(key, at);
+      if (valueAt < 0) return -1;
+      const next = this.encodeValue(0, object[key], valueAt, depth);
+      if (next < 0) return -1;
+      if (next === valueAt) continue; // left out: the name is overwritten by what follows
+      at = next;
+      count++;
+    }
+    this.view.setUint32(this.input.ptr + countAt, count, true);
+    return at;
   }
 
   // A record head with room for `extra` bytes after it; returns the offset after the head.
@@ -359,11 +396,13 @@ class Engine {
     return at + 4;
   }
 
-  // A head, a byte length and UTF-8 text; -1 for a string with a lone surrogate.
-  encodeText(slot, tag, text, at) {
-    const start = this.encodeHead(slot, tag, at, 4 + 3 * text.length) + 4;
+  encodeText(slot, tag, text, at) { return this.encodeBytes(text, this.encodeHead(slot, tag, at, 0)); }
+
+  // A byte length and UTF-8 text; -1 for a string with a lone surrogate.
+  encodeBytes(text, at) {
+    this.reserve(at + 4 + 3 * text.length);
     const bytes = this.bytes;
-    const base = this.input.ptr + start;
+    const base = this.input.ptr + at + 4;
     let written = text.length;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
@@ -375,7 +414,7 @@ class Engine {
       bytes[base + i] = c;
     }
     this.view.setUint32(base - 4, written, true);
-    return start + written;
+    return at + 4 + written;
   }
 
   // Makes the input buffer hold at least `size` bytes, keeping what it holds.
@@ -394,6 +433,11 @@ class Engine {
     input.ptr = ptr;
     input.capacity = capacity;
   }
+}
+
+// JSON.stringify writes a Number, String or Boolean object as its primitive.
+function isBoxed(v) {
+  return v instanceof Number || v instanceof String || v instanceof Boolean;
 }
 
 // TextEncoder writes a lone surrogate as U+FFFD where JSON.stringify escapes it.

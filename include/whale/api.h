@@ -58,8 +58,7 @@ class feature_set {
   // The same in assign::eval_all_compact's binary form (the glue's per-request fast path).
   result<std::string> eval_all_compact(std::string_view request) const;
   // eval_all_compact for a request with attributes only, given in the encoded form below
-  // (no JSON to parse). Errors: invalid_value (a malformed record), invalid_utf8, and json::parse's
-  // for a JSON-valued attribute.
+  // (no JSON to parse). Errors: invalid_value (a malformed record), invalid_utf8, too_deep.
   result<std::string> eval_all_encoded(std::string_view encoded) const;
   // The features' keys in evaluation order, as a JSON array (the compact form indexes them).
   std::string keys_json() const;
@@ -75,14 +74,16 @@ class feature_set {
 
 // The encoded attributes of feature_set::eval_all_encoded: records back to back, little-endian,
 // unaligned. A record starts with a uint32 (slot << 8 | tag), slot being the attribute's index in
-// attributes_json(); an attribute without a record is absent. What follows the head by tag:
+// attributes_json() (0 inside arrays and objects); an attribute without a record is absent. What
+// follows the head by tag:
 enum class attribute_tag : uint8_t {
   null_value = 0,   // nothing
   false_value = 1,  // nothing
   true_value = 2,   // nothing
   number = 3,       // a float64
   string = 4,       // a uint32 byte length, then UTF-8 bytes
-  json = 5,         // a uint32 byte length, then JSON text (arrays and objects)
+  array = 5,        // a uint32 count, then that many records
+  object = 6,       // a uint32 count, then per member a byte length, its UTF-8 name and a record
 };
 result<std::unique_ptr<feature_set>> load_features(std::string_view payload_json);
 

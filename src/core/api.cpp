@@ -342,7 +342,7 @@ class attribute_reader {
       if (!read_raw(head)) return truncated();
       const uint32_t slot = head >> 8;
       if (slot >= names_.size()) return fail(error_code::invalid_value, "attributes: slot " + std::to_string(slot) + " out of range");
-      WHALE_TRY(value v, read_value(static_cast<attribute_tag>(head & 0xff)));
+      WHALE_TRY(value v, read_value(static_cast<attribute_tag>(head & 0xff), 1));
       attributes.members().emplace_back(names_[slot], std::move(v));
     }
     return attributes;
@@ -365,7 +365,55 @@ class attribute_reader {
     return out;
   }
 
-  result<value> read_value(attribute_tag tag) {
+  result<std::string> read_text() {
+    WHALE_TRY(std::string_view text, read_bytes());
+    if (!json::valid_utf8(text)) return fail(error_code::invalid_utf8, "attributes: invalid UTF-8");
+    return std::string(text);
+  }
+
+  // A nested record: its head's tag (the slot is unused), then its value.
+  result<value> read_nested(size_t depth) {
+    uint32_t head = 0;
+    if (!read_raw(head)) return truncated();
+    return read_value(static_cast<attribute_tag>(head & 0xff), depth + 1);
+  }
+
+  // A count of items that each take at least 4 more bytes (a bound before reserving for them).
+  result<uint32_t> read_count() {
+    uint32_t count = 0;
+    if (!read_raw(count) || (bytes_.size() - at_) / 4 < count) return truncated();
+    return count;
+  }
+
+  result<value> read_array(size_t depth) {
+    WHALE_TRY(uint32_t count, read_count());
+    std::vector<value> items;
+    items.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      WHALE_TRY(value item, read_nested(depth));
+      items.push_back(std::move(item));
+    }
+    return value::array(std::move(items));
+  }
+
+  result<value> read_object(size_t depth) {
+    WHALE_TRY(uint32_t count, read_count());
+    std::vector<json::member> members;
+    members.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      WHALE_TRY(std::string name, read_text());
+      WHALE_TRY(value member, read_nested(depth));
+      members.emplace_back(std::move(name), std::move(member));
+    }
+    return value::object(std::move(members));
+  }
+
+  // Depth counts as in the JSON request {"attributes":{name: value}}, so that both forms refuse
+  // the same nesting (json::max_depth).
+  result<value> read_value(attribute_tag tag, size_t depth) {
+    if (depth + 2 > json::max_depth) {
+      return fail(error_code::too_deep, "attributes: nested deeper than " + std::to_string(json::max_depth));
+    }
     switch (tag) {
       case attribute_tag::null_value: return value();
       case attribute_tag::false_value: return value::boolean(false);
@@ -376,14 +424,11 @@ class attribute_reader {
         return value::number(n);
       }
       case attribute_tag::string: {
-        WHALE_TRY(std::string_view text, read_bytes());
-        if (!json::valid_utf8(text)) return fail(error_code::invalid_utf8, "attributes: invalid UTF-8");
-        return value::string(std::string(text));
+        WHALE_TRY(std::string text, read_text());
+        return value::string(std::move(text));
       }
-      case attribute_tag::json: {
-        WHALE_TRY(std::string_view text, read_bytes());
-        return json::parse(text);
-      }
+      case attribute_tag::array: return read_array(depth);
+      case attribute_tag::object: return read_object(depth);
     }
     return fail(error_code::invalid_value, "attributes: unknown tag " + std::to_string(static_cast<int>(tag)));
   }

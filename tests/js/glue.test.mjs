@@ -122,7 +122,21 @@ const awkward = [
   Object.assign(Object.create(null), { id: 'u-null-proto', country: 'CA', device: 'mobile' }),
   new Visitor(),
   { id: 'x'.repeat(5000), url: 'https://floradistro.com/sale/edibles?x=' + 'é'.repeat(3000) },
+  // Arrays and objects: what JSON.stringify leaves out or writes as null, boxed primitives,
+  // toJSON inside, typed arrays, maps, sparse arrays, and nesting past the encoder's depth.
+  { id: 'u-arrays', cart: [{ sku: 'PRE-9', qty: 2, gone: undefined, fn() {} }, undefined, () => 1, Symbol('s'), NaN, -0] },
+  { id: 'u-boxed', cart: [{ sku: new String('PRE-1'), qty: new Number(3) }], segment: [new Boolean(false)] },
+  { id: 'u-inner-date', cart: [{ sku: 'FLW-ROSE-1', at: new Date(0) }] },
+  { id: 'u-typed', cart: new Uint8Array([1, 2]), segment: new Map([['a', 1]]), loggedIn: [, , 'x'] },
+  { id: 'u-deep-210', cart: nestedArray(210) },
+  { id: 'u-deep-300', cart: nestedArray(300) },
 ];
+
+function nestedArray(depth) {
+  let v = [{ sku: 'PRE-1', qty: 5 }];
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
 
 for (const target of targets) {
   test(`${target.name}: evalAll answers from encoded attributes as from JSON ones`, async () => {

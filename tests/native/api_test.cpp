@@ -91,16 +91,12 @@ TEST(Abi, HandlesAndErrors) {
   EXPECT_NE(std::string(whale_last_ptr(), whale_last_len()).find("not live"), std::string::npos);
 }
 
+std::string word(uint32_t w) { return std::string(reinterpret_cast<const char*>(&w), 4); }
+
 // An encoded attribute record (api::attribute_tag): head, then a length and bytes for text.
 std::string record(uint32_t slot, api::attribute_tag tag, std::string_view text = {}) {
-  std::string out(4, '\0');
-  const uint32_t head = (slot << 8) | static_cast<uint32_t>(tag);
-  std::memcpy(&out[0], &head, 4);
-  if (tag == api::attribute_tag::string || tag == api::attribute_tag::json) {
-    const uint32_t length = static_cast<uint32_t>(text.size());
-    out.append(reinterpret_cast<const char*>(&length), 4);
-    out.append(text);
-  }
+  std::string out = word((slot << 8) | static_cast<uint32_t>(tag));
+  if (tag == api::attribute_tag::string) out += word(static_cast<uint32_t>(text.size())) + std::string(text);
   return out;
 }
 
@@ -113,8 +109,10 @@ TEST(Abi, EncodedAttributes) {
   // What the rules may read: the condition's fields (a path by its first name) and each rule's hash
   // attribute ("id" when the rule names none, even where it hashes nothing).
   EXPECT_EQ(set.value()->attributes_json(), R"(["plan","cart","id","user"])");
-  const std::string attributes = record(0, api::attribute_tag::string, "pro") +
-                                 record(1, api::attribute_tag::json, R"([{"sku":"A"}])") +
+  // cart: an array of one object {"sku": "A"}.
+  const std::string cart = record(1, api::attribute_tag::array) + word(1) + record(0, api::attribute_tag::object) +
+                           word(1) + word(3) + "sku" + record(0, api::attribute_tag::string, "A");
+  const std::string attributes = record(0, api::attribute_tag::string, "pro") + cart +
                                  record(3, api::attribute_tag::string, "u-7");
   const auto encoded = set.value()->eval_all_encoded(attributes);
   const auto json = set.value()->eval_all_compact(R"({"attributes":{"plan":"pro","cart":[{"sku":"A"}],"user":"u-7"}})");
@@ -129,7 +127,11 @@ TEST(Abi, EncodedAttributes) {
                "truncated");
   expect_error(s.eval_all_encoded(record(0, api::attribute_tag::number)), error_code::invalid_value, "truncated");
   expect_error(s.eval_all_encoded(record(0, api::attribute_tag::string, "\xff")), error_code::invalid_utf8, "UTF-8");
-  expect_error(s.eval_all_encoded(record(1, api::attribute_tag::json, "[1,")), error_code::invalid_json, "json");
+  expect_error(s.eval_all_encoded(record(1, api::attribute_tag::array) + word(2) + record(0, api::attribute_tag::null_value)),
+               error_code::invalid_value, "truncated");
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += record(0, api::attribute_tag::array) + word(1);
+  expect_error(s.eval_all_encoded(deep + record(0, api::attribute_tag::null_value)), error_code::too_deep, "deeper");
 }
 
 }  // namespace
