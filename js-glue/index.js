@@ -94,6 +94,8 @@ const TAG_OBJECT = 6;
 const LARGEST_ENCODED_NUMBER = 2 ** 63;
 // Deeper values keep the JSON request too, whose parser counts (and limits) the depth itself.
 const MAX_ENCODED_DEPTH = 200;
+// evalAll's input buffer is kept across calls up to this size; a larger one is freed after use.
+const INPUT_KEEP_BYTES = 64 * 1024;
 
 class FeatureSet {
   constructor(engine, text, payload) {
@@ -118,7 +120,7 @@ class Engine {
     this.version = this.exports.whale_abi_version() >>> 0;
     // evalAll's encoded attributes: one buffer in wasm memory, kept and grown (never shrunk)
     // across calls; views of the memory, remade when it grows.
-    this.input = { ptr: 0, capacity: 0, generation: -1 };
+    this.input = { ptr: 0, capacity: 0, generation: -1, busy: false };
     this.bytes = null;
     this.view = null;
   }
@@ -288,9 +290,10 @@ class Engine {
     if (set.id === 0) throw new WhaleError('invalid_handle', 'evalAll: the feature set was freed');
     if (set.generation !== this.generation || this.exports === null) this.bind(set);
     const plain = stickyBucketAssignmentDocs === undefined && url === undefined && forcedVariations === undefined;
-    const length = plain && set.slots !== null ? this.encodeAttributes(set, attributes) : -1;
-    const code = length >= 0 ? this.evalEncoded(set, length)
-      : this.invoke('whale_eval_all_compact', jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariations), [set.id]);
+    let code = plain && set.slots !== null ? this.evalEncoded(set, attributes) : -1;
+    if (code < 0) {
+      code = this.invoke('whale_eval_all_compact', jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariations), [set.id]);
+    }
     if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', this.lastText(), code);
     // Decoded straight from wasm memory: nothing below calls into the module.
     const x = this.exports;
@@ -307,12 +310,28 @@ class Engine {
     return this;
   }
 
-  evalEncoded(set, length) {
+  // whale_eval_all_encoded's error code, or -1 when the attributes need the JSON request. A getter
+  // among the attributes may call this engine again while they are written: that inner call
+  // takes the JSON path, and a trap in it (a new instance) sends the outer one there too.
+  evalEncoded(set, attributes) {
+    if (this.input.busy) return -1;
     try {
+      this.input.busy = true;
+      const length = this.encodeAttributes(set, attributes);
+      if (length < 0 || this.input.generation !== this.generation || this.exports === null) return -1;
       return this.exports.whale_eval_all_encoded(set.id, this.input.ptr, length) >>> 0;
     } catch (e) {
       throw this.trapped(e);
+    } finally {
+      this.input.busy = false;
+      if (this.input.capacity > INPUT_KEEP_BYTES) this.dropInput();
     }
+  }
+
+  // Frees an input buffer a large request grew, so that one request does not hold it for good.
+  dropInput() {
+    if (this.exports !== null && this.input.generation === this.generation) this.exports.whale_free(this.input.ptr);
+    this.input = { ptr: 0, capacity: 0, generation: this.generation, busy: false };
   }
 
   // Writes the attributes the payload reads into the input buffer (whale::api::attribute_tag
@@ -323,8 +342,7 @@ class Engine {
     if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) return -1;
     const proto = Object.getPrototypeOf(attributes);
     if ((proto !== Object.prototype && proto !== null) || typeof attributes.toJSON === 'function') return -1;
-    if (this.input.generation !== this.generation) this.input = { ptr: 0, capacity: 0, generation: this.generation };
-    this.views();
+    if (this.input.generation !== this.generation) this.input = { ptr: 0, capacity: 0, generation: this.generation, busy: true };
     let at = 0;
     for (const name of Object.keys(attributes)) {
       const slot = set.slots.get(name);
@@ -385,6 +403,7 @@ class Engine {
       at = next;
       count++;
     }
+    this.reserve(at); // the members' getters may have grown the memory: fresh views
     this.view.setUint32(this.input.ptr + countAt, count, true);
     return at;
   }
@@ -417,11 +436,15 @@ class Engine {
     return at + 4 + written;
   }
 
-  // Makes the input buffer hold at least `size` bytes, keeping what it holds.
+  // Makes the input buffer hold at least `size` bytes, keeping what it holds, and the views
+  // current: attribute getters run between writes, and may grow the memory.
   reserve(size) {
     const input = this.input;
-    if (size <= input.capacity) return;
     const x = this.exports;
+    if (x === null) throw new WhaleError('internal', 'evalAll: the core trapped while the attributes were read');
+    // A grown memory detaches the old buffer, and a view of a detached buffer has length 0.
+    if (this.bytes === null || this.bytes.length === 0) this.views();
+    if (size <= input.capacity) return;
     const capacity = Math.max(size, 2 * input.capacity, 1024);
     const ptr = x.whale_alloc(capacity);
     if (ptr === 0) throw new WhaleError('out_of_memory', 'core: allocation failed');

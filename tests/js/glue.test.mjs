@@ -169,6 +169,23 @@ for (const target of targets) {
     }
     assert.ok(checked > 200, `${checked} condition vectors checked`);
   });
+
+  test(`${target.name}: evalAll survives attribute getters that call the engine`, async () => {
+    const e = await engineFor(target);
+    const flora = e.loadFeatures(floraPayload);
+    const expected = (attributes) => jsonAnswer(e, flora, attributes).features;
+    const plain = { id: 'u-getter', country: 'US', device: 'mobile', cart: [{ sku: 'PRE-1', qty: 3 }] };
+    // A getter that runs evalAll itself: the inner call must not write over the outer's buffer.
+    const reentrant = { ...plain, get device() { e.evalAll(flora, { id: 'other', country: 'CA', device: 'desktop' }); return 'mobile'; } };
+    assert.deepStrictEqual(e.evalAll(flora, reentrant).features, expected(plain));
+    // A getter inside an array that grows the module's memory between two writes.
+    const growing = { ...plain, cart: [{ sku: 'PRE-1', get qty() { e.hash('s', 'x'.repeat(8 << 20)); return 3; } }] };
+    assert.deepStrictEqual(e.evalAll(flora, growing).features, expected(plain));
+    // An attribute larger than the kept buffer, then ordinary ones.
+    const large = { ...plain, url: `https://floradistro.com/sale/${'a'.repeat(100000)}` };
+    assert.deepStrictEqual(e.evalAll(flora, large).features, expected(large));
+    assert.deepStrictEqual(e.evalAll(flora, plain).features, expected(plain));
+  });
 }
 
 test('a trap poisons the instance and the next call gets a fresh one', async () => {
