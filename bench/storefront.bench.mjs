@@ -5,11 +5,17 @@
 //
 //   node bench/storefront.bench.mjs [seconds] [connections] [rounds]   (defaults: 5 s, 16, 2)
 //
-// Three targets: the floor, anonymous requests (one context: served from the edge's layout cache
-// after the first), and personalized requests (a whale_id cookie: rendered by the core on every
-// request, never cached). Each round runs the three in turn, so that load from other processes
-// on the machine falls on all of them alike; requests/s are averaged over the rounds and p99 is
-// the worst round's. Goal of issue 4 §7: anonymous at least 0.8x the floor.
+// Four targets, all GET /v1/storefront/flora-distro/home:
+//   - kept out (Sec-GPC: 1): the control layout, shared by every such request, served from the
+//     edge's layout cache without calling the core. Goal (issue 11 §7): >= 0.9x the floor.
+//   - returning visitors: VISITORS visitors made by a first request each (whale_id, whale_rc,
+//     whale_sb cookies), requests rotating over them. The core decides each request
+//     (decideLayout) and the layout comes from the edge cache under the decision's key. Goal:
+//     >= 0.8x the floor.
+//   - first visits (no cookie): an id minted, the page decided, a receipt signed (HMAC), an
+//     exposure recorded. No goal: measured so that the cost of joining is known.
+// Each round runs the targets in turn, so that load from other processes on the machine falls on
+// all of them alike; requests/s are averaged over the rounds and p99 is the worst round's.
 //
 // Env: WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served, else js-glue/core.wasm).
 
@@ -26,8 +32,9 @@ const CONNECTIONS = Number(process.argv[3] ?? 16);
 const ROUNDS = Number(process.argv[4] ?? 2);
 const WARMUP_S = 1;
 const PATH = '/v1/storefront/flora-distro/home';
-const VISITOR = '5b0e4c1e-7d2a-4f7e-9a51-0c3d2b9e8f10';
-const GOAL = 0.8;
+const GOALS = { kept: 0.9, returning: 0.8 };
+const VISITORS = 1000;
+const GPC = { 'sec-gpc': '1' };
 // The headers the floor repeats from the storefront's answer.
 const COPIED = ['content-type', 'cache-control', 'etag', 'vary'];
 
@@ -75,9 +82,16 @@ async function startFloor(dir, body, headers) {
   throw new Error('the floor worker did not start');
 }
 
+// headers: an object, or a function giving each request's headers.
 function load(url, { seconds, headers = {} }) {
+  const options = { url, connections: CONNECTIONS, duration: seconds };
+  if (typeof headers === 'function') {
+    options.requests = [{ method: 'GET', setupRequest: (req) => ({ ...req, headers: { ...req.headers, ...headers() } }) }];
+  } else {
+    options.headers = headers;
+  }
   return new Promise((resolve, reject) => {
-    autocannon({ url, connections: CONNECTIONS, duration: seconds, headers }, (e, result) => (e ? reject(e) : resolve(result)));
+    autocannon(options, (e, result) => (e ? reject(e) : resolve(result)));
   });
 }
 
@@ -105,32 +119,48 @@ let edge;
 let floor;
 try {
   edge = await startEdge({ port: await freePort(), outDir: join(work, 'edge') });
-  const first = await request(edge.base, 'GET', PATH);
+  const first = await request(edge.base, 'GET', PATH, { headers: GPC });
   if (first.status !== 200) throw new Error(`storefront: ${first.status} ${first.text}`);
   const headers = Object.fromEntries(COPIED.map((h) => [h, first.headers.get(h)]).filter(([, v]) => v !== null));
   floor = await startFloor(work, first.text, headers);
   const floorCheck = await request(floor.base, 'GET', '/');
   if (floorCheck.text !== first.text) throw new Error('the floor does not answer the same bytes');
 
+  // The returning visitors: each one's cookies from its first visit.
+  const jars = [];
+  for (let i = 0; i < VISITORS; i++) {
+    const res = await request(edge.base, 'GET', PATH);
+    if (res.status !== 200) throw new Error(`first visit: ${res.status} ${res.text}`);
+    jars.push(res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '));
+  }
+  let next = 0;
+  const returning = () => ({ cookie: jars[next++ % jars.length] });
+  const check = await request(edge.base, 'GET', PATH, { headers: returning() });
+  if (check.headers.getSetCookie().length > 0) throw new Error(`a returning visitor got new cookies: ${check.headers.getSetCookie()}`);
+
   console.log(`GET ${PATH}: ${first.text.length} bytes; autocannon, ${CONNECTIONS} connections, ${SECONDS} s each ` +
     `(after ${WARMUP_S} s of warm-up), ${ROUNDS} rounds, workerd on loopback`);
   const targets = [
     ['floor (precomputed JSON from memory)', `${floor.base}/`, {}],
-    ['storefront, anonymous (edge cache)', `${edge.base}${PATH}`, {}],
-    ['storefront, personalized (rendered)', `${edge.base}${PATH}`, { cookie: `whale_id=${VISITOR}` }],
+    ['kept out (Sec-GPC: 1, edge cache)', `${edge.base}${PATH}`, GPC, GOALS.kept],
+    [`returning visitors (${VISITORS}, decided + cache)`, `${edge.base}${PATH}`, returning, GOALS.returning],
+    ['first visits (id, decision, receipt)', `${edge.base}${PATH}`, {}],
   ];
   const runs = targets.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, [name, url, headers]] of targets.entries()) runs[i].push(await measure(name, url, headers));
+    for (const [i, [name, url, h]] of targets.entries()) runs[i].push(await measure(name, url, h));
   }
   const results = targets.map(([name], i) => summarize(name, runs[i]));
   const floorRps = results[0].rps;
-  for (const r of results) {
-    console.log(`${r.name.padEnd(38)} ${r.rps.toFixed(0).padStart(6)} req/s (rounds: ${r.rounds})  p50 ${r.p50} ms  ` +
-      `p99 ${r.p99} ms  ratio ${(r.rps / floorRps).toFixed(2)}x`);
+  for (const [i, r] of results.entries()) {
+    const goal = targets[i][3];
+    const ratio = r.rps / floorRps;
+    const verdict = goal === undefined ? '' : `  (goal >= ${goal}x: ${ratio >= goal ? 'met' : 'not met'})`;
+    console.log(`${r.name.padEnd(44)} ${r.rps.toFixed(0).padStart(6)} req/s (rounds: ${r.rounds})  p50 ${r.p50} ms  ` +
+      `p99 ${r.p99} ms  ratio ${ratio.toFixed(2)}x${verdict}`);
   }
-  const ratio = results[1].rps / floorRps;
-  console.log(`anonymous / floor: ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? 'met' : 'not met'})`);
+  const stats = (await request(edge.base, 'GET', '/v1/events/stats')).json;
+  console.log(`edge: layouts ${JSON.stringify(stats.layouts)}; exposures generated ${stats.events.generated}`);
 } finally {
   await stop(edge?.child);
   await stop(floor?.child);

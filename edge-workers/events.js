@@ -75,6 +75,9 @@ export class EventKeys {
     this.secrets = secrets.length > 0 && secrets.every((k) => k.length >= 32) ? secrets.slice(0, 2) : [];
     this.masters = [];
     this.keys = new Map(); // `${index}\n${purpose}\n${slug}` -> Promise<CryptoKey>
+    // Receipts already verified, by their text (a returning visitor sends the same one on every
+    // request): their MAC is not computed again. Bounded: cleared when full.
+    this.verified = new Map();
   }
 
   get configured() { return this.secrets.length > 0; }
@@ -119,6 +122,24 @@ export class EventKeys {
   // {slug, visitor, entries, issuedAt} of a receipt made with one of the events keys that has not
   // expired, else null.
   async readReceipt(text, nowMs) {
+    const known = this.verified.get(text);
+    if (known !== undefined) return fresh(known, nowMs) ? known : null;
+    const read = await this.verifyReceipt(text);
+    if (read === null) return null;
+    if (this.verified.size >= VERIFIED_RECEIPTS) this.verified.clear();
+    this.verified.set(text, read);
+    return fresh(read, nowMs) ? read : null;
+  }
+
+  // The receipt when it was verified before (no MAC computed): {slug, visitor, entries, issuedAt},
+  // null when that receipt has expired, undefined when it is not known.
+  knownReceipt(text, nowMs) {
+    const known = this.verified.get(text);
+    if (known === undefined) return undefined;
+    return fresh(known, nowMs) ? known : null;
+  }
+
+  async verifyReceipt(text) {
     if (typeof text !== 'string' || !RECEIPT_TEXT.test(text)) return null;
     const [payload, mac] = text.split('.');
     let body;
@@ -132,10 +153,16 @@ export class EventKeys {
     for (let index = 0; index < Math.max(1, this.secrets.length) && !signed; index++) {
       signed = timingSafeEqual(base64url((await this.mac('receipt', body.s, payload, index)).subarray(0, 16)), mac);
     }
-    if (!signed) return null;
-    if (!(Number.isSafeInteger(body.t) && body.t * 1000 <= nowMs + 60_000 && nowMs / 1000 - body.t <= RECEIPT_MAX_AGE_S)) return null;
+    if (!signed || !Number.isSafeInteger(body.t)) return null;
     return { slug: body.s, visitor: typeof body.v === 'string' ? body.v : '', entries: body.a, issuedAt: body.t };
   }
+}
+
+const VERIFIED_RECEIPTS = 4096;
+
+// Issued no later than a minute from now, and not expired.
+function fresh(receipt, nowMs) {
+  return receipt.issuedAt * 1000 <= nowMs + 60_000 && nowMs / 1000 - receipt.issuedAt <= RECEIPT_MAX_AGE_S;
 }
 
 function timingSafeEqual(a, b) {
@@ -281,9 +308,10 @@ export class ClientEvents {
   }
 
   add(events, { receipt, hadReceipt, ip, now = Date.now() }) {
-    const answer = { accepted: 0, refused: 0, duplicates: 0 };
+    const answer = { accepted: 0, refused: 0, duplicates: 0, reasons: {} };
     const refuse = (reason) => {
       answer.refused++;
+      answer.reasons[reason] = (answer.reasons[reason] ?? 0) + 1;
       this.buffer.refuse(reason);
     };
     for (const raw of events) {

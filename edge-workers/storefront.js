@@ -4,26 +4,35 @@
 // Cache-Control and Vary. Which components appear, in which order, with which props is the
 // core's decision.
 //
-// Personalized and anonymous requests
-//   A request is personalized when it carries anything about one visitor: a whale_id cookie (or
-//   an `id` query parameter), sticky-bucket documents (whale_sb) or a behaviour summary (the
-//   whale_bx cookie or the X-Whale-Behaviour header). Everything else is anonymous: its layout
-//   depends only on the vendor's config version, the page, the query's attributes, the CDN's
-//   request headers (CF-IPCountry, CF-Device-Type) and the clock (schedules).
+// Visitors, consent and experiments
+//   A request from a visitor who has not opted out (the vendor's `consent` settings: a consent
+//   cookie's value, and `Sec-GPC: 1` unless globalPrivacyControl is false) is personalized: a
+//   visitor without a whale_id cookie gets a new id (Set-Cookie) on this first request, the
+//   page's experiments are evaluated for it, and the worker records an exposure for each
+//   experiment that shaped the page (once per visitor, experiment and variation: the receipt
+//   cookie lists what was recorded) and hands it the receipt its browser events need.
+//   A visitor kept out gets the control layout (experiments do not run), no id and no exposure;
+//   the whale_id, whale_sb and whale_rc cookies it still holds are expired.
 //
 // Caching
-//   - Anonymous answers are kept in a per-isolate LRU keyed by (slug, version, page, the
-//     attributes) for min(EDGE_TTL_MS, the layout's maxAge): the core's maxAge is the time until
-//     a schedule on the page may change, so no cached answer outlives a schedule boundary. They
-//     carry `Cache-Control: public, max-age=<min(30, maxAge) minus the entry's age>,
-//     stale-while-revalidate=30` and, from the cache, `Age`. A new config version makes a new
-//     key, and the first request that sees it drops the vendor's older entries.
-//   - Personalized answers are never stored: `Cache-Control: private, no-cache`, so the browser
-//     revalidates each time and gets a 304 when the layout is unchanged.
-//   - ETag: "<version>.<cacheKey>" (the core's cacheKey names the inputs the layout depends on);
-//     If-None-Match is answered with 304.
-//   - Vary: Cookie and X-Whale-Behaviour always (their presence makes a request personalized),
-//     plus the request headers that supplied an attribute the layout's `vary` names.
+//   - Personalized answers: the core decides the page first (decideLayout: assignments, the
+//     behaviour states, which instances visibility and schedules keep), and the layout is looked
+//     up under (slug, version, page, the decisions' cacheKey) and rendered only on a miss. The
+//     layout holds nothing of one visitor beyond what that key names (the sticky documents go
+//     in the whale_sb cookie, not the body), so visitors who get the same page share one entry.
+//     They carry `Cache-Control: private, no-cache`: browsers revalidate, shared caches don't
+//     store; the edge serves them from its cache all the same.
+//   - Answers for visitors kept out are keyed by (slug, version, page, the query's and the CDN
+//     headers' attributes) and answered without calling the core on a hit, with
+//     `Cache-Control: public, max-age=<min(30, maxAge) minus the entry's age>,
+//     stale-while-revalidate=30` and, from the cache, `Age`.
+//   - Every entry lives at most min(EDGE_TTL_MS, the layout's maxAge): the core's maxAge is the
+//     time until a schedule on the page may change, so no entry outlives a schedule boundary. A
+//     new config version makes new keys, and the first request that sees it drops the vendor's
+//     older entries. The cache is one LRU bounded in entries and bytes.
+//   - ETag: "<version>.<cacheKey>"; If-None-Match is answered with 304.
+//   - Vary: Cookie, X-Whale-Behaviour and Sec-GPC always, plus the request headers that
+//     supplied an attribute the layout's `vary` names.
 //   workerd's Cache API needs a cache service configured (cacheApiOutbound) and is a no-op
 //   without one, so the edge cache here is the per-isolate LRU.
 
@@ -46,7 +55,9 @@ const HEADER_ATTRIBUTES = [
   ['CF-IPCountry', 'country', (v) => /^[A-Z0-9]{2}$/.test(v) && v !== 'XX'],
   ['CF-Device-Type', 'device', (v) => v === 'mobile' || v === 'tablet' || v === 'desktop'],
 ];
-const ALWAYS_VARY = ['Cookie', BEHAVIOUR_HEADER];
+const ALWAYS_VARY = ['Cookie', BEHAVIOUR_HEADER, 'Sec-GPC'];
+// Consent settings before the core has read the vendor's: everyone is in, GPC honoured.
+const DEFAULT_CONSENT = { globalPrivacyControl: true, cookie: '', granted: [], denied: [] };
 const encoder = new TextEncoder();
 
 // --- the edge cache ------------------------------------------------------------------------
@@ -60,11 +71,17 @@ export class LayoutCache {
     this.entries = new Map(); // key -> {slug, body, etag, vary, storedAt}
     this.versions = new Map(); // slug -> the newest config version seen
     this.bytes = 0;
-    this.counters = { hits: 0, misses: 0, bypasses: 0, stores: 0, expired: 0, evicted: 0, invalidated: 0 };
+    this.counters = { hits: 0, misses: 0, stores: 0, expired: 0, evicted: 0, invalidated: 0 };
   }
 
+  // Answers for visitors kept out of experiments: keyed by what the request says.
   static key(slug, version, page, attributes) {
-    return `${slug}\n${version}\n${page}\n${canonicalJson(attributes)}`;
+    return `a\n${slug}\n${version}\n${page}\n${canonicalJson(attributes)}`;
+  }
+
+  // Personalized answers: keyed by the core's decisions.
+  static decisionKey(slug, version, page, cacheKey) {
+    return `p\n${slug}\n${version}\n${page}\n${cacheKey}`;
   }
 
   // A newer version than the last one seen drops every entry of the vendor.
@@ -168,6 +185,18 @@ function queryAttributes(url) {
   return attributes;
 }
 
+// Why this request is kept out of experiments under the vendor's consent settings
+// ({globalPrivacyControl, cookie, granted, denied}, docs/config.md): 'gpc', 'not_granted',
+// 'denied', or null when it is in.
+export function keptOut(consent, headers, cookies) {
+  if (consent.globalPrivacyControl && headers.get('Sec-GPC')?.trim() === '1') return 'gpc';
+  if (!consent.cookie) return null;
+  const value = cookies[consent.cookie];
+  if (consent.granted.length > 0 && !consent.granted.includes(value)) return 'not_granted';
+  if (consent.denied.length > 0 && value !== undefined && consent.denied.includes(value)) return 'denied';
+  return null;
+}
+
 // Attributes: the CDN's headers, then the visitor id cookie, then the query (which wins, as in
 // /v1/assign). headerSources maps each attribute a header supplied to that header's name.
 // visitor: {id: string | null, stickyDocs: object | null} from the worker's cookies.
@@ -187,9 +216,7 @@ export function requestInputs(url, headers, cookies, visitor) {
     delete headerSources[key];
   }
   const behaviour = behaviourOf(headers, cookies);
-  const stickyDocs = visitor.stickyDocs ?? {};
-  const personal = attributes.id !== undefined || behaviour !== undefined || Object.keys(stickyDocs).length > 0;
-  return { attributes, headerSources, behaviour, stickyDocs, personal };
+  return { attributes, headerSources, behaviour, stickyDocs: visitor.stickyDocs ?? {} };
 }
 
 // HTTP Vary for a layout: the fixed ones plus the headers behind the attributes it varies on.
@@ -251,24 +278,26 @@ export class Storefront {
   constructor({ cache = new LayoutCache() } = {}) {
     this.cache = cache;
     this.loaded = new Map(); // slug -> the config version last loaded into the engine
+    this.consent = new Map(); // slug -> {version, settings}: the core's reading of `consent`
+    this.core = null; // the engine once engine() resolved: later requests need not wait for it
   }
 
-  // Loads the config when its version is new to this isolate, or when the engine lost it (an
-  // LRU eviction, or a trap that replaced the instance): renderLayout answers not_found then.
-  // A page the config does not have is a 404.
-  render(core, slug, config, options) {
+  // Runs fn(core) on the vendor's config, loading it when its version is new to this isolate or
+  // the engine lost it (an LRU eviction, or a trap that replaced the instance): the core answers
+  // not_found then. A page the config does not have is a 404.
+  withConfig(core, slug, config, page, fn) {
     if (this.loaded.get(slug) !== config.version) this.load(core, slug, config);
     try {
-      return core.renderLayout(slug, config.version, options);
+      return fn();
     } catch (e) {
       if (e?.code !== 'not_found') throw e;
-      if (core.resolveConfig(slug, config.version)) throw new HttpError(404, 'not_found', `unknown page "${options.page}" of "${slug}"`);
+      if (core.resolveConfig(slug, config.version)) throw new HttpError(404, 'not_found', `unknown page "${page}" of "${slug}"`);
     }
     this.load(core, slug, config);
     try {
-      return core.renderLayout(slug, config.version, options);
+      return fn();
     } catch (e) {
-      if (e?.code === 'not_found') throw new HttpError(404, 'not_found', `unknown page "${options.page}" of "${slug}"`);
+      if (e?.code === 'not_found') throw new HttpError(404, 'not_found', `unknown page "${page}" of "${slug}"`);
       throw e;
     }
   }
@@ -280,69 +309,125 @@ export class Storefront {
       throw new HttpError(500, 'invalid_config', `config version ${config.version} of "${slug}" does not load: ${e.message}`);
     }
     this.loaded.set(slug, config.version);
+    this.consent.set(slug, { version: config.version, settings: core.configConsent(slug, config.version) });
+  }
+
+  // The vendor's consent settings for this config version; undefined until the core read them.
+  consentOf(slug, version) {
+    const held = this.consent.get(slug);
+    return held?.version === version ? held.settings : undefined;
   }
 
   // config: {version, text, headers}: the vendor's config as held (text: the JSON the engine
-  // loads) and headers to add to the answer. visitor: as requestInputs. setCookiesFor(layout,
-  // visitor): the Set-Cookie values of a personalized answer (the sticky documents it wrote).
-  // engine: () => Promise<Engine>, awaited only when there is something to render. A hit is
-  // answered synchronously (a Response; an await costs the runtime a turn per request), a
-  // render asynchronously (a Promise of one).
-  serve(request, url, { slug, page, config, engine, cookies, visitor, setCookiesFor }) {
+  // loads) and headers to add to the answer. visitor: {id, stickyDocs} from the worker's cookies.
+  // engine: () => Promise<Engine>, awaited only when the core is needed. onVisitor(decision,
+  // visitor): the Set-Cookie values of a personalized answer (the id minted, the sticky
+  // documents, the receipt), recording the exposures; an array, or a Promise of one when it has
+  // to sign or verify. onKeptOut(reason): those of an answer to a visitor kept out (expiring its
+  // cookies). What can be answered without waiting is answered synchronously (a Response: an
+  // await costs the runtime a turn per request): a hit for a visitor kept out, and a returning
+  // visitor whose receipt is already verified. Everything else is a Promise of a Response.
+  serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut }) {
     const now = Date.now();
-    const inputs = requestInputs(url, request.headers, cookies, visitor);
     this.cache.observeVersion(slug, config.version);
-    const key = inputs.personal ? null : LayoutCache.key(slug, config.version, page, inputs.attributes);
-    const hit = key === null ? null : this.cache.get(key, now);
-    if (hit !== null) return respondHit(request, hit, now - hit.storedAt, config.headers);
-    if (key === null) this.cache.counters.bypasses++;
-    return this.renderAndRespond(request, { slug, page, config, engine, visitor, setCookiesFor, now, inputs, key });
+    const consent = this.consentOf(slug, config.version);
+    if (consent === undefined) {
+      return engine().then((core) => {
+        this.core = core;
+        this.load(core, slug, config);
+        return this.serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut });
+      });
+    }
+    const reason = keptOut(consent, request.headers, cookies);
+    if (reason === null) {
+      const args = { slug, page, config, cookies, visitor, onVisitor, now };
+      if (this.core !== null) return this.personal(request, url, this.core, args);
+      return engine().then((core) => {
+        this.core = core;
+        return this.personal(request, url, core, args);
+      });
+    }
+    const inputs = requestInputs(url, request.headers, {}, { id: null, stickyDocs: null });
+    const key = LayoutCache.key(slug, config.version, page, inputs.attributes);
+    const setCookies = onKeptOut?.(reason, cookies) ?? [];
+    const hit = this.cache.get(key, now);
+    if (hit !== null && setCookies.length === 0) return respondHit(request, hit, now - hit.storedAt, config.headers);
+    return this.control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies });
   }
 
-  async renderAndRespond(request, { slug, page, config, engine, visitor, setCookiesFor, now, inputs, key }) {
-    const core = await engine();
-    const started = performance.now();
-    // Sticky bucketing only for a visitor with an id: anonymous answers must not depend on
-    // documents, so that they can be shared.
-    const layout = this.render(core, slug, config, {
-      page, attributes: inputs.attributes, now: Math.floor(now / 1000), behaviour: inputs.behaviour,
-      stickyBucketAssignmentDocs: inputs.personal ? inputs.stickyDocs : undefined,
+  // The control layout, for a visitor kept out: shared by every request with the same attributes.
+  async control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies }) {
+    let entry = hit;
+    let wasmMs = 0;
+    if (entry === null) {
+      const core = await engine();
+      const started = performance.now();
+      const text = this.withConfig(core, slug, config, page, () => core.renderLayoutText(slug, config.version, {
+        page, attributes: inputs.attributes, now: Math.floor(now / 1000), experiments: false,
+      }));
+      wasmMs = performance.now() - started;
+      entry = this.entry(slug, config, text, JSON.parse(text), inputs.headerSources, now);
+      this.cache.set(key, entry);
+    }
+    return this.respond(request, entry, {
+      status: hit === null ? 'miss' : 'hit', personal: setCookies.length > 0, wasmMs, extra: config.headers, setCookies,
     });
+  }
+
+  // A visitor in the experiments: decide, then the layout from the cache or rendered.
+  personal(request, url, core, { slug, page, config, cookies, visitor, onVisitor, now }) {
+    const minted = visitor.id === null;
+    const who = minted ? { ...visitor, id: crypto.randomUUID(), stickyDocs: visitor.stickyDocs ?? {}, minted } : visitor;
+    const inputs = requestInputs(url, request.headers, cookies, who);
+    const started = performance.now();
+    const options = {
+      page, attributes: inputs.attributes, now: Math.floor(now / 1000), behaviour: inputs.behaviour,
+      stickyBucketAssignmentDocs: inputs.stickyDocs,
+    };
+    const decision = this.withConfig(core, slug, config, page, () => core.decideLayout(slug, config.version, options));
+    const key = LayoutCache.decisionKey(slug, config.version, page, decision.cacheKey);
+    let entry = this.cache.get(key, now);
+    const status = entry === null ? 'miss' : 'hit';
+    if (entry === null) {
+      const text = this.withConfig(core, slug, config, page, () => core.renderLayoutText(slug, config.version, { ...options, writeStickyDocs: false }));
+      entry = this.entry(slug, config, text, decision, inputs.headerSources, now);
+      this.cache.set(key, entry);
+    }
     const wasmMs = performance.now() - started;
-    // The core's maxAge: seconds until a schedule on the page may change its answer.
-    const maxAgeS = Number.isFinite(layout.maxAge) ? Math.max(0, Math.floor(layout.maxAge)) : PUBLIC_MAX_AGE_S;
-    const body = JSON.stringify(layout);
-    const entry = {
+    const answer = (setCookies) => this.respond(request, entry, { status, personal: true, wasmMs, extra: config.headers, setCookies });
+    const setCookies = onVisitor?.(decision, who) ?? [];
+    return Array.isArray(setCookies) ? answer(setCookies) : setCookies.then(answer);
+  }
+
+  // A cache entry for a rendered layout; `decided` carries its cacheKey, maxAge and vary.
+  entry(slug, config, text, decided, headerSources, now) {
+    const maxAgeS = Number.isFinite(decided.maxAge) ? Math.max(0, Math.floor(decided.maxAge)) : PUBLIC_MAX_AGE_S;
+    return {
       slug,
-      // UTF-8 once: a hit then hands the runtime bytes to copy, not a string to encode.
-      body: inputs.personal ? body : encoder.encode(body),
-      etag: etagOf(config.version, layout.cacheKey),
-      vary: httpVary(layout.vary, inputs.headerSources),
-      personal: inputs.personal,
+      body: encoder.encode(text), // UTF-8 once: a hit hands the runtime bytes to copy
+      etag: etagOf(config.version, decided.cacheKey),
+      vary: httpVary(decided.vary, headerSources),
       maxAgeS: Math.min(PUBLIC_MAX_AGE_S, maxAgeS),
       ttlMs: maxAgeS * 1000,
       storedAt: now,
     };
-    if (key !== null) this.cache.set(key, entry);
-    const setCookies = inputs.personal ? ((await setCookiesFor?.(layout, visitor)) ?? []) : [];
-    return this.respond(request, entry, { status: key === null ? 'bypass' : 'miss', wasmMs, extra: config.headers, setCookies });
   }
 
-  respond(request, entry, { status, wasmMs, extra = {}, setCookies = [] }) {
-    const headers = new Headers({
-      'Content-Type': 'application/json',
-      'Cache-Control': entry.personal ? PRIVATE_CACHE_CONTROL : publicCacheControl(entry, 0),
-      ETag: entry.etag,
-      Vary: entry.vary,
-      'X-Whale-Cache': status,
-      'Server-Timing': `wasm;dur=${wasmMs.toFixed(3)}`,
-      ...extra,
-    });
-    for (const cookie of setCookies) headers.append('Set-Cookie', cookie);
-    if (matches(request.headers.get('If-None-Match'), entry.etag)) {
-      headers.delete('Content-Type');
-      return new Response(null, { status: 304, headers });
-    }
+  // Headers as [name, value] pairs: Set-Cookie repeats, and the runtime builds its own Headers
+  // from a list without a JS Headers object in between.
+  respond(request, entry, { status, personal, wasmMs, extra = {}, setCookies = [] }) {
+    const notModified = matches(request.headers.get('If-None-Match'), entry.etag);
+    const headers = [
+      ['Cache-Control', personal ? PRIVATE_CACHE_CONTROL : publicCacheControl(entry, Math.floor((Date.now() - entry.storedAt) / 1000))],
+      ['ETag', entry.etag],
+      ['Vary', entry.vary],
+      ['X-Whale-Cache', status],
+      ['Server-Timing', `wasm;dur=${wasmMs.toFixed(3)}`],
+    ];
+    if (!notModified) headers.push(['Content-Type', 'application/json']);
+    for (const name in extra) headers.push([name, extra[name]]);
+    for (const cookie of setCookies) headers.push(['Set-Cookie', cookie]);
+    if (notModified) return new Response(null, { status: 304, headers });
     return new Response(request.method === 'HEAD' ? null : entry.body, { status: 200, headers });
   }
 }

@@ -160,20 +160,48 @@ function errorResponse(e) {
 
 // --- cookies -------------------------------------------------------------------------------
 
+const utf8 = new TextEncoder();
+
 function setCookie(name, value, secure) {
   return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${COOKIE_MAX_AGE}${secure ? '; Secure' : ''}`;
 }
 
 function base64urlEncode(text) {
   let binary = '';
-  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  for (const byte of utf8.encode(text)) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+const BASE64URL_DIGITS = new Int8Array(128).fill(-1);
+for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) BASE64URL_DIGITS[c.charCodeAt(0)] = i;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+// base64url (no padding) -> text; throws on a character outside the alphabet, a length no
+// encoder writes, or bytes that are not UTF-8. Table-driven: it runs on every request that
+// carries sticky documents, and atob plus a per-character callback cost more than the rest of
+// the cookie's handling.
 function base64urlDecode(value) {
-  const binary = atob(value.replace(/-/g, '+').replace(/_/g, '/'));
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  if (value.length % 4 === 1) throw new TypeError('base64url: impossible length');
+  const bytes = new Uint8Array(Math.floor((value.length * 3) / 4));
+  let bits = 0;
+  let count = 0;
+  let at = 0;
+  let ascii = true;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const digit = c < 128 ? BASE64URL_DIGITS[c] : -1;
+    if (digit < 0) throw new TypeError('base64url: not in the alphabet');
+    bits = (bits << 6) | digit;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      const byte = (bits >> count) & 0xff;
+      ascii &&= byte < 0x80;
+      bytes[at++] = byte;
+    }
+  }
+  if (ascii && at <= 4096) return String.fromCharCode.apply(null, bytes.subarray(0, at));
+  return strictUtf8.decode(bytes.subarray(0, at));
 }
 
 function isStringMap(value) {
@@ -185,10 +213,32 @@ function docKey(attributeName, attributeValue) {
   return `${attributeName}||${attributeValue}`;
 }
 
+// Cookies decoded before, by value: a returning visitor sends the same whale_sb on every page
+// view. Bounded in characters held (about 1 MB with the decoded documents): cleared when full.
+// The documents are never modified in place (mergeStickyDocs copies), so one object may serve
+// several requests.
+const STICKY_DECODED_MAX_CHARS = 256 * 1024;
+const stickyDecoded = new Map();
+let stickyDecodedChars = 0;
+
 // whale_sb -> GrowthBook's { "<name>||<value>": { attributeName, attributeValue, assignments } },
 // in cookie order. Returns null when the cookie is not one this worker wrote.
 function decodeStickyDocs(value) {
   if (value === undefined) return {};
+  let docs = stickyDecoded.get(value);
+  if (docs === undefined) {
+    docs = readStickyDocs(value);
+    if (stickyDecodedChars + value.length > STICKY_DECODED_MAX_CHARS) {
+      stickyDecoded.clear();
+      stickyDecodedChars = 0;
+    }
+    stickyDecoded.set(value, docs);
+    stickyDecodedChars += value.length;
+  }
+  return docs;
+}
+
+function readStickyDocs(value) {
   if (value.length > 2 * STICKY_COOKIE_MAX || !BASE64URL.test(value)) return null;
   let entries;
   try {
@@ -332,25 +382,36 @@ async function assign(request, url, ctx) {
 
 // The visitor's receipt after being assigned `entries` ([experiment, variation, unit]): the
 // entries of the receipt it holds for the same vendor and visitor, updated, plus the new ones.
-// {receipt, changed}: the held receipt itself (changed false) when it already lists them all and
-// was issued less than a day ago, so that a returning visitor gets no new cookie.
+// {receipt, changed, unlisted}: the held receipt itself (changed false) when it already lists
+// them all and was issued less than a day ago, so that a returning visitor gets no new cookie;
+// unlisted: the entries the held receipt did not list (all of them when it is a day old: a new
+// day's exposure).
 async function receiptFor(slug, visitorId, entries, heldText) {
   const now = Date.now();
   const held = heldText ? await eventKeys.readReceipt(heldText, now) : null;
+  const unlisted = unlistedIn(held, slug, visitorId, entries, now) ?? entries;
+  if (unlisted.length === 0) return { receipt: heldText, changed: false, unlisted };
   const merged = new Map();
   if (held && held.slug === slug && held.visitor === visitorId) {
     for (const e of held.entries) if (Array.isArray(e) && typeof e[0] === 'string') merged.set(e[0], e);
-    const listed = entries.every((e) => {
-      const h = merged.get(e[0]);
-      return h !== undefined && String(h[1]) === String(e[1]) && h[2] === e[2];
-    });
-    if (listed && now / 1000 - held.issuedAt < 86400) return { receipt: heldText, changed: false };
   }
   for (const e of entries) {
     merged.delete(e[0]);
     merged.set(e[0], e);
   }
-  return { receipt: await eventKeys.mintReceipt(slug, visitorId, [...merged.values()], now), changed: true };
+  return { receipt: await eventKeys.mintReceipt(slug, visitorId, [...merged.values()], now), changed: true, unlisted };
+}
+
+// The entries a held receipt (as readReceipt reads it) does not list with the same variation and
+// unit; all of them when it was issued a day ago or more; undefined when it is not this vendor's
+// receipt for this visitor (or none).
+function unlistedIn(held, slug, visitorId, entries, now = Date.now()) {
+  if (!held || held.slug !== slug || held.visitor !== visitorId) return undefined;
+  if (now / 1000 - held.issuedAt >= 86400) return entries;
+  return entries.filter((e) => {
+    const h = held.entries.find((x) => Array.isArray(x) && x[0] === e[0]);
+    return h === undefined || String(h[1]) !== String(e[1]) || h[2] !== e[2];
+  });
 }
 
 function receiptCookie(receipt, url) {
@@ -482,25 +543,43 @@ async function mediaFor(slug, ctx) {
 function layout(request, url, ctx) {
   const [slug, page] = slugAndPage(url.pathname, STOREFRONT_ROUTE);
   const config = sync ? heldLayoutConfig(slug, ctx) : embeddedConfigs.get(slug);
-  if (config === undefined) return layoutConfig(slug, ctx).then((c) => serveLayout(request, url, slug, page, c));
-  return serveLayout(request, url, slug, page, config);
+  if (config === undefined) return layoutConfig(slug, ctx).then((c) => serveLayout(request, url, slug, page, c, ctx));
+  return serveLayout(request, url, slug, page, config, ctx);
 }
 
-function serveLayout(request, url, slug, page, config) {
+function serveLayout(request, url, slug, page, config, ctx) {
   const cookies = parseCookies(request.headers.get('Cookie'));
+  const secure = url.protocol === 'https:';
   return storefront.serve(request, url, {
     slug, page, config, engine, cookies, visitor: visitorOf(cookies),
-    setCookiesFor: async (rendered, visitor) => {
-      const cookies = stickyCookies(rendered.stickyBucketAssignmentDocs, visitor.stickyDocs, url);
-      // The receipt for what the page assigned, which the browser glue's events need (unit: the visitor id).
-      const entries = (rendered.assignments ?? []).filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
-      if (entries.length > 0 && visitor.id) {
-        const { receipt, changed } = await receiptFor(slug, visitor.id, entries, visitor.receipt);
-        if (changed) cookies.push(receiptCookie(receipt, url));
-      }
-      return cookies;
+    onVisitor: (decision, visitor) => {
+      const set = visitor.minted ? [setCookie(ID_COOKIE, visitor.id, secure)] : [];
+      set.push(...stickyCookies(decision.stickyBucketAssignmentDocs, visitor.stickyDocs, url));
+      // The experiments that shaped the page (unit: the visitor id). Those the visitor's receipt
+      // lists were recorded before: only the others are exposures now.
+      const entries = decision.assignments.filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
+      if (entries.length === 0) return set;
+      // A returning visitor's receipt, verified before, that lists them all: nothing to wait for.
+      const held = cookies[RECEIPT_COOKIE];
+      if (held !== undefined && unlistedIn(eventKeys.knownReceipt(held, Date.now()), slug, visitor.id, entries)?.length === 0) return set;
+      return receiptFor(slug, visitor.id, entries, held).then(({ receipt, changed, unlisted }) => {
+        if (changed) set.push(receiptCookie(receipt, url));
+        recordLayoutExposures(slug, unlisted, ctx);
+        return set;
+      });
     },
+    // A visitor kept out of experiments keeps no id, documents or receipt of ours.
+    onKeptOut: () => [ID_COOKIE, STICKY_COOKIE, RECEIPT_COOKIE].filter((name) => cookies[name] !== undefined)
+      .map((name) => `${name}=; Path=/; Max-Age=0; SameSite=Lax${secure ? '; Secure' : ''}`),
   });
+}
+
+// One exposure per [experiment, variation, unit] of a page the storefront served.
+function recordLayoutExposures(slug, entries, ctx) {
+  if (entries.length === 0) return;
+  const now = Date.now();
+  events.addMinted(entries.map(([experiment, variation, unit]) => ({ type: 'exposure', slug, experiment, variation, unit, ts: now })));
+  forwarder?.pump(ctx, now);
 }
 
 // POST /v1/events from browsers: only what the visitor's receipt (the whale_rc cookie, or
@@ -517,7 +596,7 @@ async function acceptEvents(request, url, ctx) {
     receipt, hadReceipt: text !== undefined, ip: request.headers.get('CF-Connecting-IP') ?? undefined, now,
   });
   forwarder?.pump(ctx, now); // delivery runs in ctx.waitUntil, never before this answer
-  return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates });
+  return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates, reasons: answer.reasons });
 }
 
 function asset(request, type, text) {

@@ -56,13 +56,30 @@ export interface EventsConfig {
   id?: string;
   /** The receipt /v1/assign answered; default: the edge reads its whale_rc cookie. Events count only for what it lists. */
   receipt?: string;
+  /** Called when the edge refused events of a batch or the POST failed (not for beacons sent as the page goes away). */
+  onError?: (result: EventsResult) => void;
+}
+
+/** The edge's answer to a batch of events. */
+export interface EventsResult {
+  /** HTTP status; 0 when the network failed. */
+  status: number;
+  accepted: number;
+  rejected: number;
+  duplicates: number;
+  /** Refused events by reason: no_receipt, bad_receipt, not_assigned, other_vendor, malformed, rate_limited_ip, rate_limited_visitor, buffer_full (or network, http_<status>). */
+  reasons: Record<string, number>;
 }
 
 export function configureEvents(options: EventsConfig): void;
 export function trackExposure(event: EventOptions): void;
 export function trackConversion(event: EventOptions & { value?: number }): void;
-/** Sends what is pending now; false when the browser refused a beacon. */
+/** Sends what is pending now (fetch; the answer becomes lastEventsResult). */
 export function flushEvents(): boolean;
+/** The edge's answer to the last batch sent while the page stayed; undefined before the first. */
+export function lastEventsResult(): EventsResult | undefined;
+/** Resolves with the answer to the batch in flight (undefined when none was sent). */
+export function eventsSettled(): Promise<EventsResult | undefined>;
 
 /** The signals of a visit (docs/behaviour.md). */
 export interface BehaviourSignals {

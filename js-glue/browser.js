@@ -79,7 +79,11 @@ class EventQueue {
     this.sent = 0;
   }
 
-  configure({ base = '', maxBatch = DEFAULT_BATCH, flushMs = DEFAULT_FLUSH_MS, id, receipt } = {}) {
+  configure({ base = '', maxBatch = DEFAULT_BATCH, flushMs = DEFAULT_FLUSH_MS, id, receipt, onError } = {}) {
+    // Called with the edge's answer ({status, accepted, rejected, duplicates, reasons}) when it
+    // refused events or the POST failed (status 0: the network). Not for batches sent as the page
+    // goes away: a beacon's answer cannot be read.
+    this.onError = onError;
     this.endpoint = joinUrl(base, EVENTS_PATH);
     this.maxBatch = Math.max(1, Math.min(MAX_EDGE_BATCH, maxBatch));
     this.flushMs = flushMs;
@@ -92,9 +96,9 @@ class EventQueue {
   listen() {
     if (this.listening || typeof addEventListener !== 'function') return;
     this.listening = true;
-    addEventListener('pagehide', () => this.flush());
+    addEventListener('pagehide', () => this.flush({ leaving: true }));
     addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'hidden') this.flush();
+      if (document.visibilityState === 'hidden') this.flush({ leaving: true });
     });
   }
 
@@ -106,9 +110,11 @@ class EventQueue {
     else this.timer ??= setTimeout(() => this.flush(), this.flushMs);
   }
 
-  // Sends what is pending, in batches the edge accepts. Returns whether every batch was queued
-  // by the browser (sendBeacon, else fetch with keepalive).
-  flush() {
+  // Sends what is pending, in batches the edge accepts. While the page stays, each batch is a
+  // fetch whose answer becomes lastResult (and reaches onError when events were refused); as the
+  // page goes away (leaving), navigator.sendBeacon, else fetch with keepalive. Returns whether
+  // every batch was handed to the browser.
+  flush({ leaving = false } = {}) {
     clearTimeout(this.timer);
     this.timer = null;
     let queued = true;
@@ -116,16 +122,36 @@ class EventQueue {
       const batch = this.pending.splice(0, this.maxBatch);
       const body = JSON.stringify(this.receipt ? { events: batch, receipt: this.receipt } : batch);
       // A string body is sent as text/plain, which needs no CORS preflight.
-      let ok = typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function' &&
+      const beacon = leaving && typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function' &&
         navigator.sendBeacon(this.endpoint, body);
-      if (!ok) {
-        fetch(this.endpoint, { method: 'POST', body, keepalive: true, credentials: 'same-origin' }).catch(() => {});
-        ok = true;
-      }
-      queued &&= ok;
+      if (!beacon) this.post(body, batch.length);
+      queued &&= beacon || typeof fetch === 'function';
       this.sent += batch.length;
     }
     return queued;
+  }
+
+  post(body, count) {
+    const sent = fetch(this.endpoint, { method: 'POST', body, keepalive: true, credentials: 'same-origin' })
+      .then(async (res) => {
+        let answer = {};
+        try {
+          answer = await res.json();
+        } catch {
+          // not the edge's JSON: the status says enough
+        }
+        return {
+          status: res.status, accepted: answer.accepted ?? 0, rejected: answer.rejected ?? (res.ok ? 0 : count),
+          duplicates: answer.duplicates ?? 0, reasons: answer.reasons ?? (res.ok ? {} : { [`http_${res.status}`]: count }),
+        };
+      }, () => ({ status: 0, accepted: 0, rejected: count, duplicates: 0, reasons: { network: count } }))
+      .then((result) => {
+        this.lastResult = result;
+        if (result.rejected > 0 || result.status < 200 || result.status >= 300) this.onError?.(result);
+        return result;
+      });
+    this.inFlight = sent;
+    return sent;
   }
 }
 
@@ -145,6 +171,12 @@ export function trackConversion({ experiment, variation, id, value }) {
 }
 
 export function flushEvents() { return queue.flush(); }
+
+// The edge's answer to the last batch sent while the page stayed: {status, accepted, rejected,
+// duplicates, reasons: {reason: count}}, or undefined before the first. A promise of the batch
+// in flight: eventsSettled().
+export function lastEventsResult() { return queue.lastResult; }
+export function eventsSettled() { return queue.inFlight ?? Promise.resolve(undefined); }
 
 // --- the behaviour summary -----------------------------------------------------------------
 

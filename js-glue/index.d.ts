@@ -195,6 +195,34 @@ export interface RenderLayoutOptions {
   /** The browser's behaviour summary, e.g. "v1;rc=3;bo=1". */
   behaviour?: string;
   stickyBucketAssignmentDocs?: Record<string, unknown>;
+  /** false: the control layout (no experiment runs), e.g. for a visitor who did not consent. */
+  experiments?: boolean;
+  /** false: the layout leaves out the sticky documents written (decideLayout has them). */
+  writeStickyDocs?: boolean;
+}
+
+/** A config's `consent` section (docs/config.md): who is kept out of experiments. */
+export interface ConsentSettings {
+  /** A request with `Sec-GPC: 1` is kept out. */
+  globalPrivacyControl: boolean;
+  /** The vendor's consent cookie ("" when none). */
+  cookie: string;
+  /** Not empty: in only when the cookie holds one of these (opt-in). */
+  granted: string[];
+  /** Not empty: out when the cookie holds one of these (opt-out). */
+  denied: string[];
+}
+
+/** A page's decisions (Engine.decideLayout): what its layout depends on, without rendering it. */
+export interface LayoutDecision {
+  /** Equal for two requests of one config version exactly when their layouts are equal. */
+  cacheKey: string;
+  /** Seconds until a schedule on the page may change the layout. */
+  maxAge: number;
+  assignments: Array<{ experiment: string; variation: number; inExperiment: boolean }>;
+  stickyBucketAssignmentDocs?: Record<string, unknown>;
+  /** The attributes the page's decisions read. */
+  vary: string[];
 }
 
 export interface Engine {
@@ -228,6 +256,10 @@ export interface Engine {
   renderLayout(slug: string, version: number, options: RenderLayoutOptions): Layout;
   /** The same layout as JSON text (for an edge that sends it on unparsed). */
   renderLayoutText(slug: string, version: number, options: RenderLayoutOptions): string;
+  /** A cached config's consent settings, defaults filled in (ABI 1.4). */
+  configConsent(slug: string, version: number): ConsentSettings;
+  /** The page's decisions without the layout (ABI 1.4). */
+  decideLayout(slug: string, version: number, options: RenderLayoutOptions): LayoutDecision;
 }
 
 /** A config's `media` section (docs/config.md) with every default filled in. */

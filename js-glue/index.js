@@ -25,6 +25,33 @@ export class WhaleError extends Error {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
+// Up to this many characters, ASCII text is copied in and out of wasm memory by a JS loop: in
+// workerd a TextEncoder/TextDecoder call crosses into the runtime's C++, which costs more than
+// copying a few hundred bytes (a request's JSON, a decision). Longer or non-ASCII text takes them.
+const SHORT_TEXT = 2048;
+
+// Writes text's UTF-8 into memory (room for 3 bytes a character); returns the bytes written.
+function writeUtf8(text, memory) {
+  if (text.length <= SHORT_TEXT) {
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      memory[i] = c;
+    }
+    if (i === text.length) return i;
+  }
+  return encoder.encodeInto(text, memory).written;
+}
+
+function readUtf8(bytes) {
+  if (bytes.length <= SHORT_TEXT) {
+    let ascii = true;
+    for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i] < 0x80;
+    if (ascii) return String.fromCharCode.apply(null, bytes);
+  }
+  return decoder.decode(bytes);
+}
 
 async function compileModule(source) {
   if (source instanceof WebAssembly.Module) return source;
@@ -104,7 +131,7 @@ class FeatureSet {
     this.payload = payload; // the same payload parsed in JS: results point into it
     this.keys = [];
     this.features = [];
-    this.slots = null; // attribute name -> its index in whale_features_attributes (ABI 1.4)
+    this.slots = null; // attribute name -> its index in whale_features_attributes (ABI 1.5)
     this.id = 0;
     this.generation = -1;
   }
@@ -145,7 +172,7 @@ class Engine {
         const memory = new Uint8Array(x.memory.buffer, ptr, capacity);
         let written = capacity;
         if (bytes) memory.set(bytes);
-        else written = encoder.encodeInto(text, memory).written;
+        else written = writeUtf8(text, memory);
         return x[name](...extra, ptr, written) >>> 0;
       } finally {
         x.whale_free(ptr);
@@ -164,7 +191,7 @@ class Engine {
 
   lastText() {
     const x = this.exports;
-    return decoder.decode(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
+    return readUtf8(new Uint8Array(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len()));
   }
 
   // Calls an operation and returns its output text, or throws its error.
@@ -266,17 +293,25 @@ class Engine {
   // The media settings of a cached config (docs/config.md), every default filled in; throws
   // WhaleError not_found when (slug, version) is not cached. ABI 1.3.
   configMedia(slug, version) { return JSON.parse(this.call('whale_config_media', String(slug), version >>> 0)); }
+  // The consent settings of a cached config: {globalPrivacyControl, cookie, granted, denied}
+  // (docs/config.md), every default filled in. ABI 1.4.
+  configConsent(slug, version) { return JSON.parse(this.call('whale_config_consent', String(slug), version >>> 0)); }
 
   // The layout of a page (docs/layout.md) for a config loaded with loadConfig; throws
   // WhaleError not_found when (slug, version) is not cached. `now` is Unix seconds (default:
-  // the clock); `behaviour` the browser's summary string.
+  // the clock); `behaviour` the browser's summary string; `experiments: false` gives the control
+  // layout (no experiment runs); `writeStickyDocs: false` leaves the documents written out.
   renderLayout(slug, version, options) { return JSON.parse(this.renderLayoutText(slug, version, options)); }
   // The same layout as JSON text, unparsed (what an edge sends on: parsing it costs more than rendering).
-  renderLayoutText(slug, version, { page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs } = {}) {
-    const request = { slug: String(slug), version: version >>> 0, page, attributes, now: now ?? Math.floor(Date.now() / 1000) };
-    if (behaviour !== undefined) request.behaviour = behaviour;
-    if (stickyBucketAssignmentDocs !== undefined) request.stickyBucketAssignmentDocs = stickyBucketAssignmentDocs;
-    return this.call('whale_render_layout', JSON.stringify(request));
+  renderLayoutText(slug, version, options = {}) {
+    return this.call('whale_render_layout', layoutRequest(slug, version, options));
+  }
+  // The page's decisions without the layout: {cacheKey, maxAge, assignments,
+  // stickyBucketAssignmentDocs?, vary}, as renderLayout would give them for the same options.
+  // Layouts are equal when their (version, cacheKey) are (but for the sticky documents written),
+  // so an edge decides first and renders only what its cache lacks. ABI 1.4.
+  decideLayout(slug, version, options = {}) {
+    return JSON.parse(this.call('whale_render_layout', layoutRequest(slug, version, options, true)));
   }
 
   // One request: every feature's value and the experiments the user is in. The core answers
@@ -475,6 +510,20 @@ function jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariatio
   if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
   if (url !== undefined) request += `,"url":${JSON.stringify(url)}`;
   if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
+  return `${request}}`;
+}
+
+function layoutRequest(slug, version, {
+  page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs, experiments, writeStickyDocs,
+} = {}, decide = false) {
+  let request = `{"slug":${JSON.stringify(String(slug))},"version":${version >>> 0}`;
+  if (page !== undefined) request += `,"page":${JSON.stringify(page)}`;
+  request += `,"attributes":${JSON.stringify(attributes)},"now":${JSON.stringify(now ?? Math.floor(Date.now() / 1000))}`;
+  if (behaviour !== undefined) request += `,"behaviour":${JSON.stringify(behaviour)}`;
+  if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
+  if (experiments === false) request += ',"experiments":false';
+  if (writeStickyDocs === false) request += ',"writeStickyDocs":false';
+  if (decide) request += ',"decide":true';
   return `${request}}`;
 }
 

@@ -20,9 +20,10 @@
 namespace {
 
 constexpr uint32_t abi_major = 1;
-// 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media, 1.4
+// 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media, 1.4 render requests
+// with "decide", "experiments", "writeStickyDocs" and whale_config_consent, 1.5
 // whale_features_attributes and whale_eval_all_encoded.
-constexpr uint32_t abi_minor = 4;
+constexpr uint32_t abi_minor = 5;
 
 std::string last;
 uint32_t last_handle = 0;
@@ -55,6 +56,23 @@ const whale::api::feature_set* feature_set_of(uint32_t handle) {
 
 uint32_t not_live(uint32_t handle) {
   return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
+}
+
+// A config's consent settings as JSON, every default filled in.
+std::string consent_json(const whale::config::consent_settings& c) {
+  std::string out = "{\"globalPrivacyControl\":";
+  out += c.global_privacy_control ? "true" : "false";
+  out += ",\"cookie\":";
+  whale::json::write_string(c.cookie, out);
+  for (const auto& [name, list] : {std::pair{",\"granted\":[", &c.granted}, std::pair{"],\"denied\":[", &c.denied}}) {
+    out += name;
+    for (size_t i = 0; i < list->size(); ++i) {
+      if (i > 0) out += ',';
+      whale::json::write_string((*list)[i], out);
+    }
+  }
+  out += "]}";
+  return out;
 }
 
 // A config's media settings as JSON, in the config's own member names, every default filled in.
@@ -174,6 +192,14 @@ WHALE_EXPORT(whale_config_parse) uint32_t whale_config_parse(const char* p, size
   return 0;
 }
 
+// ABI 1.4: whether the bytes are JSON (simdjson's parse alone): the floor under a config parse.
+WHALE_EXPORT(whale_json_check) uint32_t whale_json_check(const char* p, size_t n) {
+  auto checked = whale::json::check(input(p, n));
+  if (!checked.ok()) return failed(checked.code(), checked.message());
+  last.clear();
+  return 0;
+}
+
 WHALE_EXPORT(whale_config_load) uint32_t whale_config_load(uint32_t version, const char* p, size_t n) {
   auto parsed = whale::config::parse(input(p, n));
   if (!parsed.ok()) return failed(parsed.code(), parsed.message());
@@ -199,6 +225,16 @@ WHALE_EXPORT(whale_config_media) uint32_t whale_config_media(uint32_t version, c
                   "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
   }
   last = media_json(config->media());
+  return 0;
+}
+
+WHALE_EXPORT(whale_config_consent) uint32_t whale_config_consent(uint32_t version, const char* p, size_t n) {
+  const auto config = configs.get(input(p, n), version);
+  if (config == nullptr) {
+    return failed(whale::error_code::not_found,
+                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
+  }
+  last = consent_json(config->consent());
   return 0;
 }
 

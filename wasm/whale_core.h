@@ -53,7 +53,7 @@ uint32_t whale_eval_all(uint32_t handle, const char* req, size_t len);
  * whale_features_load leaves the features' keys (a JSON array, in that form's order) in the
  * last result. */
 uint32_t whale_eval_all_compact(uint32_t handle, const char* req, size_t len);
-/* ABI 1.4: the attributes the feature set's payload reads, as a JSON array in the last result;
+/* ABI 1.5: the attributes the feature set's payload reads, as a JSON array in the last result;
  * whale_eval_all_encoded is whale_eval_all_compact for a request of attributes only, given
  * encoded (whale::api::attribute_tag in include/whale/api.h) and naming attributes by their
  * index in that array: no JSON to write or parse per request. */
@@ -68,12 +68,18 @@ uint32_t whale_eval_all_encoded(uint32_t handle, const char* req, size_t len);
  * {hits, misses, evictions, entries, bytes, budget} in the last result. */
 uint32_t whale_config_parse(const char* json, size_t len);
 uint32_t whale_config_load(uint32_t version, const char* json, size_t len);
+/* ABI 1.4: 0 when the bytes are JSON (simdjson's parse alone, no value built), else the error:
+ * the floor under a config parse (bench/config.bench.mjs). */
+uint32_t whale_json_check(const char* json, size_t len);
 uint32_t whale_config_resolve(uint32_t version, const char* slug, size_t len);
 uint32_t whale_config_cache_stats(void);
 /* ABI 1.3: the media settings of a cached config (docs/config.md, `media`) as JSON with every
  * default filled in: {"allowedSources","formats","maxWidth","maxHeight","quality","widths",
  * "maxInputBytes","maxInputPixels","signedUrls"}; not_found when (slug, version) is not cached. */
 uint32_t whale_config_media(uint32_t version, const char* slug, size_t len);
+/* ABI 1.4: the consent settings of a cached config (docs/config.md, `consent`) as JSON with every
+ * default filled in: {"globalPrivacyControl","cookie","granted","denied"}. */
+uint32_t whale_config_consent(uint32_t version, const char* slug, size_t len);
 
 /* Layouts (include/whale/layout.h, docs/layout.md), ABI 1.2. The request is JSON
  * {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?}

@@ -109,7 +109,9 @@ class layout_precomputations {
 // {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?} ->
 // the layout JSON of layout::render_layout, for a config in `configs` (not_found when (slug,
 // version) is not cached). `now` is Unix seconds (default: default_now, the caller's clock);
-// `behaviour` the browser's summary string.
+// `behaviour` the browser's summary string. Optional booleans: "experiments" (false: the control
+// layout, no experiment runs), "writeStickyDocs" (false: leave them out of the layout) and
+// "decide" (true: layout::decide_layout's decisions instead of the layout).
 result<std::string> render_layout(config::cache& configs, layout_precomputations& prepared, std::string_view request,
                                   int64_t default_now);
 

@@ -180,6 +180,22 @@ result<context> context_from_json(const json::value& ctx, payload& storage);
 json::value run(const json::value& experiment, context& ctx);
 // evalFeature: returns {value, on, off, source, ruleId[, experiment, experimentResult]}.
 json::value eval_feature(std::string_view key, context& ctx);
+// evalFeature by reference, for a caller that needs the value and the experiment's outcome but
+// not GrowthBook's FeatureResult object (the layout's section variants): nothing is copied.
+struct feature_pick {
+  const json::value* value = nullptr;  // into the payload or the context; nullptr: null
+  // Where the value came from: GrowthBook's source ("defaultValue", "force", "experiment", ...)
+  // and the rule's index (-1: none). With `variation` they name the value within the payload.
+  std::string_view source;
+  int rule = -1;
+  bool has_experiment = false;
+  std::string_view experiment;  // the experiment's key (the rule's key, else the feature's)
+  int variation = 0;            // as experimentResult.variationId
+  bool in_experiment = false;
+};
+// The pointers are valid while the payload and the context are.
+feature_pick pick_feature(std::string_view key, context& ctx);
+
 // Every feature of the payload at once: {"features":{key:{value,on,off,source,ruleId}},
 // "experiments":[result...], "stickyBucketAssignmentDocs":{changed docs}} written compactly.
 void eval_all(context& ctx, std::string& out);

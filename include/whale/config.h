@@ -161,6 +161,16 @@ struct media_settings {
   bool signed_urls = false;  // require an HMAC signature (the key lives in the worker, not here)
 };
 
+// ---- Consent (who the storefront keeps out of experiments) -------------------------------------
+
+// A visitor kept out gets the control layout, no visitor id and no exposure (docs/config.md).
+struct consent_settings {
+  bool global_privacy_control = true;  // a request with `Sec-GPC: 1` is kept out
+  std::string cookie;                  // the vendor's consent cookie; empty: none
+  std::vector<std::string> granted;    // not empty: in only when the cookie holds one of these (opt-in)
+  std::vector<std::string> denied;     // not empty: out when the cookie holds one of these (opt-out)
+};
+
 // ---- Catalog (the layout's product grids and inventory forecasts) ------------------------------
 
 // A read-only view of numbers owned by the config.
@@ -211,6 +221,7 @@ class vendor_config {
   const page* find_page(std::string_view id) const noexcept;
   const page* find_page_by_path(std::string_view path) const noexcept;
   const media_settings& media() const noexcept;
+  const consent_settings& consent() const noexcept;
   const product_catalog& catalog() const noexcept;
   const product* find_product(std::string_view sku) const noexcept;
   // Approximate bytes this config holds in memory (the cache's budget unit).

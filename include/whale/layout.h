@@ -41,11 +41,17 @@ class prepared {
   // and its ,"urgency","sellsOutBy" members.
   std::string_view product_json(size_t product) const noexcept { return product_json_[product]; }
   std::string_view urgency_json(size_t product) const noexcept { return urgency_json_[product]; }
-  // An instance as written, precomputed: {"id","key","props":{...} (open). By index into
-  // pages(), the page's sections and the section's components.
+  // An instance as written, precomputed: {"id","key","props":{...} (open), a grid's products
+  // inside its props. By index into pages(), the page's sections and the section's components.
   std::string_view instance_json(size_t page, size_t section, size_t index) const noexcept {
     return instance_json_[page][section][index];
   }
+  // Whether a component takes part in any conflict (lists one, or is listed by another): the
+  // others need no conflict check.
+  bool in_conflicts(size_t component) const noexcept { return in_conflicts_[component] != 0; }
+  // Whether a component is a product grid (its products are written into its props; for an
+  // instance as written they are in instance_json already).
+  bool is_grid(size_t component) const noexcept { return is_grid_[component] != 0; }
   // Bytes to reserve for a layout of this config (its largest page plus every product once).
   size_t size_hint() const noexcept { return size_hint_; }
 
@@ -56,6 +62,8 @@ class prepared {
   bool zone_known_ = false;
   std::vector<inventory::forecast> forecasts_;
   std::vector<double> recent_sales_;
+  std::vector<uint8_t> in_conflicts_;
+  std::vector<uint8_t> is_grid_;
   std::vector<std::string> product_json_;
   std::vector<std::string> urgency_json_;
   std::vector<std::vector<std::vector<std::string>>> instance_json_;
@@ -72,6 +80,12 @@ struct options {
   std::string_view behaviour;
   // The vendor's classification rules and adaptations; nullptr: behaviour::rules::defaults().
   const behaviour::rules* behaviour_rules = nullptr;
+  // False: experiments do not run (GrowthBook's `enabled: false`), so every section shows the
+  // value it has without them, its control. For visitors who did not consent to experiments.
+  bool experiments = true;
+  // False: the layout leaves out "stickyBucketAssignmentDocs" (the caller has them from
+  // decide_layout), so that it holds nothing of one visitor beyond what its cacheKey names.
+  bool write_sticky_docs = true;
 };
 
 // Why an instance of the page is not in the layout (the "reason" of `dropped`).
@@ -89,8 +103,20 @@ const char* drop_reason_name(drop_reason r) noexcept;  // "hidden", "off-schedul
 //  "behaviour"?:[states],"stickyBucketAssignmentDocs"?:{written},
 //  "sections":[{"id","components":[{"id","key","props"}]}],"dropped":[{"id","reason",...}],
 //  "cacheKey","maxAge","vary":[attribute names]}.
+// cacheKey is a 64-bit hash of the page's decisions: each section variant's value and assignment,
+// the behaviour states, and which instances the variants, adaptations, visibility conditions and
+// schedules kept. Two requests with the same config version and cacheKey get the same layout
+// (but for the sticky documents written), so it keys a cache shared by visitors.
 // Errors: not_found (no such page), wrong_type (attributes not an object).
 result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page,
+                           const json::value& attributes, int64_t now_unix_seconds, const options& opts,
+                           std::string& out);
+
+// The decisions only, without rendering: {"cacheKey","maxAge","assignments":[...],
+// "stickyBucketAssignmentDocs"?:{written},"vary":[...]}, each as render_layout would write it for
+// the same inputs. Costs the evaluation, not the writing: an edge asks this first and renders
+// only when its cache has no layout under (version, cacheKey).
+result<void> decide_layout(const config::vendor_config& config, uint64_t version, std::string_view page,
                            const json::value& attributes, int64_t now_unix_seconds, const options& opts,
                            std::string& out);
 

@@ -67,6 +67,16 @@ result<std::string> render_layout(config::cache& configs, layout_precomputations
     if (!sticky->is_object()) return fail(error_code::wrong_type, "stickyBucketAssignmentDocs: expected an object");
     opts.sticky_docs = sticky;
   }
+  // Booleans: "experiments" (false: the control layout), "writeStickyDocs" (false: the layout
+  // leaves them out) and "decide" (true: the decisions only, layout::decide_layout).
+  bool decide = false;
+  for (auto [name, slot] : {std::pair<const char*, bool*>{"experiments", &opts.experiments},
+                            {"writeStickyDocs", &opts.write_sticky_docs}, {"decide", &decide}}) {
+    const value* flag = doc.find(name);
+    if (flag == nullptr || flag->is_null()) continue;
+    if (!flag->is_bool()) return fail(error_code::wrong_type, std::string(name) + ": expected a boolean");
+    *slot = flag->as_bool();
+  }
   const auto number = static_cast<uint64_t>(version->as_number());
   std::shared_ptr<const config::vendor_config> config = configs.get(slug->as_string(), number);
   if (config == nullptr) {
@@ -76,7 +86,8 @@ result<std::string> render_layout(config::cache& configs, layout_precomputations
   opts.precomputed = prep.get();
   opts.behaviour_rules = config->behaviour_rules();
   std::string out;
-  WHALE_TRY_VOID(layout::render_layout(*config, number, page->as_string(), *attributes, now, opts, out));
+  const auto run = decide ? layout::decide_layout : layout::render_layout;
+  WHALE_TRY_VOID(run(*config, number, page->as_string(), *attributes, now, opts, out));
   return out;
 }
 

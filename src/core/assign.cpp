@@ -1131,6 +1131,23 @@ std::string changed_docs_json(const context& ctx) {
 
 }  // namespace
 
+feature_pick pick_feature(std::string_view key, context& ctx) {
+  evaluation ev{ctx, {}};
+  const feature_outcome o = eval_feature_in(key, ev, 0);
+  feature_pick pick;
+  pick.value = o.value_;
+  pick.source = source_name(o.source);
+  pick.rule = o.rule_no;
+  if (!o.has_experiment) return pick;
+  const experiment_fields& f = o.experiment.f;
+  const size_t count = f.variations && f.variations->is_array() ? f.variations->items().size() : 0;
+  pick.has_experiment = true;
+  pick.in_experiment = o.result.variation >= 0 && static_cast<size_t>(o.result.variation) < count;
+  pick.variation = pick.in_experiment ? o.result.variation : 0;
+  pick.experiment = f.key && f.key->is_string() ? std::string_view(f.key->as_string()) : key;
+  return pick;
+}
+
 void eval_all(context& ctx, std::string& out) {
   out += "{\"features\":{";
   bool first = true;

@@ -635,6 +635,56 @@ result<void> read_media(const value& v, media_settings& out) {
   return {};
 }
 
+namespace {
+
+// A cookie name: an RFC 6265 token.
+bool is_cookie_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (c <= 0x20 || c >= 0x7f || std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos) return false;
+  }
+  return true;
+}
+
+result<void> cookie_values(const value& v, const path_ref& path, std::string_view key, std::vector<std::string>& out) {
+  WHALE_TRY(const value* list, member(v, path, key, json::kind::array, false));
+  if (list == nullptr) return {};
+  const path_ref at_list(path, key);
+  if (list->items().empty() || list->items().size() > 16) return at_list.fail(error_code::invalid_value, "expected 1 to 16 values");
+  for (size_t i = 0; i < list->items().size(); ++i) {
+    const value& s = list->items()[i];
+    const path_ref at(at_list, i);
+    if (!s.is_string()) return at.fail(error_code::wrong_type, "expected string");
+    if (s.as_string().size() > 256) return at.fail(error_code::invalid_value, "expected at most 256 characters");
+    out.push_back(s.as_string());
+  }
+  return {};
+}
+
+}  // namespace
+
+result<void> read_consent(const value& v, consent_settings& out) {
+  const path_ref path("consent");
+  WHALE_TRY_VOID(object_of(v, path, {"globalPrivacyControl", "cookie", "granted", "denied"}));
+  WHALE_TRY_VOID(set_bool(v, path, "globalPrivacyControl", out.global_privacy_control));
+  WHALE_TRY(const value* cookie, member(v, path, "cookie", json::kind::string, false));
+  if (cookie != nullptr) {
+    if (!is_cookie_name(cookie->as_string())) {
+      return path_ref(path, "cookie").fail(error_code::invalid_value, "expected a cookie name (1 to 64 token characters)");
+    }
+    out.cookie = cookie->as_string();
+  }
+  WHALE_TRY_VOID(cookie_values(v, path, "granted", out.granted));
+  WHALE_TRY_VOID(cookie_values(v, path, "denied", out.denied));
+  if (!out.granted.empty() && !out.denied.empty()) {
+    return fail(error_code::invalid_value, "consent: expected \"granted\" (opt-in) or \"denied\" (opt-out), not both");
+  }
+  if ((!out.granted.empty() || !out.denied.empty()) && out.cookie.empty()) {
+    return fail(error_code::invalid_value, "consent: \"granted\" and \"denied\" need \"cookie\"");
+  }
+  return {};
+}
+
 result<void> read_inventory(const value& v, product_catalog& out) {
   const path_ref catalog("catalog");
   const path_ref path(catalog, "inventory");
@@ -761,6 +811,7 @@ const assign::payload& vendor_config::assignments() const noexcept { return impl
 const std::vector<component>& vendor_config::components() const noexcept { return impl_->components; }
 const std::vector<page>& vendor_config::pages() const noexcept { return impl_->pages; }
 const media_settings& vendor_config::media() const noexcept { return impl_->media; }
+const consent_settings& vendor_config::consent() const noexcept { return impl_->consent; }
 const product_catalog& vendor_config::catalog() const noexcept { return impl_->catalog; }
 size_t vendor_config::memory_bytes() const noexcept { return impl_->memory_bytes; }
 const behaviour::rules* vendor_config::behaviour_rules() const noexcept { return impl_->behaviour.get(); }

@@ -121,9 +121,8 @@ simdjson::dom::parser& shared_parser() {
   return parser;
 }
 
-}  // namespace
-
-result<value> parse(std::string_view text) {
+// text's DOM in the shared parser, valid until its next parse.
+result<simdjson::dom::element> parse_dom(std::string_view text) {
   simdjson::dom::parser& parser = shared_parser();
   if (parser.max_depth() != max_depth) {
     if (auto e = parser.allocate(text.size() < 4096 ? 4096 : text.size(), max_depth)) {
@@ -133,10 +132,23 @@ result<value> parse(std::string_view text) {
   simdjson::padded_string padded(text);
   simdjson::dom::element root;
   if (auto e = parser.parse(padded).get(root)) return from_simdjson(e);
+  return root;
+}
+
+}  // namespace
+
+result<value> parse(std::string_view text) {
+  WHALE_TRY(simdjson::dom::element root, parse_dom(text));
   return convert(root);
 }
 
 bool valid_utf8(std::string_view text) noexcept { return simdjson::validate_utf8(text.data(), text.size()); }
+
+result<void> check(std::string_view text) {
+  WHALE_TRY(simdjson::dom::element root, parse_dom(text));
+  (void)root;
+  return {};
+}
 
 void write_string(std::string_view s, std::string& out) {
   static const char hex[] = "0123456789abcdef";

@@ -149,7 +149,13 @@ class page_state {
       : config_(config), page_(page), page_index_(static_cast<size_t>(&page - config.pages().data())), prep_(prep),
         attributes_(attributes), now_(now), opts_(opts) {}
 
-  result<void> render(uint64_t version, std::string& out);
+  // Evaluates the page's variants, behaviour, visibility and schedules (everything the layout
+  // depends on) and hashes those decisions into key_.
+  void decide();
+  // decide_layout's answer.
+  void write_decision(std::string& out);
+  // The layout; decide() first.
+  void render(uint64_t version, std::string& out);
 
  private:
   bool id_taken(std::string_view id) const {
@@ -172,7 +178,9 @@ class page_state {
   void resolve_dependencies();
   std::vector<size_t> ordered(uint32_t section) const;
   void write_component(const item& i, std::string& out) const;
-  void write_products(const value& props, std::string& out) const;
+  void write_assignments(std::string& out) const;
+  void write_sticky_docs(std::string& out) const;
+  int64_t max_age() const;
 
   const config::vendor_config& config_;
   const config::page& page_;
@@ -186,12 +194,13 @@ class page_state {
   std::vector<dropped_item> dropped_;
   std::vector<assignment> assignments_;
   attribute_set vary_;
-  std::deque<value> values_;         // feature values the items point into
   std::deque<std::string> strings_;  // ids of pulled-in instances
   std::vector<const behaviour::adaptation*> adaptations_;
   behaviour::state_set states_ = 0;
   std::optional<assign::context> context_;
   uint32_t next_order_ = 0;
+  std::string decisions_;  // what key_ hashes (see decide)
+  uint64_t key_ = 0;
 };
 
 void page_state::evaluate_sections() {
@@ -203,25 +212,31 @@ void page_state::evaluate_sections() {
         context_.emplace();
         context_->data = &config_.assignments();
         context_->attributes = attributes_;
+        context_->enabled = opts_.experiments;
+        context_->record_compact = true;  // exposures are not reported from here: no JSON for them
         if (opts_.sticky_docs != nullptr) {
           context_->sticky_bucketing = true;
           context_->sticky_docs = *opts_.sticky_docs;
         }
       }
       vary_.add_feature(config_.assignments(), section.feature);
-      values_.push_back(assign::eval_feature(section.feature, *context_));
-      const value& result = values_.back();
-      const value* experiment = result.find("experiment");
-      const value* outcome = result.find("experimentResult");
-      if (experiment && outcome) {
-        const value* key = experiment->find("key");
-        const value* variation = outcome->find("variationId");
-        const value* in = outcome->find("inExperiment");
-        assignments_.push_back({key && key->is_string() ? key->as_string() : section.feature,
-                                variation && variation->is_number() ? variation->as_number() : 0,
-                                in && in->is_bool() && in->as_bool()});
+      const assign::feature_pick pick = assign::pick_feature(section.feature, *context_);
+      if (pick.has_experiment) {
+        assignments_.push_back({std::string(pick.experiment), static_cast<double>(pick.variation), pick.in_experiment});
+        const assignment& a = assignments_.back();
+        decisions_ += a.experiment;
+        decisions_ += a.in_experiment ? "\x1fin\x1f" : "\x1fout\x1f";
+        decisions_ += json::number_to_string(a.variation);
       }
-      variant = result.find("value");
+      // The value, named by where it is in the payload: the layouts' contexts force no feature.
+      variant = pick.value;
+      decisions_ += "\x1e";
+      decisions_ += pick.source;
+      decisions_ += ' ';
+      decisions_ += std::to_string(pick.rule);
+      decisions_ += ' ';
+      decisions_ += std::to_string(pick.variation);
+      decisions_ += "\x1e";
     }
     add_section(s, variant);
   }
@@ -365,6 +380,7 @@ void page_state::resolve_conflicts() {
   std::vector<size_t> kept;
   for (size_t k : by_priority) {
     const item& i = items_[k];
+    if (!prep_.in_conflicts(i.component)) continue;  // conflicts with nothing: kept
     const size_t* winner = nullptr;
     for (const size_t& w : kept) {
       if (conflicting(component_of(i), i.component, component_of(items_[w]), items_[w].component)) {
@@ -474,8 +490,10 @@ struct product_ref {
   double key = 0;  // ascending sort key of the grid's order (0: as selected)
 };
 
-void page_state::write_products(const value& props, std::string& out) const {
-  const config::product_catalog& catalog = config_.catalog();
+// A product grid's ",\"products\":[...]" for its props (nothing when it selects none): a
+// function of the config alone, so grids as written are precomputed with their instance.
+void write_products(const config::vendor_config& config, const prepared& prep, const value& props, std::string& out) {
+  const config::product_catalog& catalog = config.catalog();
   const auto& products = catalog.products;
   std::vector<product_ref> picked;
   const auto pick = [&](const config::product& p) {
@@ -486,7 +504,7 @@ void page_state::write_products(const value& props, std::string& out) const {
   };
   if (const value* skus = props.find("skus"); skus && skus->is_array()) {
     for (const value& sku : skus->items()) {
-      const config::product* p = sku.is_string() ? config_.find_product(sku.as_string()) : nullptr;
+      const config::product* p = sku.is_string() ? config.find_product(sku.as_string()) : nullptr;
       if (p) pick(*p);
     }
   } else if (const value* category = props.find("category"); category && category->is_string()) {
@@ -500,10 +518,10 @@ void page_state::write_products(const value& props, std::string& out) const {
   if (const value* s = props.find("sort"); s && s->is_string()) sort = s->as_string();
   if (catalog.order_by_urgency && sort == "featured") sort = "urgency";
   for (product_ref& r : picked) {
-    if (sort == "urgency") r.key = -prep_.forecast(r.index).score;
+    if (sort == "urgency") r.key = -prep.forecast(r.index).score;
     else if (sort == "price-asc") r.key = products[r.index].price;
     else if (sort == "price-desc") r.key = -products[r.index].price;
-    else if (sort == "bestselling") r.key = -prep_.recent_sales(r.index);
+    else if (sort == "bestselling") r.key = -prep.recent_sales(r.index);
   }
   std::stable_sort(picked.begin(), picked.end(), [](const product_ref& a, const product_ref& b) {
     if (a.sold_out != b.sold_out) return b.sold_out;  // sold-out products last
@@ -518,40 +536,38 @@ void page_state::write_products(const value& props, std::string& out) const {
   out += ",\"products\":[";
   for (size_t n = 0; n < picked.size(); ++n) {
     if (n) out.push_back(',');
-    out += prep_.product_json(picked[n].index);
-    if (urgency) out += prep_.urgency_json(picked[n].index);
+    out += prep.product_json(picked[n].index);
+    if (urgency) out += prep.urgency_json(picked[n].index);
     if (picked[n].sold_out && catalog.sold_out == config::sold_out_policy::mark) out += ",\"soldOut\":true";
     out.push_back('}');
   }
   out.push_back(']');
 }
 
+// Puts a grid's products inside the props object that ends `out` (written from props_at).
+void add_products(const config::vendor_config& config, const prepared& prep, const value& props, size_t props_at,
+                  std::string& out) {
+  out.pop_back();  // the props object's '}': the products go inside it
+  const size_t at = out.size();
+  write_products(config, prep, props, out);
+  if (out.size() > at && at - props_at == 1) out.erase(at, 1);  // "{" + ",..." -> "{..."
+  out.push_back('}');
+}
+
 void page_state::write_component(const item& i, std::string& out) const {
-  const config::component& c = component_of(i);
-  size_t props_at = 0;
-  if (i.source >= 0) {
-    const std::string_view written = prep_.instance_json(page_index_, i.section, static_cast<size_t>(i.source));
-    out += written;
-    props_at = out.size() - (written.size() - written.find(",\"props\":") - 9);
-  } else {
-    out += "{\"id\":";
-    json::write_string(i.id, out);
-    out += ",\"key\":";
-    json::write_string(c.key, out);
-    out += ",\"props\":";
-    props_at = out.size();
-    json::write(i.current_props(), out);
+  if (i.source >= 0) {  // as written: precomputed, a grid's products included
+    out += prep_.instance_json(page_index_, i.section, static_cast<size_t>(i.source));
+    out.push_back('}');
+    return;
   }
-  if (c.kind == "product-grid") {
-    std::string products;
-    write_products(i.current_props(), products);
-    if (!products.empty()) {
-      out.pop_back();  // the props object's '}'
-      if (out.size() - props_at == 1) products.erase(0, 1);  // "{" + ",..." -> "{..."
-      out += products;
-      out.push_back('}');
-    }
-  }
+  out += "{\"id\":";
+  json::write_string(i.id, out);
+  out += ",\"key\":";
+  json::write_string(component_of(i).key, out);
+  out += ",\"props\":";
+  const size_t props_at = out.size();
+  json::write(i.current_props(), out);
+  if (prep_.is_grid(i.component)) add_products(config_, prep_, i.current_props(), props_at, out);
   out.push_back('}');
 }
 
@@ -579,7 +595,10 @@ uint64_t layout_hash(std::string_view bytes) noexcept {
   return h;
 }
 
-result<void> page_state::render(uint64_t version, std::string& out) {
+// The layout is a function of the config and these decisions alone: conflicts, dependencies,
+// order and product grids follow from which instances are kept, and the clock reaches the layout
+// only through schedules. So their hash keys a cache of layouts across visitors.
+void page_state::decide() {
   if (!opts_.behaviour.empty()) {
     const behaviour::rules& rules = opts_.behaviour_rules ? *opts_.behaviour_rules : behaviour::rules::defaults();
     auto decided = behaviour::decide(rules, opts_.behaviour, page_.id);
@@ -589,19 +608,39 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     }
   }
   items_.reserve(64);
+  decisions_.reserve(256);
+  decisions_ += page_.id;
+  decisions_ += opts_.behaviour.empty() ? std::string("\x1d-") : "\x1d" "b" + std::to_string(states_);
+  decisions_ += "\x1d";
   evaluate_sections();
-  resolve_conflicts();
-  resolve_dependencies();
+  decisions_ += "\x1d";
+  for (const item& i : items_) {
+    decisions_ += i.id;
+    decisions_ += i.alive ? "\x1f+" : "\x1f-";
+  }
+  key_ = layout_hash(decisions_);
+}
 
-  const size_t start = out.size();
-  out.reserve(start + prep_.size_hint());
-  out += "{\"vendor\":";
-  json::write_string(config_.vendor().slug, out);
-  out += ",\"version\":";
-  out += std::to_string(version);
-  out += ",\"page\":";
-  json::write_string(page_.id, out);
-  out += ",\"assignments\":[";
+void write_hex(uint64_t v, std::string& out) {
+  static const char hex[] = "0123456789abcdef";
+  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(hex[(v >> shift) & 15]);
+}
+
+void page_state::write_decision(std::string& out) {
+  out += "{\"cacheKey\":\"";
+  write_hex(key_, out);
+  out += "\",\"maxAge\":";
+  out += std::to_string(max_age());
+  out += ",\"assignments\":";
+  write_assignments(out);
+  write_sticky_docs(out);
+  out += ",\"vary\":";
+  vary_.write(out);
+  out.push_back('}');
+}
+
+void page_state::write_assignments(std::string& out) const {
+  out.push_back('[');
   for (size_t n = 0; n < assignments_.size(); ++n) {
     if (n) out.push_back(',');
     out += "{\"experiment\":";
@@ -611,6 +650,41 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     out += assignments_[n].in_experiment ? ",\"inExperiment\":true}" : ",\"inExperiment\":false}";
   }
   out.push_back(']');
+}
+
+void page_state::write_sticky_docs(std::string& out) const {
+  if (opts_.sticky_docs == nullptr || !context_ || !opts_.write_sticky_docs) return;
+  value written = value::object();
+  for (const std::string& key : context_->changed_sticky_docs) {
+    if (const value* doc = context_->sticky_docs.find(key)) written.set(key, *doc);
+  }
+  out += ",\"stickyBucketAssignmentDocs\":";
+  json::write(written, out);
+}
+
+// Seconds until a schedule on the page may change its answer (at most a day).
+int64_t page_state::max_age() const {
+  constexpr int64_t day = 86400;
+  int64_t max_age = day;
+  for (const item& i : items_) {
+    if (i.when) max_age = std::min(max_age, seconds_until_change(*i.when, now_, prep_.zone(), day));
+  }
+  return max_age;
+}
+
+void page_state::render(uint64_t version, std::string& out) {
+  resolve_conflicts();
+  resolve_dependencies();
+
+  out.reserve(out.size() + prep_.size_hint());
+  out += "{\"vendor\":";
+  json::write_string(config_.vendor().slug, out);
+  out += ",\"version\":";
+  out += std::to_string(version);
+  out += ",\"page\":";
+  json::write_string(page_.id, out);
+  out += ",\"assignments\":";
+  write_assignments(out);
   if (!opts_.behaviour.empty()) {
     out += ",\"behaviour\":[";
     bool first = true;
@@ -622,14 +696,7 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     }
     out.push_back(']');
   }
-  if (opts_.sticky_docs != nullptr && context_) {
-    value written = value::object();
-    for (const std::string& key : context_->changed_sticky_docs) {
-      if (const value* doc = context_->sticky_docs.find(key)) written.set(key, *doc);
-    }
-    out += ",\"stickyBucketAssignmentDocs\":";
-    json::write(written, out);
-  }
+  write_sticky_docs(out);
   out += ",\"sections\":[";
   for (uint32_t s = 0; s < page_.sections.size(); ++s) {
     if (s) out.push_back(',');
@@ -660,22 +727,13 @@ result<void> page_state::render(uint64_t version, std::string& out) {
     out.push_back('}');
   }
   out.push_back(']');
-
-  const uint64_t hash = layout_hash(std::string_view(out).substr(start));
-  static const char hex[] = "0123456789abcdef";
   out += ",\"cacheKey\":\"";
-  for (int shift = 60; shift >= 0; shift -= 4) out.push_back(hex[(hash >> shift) & 15]);
+  write_hex(key_, out);
   out += "\",\"maxAge\":";
-  constexpr int64_t day = 86400;
-  int64_t max_age = day;
-  for (const item& i : items_) {
-    if (i.when) max_age = std::min(max_age, seconds_until_change(*i.when, now_, prep_.zone(), day));
-  }
-  out += std::to_string(max_age);
+  out += std::to_string(max_age());
   out += ",\"vary\":";
   vary_.write(out);
   out.push_back('}');
-  return {};
 }
 
 }  // namespace
@@ -725,7 +783,15 @@ std::string urgency_members(const inventory::forecast& f) {
 
 }  // namespace
 
-prepared::prepared(const config::vendor_config& config) {
+prepared::prepared(const config::vendor_config& config)
+    : in_conflicts_(config.components().size(), 0), is_grid_(config.components().size(), 0) {
+  for (size_t c = 0; c < config.components().size(); ++c) is_grid_[c] = config.components()[c].kind == "product-grid";
+  for (size_t c = 0; c < config.components().size(); ++c) {
+    for (uint32_t other : config.components()[c].conflicts) {
+      in_conflicts_[c] = 1;
+      if (other < in_conflicts_.size()) in_conflicts_[other] = 1;
+    }
+  }
   auto zone = tz::zone_rule(config.vendor().timezone);
   zone_known_ = zone.ok();
   if (zone_known_) zone_ = zone.value();  // unknown zones: UTC (docs/layout.md)
@@ -753,7 +819,9 @@ prepared::prepared(const config::vendor_config& config) {
         out += ",\"key\":";
         json::write_string(config.components()[i.component].key, out);
         out += ",\"props\":";
+        const size_t props_at = out.size();
         json::write(i.props, out);
+        if (is_grid_[i.component]) add_products(config, *this, i.props, props_at, out);
         page_bytes += out.size();
       }
     }
@@ -805,8 +873,12 @@ int64_t seconds_until_change(const config::schedule& when, int64_t utc, const tz
   return std::min(next, std::max<int64_t>(boundary, 1));
 }
 
-result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page_id,
-                           const json::value& attributes, int64_t now, const options& opts, std::string& out) {
+namespace {
+
+// Decides `page_id` for these inputs, then hands the decided page to `then`.
+template <class Then>
+result<void> with_decided_page(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                               const json::value& attributes, int64_t now, const options& opts, Then&& then) {
   const config::page* page = config.find_page(page_id);
   if (page == nullptr) {
     return fail(error_code::not_found,
@@ -817,7 +889,23 @@ result<void> render_layout(const config::vendor_config& config, uint64_t version
   const prepared* prep = opts.precomputed;
   if (prep == nullptr) prep = &local.emplace(config);
   page_state state(config, *page, *prep, attributes, now, opts);
-  return state.render(version, out);
+  state.decide();
+  then(state);
+  return {};
+}
+
+}  // namespace
+
+result<void> render_layout(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                           const json::value& attributes, int64_t now, const options& opts, std::string& out) {
+  return with_decided_page(config, version, page_id, attributes, now, opts,
+                           [&](page_state& state) { state.render(version, out); });
+}
+
+result<void> decide_layout(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                           const json::value& attributes, int64_t now, const options& opts, std::string& out) {
+  return with_decided_page(config, version, page_id, attributes, now, opts,
+                           [&](page_state& state) { state.write_decision(out); });
 }
 
 }  // namespace whale::layout

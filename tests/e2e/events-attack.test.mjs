@@ -104,7 +104,7 @@ test('forged and skewed events move no count and trip no SRM; refusals are count
     }));
     res = await postEvents(events);
     assert.equal(res.status, 202);
-    assert.deepEqual(res.json, { accepted: 0, rejected: 100, duplicates: 0 });
+    assert.deepEqual(res.json, { accepted: 0, rejected: 100, duplicates: 0, reasons: { no_receipt: 100 } });
   }
   // 2000 skewed exposures: 1000 with a receipt whose payload was rewritten to list arm 1 for other
   // units (its MAC no longer matches), 1000 with the attacker's own receipt but the other arm.
@@ -115,10 +115,10 @@ test('forged and skewed events move no count and trip no SRM; refusals are count
     const forged = `${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${mac}`;
     const events = Array.from({ length: 100 }, () => ({ type: 'exposure', experiment: EXPERIMENT, variation: 1 }));
     res = await postEvents({ events, receipt: forged });
-    assert.deepEqual(res.json, { accepted: 0, rejected: 100, duplicates: 0 });
+    assert.deepEqual(res.json, { accepted: 0, rejected: 100, duplicates: 0, reasons: { bad_receipt: 100 } });
     const other = Array.from({ length: 100 }, () => ({ type: 'exposure', experiment: EXPERIMENT, variation: 1 - myVariation }));
     res = await postEvents({ events: other, receipt: mine.json.receipt });
-    assert.deepEqual(res.json, { accepted: 0, rejected: 100, duplicates: 0 });
+    assert.deepEqual(res.json, { accepted: 0, rejected: 100, duplicates: 0, reasons: { not_assigned: 100 } });
   }
   // One visitor's flood of genuine conversions: the same fact (a duplicate), then rate limited.
   for (let b = 0; b < 3; b++) {

@@ -53,9 +53,15 @@ function event(n, extra = {}) {
 
 // --- the layout route ----------------------------------------------------------------------
 
-test('an anonymous layout is rendered once, then served from the edge cache with ETag, Age and public caching', async () => {
+// Global Privacy Control keeps a visitor out of experiments (flora-distro's consent settings):
+// such requests are the anonymous ones, shared by everyone with the same attributes.
+const GPC = { 'sec-gpc': '1' };
+const setCookies = (res) => res.headers.getSetCookie?.() ?? [];
+const cookieValue = (res, name) => setCookies(res).find((c) => c.startsWith(`${name}=`))?.slice(name.length + 1).split(';')[0];
+
+test('a visitor kept out gets the control layout, rendered once, then served from the edge cache with ETag, Age and public caching', async () => {
   const path = `${HOME}?segment=new&probe=cache`;
-  const first = await get(path);
+  const first = await get(path, GPC);
   assert.equal(first.status, 200, first.text);
   assert.equal(first.headers.get('content-type'), 'application/json');
   assert.equal(first.headers.get('x-whale-cache'), 'miss');
@@ -63,41 +69,42 @@ test('an anonymous layout is rendered once, then served from the edge cache with
   assert.equal(layout.vendor, VENDOR);
   assert.equal(layout.version, 0);
   assert.equal(layout.page, 'home');
+  assert.deepEqual(layout.assignments, [], 'no experiment runs for a visitor kept out');
   assert.ok(layout.sections.length > 0 && layout.sections.every((s) => Array.isArray(s.components)));
   assert.equal(first.headers.get('etag'), `"0.${layout.cacheKey}"`);
   const cacheControl = first.headers.get('cache-control');
   assert.match(cacheControl, /^public, max-age=(\d+), stale-while-revalidate=30$/);
   assert.ok(Number(/max-age=(\d+)/.exec(cacheControl)[1]) <= Math.min(30, layout.maxAge));
-  assert.ok(varyOf(first).includes('Cookie') && varyOf(first).includes('X-Whale-Behaviour'));
-  assert.equal(first.headers.get('set-cookie'), null, 'an anonymous layout sets no cookie');
+  for (const name of ['Cookie', 'X-Whale-Behaviour', 'Sec-GPC']) assert.ok(varyOf(first).includes(name), name);
+  assert.deepEqual(setCookies(first), [], 'no id, no receipt');
 
-  const second = await get(path);
+  const second = await get(path, GPC);
   assert.equal(second.headers.get('x-whale-cache'), 'hit');
   assert.equal(second.text, first.text, 'a cache hit answers the same bytes');
   assert.equal(second.headers.get('etag'), first.headers.get('etag'));
   assert.match(second.headers.get('age'), /^\d+$/);
 
   // The same attributes in another order are the same context.
-  const reordered = await get(`${HOME}?probe=cache&segment=new`);
+  const reordered = await get(`${HOME}?probe=cache&segment=new`, GPC);
   assert.equal(reordered.headers.get('x-whale-cache'), 'hit');
-  const other = await get(`${HOME}?segment=returning&probe=cache`);
+  const other = await get(`${HOME}?segment=returning&probe=cache`, GPC);
   assert.equal(other.headers.get('x-whale-cache'), 'miss');
 });
 
-test('If-None-Match with the ETag answers 304 without a body, for cached and personalized layouts', async () => {
+test('If-None-Match with the ETag answers 304 without a body, for shared and personalized layouts', async () => {
   const path = `${HOME}?probe=etag`;
-  const full = await get(path);
-  const etag = full.headers.get('etag');
-  for (const headers of [{}, cookie({ whale_id: VISITOR })]) {
+  for (const headers of [GPC, cookie({ whale_id: VISITOR })]) {
+    const full = await get(path, headers);
+    const etag = full.headers.get('etag');
     const res = await get(path, { 'if-none-match': etag, ...headers });
     assert.equal(res.status, 304);
     assert.equal(res.text, '');
     assert.equal(res.headers.get('etag'), etag);
     assert.ok(res.headers.get('cache-control'));
     assert.ok(res.headers.get('vary'));
+    assert.equal((await get(path, { 'if-none-match': `W/${etag}`, ...headers })).status, 304, 'weak comparison');
+    assert.equal((await get(path, { 'if-none-match': '"0.other"', ...headers })).status, 200);
   }
-  assert.equal((await get(path, { 'if-none-match': `W/${etag}` })).status, 304, 'weak comparison');
-  assert.equal((await get(path, { 'if-none-match': '"0.other"' })).status, 200);
 });
 
 test('the edge answers exactly what the core renders for the same inputs', async () => {
@@ -105,58 +112,120 @@ test('the edge answers exactly what the core renders for the same inputs', async
   core.loadConfig(readFileSync(join(REPO, 'fixtures', 'vendors', VENDOR, 'config.json')), 0);
   const attributes = { device: 'mobile', segment: 'returning', country: 'US' };
   // A schedule boundary may fall between the two renders: the bytes then differ once.
-  let same = false;
-  for (let attempt = 0; attempt < 3 && !same; attempt++) {
-    const res = await get(`${HOME}?device=mobile&segment=returning&probe=core${attempt}`, { 'cf-ipcountry': 'US' });
-    const local = core.renderLayout(VENDOR, 0, { page: 'home', attributes: { ...attributes, probe: `core${attempt}` } });
-    same = res.text === JSON.stringify(local);
+  for (const [who, headers, options] of [
+    ['kept out', GPC, { experiments: false }],
+    ['a visitor', cookie({ whale_id: VISITOR }), { id: VISITOR, stickyBucketAssignmentDocs: {}, writeStickyDocs: false }],
+  ]) {
+    let same = false;
+    for (let attempt = 0; attempt < 3 && !same; attempt++) {
+      const res = await get(`${HOME}?device=mobile&segment=returning&probe=core${attempt}`, { 'cf-ipcountry': 'US', ...headers });
+      const { id, ...rest } = options;
+      const local = core.renderLayout(VENDOR, 0, {
+        page: 'home', attributes: { ...attributes, ...(id ? { id } : {}), probe: `core${attempt}` }, ...rest,
+      });
+      same = res.text === JSON.stringify(local);
+    }
+    assert.ok(same, `${who}: the edge and the core rendered different layouts`);
   }
-  assert.ok(same, 'the edge and the core rendered different layouts');
 });
 
 test('CDN headers supply attributes and appear in Vary when the layout depends on them', async () => {
-  const byHeader = await get(`${HOME}?probe=geo`, { 'cf-ipcountry': 'CA', 'cf-device-type': 'mobile' });
-  const byQuery = await get(`${HOME}?probe=geo&country=CA&device=mobile`);
+  const byHeader = await get(`${HOME}?probe=geo`, { 'cf-ipcountry': 'CA', 'cf-device-type': 'mobile', ...GPC });
+  const byQuery = await get(`${HOME}?probe=geo&country=CA&device=mobile`, GPC);
   assert.equal(byHeader.status, 200, byHeader.text);
   assert.equal(byHeader.json.cacheKey, byQuery.json.cacheKey, 'a header attribute counts as the same attribute in the query');
   const vary = varyOf(byHeader);
   assert.equal(vary.includes('CF-IPCountry'), byHeader.json.vary.includes('country'));
   assert.equal(vary.includes('CF-Device-Type'), byHeader.json.vary.includes('device'));
   // 'XX' is Cloudflare's "unknown country": no attribute.
-  const unknown = await get(`${HOME}?probe=geo`, { 'cf-ipcountry': 'XX' });
-  const none = await get(`${HOME}?probe=geo`);
+  const unknown = await get(`${HOME}?probe=geo`, { 'cf-ipcountry': 'XX', ...GPC });
+  const none = await get(`${HOME}?probe=geo`, GPC);
   assert.equal(unknown.json.cacheKey, none.json.cacheKey);
   assert.equal(none.headers.get('x-whale-cache'), 'hit', 'an ignored header does not split the cache');
-  const mobile = await get(`${HOME}?probe=geo`, { 'cf-device-type': 'mobile' });
+  const mobile = await get(`${HOME}?probe=geo`, { 'cf-device-type': 'mobile', ...GPC });
   assert.equal(mobile.headers.get('x-whale-cache'), 'miss');
   assert.notDeepEqual(mobile.json.sections, none.json.sections, 'the fixture home page differs on mobile');
 });
 
-test('a visitor id, sticky documents or a behaviour summary make the layout private and uncached', async () => {
+test('a first visit gets an id, is in the experiments and records its exposure once; visitors share cached layouts', async () => {
+  const before = (await eventStats()).events;
+  const first = await get(`${HOME}?probe=first`);
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.headers.get('cache-control'), 'private, no-cache');
+  const id = cookieValue(first, 'whale_id');
+  assert.match(id ?? '', /^[0-9a-f-]{36}$/, `a new visitor id: ${setCookies(first)}`);
+  const receipt = cookieValue(first, 'whale_rc');
+  assert.ok(receipt, 'the receipt its browser events need');
+  const [hero] = first.json.assignments;
+  assert.equal(hero.experiment, 'home-hero');
+  assert.equal(hero.inExperiment, true);
+  assert.equal(first.json.stickyBucketAssignmentDocs, undefined, 'the sticky documents go in a cookie, not the shared body');
+  assert.ok(cookieValue(first, 'whale_sb'), 'sticky bucketing keeps the visitor in its variation');
+  let after = (await eventStats()).events;
+  assert.equal(after.generated - before.generated, 1, 'one exposure: the hero experiment');
+
+  // The visitor returns with its cookies: the same layout, no new cookie, no second exposure.
+  const jar = cookie({ whale_id: id, whale_rc: receipt, whale_sb: cookieValue(first, 'whale_sb') });
+  const again = await get(`${HOME}?probe=first`, jar);
+  assert.equal(again.text, first.text);
+  assert.deepEqual(setCookies(again), []);
+  assert.equal(again.headers.get('x-whale-cache'), 'hit');
+  after = (await eventStats()).events;
+  assert.equal(after.generated - before.generated, 1, 'the receipt lists the exposure: it is not recorded again');
+
+  // Thirty new visitors: each is bucketed, but they share at most one layout per variation.
+  const etags = new Set();
+  const variations = new Set();
+  let hits = 0;
+  for (let n = 0; n < 30; n++) {
+    const res = await get(`${HOME}?probe=many`);
+    assert.ok(cookieValue(res, 'whale_id'));
+    etags.add(res.headers.get('etag'));
+    variations.add(res.json.assignments[0].variation);
+    if (res.headers.get('x-whale-cache') === 'hit') hits++;
+  }
+  assert.equal(etags.size, variations.size, 'one cached layout per variation');
+  assert.ok(variations.size >= 2 && hits >= 30 - variations.size, `hits ${hits}, variations ${[...variations]}`);
+  assert.equal((await eventStats()).events.generated - after.generated, 30);
+});
+
+test('consent: Global Privacy Control and the vendor\'s consent cookie keep a visitor out; its cookies are expired', async () => {
+  const before = (await eventStats()).events;
+  for (const headers of [GPC, cookie({ flora_consent: 'none' }), cookie({ flora_consent: 'essential', whale_id: VISITOR })]) {
+    const res = await get(`${HOME}?probe=consent`, headers);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.assignments, [], JSON.stringify(headers));
+    assert.equal(cookieValue(res, 'whale_rc'), undefined);
+    const id = setCookies(res).find((c) => c.startsWith('whale_id='));
+    if (headers.cookie?.includes('whale_id')) assert.match(id, /^whale_id=; .*Max-Age=0/, 'the id it held is expired');
+    else assert.equal(id, undefined, 'no id minted');
+  }
+  const controlHero = (await get(`${HOME}?probe=consent`, GPC)).json.sections.find((s) => s.id === 'hero');
+  const core = await createEngine();
+  core.loadConfig(readFileSync(join(REPO, 'fixtures', 'vendors', VENDOR, 'config.json')), 0);
+  assert.deepEqual(controlHero, core.renderLayout(VENDOR, 0, { page: 'home', attributes: { probe: 'consent' }, experiments: false })
+    .sections.find((s) => s.id === 'hero'), 'the hero as written: the control');
+  assert.equal((await eventStats()).events.generated, before.generated, 'no exposure');
+  // Opted in (any other value of the cookie): in again.
+  const optedIn = await get(`${HOME}?probe=consent`, cookie({ flora_consent: 'all' }));
+  assert.equal(optedIn.json.assignments[0].inExperiment, true);
+});
+
+test('behaviour summaries and sticky documents are personal inputs of the decision', async () => {
   const path = `${HOME}?probe=private`;
   const cases = [
-    cookie({ whale_id: VISITOR }),
-    { 'x-whale-behaviour': 'v1;rc=5' },
-    cookie({ whale_bx: encodeURIComponent('v1;rc=5') }),
+    { 'x-whale-behaviour': 'v1;rc=5', ...cookie({ whale_id: VISITOR }) },
+    cookie({ whale_id: VISITOR, whale_bx: encodeURIComponent('v1;rc=5') }),
   ];
-  for (const headers of cases) {
-    for (let i = 0; i < 2; i++) {
-      const res = await get(path, headers);
-      assert.equal(res.status, 200, res.text);
-      assert.equal(res.headers.get('cache-control'), 'private, no-cache', JSON.stringify(headers));
-      assert.equal(res.headers.get('x-whale-cache'), 'bypass');
-      assert.ok(varyOf(res).includes('Cookie'));
-    }
-  }
-  // The header and the cookie carry the same summary: the same layout, adapted (frustrated).
-  const byHeader = await get(path, cases[1]);
-  const byCookie = await get(path, cases[2]);
-  assert.equal(byHeader.text, byCookie.text);
+  const byHeader = await get(path, cases[0]);
+  const byCookie = await get(path, cases[1]);
+  assert.equal(byHeader.headers.get('cache-control'), 'private, no-cache');
+  assert.equal(byHeader.text, byCookie.text, 'the header and the cookie carry the same summary');
   assert.deepEqual(byHeader.json.behaviour, ['frustrated']);
-  const anonymous = await get(path);
-  assert.notEqual(anonymous.headers.get('etag'), byHeader.headers.get('etag'));
+  const plain = await get(path, cookie({ whale_id: VISITOR }));
+  assert.notEqual(plain.headers.get('etag'), byHeader.headers.get('etag'));
   // An invalid summary is the core's to judge: the unadapted page, never an error.
-  const invalid = await get(path, { 'x-whale-behaviour': 'v2;zz=1' });
+  const invalid = await get(path, { 'x-whale-behaviour': 'v2;zz=1', ...cookie({ whale_id: VISITOR }) });
   assert.equal(invalid.status, 200);
   assert.deepEqual(invalid.json.behaviour ?? [], []);
 });
@@ -214,20 +283,21 @@ test('events: only what a receipt vouches for counts; the rest is refused and co
     body: JSON.stringify({ events: batch }), headers: { 'content-type': 'text/plain', ...cookie({ whale_rc: receipt }) },
   });
   assert.equal(res.status, 202, res.text);
-  assert.deepEqual(res.json, { accepted: 2, rejected: 3, duplicates: 1 });
+  // The exposures are duplicates: the edge recorded the visitor's exposure when it served the page.
+  assert.deepEqual(res.json, { accepted: 1, rejected: 3, duplicates: 2, reasons: { not_assigned: 2, malformed: 1 } });
   // The receipt in the body works as the cookie does; without one, or with a forged one, nothing counts.
   const second = assigned[1] ?? first;
   res = await request(edge.base, 'POST', '/v1/events', { body: { events: [{ type: 'conversion', experiment: second.experiment }], receipt } });
   assert.equal(res.json.accepted + res.json.duplicates, 1);
   res = await request(edge.base, 'POST', '/v1/events', { body: [event(1), event(2)] });
-  assert.deepEqual(res.json, { accepted: 0, rejected: 2, duplicates: 0 });
+  assert.deepEqual(res.json, { accepted: 0, rejected: 2, duplicates: 0, reasons: { no_receipt: 2 } });
   const [payload, mac] = receipt.split('.');
   const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url')), a: [['hero-test', 1, 'someone']] })).toString('base64url');
   res = await request(edge.base, 'POST', '/v1/events', { body: { events: [event(3)], receipt: `${forged}.${mac}` } });
-  assert.deepEqual(res.json, { accepted: 0, rejected: 1, duplicates: 0 });
+  assert.deepEqual(res.json, { accepted: 0, rejected: 1, duplicates: 0, reasons: { bad_receipt: 1 } });
 
   const after = (await eventStats()).events;
-  assert.ok(after.accepted - before.accepted >= 2);
+  assert.ok(after.accepted - before.accepted >= 1);
   assert.equal((after.refused.not_assigned ?? 0) - (before.refused.not_assigned ?? 0), 2);
   assert.equal((after.refused.malformed ?? 0) - (before.refused.malformed ?? 0), 1);
   assert.equal((after.refused.no_receipt ?? 0) - (before.refused.no_receipt ?? 0), 2);
@@ -282,17 +352,17 @@ test('a revalidation at the origin replaces the cached anonymous layouts', { tim
   t.after(() => stop(synced.child));
 
   const path = `${HOME}?probe=revalidate`;
-  const first = await request(synced.base, 'GET', path);
+  const first = await request(synced.base, 'GET', path, { headers: GPC });
   assert.equal(first.status, 200, first.text);
   assert.equal(first.json.version, v1.version);
-  assert.equal((await request(synced.base, 'GET', path)).headers.get('x-whale-cache'), 'hit');
+  assert.equal((await request(synced.base, 'GET', path, { headers: GPC })).headers.get('x-whale-cache'), 'hit');
 
   const hero = (c) => c.pages.find((p) => p.id === 'home').sections.find((s) => s.id === 'hero').components.find((i) => i.id === 'hero');
   hero(config).props.title = 'Revalidated title';
   const v2 = await publish(origin.base, VENDOR, vendorToken, config);
   await waitForVersion([synced], VENDOR, v2.version);
 
-  const after = await request(synced.base, 'GET', path);
+  const after = await request(synced.base, 'GET', path, { headers: GPC });
   assert.equal(after.headers.get('x-whale-cache'), 'miss', 'the new version is rendered, not served from the cache');
   assert.equal(after.json.version, v2.version);
   assert.equal(after.headers.get('etag'), `"${v2.version}.${after.json.cacheKey}"`);
@@ -300,7 +370,7 @@ test('a revalidation at the origin replaces the cached anonymous layouts', { tim
   const shown = after.json.sections.find((s) => s.id === 'hero').components.find((c) => c.id === 'hero');
   assert.equal(shown.props.title, 'Revalidated title');
   assert.ok((await eventStats(synced.base)).layouts.invalidated >= 1, 'the old version\'s entries were dropped');
-  const stale = await request(synced.base, 'GET', path, { headers: { 'if-none-match': first.headers.get('etag') } });
+  const stale = await request(synced.base, 'GET', path, { headers: { 'if-none-match': first.headers.get('etag'), ...GPC } });
   assert.equal(stale.status, 200, 'the old version\'s ETag no longer matches');
 });
 
@@ -362,8 +432,8 @@ test('the demo storefront renders the layout as blocks, sends exposures and writ
 
   // Exposures: tracked in the page, sent by sendBeacon when the page goes away. They count only
   // for what the visitor's receipt (the whale_rc cookie a layout with experiments sets) lists:
-  // flora-distro's home page assigns none, so the two events tracked here are refused, and the
-  // demo's own exposures (one per assignment) are all there is to accept.
+  // 'demo-exp' is not an experiment of the page, so the two events tracked here are refused, and
+  // the demo's own exposures (one per assignment: the home hero) are all there is to accept.
   const before = (await eventStats()).events;
   const refusedOf = (events) => Object.values(events.refused).reduce((n, c) => n + c, 0);
   const assigned = layout.assignments.filter((a) => a.inExperiment).length;

@@ -55,10 +55,11 @@ test('client events count only what the receipt lists, with its variation and un
     { type: 'exposure', experiment: 'other' },
     { type: 'exposure', experiment: 'hero', slug: 'elsewhere' },
   ], { receipt, ip: '192.0.2.1', now });
-  assert.deepEqual(answer, { accepted: 1, refused: 3, duplicates: 0 });
+  assert.deepEqual(answer, { accepted: 1, refused: 3, duplicates: 0, reasons: { not_assigned: 2, other_vendor: 1 } });
   assert.deepEqual(buffer.drain(), [{ type: 'conversion', slug: 'shop', experiment: 'hero', variation: 2, unit: 'unit-9', ts: now }]);
   assert.deepEqual(buffer.stats().refused, { not_assigned: 2, other_vendor: 1 });
-  assert.deepEqual(client.add([{ type: 'exposure', experiment: 'hero' }], { receipt: null, hadReceipt: false, now }), { accepted: 0, refused: 1, duplicates: 0 });
+  assert.deepEqual(client.add([{ type: 'exposure', experiment: 'hero' }], { receipt: null, hadReceipt: false, now }),
+    { accepted: 0, refused: 1, duplicates: 0, reasons: { no_receipt: 1 } });
 });
 
 test('rate limits: a burst, then the rate; old keys forgotten first', () => {

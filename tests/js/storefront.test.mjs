@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventBuffer } from '../../edge-workers/events.js';
-import { LayoutCache, etagOf, httpVary, requestInputs } from '../../edge-workers/storefront.js';
+import { LayoutCache, etagOf, httpVary, keptOut, requestInputs } from '../../edge-workers/storefront.js';
 import { formatBehaviour } from '../../js-glue/browser.js';
 
 const entry = (slug, body, extra = {}) => ({ slug, body, etag: '"x"', vary: 'Cookie', storedAt: 0, ...extra });
@@ -55,31 +55,49 @@ test('LayoutCache: a new version of a vendor drops its entries, not other vendor
   assert.ok(cache.get(LayoutCache.key('w', 7, 'home', {}), 1));
 });
 
-test('requestInputs: headers, then the id cookie, then the query; what makes a request personal', () => {
+test('requestInputs: headers, then the id cookie, then the query', () => {
   const url = new URL('https://edge.example/v1/storefront/v/home?device=desktop&tag=a&tag=b');
   const headers = new Headers({ 'CF-IPCountry': 'DE', 'CF-Device-Type': 'mobile' });
   const anonymous = requestInputs(url, headers, {}, { id: null, stickyDocs: {} });
   assert.deepEqual(anonymous.attributes, { country: 'DE', device: 'desktop', tag: ['a', 'b'] });
   assert.deepEqual(anonymous.headerSources, { country: 'CF-IPCountry' });
-  assert.equal(anonymous.personal, false);
   assert.equal(requestInputs(url, new Headers({ 'CF-IPCountry': 'XX' }), {}, { id: null, stickyDocs: null }).attributes.country, undefined);
-  assert.equal(requestInputs(url, new Headers(), {}, { id: 'visitor-1', stickyDocs: {} }).personal, true);
+  assert.equal(requestInputs(url, new Headers(), {}, { id: 'visitor-1', stickyDocs: {} }).attributes.id, 'visitor-1');
+  assert.equal(requestInputs(new URL('https://e.example/?id=q'), new Headers(), {}, { id: 'visitor-1', stickyDocs: {} }).attributes.id, 'q');
   const sticky = { 'id||u': { attributeName: 'id', attributeValue: 'u', assignments: { e__0: '1' } } };
-  assert.equal(requestInputs(url, new Headers(), {}, { id: null, stickyDocs: sticky }).personal, true);
+  assert.deepEqual(requestInputs(url, new Headers(), {}, { id: null, stickyDocs: sticky }).stickyDocs, sticky);
+  assert.deepEqual(requestInputs(url, new Headers(), {}, { id: null, stickyDocs: null }).stickyDocs, {});
   const byCookie = requestInputs(url, new Headers(), { whale_bx: encodeURIComponent('v1;rc=3') }, { id: null, stickyDocs: {} });
   assert.equal(byCookie.behaviour, 'v1;rc=3');
-  assert.equal(byCookie.personal, true);
   const byHeader = requestInputs(url, new Headers({ 'X-Whale-Behaviour': 'v1;ca=1' }), { whale_bx: 'v1%3Brc%3D3' }, { id: null, stickyDocs: {} });
   assert.equal(byHeader.behaviour, 'v1;ca=1', 'the header wins over the cookie');
   assert.throws(() => requestInputs(url, new Headers({ 'X-Whale-Behaviour': 'v1'.padEnd(200, ';') }), {}, { id: null, stickyDocs: {} }),
     (e) => e.status === 400 && e.code === 'too_large');
 });
 
+test('keptOut: Global Privacy Control, opt-in and opt-out consent cookies', () => {
+  const none = { globalPrivacyControl: true, cookie: '', granted: [], denied: [] };
+  const gpc = new Headers({ 'Sec-GPC': '1' });
+  assert.equal(keptOut(none, new Headers(), {}), null);
+  assert.equal(keptOut(none, gpc, {}), 'gpc');
+  assert.equal(keptOut(none, new Headers({ 'Sec-GPC': '0' }), {}), null);
+  assert.equal(keptOut({ ...none, globalPrivacyControl: false }, gpc, {}), null, 'a vendor may choose not to honour it');
+  const optIn = { ...none, cookie: 'cc', granted: ['all', 'analytics'] };
+  assert.equal(keptOut(optIn, new Headers(), {}), 'not_granted', 'opt-in: no cookie, no experiments');
+  assert.equal(keptOut(optIn, new Headers(), { cc: 'essential' }), 'not_granted');
+  assert.equal(keptOut(optIn, new Headers(), { cc: 'analytics' }), null);
+  assert.equal(keptOut(optIn, gpc, { cc: 'all' }), 'gpc', 'GPC wins over the cookie');
+  const optOut = { ...none, cookie: 'cc', denied: ['none'] };
+  assert.equal(keptOut(optOut, new Headers(), {}), null, 'opt-out: in until the visitor says no');
+  assert.equal(keptOut(optOut, new Headers(), { cc: 'none' }), 'denied');
+  assert.equal(keptOut(optOut, new Headers(), { cc: 'all' }), null);
+});
+
 test('httpVary and etagOf', () => {
-  assert.equal(httpVary(['country', 'device', 'segment', 'id'], {}), 'Cookie, X-Whale-Behaviour, CF-IPCountry, CF-Device-Type');
-  assert.equal(httpVary(['segment'], {}), 'Cookie, X-Whale-Behaviour');
-  assert.equal(httpVary(['Accept-Language'], {}), 'Cookie, X-Whale-Behaviour, Accept-Language');
-  assert.equal(httpVary(undefined, {}), 'Cookie, X-Whale-Behaviour');
+  assert.equal(httpVary(['country', 'device', 'segment', 'id'], {}), 'Cookie, X-Whale-Behaviour, Sec-GPC, CF-IPCountry, CF-Device-Type');
+  assert.equal(httpVary(['segment'], {}), 'Cookie, X-Whale-Behaviour, Sec-GPC');
+  assert.equal(httpVary(['Accept-Language'], {}), 'Cookie, X-Whale-Behaviour, Sec-GPC, Accept-Language');
+  assert.equal(httpVary(undefined, {}), 'Cookie, X-Whale-Behaviour, Sec-GPC');
   assert.equal(etagOf(3, '1b78d01e83c851f4'), '"3.1b78d01e83c851f4"');
   assert.match(etagOf(3, 'has "quotes" and spaces'), /^"3\.h[0-9a-f]{8}"$/);
   assert.equal(etagOf(3, 'a "b"'), etagOf(3, 'a "b"'));

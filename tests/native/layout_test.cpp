@@ -563,5 +563,111 @@ TEST(LayoutApi, RendersCachedConfigsAndRefusesBadRequests) {
   EXPECT_EQ(prepared.size(), 1u);
 }
 
+
+// ---- decisions: what a shared layout cache keys on ----
+
+value decide_json(const config::vendor_config& c, std::string_view page, std::string_view attributes, int64_t now,
+                  const layout::options& opts = {}) {
+  std::string out;
+  auto r = layout::decide_layout(c, 7, page, parse(attributes), now, opts, out);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return parse(out);
+}
+
+// The home page's hero experiment buckets by id: the first ids found in each variation.
+std::map<double, std::string> visitors_by_variation(const config::vendor_config& c, int64_t now) {
+  std::map<double, std::string> found;
+  for (int n = 0; n < 200 && found.size() < 3; ++n) {
+    const std::string id = "visitor-" + std::to_string(n);
+    const value d = decide_json(c, "home", "{\"id\":\"" + id + "\",\"country\":\"US\"}", now);
+    const value& a = d.find("assignments")->items().at(0);
+    EXPECT_TRUE(a.find("inExperiment")->as_bool());
+    found.emplace(a.find("variation")->as_number(), id);
+  }
+  return found;
+}
+
+TEST(LayoutDecisions, AgreeWithTheRenderedLayout) {
+  auto c = vendor("flora-distro");
+  const int64_t now = utc(2025, 7, 4, 19);
+  for (const char* attributes : {"{}", "{\"id\":\"u-1\",\"device\":\"mobile\"}", "{\"id\":\"u-2\",\"loggedIn\":true}",
+                                 "{\"country\":\"US\",\"segment\":\"confused\"}"}) {
+    for (const char* page : {"home", "shop", "cart"}) {
+      const value decided = decide_json(*c, page, attributes, now);
+      const value rendered = render_json(*c, page, attributes, now);
+      for (const char* member : {"cacheKey", "maxAge", "assignments", "vary"}) {
+        EXPECT_TRUE(json::equal(*decided.find(member), *rendered.find(member))) << member << " " << page << " " << attributes;
+      }
+      EXPECT_EQ(decided.find("sections"), nullptr);
+    }
+  }
+}
+
+TEST(LayoutDecisions, EqualKeysMeanEqualLayoutsAcrossVisitors) {
+  auto c = vendor("flora-distro");
+  const int64_t now = utc(2025, 7, 4, 19);
+  const auto by_variation = visitors_by_variation(*c, now);
+  ASSERT_EQ(by_variation.size(), 3u);
+  std::map<std::string, std::string> layouts_by_key;  // cacheKey -> layout without the visitor
+  for (int n = 0; n < 60; ++n) {
+    const std::string attributes = "{\"id\":\"visitor-" + std::to_string(n) + "\",\"country\":\"US\"}";
+    const std::string key = decide_json(*c, "home", attributes, now).find("cacheKey")->as_string();
+    const std::string layout = render(*c, "home", attributes, now);
+    auto [at, fresh] = layouts_by_key.emplace(key, layout);
+    if (!fresh) {
+      EXPECT_EQ(at->second, layout) << "two layouts under cacheKey " << key;
+    }
+  }
+  // One layout per variation (and nothing else about the visitor reaches the key).
+  EXPECT_EQ(layouts_by_key.size(), 3u);
+}
+
+TEST(LayoutDecisions, KeysFollowVisibilitySchedulesAndBehaviour) {
+  auto c = vendor("flora-distro");
+  const int64_t evening = utc(2025, 7, 5, 3);  // 20:00 in Los Angeles
+  const int64_t morning = utc(2025, 7, 5, 16);
+  const auto key = [&](std::string_view attributes, int64_t now, std::string_view behaviour = {}) {
+    layout::options opts;
+    opts.behaviour = behaviour;
+    return decide_json(*c, "home", attributes, now, opts).find("cacheKey")->as_string();
+  };
+  // A condition's inputs change the key only when they change its answer.
+  EXPECT_EQ(key("{\"country\":\"US\"}", evening), key("{\"country\":\"US\",\"plan\":\"gold\"}", evening));
+  EXPECT_NE(key("{\"country\":\"US\"}", evening), key("{\"country\":\"CA\"}", evening));
+  EXPECT_EQ(key("{\"country\":\"CA\"}", evening), key("{\"country\":\"FR\"}", evening));
+  EXPECT_NE(key("{}", evening), key("{}", morning));  // happy hour's daypart
+  EXPECT_NE(key("{}", evening), key("{}", evening, "v1;rc=0;bo=0;sd=0;dw=0;ph=0;ca=0"));
+}
+
+TEST(LayoutDecisions, ExperimentsOffGiveTheControlLayout) {
+  auto c = vendor("flora-distro");
+  const int64_t now = utc(2025, 7, 4, 19);
+  layout::options off;
+  off.experiments = false;
+  for (const auto& [variation, id] : visitors_by_variation(*c, now)) {
+    const std::string attributes = "{\"id\":\"" + id + "\"}";
+    const value layout = render_json(*c, "home", attributes, now, off);
+    EXPECT_EQ(layout.find("assignments")->items().size(), 0u) << variation;
+    EXPECT_EQ(ids(layout, "hero"), ids(render_json(*c, "home", "{}", now), "hero"));
+  }
+}
+
+TEST(LayoutDecisions, StickyDocumentsStayOutWhenAsked) {
+  auto c = vendor("flora-distro");
+  const value docs = value::object();
+  layout::options opts;
+  opts.sticky_docs = &docs;
+  const int64_t now = utc(2025, 7, 4, 19);
+  const value with = render_json(*c, "home", "{\"id\":\"visitor-1\"}", now, opts);
+  ASSERT_NE(with.find("stickyBucketAssignmentDocs"), nullptr);
+  EXPECT_EQ(with.find("stickyBucketAssignmentDocs")->members().size(), 1u);
+  opts.write_sticky_docs = false;
+  const value without = render_json(*c, "home", "{\"id\":\"visitor-1\"}", now, opts);
+  EXPECT_EQ(without.find("stickyBucketAssignmentDocs"), nullptr);
+  EXPECT_EQ(with.find("cacheKey")->as_string(), without.find("cacheKey")->as_string());
+  opts.write_sticky_docs = true;
+  const value decided = decide_json(*c, "home", "{\"id\":\"visitor-1\"}", now, opts);
+  EXPECT_TRUE(json::equal(*decided.find("stickyBucketAssignmentDocs"), *with.find("stickyBucketAssignmentDocs")));
+}
 }  // namespace
 }  // namespace whale
