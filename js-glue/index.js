@@ -108,6 +108,21 @@ const SOURCE_FORCE = 2;
 const SOURCE_EXPERIMENT = 4;
 const STICKY_USED = 1;
 const FALLBACK_ATTRIBUTE = 2;
+// Attribute records of whale_eval_all_encoded (whale::api::attribute_tag, include/whale/api.h).
+const TAG_NULL = 0;
+const TAG_FALSE = 1;
+const TAG_TRUE = 2;
+const TAG_NUMBER = 3;
+const TAG_STRING = 4;
+const TAG_ARRAY = 5;
+const TAG_OBJECT = 6;
+// JSON text writes integers from 2^63 up as digits the core's parser does not take as numbers:
+// such attributes keep the JSON request, so that they answer as before.
+const LARGEST_ENCODED_NUMBER = 2 ** 63;
+// Deeper values keep the JSON request too, whose parser counts (and limits) the depth itself.
+const MAX_ENCODED_DEPTH = 200;
+// evalAll's input buffer is kept across calls up to this size; a larger one is freed after use.
+const INPUT_KEEP_BYTES = 64 * 1024;
 
 class FeatureSet {
   constructor(engine, text, payload) {
@@ -116,6 +131,7 @@ class FeatureSet {
     this.payload = payload; // the same payload parsed in JS: results point into it
     this.keys = [];
     this.features = [];
+    this.slots = null; // attribute name -> its index in whale_features_attributes (ABI 1.5)
     this.id = 0;
     this.generation = -1;
   }
@@ -129,6 +145,11 @@ class Engine {
     this.generation = 0;
     this.exports = instantiate(module);
     this.version = this.exports.whale_abi_version() >>> 0;
+    // evalAll's encoded attributes: one buffer in wasm memory, kept and grown (never shrunk)
+    // across calls; views of the memory, remade when it grows.
+    this.input = { ptr: 0, capacity: 0, generation: -1, busy: false };
+    this.bytes = null;
+    this.view = null;
   }
 
   get abiVersion() { return `${this.version >>> 16}.${this.version & 0xffff}`; }
@@ -157,12 +178,15 @@ class Engine {
         x.whale_free(ptr);
       }
     } catch (e) {
-      if (isTrap(e)) {
-        this.exports = null; // a trap poisons the instance: the next call starts a fresh one
-        throw new WhaleError('internal', `core trapped: ${e.message}`);
-      }
-      throw e;
+      throw this.trapped(e);
     }
+  }
+
+  // The error to throw for e; a trap poisons the instance: the next call starts a fresh one.
+  trapped(e) {
+    if (!isTrap(e)) return e;
+    this.exports = null;
+    return new WhaleError('internal', `core trapped: ${e.message}`);
   }
 
   lastText() {
@@ -230,6 +254,10 @@ class Engine {
     set.keys = JSON.parse(this.call('whale_features_load', set.text));
     set.id = this.exports.whale_last_handle() >>> 0;
     set.generation = this.generation;
+    if (typeof this.exports.whale_eval_all_encoded === 'function') {
+      const names = JSON.parse(this.call('whale_features_attributes', '', set.id));
+      set.slots = new Map(names.map((name, slot) => [name, slot]));
+    }
   }
 
   freeFeatures(set) {
@@ -296,19 +324,193 @@ class Engine {
     }
     if (set.id === 0) throw new WhaleError('invalid_handle', 'evalAll: the feature set was freed');
     if (set.generation !== this.generation || this.exports === null) this.bind(set);
-    // Sticky bucketing is on when the caller passes documents (GrowthBook: a sticky bucket service).
-    let request = `{"attributes":${JSON.stringify(attributes)}`;
-    if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
-    if (url !== undefined) request += `,"url":${JSON.stringify(url)}`;
-    if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
-    request += '}';
-    const code = this.invoke('whale_eval_all_compact', request, [set.id]);
+    const plain = stickyBucketAssignmentDocs === undefined && url === undefined && forcedVariations === undefined;
+    let code = plain && set.slots !== null ? this.evalEncoded(set, attributes) : -1;
+    if (code < 0) {
+      code = this.invoke('whale_eval_all_compact', jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariations), [set.id]);
+    }
     if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', this.lastText(), code);
     // Decoded straight from wasm memory: nothing below calls into the module.
     const x = this.exports;
-    const view = new DataView(x.memory.buffer, x.whale_last_ptr(), x.whale_last_len());
-    return decodeEvalAll(set, attributes, view);
+    return decodeEvalAll(set, attributes, this.views().view, x.whale_last_ptr());
   }
+
+  // The views of the module's memory, remade after it grew (growing detaches the old buffer).
+  views() {
+    const buffer = this.exports.memory.buffer;
+    if (this.bytes === null || this.bytes.buffer !== buffer) {
+      this.bytes = new Uint8Array(buffer);
+      this.view = new DataView(buffer);
+    }
+    return this;
+  }
+
+  // whale_eval_all_encoded's error code, or -1 when the attributes need the JSON request. A getter
+  // among the attributes may call this engine again while they are written: that inner call
+  // takes the JSON path, and a trap in it (a new instance) sends the outer one there too.
+  evalEncoded(set, attributes) {
+    if (this.input.busy) return -1;
+    try {
+      this.input.busy = true;
+      const length = this.encodeAttributes(set, attributes);
+      if (length < 0 || this.input.generation !== this.generation || this.exports === null) return -1;
+      return this.exports.whale_eval_all_encoded(set.id, this.input.ptr, length) >>> 0;
+    } catch (e) {
+      throw this.trapped(e);
+    } finally {
+      this.input.busy = false;
+      if (this.input.capacity > INPUT_KEEP_BYTES) this.dropInput();
+    }
+  }
+
+  // Frees an input buffer a large request grew, so that one request does not hold it for good.
+  dropInput() {
+    if (this.exports !== null && this.input.generation === this.generation) this.exports.whale_free(this.input.ptr);
+    this.input = { ptr: 0, capacity: 0, generation: this.generation, busy: false };
+  }
+
+  // Writes the attributes the payload reads into the input buffer (whale::api::attribute_tag
+  // records) and returns their byte length; -1 when JSON must carry them instead: what
+  // JSON.stringify would do differently (toJSON, boxed primitives, a prototype of another class
+  // at the top, BigInt, lone surrogates, integers from 2^63, depth) keeps its own path.
+  encodeAttributes(set, attributes) {
+    if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) return -1;
+    const proto = Object.getPrototypeOf(attributes);
+    if ((proto !== Object.prototype && proto !== null) || typeof attributes.toJSON === 'function') return -1;
+    if (this.input.generation !== this.generation) this.input = { ptr: 0, capacity: 0, generation: this.generation, busy: true };
+    let at = 0;
+    for (const name of Object.keys(attributes)) {
+      const slot = set.slots.get(name);
+      if (slot === undefined) continue;
+      at = this.encodeValue(slot, attributes[name], at, 0);
+      if (at < 0) return -1;
+    }
+    return at;
+  }
+
+  // One record at offset `at` of the input buffer; returns the offset after it, `at` itself for
+  // a value JSON leaves out (undefined, functions, symbols), or -1 (JSON must carry the request).
+  encodeValue(slot, v, at, depth) {
+    switch (typeof v) {
+      case 'string': return this.encodeText(slot, TAG_STRING, v, at);
+      case 'number':
+        if (!Number.isFinite(v)) return this.encodeHead(slot, TAG_NULL, at, 0); // JSON writes null
+        if (Math.abs(v) >= LARGEST_ENCODED_NUMBER) return -1;
+        at = this.encodeHead(slot, TAG_NUMBER, at, 8);
+        this.view.setFloat64(this.input.ptr + at, v + 0, true); // + 0: -0 is 0, as in JSON
+        return at + 8;
+      case 'boolean': return this.encodeHead(slot, v ? TAG_TRUE : TAG_FALSE, at, 0);
+      case 'object':
+        if (v === null) return this.encodeHead(slot, TAG_NULL, at, 0);
+        if (depth >= MAX_ENCODED_DEPTH || typeof v.toJSON === 'function' || isBoxed(v)) return -1;
+        return Array.isArray(v) ? this.encodeArray(slot, v, at, depth + 1) : this.encodeObject(slot, v, at, depth + 1);
+      case 'bigint': return -1; // JSON.stringify throws: the JSON path says so
+      default: return at;
+    }
+  }
+
+  // A count, then each item; what JSON leaves out of an array it writes as null.
+  encodeArray(slot, items, at, depth) {
+    at = this.encodeHead(slot, TAG_ARRAY, at, 4);
+    this.view.setUint32(this.input.ptr + at, items.length, true);
+    at += 4;
+    for (let i = 0; i < items.length; i++) {
+      const next = this.encodeValue(0, items[i], at, depth);
+      if (next < 0) return -1;
+      at = next === at ? this.encodeHead(0, TAG_NULL, at, 0) : next;
+    }
+    return at;
+  }
+
+  // A count, then each member's name and value, in JSON.stringify's order (Object.keys); a
+  // member JSON leaves out is not written.
+  encodeObject(slot, object, at, depth) {
+    at = this.encodeHead(slot, TAG_OBJECT, at, 4);
+    const countAt = at;
+    at += 4;
+    let count = 0;
+    for (const key of Object.keys(object)) {
+      const valueAt = this.encodeBytes(key, at);
+      if (valueAt < 0) return -1;
+      const next = this.encodeValue(0, object[key], valueAt, depth);
+      if (next < 0) return -1;
+      if (next === valueAt) continue; // left out: the name is overwritten by what follows
+      at = next;
+      count++;
+    }
+    this.reserve(at); // the members' getters may have grown the memory: fresh views
+    this.view.setUint32(this.input.ptr + countAt, count, true);
+    return at;
+  }
+
+  // A record head with room for `extra` bytes after it; returns the offset after the head.
+  encodeHead(slot, tag, at, extra) {
+    this.reserve(at + 4 + extra);
+    this.view.setUint32(this.input.ptr + at, (slot << 8) | tag, true);
+    return at + 4;
+  }
+
+  encodeText(slot, tag, text, at) { return this.encodeBytes(text, this.encodeHead(slot, tag, at, 0)); }
+
+  // A byte length and UTF-8 text; -1 for a string with a lone surrogate.
+  encodeBytes(text, at) {
+    this.reserve(at + 4 + 3 * text.length);
+    const bytes = this.bytes;
+    const base = this.input.ptr + at + 4;
+    let written = text.length;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) {
+        if (hasLoneSurrogate(text)) return -1;
+        written = encoder.encodeInto(text, bytes.subarray(base, base + 3 * text.length)).written;
+        break;
+      }
+      bytes[base + i] = c;
+    }
+    this.view.setUint32(base - 4, written, true);
+    return at + 4 + written;
+  }
+
+  // Makes the input buffer hold at least `size` bytes, keeping what it holds, and the views
+  // current: attribute getters run between writes, and may grow the memory.
+  reserve(size) {
+    const input = this.input;
+    const x = this.exports;
+    if (x === null) throw new WhaleError('internal', 'evalAll: the core trapped while the attributes were read');
+    // A grown memory detaches the old buffer, and a view of a detached buffer has length 0.
+    if (this.bytes === null || this.bytes.length === 0) this.views();
+    if (size <= input.capacity) return;
+    const capacity = Math.max(size, 2 * input.capacity, 1024);
+    const ptr = x.whale_alloc(capacity);
+    if (ptr === 0) throw new WhaleError('out_of_memory', 'core: allocation failed');
+    this.views();
+    if (input.ptr !== 0) {
+      this.bytes.copyWithin(ptr, input.ptr, input.ptr + input.capacity);
+      x.whale_free(input.ptr);
+    }
+    input.ptr = ptr;
+    input.capacity = capacity;
+  }
+}
+
+// JSON.stringify writes a Number, String or Boolean object as its primitive.
+function isBoxed(v) {
+  return v instanceof Number || v instanceof String || v instanceof Boolean;
+}
+
+// TextEncoder writes a lone surrogate as U+FFFD where JSON.stringify escapes it.
+function hasLoneSurrogate(text) {
+  return typeof text.isWellFormed === 'function' ? !text.isWellFormed() : /[\uD800-\uDFFF]/.test(text);
+}
+
+// evalAll's request as JSON (options, or attributes encodeAttributes leaves to JSON). Sticky
+// bucketing is on when the caller passes documents (GrowthBook: a sticky bucket service).
+function jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariations) {
+  let request = `{"attributes":${JSON.stringify(attributes)}`;
+  if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
+  if (url !== undefined) request += `,"url":${JSON.stringify(url)}`;
+  if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
+  return `${request}}`;
 }
 
 function layoutRequest(slug, version, {
@@ -387,10 +589,10 @@ function exposureResult(set, attributes, view, at) {
   return result;
 }
 
-// The layout of whale::assign::eval_all_compact (include/whale/assign.h).
-function decodeEvalAll(set, attributes, view) {
+// The layout of whale::assign::eval_all_compact (include/whale/assign.h), at offset `at` of the
+// module's memory.
+function decodeEvalAll(set, attributes, view, at) {
   const features = {};
-  let at = 0;
   const count = view.getInt32(at, true);
   at += 4;
   for (let f = 0; f < count; f++, at += FEATURE_RECORD_BYTES) {
@@ -403,8 +605,9 @@ function decodeEvalAll(set, attributes, view) {
   for (let e = 0; e < exposures; e++, at += EXPOSURE_RECORD_BYTES) experiments.push(exposureResult(set, attributes, view, at));
   const stickyLength = view.getInt32(at, true);
   at += 4;
-  const stickyText = stickyLength === 2 ? '{}' : decoder.decode(new Uint8Array(view.buffer, view.byteOffset + at, stickyLength));
-  return { features, experiments, stickyBucketAssignmentDocs: JSON.parse(stickyText) };
+  // Two bytes is "{}", what every call without sticky bucketing answers: no text to parse.
+  const stickyBucketAssignmentDocs = stickyLength === 2 ? {} : JSON.parse(decoder.decode(new Uint8Array(view.buffer, at, stickyLength)));
+  return { features, experiments, stickyBucketAssignmentDocs };
 }
 
 // createEngine({ module }): module is a WebAssembly.Module (workers), bytes, or a URL; in Node

@@ -20,8 +20,10 @@
 namespace {
 
 constexpr uint32_t abi_major = 1;
-constexpr uint32_t abi_minor = 4;  // 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media,
-                                   // 1.4 render requests with "decide", "experiments", "writeStickyDocs"; whale_config_consent
+// 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media, 1.4 render requests
+// with "decide", "experiments", "writeStickyDocs" and whale_config_consent, 1.5
+// whale_features_attributes and whale_eval_all_encoded.
+constexpr uint32_t abi_minor = 5;
 
 std::string last;
 uint32_t last_handle = 0;
@@ -44,6 +46,16 @@ std::string_view input(const char* ptr, size_t len) { return ptr ? std::string_v
 uint32_t failed(whale::error_code code, std::string message) {
   last = std::move(message);
   return static_cast<uint32_t>(code);
+}
+
+// The feature set a handle names; nullptr when it is not live (answer with not_live).
+const whale::api::feature_set* feature_set_of(uint32_t handle) {
+  const auto it = feature_sets.find(handle);
+  return it == feature_sets.end() ? nullptr : it->second.get();
+}
+
+uint32_t not_live(uint32_t handle) {
+  return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
 }
 
 // A config's consent settings as JSON, every default filled in.
@@ -146,27 +158,31 @@ WHALE_EXPORT(whale_features_load) uint32_t whale_features_load(const char* p, si
 }
 
 WHALE_EXPORT(whale_features_free) uint32_t whale_features_free(uint32_t handle) {
-  if (feature_sets.erase(handle) == 0) {
-    return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
-  }
+  if (feature_sets.erase(handle) == 0) return not_live(handle);
   last.clear();
   return 0;
 }
 
 WHALE_EXPORT(whale_eval_all) uint32_t whale_eval_all(uint32_t handle, const char* p, size_t n) {
-  auto it = feature_sets.find(handle);
-  if (it == feature_sets.end()) {
-    return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
-  }
-  return finish(it->second->eval_all(input(p, n)));
+  const auto* set = feature_set_of(handle);
+  return set ? finish(set->eval_all(input(p, n))) : not_live(handle);
 }
 
 WHALE_EXPORT(whale_eval_all_compact) uint32_t whale_eval_all_compact(uint32_t handle, const char* p, size_t n) {
-  auto it = feature_sets.find(handle);
-  if (it == feature_sets.end()) {
-    return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
-  }
-  return finish(it->second->eval_all_compact(input(p, n)));
+  const auto* set = feature_set_of(handle);
+  return set ? finish(set->eval_all_compact(input(p, n))) : not_live(handle);
+}
+
+WHALE_EXPORT(whale_features_attributes) uint32_t whale_features_attributes(uint32_t handle) {
+  const auto* set = feature_set_of(handle);
+  if (set == nullptr) return not_live(handle);
+  last = set->attributes_json();
+  return 0;
+}
+
+WHALE_EXPORT(whale_eval_all_encoded) uint32_t whale_eval_all_encoded(uint32_t handle, const char* p, size_t n) {
+  const auto* set = feature_set_of(handle);
+  return set ? finish(set->eval_all_encoded(input(p, n))) : not_live(handle);
 }
 
 WHALE_EXPORT(whale_config_parse) uint32_t whale_config_parse(const char* p, size_t n) {

@@ -53,6 +53,12 @@ uint32_t whale_eval_all(uint32_t handle, const char* req, size_t len);
  * whale_features_load leaves the features' keys (a JSON array, in that form's order) in the
  * last result. */
 uint32_t whale_eval_all_compact(uint32_t handle, const char* req, size_t len);
+/* ABI 1.5: the attributes the feature set's payload reads, as a JSON array in the last result;
+ * whale_eval_all_encoded is whale_eval_all_compact for a request of attributes only, given
+ * encoded (whale::api::attribute_tag in include/whale/api.h) and naming attributes by their
+ * index in that array: no JSON to write or parse per request. */
+uint32_t whale_features_attributes(uint32_t handle);
+uint32_t whale_eval_all_encoded(uint32_t handle, const char* req, size_t len);
 
 /* Vendor configs (include/whale/config.h, docs/config.md). The input is the config's JSON.
  * whale_config_parse parses and validates it and keeps nothing; the last result holds a JSON

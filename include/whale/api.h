@@ -51,18 +51,39 @@ result<std::string> bandit_weights(std::string_view request);
 // A vendor's payload ({"features", "savedGroups"?, ...}) parsed and checked once.
 class feature_set {
  public:
-  explicit feature_set(assign::payload data) : data_(std::move(data)) {}
+  explicit feature_set(assign::payload data);
   // {"attributes", "stickyBucketAssignmentDocs"?, "url"?, "forcedVariations"?} ->
   // {"features":{...},"experiments":[...],"stickyBucketAssignmentDocs":{changed}}.
   result<std::string> eval_all(std::string_view request) const;
   // The same in assign::eval_all_compact's binary form (the glue's per-request fast path).
   result<std::string> eval_all_compact(std::string_view request) const;
+  // eval_all_compact for a request with attributes only, given in the encoded form below
+  // (no JSON to parse). Errors: invalid_value (a malformed record), invalid_utf8, too_deep.
+  result<std::string> eval_all_encoded(std::string_view encoded) const;
   // The features' keys in evaluation order, as a JSON array (the compact form indexes them).
   std::string keys_json() const;
+  // The attributes the payload reads (assign::referenced_attributes), as a JSON array: an
+  // encoded request names them by their index in it.
+  std::string attributes_json() const;
   const assign::payload& data() const { return data_; }
 
  private:
   assign::payload data_;
+  std::vector<std::string> attributes_;
+};
+
+// The encoded attributes of feature_set::eval_all_encoded: records back to back, little-endian,
+// unaligned. A record starts with a uint32 (slot << 8 | tag), slot being the attribute's index in
+// attributes_json() (0 inside arrays and objects); an attribute without a record is absent. What
+// follows the head by tag:
+enum class attribute_tag : uint8_t {
+  null_value = 0,   // nothing
+  false_value = 1,  // nothing
+  true_value = 2,   // nothing
+  number = 3,       // a float64
+  string = 4,       // a uint32 byte length, then UTF-8 bytes
+  array = 5,        // a uint32 count, then that many records
+  object = 6,       // a uint32 count, then per member a byte length, its UTF-8 name and a record
 };
 result<std::unique_ptr<feature_set>> load_features(std::string_view payload_json);
 

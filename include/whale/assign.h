@@ -46,6 +46,10 @@ result<void> validate_patterns(const json::value& condition);
 // evaluation itself is bounded (too deep evaluates to false) and never fails.
 bool eval_condition(const json::value& attributes, const json::value& condition,
                     const json::value& saved_groups);
+// Appends to `names` (once each) the top-level attributes eval_condition may read for this
+// condition: evaluating it with only those attributes gives the same answer.
+void condition_attributes(const json::value& condition, const json::value& saved_groups,
+                          std::vector<std::string>& names);
 
 // The fields of an experiment as runExperiment reads them (nullptr when absent). For a feature
 // rule they follow GrowthBook's rule -> experiment copy: coverage, bucketVersion and
@@ -94,12 +98,17 @@ struct rule_index {
   const json::value* hash_version = nullptr;
   bool disable_sticky_bucketing = false;
   bool experiment = false;  // has (contextual) variations: an experiment rule
+  // FNV-1a over the seed the rule hashes with, when that seed is text of the payload: hash
+  // version 2 hashes seed + value, so each request hashes the value only.
+  bool seed_prepared = false;
+  uint32_t seed_state = 0;
   experiment_fields fields;  // key nullptr = the feature's id
 };
 
 struct feature_index {
   std::string_view key;  // a view of the payload's member name
   const json::value* feature = nullptr;
+  const json::value* default_value = nullptr;  // nullptr when absent
   std::vector<rule_index> rules;
 };
 
@@ -125,6 +134,11 @@ result<payload> load_payload(const json::value& doc);
 // (default "id") and fallbackAttribute, in first-seen order (GrowthBook's
 // deriveStickyBucketIdentifierAttributes).
 std::vector<std::string> sticky_attributes(const payload& data);
+
+// Every top-level attribute an evaluation of the payload's features may read (conditions,
+// hash and fallback attributes, filters, contextual bandit contexts), in first-seen order: a
+// caller may send only these (eval_all answers the same).
+std::vector<std::string> referenced_attributes(const payload& data);
 
 // An experiment the user was bucketed into, by index into the payload (for the compact form).
 struct exposure_record {

@@ -64,6 +64,8 @@ inline constexpr size_t max_depth = 256;
 
 // Parses UTF-8 JSON text. Errors: invalid_json, invalid_utf8, too_deep.
 result<value> parse(std::string_view text);
+// True when text is valid UTF-8 (the check parse makes).
+bool valid_utf8(std::string_view text) noexcept;
 // Whether text is JSON, as parse() would decide, without building a value: simdjson's parse
 // alone (the floor under every parse of ours; bench/config.bench.mjs measures it).
 result<void> check(std::string_view text);

@@ -1,6 +1,7 @@
 #include "whale/api.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "whale/bandit.h"
 #include "whale/json.h"
@@ -328,7 +329,121 @@ result<assign::context> request_context(const assign::payload& data, value& doc)
   return ctx;
 }
 
+// Reads an encoded attributes buffer (attribute_tag) front to back; every read is bounds-checked.
+class attribute_reader {
+ public:
+  attribute_reader(std::string_view bytes, const std::vector<std::string>& names) : bytes_(bytes), names_(names) {}
+
+  result<value> read_all() {
+    value attributes = value::object();
+    attributes.members().reserve(names_.size());
+    while (at_ < bytes_.size()) {
+      uint32_t head = 0;
+      if (!read_raw(head)) return truncated();
+      const uint32_t slot = head >> 8;
+      if (slot >= names_.size()) return fail(error_code::invalid_value, "attributes: slot " + std::to_string(slot) + " out of range");
+      WHALE_TRY(value v, read_value(static_cast<attribute_tag>(head & 0xff), 1));
+      attributes.members().emplace_back(names_[slot], std::move(v));
+    }
+    return attributes;
+  }
+
+ private:
+  template <typename T>
+  bool read_raw(T& out) {
+    if (bytes_.size() - at_ < sizeof(T)) return false;
+    std::memcpy(&out, bytes_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return true;
+  }
+
+  result<std::string_view> read_bytes() {
+    uint32_t length = 0;
+    if (!read_raw(length) || bytes_.size() - at_ < length) return truncated();
+    const std::string_view out = bytes_.substr(at_, length);
+    at_ += length;
+    return out;
+  }
+
+  result<std::string> read_text() {
+    WHALE_TRY(std::string_view text, read_bytes());
+    if (!json::valid_utf8(text)) return fail(error_code::invalid_utf8, "attributes: invalid UTF-8");
+    return std::string(text);
+  }
+
+  // A nested record: its head's tag (the slot is unused), then its value.
+  result<value> read_nested(size_t depth) {
+    uint32_t head = 0;
+    if (!read_raw(head)) return truncated();
+    return read_value(static_cast<attribute_tag>(head & 0xff), depth + 1);
+  }
+
+  // A count of items that each take at least 4 more bytes (a bound before reserving for them).
+  result<uint32_t> read_count() {
+    uint32_t count = 0;
+    if (!read_raw(count) || (bytes_.size() - at_) / 4 < count) return truncated();
+    return count;
+  }
+
+  result<value> read_array(size_t depth) {
+    WHALE_TRY(uint32_t count, read_count());
+    std::vector<value> items;
+    items.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      WHALE_TRY(value item, read_nested(depth));
+      items.push_back(std::move(item));
+    }
+    return value::array(std::move(items));
+  }
+
+  result<value> read_object(size_t depth) {
+    WHALE_TRY(uint32_t count, read_count());
+    std::vector<json::member> members;
+    members.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      WHALE_TRY(std::string name, read_text());
+      WHALE_TRY(value member, read_nested(depth));
+      members.emplace_back(std::move(name), std::move(member));
+    }
+    return value::object(std::move(members));
+  }
+
+  // Depth counts as in the JSON request {"attributes":{name: value}}, so that both forms refuse
+  // the same nesting (json::max_depth).
+  result<value> read_value(attribute_tag tag, size_t depth) {
+    if (depth + 2 > json::max_depth) {
+      return fail(error_code::too_deep, "attributes: nested deeper than " + std::to_string(json::max_depth));
+    }
+    switch (tag) {
+      case attribute_tag::null_value: return value();
+      case attribute_tag::false_value: return value::boolean(false);
+      case attribute_tag::true_value: return value::boolean(true);
+      case attribute_tag::number: {
+        double n = 0;
+        if (!read_raw(n)) return truncated();
+        return value::number(n);
+      }
+      case attribute_tag::string: {
+        WHALE_TRY(std::string text, read_text());
+        return value::string(std::move(text));
+      }
+      case attribute_tag::array: return read_array(depth);
+      case attribute_tag::object: return read_object(depth);
+    }
+    return fail(error_code::invalid_value, "attributes: unknown tag " + std::to_string(static_cast<int>(tag)));
+  }
+
+  static failure truncated() { return fail(error_code::invalid_value, "attributes: truncated record"); }
+
+  std::string_view bytes_;
+  const std::vector<std::string>& names_;
+  size_t at_ = 0;
+};
+
 }  // namespace
+
+feature_set::feature_set(assign::payload data)
+    : data_(std::move(data)), attributes_(assign::referenced_attributes(data_)) {}
 
 result<std::string> feature_set::eval_all(std::string_view request) const {
   WHALE_TRY(value doc, parse_request(request));
@@ -343,6 +458,28 @@ result<std::string> feature_set::eval_all_compact(std::string_view request) cons
   WHALE_TRY(assign::context ctx, request_context(data_, doc));
   std::string out;
   assign::eval_all_compact(ctx, out);
+  return out;
+}
+
+result<std::string> feature_set::eval_all_encoded(std::string_view encoded) const {
+  if (encoded.size() > max_input_bytes) {
+    return fail(error_code::too_large, "request: larger than " + std::to_string(max_input_bytes) + " bytes");
+  }
+  assign::context ctx;
+  ctx.data = &data_;
+  WHALE_TRY(ctx.attributes, attribute_reader(encoded, attributes_).read_all());
+  std::string out;
+  assign::eval_all_compact(ctx, out);
+  return out;
+}
+
+std::string feature_set::attributes_json() const {
+  std::string out = "[";
+  for (const std::string& name : attributes_) {
+    if (out.size() > 1) out.push_back(',');
+    json::write_string(name, out);
+  }
+  out.push_back(']');
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 
 #include "jsops.h"
 
@@ -39,27 +40,28 @@ uint32_t fnv1a32_more(uint32_t h, std::string_view utf8) noexcept {
   return h;
 }
 
+// Version 2's outer hash: fnv(String(inner)), the inner hash as decimal digits, without allocating.
+double hash_v2_outer(uint32_t inner) noexcept {
+  char digits[10];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + inner % 10);
+    inner /= 10;
+  } while (inner != 0);
+  uint32_t h = fnv_offset;
+  while (n > 0) {
+    h ^= static_cast<unsigned char>(digits[--n]);
+    h *= 0x01000193u;
+  }
+  return static_cast<double>(h % 10000) / 10000;
+}
+
 }  // namespace
 
 uint32_t fnv1a32(std::string_view utf8) noexcept { return fnv1a32_more(fnv_offset, utf8); }
 
 std::optional<double> hash(std::string_view seed, std::string_view value, int version) noexcept {
-  if (version == 2) {
-    // fnv(String(fnv(seed + value))): the inner hash as decimal digits, without allocating.
-    uint32_t inner = fnv1a32_more(fnv1a32_more(fnv_offset, seed), value);
-    char digits[10];
-    size_t n = 0;
-    do {
-      digits[n++] = static_cast<char>('0' + inner % 10);
-      inner /= 10;
-    } while (inner != 0);
-    uint32_t h = fnv_offset;
-    while (n > 0) {
-      h ^= static_cast<unsigned char>(digits[--n]);
-      h *= 0x01000193u;
-    }
-    return static_cast<double>(h % 10000) / 10000;
-  }
+  if (version == 2) return hash_v2_outer(fnv1a32_more(fnv1a32_more(fnv_offset, seed), value));
   if (version == 1) {
     return static_cast<double>(fnv1a32_more(fnv1a32_more(fnv_offset, value), seed) % 1000) / 1000;
   }
@@ -196,7 +198,23 @@ experiment_fields rule_fields(const value& rule, const value* variations) {
   return f;
 }
 
-rule_index index_rule(const value& rule) {
+// The seed a rule hashes with, as eval_rules and run_experiment pick it, when it is text the
+// payload holds (a string or the feature's key); nullptr otherwise.
+const std::string* payload_string(const value* v) { return v && v->is_string() ? &v->as_string() : nullptr; }
+
+void prepare_seed(rule_index& r, std::string_view feature_key) {
+  std::string_view seed = feature_key;
+  const value* named = r.force ? r.seed : (js::truthy(r.fields.seed) ? r.fields.seed : r.fields.key);
+  if (named != nullptr) {
+    const std::string* text = payload_string(named);
+    if (text == nullptr) return;
+    seed = *text;
+  }
+  r.seed_state = fnv1a32_more(fnv_offset, seed);
+  r.seed_prepared = true;
+}
+
+rule_index index_rule(const value& rule, std::string_view feature_key) {
   rule_index r;
   r.rule = &rule;
   r.id = truthy_or_null(rule.find("id"));
@@ -216,6 +234,7 @@ rule_index index_rule(const value& rule) {
   if (variations == nullptr || variations->is_null()) variations = rule.find("variations");
   r.experiment = js::truthy(variations) && variations->is_array();
   if (r.experiment) r.fields = rule_fields(rule, variations);
+  if (r.force || r.experiment) prepare_seed(r, feature_key);
   return r;
 }
 
@@ -227,6 +246,7 @@ struct experiment_view {
   int leaf = -2;                  // contextual bandit leaf index, -1 fallback, -2 none
   int feature_no = -1;            // payload::index position (rules only)
   int rule_no = -1;
+  const rule_index* rule = nullptr;  // the feature rule run as this experiment (rules only)
 };
 
 // GrowthBook's Result, by reference into the experiment, the attributes and the payload.
@@ -364,6 +384,13 @@ std::optional<double> hash_value_of(std::string_view seed, const value* v, int v
   return hash(seed, js::to_string(v), version);
 }
 
+// hash_value_of for a rule whose seed was prepared at load (rule_index::seed_state).
+std::optional<double> rule_hash(const rule_index* rule, std::string_view seed, const value* v, int version) {
+  if (version != 2 || rule == nullptr || !rule->seed_prepared) return hash_value_of(seed, v, version);
+  if (v->is_string()) return hash_v2_outer(fnv1a32_more(rule->seed_state, v->as_string()));
+  return hash_v2_outer(fnv1a32_more(rule->seed_state, js::to_string(v)));
+}
+
 bool in_ranges(double n, const value& ranges) {
   if (!ranges.is_array()) return false;
   for (const value& r : ranges.items()) {
@@ -397,11 +424,25 @@ struct evaluation {
   std::vector<std::string_view> stack;  // features being evaluated
 };
 
+// GrowthBook's name of a feature source (FeatureResult.source).
+const char* source_name(feature_source source) {
+  switch (source) {
+    case feature_source::unknown_feature: return "unknownFeature";
+    case feature_source::default_value: return "defaultValue";
+    case feature_source::force: return "force";
+    case feature_source::override_value: return "override";
+    case feature_source::experiment: return "experiment";
+    case feature_source::prerequisite: return "prerequisite";
+    case feature_source::cyclic_prerequisite: return "cyclicPrerequisite";
+  }
+  return "unknownFeature";
+}
+
 // GrowthBook's FeatureResult, by reference.
 struct feature_outcome {
   const context* ctx = nullptr;
   const value* value_ = nullptr;  // nullptr -> null
-  const char* source = "";
+  feature_source source = feature_source::unknown_feature;
   int rule_no = -1;
   const value* rule_id = nullptr;
   bool has_experiment = false;
@@ -409,7 +450,7 @@ struct feature_outcome {
   decision result;
 };
 
-feature_outcome outcome(const value* v, const char* source, const value* rule_id = nullptr) {
+feature_outcome outcome(const value* v, feature_source source, const value* rule_id = nullptr) {
   feature_outcome o;
   o.value_ = v;
   o.source = source;
@@ -565,7 +606,7 @@ parents check_parents(const value& parent_conditions, evaluation& ev, int depth,
     ev.stack.resize(saved);
     const std::string parent_id = js::to_string(parent.find("id"));
     const feature_outcome result = eval_feature_in(parent_id, ev, depth + 1);
-    if (std::string_view(result.source) == "cyclicPrerequisite") return parents::cyclic;
+    if (result.source == feature_source::cyclic_prerequisite) return parents::cyclic;
     value eval_obj = value::object();
     eval_obj.members().emplace_back("value", result.value_ ? *result.value_ : value());
     const value* cond = parent.find("condition");
@@ -669,7 +710,7 @@ decision run_experiment(const experiment_view& exp, std::string_view feature_id,
 
   std::string seed_storage;
   const std::string_view seed = js::truthy(f.seed) ? string_of(f.seed, seed_storage) : key;
-  const auto n = hash_value_of(seed, h.hash_value, version_or(f.hash_version, 1));
+  const auto n = rule_hash(exp.rule, seed, h.hash_value, version_or(f.hash_version, 1));
   if (!n) return not_in;
   if (!found_sticky) assigned = assign_variation(f, *n, count);
   if (found.version_blocked) {
@@ -717,7 +758,7 @@ bool included_in_rollout(const context& ctx, std::string_view seed, const rule_i
   const hash_attribute h = get_hash_attribute(
       ctx, rule.hash_attribute, ctx.sticky_bucketing && !rule.disable_sticky_bucketing ? rule.fallback_attribute : nullptr);
   if (h.hash_value == nullptr) return false;
-  const auto n = hash_value_of(seed, h.hash_value, version_or(rule.hash_version, 1));
+  const auto n = rule_hash(&rule, seed, h.hash_value, version_or(rule.hash_version, 1));
   if (!n) return false;
   if (range_json) {
     return range_json->is_array() && range_json->items().size() >= 2 && *n >= js::to_number(&range_json->items()[0]) &&
@@ -788,9 +829,9 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
     if (rule.parent_conditions) {
       ev.stack.resize(evaluated);
       const parents p = check_parents(*rule.parent_conditions, ev, depth, true);
-      if (p == parents::cyclic) return outcome(nullptr, "cyclicPrerequisite");
+      if (p == parents::cyclic) return outcome(nullptr, feature_source::cyclic_prerequisite);
       if (p == parents::skip_rule) continue;
-      if (p == parents::fail) return outcome(nullptr, "prerequisite");
+      if (p == parents::fail) return outcome(nullptr, feature_source::prerequisite);
     }
     if (rule.filters && filtered_out(*rule.filters, ctx)) continue;
     if (rule.force) {
@@ -798,7 +839,7 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
       std::string seed_storage;
       const std::string_view seed = rule.seed ? string_of(rule.seed, seed_storage) : feature.key;
       if (!included_in_rollout(ctx, seed, rule)) continue;
-      feature_outcome o = outcome(rule.force, "force", rule.id);
+      feature_outcome o = outcome(rule.force, feature_source::force, rule.id);
       o.rule_no = static_cast<int>(&rule - feature.rules.data());
       return o;
     }
@@ -813,12 +854,14 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
     if (rule.contextual_bandit_ref) apply_contextual_bandit(exp, *rule.contextual_bandit_ref, ctx);
     exp.feature_no = static_cast<int>(&feature - ctx.data->index.data());
     exp.rule_no = static_cast<int>(&rule - feature.rules.data());
+    exp.rule = &rule;
     const decision result = run_experiment(exp, feature.key, true, ev, depth);
     const bool in = in_experiment(exp.f, result);
-    if (!(result.hash_used && in)) exp.contextual_bandit = value();
+    if (!(result.hash_used && in) && !exp.contextual_bandit.is_null()) exp.contextual_bandit = value();
     const value* meta = meta_of(exp.f, result.variation);
     if (in && !(meta && js::truthy(meta->find("passthrough")))) {
-      feature_outcome o = outcome(&exp.f.variations->items()[static_cast<size_t>(result.variation)], "experiment", rule.id);
+      const value* chosen = &exp.f.variations->items()[static_cast<size_t>(result.variation)];
+      feature_outcome o = outcome(chosen, feature_source::experiment, rule.id);
       o.ctx = &ctx;
       o.rule_no = exp.rule_no;
       o.has_experiment = true;
@@ -829,21 +872,20 @@ feature_outcome eval_rules(const feature_index& feature, evaluation& ev, int dep
       return o;
     }
   }
-  const value* default_value = feature.feature->find("defaultValue");
-  return outcome(default_value, "defaultValue");
+  return outcome(feature.default_value, feature_source::default_value);
 }
 
 // evalFeature for a feature of the payload (an unknown id is handled by eval_feature_in).
 feature_outcome eval_feature_at(const feature_index& feature, evaluation& ev, int depth) {
   context& ctx = ev.ctx;
   for (std::string_view s : ev.stack) {
-    if (s == feature.key) return outcome(nullptr, "cyclicPrerequisite");
+    if (s == feature.key) return outcome(nullptr, feature_source::cyclic_prerequisite);
   }
-  if (depth > max_prerequisite_depth) return outcome(nullptr, "cyclicPrerequisite");
+  if (depth > max_prerequisite_depth) return outcome(nullptr, feature_source::cyclic_prerequisite);
   if (!ctx.forced_features.members().empty()) {
-    if (const value* forced = ctx.forced_features.find(feature.key)) return outcome(forced, "override");
+    if (const value* forced = ctx.forced_features.find(feature.key)) return outcome(forced, feature_source::override_value);
   }
-  if (!js::truthy(feature.feature)) return outcome(nullptr, "unknownFeature");
+  if (!js::truthy(feature.feature)) return outcome(nullptr, feature_source::unknown_feature);
   ev.stack.push_back(feature.key);  // the payload owns the key
   return eval_rules(feature, ev, depth);
 }
@@ -851,12 +893,12 @@ feature_outcome eval_feature_at(const feature_index& feature, evaluation& ev, in
 feature_outcome eval_feature_in(std::string_view id, evaluation& ev, int depth) {
   if (const feature_index* feature = ev.ctx.data->find(id)) return eval_feature_at(*feature, ev, depth);
   for (std::string_view s : ev.stack) {
-    if (s == id) return outcome(nullptr, "cyclicPrerequisite");
+    if (s == id) return outcome(nullptr, feature_source::cyclic_prerequisite);
   }
   if (!ev.ctx.forced_features.members().empty()) {
-    if (const value* forced = ev.ctx.forced_features.find(id)) return outcome(forced, "override");
+    if (const value* forced = ev.ctx.forced_features.find(id)) return outcome(forced, feature_source::override_value);
   }
-  return outcome(nullptr, "unknownFeature");
+  return outcome(nullptr, feature_source::unknown_feature);
 }
 
 value outcome_value(const feature_outcome& o, std::string_view id) {
@@ -866,7 +908,7 @@ value outcome_value(const feature_outcome& o, std::string_view id) {
   m.emplace_back("value", o.value_ ? *o.value_ : value());
   m.emplace_back("on", value::boolean(on));
   m.emplace_back("off", value::boolean(!on));
-  m.emplace_back("source", value::string(o.source));
+  m.emplace_back("source", value::string(source_name(o.source)));
   m.emplace_back("ruleId", o.rule_id ? value::string(js::to_string(o.rule_id)) : value::string(""));
   if (o.has_experiment) {
     m.emplace_back("experiment", experiment_value(o.experiment, id));
@@ -951,10 +993,11 @@ result<payload> load_payload(const value& doc) {
     feature_index fi;
     fi.key = f.first;
     fi.feature = &f.second;
+    fi.default_value = f.second.find("defaultValue");
     const value* rules = f.second.find("rules");
     if (rules && rules->is_array()) {
       fi.rules.reserve(rules->items().size());
-      for (const value& rule : rules->items()) fi.rules.push_back(index_rule(rule));
+      for (const value& rule : rules->items()) fi.rules.push_back(index_rule(rule, fi.key));
     }
     p.index.push_back(std::move(fi));
   }
@@ -988,6 +1031,48 @@ std::vector<std::string> sticky_attributes(const payload& data) {
     }
   }
   return out;
+}
+
+namespace {
+
+void add_name(std::vector<std::string>& names, std::string_view name) {
+  for (const std::string& seen : names) {
+    if (seen == name) return;
+  }
+  names.emplace_back(name);
+}
+
+// What get_hash_attribute may read for a rule: its hash attribute ("id" when absent) and its
+// fallback; each filter's attribute.
+void rule_attributes(const value& rule, std::vector<std::string>& names) {
+  std::string storage;
+  add_name(names, attribute_name(rule.find("hashAttribute"), storage));
+  if (const value* fallback = rule.find("fallbackAttribute"); js::truthy(fallback)) {
+    add_name(names, attribute_name(fallback, storage));
+  }
+  const value* filters = rule.find("filters");
+  if (filters == nullptr || !filters->is_array()) return;
+  for (const value& filter : filters->items()) add_name(names, attribute_name(filter.find("attribute"), storage));
+}
+
+}  // namespace
+
+std::vector<std::string> referenced_attributes(const payload& data) {
+  std::vector<std::string> names;
+  for (const feature_index& f : data.index) {
+    for (const rule_index& r : f.rules) {
+      if (const value* c = r.rule->find("condition")) condition_attributes(*c, data.saved_groups, names);
+      rule_attributes(*r.rule, names);
+    }
+  }
+  for (const json::member& bandit : data.contextual_bandits.members()) {
+    const value* contexts = bandit.second.find("contexts");
+    if (contexts == nullptr || !contexts->is_array()) continue;
+    for (const value& c : contexts->items()) {
+      if (const value* cond = c.find("condition")) condition_attributes(*cond, data.saved_groups, names);
+    }
+  }
+  return names;
 }
 
 result<context> context_from_json(const value& doc, payload& storage) {
@@ -1029,12 +1114,29 @@ value eval_feature(std::string_view key, context& ctx) {
   return outcome_value(eval_feature_in(key, ev, 0), key);
 }
 
+namespace {
+
+// The sticky-bucket documents this evaluation wrote, as a JSON object.
+std::string changed_docs_json(const context& ctx) {
+  std::string docs = "{";
+  for (const std::string& key : ctx.changed_sticky_docs) {
+    if (docs.size() > 1) docs.push_back(',');
+    json::write_string(key, docs);
+    docs.push_back(':');
+    json::write(member_or_null(ctx.sticky_docs, key), docs);
+  }
+  docs.push_back('}');
+  return docs;
+}
+
+}  // namespace
+
 feature_pick pick_feature(std::string_view key, context& ctx) {
   evaluation ev{ctx, {}};
   const feature_outcome o = eval_feature_in(key, ev, 0);
   feature_pick pick;
   pick.value = o.value_;
-  pick.source = o.source;
+  pick.source = source_name(o.source);
   pick.rule = o.rule_no;
   if (!o.has_experiment) return pick;
   const experiment_fields& f = o.experiment.f;
@@ -1060,7 +1162,7 @@ void eval_all(context& ctx, std::string& out) {
     json::write(o.value_ ? *o.value_ : null_value, out);
     out += js::truthy(o.value_) ? ",\"on\":true,\"off\":false" : ",\"on\":false,\"off\":true";
     out += ",\"source\":\"";
-    out += o.source;
+    out += source_name(o.source);
     out += "\",\"ruleId\":";
     if (o.rule_id && o.rule_id->is_string()) json::write_string(o.rule_id->as_string(), out);
     else json::write_string(o.rule_id ? js::to_string(o.rule_id) : "", out);
@@ -1073,65 +1175,48 @@ void eval_all(context& ctx, std::string& out) {
     first = false;
     out += exposure;
   }
-  out += "],\"stickyBucketAssignmentDocs\":{";
-  first = true;
-  for (const std::string& key : ctx.changed_sticky_docs) {
-    if (!first) out.push_back(',');
-    first = false;
-    json::write_string(key, out);
-    out.push_back(':');
-    json::write(member_or_null(ctx.sticky_docs, key), out);
-  }
-  out += "}}";
+  out += "],\"stickyBucketAssignmentDocs\":";
+  out += changed_docs_json(ctx);
+  out.push_back('}');
 }
 
 namespace {
 
-int32_t source_code(std::string_view source) {
-  if (source == "defaultValue") return static_cast<int32_t>(feature_source::default_value);
-  if (source == "force") return static_cast<int32_t>(feature_source::force);
-  if (source == "override") return static_cast<int32_t>(feature_source::override_value);
-  if (source == "experiment") return static_cast<int32_t>(feature_source::experiment);
-  if (source == "prerequisite") return static_cast<int32_t>(feature_source::prerequisite);
-  if (source == "cyclicPrerequisite") return static_cast<int32_t>(feature_source::cyclic_prerequisite);
-  return static_cast<int32_t>(feature_source::unknown_feature);
+// Writes int32 words at a byte offset of out, which holds them already: every target is
+// little-endian (x86-64, wasm32), so the words are copied as they are.
+void put_words(std::string& out, size_t at, std::initializer_list<int32_t> words) {
+  std::memcpy(&out[at], words.begin(), 4 * words.size());
 }
 
 }  // namespace
 
 void eval_all_compact(context& ctx, std::string& out) {
   ctx.record_compact = true;
+  ctx.compact_exposures.reserve(8);
   const auto& index = ctx.data->index;
-  std::vector<int32_t> words;
-  words.reserve(2 + index.size() * compact_feature_words + compact_exposure_words * 8);
-  words.push_back(static_cast<int32_t>(index.size()));
+  // Sized once for the feature records, once more for what follows: growing the string a word
+  // at a time cost more than the records.
+  size_t at = 0;
+  out.resize(4 + 4 * compact_feature_words * index.size());
+  put_words(out, at, {static_cast<int32_t>(index.size())});
+  at += 4;
   evaluation ev{ctx, {}};
   for (const feature_index& f : index) {
     ev.stack.clear();
     const feature_outcome o = eval_feature_at(f, ev, 0);
-    const int32_t record[compact_feature_words] = {source_code(o.source), o.rule_no,
-                                                   o.has_experiment ? o.result.variation : -1};
-    words.insert(words.end(), record, record + compact_feature_words);
+    put_words(out, at, {static_cast<int32_t>(o.source), o.rule_no, o.has_experiment ? o.result.variation : -1});
+    at += 4 * compact_feature_words;
   }
-  words.push_back(static_cast<int32_t>(ctx.compact_exposures.size()));
+  const std::string docs = changed_docs_json(ctx);
+  out.resize(at + 4 + 4 * compact_exposure_words * ctx.compact_exposures.size() + 4 + docs.size());
+  put_words(out, at, {static_cast<int32_t>(ctx.compact_exposures.size())});
+  at += 4;
   for (const exposure_record& r : ctx.compact_exposures) {
-    const int32_t record[compact_exposure_words] = {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags),
-                                                    r.leaf, r.bucket_units, r.bucket_scale};
-    words.insert(words.end(), record, record + compact_exposure_words);
+    put_words(out, at, {r.feature, r.rule, r.variation, static_cast<int32_t>(r.flags), r.leaf, r.bucket_units, r.bucket_scale});
+    at += 4 * compact_exposure_words;
   }
-  std::string docs = "{";
-  for (const std::string& key : ctx.changed_sticky_docs) {
-    if (docs.size() > 1) docs.push_back(',');
-    json::write_string(key, docs);
-    docs.push_back(':');
-    json::write(member_or_null(ctx.sticky_docs, key), docs);
-  }
-  docs.push_back('}');
-  words.push_back(static_cast<int32_t>(docs.size()));
-  // Every target is little-endian (x86-64, wasm32): the words are copied as they are.
-  out.resize(words.size() * 4 + docs.size());
-  std::memcpy(&out[0], words.data(), words.size() * 4);
-  std::memcpy(&out[words.size() * 4], docs.data(), docs.size());
+  put_words(out, at, {static_cast<int32_t>(docs.size())});
+  std::memcpy(&out[at + 4], docs.data(), docs.size());
 }
 
 }  // namespace whale::assign

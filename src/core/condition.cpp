@@ -105,7 +105,7 @@ bool is_in(const value* actual, const value& expected, bool insensitive) {
 // The values of a saved group used by $inGroup: nullptr when the entry matches nobody.
 const value* saved_group_values(const value& saved_groups, const value& id) {
   static const value empty = value::array();
-  const value* entry = saved_groups.find(js::to_string(&id));
+  const value* entry = id.is_string() ? saved_groups.find(id.as_string()) : saved_groups.find(js::to_string(&id));
   if (entry == nullptr) return &empty;
   if (entry->is_array()) return entry;
   if (entry->is_object()) {
@@ -119,29 +119,35 @@ const value* saved_group_values(const value& saved_groups, const value& id) {
 }
 
 // "v1.2.3-rc.1+build" -> "    1-    2-    3-rc-    1", so that string order is version order.
+// One pass over the text: a version is compared on every request that reaches a $v* operator.
 std::string padded_version(const value* v) {
-  std::string input;
-  if (v != nullptr && v->is_number()) input = js::to_string(v);
-  else if (v != nullptr && v->is_string()) input = v->as_string();
+  std::string storage;
+  std::string_view input;
+  if (v != nullptr && v->is_number()) {
+    storage = js::to_string(v);
+    input = storage;
+  } else if (v != nullptr && v->is_string()) {
+    input = v->as_string();
+  }
   if (input.empty()) input = "0";
-  if (input[0] == 'v') input.erase(0, 1);
-  const size_t plus = input.find('+');
-  if (plus != std::string::npos) input.erase(plus);
-  std::vector<std::string> parts(1);
-  for (char c : input) {
-    if (c == '-' || c == '.') parts.emplace_back();
-    else parts.back().push_back(c);
-  }
-  if (parts.size() == 3) parts.emplace_back("~");
+  if (input[0] == 'v') input.remove_prefix(1);
+  input = input.substr(0, input.find('+'));
+  size_t parts = 1;
+  for (char c : input) parts += (c == '-' || c == '.') ? 1 : 0;
   std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out.push_back('-');
-    const std::string& p = parts[i];
-    bool numeric = !p.empty();
-    for (char c : p) numeric = numeric && c >= '0' && c <= '9';
-    if (numeric && p.size() < 5) out.append(5 - p.size(), ' ');
-    out += p;
+  out.reserve(input.size() + 4 * parts + 2);
+  for (size_t start = 0;;) {
+    const size_t end = input.find_first_of("-.", start);
+    const std::string_view part = input.substr(start, end == std::string_view::npos ? end : end - start);
+    bool numeric = !part.empty();
+    for (char c : part) numeric = numeric && c >= '0' && c <= '9';
+    if (numeric && part.size() < 5) out.append(5 - part.size(), ' ');
+    out += part;
+    if (end == std::string_view::npos) break;
+    out.push_back('-');
+    start = end + 1;
   }
+  if (parts == 3) out += "-~";
   return out;
 }
 
@@ -290,20 +296,38 @@ enum class op_code {
   in_group, not_in_group, not_, size, elem_match, all, alli, regex, regexi, type,
 };
 
-op_code op_of(std::string_view name) {
-  static const std::pair<std::string_view, op_code> table[] = {
-      {"$eq", op_code::eq}, {"$ne", op_code::ne}, {"$lt", op_code::lt}, {"$lte", op_code::lte},
-      {"$gt", op_code::gt}, {"$gte", op_code::gte}, {"$in", op_code::in}, {"$nin", op_code::nin},
-      {"$exists", op_code::exists}, {"$regex", op_code::regex}, {"$regexi", op_code::regexi},
-      {"$elemMatch", op_code::elem_match}, {"$all", op_code::all}, {"$alli", op_code::alli},
-      {"$size", op_code::size}, {"$type", op_code::type}, {"$not", op_code::not_}, {"$ini", op_code::ini},
-      {"$nini", op_code::nini}, {"$inGroup", op_code::in_group}, {"$notInGroup", op_code::not_in_group},
-      {"$veq", op_code::veq}, {"$vne", op_code::vne}, {"$vgt", op_code::vgt}, {"$vgte", op_code::vgte},
-      {"$vlt", op_code::vlt}, {"$vlte", op_code::vlte}};
+// Operator spellings by length: a name is compared with the few of its own length only.
+using op_spelling = std::pair<std::string_view, op_code>;
+const op_spelling ops_3[] = {{"$eq", op_code::eq}, {"$ne", op_code::ne}, {"$lt", op_code::lt},
+                             {"$gt", op_code::gt}, {"$in", op_code::in}};
+const op_spelling ops_4[] = {{"$lte", op_code::lte}, {"$gte", op_code::gte}, {"$nin", op_code::nin},
+                             {"$all", op_code::all},  {"$not", op_code::not_}, {"$ini", op_code::ini},
+                             {"$veq", op_code::veq},  {"$vne", op_code::vne},  {"$vgt", op_code::vgt},
+                             {"$vlt", op_code::vlt}};
+const op_spelling ops_5[] = {{"$size", op_code::size}, {"$type", op_code::type}, {"$nini", op_code::nini},
+                             {"$alli", op_code::alli}, {"$vgte", op_code::vgte}, {"$vlte", op_code::vlte}};
+const op_spelling ops_longer[] = {{"$regex", op_code::regex},     {"$exists", op_code::exists},
+                                  {"$regexi", op_code::regexi},   {"$inGroup", op_code::in_group},
+                                  {"$elemMatch", op_code::elem_match}, {"$notInGroup", op_code::not_in_group}};
+
+template <size_t n>
+op_code op_among(const op_spelling (&table)[n], std::string_view name) {
   for (const auto& [spelling, code] : table) {
-    if (spelling == name) return code;
+    if (spelling.size() != name.size()) continue;
+    size_t i = 0;
+    while (i < name.size() && spelling[i] == name[i]) ++i;
+    if (i == name.size()) return code;
   }
   return op_code::unknown;
+}
+
+op_code op_of(std::string_view name) {
+  switch (name.size()) {
+    case 3: return op_among(ops_3, name);
+    case 4: return op_among(ops_4, name);
+    case 5: return op_among(ops_5, name);
+    default: return op_among(ops_longer, name);
+  }
 }
 
 int compare_versions(const value* actual, const value& expected) {
@@ -311,7 +335,8 @@ int compare_versions(const value* actual, const value& expected) {
 }
 
 bool evaluator::op(std::string_view name, const value* actual, const value& expected) {
-  switch (op_of(name)) {
+  const op_code code = op_of(name);
+  switch (code) {
     case op_code::veq: return padded_version(actual) == padded_version(&expected);
     case op_code::vne: return padded_version(actual) != padded_version(&expected);
     case op_code::vgt: return compare_versions(actual, expected) > 0;
@@ -336,7 +361,7 @@ bool evaluator::op(std::string_view name, const value* actual, const value& expe
     case op_code::not_in_group: {
       const value* values = saved_group_values(saved_groups, expected);
       if (values == nullptr) return false;
-      return is_in(actual, *values, false) == (op_of(name) == op_code::in_group);
+      return is_in(actual, *values, false) == (code == op_code::in_group);
     }
     case op_code::not_: return !condition_value(expected, actual, false);
     case op_code::size: {
@@ -370,6 +395,63 @@ int nesting(const value& v) {
   return 0;
 }
 
+// Collects the top-level attribute names a condition reads, following evaluator::condition: a
+// field's path up to its first dot, the items of an array condition by index, and the saved
+// groups $savedGroup reaches (by id; `visited` stops cycles). Operator objects under a field read
+// that field only.
+struct attribute_walker {
+  const value& saved_groups;
+  std::vector<std::string>& names;
+  std::vector<std::string_view> visited;
+
+  void add(std::string_view path) {
+    const std::string_view first = path.substr(0, path.find('.'));
+    for (const std::string& seen : names) {
+      if (seen == first) return;
+    }
+    names.emplace_back(first);
+  }
+
+  void condition(const value& cond) {
+    if (cond.is_array()) {
+      for (size_t i = 0; i < cond.items().size(); ++i) add(std::to_string(i));
+      return;
+    }
+    if (!cond.is_object()) return;
+    for (const json::member& m : cond.members()) {
+      const std::string& k = m.first;
+      if (k == "$or" || k == "$nor" || k == "$and") {
+        if (m.second.is_array()) {
+          for (const value& item : m.second.items()) condition(item);
+        }
+      } else if (k == "$not") {
+        condition(m.second);
+      } else if (k == "$savedGroup") {
+        saved_group(m.second);
+      } else {
+        add(k);
+      }
+    }
+  }
+
+  void saved_group(const value& reference) {
+    const value* id = reference.is_object() ? reference.find("id") : nullptr;
+    if (id == nullptr || !id->is_string()) return;
+    if (const value* key = reference.find("attributeKey"); key && key->is_string()) add(key->as_string());
+    for (std::string_view seen : visited) {
+      if (seen == id->as_string()) return;
+    }
+    const value* entry = saved_groups.find(id->as_string());
+    if (entry == nullptr || !entry->is_object()) return;
+    if (const value* key = entry->find("attributeKey"); key && key->is_string()) add(key->as_string());
+    if (const value* cond = entry->find("condition")) {
+      visited.push_back(id->as_string());
+      condition(*cond);
+      visited.pop_back();
+    }
+  }
+};
+
 }  // namespace
 
 result<void> validate_condition(const value& condition) {
@@ -397,6 +479,10 @@ result<void> validate_patterns(const value& condition) {
     WHALE_TRY_VOID(validate_patterns(m.second));
   }
   return {};
+}
+
+void condition_attributes(const value& condition, const value& saved_groups, std::vector<std::string>& names) {
+  attribute_walker{saved_groups, names, {}}.condition(condition);
 }
 
 bool eval_condition(const value& attributes, const value& condition, const value& saved_groups) {

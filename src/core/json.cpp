@@ -142,6 +142,8 @@ result<value> parse(std::string_view text) {
   return convert(root);
 }
 
+bool valid_utf8(std::string_view text) noexcept { return simdjson::validate_utf8(text.data(), text.size()); }
+
 result<void> check(std::string_view text) {
   WHALE_TRY(simdjson::dom::element root, parse_dom(text));
   (void)root;

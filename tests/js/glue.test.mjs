@@ -6,6 +6,9 @@ import { targets, engineFor, fixtureJson } from './targets.mjs';
 import { createEngine, WhaleError } from '../../js-glue/index.js';
 
 const golden = await fixtureJson('bandit-golden.json');
+const cases = await fixtureJson('growthbook/cases.json');
+const floraPayload = await fixtureJson('vendors/flora-distro/features.json');
+const floraAttributes = await fixtureJson('vendors/flora-distro/attributes.json');
 
 function nested(depth) {
   let c = { x: 1 };
@@ -96,6 +99,94 @@ test('the glue refuses a module of another ABI major', async () => {
   ]);
   await assert.rejects(createEngine({ module: bytes }), (err) => err.code === 'abi_mismatch');
 });
+
+// evalAll sends plain attributes encoded (only those the payload reads) and the rest as JSON:
+// both must answer as whale_eval_all does from JSON.stringify(attributes).
+function jsonAnswer(e, set, attributes) {
+  return JSON.parse(e.call('whale_eval_all', JSON.stringify({ attributes }), set.id));
+}
+
+class Visitor {
+  constructor() { this.id = 'u-class'; this.country = 'US'; }
+}
+
+const awkward = [
+  {},
+  { id: 'ü-1', country: 'ÜS', browser: 'firefox 🦊', plan: 'pro' },
+  { id: 0, country: -0, plan: null, browser: true },
+  { id: NaN, country: Infinity, plan: undefined, browser: () => 1 },
+  { id: 'u-big', appVersion: 2 ** 64, loggedIn: 1 },
+  { id: 'u-lone\ud800', country: 'US' },
+  { id: 'u-date', url: new Date(0), cart: [{ sku: 'PRE-1', qty: 2 }, null] },
+  { id: 'u-nested', cart: { 0: { sku: 'FLW-ROSE' } }, segment: ['wholesale'], loggedIn: 'yes' },
+  Object.assign(Object.create(null), { id: 'u-null-proto', country: 'CA', device: 'mobile' }),
+  new Visitor(),
+  { id: 'x'.repeat(5000), url: 'https://floradistro.com/sale/edibles?x=' + 'é'.repeat(3000) },
+  // Arrays and objects: what JSON.stringify leaves out or writes as null, boxed primitives,
+  // toJSON inside, typed arrays, maps, sparse arrays, and nesting past the encoder's depth.
+  { id: 'u-arrays', cart: [{ sku: 'PRE-9', qty: 2, gone: undefined, fn() {} }, undefined, () => 1, Symbol('s'), NaN, -0] },
+  { id: 'u-boxed', cart: [{ sku: new String('PRE-1'), qty: new Number(3) }], segment: [new Boolean(false)] },
+  { id: 'u-inner-date', cart: [{ sku: 'FLW-ROSE-1', at: new Date(0) }] },
+  { id: 'u-typed', cart: new Uint8Array([1, 2]), segment: new Map([['a', 1]]), loggedIn: [, , 'x'] },
+  { id: 'u-deep-210', cart: nestedArray(210) },
+  { id: 'u-deep-300', cart: nestedArray(300) },
+];
+
+function nestedArray(depth) {
+  let v = [{ sku: 'PRE-1', qty: 5 }];
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
+for (const target of targets) {
+  test(`${target.name}: evalAll answers from encoded attributes as from JSON ones`, async () => {
+    const e = await engineFor(target);
+    const flora = e.loadFeatures(floraPayload);
+    const answer = (fn) => {
+      try {
+        const { features, experiments } = fn();
+        return { features, experiments: experiments.map((r) => ({ ...r })) };
+      } catch (err) {
+        return { code: err.code, message: err.message };
+      }
+    };
+    for (const attributes of [...floraAttributes, ...awkward]) {
+      assert.deepStrictEqual(answer(() => e.evalAll(flora, attributes)), answer(() => jsonAnswer(e, flora, attributes)),
+        JSON.stringify(attributes));
+    }
+    // Every GrowthBook condition vector, as a force rule: the attributes it reads reach the core.
+    let checked = 0;
+    for (const [name, condition, attributes, expected, savedGroups] of cases.evalCondition) {
+      let set;
+      try {
+        set = e.loadFeatures({ features: { f: { defaultValue: false, rules: [{ condition, force: true }] } }, savedGroups });
+      } catch {
+        continue; // a condition loadFeatures refuses (not an object, a bad pattern)
+      }
+      assert.equal(e.evalAll(set, attributes).features.f.value, expected, name);
+      set.free();
+      checked++;
+    }
+    assert.ok(checked > 200, `${checked} condition vectors checked`);
+  });
+
+  test(`${target.name}: evalAll survives attribute getters that call the engine`, async () => {
+    const e = await engineFor(target);
+    const flora = e.loadFeatures(floraPayload);
+    const expected = (attributes) => jsonAnswer(e, flora, attributes).features;
+    const plain = { id: 'u-getter', country: 'US', device: 'mobile', cart: [{ sku: 'PRE-1', qty: 3 }] };
+    // A getter that runs evalAll itself: the inner call must not write over the outer's buffer.
+    const reentrant = { ...plain, get device() { e.evalAll(flora, { id: 'other', country: 'CA', device: 'desktop' }); return 'mobile'; } };
+    assert.deepStrictEqual(e.evalAll(flora, reentrant).features, expected(plain));
+    // A getter inside an array that grows the module's memory between two writes.
+    const growing = { ...plain, cart: [{ sku: 'PRE-1', get qty() { e.hash('s', 'x'.repeat(8 << 20)); return 3; } }] };
+    assert.deepStrictEqual(e.evalAll(flora, growing).features, expected(plain));
+    // An attribute larger than the kept buffer, then ordinary ones.
+    const large = { ...plain, url: `https://floradistro.com/sale/${'a'.repeat(100000)}` };
+    assert.deepStrictEqual(e.evalAll(flora, large).features, expected(large));
+    assert.deepStrictEqual(e.evalAll(flora, plain).features, expected(plain));
+  });
+}
 
 test('a trap poisons the instance and the next call gets a fresh one', async () => {
   const e = await engineFor(targets[0]);

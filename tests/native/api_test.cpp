@@ -1,6 +1,7 @@
 // The JSON API on bad input: a numbered error with a message naming the problem, never a crash.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "whale/api.h"
@@ -88,6 +89,49 @@ TEST(Abi, HandlesAndErrors) {
   EXPECT_EQ(whale_features_free(handle), static_cast<uint32_t>(error_code::invalid_handle));
   EXPECT_EQ(whale_eval_all(handle, request.data(), request.size()), static_cast<uint32_t>(error_code::invalid_handle));
   EXPECT_NE(std::string(whale_last_ptr(), whale_last_len()).find("not live"), std::string::npos);
+}
+
+std::string word(uint32_t w) { return std::string(reinterpret_cast<const char*>(&w), 4); }
+
+// An encoded attribute record (api::attribute_tag): head, then a length and bytes for text.
+std::string record(uint32_t slot, api::attribute_tag tag, std::string_view text = {}) {
+  std::string out = word((slot << 8) | static_cast<uint32_t>(tag));
+  if (tag == api::attribute_tag::string) out += word(static_cast<uint32_t>(text.size())) + std::string(text);
+  return out;
+}
+
+TEST(Abi, EncodedAttributes) {
+  const std::string payload =
+      R"({"features":{"f":{"defaultValue":0,"rules":[{"condition":{"plan":"pro","cart.0.sku":"A"},"force":1}]},)"
+      R"("g":{"defaultValue":0,"rules":[{"coverage":0.5,"hashAttribute":"user","force":1}]}}})";
+  auto set = api::load_features(payload);
+  ASSERT_TRUE(set.ok()) << set.message();
+  // What the rules may read: the condition's fields (a path by its first name) and each rule's hash
+  // attribute ("id" when the rule names none, even where it hashes nothing).
+  EXPECT_EQ(set.value()->attributes_json(), R"(["plan","cart","id","user"])");
+  // cart: an array of one object {"sku": "A"}.
+  const std::string cart = record(1, api::attribute_tag::array) + word(1) + record(0, api::attribute_tag::object) +
+                           word(1) + word(3) + "sku" + record(0, api::attribute_tag::string, "A");
+  const std::string attributes = record(0, api::attribute_tag::string, "pro") + cart +
+                                 record(3, api::attribute_tag::string, "u-7");
+  const auto encoded = set.value()->eval_all_encoded(attributes);
+  const auto json = set.value()->eval_all_compact(R"({"attributes":{"plan":"pro","cart":[{"sku":"A"}],"user":"u-7"}})");
+  ASSERT_TRUE(encoded.ok()) << encoded.message();
+  ASSERT_TRUE(json.ok()) << json.message();
+  EXPECT_EQ(encoded.value(), json.value());
+
+  const api::feature_set& s = *set.value();
+  expect_error(s.eval_all_encoded(record(4, api::attribute_tag::null_value)), error_code::invalid_value, "slot 4");
+  expect_error(s.eval_all_encoded(record(0, static_cast<api::attribute_tag>(9))), error_code::invalid_value, "tag 9");
+  expect_error(s.eval_all_encoded(record(0, api::attribute_tag::string, "pro").substr(0, 9)), error_code::invalid_value,
+               "truncated");
+  expect_error(s.eval_all_encoded(record(0, api::attribute_tag::number)), error_code::invalid_value, "truncated");
+  expect_error(s.eval_all_encoded(record(0, api::attribute_tag::string, "\xff")), error_code::invalid_utf8, "UTF-8");
+  expect_error(s.eval_all_encoded(record(1, api::attribute_tag::array) + word(2) + record(0, api::attribute_tag::null_value)),
+               error_code::invalid_value, "truncated");
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += record(0, api::attribute_tag::array) + word(1);
+  expect_error(s.eval_all_encoded(deep + record(0, api::attribute_tag::null_value)), error_code::too_deep, "deeper");
 }
 
 }  // namespace
