@@ -596,8 +596,10 @@ function decodeEvalAll(set, attributes, view, at) {
   const count = view.getInt32(at, true);
   at += 4;
   for (let f = 0; f < count; f++, at += FEATURE_RECORD_BYTES) {
-    features[set.keys[f]] = featureResult(set.features[f], view.getInt32(at, true), view.getInt32(at + 4, true),
-      view.getInt32(at + 8, true));
+    const result = featureResult(set.features[f], view.getInt32(at, true), view.getInt32(at + 4, true), view.getInt32(at + 8, true));
+    // A feature named "__proto__" is a member like any other, not the object's prototype.
+    if (set.keys[f] === '__proto__') Object.defineProperty(features, '__proto__', { value: result, enumerable: true, writable: true, configurable: true });
+    else features[set.keys[f]] = result;
   }
   const experiments = [];
   const exposures = view.getInt32(at, true);

@@ -477,4 +477,20 @@ test('the browser glue: back-outs are counted, fetchLayout reports errors', { ti
     }
   });
   assert.deepEqual(error, { name: 'LayoutError', status: 404, code: 'not_found' });
+  // Refused events come back: the last result names the reason and onError hears of it.
+  const refused = await page.evaluate(async () => {
+    const glue = await import('/js-glue/browser.js');
+    const seen = [];
+    glue.configureEvents({ onError: (r) => seen.push(r) });
+    glue.trackConversion({ experiment: 'not-on-this-page', variation: 0 });
+    glue.flushEvents();
+    const result = await glue.eventsSettled();
+    return { result, last: glue.lastEventsResult(), seen };
+  });
+  // (The demo page's own exposure may go in the same batch: a duplicate, the edge recorded it.)
+  assert.equal(refused.result.status, 202);
+  assert.equal(refused.result.rejected, 1);
+  assert.deepEqual(refused.result.reasons, { not_assigned: 1 });
+  assert.deepEqual(refused.last, refused.result);
+  assert.deepEqual(refused.seen, [refused.result]);
 });

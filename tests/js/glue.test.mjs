@@ -71,6 +71,14 @@ for (const target of targets) {
     set.free();
     assert.throws(() => e.evalAll(set, {}), (err) => err.code === 'invalid_handle');
     assert.throws(() => e.evalAll({}, {}), (err) => err.code === 'invalid_handle');
+    // Feature names that are Object.prototype's own are members like any other.
+    const odd = e.loadFeatures(JSON.parse('{"features":{"__proto__":{"defaultValue":1},"constructor":{"defaultValue":2}}}'));
+    const answer = e.evalAll(odd, {});
+    assert.deepEqual(Object.keys(answer.features), ['__proto__', 'constructor']);
+    assert.equal(answer.features.__proto__.value, 1); // eslint-disable-line no-proto
+    assert.equal(Object.getPrototypeOf(answer.features), Object.prototype);
+    assert.equal(answer.features.constructor.value, 2);
+    odd.free();
   });
 
   test(`${target.name}: bandit primitives reproduce the native golden bits`, async () => {
