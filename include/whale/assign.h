@@ -173,6 +173,10 @@ struct context {
   std::vector<exposure_record> compact_exposures;
 };
 
+// The sticky-bucket documents an evaluation wrote ({"attr||value": document}), as JSON: the one
+// writer of them (evalAll, the layout, the API's single-feature answers).
+std::string changed_docs_json(const context& ctx);
+
 // Builds a context (and the payload it points to) from GrowthBook's context JSON.
 result<context> context_from_json(const json::value& ctx, payload& storage);
 

@@ -120,16 +120,9 @@ constexpr int max_variations = 10000;
 std::string with_sticky_docs(const value& result, const assign::context& ctx) {
   std::string out = "{\"result\":";
   json::write(result, out);
-  out += ",\"stickyBucketAssignmentDocs\":{";
-  bool first = true;
-  for (const std::string& key : ctx.changed_sticky_docs) {
-    if (!first) out.push_back(',');
-    first = false;
-    json::write_string(key, out);
-    out.push_back(':');
-    json::write(*ctx.sticky_docs.find(key), out);
-  }
-  out += "}}";
+  out += ",\"stickyBucketAssignmentDocs\":";
+  out += assign::changed_docs_json(ctx);
+  out.push_back('}');
   return out;
 }
 

@@ -1114,9 +1114,6 @@ value eval_feature(std::string_view key, context& ctx) {
   return outcome_value(eval_feature_in(key, ev, 0), key);
 }
 
-namespace {
-
-// The sticky-bucket documents this evaluation wrote, as a JSON object.
 std::string changed_docs_json(const context& ctx) {
   std::string docs = "{";
   for (const std::string& key : ctx.changed_sticky_docs) {
@@ -1128,8 +1125,6 @@ std::string changed_docs_json(const context& ctx) {
   docs.push_back('}');
   return docs;
 }
-
-}  // namespace
 
 feature_pick pick_feature(std::string_view key, context& ctx) {
   evaluation ev{ctx, {}};

@@ -653,12 +653,8 @@ void page_state::write_assignments(std::string& out) const {
 
 void page_state::write_sticky_docs(std::string& out) const {
   if (opts_.sticky_docs == nullptr || !context_ || !opts_.write_sticky_docs) return;
-  value written = value::object();
-  for (const std::string& key : context_->changed_sticky_docs) {
-    if (const value* doc = context_->sticky_docs.find(key)) written.set(key, *doc);
-  }
   out += ",\"stickyBucketAssignmentDocs\":";
-  json::write(written, out);
+  out += assign::changed_docs_json(*context_);
 }
 
 // Seconds until a schedule on the page may change its answer (at most a day).
