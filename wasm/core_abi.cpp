@@ -11,11 +11,7 @@
 #include "whale/config.h"
 #include "whale/json.h"
 
-#if defined(__wasm__)
-#define WHALE_EXPORT(name) __attribute__((export_name(#name)))
-#else
-#define WHALE_EXPORT(name)
-#endif
+#include "abi_export.h"
 
 namespace {
 
@@ -27,8 +23,29 @@ constexpr uint32_t abi_minor = 5;
 
 std::string last;
 uint32_t last_handle = 0;
-std::map<uint32_t, std::unique_ptr<whale::api::feature_set>> feature_sets;
-uint32_t next_handle = 1;
+
+// Loaded feature sets by handle: numbers from 1, never reused within an instance, so a stale
+// handle is refused instead of naming another set.
+class handle_table {
+ public:
+  uint32_t add(std::unique_ptr<whale::api::feature_set> set) {
+    const uint32_t handle = next_++;
+    sets_.emplace(handle, std::move(set));
+    return handle;
+  }
+  // nullptr when the handle is not live.
+  const whale::api::feature_set* find(uint32_t handle) const {
+    const auto it = sets_.find(handle);
+    return it == sets_.end() ? nullptr : it->second.get();
+  }
+  bool erase(uint32_t handle) { return sets_.erase(handle) != 0; }
+
+ private:
+  std::map<uint32_t, std::unique_ptr<whale::api::feature_set>> sets_;
+  uint32_t next_ = 1;
+};
+
+handle_table feature_sets;
 whale::config::cache configs;  // the instance's parsed vendor configs (16 MB budget)
 whale::api::layout_precomputations layouts;  // each cached config's zone rule and forecasts
 
@@ -49,59 +66,10 @@ uint32_t failed(whale::error_code code, std::string message) {
 }
 
 // The feature set a handle names; nullptr when it is not live (answer with not_live).
-const whale::api::feature_set* feature_set_of(uint32_t handle) {
-  const auto it = feature_sets.find(handle);
-  return it == feature_sets.end() ? nullptr : it->second.get();
-}
+const whale::api::feature_set* feature_set_of(uint32_t handle) { return feature_sets.find(handle); }
 
 uint32_t not_live(uint32_t handle) {
   return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
-}
-
-// A config's consent settings as JSON, every default filled in.
-std::string consent_json(const whale::config::consent_settings& c) {
-  std::string out = "{\"globalPrivacyControl\":";
-  out += c.global_privacy_control ? "true" : "false";
-  out += ",\"cookie\":";
-  whale::json::write_string(c.cookie, out);
-  for (const auto& [name, list] : {std::pair{",\"granted\":[", &c.granted}, std::pair{"],\"denied\":[", &c.denied}}) {
-    out += name;
-    for (size_t i = 0; i < list->size(); ++i) {
-      if (i > 0) out += ',';
-      whale::json::write_string((*list)[i], out);
-    }
-  }
-  out += "]}";
-  return out;
-}
-
-// A config's media settings as JSON, in the config's own member names, every default filled in.
-std::string media_json(const whale::config::media_settings& m) {
-  std::string out = "{\"allowedSources\":[";
-  for (size_t i = 0; i < m.allowed_sources.size(); ++i) {
-    if (i > 0) out += ',';
-    whale::json::write_string(m.allowed_sources[i], out);
-  }
-  out += "],\"formats\":[";
-  const char* sep = "";
-  for (const auto& [bit, name] : {std::pair{whale::config::format_jpeg, "\"jpeg\""},
-                                  std::pair{whale::config::format_png, "\"png\""},
-                                  std::pair{whale::config::format_webp, "\"webp\""}}) {
-    if ((m.formats & bit) == 0) continue;
-    out += sep;
-    out += name;
-    sep = ",";
-  }
-  out += "],\"maxWidth\":" + std::to_string(m.max_width) + ",\"maxHeight\":" + std::to_string(m.max_height) +
-         ",\"quality\":" + std::to_string(m.quality) + ",\"widths\":[";
-  for (size_t i = 0; i < m.widths.size(); ++i) {
-    if (i > 0) out += ',';
-    out += std::to_string(m.widths[i]);
-  }
-  out += "],\"maxInputBytes\":" + std::to_string(m.max_input_bytes) +
-         ",\"maxInputPixels\":" + std::to_string(m.max_input_pixels) +
-         ",\"signedUrls\":" + (m.signed_urls ? "true" : "false") + "}";
-  return out;
 }
 
 }  // namespace
@@ -151,14 +119,13 @@ WHALE_EXPORT(whale_bandit_weights) uint32_t whale_bandit_weights(const char* p, 
 WHALE_EXPORT(whale_features_load) uint32_t whale_features_load(const char* p, size_t n) {
   auto loaded = whale::api::load_features(input(p, n));
   if (!loaded.ok()) return failed(loaded.code(), loaded.message());
-  last_handle = next_handle++;
   last = loaded.value()->keys_json();
-  feature_sets.emplace(last_handle, std::move(loaded).value());
+  last_handle = feature_sets.add(std::move(loaded).value());
   return 0;
 }
 
 WHALE_EXPORT(whale_features_free) uint32_t whale_features_free(uint32_t handle) {
-  if (feature_sets.erase(handle) == 0) return not_live(handle);
+  if (!feature_sets.erase(handle)) return not_live(handle);
   last.clear();
   return 0;
 }
@@ -224,7 +191,7 @@ WHALE_EXPORT(whale_config_media) uint32_t whale_config_media(uint32_t version, c
     return failed(whale::error_code::not_found,
                   "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
   }
-  last = media_json(config->media());
+  last = whale::api::media_json(config->media());
   return 0;
 }
 
@@ -234,15 +201,12 @@ WHALE_EXPORT(whale_config_consent) uint32_t whale_config_consent(uint32_t versio
     return failed(whale::error_code::not_found,
                   "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
   }
-  last = consent_json(config->consent());
+  last = whale::api::consent_json(config->consent());
   return 0;
 }
 
 WHALE_EXPORT(whale_config_cache_stats) uint32_t whale_config_cache_stats(void) {
-  const auto s = configs.counters();
-  last = "{\"hits\":" + std::to_string(s.hits) + ",\"misses\":" + std::to_string(s.misses) +
-         ",\"evictions\":" + std::to_string(s.evictions) + ",\"entries\":" + std::to_string(s.entries) +
-         ",\"bytes\":" + std::to_string(s.bytes) + ",\"budget\":" + std::to_string(s.budget) + "}";
+  last = whale::api::cache_stats_json(configs.counters());
   return 0;
 }
 

@@ -9,11 +9,7 @@
 
 #include "whale/image.h"
 
-#if defined(__wasm__)
-#define WHALE_EXPORT(name) __attribute__((export_name(#name)))
-#else
-#define WHALE_EXPORT(name)
-#endif
+#include "abi_export.h"
 
 namespace {
 

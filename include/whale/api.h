@@ -106,6 +106,13 @@ class layout_precomputations {
   std::vector<entry> entries_;
 };
 
+// A config's settings as the ABI answers them: JSON in the config's own member names, every
+// default filled in (docs/config.md, `media` and `consent`).
+std::string media_json(const config::media_settings& m);
+std::string consent_json(const config::consent_settings& c);
+// The config cache's counters: {"hits","misses","evictions","entries","bytes","budget"}.
+std::string cache_stats_json(const config::cache::stats& s);
+
 // {"slug","version","page","attributes"?,"now"?,"behaviour"?,"stickyBucketAssignmentDocs"?} ->
 // the layout JSON of layout::render_layout, for a config in `configs` (not_found when (slug,
 // version) is not cached). `now` is Unix seconds (default: default_now, the caller's clock);
