@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include "http_util.h"
 #include "results.h"
@@ -162,6 +164,165 @@ result<resolved_prior> prior_of(const bandit_rule& r, store& db, const std::stri
   return collective_prior(*platform, slug, vertical_of(config), e);
 }
 
+// ---- gather: what the store knows of one bandit rule ----
+
+struct arm_counts_of_rule {
+  std::vector<uint64_t> units, conversions;
+};
+
+arm_counts_of_rule counts_of(store& db, const std::string& slug, const bandit_rule& r) {
+  arm_counts_of_rule c{std::vector<uint64_t>(r.arms, 0), std::vector<uint64_t>(r.arms, 0)};
+  for (const arm_stat& s : db.arm_stats_of(slug, r.experiment)) {
+    const int a = arm_of(r, s.variation);
+    if (a < 0) continue;
+    c.units[a] += s.units;
+    c.conversions[a] += s.conversions;
+  }
+  return c;
+}
+
+// The SRM test over the units first exposed since the last reweight (or since an SRM flag was
+// cleared), against the weights they were served with; nullopt while an arm expects too few.
+std::optional<srm::srm_result> srm_of_window(store& db, const std::string& slug, const bandit_rule& r) {
+  uint64_t window_start = 0;
+  for (const bandit_record& h : db.bandit_history_of(slug, r.experiment)) {
+    if (h.status == "reweighted" || h.status == "srm_cleared") window_start = h.exposure_mark;
+  }
+  std::vector<uint64_t> window(r.arms, 0);
+  uint64_t window_total = 0;
+  for (const arm_stat& s : db.exposures_since(slug, r.experiment, window_start)) {
+    const int a = arm_of(r, s.variation);
+    if (a < 0) continue;
+    window[a] += s.units;
+    window_total += s.units;
+  }
+  double share_sum = 0;
+  for (double w : r.weights) share_sum += w;
+  bool enough = share_sum > 0;
+  for (double w : r.weights) enough = enough && static_cast<double>(window_total) * (w / share_sum) >= srm_min_expected;
+  if (!enough) return std::nullopt;
+  auto t = srm::srm_test(window, r.weights);
+  if (!t) return std::nullopt;
+  return *t;
+}
+
+// ---- decide: one rule's status and weights ----
+
+struct rule_decision {
+  std::string status;  // flagged, below_min_units, srm, reweighted, error
+  std::vector<double> weights;  // the new weights when reweighted
+  std::vector<double> p_best;
+  std::optional<srm::srm_result> srm;
+};
+
+rule_decision decide(store& db, const std::string& slug, const bandit_rule& r, const arm_counts_of_rule& c,
+                     const resolved_prior& prior, bool flagged, uint64_t next_version) {
+  rule_decision d;
+  if (flagged) {
+    d.status = "flagged";
+    return d;
+  }
+  for (uint64_t u : c.units) {
+    if (u < r.min_units) {
+      d.status = "below_min_units";
+      return d;
+    }
+  }
+  d.srm = srm_of_window(db, slug, r);
+  if (d.srm && d.srm->p < srm_alpha) {
+    d.status = "srm";
+    return d;
+  }
+  std::vector<bandit::beta_arm> arms;
+  for (size_t a = 0; a < r.arms; ++a) {
+    arms.push_back({prior.alpha + static_cast<double>(c.conversions[a]),
+                    prior.beta + static_cast<double>(c.units[a] - std::min(c.conversions[a], c.units[a]))});
+  }
+  // Seeded by (vendor, experiment, version): a retried reweight publishes the same weights.
+  const std::string seed = slug + "\n" + r.experiment + "\n" + std::to_string(next_version);
+  bandit::weights_options options;
+  options.draws = draws;
+  options.floor = r.floor;
+  options.top_two = r.top_two;
+  bandit::rng rng = bandit::rng::from_seed(seed);
+  auto w = bandit::bandit_weights(arms, options, rng);
+  if (!w) {
+    d.status = "error";
+    return d;
+  }
+  bandit::weights_options plain;
+  plain.draws = draws;
+  bandit::rng rng2 = bandit::rng::from_seed(seed);
+  if (auto best = bandit::bandit_weights(arms, plain, rng2)) d.p_best = *best;
+  d.weights = rounded(*w);
+  d.status = "reweighted";
+  return d;
+}
+
+// ---- the record kept, and the answer ----
+
+bandit_record record_of(const std::string& slug, const bandit_rule& r, const rule_decision& d, const arm_counts_of_rule& c,
+                        const resolved_prior& prior, const std::string& now, uint64_t mark) {
+  bandit_record rec;
+  rec.slug = slug;
+  rec.experiment = r.experiment;
+  rec.feature = r.feature;
+  rec.rule = r.rule;
+  rec.at = now;
+  rec.status = d.status;
+  rec.weights = json_array(d.status == "reweighted" ? d.weights : r.weights);
+  rec.units = json_array(c.units);
+  rec.conversions = json_array(c.conversions);
+  rec.p_best = json_array(d.p_best);
+  rec.srm_chi2 = d.srm ? d.srm->chi2 : 0;
+  rec.srm_p = d.srm ? d.srm->p : 1;
+  rec.exposure_mark = mark;
+  rec.prior_alpha = prior.alpha;
+  rec.prior_beta = prior.beta;
+  rec.prior_source = prior.source;
+  return rec;
+}
+
+std::string rule_json(const bandit_rule& r, const rule_decision& d, const arm_counts_of_rule& c, const resolved_prior& prior) {
+  return "{\"feature\":" + json_string(r.feature) + ",\"rule\":" + std::to_string(r.rule) +
+         ",\"experiment\":" + json_string(r.experiment) + ",\"status\":" + json_string(d.status) +
+         ",\"units\":" + json_array(c.units) + ",\"conversions\":" + json_array(c.conversions) +
+         ",\"previous_weights\":" + json_array(r.weights) +
+         ",\"weights\":" + json_array(d.status == "reweighted" ? d.weights : r.weights) +
+         ",\"p_best\":" + json_array(d.p_best) + ",\"min_units\":" + std::to_string(r.min_units) +
+         ",\"floor\":" + json::number_to_string(r.floor) + ",\"prior\":{\"alpha\":" +
+         json::number_to_string(prior.alpha) + ",\"beta\":" + json::number_to_string(prior.beta) +
+         ",\"source\":" + json_string(prior.source) + ",\"component\":" + json_string(prior.component) +
+         "},\"srm\":" +
+         (d.srm ? "{\"chi2\":" + json::number_to_string(d.srm->chi2) + ",\"p\":" + json::number_to_string(d.srm->p) + "}"
+                : std::string("null")) +
+         "}";
+}
+
+// ---- publish: the new weights as the next signed version ----
+
+using weight_changes = std::vector<std::pair<const bandit_rule*, std::vector<double>>>;
+
+// The config with the new weights published (and the draft patched the same way, so that the
+// vendor's next revalidate keeps the learned weights: only when it still has the rule with as
+// many arms; skipped if it changed meanwhile), with the records and flags in the same commit.
+result<publish_outcome> publish_weights(store& db, const std::string& slug, json::value config, const weight_changes& changes,
+                                        publish_extras extras, const std::string& now, const snapshot_finisher& finish) {
+  for (const auto& [r, w] : changes) set_weights(config, *r, w);
+  WHALE_TRY(std::string body, accept_config(json::to_string(config), slug));
+  if (std::optional<draft> d = db.get_draft(slug)) {
+    if (auto parsed = json::parse(d->body)) {
+      json::value patched = std::move(*parsed);
+      for (const auto& [r, w] : changes) set_weights(patched, *r, w);
+      if (auto accepted = accept_config(json::to_string(patched), slug)) {
+        extras.draft_body = *accepted;
+        extras.draft_updated_at = d->updated_at;
+      }
+    }
+  }
+  return db.publish_body(slug, body, now, finish, std::move(extras));
+}
+
 }  // namespace
 
 result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, const std::string& now,
@@ -172,160 +333,36 @@ result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, con
   const std::vector<bandit_rule> rules = bandit_rules(config);
   const std::vector<optimizer::experiment> experiments = optimizer::experiments(config);
   std::optional<std::vector<vendor_results>> platform;
-
   std::map<std::string, bandit_flag> flagged;
   for (bandit_flag& f : db.bandit_flags_of(slug)) flagged[f.experiment] = f;
-
-  reweight_outcome outcome;
-  std::vector<bandit_record> records;
-  std::vector<bandit_flag> new_flags;
-  std::vector<std::pair<const bandit_rule*, std::vector<double>>> changes;
-  std::string experiments_json;
   const uint64_t mark = db.exposure_mark();
 
+  reweight_outcome outcome;
+  publish_extras extras;
+  weight_changes changes;
+  std::string experiments_json;
   for (const bandit_rule& r : rules) {
-    std::vector<uint64_t> units(r.arms, 0);
-    std::vector<uint64_t> conversions(r.arms, 0);
-    for (const arm_stat& s : db.arm_stats_of(slug, r.experiment)) {
-      const int a = arm_of(r, s.variation);
-      if (a < 0) continue;
-      units[a] += s.units;
-      conversions[a] += s.conversions;
-    }
-    std::string status;
-    std::vector<double> new_weights;
-    std::vector<double> p_best;
-    srm::srm_result srm_outcome;
-    bool srm_run = false;
-    uint64_t window_start = 0;
-    // The SRM window starts at the last reweight, or where an SRM flag was cleared.
-    for (const bandit_record& h : db.bandit_history_of(slug, r.experiment)) {
-      if (h.status == "reweighted" || h.status == "srm_cleared") window_start = h.exposure_mark;
-    }
+    const arm_counts_of_rule counts = counts_of(db, slug, r);
     WHALE_TRY(const resolved_prior prior, prior_of(r, db, slug, config, experiments, platform));
-
-    bool below = false;
-    for (uint64_t u : units) below = below || u < r.min_units;
-    if (flagged.count(r.experiment) != 0) {
-      status = "flagged";
-    } else if (below) {
-      status = "below_min_units";
-    } else {
-      // SRM: units first exposed since the last reweight against the weights they were served with.
-      std::vector<uint64_t> window(r.arms, 0);
-      uint64_t window_total = 0;
-      for (const arm_stat& s : db.exposures_since(slug, r.experiment, window_start)) {
-        const int a = arm_of(r, s.variation);
-        if (a < 0) continue;
-        window[a] += s.units;
-        window_total += s.units;
-      }
-      double share_sum = 0;
-      for (double w : r.weights) share_sum += w;
-      bool enough = share_sum > 0;
-      for (double w : r.weights) enough = enough && static_cast<double>(window_total) * (w / share_sum) >= srm_min_expected;
-      if (enough) {
-        if (auto t = srm::srm_test(window, r.weights)) {
-          srm_outcome = *t;
-          srm_run = true;
-        }
-      }
-      if (srm_run && srm_outcome.p < srm_alpha) {
-        status = "srm";
-        new_flags.push_back(bandit_flag{slug, r.experiment, now, "sample ratio mismatch", srm_outcome.chi2, srm_outcome.p});
-      } else {
-        std::vector<bandit::beta_arm> arms;
-        for (size_t a = 0; a < r.arms; ++a) {
-          arms.push_back({prior.alpha + static_cast<double>(conversions[a]),
-                          prior.beta + static_cast<double>(units[a] - std::min(conversions[a], units[a]))});
-        }
-        bandit::weights_options options;
-        options.draws = draws;
-        options.floor = r.floor;
-        options.top_two = r.top_two;
-        bandit::rng rng = bandit::rng::from_seed(slug + "\n" + r.experiment + "\n" + std::to_string(latest->version + 1));
-        auto w = bandit::bandit_weights(arms, options, rng);
-        if (!w) {
-          status = "error";
-        } else {
-          bandit::weights_options plain;
-          plain.draws = draws;
-          bandit::rng rng2 = bandit::rng::from_seed(slug + "\n" + r.experiment + "\n" + std::to_string(latest->version + 1));
-          auto best = bandit::bandit_weights(arms, plain, rng2);
-          if (best) p_best = *best;
-          new_weights = rounded(*w);
-          status = "reweighted";
-          changes.emplace_back(&r, new_weights);
-        }
-      }
+    const rule_decision d = decide(db, slug, r, counts, prior, flagged.count(r.experiment) != 0, latest->version + 1);
+    outcome.statuses.push_back(d.status);
+    if (d.status == "reweighted") changes.emplace_back(&r, d.weights);
+    if (d.status == "srm") {
+      extras.flags.push_back(bandit_flag{slug, r.experiment, now, "sample ratio mismatch", d.srm->chi2, d.srm->p});
     }
-    outcome.statuses.push_back(status);
-    if (status == "reweighted" || status == "srm") {
-      bandit_record rec;
-      rec.slug = slug;
-      rec.experiment = r.experiment;
-      rec.feature = r.feature;
-      rec.rule = r.rule;
-      rec.at = now;
-      rec.status = status;
-      rec.weights = json_array(status == "reweighted" ? new_weights : r.weights);
-      rec.units = json_array(units);
-      rec.conversions = json_array(conversions);
-      rec.p_best = json_array(p_best);
-      rec.srm_chi2 = srm_run ? srm_outcome.chi2 : 0;
-      rec.srm_p = srm_run ? srm_outcome.p : 1;
-      rec.exposure_mark = mark;
-      rec.prior_alpha = prior.alpha;
-      rec.prior_beta = prior.beta;
-      rec.prior_source = prior.source;
-      records.push_back(std::move(rec));
-    }
+    if (d.status == "reweighted" || d.status == "srm") extras.records.push_back(record_of(slug, r, d, counts, prior, now, mark));
     if (!experiments_json.empty()) experiments_json += ",";
-    experiments_json += "{\"feature\":" + json_string(r.feature) + ",\"rule\":" + std::to_string(r.rule) +
-                        ",\"experiment\":" + json_string(r.experiment) + ",\"status\":" + json_string(status) +
-                        ",\"units\":" + json_array(units) + ",\"conversions\":" + json_array(conversions) +
-                        ",\"previous_weights\":" + json_array(r.weights) +
-                        ",\"weights\":" + json_array(status == "reweighted" ? new_weights : r.weights) +
-                        ",\"p_best\":" + json_array(p_best) + ",\"min_units\":" + std::to_string(r.min_units) +
-                        ",\"floor\":" + json::number_to_string(r.floor) + ",\"prior\":{\"alpha\":" +
-                        json::number_to_string(prior.alpha) + ",\"beta\":" + json::number_to_string(prior.beta) +
-                        ",\"source\":" + json_string(prior.source) + ",\"component\":" + json_string(prior.component) +
-                        "},\"srm\":" +
-                        (srm_run ? "{\"chi2\":" + json::number_to_string(srm_outcome.chi2) +
-                                       ",\"p\":" + json::number_to_string(srm_outcome.p) + "}"
-                                 : std::string("null")) +
-                        "}";
+    experiments_json += rule_json(r, d, counts, prior);
   }
 
   std::string version_json = "null";
   if (!changes.empty()) {
-    for (const auto& [r, w] : changes) set_weights(config, *r, w);
-    WHALE_TRY(std::string body, accept_config(json::to_string(config), slug));
-    // The draft follows, so that the vendor's next revalidate keeps the learned weights (only
-    // when it still has the rule with as many arms; skipped if it changed meanwhile).
-    std::string draft_body;
-    std::string draft_updated_at;
-    if (std::optional<draft> d = db.get_draft(slug)) {
-      if (auto parsed = json::parse(d->body)) {
-        json::value patched = std::move(*parsed);
-        for (const auto& [r, w] : changes) set_weights(patched, *r, w);
-        if (auto accepted = accept_config(json::to_string(patched), slug)) {
-          draft_body = *accepted;
-          draft_updated_at = d->updated_at;
-        }
-      }
-    }
-    publish_extras extras;
-    extras.records = std::move(records);
-    extras.flags = std::move(new_flags);
-    extras.draft_body = std::move(draft_body);
-    extras.draft_updated_at = std::move(draft_updated_at);
-    WHALE_TRY(publish_outcome published, db.publish_body(slug, body, now, finish, std::move(extras)));
+    WHALE_TRY(publish_outcome published, publish_weights(db, slug, std::move(config), changes, std::move(extras), now, finish));
     outcome.published = true;
     outcome.published_snapshot = published.published;
     version_json = std::to_string(published.published.version);
-  } else if (!records.empty() || !new_flags.empty()) {
-    WHALE_TRY_VOID(db.record_bandits(records, new_flags));
+  } else if (!extras.records.empty() || !extras.flags.empty()) {
+    WHALE_TRY_VOID(db.record_bandits(extras.records, extras.flags));
   }
   outcome.response = "{\"slug\":" + json_string(slug) + ",\"based_on\":" + std::to_string(latest->version) +
                      ",\"version\":" + version_json + ",\"experiments\":[" + experiments_json + "]}";
