@@ -261,8 +261,9 @@ class dashboard {
     std::optional<snapshot> current;
     std::string body;
     if (latest) {
-      current = db_.find_snapshot(slug, latest->version);
-      if (!current) return nullptr;
+      result<std::optional<snapshot>> found = db_.find_snapshot(slug, latest->version);
+      if (!found.ok() || !*found) return nullptr;
+      current = std::move(*found);
       body = current->body, v->source = "snapshot", v->version = current->version;
       v->published_at = current->published_at;
     } else if (d) {
@@ -287,7 +288,12 @@ class dashboard {
   void read_history(const std::string& slug, const snapshot& latest, dashboard_view& v) {
     const uint64_t from = latest.version > max_history_versions ? latest.version - max_history_versions + 1 : 1;
     for (uint64_t n = from; n <= latest.version; ++n) {
-      std::optional<snapshot> s = n == latest.version ? latest : db_.find_snapshot(slug, n);
+      std::optional<snapshot> s = latest;
+      if (n != latest.version) {
+        result<std::optional<snapshot>> found = db_.find_snapshot(slug, n);
+        if (!found.ok()) continue;
+        s = std::move(*found);
+      }
       if (!s) continue;
       result<json::value> config = json::parse(s->body);
       if (!config) continue;

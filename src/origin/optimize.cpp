@@ -41,7 +41,7 @@ struct fitted {
 };
 
 result<fitted> fit_vendor(store& db, const std::string& slug) {
-  std::optional<snapshot> latest = db.find_snapshot(slug, 0);
+  WHALE_TRY(std::optional<snapshot> latest, db.find_snapshot(slug, 0));
   if (!latest) return fail(error_code::not_found, "nothing published for " + slug);
   WHALE_TRY(json::value config, json::parse(latest->body));
   const vendor_results results = results_of(db, slug, config, latest->version);
@@ -183,8 +183,9 @@ result<propose_outcome> propose_layout(store& db, const std::string& slug, const
 
 bool ready_to_propose(store& db, const std::string& slug, uint64_t min_units) {
   if (!db.auto_publish(slug)) return false;
-  const std::optional<snapshot> latest = db.find_snapshot(slug, 0);
-  if (!latest) return false;
+  const result<std::optional<snapshot>> found = db.find_snapshot(slug, 0);
+  if (!found.ok() || !*found) return false;
+  const std::optional<snapshot>& latest = *found;
   for (const proposal_record& r : db.proposals_of(slug)) {  // newest first
     if (r.status != "published") continue;
     result<json::value> config = json::parse(latest->body);

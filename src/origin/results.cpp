@@ -34,9 +34,9 @@ vendor_results experiments_of_versions(store& db, const std::string& slug, const
   merge_experiments(config, r.experiments);
   const uint64_t oldest = version > max_result_versions ? version - max_result_versions + 1 : 1;
   for (uint64_t v = version; v-- > oldest;) {
-    const std::optional<snapshot> s = db.find_snapshot(slug, v);
-    if (!s) continue;
-    if (result<json::value> earlier = json::parse(s->body)) merge_experiments(*earlier, r.experiments);
+    const result<std::optional<snapshot>> s = db.find_snapshot(slug, v);
+    if (!s.ok() || !*s) continue;
+    if (result<json::value> earlier = json::parse((*s)->body)) merge_experiments(*earlier, r.experiments);
   }
   return r;
 }
@@ -64,11 +64,11 @@ vendor_results results_of(store& db, const std::string& slug, const json::value&
 std::vector<vendor_results> platform_results(store& db) {
   std::vector<vendor_results> out;
   for (const change& c : db.published_vendors()) {
-    const std::optional<snapshot> latest = db.find_snapshot(c.slug, 0);
-    if (!latest) continue;
-    result<json::value> config = json::parse(latest->body);
+    const result<std::optional<snapshot>> latest = db.find_snapshot(c.slug, 0);
+    if (!latest.ok() || !*latest) continue;
+    result<json::value> config = json::parse((*latest)->body);
     if (!config) continue;
-    out.push_back(results_of(db, c.slug, *config, latest->version));
+    out.push_back(results_of(db, c.slug, *config, (*latest)->version));
   }
   return out;
 }
@@ -81,9 +81,9 @@ std::shared_ptr<const vendor_results> results_cache::experiments(store& db, cons
     if (it != entries_.end() && it->second.first == version) return it->second.second;
   }
   // Parsed outside the lock; two requests may both parse a new version once.
-  const std::optional<snapshot> s = db.find_snapshot(slug, version);
-  if (!s) return nullptr;
-  result<json::value> config = json::parse(s->body);
+  const result<std::optional<snapshot>> s = db.find_snapshot(slug, version);
+  if (!s.ok() || !*s) return nullptr;
+  result<json::value> config = json::parse((*s)->body);
   if (!config) return nullptr;
   auto computed = std::make_shared<const vendor_results>(experiments_of_versions(db, slug, *config, version));
   std::lock_guard<std::mutex> lock(mutex_);

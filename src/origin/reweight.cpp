@@ -327,7 +327,7 @@ result<publish_outcome> publish_weights(store& db, const std::string& slug, json
 
 result<reweight_outcome> reweight_vendor(store& db, const std::string& slug, const std::string& now,
                                          const snapshot_finisher& finish) {
-  const std::optional<snapshot> latest = db.find_snapshot(slug, 0);
+  WHALE_TRY(const std::optional<snapshot> latest, db.find_snapshot(slug, 0));
   if (!latest) return fail(error_code::not_found, "nothing published for " + slug);
   WHALE_TRY(json::value config, json::parse(latest->body));
   const std::vector<bandit_rule> rules = bandit_rules(config);

@@ -636,7 +636,9 @@ struct server::impl {
     if (req.has_param("version") && !parse_count(req.get_param_value("version"), version)) {
       return send_error(res, 400, "invalid_value", "version: expected a positive integer");
     }
-    const std::optional<snapshot> s = db.find_snapshot(slug, version);
+    const result<std::optional<snapshot>> found = db.find_snapshot(slug, version);
+    if (!found.ok()) return send_error(res, 503, "storage_unavailable", "the database could not be read: " + found.message());
+    const std::optional<snapshot>& s = *found;
     if (!s) return send_error(res, 404, "not_found", "nothing published for " + slug);
     const std::string etag = "\"" + std::to_string(s->version) + "\"";
     res.set_header("ETag", etag);

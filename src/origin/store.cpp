@@ -375,13 +375,15 @@ result<publish_outcome> store::publish(const std::string& slug, const std::strin
   return publish_outcome{std::move(response), false, std::move(snap)};
 }
 
-std::optional<snapshot> store::find_snapshot(const std::string& slug, uint64_t version) {
+result<std::optional<snapshot>> store::find_snapshot(const std::string& slug, uint64_t version) {
   std::lock_guard<std::mutex> lock(mutex_);
   statement s(db_,
               "SELECT slug, version, body, signature, key_id, published_at, seq FROM snapshots "
               "WHERE slug = ? AND (? = 0 OR version = ?) ORDER BY version DESC LIMIT 1");
-  if (!s.bind(slug).bind(version).bind(version).row()) return std::nullopt;
-  return read_snapshot(s);
+  const int rc = s.bind(slug).bind(version).bind(version).step();
+  if (rc == SQLITE_DONE) return std::optional<snapshot>();
+  if (rc != SQLITE_ROW) return sqlite_failure(db_, "find snapshot");
+  return std::optional<snapshot>(read_snapshot(s));
 }
 
 std::vector<change> store::changes_since(uint64_t seq) {

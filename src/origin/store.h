@@ -168,7 +168,8 @@ class store {
   bool remembers(const std::string& slug, const std::string& idempotency_key);
 
   // The vendor's snapshot of `version`, or its latest when `version` is 0.
-  std::optional<snapshot> find_snapshot(const std::string& slug, uint64_t version);
+  // Nothing when there is no such snapshot; a failure (internal) when the database could not say.
+  result<std::optional<snapshot>> find_snapshot(const std::string& slug, uint64_t version);
   // The latest version of every vendor published after `seq`, in publish order.
   std::vector<change> changes_since(uint64_t seq);
   // The vendor's latest version and its seq (no body read); nullopt when nothing is published.
