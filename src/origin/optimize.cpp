@@ -124,7 +124,10 @@ result<std::string> publish_proposal(store& db, const std::string& slug, proposa
   WHALE_TRY(publish_outcome published, db.publish_body(slug, *body, now, finish, std::move(extras)));
   outcome.published = true;
   outcome.published_snapshot = published.published;
-  if (std::optional<proposal_record> updated = db.find_proposal(slug, record.id)) record = *updated;
+  // The record as stored after the publish (its status and version); kept as it was if unreadable.
+  if (result<std::optional<proposal_record>> updated = db.find_proposal(slug, record.id); updated.ok() && *updated) {
+    record = **updated;
+  }
   return std::string();
 }
 
@@ -206,7 +209,7 @@ bool ready_to_propose(store& db, const std::string& slug, uint64_t min_units) {
 }
 
 result<std::string> apply_proposal(store& db, const std::string& slug, uint64_t id, const std::string& now) {
-  const std::optional<proposal_record> record = db.find_proposal(slug, id);
+  WHALE_TRY(const std::optional<proposal_record> record, db.find_proposal(slug, id));
   if (!record) return fail(error_code::not_found, "no proposal " + std::to_string(id) + " for " + slug);
   if (record->status != "draft") {
     return fail(error_code::invalid_value,

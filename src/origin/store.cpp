@@ -807,11 +807,13 @@ std::vector<proposal_record> store::proposals_of(const std::string& slug) {
   return out;
 }
 
-std::optional<proposal_record> store::find_proposal(const std::string& slug, uint64_t id) {
+result<std::optional<proposal_record>> store::find_proposal(const std::string& slug, uint64_t id) {
   std::lock_guard<std::mutex> lock(mutex_);
   statement s(db_, (std::string(proposal_columns) + "WHERE slug = ? AND id = ?").c_str());
-  if (!s.bind(slug).bind(id).row()) return std::nullopt;
-  return read_proposal(s);
+  const int rc = s.bind(slug).bind(id).step();
+  if (rc == SQLITE_DONE) return std::optional<proposal_record>();
+  if (rc != SQLITE_ROW) return sqlite_failure(db_, "find proposal");
+  return std::optional<proposal_record>(read_proposal(s));
 }
 
 result<void> store::mark_proposal(const std::string& slug, uint64_t id, const std::string& status,

@@ -217,7 +217,8 @@ class store {
                                        const std::function<std::string(uint64_t id)>& experiment_key);
   // The vendor's proposals, newest first.
   std::vector<proposal_record> proposals_of(const std::string& slug);
-  std::optional<proposal_record> find_proposal(const std::string& slug, uint64_t id);
+  // Nothing when there is no such proposal; a failure (internal) when the database could not say.
+  result<std::optional<proposal_record>> find_proposal(const std::string& slug, uint64_t id);
   result<void> mark_proposal(const std::string& slug, uint64_t id, const std::string& status, const std::string& now);
   // Whether the vendor lets the optimizer publish its proposals (default false).
   bool auto_publish(const std::string& slug);
