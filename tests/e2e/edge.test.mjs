@@ -5,18 +5,14 @@
 // Env: WHALE_NATIVE_CLI (the native `whale`), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { generateConfig, listVendors } from '../../edge-workers/gen-config.mjs';
+import { join } from 'node:path';
+import { listVendors } from '../../edge-workers/gen-config.mjs';
+import { REPO, WORKERD, startOnFreePort, stop } from '../../scripts/stack.mjs';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const WORKERD = join(REPO, 'node_modules', '.bin', 'workerd');
 const NATIVE_CLI = process.env.WHALE_NATIVE_CLI ?? join(REPO, 'build', 'native', 'src', 'cli', 'whale');
-const STARTUP_MS = 20000;
 const REQUEST_MS = 10000;
 const COOKIE_ATTRIBUTES = ['Path=/', 'HttpOnly', 'SameSite=Lax', 'Max-Age=31536000'];
 const VISITOR = '5b0e4c1e-7d2a-4f7e-9a51-0c3d2b9e8f10';
@@ -27,75 +23,15 @@ const work = mkdtempSync(join(tmpdir(), 'whale-edge-'));
 let workerd = null;
 let base = '';
 
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Starts workerd and waits for /healthz; resolves to the process, or rejects with its stderr.
-async function startWorkerd(configPath, port) {
-  const child = spawn(WORKERD, ['serve', configPath, '--socket-addr', `http=127.0.0.1:${port}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  let exited = null;
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
-  child.on('exit', (code, signal) => { exited = signal ?? code; });
-  child.on('error', (e) => { exited = e.message; });
-  const deadline = Date.now() + STARTUP_MS;
-  while (Date.now() < deadline && exited === null) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok && (await res.json()).ok === true) return child;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  await stop(child);
-  throw new Error(`workerd did not start on port ${port} (${exited === null ? 'timed out' : `exited: ${exited}`})\n` +
-    `--- workerd stderr ---\n${stderr}`);
-}
-
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  if (await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])) return;
-  child.kill('SIGKILL');
-  await Promise.race([exited, sleep(3000)]);
-}
-
 before(async () => {
   assert.ok(VENDOR, 'no vendor with a features.json under fixtures/vendors');
   assert.ok(existsSync(WORKERD), `workerd not installed at ${WORKERD} (npm ci)`);
-  let lastError;
-  // A port probed free can be taken before workerd binds it: try a fresh one a few times.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const { configPath } = generateConfig({ port, outDir: join(work, 'edge') });
-    try {
-      workerd = await startWorkerd(configPath, port);
-      base = `http://127.0.0.1:${port}`;
-      return;
-    } catch (e) {
-      if (!/address already in use/i.test(e.message)) throw e;
-      lastError = e;
-    }
-  }
-  throw lastError;
+  workerd = await startOnFreePort({ outDir: join(work, 'edge') });
+  base = workerd.base;
 });
 
 after(async () => {
-  if (workerd) await stop(workerd);
+  if (workerd) await stop(workerd.child);
   rmSync(work, { recursive: true, force: true });
 });
 
