@@ -68,6 +68,11 @@ uint32_t failed(whale::error_code code, std::string message) {
 // The feature set a handle names; nullptr when it is not live (answer with not_live).
 const whale::api::feature_set* feature_set_of(uint32_t handle) { return feature_sets.find(handle); }
 
+uint32_t not_cached(std::string_view slug, uint32_t version) {
+  return failed(whale::error_code::not_found,
+                "config " + std::string(slug) + " v" + std::to_string(version) + " is not cached");
+}
+
 uint32_t not_live(uint32_t handle) {
   return failed(whale::error_code::invalid_handle, "handle " + std::to_string(handle) + " is not live");
 }
@@ -177,30 +182,21 @@ WHALE_EXPORT(whale_config_load) uint32_t whale_config_load(uint32_t version, con
 }
 
 WHALE_EXPORT(whale_config_resolve) uint32_t whale_config_resolve(uint32_t version, const char* p, size_t n) {
-  if (configs.get(input(p, n), version) == nullptr) {
-    return failed(whale::error_code::not_found,
-                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
-  }
+  if (configs.get(input(p, n), version) == nullptr) return not_cached(input(p, n), version);
   last.clear();
   return 0;
 }
 
 WHALE_EXPORT(whale_config_media) uint32_t whale_config_media(uint32_t version, const char* p, size_t n) {
   const auto config = configs.get(input(p, n), version);
-  if (config == nullptr) {
-    return failed(whale::error_code::not_found,
-                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
-  }
+  if (config == nullptr) return not_cached(input(p, n), version);
   last = whale::api::media_json(config->media());
   return 0;
 }
 
 WHALE_EXPORT(whale_config_consent) uint32_t whale_config_consent(uint32_t version, const char* p, size_t n) {
   const auto config = configs.get(input(p, n), version);
-  if (config == nullptr) {
-    return failed(whale::error_code::not_found,
-                  "config " + std::string(input(p, n)) + " v" + std::to_string(version) + " is not cached");
-  }
+  if (config == nullptr) return not_cached(input(p, n), version);
   last = whale::api::consent_json(config->consent());
   return 0;
 }
