@@ -247,6 +247,11 @@ function networkBindingLines(sync, allowPrivateSources) {
 }
 
 // cache: "host:port" of a service speaking workerd's cache protocol for caches.default, or none.
+// Every module of the worker: the .js files of edge-workers/ (gen-config itself is .mjs).
+function workerModules() {
+  return readdirSync(join(REPO, 'edge-workers')).filter((f) => f.endsWith('.js')).sort().map((f) => `edge-workers/${f}`);
+}
+
 function configText(port, modules, bindings, sync, { privateNet = false, cache } = {}) {
   const services = [
     '(name = "edge", worker = .edgeWorker)',
@@ -308,12 +313,9 @@ export function generateConfig({
   for (const slug of vendors) sources.set(`fixtures/vendors/${slug}/features.json`, join(vendorsDir, slug, 'features.json'));
   for (const slug of layoutVendors) sources.set(`fixtures/vendors/${slug}/config.json`, join(vendorsDir, slug, 'config.json'));
   const modules = [
+    // worker.js first: workerd takes the first module as the main one.
     ['edge-workers/worker.js', 'esModule'],
-    ['edge-workers/http.js', 'esModule'],
-    ['edge-workers/sync.js', 'esModule'],
-    ['edge-workers/storefront.js', 'esModule'],
-    ['edge-workers/events.js', 'esModule'],
-    ['edge-workers/image.js', 'esModule'],
+    ...workerModules().filter((m) => m !== 'edge-workers/worker.js').map((m) => [m, 'esModule']),
     ['js-glue/index.js', 'esModule'],
     ['js-glue/image.js', 'esModule'],
     ['js-glue/core.wasm', 'wasm'],

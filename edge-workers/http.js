@@ -77,3 +77,17 @@ export async function readBodyText(request, maxBytes) {
 export function isObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
+
+// A binding that holds an object: a JSON object in wrangler.toml or workerd's config arrives as
+// one, a --var or a secret as its JSON text. Anything else is an empty object.
+export function objectVar(value) {
+  if (typeof value === 'string') {
+    if (value.trim() === '') return {};
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return {};
+    }
+  }
+  return isObject(value) ? value : {};
+}

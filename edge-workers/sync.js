@@ -16,7 +16,7 @@
 // Reads go to this edge's region replica when one is configured, then to the primary, through
 // the network that reaches the origin (originFetch in http.js).
 
-import { originFetch } from './http.js';
+import { objectVar, originFetch } from './http.js';
 
 export const DEFAULT_MAX_AGE_S = 5;
 export const DEFAULT_TIMEOUT_MS = 1500;
@@ -72,7 +72,7 @@ function trimSlash(url) {
 function readSources(env) {
   const primary = { region: 'primary', url: trimSlash(env.ORIGIN_URL) };
   const region = env.EDGE_REGION || '';
-  const replica = region ? env.ORIGIN_REPLICAS?.[region] : undefined;
+  const replica = region ? objectVar(env.ORIGIN_REPLICAS)[region] : undefined;
   if (!replica) return [primary];
   return [{ region, url: trimSlash(replica) }, primary];
 }
@@ -141,7 +141,7 @@ export class ConfigSync {
     this.maxAgeMs = (Number.isFinite(maxAge) && maxAge >= 0 ? maxAge : DEFAULT_MAX_AGE_S) * 1000;
     const timeout = Number(env.ORIGIN_TIMEOUT_MS ?? DEFAULT_TIMEOUT_MS);
     this.timeoutMs = Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_TIMEOUT_MS;
-    this.pinned = env.ORIGIN_KEYS ?? {};
+    this.pinned = objectVar(env.ORIGIN_KEYS);
     this.fetch = originFetch(env);
     this.keys = null; // Promise<Map<key id, CryptoKey>>
     this.vendors = new Map();

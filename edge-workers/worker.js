@@ -41,6 +41,8 @@ import browserGlue from '../js-glue/browser.js';
 import imageUrlGlue from '../js-glue/image-url.js';
 import { IMAGE_ROUTE, ImageService } from './image.js';
 
+export { LivePage } from './live.js';
+
 const MAX_BODY_BYTES = 64 * 1024;
 const STICKY_COOKIE_MAX = 3072; // chars of the value; browsers keep at most ~4 KB per cookie
 const COOKIE_MAX_AGE = 31536000; // one year, in seconds

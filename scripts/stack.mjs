@@ -198,6 +198,72 @@ export async function startOnFreePort(options) {
   throw lastError;
 }
 
+// --- wrangler dev --------------------------------------------------------------------------------
+
+export const WRANGLER = join(REPO, 'node_modules', '.bin', 'wrangler');
+export const WRANGLER_CONFIG = join(REPO, 'edge-workers', 'wrangler.toml');
+const WRANGLER_STARTUP_MS = 60000;
+
+// `wrangler dev --env local` with edge-workers/wrangler.toml: the worker under Miniflare with a
+// local KV namespace, queues and Durable Objects kept in persistDir. vars are strings handed as
+// --var (objects as JSON); secrets go in an .env file in persistDir (never on the command line).
+// Resolves once /healthz answers; {child, port, base, persistDir, log()}. Stop it with
+// stopWrangler (the whole process group: wrangler runs workerd as a child).
+export async function startWrangler({ persistDir, port, vars = {}, secrets = {}, env = 'local' } = {}) {
+  mkdirSync(persistDir, { recursive: true });
+  port ??= await freePort();
+  const envFile = join(persistDir, 'secrets.env');
+  writeFileSync(envFile, Object.entries(secrets).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+  const args = ['dev', '--config', WRANGLER_CONFIG, '--env', env, '--ip', '127.0.0.1', '--port', String(port),
+    '--inspector-port', String(await freePort()), '--persist-to', join(persistDir, 'state'), '--env-file', envFile,
+    '--show-interactive-dev-session=false', '--log-level', 'warn'];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const child = spawn(WRANGLER, args, {
+    cwd: join(REPO, 'edge-workers'), detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' },
+  });
+  let output = '';
+  const keep = (chunk) => { output = (output + chunk).slice(-65536); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = signal ?? code; });
+  const edge = { child, port, base: `http://127.0.0.1:${port}`, persistDir, name: `wrangler:${port}`, log: () => output };
+  const deadline = Date.now() + WRANGLER_STARTUP_MS;
+  while (Date.now() < deadline && exited === null) {
+    try {
+      const res = await fetch(`${edge.base}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok && (await res.json()).ok === true) return edge;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  await stopWrangler(edge);
+  throw new Error(`wrangler dev did not start on port ${port} (${exited === null ? 'timed out' : `exited: ${exited}`})\n${output}`);
+}
+
+// Stops a wrangler dev and its workerd: SIGTERM to the process group, SIGKILL after 5 s.
+export async function stopWrangler(edge) {
+  const child = edge?.child;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  const signal = (name) => {
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  if (await Promise.race([exited.then(() => true), sleep(5000).then(() => false)])) {
+    signal('SIGKILL'); // workerd, should it outlive wrangler
+    return;
+  }
+  signal('SIGKILL');
+  await Promise.race([exited, sleep(3000)]);
+}
+
 // The version an edge holds for slug (GET /v1/config/<slug>), or null.
 export async function edgeVersion(edge, slug, timeoutMs = 2000) {
   try {
