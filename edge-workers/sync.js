@@ -15,8 +15,13 @@
 // features do not load into the engine.
 // Reads go to this edge's region replica when one is configured, then to the primary, through
 // the network that reaches the origin (originFetch in http.js).
+// On Cloudflare (a SNAPSHOTS KV binding), reads go first to KV through snapshots.js (a beacon
+// names the newest version; the snapshot comes from the Cache API or KV) and to the origin only
+// when KV has nothing usable for the vendor: the origin is the last resort. The origin writes to
+// KV through this worker's publish route (publish() below).
 
 import { objectVar, originFetch } from './http.js';
+import { SnapshotStore } from './snapshots.js';
 
 export const DEFAULT_MAX_AGE_S = 5;
 export const DEFAULT_TIMEOUT_MS = 1500;
@@ -25,12 +30,15 @@ const INVALIDATE_BUDGET_MS = 1800;
 // After a failed background refresh, requests wait this long before starting another.
 const RETRY_AFTER_MS = 1000;
 // Bigger than the origin's config limit (4 MiB) plus the snapshot's own fields.
-const MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024;
+export const MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024;
 // Vendors whose first pull failed are remembered, not pulled again, for maxAge (unknown to the
 // origin) or RETRY_AFTER_MS (origin unavailable); at most this many of them.
 const MAX_MISSES = 1024;
 const SIGNATURE_PREFIX = 'whale-snapshot-v1\n';
 const CONFIG_MEMBER = ',"config":';
+
+// Where a snapshot read from Workers KV came from, in /v1/config answers.
+const KV_SOURCE = { region: 'kv', url: 'kv:SNAPSHOTS' };
 
 export const REJECTION_REASONS = ['bad_signature', 'unknown_key', 'rollback', 'slug_mismatch', 'malformed', 'invalid_config'];
 
@@ -70,6 +78,7 @@ function trimSlash(url) {
 
 // The origin sources of this edge, in the order reads try them.
 function readSources(env) {
+  if (!env.ORIGIN_URL) return [];
   const primary = { region: 'primary', url: trimSlash(env.ORIGIN_URL) };
   const region = env.EDGE_REGION || '';
   const replica = region ? objectVar(env.ORIGIN_REPLICAS)[region] : undefined;
@@ -113,6 +122,14 @@ function splitSnapshot(text) {
   return { head, config, configText };
 }
 
+const REFUSAL_STATUS = { malformed: 400, slug_mismatch: 400, unknown_key: 403, bad_signature: 403, rollback: 409, invalid_config: 422 };
+
+// A refused publish as {status, body}; the error code is the rejection's reason.
+function refusal(e) {
+  if (!(e instanceof Rejection)) throw e;
+  return { status: REFUSAL_STATUS[e.reason] ?? 400, body: { error: { code: e.reason, message: e.message } } };
+}
+
 // Per-vendor state in this isolate.
 class Vendor {
   constructor(slug) {
@@ -143,6 +160,7 @@ export class ConfigSync {
     this.timeoutMs = Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_TIMEOUT_MS;
     this.pinned = objectVar(env.ORIGIN_KEYS);
     this.fetch = originFetch(env);
+    this.store = env.SNAPSHOTS ? new SnapshotStore(env.SNAPSHOTS) : null;
     this.keys = null; // Promise<Map<key id, CryptoKey>>
     this.vendors = new Map();
     this.misses = new Map(); // slug -> {until (ms), status, message}: first pulls that failed
@@ -266,6 +284,10 @@ export class ConfigSync {
   }
 
   async trySources(v, trigger, minVersion) {
+    if (this.store !== null) {
+      const outcome = await this.tryStore(v, trigger, minVersion);
+      if (outcome !== null) return outcome;
+    }
     let notFound = false;
     for (const source of this.sources) {
       const wanted = Math.max(minVersion, v.held?.version ?? 0);
@@ -311,6 +333,89 @@ export class ConfigSync {
       }
     }
     return notFound && v.held === null ? 'not_found' : 'failed';
+  }
+
+  // The KV source: the beacon, then the snapshot it names. Null hands the pull to the origin: KV
+  // has nothing for the vendor, cannot be read, or holds a snapshot that is refused.
+  async tryStore(v, trigger, minVersion) {
+    const wanted = Math.max(minVersion, v.held?.version ?? 0);
+    let version;
+    let text;
+    try {
+      version = await this.store.beacon(v.slug);
+      if (version === null) return null;
+      if (v.held !== null && version <= v.held.version) {
+        this.confirm(v, KV_SOURCE);
+        return v.held.version >= wanted ? 'current' : null;
+      }
+      text = await this.store.read(v.slug, version);
+    } catch (e) {
+      v.errors++;
+      v.lastError = `${KV_SOURCE.url}: ${e.message}`;
+      return null;
+    }
+    if (text === null) {
+      // The beacon arrived before its snapshot (KV is eventually consistent): keep serving what
+      // is held and look again after RETRY_AFTER_MS; with nothing held, ask the origin.
+      v.lastError = `${KV_SOURCE.url}: snapshot ${version} is not readable yet`;
+      return v.held !== null ? 'failed' : null;
+    }
+    try {
+      const snapshot = await this.verify(v, text);
+      if (snapshot.head.version !== version) {
+        throw new Rejection('malformed', `KV key of version ${version} holds version ${snapshot.head.version}`);
+      }
+      await this.install(v, snapshot, KV_SOURCE, trigger);
+      return v.held.version >= wanted ? 'updated' : null;
+    } catch (e) {
+      if (e instanceof Rejection) v.rejected[e.reason]++;
+      else v.errors++;
+      v.lastError = `${KV_SOURCE.url}: ${e.message}`;
+      return null;
+    }
+  }
+
+  // --- publishing to KV (POST /v1/publish) -----------------------------------------------------
+
+  // Verifies a snapshot the origin sent and writes it to KV; this isolate installs it at once.
+  // Resolves to {status, body}: 200 when stored (or KV already has that version), 409 for an
+  // older version than KV's, 403 for a key or signature the pins refuse, 400 malformed, 422
+  // when the engine refuses its features. Nothing is written unless every check passed.
+  async publish(text, slugPattern) {
+    if (this.store === null) return { status: 501, body: { error: { code: 'not_configured', message: 'this worker has no SNAPSHOTS KV binding' } } };
+    let head;
+    try {
+      ({ head } = splitSnapshot(text));
+    } catch (e) {
+      return refusal(e);
+    }
+    if (!slugPattern.test(head.slug)) return { status: 400, body: { error: { code: 'invalid_value', message: 'slug: not a vendor name' } } };
+    const v = this.vendor(head.slug);
+    this.misses.delete(head.slug);
+    let snapshot;
+    try {
+      snapshot = await this.verify(v, text);
+    } catch (e) {
+      if (e instanceof Rejection) v.rejected[e.reason]++;
+      return refusal(e);
+    }
+    const current = await this.store.beacon(head.slug, { fresh: true });
+    if (current !== null && head.version < current) {
+      v.rejected.rollback++;
+      return refusal(new Rejection('rollback', `version ${head.version} is older than KV's ${current}`));
+    }
+    if (current === head.version) return { status: 200, body: { slug: head.slug, version: head.version, stored: false } };
+    if (v.held === null || v.held.version < head.version) {
+      try {
+        await this.install(v, snapshot, KV_SOURCE, 'publish');
+      } catch (e) {
+        if (!(e instanceof Rejection)) throw e;
+        v.rejected[e.reason]++;
+        return refusal(e);
+      }
+    }
+    await this.store.write(head.slug, head.version, text);
+    return { status: 200, body: { slug: head.slug, version: head.version, stored: true } };
   }
 
   async fetchSnapshot(v, source) {
@@ -452,13 +557,14 @@ export class ConfigSync {
       trigger: held?.trigger ?? null,
       edge: this.name,
       region: this.region || null,
-      reads: this.sources.map((s) => ({ region: s.region, url: s.url })),
+      reads: [...(this.store ? [KV_SOURCE] : []), ...this.sources].map((s) => ({ region: s.region, url: s.url })),
       refreshing: v.inflight !== null,
       rejected: { ...v.rejected },
       refreshes: v.refreshes,
       fetches: v.fetches,
       errors: v.errors,
       last_error: v.lastError,
+      kv: this.store?.stats() ?? null,
     };
   }
 }

@@ -14,6 +14,8 @@
 //   GET  /cdn-cgi/image/<options>/<source>  Cloudflare's image URL, answered by image.wasm
 //                                   (image.js; the vendor is IMAGE_HOSTS[host] or IMAGE_VENDOR)
 //   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token)
+//   POST /v1/publish                a signed snapshot from the origin, written to Workers KV
+//                                   (SNAPSHOTS; edge token; sync.js publish)
 //   GET  /healthz
 //
 // Vendor configs: with an ORIGIN_URL binding they are signed snapshots pulled from the origin
@@ -29,7 +31,7 @@
 
 import { createEngine } from '../js-glue/index.js';
 import coreModule from '../js-glue/core.wasm';
-import { ConfigSync } from './sync.js';
+import { ConfigSync, MAX_SNAPSHOT_BYTES } from './sync.js';
 import { HttpError, isObject, json, methodNotAllowed, parseCookies, readBodyText } from './http.js';
 import { PAGE_ID, Storefront } from './storefront.js';
 import {
@@ -442,6 +444,17 @@ async function describeConfig(slug, ctx) {
   return json(200, sync.describe(vendor), sync.headers(vendor));
 }
 
+// POST /v1/publish with the edge token: the origin's signed snapshot, verified and written to KV.
+async function publishSnapshot(request) {
+  if (!sync) throw new HttpError(404, 'not_found', 'this edge has no origin: nothing to publish');
+  if (!(await sync.authorized(request.headers.get('Authorization')))) {
+    throw new HttpError(401, 'unauthorized', 'missing or wrong edge token', { 'WWW-Authenticate': 'Bearer' });
+  }
+  const text = await readBodyText(request, MAX_SNAPSHOT_BYTES);
+  const { status, body } = await sync.publish(text, ORIGIN_SLUG);
+  return json(status, body);
+}
+
 // POST /v1/invalidate with the edge token: pull the vendor now. 200 with the version held once
 // it is at least the one named; 202 when the pull failed or is still running (the old is kept).
 async function invalidate(request, ctx) {
@@ -671,6 +684,9 @@ function route(request, env, ctx) {
     case '/v1/invalidate':
       if (request.method !== 'POST') throw methodNotAllowed('POST');
       return invalidate(request, ctx);
+    case '/v1/publish':
+      if (request.method !== 'POST') throw methodNotAllowed('POST');
+      return publishSnapshot(request);
     default:
       throw new HttpError(404, 'not_found', `no route for ${url.pathname}`);
   }

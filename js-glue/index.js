@@ -53,13 +53,17 @@ function readUtf8(bytes) {
   return decoder.decode(bytes);
 }
 
+const NODE_FS = 'node:fs/promises';
+
 async function compileModule(source) {
   if (source instanceof WebAssembly.Module) return source;
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
   if (source === undefined || source === null) source = new URL('./core.wasm', import.meta.url);
   const url = source instanceof URL ? source : new URL(String(source), import.meta.url);
   if (url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
+    // Named through a variable so that bundlers for workers and browsers (esbuild in wrangler)
+    // leave Node's module out instead of warning that it cannot be found.
+    const { readFile } = await import(NODE_FS);
     return WebAssembly.compile(await readFile(url));
   }
   const response = await fetch(url);

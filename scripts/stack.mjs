@@ -93,6 +93,18 @@ export async function stop(child, signal = 'SIGTERM') {
   await Promise.race([exited, sleep(3000)]);
 }
 
+// Polls predicate every everyMs until it returns something truthy, which it resolves to; rejects
+// after timeoutMs naming `what`.
+export async function until(what, predicate, timeoutMs = 10000, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
 // --- the origin ---------------------------------------------------------------------------------
 
 // `whale-origin <kind> add <name> --db <db>`: the new token.

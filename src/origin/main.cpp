@@ -36,7 +36,7 @@ constexpr const char* default_db = "build/origin/whale.db";
 constexpr const char* usage_text =
     "usage:\n"
     "  whale-origin serve [--db PATH] [--port N] [--host ADDR] [--key PATH] [--events-key-file PATH]\n"
-    "                     [--edge URL]... [--edge-token TOKEN] [--reweight-every SECONDS]\n"
+    "                     [--edge URL]... [--publish URL]... [--edge-token TOKEN] [--reweight-every SECONDS]\n"
     "                     [--max-conns N] [--max-conns-per-ip N] [--head-timeout-ms MS]\n"
     "                     [--allow-private-media-sources]\n"
     "                     [--keep-snapshots N] [--revalidate-rate N] [--skip-integrity-check]\n"
@@ -64,7 +64,9 @@ constexpr const char* usage_text =
     "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing); the\n"
     "                     keys it replaced are in the directory beside it (whale.keys/ for whale.key.pem)\n"
     "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
-    "  --edge-token TOKEN bearer token for the nudges (default: $WHALE_EDGE_TOKEN)\n"
+    "  --publish URL      a Cloudflare worker's publish route (https://.../v1/publish), sent each signed\n"
+    "                     snapshot to write to Workers KV; retried until it lands (repeatable)\n"
+    "  --edge-token TOKEN bearer token for the nudges and publishes (default: $WHALE_EDGE_TOKEN)\n"
     "  --max-conns N      open connections in all; more are answered 503 and closed (default 4096)\n"
     "  --max-conns-per-ip N  open connections from one client address (default 64)\n"
     "  --head-timeout-ms MS  deadline for a whole request head (default 10000)\n"
@@ -148,6 +150,8 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
       o.serve.host = value;
     } else if (arg == "--edge") {
       o.serve.edge_urls.push_back(value);
+    } else if (arg == "--publish") {
+      o.serve.publish_urls.push_back(value);
     } else if (arg == "--edge-token") {
       o.serve.edge_token = value;
     } else if (arg == "--port") {

@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "whale/json.h"
 
@@ -12,6 +13,11 @@ namespace {
 
 constexpr time_t connect_timeout_seconds = 1;
 constexpr time_t io_timeout_seconds = 2;
+// A publish target is sent the snapshot itself (up to the origin's config limit) and writes it to
+// KV before it answers: more time than a nudge.
+constexpr time_t publish_io_timeout_seconds = 15;
+constexpr int first_retry_ms = 1000;
+constexpr int max_retry_ms = 30000;
 
 // "http://host:port/path" -> {"http://host:port", "/path"}.
 std::pair<std::string, std::string> split_url(const std::string& url) {
@@ -25,6 +31,7 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
 
 struct nudger::edge {
   std::string url;
+  bool publish = false;  // sent the snapshot, retried until it lands
   std::mutex mutex;
   std::condition_variable wake;
   // Pending nudges as (slug, body): at most one per vendor, the newest version (edges pull the
@@ -34,12 +41,16 @@ struct nudger::edge {
   std::thread thread;
 };
 
-nudger::nudger(std::vector<std::string> urls, std::string token, reporter report)
+nudger::nudger(std::vector<std::string> invalidate_urls, std::vector<std::string> publish_urls, std::string token,
+               reporter report)
     : token_(std::move(token)), report_(std::move(report)) {
-  for (std::string& url : urls) {
-    auto e = std::make_unique<edge>();
-    e->url = std::move(url);
-    edges_.push_back(std::move(e));
+  for (auto* urls : {&invalidate_urls, &publish_urls}) {
+    for (std::string& url : *urls) {
+      auto e = std::make_unique<edge>();
+      e->url = std::move(url);
+      e->publish = urls == &publish_urls;
+      edges_.push_back(std::move(e));
+    }
   }
   for (auto& e : edges_) e->thread = std::thread([this, p = e.get()] { run(*p); });
 }
@@ -55,13 +66,14 @@ nudger::~nudger() {
   for (auto& e : edges_) e->thread.join();
 }
 
-void nudger::notify(const std::string& slug, uint64_t version) {
-  std::string body = "{\"slug\":";
-  json::write_string(slug, body);
-  body += ",\"version\":" + std::to_string(version) + "}";
+void nudger::notify(const std::string& slug, uint64_t version, const std::string& snapshot) {
+  std::string nudge = "{\"slug\":";
+  json::write_string(slug, nudge);
+  nudge += ",\"version\":" + std::to_string(version) + "}";
   for (auto& e : edges_) {
     {
       std::lock_guard<std::mutex> lock(e->mutex);
+      const std::string& body = e->publish ? snapshot : nudge;
       auto same = std::find_if(e->queue.begin(), e->queue.end(), [&](const auto& q) { return q.first == slug; });
       if (same != e->queue.end()) {
         same->second = body;
@@ -77,24 +89,45 @@ void nudger::run(edge& e) {
   const auto [base, path] = split_url(e.url);
   httplib::Client client(base);
   client.set_connection_timeout(connect_timeout_seconds, 0);
-  client.set_read_timeout(io_timeout_seconds, 0);
-  client.set_write_timeout(io_timeout_seconds, 0);
+  const time_t io_timeout = e.publish ? publish_io_timeout_seconds : io_timeout_seconds;
+  client.set_read_timeout(io_timeout, 0);
+  client.set_write_timeout(io_timeout, 0);
   if (!token_.empty()) client.set_bearer_token_auth(token_);
+  int retry_ms = first_retry_ms;
   for (;;) {
+    std::string slug;
     std::string body;
     {
       std::unique_lock<std::mutex> lock(e.mutex);
       e.wake.wait(lock, [&] { return e.stopping || !e.queue.empty(); });
       if (e.stopping) return;
+      slug = std::move(e.queue.front().first);
       body = std::move(e.queue.front().second);
       e.queue.pop_front();
     }
     const httplib::Result res = client.Post(path, body, "application/json");
+    // A publish is retried after a network failure, a 5xx or a 429; any other answer is final.
+    bool retry = false;
     if (!res) {
       report_(e.url, false, httplib::to_string(res.error()));
+      retry = e.publish;
     } else {
-      report_(e.url, res->status >= 200 && res->status < 300, "HTTP " + std::to_string(res->status));
+      const bool ok = res->status >= 200 && res->status < 300;
+      report_(e.url, ok, "HTTP " + std::to_string(res->status));
+      retry = e.publish && (res->status >= 500 || res->status == 429);
     }
+    if (!retry) {
+      retry_ms = first_retry_ms;
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(e.mutex);
+    // Put it back unless a newer version of the vendor is already waiting, then back off.
+    if (std::none_of(e.queue.begin(), e.queue.end(), [&](const auto& q) { return q.first == slug; })) {
+      e.queue.emplace_front(std::move(slug), std::move(body));
+    }
+    e.wake.wait_for(lock, std::chrono::milliseconds(retry_ms), [&] { return e.stopping; });
+    if (e.stopping) return;
+    retry_ms = std::min(retry_ms * 2, max_retry_ms);
   }
 }
 

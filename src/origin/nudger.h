@@ -1,6 +1,12 @@
-// Tells the edges about a new snapshot: POST {"slug","version"} to each edge's invalidate URL
-// with the edge token as bearer. Fire and forget: one background thread per edge, short
-// timeouts, failures only counted and logged; a revalidate never waits for an edge.
+// Tells the edges about a new snapshot, with the edge token as bearer, from one background thread
+// per target (a revalidate never waits for an edge). Two kinds of target:
+//   - invalidate: POST {"slug","version"} to an edge's /v1/invalidate, which pulls the snapshot
+//     itself. Fire and forget: failures are counted and logged (the edge pulls on its own once
+//     its copy is max-age old).
+//   - publish: POST the signed snapshot itself to a worker's /v1/publish, which writes it to
+//     Workers KV (edge-workers/README.md, "Deploy to Cloudflare"). Isolates cannot be nudged
+//     there, so a failed publish is retried with backoff (1 s doubling to 30 s) until it lands,
+//     or a newer version of the vendor replaces it, or the worker refuses it for good (4xx).
 #pragma once
 
 #include <condition_variable>
@@ -19,12 +25,15 @@ class nudger {
  public:
   // `report(url, ok, detail)` is called from the background threads after each attempt.
   using reporter = std::function<void(const std::string& url, bool ok, const std::string& detail)>;
-  nudger(std::vector<std::string> urls, std::string token, reporter report);
+  // invalidate_urls and publish_urls: one target each.
+  nudger(std::vector<std::string> invalidate_urls, std::vector<std::string> publish_urls, std::string token,
+         reporter report);
   ~nudger();  // drops what is queued; an attempt in flight ends within its timeouts
   nudger(const nudger&) = delete;
   nudger& operator=(const nudger&) = delete;
 
-  void notify(const std::string& slug, uint64_t version);
+  // snapshot: the signed snapshot as GET /v1/snapshots/{slug} answers it (for publish targets).
+  void notify(const std::string& slug, uint64_t version, const std::string& snapshot);
 
  private:
   struct edge;

@@ -175,7 +175,7 @@ struct server::impl {
       : db(d),
         keys(k),
         options(std::move(o)),
-        edges(options.edge_urls, options.edge_token,
+        edges(options.edge_urls, options.publish_urls, options.edge_token,
               [this](const std::string& url, bool ok, const std::string& detail) { nudged(url, ok, detail); }) {
     routes();
     hooks();
@@ -365,7 +365,7 @@ struct server::impl {
       res.set_header("Idempotent-Replayed", "true");
     } else {
       stats.publish();
-      edges.notify(slug, outcome->published.version);
+      edges.notify(slug, outcome->published.version, snapshot_json(outcome->published));
     }
     send_json(res, 200, outcome->response);
   }
@@ -433,7 +433,7 @@ struct server::impl {
     for (const std::string& status : outcome->statuses) stats.reweight(status);
     if (outcome->published) {
       stats.publish();
-      edges.notify(slug, outcome->published_snapshot.version);
+      edges.notify(slug, outcome->published_snapshot.version, snapshot_json(outcome->published_snapshot));
     }
     return outcome;
   }
@@ -546,7 +546,7 @@ struct server::impl {
     if (outcome->published) {
       stats.publish();
       stats.proposal("published");
-      edges.notify(slug, outcome->published_snapshot.version);
+      edges.notify(slug, outcome->published_snapshot.version, snapshot_json(outcome->published_snapshot));
       log_event("optimizer_published", slug, ",\"version\":" + std::to_string(outcome->published_snapshot.version));
     } else {
       stats.proposal(outcome->created ? "created" : "not_created");

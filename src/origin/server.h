@@ -17,6 +17,7 @@ struct server_options {
   std::string host = "127.0.0.1";
   int port = 8788;                     // 0: any free port
   std::vector<std::string> edge_urls;  // invalidate endpoints nudged after each publish
+  std::vector<std::string> publish_urls;  // workers' /v1/publish, sent each signed snapshot (KV)
   std::string edge_token;              // bearer token sent with the nudges
   int reweight_every_s = 3600;         // bandit reweight cadence (docs/bandits.md); 0: only on request
   // The HTTP transport's limits (docs/origin.md, "HTTP server"; the rest are in http_server.h).

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ORIGIN_BIN, WORKERD, addPrincipal, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
-  waitForVersion,
+  waitForVersion, until,
 } from '../../scripts/stack.mjs';
 
 const A = 'flora-distro';  // its tokens are rotated and revoked
@@ -77,15 +77,6 @@ async function held(edge, slug) {
   return res.json;
 }
 
-async function until(what, predicate, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 // Verifies a snapshot body against a raw Ed25519 public key (base64), over docs/origin.md's bytes.
 function verifies(body, publicKey) {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ORIGIN_BIN, WORKERD, addPrincipal, edgeVersion, freePort, publish, readConfig, request, sleep,
-  startEdge, startOrigin, stop, waitForVersion,
+  startEdge, startOrigin, stop, waitForVersion, until,
 } from '../../scripts/stack.mjs';
 import { keyIdOf } from '../../edge-workers/gen-config.mjs';
 
@@ -63,15 +63,6 @@ async function describe(edge, slug) {
   return res.json;
 }
 
-async function until(what, predicate, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 const invalidate = (edge, body, token = tokens.edge) =>
   request(edge.base, 'POST', '/v1/invalidate', { token, body: body === undefined ? undefined : body });
