@@ -397,7 +397,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   }
   try {
     const { configPath, vendors, sync, imageWasm } = generateConfig(options);
-    if (!imageWasm) console.error('gen-config: no image.wasm built: /cdn-cgi/image/ will answer 503 (run scripts/build.sh)');
+    if (!imageWasm) console.error('gen-config: no image.wasm built: /img/ will answer 503 (run scripts/build.sh)');
     if (sync) {
       const reads = sync.region && sync.replicas[sync.region] ? `${sync.replicas[sync.region]}, then ${sync.origin}` : sync.origin;
       console.log(`${configPath} (origin: reads from ${reads}; keys: ${Object.keys(sync.keys).join(', ')}; ` +

@@ -1,4 +1,5 @@
-// GET /cdn-cgi/image/<options>/<source>: Cloudflare's image URL, answered by image.wasm. This file
+// GET /img/<options>/<source> (and Cloudflare's spelling, /cdn-cgi/image/<options>/<source>),
+// answered by image.wasm. This file
 // is the HTTP part: which vendor, which source may be fetched and how, the cache, the headers.
 // What the options mean and what the pixels become is image.wasm's decision (src/image/).
 //
@@ -34,9 +35,18 @@
 // passed every check (fetch, size, decode, encode) answers 302 to the source instead.
 
 import { ACCEPT_WEBP, acceptBits, loadImageModule } from '../js-glue/image.js';
-import { HttpError } from './http.js';
+import { HttpError, objectVar } from './http.js';
 
-export const IMAGE_ROUTE = '/cdn-cgi/image/';
+// The edge's own route, and Cloudflare's spelling of it. On Cloudflare, /cdn-cgi/ is Cloudflare's:
+// where a zone has Image Transformations, /cdn-cgi/image/ is answered by Cloudflare and never
+// reaches the worker, so /img/ is the route to use there (js-glue/image-url.js writes it).
+export const IMAGE_ROUTES = ['/img/', '/cdn-cgi/image/'];
+const CLOUDFLARE_ROUTE = IMAGE_ROUTES[1];
+
+// The image route pathname starts with, or undefined.
+export function imageRouteOf(pathname) {
+  return IMAGE_ROUTES.find((route) => pathname.startsWith(route));
+}
 export const MAX_REDIRECTS = 3;
 const DEFAULT_FETCH_TIMEOUT_MS = 10000;
 const DEFAULT_MAX_MEMORY_MB = 48;
@@ -64,14 +74,15 @@ const encoder = new TextEncoder();
 
 // --- requests --------------------------------------------------------------------------------
 
-// /cdn-cgi/image/<options>/<source>[?query] -> {options (as in the URL, without the signature:
-// image.wasm decodes %XX in values itself), signature, signed (the text the signature covers),
-// source}.
+// /img/<options>/<source>[?query] (or /cdn-cgi/image/...) -> {options (as in the URL, without
+// the signature: image.wasm decodes %XX in values itself), signature, signed (the text the
+// signature covers: the same on both routes), source}.
 export function parseImagePath(url) {
-  const rest = url.pathname.slice(IMAGE_ROUTE.length);
+  const route = imageRouteOf(url.pathname) ?? IMAGE_ROUTES[0];
+  const rest = url.pathname.slice(route.length);
   const slash = rest.indexOf('/');
   if (slash <= 0 || (slash === rest.length - 1 && url.search === '')) {
-    throw new HttpError(400, 'invalid_value', `expected ${IMAGE_ROUTE}<options>/<source>`);
+    throw new HttpError(400, 'invalid_value', `expected ${route}<options>/<source>`);
   }
   let signature = null;
   const kept = [];
@@ -93,9 +104,12 @@ function qualityGiven(options) {
 // The vendor whose image this is: IMAGE_HOSTS ({"host": "slug"}, by host with port, then by
 // host name), else IMAGE_VENDOR. The URL form leaves no room for a slug: on Cloudflare the
 // vendor is the zone, here the host the request came to.
+function hostsOf(env) {
+  return objectVar(env?.IMAGE_HOSTS);
+}
+
 export function vendorOf(url, env) {
-  let hosts = env?.IMAGE_HOSTS ?? {};
-  if (typeof hosts === 'string') hosts = JSON.parse(hosts);
+  const hosts = hostsOf(env);
   const slug = hosts[url.host] ?? hosts[url.hostname] ?? env?.IMAGE_VENDOR;
   if (typeof slug !== 'string' || slug === '') {
     throw new HttpError(404, 'not_found', `no vendor serves images on ${url.hostname}`);
@@ -232,7 +246,9 @@ export function resolveSource(source, media) {
 }
 
 // Throws a 403 unless the vendor may have url fetched.
-export function checkSource(url, media, { allowPrivate = false, what = 'source' } = {}) {
+// selfHosts: the hosts this worker answers (the request's, IMAGE_HOSTS'): an /img/ URL on one of
+// them is this route again. /cdn-cgi/image/ is an image URL on any host.
+export function checkSource(url, media, { allowPrivate = false, what = 'source', selfHosts = new Set() } = {}) {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new HttpError(403, 'source_not_allowed', `${what} ${url.href}: only http and https URLs`);
   }
@@ -245,7 +261,8 @@ export function checkSource(url, media, { allowPrivate = false, what = 'source' 
   if (!allowedBy(url, media.allowedSources)) {
     throw new HttpError(403, 'source_not_allowed', `${what} ${url.href} is not under the vendor's allowed sources`);
   }
-  if (url.pathname.startsWith(IMAGE_ROUTE)) {
+  const route = imageRouteOf(url.pathname);
+  if (route === CLOUDFLARE_ROUTE || (route !== undefined && (selfHosts.has(url.host) || selfHosts.has(url.hostname)))) {
     throw new HttpError(403, 'source_not_allowed', `${what} ${url.href}: an image URL cannot be a source`);
   }
 }
@@ -406,7 +423,7 @@ export function sourceFetch(env, allowPrivate) {
 
 // Fetches the source with fetchImpl, following redirects by hand so that each hop is checked
 // and goes through the same network.
-export async function fetchSource(start, media, { allowPrivate, timeoutMs, fetchImpl }) {
+export async function fetchSource(start, media, { allowPrivate, timeoutMs, fetchImpl, selfHosts }) {
   const signal = AbortSignal.timeout(timeoutMs);
   let url = start;
   try {
@@ -429,7 +446,7 @@ export async function fetchSource(start, media, { allowPrivate, timeoutMs, fetch
       if (location === null) throw new SourceFailure(502, 'source_error', `source ${url.href}: HTTP ${res.status} without Location`);
       if (hop >= MAX_REDIRECTS) throw new SourceFailure(502, 'source_error', `source ${start.href}: more than ${MAX_REDIRECTS} redirects`);
       const next = new URL(location, url);
-      checkSource(next, media, { allowPrivate, what: `redirect from ${url.href} to` });
+      checkSource(next, media, { allowPrivate, what: `redirect from ${url.href} to`, selfHosts });
       url = next;
     }
   } catch (e) {
@@ -508,7 +525,7 @@ export class ImageService {
     return { ...this.counters, cache: this.cache !== null && !this.cacheBroken, module };
   }
 
-  // A Response for GET/HEAD /cdn-cgi/image/...; errors are thrown as HttpError (worker.js
+  // A Response for GET/HEAD /img/... or /cdn-cgi/image/...; errors are thrown as HttpError (worker.js
   // turns them into JSON).
   async serve(request, url, ctx) {
     this.counters.requests++;
@@ -529,7 +546,8 @@ export class ImageService {
     if (media.signedUrls) await this.checkSignature(slug, path);
     const job = this.policy(image, normalized, qualityGiven(path.options), media, request);
     const source = resolveSource(path.source, media);
-    checkSource(source, media, { allowPrivate: this.allowPrivate });
+    const selfHosts = new Set([url.host, url.hostname, ...Object.keys(hostsOf(this.env))]);
+    checkSource(source, media, { allowPrivate: this.allowPrivate, selfHosts });
 
     const key = [slug, job.options, source.href, job.autoAccept, job.maxOutputSide].join('\n');
     const cacheKey = new Request(`${url.origin}/cdn-cgi/image-cache/${await sha256Hex(key)}`);
@@ -541,7 +559,7 @@ export class ImageService {
     try {
       this.counters.sourceFetches++;
       fetched = await fetchSource(source, media, {
-        allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, fetchImpl: this.fetch,
+        allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, fetchImpl: this.fetch, selfHosts,
       });
     } catch (e) {
       return this.failed(e, job, source);

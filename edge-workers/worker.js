@@ -11,8 +11,8 @@
 //   GET  /v1/events/stats           what the events buffer holds and has dropped
 //   GET  /demo/<slug>/<page>        a demo storefront page that renders the layout (demo/)
 //   GET  /v1/config/<slug>          what this edge holds for the vendor (debugging; no secrets)
-//   GET  /cdn-cgi/image/<options>/<source>  Cloudflare's image URL, answered by image.wasm
-//                                   (image.js; the vendor is IMAGE_HOSTS[host] or IMAGE_VENDOR)
+//   GET  /img/<options>/<source>    images resized by image.wasm (image.js; the vendor is
+//                                   IMAGE_HOSTS[host] or IMAGE_VENDOR); /cdn-cgi/image/ too
 //   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token)
 //   POST /v1/publish                a signed snapshot from the origin, written to Workers KV
 //                                   (SNAPSHOTS; edge token; sync.js publish)
@@ -41,7 +41,7 @@ import demoPage from './demo/index.html';
 import demoScript from './demo/app.js';
 import browserGlue from '../js-glue/browser.js';
 import imageUrlGlue from '../js-glue/image-url.js';
-import { IMAGE_ROUTE, ImageService } from './image.js';
+import { ImageService, imageRouteOf } from './image.js';
 
 export { LivePage } from './live.js';
 
@@ -634,7 +634,7 @@ function route(request, env, ctx) {
   const url = new URL(request.url);
   syncFor(env);
   eventsFor(env)?.pump(ctx); // starts deliveries that are due (a backoff that ran out)
-  if (url.pathname.startsWith(IMAGE_ROUTE)) {
+  if (imageRouteOf(url.pathname) !== undefined) {
     readOnly(request);
     return imagesFor(env).serve(request, url, ctx);
   }

@@ -120,7 +120,7 @@ export interface BehaviourOptions {
 export function startBehaviour(options?: BehaviourOptions): Behaviour;
 
 export {
-  IMAGE_PATH, ImageLoader, ImageLoaderProps, ImageOptions, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
+  CLOUDFLARE_IMAGE_PATH, IMAGE_PATH, ImageLoader, ImageLoaderProps, ImageOptions, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
 } from './image-url.js';
 
 export interface LazyImagesOptions {

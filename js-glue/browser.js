@@ -7,12 +7,12 @@
 //                                                when the page is hidden)
 //   startBehaviour()                             the behaviour summary (docs/behaviour.md),
 //                                                kept in the whale_bx cookie the edge reads
-//   imageUrl / srcset / imageLoader              URLs of /cdn-cgi/image/ (image-url.js)
+//   imageUrl / srcset / imageLoader              URLs of the edge's /img/ route (image-url.js)
 //   lazyImages(root, {rootMargin})               data-src/data-srcset swapped in 50px before
 //                                                an image scrolls into view (docs/images.md)
 
 export {
-  IMAGE_PATH, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
+  CLOUDFLARE_IMAGE_PATH, IMAGE_PATH, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
 } from './image-url.js';
 
 const STOREFRONT_PATH = '/v1/storefront/';

@@ -1,6 +1,12 @@
-// Types for @whaletools/edge/image-url (image-url.js): URLs of /cdn-cgi/image/<options>/<source>.
+// Types for @whaletools/edge/image-url (image-url.js): URLs of /img/<options>/<source>.
 
-export declare const IMAGE_PATH: '/cdn-cgi/image/';
+/** The edge's own image route, the one to use on Cloudflare. */
+export declare const IMAGE_PATH: '/img/';
+/** Cloudflare's spelling, answered the same way by the edge. */
+export declare const CLOUDFLARE_IMAGE_PATH: '/cdn-cgi/image/';
+export declare const IMAGE_PATHS: readonly ['/img/', '/cdn-cgi/image/'];
+/** The image route a path starts with, or undefined. */
+export declare function imageRouteOf(pathname: string): '/img/' | '/cdn-cgi/image/' | undefined;
 
 export type Fit = 'scale-down' | 'contain' | 'cover' | 'crop' | 'pad';
 export type Gravity = 'auto' | 'center' | 'left' | 'right' | 'top' | 'bottom' | string | { x: number; y: number };
@@ -30,12 +36,14 @@ export interface ImageOptions {
   g?: Gravity;
   /** Prefix of the URL, e.g. "https://shop.example"; default: none (a path). */
   base?: string;
+  /** The route: IMAGE_PATH (default) or CLOUDFLARE_IMAGE_PATH. */
+  route?: '/img/' | '/cdn-cgi/image/';
   [option: string]: string | number | boolean | { x: number; y: number } | undefined | null;
 }
 
 /** The options segment, e.g. "width=400,fit=cover": Cloudflare's names in a stable order. */
 export declare function imageOptions(opts?: ImageOptions): string;
-/** /cdn-cgi/image/<options>/<src>; without any option, src itself. */
+/** /img/<options>/<src> (or opts.route); without any option, src itself. */
 export declare function imageUrl(src: string, opts?: ImageOptions): string;
 /** "url 400w, url 800w" (widths deduplicated, ascending; dpr dropped). */
 export declare function srcset(src: string, widths: number[], opts?: ImageOptions): string;
@@ -56,7 +64,7 @@ export declare const imageLoader: ImageLoader;
 export declare const IMAGE_KEY_ID: RegExp;
 /** The shortest IMAGE_SIGNING_SECRET the edge and deriveImageKey take, in bytes (32). */
 export declare const MIN_SECRET_BYTES: number;
-/** The path after /cdn-cgi/image/ without the s=/sig= option, plus the query; null when not an image URL. */
+/** The path after /img/ or /cdn-cgi/image/ without the s=/sig= option, plus the query; null when not an image URL. */
 export declare function signedMessage(url: string): string | null;
 /** "whale-image-v1\n<vendor>\n<message>": what a vendor's MAC covers. */
 export declare function signingText(vendor: string, message: string): string;

@@ -1,22 +1,28 @@
-// @whaletools/edge/image-url: URLs of the edge's image route, /cdn-cgi/image/<options>/<source>
-// (docs/images.md), for frontend and server code alike. Pure functions, no wasm, no imports: the
+// @whaletools/edge/image-url: URLs of the edge's image route, /img/<options>/<source>
+// (docs/images.md; the edge answers Cloudflare's /cdn-cgi/image/ spelling too), for frontend and server code alike. Pure functions, no wasm, no imports: the
 // browser entry re-exports them, and a Next.js `loaderFile` can re-export `imageLoader`.
 //
 //   imageUrl(src, {width: 400, fit: 'cover', format: 'auto'})
-//     -> '/cdn-cgi/image/width=400,fit=cover,format=auto/<src>'
+//     -> '/img/width=400,fit=cover,format=auto/<src>'
+//   imageUrl(src, {width: 400, route: CLOUDFLARE_IMAGE_PATH}) -> '/cdn-cgi/image/width=400/<src>'
 //   srcset(src, [400, 800], {quality: 80}) -> '<url> 400w, <url> 800w'
 //   signImageUrl(url, {vendor, keyId, key})   appends ,s=<keyId>:<hex HMAC-SHA256> (server side:
 //                                             the key is the vendor's secret)
 //   deriveImageKey(secret, vendor, keyId)     the vendor's key, from the edge's secret (operators)
 
-export const IMAGE_PATH = '/cdn-cgi/image/';
+// The edge's own image route. On Cloudflare, /cdn-cgi/ belongs to Cloudflare: on a zone with
+// Image Transformations its /cdn-cgi/image/ never reaches the worker, so /img/ is the one to use.
+export const IMAGE_PATH = '/img/';
+// Cloudflare's spelling, which the edge answers the same way (same options, same signatures).
+export const CLOUDFLARE_IMAGE_PATH = '/cdn-cgi/image/';
+export const IMAGE_PATHS = [IMAGE_PATH, CLOUDFLARE_IMAGE_PATH];
 
 // Cloudflare's option names in the order imageUrl writes them; other keys follow, sorted.
 const ORDER = ['width', 'height', 'dpr', 'fit', 'gravity', 'quality', 'format', 'background', 'rotate', 'metadata', 'anim', 'onerror'];
 // Short names and Cloudinary-like spellings a caller may use for the same options.
 const ALIASES = { w: 'width', h: 'height', q: 'quality', f: 'format', g: 'gravity' };
 // Keys that are not options of the URL.
-const NOT_OPTIONS = new Set(['base']);
+const NOT_OPTIONS = new Set(['base', 'route']);
 const SIGNATURE_KEYS = new Set(['s', 'sig']);
 
 // Characters that would end the options segment, start a query or fragment, or split an option.
@@ -57,12 +63,20 @@ function sourcePart(src) {
 // The edge URL of `src` (an absolute http(s) URL, or a path on the vendor's media origin)
 // transformed by `opts` ({width, height, fit, gravity, quality, format, dpr, background, rotate,
 // metadata, anim, onerror, ...}; w/h/q/f/g are accepted for the long names). `opts.base` (e.g.
-// "https://shop.example") prefixes the URL. Without any option the source is returned as it is.
+// "https://shop.example") prefixes the URL; `opts.route` is IMAGE_PATH (the default) or
+// CLOUDFLARE_IMAGE_PATH. Without any option the source is returned as it is.
 export function imageUrl(src, opts = {}) {
   const options = imageOptions(opts);
   if (options === '') return String(src);
+  const route = opts.route ?? IMAGE_PATH;
+  if (!IMAGE_PATHS.includes(route)) throw new TypeError(`imageUrl: route must be one of ${IMAGE_PATHS.join(', ')}`);
   const base = String(opts.base ?? '').replace(/\/+$/, '');
-  return `${base}${IMAGE_PATH}${options}/${sourcePart(src)}`;
+  return `${base}${route}${options}/${sourcePart(src)}`;
+}
+
+// The image route `pathname` starts with, or undefined.
+export function imageRouteOf(pathname) {
+  return IMAGE_PATHS.find((path) => pathname.startsWith(path));
 }
 
 // A srcset of `src` at each width: "url 400w, url 800w" (widths deduplicated, ascending; dpr
@@ -99,12 +113,14 @@ export const MIN_SECRET_BYTES = 32;
 
 const encoder = new TextEncoder();
 
-// What is signed: the path after /cdn-cgi/image/ (as a URL parser serializes it) plus the query,
-// with the s=/sig= option taken out. Returns null when the URL is not an image URL.
+// What is signed: the path after the image route (/img/ or /cdn-cgi/image/, as a URL parser
+// serializes it) plus the query, with the s=/sig= option taken out; a signature is good on
+// either route. Returns null when the URL is not an image URL.
 export function signedMessage(url) {
   const parsed = new URL(url, 'http://image.invalid');
-  if (!parsed.pathname.startsWith(IMAGE_PATH)) return null;
-  const rest = parsed.pathname.slice(IMAGE_PATH.length);
+  const route = imageRouteOf(parsed.pathname);
+  if (route === undefined) return null;
+  const rest = parsed.pathname.slice(route.length);
   const slash = rest.indexOf('/');
   if (slash < 0) return null;
   const options = rest.slice(0, slash).split(',').filter((o) => !SIGNATURE_KEYS.has(o.slice(0, o.indexOf('='))));
@@ -168,9 +184,10 @@ export async function signImageUrl(url, signer) {
   checkVendor('signImageUrl', vendor);
   const id = keyIdText('signImageUrl', keyId);
   const message = signedMessage(url);
-  if (message === null) throw new TypeError(`signImageUrl: not a ${IMAGE_PATH} URL: ${url}`);
+  if (message === null) throw new TypeError(`signImageUrl: not an image URL (${IMAGE_PATHS.join(' or ')}): ${url}`);
   const mac = hex(await hmac(vendorKeyBytes(key), signingText(vendor, message)));
-  const at = url.indexOf(IMAGE_PATH) + IMAGE_PATH.length;
+  const route = imageRouteOf(new URL(url, 'http://image.invalid').pathname);
+  const at = url.indexOf(route) + route.length;
   const slash = url.indexOf('/', at);
   const options = url.slice(at, slash).split(',').filter((o) => o !== '' && !SIGNATURE_KEYS.has(o.slice(0, o.indexOf('='))));
   return `${url.slice(0, at)}${[...options, `s=${id}:${mac}`].join(',')}${url.slice(slash)}`;

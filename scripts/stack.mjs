@@ -309,7 +309,7 @@ export async function waitForVersion(edges, slug, version, { timeoutMs = 10000, 
 const MEDIA_TYPES = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif' };
 
 // Serves fixtures/images on 127.0.0.1:port (GET/HEAD, no directory listing): the local stand-in
-// for a vendor's image host, so /cdn-cgi/image works on the local stack without any network.
+// for a vendor's image host, so /img/ works on the local stack without any network.
 export function startMediaServer(port) {
   const dir = join(REPO, 'fixtures', 'images');
   const server = createHttpServer((req, res) => {
@@ -518,7 +518,7 @@ export function banner(stack) {
     out.push('', `Images (${first}'s media: fixtures/images served by ${stack.media.base}), resized at the edge:`);
     for (const [opts, file] of [['width=480,format=auto', 'flowers.jpeg'], ['width=320,height=320,fit=cover,gravity=auto', 'embedgravitybird.png'],
       ['w_320,h_240,c_fill,q_auto,f_auto', 'Portrait_6.jpg'], ['format=json', '2569067123_aca715a2ee_o.jpg']]) {
-      out.push(`  ${edge.base}/cdn-cgi/image/${opts}/${stack.media.base}/${file}`);
+      out.push(`  ${edge.base}/img/${opts}/${stack.media.base}/${file}`);
     }
     out.push('', 'Signed image URLs (for a vendor whose config sets media.signedUrls; key id 1, local only):',
       `  WHALE_IMAGE_SIGNING_SECRET=${IMAGE_SIGNING_SECRET} node scripts/image-key.mjs ${first} 1`,

@@ -40,7 +40,7 @@ const char* const usage_text =
     "                                       layout with {\"config\",\"version\"?,\"page\",\"attributes\"?,\"now\"?,...})\n"
     "  batch <requests.jsonl>               one {\"op\",\"request\"} per line -> one {\"ok\"|\"error\"} per line\n"
     "  image <options> <input> [<output>] [--accept webp[,avif]]\n"
-    "                                       the /cdn-cgi/image/<options>/ pipeline on a file, e.g.\n"
+    "                                       the /img/<options>/ pipeline on a file, e.g.\n"
     "                                       image width=400,fit=cover,format=auto photo.jpg out.jpg;\n"
     "                                       without <output> the image goes to stdout, with it a\n"
     "                                       {\"width\",\"height\",\"type\",\"bytes\"} line does\n"

@@ -1,4 +1,4 @@
-// Options of /cdn-cgi/image/<options>/<source> (include/whale/image.h): a strict parser for
+// Options of /img/<options>/<source> (and /cdn-cgi/image/...) (include/whale/image.h): a strict parser for
 // Cloudflare's key=value names and Cloudinary-style key_value aliases, and the canonical text the
 // edge's cache key uses. Numbers with a fraction (dpr, gravity points, colour alpha) are read as
 // integer thousandths and printed from them, so parse and normalize round-trip exactly and give

@@ -208,8 +208,10 @@ test('a JPEG resized to width=200 comes back 200 px wide, immutable, with an ETa
   const fetches = originHits('Landscape_1.jpg');
   assert.equal(fetches, 1);
 
-  // The cache service got the answer; the same options in another spelling are the same entry.
-  for (const again of [path, '/cdn-cgi/image/w=200/images/Landscape_1.jpg', '/cdn-cgi/image/w_200,q_80/images/Landscape_1.jpg']) {
+  // The cache service got the answer; the same options in another spelling, or on the edge's own
+  // /img/ route, are the same entry.
+  for (const again of [path, '/cdn-cgi/image/w=200/images/Landscape_1.jpg', '/cdn-cgi/image/w_200,q_80/images/Landscape_1.jpg',
+    '/img/width=200/images/Landscape_1.jpg']) {
     const res = await get(again);
     assert.equal(res.status, 200);
     assert.equal(res.headers['x-whale-cache'], 'hit', again);
@@ -450,10 +452,10 @@ test('lazyImages loads images within 50px of the viewport at once and the rest w
   await page.goto(`${edge.base}/healthz`);
   await page.setContent(`<!doctype html><body style="margin:0">
     <div style="height:620px"></div>
-    <img id="near" width="200" height="150" data-src="/cdn-cgi/image/width=200/images/Landscape_7.jpg">
+    <img id="near" width="200" height="150" data-src="/img/width=200/images/Landscape_7.jpg">
     <div style="height:3000px"></div>
-    <img id="far" width="200" height="150" data-src="/cdn-cgi/image/width=200/images/Landscape_8.jpg"
-         data-srcset="/cdn-cgi/image/width=200/images/Landscape_8.jpg 200w, /cdn-cgi/image/width=400/images/Landscape_8.jpg 400w"
+    <img id="far" width="200" height="150" data-src="/img/width=200/images/Landscape_8.jpg"
+         data-srcset="/img/width=200/images/Landscape_8.jpg 200w, /img/width=400/images/Landscape_8.jpg 400w"
          data-sizes="200px">
   </body>`);
   const before = originHits('Landscape_8.jpg');
@@ -462,7 +464,7 @@ test('lazyImages loads images within 50px of the viewport at once and the rest w
     window.lazy = lazyImages(document, { rootMargin: '50px' });
     window.helperUrl = imageUrl('/images/Landscape_7.jpg', { width: 200 });
   });
-  assert.equal(await page.evaluate(() => window.helperUrl), '/cdn-cgi/image/width=200/images/Landscape_7.jpg');
+  assert.equal(await page.evaluate(() => window.helperUrl), '/img/width=200/images/Landscape_7.jpg');
   // 620px from the top of a 600px viewport: inside the 50px margin.
   await page.waitForFunction(() => {
     const img = document.getElementById('near');
@@ -472,7 +474,7 @@ test('lazyImages loads images within 50px of the viewport at once and the rest w
     const img = document.getElementById('far');
     return { src: img.getAttribute('src'), dataSrc: img.getAttribute('data-src'), loading: img.loading, pending: window.lazy.pending() };
   });
-  assert.deepEqual(far, { src: null, dataSrc: '/cdn-cgi/image/width=200/images/Landscape_8.jpg', loading: 'lazy', pending: 1 });
+  assert.deepEqual(far, { src: null, dataSrc: '/img/width=200/images/Landscape_8.jpg', loading: 'lazy', pending: 1 });
   assert.equal(originHits('Landscape_8.jpg'), before, 'the far image was not requested');
 
   await page.evaluate(() => document.getElementById('far').scrollIntoView());

@@ -26,12 +26,12 @@ const fixture = (name) => readFileSync(join(root, 'fixtures', 'images', name));
 test('imageUrl writes Cloudflare names in a stable order, whatever the order or spelling given', () => {
   const a = imageUrl('/media/a.jpg', { format: 'auto', fit: 'cover', w: 400, height: 300, quality: 80 });
   const b = imageUrl('media/a.jpg', { h: 300, q: 80, width: 400, f: 'auto', fit: 'cover' });
-  assert.equal(a, '/cdn-cgi/image/width=400,height=300,fit=cover,quality=80,format=auto/media/a.jpg');
+  assert.equal(a, '/img/width=400,height=300,fit=cover,quality=80,format=auto/media/a.jpg');
   assert.equal(b, a);
   assert.equal(imageUrl('https://cdn.example/x.png', { width: 200, base: 'https://shop.example/' }),
-    'https://shop.example/cdn-cgi/image/width=200/https://cdn.example/x.png');
+    'https://shop.example/img/width=200/https://cdn.example/x.png');
   assert.equal(imageUrl('/a.jpg', { gravity: { x: 0.25, y: 0.5 }, dpr: 2, anim: false, onerror: 'redirect' }),
-    '/cdn-cgi/image/dpr=2,gravity=0.25x0.5,anim=false,onerror=redirect/a.jpg');
+    '/img/dpr=2,gravity=0.25x0.5,anim=false,onerror=redirect/a.jpg');
   // Characters that would end the segment or split an option are escaped.
   assert.equal(imageOptions({ background: '#ff0000', fit: 'pad' }), 'fit=pad,background=%23ff0000');
   assert.equal(imageOptions({ background: 'rgb(1,2,3)' }), 'background=rgb(1%2C2%2C3)');
@@ -43,16 +43,16 @@ test('imageUrl writes Cloudflare names in a stable order, whatever the order or 
 
 test('srcset lists each width once, ascending, without dpr', () => {
   assert.equal(srcset('/a.jpg', [800, 400, 800], { quality: 70, dpr: 2 }),
-    '/cdn-cgi/image/width=400,quality=70/a.jpg 400w, /cdn-cgi/image/width=800,quality=70/a.jpg 800w');
+    '/img/width=400,quality=70/a.jpg 400w, /img/width=800,quality=70/a.jpg 800w');
   assert.equal(srcset('/a.jpg', []), '');
 });
 
 test('the Next.js loader: width, quality when given, format=auto; createImageLoader sets defaults', () => {
-  assert.equal(imageLoader({ src: '/p/1.jpg', width: 640 }), '/cdn-cgi/image/width=640,format=auto/p/1.jpg');
-  assert.equal(imageLoader({ src: '/p/1.jpg', width: 640, quality: 75 }), '/cdn-cgi/image/width=640,quality=75,format=auto/p/1.jpg');
+  assert.equal(imageLoader({ src: '/p/1.jpg', width: 640 }), '/img/width=640,format=auto/p/1.jpg');
+  assert.equal(imageLoader({ src: '/p/1.jpg', width: 640, quality: 75 }), '/img/width=640,quality=75,format=auto/p/1.jpg');
   const loader = createImageLoader({ base: 'https://edge.example', fit: 'cover', quality: 60 });
   assert.equal(loader({ src: 'https://cdn.example/1.jpg', width: 320 }),
-    'https://edge.example/cdn-cgi/image/width=320,fit=cover,quality=60,format=auto/https://cdn.example/1.jpg');
+    'https://edge.example/img/width=320,fit=cover,quality=60,format=auto/https://cdn.example/1.jpg');
 });
 
 test('the browser entry re-exports the URL helpers and has lazyImages', () => {
@@ -114,6 +114,11 @@ test('sources: relative paths use the first allowed origin; checks refuse with 4
   refused('https://user:pw@cdn.example/media/a.jpg', true, /credentials/);
   assert.throws(() => checkSource(new URL('https://cdn.example/media/../cdn-cgi/image/w=1/x.jpg'), { allowedSources: ['https://cdn.example/'] }),
     (e) => e.status === 403 && /an image URL/.test(e.message), 'an image URL as a source would loop');
+  // /img/ is this edge's route only on the hosts it answers; elsewhere it is a media path.
+  const self = { selfHosts: new Set(['shop.example']) };
+  assert.throws(() => checkSource(new URL('https://shop.example/img/w=1/x.jpg'), { allowedSources: ['https://shop.example/'] }, self),
+    (e) => e.status === 403 && /an image URL/.test(e.message), 'our own /img/ route as a source would loop');
+  assert.doesNotThrow(() => checkSource(new URL('https://cdn.example/img/w=1/x.jpg'), { allowedSources: ['https://cdn.example/'] }, self));
 });
 
 test('the vendor comes from IMAGE_HOSTS by host, else IMAGE_VENDOR', () => {
