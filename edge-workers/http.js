@@ -43,6 +43,25 @@ export function parseCookies(header) {
   return cookies;
 }
 
+// How much more of a refused body is read and dropped so the connection stays usable (a body
+// left half read makes the client, or a proxy in between such as wrangler dev's, drop the
+// connection and fail the next request on it); past this the body is cancelled. As Go's net/http.
+const DRAIN_BYTES = 256 * 1024;
+
+async function drain(reader, limit) {
+  let left = limit;
+  try {
+    while (left > 0) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      left -= value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away: nothing to keep
+  }
+}
+
 // The body as UTF-8 text, refused with 413 past maxBytes (declared or counted while reading).
 export async function readBodyText(request, maxBytes) {
   const tooLarge = new HttpError(413, 'too_large', `request body over ${maxBytes} bytes`);
@@ -56,7 +75,7 @@ export async function readBodyText(request, maxBytes) {
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
-      await reader.cancel();
+      await drain(reader, DRAIN_BYTES);
       throw tooLarge;
     }
     chunks.push(value);

@@ -491,7 +491,9 @@ async function embeddedConfigText(slug) {
   let text = configTexts.get(slug);
   if (!text) {
     // One text module per fixtures/vendors/<slug>/config.json bundled with the worker.
-    text = import(`../fixtures/vendors/${slug}/config.json`).then((m) => m.default, () => {
+    // (An async function: a bundler's glob import, as wrangler's esbuild writes it, throws for a
+    // name it does not hold instead of rejecting.)
+    text = (async () => (await import(`../fixtures/vendors/${slug}/config.json`)).default)().catch(() => {
       throw new HttpError(404, 'not_found', `unknown vendor "${slug}"`);
     });
     configTexts.set(slug, text);
@@ -632,6 +634,9 @@ function readOnly(request) {
 // A Response, or a Promise of one: the layout cache's hits are answered without an await.
 function route(request, env, ctx) {
   const url = new URL(request.url);
+  // A TLS-terminating proxy in front (wrangler dev's, a load balancer) says the visitor used
+  // https; workerd's config does the same with forwardedProtoHeader (gen-config.mjs).
+  if (url.protocol === 'http:' && request.headers.get('X-Forwarded-Proto') === 'https') url.protocol = 'https:';
   syncFor(env);
   eventsFor(env)?.pump(ctx); // starts deliveries that are due (a backoff that ran out)
   if (imageRouteOf(url.pathname) !== undefined) {

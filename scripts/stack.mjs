@@ -276,6 +276,28 @@ export async function stopWrangler(edge) {
   await Promise.race([exited, sleep(3000)]);
 }
 
+// The e2e suites that run on both runtimes start their edge with this: plain workerd with
+// gen-config's config (startOnFreePort), or, with WHALE_EDGE_RUNTIME=wrangler, `wrangler dev
+// --env local` with the real wrangler.toml (fixture vendors embedded, like gen-config without an
+// origin). Stop it with stopEdge.
+export const EDGE_RUNTIME = process.env.WHALE_EDGE_RUNTIME === 'wrangler' ? 'wrangler' : 'workerd';
+
+export async function startTestEdge({ outDir, ...options } = {}) {
+  if (EDGE_RUNTIME === 'wrangler') {
+    const edge = await startWrangler({ persistDir: outDir });
+    edge.runtime = 'wrangler';
+    return edge;
+  }
+  const edge = await startOnFreePort({ outDir, ...options });
+  edge.runtime = 'workerd';
+  return edge;
+}
+
+export async function stopEdge(edge) {
+  if (edge?.runtime === 'wrangler') await stopWrangler(edge);
+  else await stop(edge?.child);
+}
+
 // The version an edge holds for slug (GET /v1/config/<slug>), or null.
 export async function edgeVersion(edge, slug, timeoutMs = 2000) {
   try {

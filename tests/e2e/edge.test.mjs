@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listVendors } from '../../edge-workers/gen-config.mjs';
-import { REPO, WORKERD, startOnFreePort, stop } from '../../scripts/stack.mjs';
+import { REPO, WORKERD, startTestEdge, stopEdge } from '../../scripts/stack.mjs';
 
 const NATIVE_CLI = process.env.WHALE_NATIVE_CLI ?? join(REPO, 'build', 'native', 'src', 'cli', 'whale');
 const REQUEST_MS = 10000;
@@ -26,12 +26,12 @@ let base = '';
 before(async () => {
   assert.ok(VENDOR, 'no vendor with a features.json under fixtures/vendors');
   assert.ok(existsSync(WORKERD), `workerd not installed at ${WORKERD} (npm ci)`);
-  workerd = await startOnFreePort({ outDir: join(work, 'edge') });
+  workerd = await startTestEdge({ outDir: join(work, 'edge') });
   base = workerd.base;
 });
 
 after(async () => {
-  if (workerd) await stop(workerd.child);
+  await stopEdge(workerd);
   rmSync(work, { recursive: true, force: true });
 });
 

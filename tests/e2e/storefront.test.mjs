@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { createEngine } from '../../js-glue/index.js';
 import {
-  ORIGIN_BIN, REPO, WORKERD, addPrincipal, freePort, publish, readConfig, request, startEdge, startOnFreePort, startOrigin, stop,
+  ORIGIN_BIN, REPO, WORKERD, addPrincipal, freePort, publish, readConfig, request, startEdge, startOrigin, startTestEdge, startWrangler, stop, stopEdge, EDGE_RUNTIME,
   waitForVersion,
 } from '../../scripts/stack.mjs';
 
@@ -29,11 +29,11 @@ let edge = null;
 
 before(async () => {
   assert.ok(existsSync(WORKERD), `workerd not installed at ${WORKERD} (npm ci)`);
-  edge = await startOnFreePort({ outDir: join(work, 'edge') });
+  edge = await startTestEdge({ outDir: join(work, 'edge') });
 });
 
 after(async () => {
-  await stop(edge?.child);
+  await stopEdge(edge);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -342,14 +342,21 @@ test('a revalidation at the origin replaces the cached anonymous layouts', { tim
   const edgeToken = addPrincipal('edge', 'storefront-edge', db);
   const vendorToken = addPrincipal('vendor', VENDOR, db);
   const port = await freePort();
-  const origin = await startOrigin({ db, edges: [`http://127.0.0.1:${port}/v1/invalidate`], edgeToken });
+  // workerd is nudged (POST /v1/invalidate) and pulls; under wrangler the origin publishes to the
+  // worker, which writes KV (the Cloudflare way).
+  const wrangler = EDGE_RUNTIME === 'wrangler';
+  const origin = wrangler
+    ? await startOrigin({ db, edgeToken, args: ['--publish', `http://127.0.0.1:${port}/v1/publish`] })
+    : await startOrigin({ db, edges: [`http://127.0.0.1:${port}/v1/invalidate`], edgeToken });
   t.after(() => stop(origin.child));
   const config = readConfig(VENDOR);
   const v1 = await publish(origin.base, VENDOR, vendorToken, config);
-  const synced = await startEdge({
-    port, outDir: join(work, 'synced'), origin: origin.base, keys: { [origin.keyId]: origin.publicKey }, edgeToken, maxAge: 60,
-  });
-  t.after(() => stop(synced.child));
+  const keys = { [origin.keyId]: origin.publicKey };
+  const synced = wrangler
+    ? await startWrangler({ persistDir: join(work, 'synced'), port, vars: { ORIGIN_URL: origin.base, ORIGIN_KEYS: keys }, secrets: { EDGE_TOKEN: edgeToken } })
+    : await startEdge({ port, outDir: join(work, 'synced'), origin: origin.base, keys, edgeToken, maxAge: 60 });
+  synced.runtime = EDGE_RUNTIME;
+  t.after(() => stopEdge(synced));
 
   const path = `${HOME}?probe=revalidate`;
   const first = await request(synced.base, 'GET', path, { headers: GPC });
