@@ -117,7 +117,7 @@ std::string metrics::render() {
   for (const auto& [code, n] : validation_failures_) {
     out += "whale_origin_validation_failures_total{code=" + label(code) + "} " + std::to_string(n) + "\n";
   }
-  header(out, "whale_origin_edge_nudges_total", "counter", "Invalidation nudges sent to edges, by result.");
+  header(out, "whale_origin_edge_nudges_total", "counter", "Invalidation nudges and snapshot publishes sent to edges (each attempt), by result.");
   out += "whale_origin_edge_nudges_total{result=\"ok\"} " + std::to_string(nudges_ok_) + "\n";
   out += "whale_origin_edge_nudges_total{result=\"error\"} " + std::to_string(nudges_failed_) + "\n";
   header(out, "whale_origin_event_batches_total", "counter", "POST /v1/events batches stored.");

@@ -200,3 +200,19 @@ test('forged, tampered, replayed, malformed and oversized publishes are refused 
   assert.equal(onA.rejected.unknown_key, 1);
   assert.equal(onA.rejected.rollback, 1);
 });
+
+test('a publish the worker could not take is retried by the origin until it lands', { timeout: 90_000 }, async () => {
+  // a is down: the origin's publish fails and is retried with backoff (1 s, 2 s, 4 s, ...).
+  await stopWrangler(a);
+  instances.splice(instances.indexOf(a), 1);
+  const third = await publish(origin.base, SLUG, vendorToken, markedConfig('three'));
+  await sleep(1500);
+  assert.equal(await marker(b), 'two', 'nothing reached KV while the worker was down');
+  a = await instance('a', origin.base);
+  await until('b to serve "three"', async () => (await marker(b)) === 'three', 60000);
+  assert.equal((await held(b)).version, third.version);
+  const metrics = (await request(origin.base, 'GET', '/metrics')).text;
+  const failed = Number(/whale_origin_edge_nudges_total\{result="error"\} (\d+)/.exec(metrics)?.[1]);
+  assert.ok(failed >= 1, `the attempts while the worker was down are counted: ${failed}`);
+});
+
