@@ -33,8 +33,16 @@
 //   - ETag: "<version>.<cacheKey>"; If-None-Match is answered with 304.
 //   - Vary: Cookie, X-Whale-Behaviour and Sec-GPC always, plus the request headers that
 //     supplied an attribute the layout's `vary` names.
-//   workerd's Cache API needs a cache service configured (cacheApiOutbound) and is a no-op
-//   without one, so the edge cache here is the per-isolate LRU.
+//   - With LAYOUT_CACHE_API=1, answers for visitors kept out also go to the Cache API behind
+//     the isolate's LRU (caches.default: per colo on Cloudflare, shared by its isolates) under
+//     https://layouts.whale.internal/<slug>/<version>/<page>/<SHA-256 of the key>, with the
+//     entry's own max-age. A new version is a new key: publishing purges them all. Personalized
+//     answers stay in the LRU only: the core must decide the page anyway, and rendering after
+//     the decision costs less than a round trip to the Cache API (edge-workers/README.md). It is
+//     off by default for the same reason: a lookup took about 1 ms under wrangler dev, a render
+//     18-19 us, and a fresh isolate loads the vendor's config anyway (its consent settings).
+//     workerd's Cache API needs a cache service configured (cacheApiOutbound); without one the
+//     colo tier turns itself off at the first failure.
 
 import { HttpError } from './http.js';
 
@@ -274,9 +282,89 @@ function respondHit(request, entry, ageMs, extra) {
 
 // --- rendering -----------------------------------------------------------------------------
 
-export class Storefront {
-  constructor({ cache = new LayoutCache() } = {}) {
+// The Cache API tier for answers to visitors kept out: {lookup, store}, or inert without a cache.
+export class ColoCache {
+  // cache: caches.default, or null for none.
+  constructor(cache = null) {
     this.cache = cache;
+    this.broken = false;
+    this.counters = { hits: 0, misses: 0, stores: 0 };
+  }
+
+  // LAYOUT_CACHE_API=1 in the worker's bindings turns the tier on where the runtime has a cache.
+  static fromEnv(env) {
+    const on = env?.LAYOUT_CACHE_API === '1' || env?.LAYOUT_CACHE_API === 'true';
+    return new ColoCache(on && typeof caches !== 'undefined' ? caches.default ?? null : null);
+  }
+
+  get enabled() {
+    return this.cache !== null && !this.broken;
+  }
+
+  static async url(slug, version, page, key) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(key)));
+    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+    return `https://layouts.whale.internal/${slug}/${version}/${page}/${hex}`;
+  }
+
+  // The entry stored under url, or null.
+  async lookup(url, slug, now) {
+    let res;
+    try {
+      res = await this.cache.match(url);
+    } catch {
+      this.broken = true; // workerd without a cache service
+      return null;
+    }
+    if (!res) {
+      this.counters.misses++;
+      return null;
+    }
+    this.counters.hits++;
+    const storedAt = Number(res.headers.get('X-Whale-Stored-At'));
+    const ttlMs = Number(res.headers.get('X-Whale-Ttl-Ms'));
+    return {
+      slug,
+      body: new Uint8Array(await res.arrayBuffer()),
+      etag: res.headers.get('ETag'),
+      vary: res.headers.get('Vary'),
+      maxAgeS: Number(res.headers.get('X-Whale-Max-Age')),
+      // What is left of the entry's life counts from when it was first rendered.
+      ttlMs: Number.isFinite(ttlMs) ? ttlMs : 0,
+      storedAt: Number.isFinite(storedAt) && storedAt <= now ? storedAt : now,
+    };
+  }
+
+  async store(url, entry) {
+    const ttlS = Math.floor(Math.min(EDGE_TTL_MS, entry.ttlMs) / 1000);
+    if (ttlS <= 0) return;
+    try {
+      await this.cache.put(url, new Response(entry.body, {
+        headers: {
+          'Content-Type': 'application/json',
+          'Cache-Control': `public, max-age=${ttlS}`,
+          ETag: entry.etag,
+          Vary: entry.vary,
+          'X-Whale-Max-Age': String(entry.maxAgeS),
+          'X-Whale-Ttl-Ms': String(entry.ttlMs),
+          'X-Whale-Stored-At': String(entry.storedAt),
+        },
+      }));
+      this.counters.stores++;
+    } catch {
+      this.broken = true;
+    }
+  }
+
+  stats() {
+    return { enabled: this.enabled, ...this.counters };
+  }
+}
+
+export class Storefront {
+  constructor({ cache = new LayoutCache(), colo = new ColoCache() } = {}) {
+    this.cache = cache;
+    this.colo = colo;
     this.loaded = new Map(); // slug -> the config version last loaded into the engine
     this.consent = new Map(); // slug -> {version, settings}: the core's reading of `consent`
     this.core = null; // the engine once engine() resolved: later requests need not wait for it
@@ -327,7 +415,7 @@ export class Storefront {
   // cookies). What can be answered without waiting is answered synchronously (a Response: an
   // await costs the runtime a turn per request): a hit for a visitor kept out, and a returning
   // visitor whose receipt is already verified. Everything else is a Promise of a Response.
-  serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut }) {
+  serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut, ctx }) {
     const now = Date.now();
     this.cache.observeVersion(slug, config.version);
     const consent = this.consentOf(slug, config.version);
@@ -335,7 +423,7 @@ export class Storefront {
       return engine().then((core) => {
         this.core = core;
         this.load(core, slug, config);
-        return this.serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut });
+        return this.serve(request, url, { slug, page, config, engine, cookies, visitor, onVisitor, onKeptOut, ctx });
       });
     }
     const reason = keptOut(consent, request.headers, cookies);
@@ -352,13 +440,26 @@ export class Storefront {
     const setCookies = onKeptOut?.(reason, cookies) ?? [];
     const hit = this.cache.get(key, now);
     if (hit !== null && setCookies.length === 0) return respondHit(request, hit, now - hit.storedAt, config.headers);
-    return this.control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies });
+    return this.control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies, ctx });
   }
 
   // The control layout, for a visitor kept out: shared by every request with the same attributes.
-  async control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies }) {
+  async control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies, ctx }) {
     let entry = hit;
     let wasmMs = 0;
+    let status = hit === null ? 'miss' : 'hit';
+    let coloUrl = null;
+    let coloMs;
+    if (entry === null && this.colo.enabled) {
+      const started = performance.now();
+      coloUrl = await ColoCache.url(slug, config.version, page, key);
+      entry = await this.colo.lookup(coloUrl, slug, now);
+      coloMs = performance.now() - started;
+      if (entry !== null) {
+        this.cache.set(key, entry);
+        status = 'hit-colo';
+      }
+    }
     if (entry === null) {
       const core = await engine();
       const started = performance.now();
@@ -368,9 +469,14 @@ export class Storefront {
       wasmMs = performance.now() - started;
       entry = this.entry(slug, config, text, JSON.parse(text), inputs.headerSources, now);
       this.cache.set(key, entry);
+      if (coloUrl !== null) {
+        const put = this.colo.store(coloUrl, entry);
+        if (ctx) ctx.waitUntil(put);
+        else await put;
+      }
     }
     return this.respond(request, entry, {
-      status: hit === null ? 'miss' : 'hit', personal: setCookies.length > 0, wasmMs, extra: config.headers, setCookies,
+      status, personal: setCookies.length > 0, wasmMs, coloMs, extra: config.headers, setCookies,
     });
   }
 
@@ -415,14 +521,14 @@ export class Storefront {
 
   // Headers as [name, value] pairs: Set-Cookie repeats, and the runtime builds its own Headers
   // from a list without a JS Headers object in between.
-  respond(request, entry, { status, personal, wasmMs, extra = {}, setCookies = [] }) {
+  respond(request, entry, { status, personal, wasmMs, coloMs, extra = {}, setCookies = [] }) {
     const notModified = matches(request.headers.get('If-None-Match'), entry.etag);
     const headers = [
       ['Cache-Control', personal ? PRIVATE_CACHE_CONTROL : publicCacheControl(entry, Math.floor((Date.now() - entry.storedAt) / 1000))],
       ['ETag', entry.etag],
       ['Vary', entry.vary],
       ['X-Whale-Cache', status],
-      ['Server-Timing', `wasm;dur=${wasmMs.toFixed(3)}`],
+      ['Server-Timing', `wasm;dur=${wasmMs.toFixed(3)}${coloMs === undefined ? '' : `, colo;dur=${coloMs.toFixed(3)}`}`],
     ];
     if (!notModified) headers.push(['Content-Type', 'application/json']);
     for (const name in extra) headers.push([name, extra[name]]);

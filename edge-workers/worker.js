@@ -33,7 +33,7 @@ import { createEngine } from '../js-glue/index.js';
 import coreModule from '../js-glue/core.wasm';
 import { ConfigSync, MAX_SNAPSHOT_BYTES } from './sync.js';
 import { HttpError, isObject, json, methodNotAllowed, parseCookies, readBodyText } from './http.js';
-import { PAGE_ID, Storefront } from './storefront.js';
+import { ColoCache, PAGE_ID, Storefront } from './storefront.js';
 import {
   ClientEvents, EventBuffer, EventForwarder, EventKeys, RECEIPT_COOKIE, RECEIPT_MAX_AGE_S, readBatch,
 } from './events.js';
@@ -118,7 +118,10 @@ function imagesFor(env) {
 }
 
 function syncFor(env) {
-  if (sync === undefined) sync = env?.ORIGIN_URL ? new ConfigSync(env, engine) : null;
+  if (sync === undefined) {
+    sync = env?.ORIGIN_URL ? new ConfigSync(env, engine) : null;
+    storefront.colo = ColoCache.fromEnv(env);
+  }
   return sync;
 }
 
@@ -568,7 +571,7 @@ function serveLayout(request, url, slug, page, config, ctx) {
   const cookies = parseCookies(request.headers.get('Cookie'));
   const secure = url.protocol === 'https:';
   return storefront.serve(request, url, {
-    slug, page, config, engine, cookies, visitor: visitorOf(cookies),
+    slug, page, config, engine, cookies, visitor: visitorOf(cookies), ctx,
     onVisitor: (decision, visitor) => {
       const set = visitor.minted ? [setCookie(ID_COOKIE, visitor.id, secure)] : [];
       set.push(...stickyCookies(decision.stickyBucketAssignmentDocs, visitor.stickyDocs, url));
@@ -660,7 +663,7 @@ function route(request, env, ctx) {
     case '/v1/events/stats':
       readOnly(request);
       return imagesFor(env).stats().then((imageStats) => json(200, {
-        events: eventStats(), layouts: storefront.cache.stats(), images: imageStats,
+        events: eventStats(), layouts: { ...storefront.cache.stats(), colo: storefront.colo.stats() }, images: imageStats,
       }));
     case '/demo/app.js':
       readOnly(request);

@@ -7,7 +7,9 @@
 // Checks that a publish lands in KV, that a fresh isolate whose origin is unreachable serves the
 // vendor from KV alone, how long a new version takes from the origin's 2xx to an isolate that held
 // the old one (printed), that a third isolate reads the snapshot from the Cache API, and that
-// forged, tampered, replayed, malformed and oversized publishes are refused and change nothing.
+// forged, tampered, replayed, malformed and oversized publishes are refused and change nothing,
+// that a publish the worker missed is retried by the origin, and that with LAYOUT_CACHE_API=1
+// layouts for visitors kept out are shared between isolates through the Cache API.
 //
 // Env: WHALE_ORIGIN (the whale-origin binary).
 import { test, before, after } from 'node:test';
@@ -67,7 +69,7 @@ async function held(edge) {
 async function instance(name, originUrl) {
   const edge = await startWrangler({
     persistDir: shared, port: name === 'a' ? publishPort : undefined,
-    vars: { ORIGIN_URL: originUrl, ORIGIN_KEYS: { [origin.keyId]: origin.publicKey } },
+    vars: { ORIGIN_URL: originUrl, ORIGIN_KEYS: { [origin.keyId]: origin.publicKey }, LAYOUT_CACHE_API: '1' },
     secrets: { EDGE_TOKEN: edgeToken },
   });
   edge.name = name;
@@ -110,11 +112,13 @@ test('wrangler deploy --dry-run bundles the worker and lists every binding', () 
 
 test('a publish lands in KV, and an isolate without its origin serves the vendor from KV', async () => {
   const first = await publish(origin.base, SLUG, vendorToken, markedConfig('one'));
-  await until(`a to hold v${first.version}`, async () => (await held(a)).version === first.version, 10000);
-  const onA = await held(a);
-  assert.equal(onA.source, 'kv:SNAPSHOTS');
-  assert.equal(onA.trigger, 'publish');
-  assert.equal(onA.kv.writes, 1);
+  // (Asking a for the vendor before the publish reached it makes it pull from the origin, which
+  // has the version already: so the sign of the publish is KV's write count, not a's source.)
+  const onA = await until(`the publish of v${first.version} to reach KV`, async () => {
+    const now = await held(a);
+    return now.kv.writes === 1 ? now : null;
+  }, 10000);
+  assert.equal(onA.version, first.version);
   b = await instance('b', DEAD_ORIGIN);
   assert.equal(await marker(b), 'one');
   const onB = await held(b);
@@ -214,5 +218,48 @@ test('a publish the worker could not take is retried by the origin until it land
   const metrics = (await request(origin.base, 'GET', '/metrics')).text;
   const failed = Number(/whale_origin_edge_nudges_total\{result="error"\} (\d+)/.exec(metrics)?.[1]);
   assert.ok(failed >= 1, `the attempts while the worker was down are counted: ${failed}`);
+});
+
+test('layouts for visitors kept out are shared through the Cache API, and a new version purges them', async () => {
+  const slug = 'flora-distro';
+  const token = addPrincipal('vendor', slug, db);
+  const v1 = await publish(origin.base, slug, token, readConfig(slug));
+  const path = `/v1/storefront/${slug}/home?probe=colo`;
+  const gpc = { headers: { 'sec-gpc': '1' } };
+  const layoutOn = async (edge) => {
+    const res = await request(edge.base, 'GET', path, gpc);
+    assert.equal(res.status, 200, res.text);
+    return { cache: res.headers.get('x-whale-cache'), version: res.json.version, body: res.text };
+  };
+  const coloStats = async (edge) => (await request(edge.base, 'GET', '/v1/events/stats')).json.layouts.colo;
+
+  // b has no origin: it answers 503 until the publish has reached KV.
+  await until('b to serve flora-distro', async () => {
+    const res = await request(b.base, 'GET', path, gpc);
+    return res.status === 200 && res.json.version === v1.version;
+  }, 10000);
+  const onB = await layoutOn(b); // b rendered it before (the wait above): now its own LRU
+  assert.equal(onB.cache, 'hit');
+  assert.ok((await coloStats(b)).stores >= 1);
+  const e = await instance('e', DEAD_ORIGIN);
+  const first = await layoutOn(e);
+  assert.equal(first.cache, 'hit-colo', 'a fresh isolate finds the layout another one rendered');
+  assert.equal(first.body, onB.body);
+  assert.equal((await layoutOn(e)).cache, 'hit', 'then from its own LRU');
+  assert.equal((await coloStats(e)).hits, 1);
+
+  const config = readConfig(slug);
+  config.features = { ...config.features, 'kv-marker': { defaultValue: 'colo-2' } };
+  const v2 = await publish(origin.base, slug, token, config);
+  await until('b to serve v2', async () => {
+    const now = await layoutOn(b);
+    return now.version === v2.version ? now : null;
+  }, 10000);
+  const purged = (await coloStats(b)).misses;
+  assert.ok(purged >= 1, 'the new version was a miss in the Cache API: its keys are new');
+  await until('e to serve v2 from the Cache API', async () => {
+    const now = await layoutOn(e);
+    return now.version === v2.version && now.cache === 'hit-colo';
+  }, 10000);
 });
 
