@@ -200,6 +200,11 @@ export class RateLimiter {
   }
 }
 
+// What the duplicate window remembers of an event: the fact, without its time.
+function factOf(e) {
+  return `${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`;
+}
+
 // Bytes an event takes in the buffer and on the wire, near enough.
 function eventBytes(e) {
   return 48 + e.slug.length + e.experiment.length + String(e.variation).length + e.unit.length;
@@ -224,24 +229,30 @@ export class EventBuffer {
   refuse(reason, n = 1) { this.refused[reason] = (this.refused[reason] ?? 0) + n; }
 
   seen(e) {
-    const fact = `${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`;
+    const fact = factOf(e);
     if (this.recent.has(fact)) return true;
     this.recent.add(fact);
     if (this.recent.size > this.dedupWindow) this.recent.delete(this.recent.values().next().value);
     return false;
   }
 
-  // Keeps one event; 'accepted', 'duplicate' or 'dropped'.
-  add(e) {
+  // Keeps one event; 'accepted', 'duplicate' or 'dropped'. With `into` (the queue path: the
+  // request sends its events itself) an accepted event is appended to that list instead.
+  add(e, into) {
     if (this.seen(e)) {
       this.counters.duplicates++;
       return 'duplicate';
+    }
+    if (into !== undefined) {
+      into.push(e);
+      this.counters.accepted++;
+      return 'accepted';
     }
     const bytes = eventBytes(e);
     if (this.bytes + bytes > this.capacityBytes) {
       this.counters.dropped++;
       this.counters.droppedBytes += bytes;
-      this.recent.delete(`${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`);
+      this.recent.delete(factOf(e));
       return 'dropped';
     }
     this.queue.push(e);
@@ -250,12 +261,19 @@ export class EventBuffer {
     return 'accepted';
   }
 
-  // Events the edge minted itself (exposures of /v1/assign).
-  addMinted(list) {
+  // Events the edge minted itself (exposures of /v1/assign and /v1/storefront); `into` as add's.
+  addMinted(list, into) {
     for (const e of list) {
       this.counters.generated++;
-      this.add(e);
+      this.add(e, into);
     }
+  }
+
+  // Accepted events the queue path could not send: no longer counted accepted, and forgotten by
+  // the duplicate window, so that the same fact sent again is not taken for a duplicate.
+  unsent(list) {
+    this.counters.accepted -= list.length;
+    for (const e of list) this.recent.delete(factOf(e));
   }
 
   // Removes and returns up to n of the oldest events.
@@ -307,7 +325,8 @@ export class ClientEvents {
     this.perIp = new RateLimiter({ perMinute: perIpPerMinute, burst: perIpBurst });
   }
 
-  add(events, { receipt, hadReceipt, ip, now = Date.now() }) {
+  // into: as EventBuffer.add's (the queue path).
+  add(events, { receipt, hadReceipt, ip, now = Date.now(), into }) {
     const answer = { accepted: 0, refused: 0, duplicates: 0, reasons: {} };
     const refuse = (reason) => {
       answer.refused++;
@@ -327,7 +346,7 @@ export class ClientEvents {
       if (!this.perVisitor.take(`${receipt.slug}\n${receipt.visitor}`, now)) { refuse('rate_limited_visitor'); continue; }
       const outcome = this.buffer.add({
         type: raw.type, slug: receipt.slug, experiment: entry[0], variation: entry[1], unit: entry[2], ts: now,
-      });
+      }, into);
       if (outcome === 'accepted') answer.accepted++;
       else if (outcome === 'duplicate') answer.duplicates++;
       else refuse('buffer_full');
@@ -345,6 +364,51 @@ const BACKOFF_MAX_MS = 30_000;
 const FORWARD_TIMEOUT_MS = 10_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The compact wire form of events, one row [type, slug, experiment, variation, unit, ts, id] each;
+// the id is the event's MAC under the events key.
+export function encodeRows(batch, keys) {
+  return Promise.all(batch.map(async (e) => [e.type, e.slug, e.experiment, e.variation, e.unit, e.ts, await keys.eventId(e)]));
+}
+
+// A failed POST worth sending again: the origin not reached (status 0), busy, or failing.
+function retryable(status) {
+  return status === 0 || status >= 500 || status === 408 || status === 429;
+}
+
+// The origin's POST /v1/events with the edge token. post(rows) resolves to {status, answer}:
+// status 0 when the origin was not reached (network, timeout); answer: a 2xx answer's JSON
+// ({accepted, duplicates, rejected}), null otherwise or when it is not JSON.
+export class OriginEvents {
+  constructor({ url, token, fetchImpl }) {
+    this.url = `${url.replace(/\/+$/, '')}/v1/events`;
+    this.token = token;
+    this.fetch = fetchImpl ?? ((...args) => fetch(...args));
+  }
+
+  async post(rows) {
+    let res;
+    try {
+      res = await this.fetch(this.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.token}` },
+        body: JSON.stringify({ rows }),
+        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+      });
+    } catch {
+      return { status: 0, answer: null };
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return { status: res.status, answer: null };
+    }
+    try {
+      return { status: res.status, answer: await res.json() };
+    } catch {
+      return { status: res.status, answer: null };
+    }
+  }
+}
 
 // Delivers a buffer's events to the origin's POST /v1/events in the compact form
 // {"rows": [[type, slug, experiment, variation, unit, ts, id], ...]}.
@@ -364,9 +428,7 @@ export class EventForwarder {
   } = {}) {
     this.buffer = buffer;
     this.keys = keys;
-    this.url = `${url.replace(/\/+$/, '')}/v1/events`;
-    this.token = token;
-    this.fetch = fetchImpl ?? ((...args) => fetch(...args));
+    this.origin = new OriginEvents({ url, token, fetchImpl });
     this.batchSize = batchSize;
     this.concurrency = concurrency;
     this.intervalMs = intervalMs;
@@ -449,42 +511,21 @@ export class EventForwarder {
     if (outcome === 'refused') this.counters.discarded += batch.length;
   }
 
-  // The compact wire form; each event's id is its MAC.
-  async encode(batch) {
-    const rows = await Promise.all(batch.map(async (e) => [
-      e.type, e.slug, e.experiment, e.variation, e.unit, e.ts, await this.keys.eventId(e),
-    ]));
-    return JSON.stringify({ rows });
-  }
-
   // 'ok', 'retry' or 'refused'.
   async send(batch) {
-    let res;
-    try {
-      res = await this.fetch(this.url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.token}` },
-        body: await this.encode(batch),
-        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
-      });
-    } catch {
-      return 'retry';
-    }
-    if (res.ok) {
-      try {
-        const answer = await res.json();
+    const { status, answer } = await this.origin.post(await encodeRows(batch, this.keys));
+    if (status >= 200 && status < 300) {
+      if (answer) {
         this.counters.duplicatesAtOrigin += answer.duplicates ?? 0;
         this.counters.discarded += answer.rejected ?? 0;
         this.counters.sent += answer.accepted ?? 0;
-      } catch {
+      } else {
         this.counters.sent += batch.length;
       }
       this.counters.batchesSent++;
       return 'ok';
     }
-    await res.body?.cancel();
-    if (res.status >= 500 || res.status === 408 || res.status === 429) return 'retry';
-    return 'refused';
+    return retryable(status) ? 'retry' : 'refused';
   }
 
   stats() {
