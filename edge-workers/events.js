@@ -269,10 +269,12 @@ export class EventBuffer {
     }
   }
 
-  // Accepted events the queue path could not send: no longer counted accepted, and forgotten by
-  // the duplicate window, so that the same fact sent again is not taken for a duplicate.
-  unsent(list) {
+  // Accepted events the queue path could not send: no longer counted accepted (counted dropped
+  // with `dropped`), and forgotten by the duplicate window, so that the same fact sent again is
+  // not taken for a duplicate.
+  unsent(list, { dropped = false } = {}) {
     this.counters.accepted -= list.length;
+    if (dropped) this.counters.dropped += list.length;
     for (const e of list) this.recent.delete(factOf(e));
   }
 
@@ -530,6 +532,158 @@ export class EventForwarder {
 
   stats() {
     return { ...this.counters, inFlight: this.inFlightEvents, batchesInFlight: this.inFlight, attempts: this.attempts };
+  }
+}
+
+// The queue path, with a Cloudflare Queue bound as EVENTS_QUEUE: a request's accepted events are
+// sent to the queue before the request is answered, as messages {"rows": [...]} in the
+// forwarder's wire form (ids included, so the origin stores a message delivered twice once), at
+// most MAX_BATCH_EVENTS rows a message. Nothing waits in the isolate: an evicted isolate loses
+// nothing. send(list) resolves to true once the queue holds them, false when the send failed
+// (counted; the caller decides what its request answers).
+export class EventQueue {
+  constructor(queue, keys) {
+    this.queue = queue;
+    this.keys = keys;
+    this.counters = { sends: 0, sendFailures: 0, queued: 0, unsent: 0 };
+  }
+
+  async send(list) {
+    if (list.length === 0) return true;
+    const messages = [];
+    try {
+      const rows = await encodeRows(list, this.keys);
+      for (let at = 0; at < rows.length; at += MAX_BATCH_EVENTS) {
+        messages.push({ body: { rows: rows.slice(at, at + MAX_BATCH_EVENTS) }, contentType: 'json' });
+      }
+      await this.queue.sendBatch(messages);
+    } catch {
+      this.counters.sendFailures++;
+      this.counters.unsent += list.length;
+      return false;
+    }
+    this.counters.sends++;
+    this.counters.queued += list.length;
+    return true;
+  }
+
+  stats() {
+    return { ...this.counters };
+  }
+}
+
+export const QUEUE_RETRY_BASE_S = 5; // a message's first retry waits this long, doubling after each
+export const QUEUE_RETRY_MAX_S = 300; // up to this (the queue's max_retries bound the attempts)
+// The origin's answers that say the batch itself is bad (invalid_json, wrong_type, too_large);
+// every other failure is the origin's or the link's, and is retried.
+const BAD_BATCH = new Set([400, 413]);
+
+// The rows of a message the queue path sent, or null for any other body.
+function rowsOf(body, maxRows) {
+  return isObject(body) && Array.isArray(body.rows) && body.rows.length <= maxRows ? body.rows : null;
+}
+
+// The queue's consumer (the worker's queue() handler). consume(batch) posts the rows of the
+// batch's messages to the origin, whole messages per POST and at most batchRows rows in each, and
+// settles every message: ack() when its POST was stored (2xx); retry() with exponential backoff
+// (retryBaseS doubling to QUEUE_RETRY_MAX_S, by the message's attempts) when the origin was not
+// reached or failed; a POST the origin refuses as a bad batch (400, 413) is split into its
+// messages, and a message refused alone, or whose body is not {"rows": [...]}, is poison: it is
+// retried at once, so the queue's max_retries moves it to the dead-letter queue instead of
+// holding it forever. Without an origin every message is retried (the dead-letter queue keeps
+// them). Messages of the dead-letter queue itself (deadLetterQueue: its name) are counted, logged
+// and acknowledged: they are never posted again by this handler.
+export class QueueConsumer {
+  constructor(origin, { batchRows = FORWARD_BATCH, retryBaseS = QUEUE_RETRY_BASE_S, deadLetterQueue = '', log = console.error } = {}) {
+    this.origin = origin;
+    this.batchRows = batchRows;
+    this.retryBaseS = retryBaseS;
+    this.deadLetterQueue = deadLetterQueue;
+    this.log = log;
+    this.counters = {
+      batches: 0, messages: 0, acked: 0, retried: 0, poison: 0, posts: 0, postFailures: 0,
+      stored: 0, duplicatesAtOrigin: 0, rejectedAtOrigin: 0, deadLettered: 0,
+    };
+  }
+
+  // Seconds before a message's next attempt; attempts counts this one (1 on the first delivery).
+  delay(attempts) {
+    return Math.min(QUEUE_RETRY_MAX_S, Math.round(this.retryBaseS * 2 ** Math.max(0, attempts - 1)));
+  }
+
+  async consume(batch) {
+    this.counters.batches++;
+    this.counters.messages += batch.messages.length;
+    if (this.deadLetterQueue !== '' && batch.queue === this.deadLetterQueue) return this.bury(batch);
+    const chunks = [];
+    let rows = 0;
+    for (const message of batch.messages) {
+      const list = rowsOf(message.body, this.batchRows);
+      if (list === null || this.origin === null) {
+        if (list === null) this.poison(message);
+        else this.retry(message);
+        continue;
+      }
+      if (chunks.length === 0 || rows + list.length > this.batchRows) {
+        chunks.push([]);
+        rows = 0;
+      }
+      chunks.at(-1).push(message);
+      rows += list.length;
+    }
+    await Promise.all(chunks.map((chunk) => this.deliver(chunk)));
+  }
+
+  // Posts the rows of these messages and settles each of them.
+  async deliver(messages) {
+    this.counters.posts++;
+    const { status, answer } = await this.origin.post(messages.flatMap((m) => m.body.rows));
+    if (status >= 200 && status < 300) {
+      this.counters.stored += answer?.accepted ?? 0;
+      this.counters.duplicatesAtOrigin += answer?.duplicates ?? 0;
+      this.counters.rejectedAtOrigin += answer?.rejected ?? 0;
+      for (const m of messages) m.ack();
+      this.counters.acked += messages.length;
+      return;
+    }
+    this.counters.postFailures++;
+    if (!BAD_BATCH.has(status)) {
+      for (const m of messages) this.retry(m);
+      return;
+    }
+    if (messages.length === 1) {
+      this.poison(messages[0]);
+      return;
+    }
+    await Promise.all(messages.map((m) => this.deliver([m])));
+  }
+
+  retry(message) {
+    message.retry({ delaySeconds: this.delay(message.attempts ?? 1) });
+    this.counters.retried++;
+  }
+
+  poison(message) {
+    message.retry({ delaySeconds: 0 });
+    this.counters.poison++;
+  }
+
+  // A batch of the dead-letter queue: what could not be stored, logged (one line a message: its
+  // id, attempts, rows and vendor; not the units) and acknowledged.
+  bury(batch) {
+    for (const m of batch.messages) {
+      const rows = rowsOf(m.body, Infinity);
+      this.counters.deadLettered += rows?.length ?? 0;
+      this.log(JSON.stringify({
+        event: 'events_dead_letter', queue: batch.queue, id: m.id, attempts: m.attempts,
+        rows: rows?.length ?? null, slug: Array.isArray(rows?.[0]) ? rows[0][1] : null,
+      }));
+    }
+    batch.ackAll();
+  }
+
+  stats() {
+    return { ...this.counters };
   }
 }
 
