@@ -9,10 +9,11 @@
 // queue to deliver, then compares what the edge accepted (its own count) with what is stored. Loopback only; stops by itself.
 //
 //   node bench/queue-soak.mjs [--seconds 60] [--every 5] [--connections 16] [--events 10]
-//                             [--kill-at <seconds/3>] [--restart-at <seconds/2>] [--drain 120]
+//                             [--kill-at <seconds/3>] [--restart-at <seconds/2>] [--drain 120] [--peer]
 //
-// The peer is the same load without a kill (--kill-at 0): the figures to compare are the accepted
-// and stored counts and the time the queue takes to catch up.
+// --peer then runs its peer in the same run: the same load on a wrangler dev without an origin
+// (the in-isolate buffer path: events are counted and held, up to its bound, never sent), and
+// prints the ratio of workerd's RSS at the end, queue path / buffer path. (--kill-at 0: no kill.)
 //
 // Env: WHALE_ORIGIN (the whale-origin binary).
 import autocannon from 'autocannon';
@@ -53,6 +54,49 @@ function groupMember(pgid, name) {
     }
   }
   return null;
+}
+
+// POSTs a new visitor's events to the edge for `seconds` over `connections`; onResponse(status,
+// body) sees each answer. Resolves to autocannon's result.
+function saturate(edge, { seconds, connections, experiments, onResponse }) {
+  let n = 0;
+  return new Promise((resolveLoad, reject) => {
+    autocannon({
+      url: `${edge.base}/v1/events?vendor=${SLUG}`, connections, duration: seconds, method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      requests: [{ setupRequest: (req) => ({ ...req, body: visitorBody(`qs-${process.pid}-${++n}`, experiments) }), onResponse }],
+    }, (e, r) => (e ? reject(e) : resolveLoad(r)));
+  });
+}
+
+// The peer: the same load on a wrangler dev without an origin; resolves to workerd's RSS samples.
+export async function bufferPeer({ seconds = 60, every = 5, connections = 16, events = 10, log = console.log } = {}) {
+  const work = mkdtempSync(join(tmpdir(), 'whale-queue-peer-'));
+  let edge = null;
+  try {
+    edge = await startWrangler({ persistDir: join(work, 'wrangler'), vars: { EVENTS_PER_IP_PER_MINUTE: '100000000' }, secrets: { EVENTS_KEY } });
+    const workerd = groupMember(edge.child.pid, 'workerd');
+    const started = Date.now();
+    const samples = [];
+    const sampler = setInterval(() => samples.push({ t: Math.round((Date.now() - started) / 1000), workerdMb: rssMb(workerd) }), every * 1000);
+    const result = await saturate(edge, { seconds, connections, experiments: experimentsFor(events), onResponse: () => {} });
+    clearInterval(sampler);
+    samples.push({ t: Math.round((Date.now() - started) / 1000), workerdMb: rssMb(workerd) });
+    const stats = (await request(edge.base, 'GET', '/v1/events/stats')).json.events;
+    log(`peer (buffer path, no origin): ${result.requests.total} requests (${result.requests.average.toFixed(0)}/s, p50 ${result.latency.p50} ms, ` +
+      `p99 ${result.latency.p99} ms), ${result.non2xx} not 202; events accepted ${stats.accepted}, dropped (buffer full) ${stats.dropped}; ` +
+      `workerd RSS ${samples.map((x) => `${x.t}s ${x.workerdMb.toFixed(0)}`).join(', ')} MB`);
+    return { samples, rps: result.requests.average };
+  } finally {
+    await stopWrangler(edge);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// Experiments a request's receipt lists for `events` events a request (an exposure and a
+// conversion each; a receipt lists at most 24).
+function experimentsFor(events) {
+  return Math.max(1, Math.min(24, Math.floor(events / 2)));
 }
 
 // A request body: one new visitor, its receipt listing `experiments` experiments, and an
@@ -124,28 +168,20 @@ export async function queueSoak({
         log(`        origin restarted at ${((Date.now() - started) / 1000).toFixed(1)} s`);
       }, Math.max(restartAt, killAt + 1) * 1000));
     }
-    let n = 0;
-    const experiments = Math.max(1, Math.min(24, Math.floor(events / 2)));
-    const result = await new Promise((resolveLoad, reject) => {
-      autocannon({
-        url: `${edge.base}/v1/events?vendor=${SLUG}`, connections, duration: seconds, method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        requests: [{
-          setupRequest: (req) => ({ ...req, body: visitorBody(`qs-${process.pid}-${++n}`, experiments) }),
-          onResponse: (status, body) => {
-            totals.requests++;
-            if (status !== 202) {
-              totals.non202++;
-              return;
-            }
-            try {
-              totals.accepted += JSON.parse(body).accepted;
-            } catch {
-              totals.non202++;
-            }
-          },
-        }],
-      }, (e, r) => (e ? reject(e) : resolveLoad(r)));
+    const result = await saturate(edge, {
+      seconds, connections, experiments: experimentsFor(events),
+      onResponse: (status, body) => {
+        totals.requests++;
+        if (status !== 202) {
+          totals.non202++;
+          return;
+        }
+        try {
+          totals.accepted += JSON.parse(body).accepted;
+        } catch {
+          totals.non202++;
+        }
+      },
     });
     for (const timer of timers) clearTimeout(timer);
     while (!origin) await sleep(100); // a restart still under way
@@ -184,16 +220,25 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       seconds: { type: 'string', default: '60' }, every: { type: 'string', default: '5' },
       connections: { type: 'string', default: '16' }, events: { type: 'string', default: '10' },
       'kill-at': { type: 'string' }, 'restart-at': { type: 'string' }, drain: { type: 'string', default: '120' },
+      peer: { type: 'boolean', default: false },
     },
   });
   const seconds = Number(values.seconds);
+  const load = { seconds, every: Number(values.every), connections: Number(values.connections), events: Number(values.events) };
   const out = await queueSoak({
-    seconds, every: Number(values.every), connections: Number(values.connections), events: Number(values.events),
+    ...load,
     killAt: values['kill-at'] === undefined ? Math.round(seconds / 3) : Number(values['kill-at']),
     restartAt: values['restart-at'] === undefined ? Math.round(seconds / 2) : Number(values['restart-at']),
     drain: Number(values.drain),
   });
   console.log(`goal: every accepted event stored once: ${out.stored} stored of ${out.accepted} accepted, ${out.distinct} distinct ` +
     `(${out.stored === out.accepted && out.distinct === out.stored ? 'met' : 'NOT met'})`);
+  if (values.peer) {
+    const peer = await bufferPeer(load);
+    const queueMb = out.samples.at(-1).workerdMb;
+    const bufferMb = peer.samples.at(-1).workerdMb;
+    console.log(`peer: workerd RSS at the end, queue path / buffer path: ${queueMb.toFixed(1)} / ${bufferMb.toFixed(1)} MB = ` +
+      `${(queueMb / bufferMb).toFixed(2)} (requests/s ${out.rps.toFixed(0)} / ${peer.rps.toFixed(0)} = ${(out.rps / peer.rps).toFixed(2)})`);
+  }
   process.exit(out.stored === out.accepted && out.distinct === out.stored ? 0 : 1);
 }
