@@ -1,8 +1,9 @@
 // Events through the Cloudflare Queue, end to end: a real whale-origin and the worker under
 // `wrangler dev --env local` (Miniflare's queue: EVENTS_QUEUE, its consumer and dead-letter
-// queue, edge-workers/wrangler.toml). What a browser posts and what the edge mints reach the origin
-// through the queue; with the origin killed (SIGKILL) in the middle of a stream of events and
-// restarted on the same port and database, every event the edge accepted is stored once.
+// queue, edge-workers/wrangler.toml). What a browser posts and what the edge mints (/v1/assign,
+// /v1/storefront) reach the origin through the queue; with the origin killed (SIGKILL) in the
+// middle of a stream of events and restarted on the same port and database, every event the edge
+// accepted is stored once.
 //
 // Env: WHALE_ORIGIN (the whale-origin binary).
 import { test, before, after } from 'node:test';
@@ -16,6 +17,7 @@ import {
 } from '../../scripts/stack.mjs';
 
 const SLUG = 'minimal';
+const STOREFRONT = 'flora-distro'; // a vendor with storefront pages
 const EXPERIMENT = 'hero-banner-copy';
 const DELIVERY_MS = 60_000; // the bound on "eventually": the queue's retries after the restart
 const work = mkdtempSync(join(tmpdir(), 'whale-queue-'));
@@ -86,6 +88,7 @@ before(async () => {
   tokens.vendor = addPrincipal('vendor', SLUG, db);
   origin = await startOrigin({ db, args: ORIGIN_ARGS });
   await publish(origin.base, SLUG, tokens.vendor, readConfig(SLUG));
+  await publish(origin.base, STOREFRONT, addPrincipal('vendor', STOREFRONT, db), readConfig(STOREFRONT));
   edge = await startWrangler({
     persistDir: join(work, 'wrangler'),
     vars: {
@@ -124,11 +127,20 @@ test('events posted to wrangler dev reach the origin through the queue; bad inpu
   const now = await storedReaches(before + 20);
   assert.equal(now.stored, before + 20);
   assert.equal(now.distinct, now.stored);
+  // The storefront's exposures: sent to the queue before the page is answered.
+  for (let i = 0; i < 5; i++) {
+    const res = await request(edge.base, 'GET', `/v1/storefront/${STOREFRONT}/home`);
+    assert.equal(res.status, 200, res.text);
+  }
+  const deadline = Date.now() + DELIVERY_MS;
+  while (storedEvents(db, STOREFRONT).stored < 5 && Date.now() < deadline) await sleep(250);
+  assert.equal(storedEvents(db, STOREFRONT).stored, 5, 'one exposure per first visit');
 
   const events = await edgeEvents();
   assert.equal(events.path, 'queue');
   assert.equal(events.buffered, 0, 'nothing waits in the isolate');
-  assert.ok(events.queue.sends >= 20, JSON.stringify(events.queue));
+  assert.ok(events.queue.sends >= 25, JSON.stringify(events.queue));
+  assert.equal(events.generated, 15, 'exposures minted by /v1/assign and /v1/storefront');
   assert.equal(events.queue.sendFailures, 0);
   assert.ok(events.consumer.acked >= 20, JSON.stringify(events.consumer));
 
