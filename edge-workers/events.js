@@ -15,10 +15,13 @@
 //    slug?: string, value?: number}
 // Events that are refused are counted by reason (`refused` in /v1/events/stats).
 //
-// Accepted events wait in a per-isolate buffer bounded in bytes (EVENTS_BUFFER_BYTES); when it is
-// full new events are dropped and counted. With an origin (ORIGIN_URL) an EventForwarder posts
-// them in batches; every promise it makes belongs to the request that made it (ctx.waitUntil of
-// that request only), so no request context outlives its request.
+// With an origin and a Cloudflare Queue (EVENTS_QUEUE) accepted events are sent to the queue
+// before the request is answered (EventQueue) and the worker's queue() handler posts them to the
+// origin (QueueConsumer). Without a queue they wait in a per-isolate buffer bounded in bytes
+// (EVENTS_BUFFER_BYTES); when it is full new events are dropped and counted. With an origin
+// (ORIGIN_URL) an EventForwarder posts them in batches; every promise it makes belongs to the
+// request that made it (ctx.waitUntil of that request only), so no request context outlives its
+// request.
 
 import { HttpError, isObject, readBodyText } from './http.js';
 
