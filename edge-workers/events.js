@@ -15,10 +15,13 @@
 //    slug?: string, value?: number}
 // Events that are refused are counted by reason (`refused` in /v1/events/stats).
 //
-// Accepted events wait in a per-isolate buffer bounded in bytes (EVENTS_BUFFER_BYTES); when it is
-// full new events are dropped and counted. With an origin (ORIGIN_URL) an EventForwarder posts
-// them in batches; every promise it makes belongs to the request that made it (ctx.waitUntil of
-// that request only), so no request context outlives its request.
+// With an origin and a Cloudflare Queue (EVENTS_QUEUE) accepted events are sent to the queue
+// before the request is answered (EventQueue) and the worker's queue() handler posts them to the
+// origin (QueueConsumer). Without a queue they wait in a per-isolate buffer bounded in bytes
+// (EVENTS_BUFFER_BYTES); when it is full new events are dropped and counted. With an origin
+// (ORIGIN_URL) an EventForwarder posts them in batches; every promise it makes belongs to the
+// request that made it (ctx.waitUntil of that request only), so no request context outlives its
+// request.
 
 import { HttpError, isObject, readBodyText } from './http.js';
 
@@ -200,6 +203,11 @@ export class RateLimiter {
   }
 }
 
+// What the duplicate window remembers of an event: the fact, without its time.
+function factOf(e) {
+  return `${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`;
+}
+
 // Bytes an event takes in the buffer and on the wire, near enough.
 function eventBytes(e) {
   return 48 + e.slug.length + e.experiment.length + String(e.variation).length + e.unit.length;
@@ -224,24 +232,30 @@ export class EventBuffer {
   refuse(reason, n = 1) { this.refused[reason] = (this.refused[reason] ?? 0) + n; }
 
   seen(e) {
-    const fact = `${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`;
+    const fact = factOf(e);
     if (this.recent.has(fact)) return true;
     this.recent.add(fact);
     if (this.recent.size > this.dedupWindow) this.recent.delete(this.recent.values().next().value);
     return false;
   }
 
-  // Keeps one event; 'accepted', 'duplicate' or 'dropped'.
-  add(e) {
+  // Keeps one event; 'accepted', 'duplicate' or 'dropped'. With `into` (the queue path: the
+  // request sends its events itself) an accepted event is appended to that list instead.
+  add(e, into) {
     if (this.seen(e)) {
       this.counters.duplicates++;
       return 'duplicate';
+    }
+    if (into !== undefined) {
+      into.push(e);
+      this.counters.accepted++;
+      return 'accepted';
     }
     const bytes = eventBytes(e);
     if (this.bytes + bytes > this.capacityBytes) {
       this.counters.dropped++;
       this.counters.droppedBytes += bytes;
-      this.recent.delete(`${e.type}\n${e.slug}\n${e.experiment}\n${e.variation}\n${e.unit}`);
+      this.recent.delete(factOf(e));
       return 'dropped';
     }
     this.queue.push(e);
@@ -250,12 +264,21 @@ export class EventBuffer {
     return 'accepted';
   }
 
-  // Events the edge minted itself (exposures of /v1/assign).
-  addMinted(list) {
+  // Events the edge minted itself (exposures of /v1/assign and /v1/storefront); `into` as add's.
+  addMinted(list, into) {
     for (const e of list) {
       this.counters.generated++;
-      this.add(e);
+      this.add(e, into);
     }
+  }
+
+  // Accepted events the queue path could not send: no longer counted accepted (counted dropped
+  // with `dropped`), and forgotten by the duplicate window, so that the same fact sent again is
+  // not taken for a duplicate.
+  unsent(list, { dropped = false } = {}) {
+    this.counters.accepted -= list.length;
+    if (dropped) this.counters.dropped += list.length;
+    for (const e of list) this.recent.delete(factOf(e));
   }
 
   // Removes and returns up to n of the oldest events.
@@ -307,7 +330,8 @@ export class ClientEvents {
     this.perIp = new RateLimiter({ perMinute: perIpPerMinute, burst: perIpBurst });
   }
 
-  add(events, { receipt, hadReceipt, ip, now = Date.now() }) {
+  // into: as EventBuffer.add's (the queue path).
+  add(events, { receipt, hadReceipt, ip, now = Date.now(), into }) {
     const answer = { accepted: 0, refused: 0, duplicates: 0, reasons: {} };
     const refuse = (reason) => {
       answer.refused++;
@@ -327,7 +351,7 @@ export class ClientEvents {
       if (!this.perVisitor.take(`${receipt.slug}\n${receipt.visitor}`, now)) { refuse('rate_limited_visitor'); continue; }
       const outcome = this.buffer.add({
         type: raw.type, slug: receipt.slug, experiment: entry[0], variation: entry[1], unit: entry[2], ts: now,
-      });
+      }, into);
       if (outcome === 'accepted') answer.accepted++;
       else if (outcome === 'duplicate') answer.duplicates++;
       else refuse('buffer_full');
@@ -345,6 +369,51 @@ const BACKOFF_MAX_MS = 30_000;
 const FORWARD_TIMEOUT_MS = 10_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The compact wire form of events, one row [type, slug, experiment, variation, unit, ts, id] each;
+// the id is the event's MAC under the events key.
+export function encodeRows(batch, keys) {
+  return Promise.all(batch.map(async (e) => [e.type, e.slug, e.experiment, e.variation, e.unit, e.ts, await keys.eventId(e)]));
+}
+
+// A failed POST worth sending again: the origin not reached (status 0), busy, or failing.
+function retryable(status) {
+  return status === 0 || status >= 500 || status === 408 || status === 429;
+}
+
+// The origin's POST /v1/events with the edge token. post(rows) resolves to {status, answer}:
+// status 0 when the origin was not reached (network, timeout); answer: a 2xx answer's JSON
+// ({accepted, duplicates, rejected}), null otherwise or when it is not JSON.
+export class OriginEvents {
+  constructor({ url, token, fetchImpl }) {
+    this.url = `${url.replace(/\/+$/, '')}/v1/events`;
+    this.token = token;
+    this.fetch = fetchImpl ?? ((...args) => fetch(...args));
+  }
+
+  async post(rows) {
+    let res;
+    try {
+      res = await this.fetch(this.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.token}` },
+        body: JSON.stringify({ rows }),
+        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+      });
+    } catch {
+      return { status: 0, answer: null };
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return { status: res.status, answer: null };
+    }
+    try {
+      return { status: res.status, answer: await res.json() };
+    } catch {
+      return { status: res.status, answer: null };
+    }
+  }
+}
 
 // Delivers a buffer's events to the origin's POST /v1/events in the compact form
 // {"rows": [[type, slug, experiment, variation, unit, ts, id], ...]}.
@@ -364,9 +433,7 @@ export class EventForwarder {
   } = {}) {
     this.buffer = buffer;
     this.keys = keys;
-    this.url = `${url.replace(/\/+$/, '')}/v1/events`;
-    this.token = token;
-    this.fetch = fetchImpl ?? ((...args) => fetch(...args));
+    this.origin = new OriginEvents({ url, token, fetchImpl });
     this.batchSize = batchSize;
     this.concurrency = concurrency;
     this.intervalMs = intervalMs;
@@ -449,46 +516,177 @@ export class EventForwarder {
     if (outcome === 'refused') this.counters.discarded += batch.length;
   }
 
-  // The compact wire form; each event's id is its MAC.
-  async encode(batch) {
-    const rows = await Promise.all(batch.map(async (e) => [
-      e.type, e.slug, e.experiment, e.variation, e.unit, e.ts, await this.keys.eventId(e),
-    ]));
-    return JSON.stringify({ rows });
-  }
-
   // 'ok', 'retry' or 'refused'.
   async send(batch) {
-    let res;
-    try {
-      res = await this.fetch(this.url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.token}` },
-        body: await this.encode(batch),
-        signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
-      });
-    } catch {
-      return 'retry';
-    }
-    if (res.ok) {
-      try {
-        const answer = await res.json();
+    const { status, answer } = await this.origin.post(await encodeRows(batch, this.keys));
+    if (status >= 200 && status < 300) {
+      if (answer) {
         this.counters.duplicatesAtOrigin += answer.duplicates ?? 0;
         this.counters.discarded += answer.rejected ?? 0;
         this.counters.sent += answer.accepted ?? 0;
-      } catch {
+      } else {
         this.counters.sent += batch.length;
       }
       this.counters.batchesSent++;
       return 'ok';
     }
-    await res.body?.cancel();
-    if (res.status >= 500 || res.status === 408 || res.status === 429) return 'retry';
-    return 'refused';
+    return retryable(status) ? 'retry' : 'refused';
   }
 
   stats() {
     return { ...this.counters, inFlight: this.inFlightEvents, batchesInFlight: this.inFlight, attempts: this.attempts };
+  }
+}
+
+// The queue path, with a Cloudflare Queue bound as EVENTS_QUEUE: a request's accepted events are
+// sent to the queue before the request is answered, as messages {"rows": [...]} in the
+// forwarder's wire form (ids included, so the origin stores a message delivered twice once), at
+// most MAX_BATCH_EVENTS rows a message. Nothing waits in the isolate: an evicted isolate loses
+// nothing. send(list) resolves to true once the queue holds them, false when the send failed
+// (counted; the caller decides what its request answers).
+export class EventQueue {
+  constructor(queue, keys) {
+    this.queue = queue;
+    this.keys = keys;
+    this.counters = { sends: 0, sendFailures: 0, queued: 0, unsent: 0 };
+  }
+
+  async send(list) {
+    if (list.length === 0) return true;
+    const messages = [];
+    try {
+      const rows = await encodeRows(list, this.keys);
+      for (let at = 0; at < rows.length; at += MAX_BATCH_EVENTS) {
+        messages.push({ body: { rows: rows.slice(at, at + MAX_BATCH_EVENTS) }, contentType: 'json' });
+      }
+      await this.queue.sendBatch(messages);
+    } catch {
+      this.counters.sendFailures++;
+      this.counters.unsent += list.length;
+      return false;
+    }
+    this.counters.sends++;
+    this.counters.queued += list.length;
+    return true;
+  }
+
+  stats() {
+    return { ...this.counters };
+  }
+}
+
+export const QUEUE_RETRY_BASE_S = 5; // a message's first retry waits this long, doubling after each
+export const QUEUE_RETRY_MAX_S = 300; // up to this (the queue's max_retries bound the attempts)
+// The origin's answers that say the batch itself is bad (invalid_json, wrong_type, too_large);
+// every other failure is the origin's or the link's, and is retried.
+const BAD_BATCH = new Set([400, 413]);
+
+// The rows of a message the queue path sent, or null for any other body.
+function rowsOf(body, maxRows) {
+  return isObject(body) && Array.isArray(body.rows) && body.rows.length <= maxRows ? body.rows : null;
+}
+
+// The queue's consumer (the worker's queue() handler). consume(batch) posts the rows of the
+// batch's messages to the origin, whole messages per POST and at most batchRows rows in each, and
+// settles every message: ack() when its POST was stored (2xx); retry() with exponential backoff
+// (retryBaseS doubling to QUEUE_RETRY_MAX_S, by the message's attempts) when the origin was not
+// reached or failed; a POST the origin refuses as a bad batch (400, 413) is split into its
+// messages, and a message refused alone, or whose body is not {"rows": [...]}, is poison: it is
+// retried at once, so the queue's max_retries moves it to the dead-letter queue instead of
+// holding it forever. Without an origin every message is retried (the dead-letter queue keeps
+// them). Messages of the dead-letter queue itself (deadLetterQueue: its name) are counted, logged
+// and acknowledged: they are never posted again by this handler.
+export class QueueConsumer {
+  constructor(origin, { batchRows = FORWARD_BATCH, retryBaseS = QUEUE_RETRY_BASE_S, deadLetterQueue = '', log = console.error } = {}) {
+    this.origin = origin;
+    this.batchRows = batchRows;
+    this.retryBaseS = retryBaseS;
+    this.deadLetterQueue = deadLetterQueue;
+    this.log = log;
+    this.counters = {
+      batches: 0, messages: 0, acked: 0, retried: 0, poison: 0, posts: 0, postFailures: 0,
+      stored: 0, duplicatesAtOrigin: 0, rejectedAtOrigin: 0, deadLettered: 0,
+    };
+  }
+
+  // Seconds before a message's next attempt; attempts counts this one (1 on the first delivery).
+  delay(attempts) {
+    return Math.min(QUEUE_RETRY_MAX_S, Math.round(this.retryBaseS * 2 ** Math.max(0, attempts - 1)));
+  }
+
+  async consume(batch) {
+    this.counters.batches++;
+    this.counters.messages += batch.messages.length;
+    if (this.deadLetterQueue !== '' && batch.queue === this.deadLetterQueue) return this.bury(batch);
+    const chunks = [];
+    let rows = 0;
+    for (const message of batch.messages) {
+      const list = rowsOf(message.body, this.batchRows);
+      if (list === null || this.origin === null) {
+        if (list === null) this.poison(message);
+        else this.retry(message);
+        continue;
+      }
+      if (chunks.length === 0 || rows + list.length > this.batchRows) {
+        chunks.push([]);
+        rows = 0;
+      }
+      chunks.at(-1).push(message);
+      rows += list.length;
+    }
+    await Promise.all(chunks.map((chunk) => this.deliver(chunk)));
+  }
+
+  // Posts the rows of these messages and settles each of them.
+  async deliver(messages) {
+    this.counters.posts++;
+    const { status, answer } = await this.origin.post(messages.flatMap((m) => m.body.rows));
+    if (status >= 200 && status < 300) {
+      this.counters.stored += answer?.accepted ?? 0;
+      this.counters.duplicatesAtOrigin += answer?.duplicates ?? 0;
+      this.counters.rejectedAtOrigin += answer?.rejected ?? 0;
+      for (const m of messages) m.ack();
+      this.counters.acked += messages.length;
+      return;
+    }
+    this.counters.postFailures++;
+    if (!BAD_BATCH.has(status)) {
+      for (const m of messages) this.retry(m);
+      return;
+    }
+    if (messages.length === 1) {
+      this.poison(messages[0]);
+      return;
+    }
+    await Promise.all(messages.map((m) => this.deliver([m])));
+  }
+
+  retry(message) {
+    message.retry({ delaySeconds: this.delay(message.attempts ?? 1) });
+    this.counters.retried++;
+  }
+
+  poison(message) {
+    message.retry({ delaySeconds: 0 });
+    this.counters.poison++;
+  }
+
+  // A batch of the dead-letter queue: what could not be stored, logged (one line a message: its
+  // id, attempts, rows and vendor; not the units) and acknowledged.
+  bury(batch) {
+    for (const m of batch.messages) {
+      const rows = rowsOf(m.body, Infinity);
+      this.counters.deadLettered += rows?.length ?? 0;
+      this.log(JSON.stringify({
+        event: 'events_dead_letter', queue: batch.queue, id: m.id, attempts: m.attempts,
+        rows: rows?.length ?? null, slug: Array.isArray(rows?.[0]) ? rows[0][1] : null,
+      }));
+    }
+    batch.ackAll();
+  }
+
+  stats() {
+    return { ...this.counters };
   }
 }
 

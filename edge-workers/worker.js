@@ -8,7 +8,7 @@
 //                                   the query's attributes
 //   GET  /v1/storefront/<slug>/<page>  the page's layout for this visitor (storefront.js)
 //   POST /v1/events                 exposure and conversion beacons (events.js)
-//   GET  /v1/events/stats           what the events buffer holds and has dropped
+//   GET  /v1/events/stats           the events path (queue, forwarder or buffer) and its counters
 //   GET  /demo/<slug>/<page>        a demo storefront page that renders the layout (demo/)
 //   GET  /v1/config/<slug>          what this edge holds for the vendor (debugging; no secrets)
 //   GET  /img/<options>/<source>    images resized by image.wasm (image.js; the vendor is
@@ -17,6 +17,7 @@
 //   POST /v1/publish                a signed snapshot from the origin, written to Workers KV
 //                                   (SNAPSHOTS; edge token; sync.js publish)
 //   GET  /healthz
+//   queue(batch)                    the EVENTS_QUEUE consumer: posts the events to the origin
 //
 // Vendor configs: with an ORIGIN_URL binding they are signed snapshots pulled from the origin
 // (sync.js); without one, the payloads embedded with the worker (fixtures/vendors/<slug>).
@@ -32,10 +33,11 @@
 import { createEngine } from '../js-glue/index.js';
 import coreModule from '../js-glue/core.wasm';
 import { ConfigSync, MAX_SNAPSHOT_BYTES } from './sync.js';
-import { HttpError, isObject, json, methodNotAllowed, parseCookies, readBodyText } from './http.js';
+import { HttpError, isObject, json, methodNotAllowed, originFetch, parseCookies, readBodyText } from './http.js';
 import { ColoCache, PAGE_ID, Storefront } from './storefront.js';
 import {
-  ClientEvents, EventBuffer, EventForwarder, EventKeys, RECEIPT_COOKIE, RECEIPT_MAX_AGE_S, readBatch,
+  ClientEvents, EventBuffer, EventForwarder, EventKeys, EventQueue, OriginEvents, QueueConsumer, RECEIPT_COOKIE,
+  RECEIPT_MAX_AGE_S, readBatch,
 } from './events.js';
 import demoPage from './demo/index.html';
 import demoScript from './demo/app.js';
@@ -69,7 +71,9 @@ const storefront = new Storefront();
 let events; // EventBuffer, set on the first request (EVENTS_BUFFER_BYTES)
 let eventKeys; // EventKeys over EVENTS_KEY (shared with the origin)
 let clientEvents; // ClientEvents: what browsers may report, with their receipts
-let forwarder; // EventForwarder when the worker has an origin, null without one; set on the first request
+let forwarder; // EventForwarder when the worker has an origin and no queue, else null; set on the first request
+let eventQueue; // EventQueue when the worker has an origin and EVENTS_QUEUE (the queue path), else null
+let consumer; // QueueConsumer, set on the first queue() batch
 let images; // ImageService, set on the first request
 const mediaSettings = new Map(); // slug -> {version, media}: the core's reading of the config's `media`
 
@@ -86,7 +90,10 @@ function eventsFor(env) {
       perVisitorPerMinute: positive(env?.EVENTS_PER_VISITOR_PER_MINUTE, undefined),
       perIpPerMinute: positive(env?.EVENTS_PER_IP_PER_MINUTE, undefined),
     });
-    forwarder = env?.ORIGIN_URL
+    // With a queue bound, accepted events go to it (events.js, EventQueue); without one (plain
+    // workerd) they wait in the isolate's bounded buffer for the forwarder.
+    eventQueue = env?.ORIGIN_URL && env.EVENTS_QUEUE ? new EventQueue(env.EVENTS_QUEUE, eventKeys) : null;
+    forwarder = env?.ORIGIN_URL && !eventQueue
       ? new EventForwarder(events, eventKeys, {
         url: env.ORIGIN_URL,
         token: typeof env.EDGE_TOKEN === 'string' ? env.EDGE_TOKEN : '',
@@ -102,9 +109,39 @@ function eventsFor(env) {
 }
 
 function eventStats() {
-  const stats = { ...events.stats(), keyed: eventKeys.configured };
+  const path = eventQueue ? 'queue' : forwarder ? 'forwarder' : 'buffer';
+  const stats = { ...events.stats(), keyed: eventKeys.configured, path };
+  if (eventQueue) return { ...stats, queue: eventQueue.stats(), consumer: consumer?.stats() ?? null };
   if (!forwarder) return stats;
   return { ...stats, ...forwarder.stats(), forwarding: true };
+}
+
+function consumerFor(env) {
+  consumer ??= new QueueConsumer(env?.ORIGIN_URL ? new OriginEvents({
+    url: env.ORIGIN_URL, token: typeof env.EDGE_TOKEN === 'string' ? env.EDGE_TOKEN : '', fetchImpl: originFetch(env),
+  }) : null, {
+    batchRows: positive(env?.EVENTS_BATCH, undefined),
+    retryBaseS: positive(env?.EVENTS_RETRY_BASE_S, undefined),
+    deadLetterQueue: typeof env?.EVENTS_DEAD_LETTER_QUEUE === 'string' ? env.EVENTS_DEAD_LETTER_QUEUE : '',
+  });
+  return consumer;
+}
+
+// Minted exposures: into the buffer (and the forwarder's next POST), or on the queue path sent
+// before the request is answered: then a Promise. The page or assignment is served whether or not
+// the queue took them; those it did not take are counted as dropped (the visitor's receipt lists
+// them already, so they are not minted again).
+function recordMinted(list, ctx, now) {
+  if (eventQueue === null) {
+    events.addMinted(list);
+    forwarder?.pump(ctx, now);
+    return undefined;
+  }
+  const into = [];
+  events.addMinted(list, into);
+  return eventQueue.send(into).then((sent) => {
+    if (!sent) events.unsent(into, { dropped: true });
+  });
 }
 
 function imagesFor(env) {
@@ -376,7 +413,7 @@ async function assign(request, url, ctx) {
   });
   if (knownId === null) headers.append('Set-Cookie', setCookie(ID_COOKIE, visitorId, url.protocol === 'https:'));
   for (const cookie of stickyCookies(result.stickyBucketAssignmentDocs, stickyDocs, url)) headers.append('Set-Cookie', cookie);
-  recordExposures(slug, result.experiments, ctx);
+  const recorded = recordExposures(slug, result.experiments, ctx);
   const answer = { vendor: slug, features: result.features, experiments: result.experiments };
   if (result.experiments.length > 0) {
     const entries = result.experiments.map((r) => [r.experimentKey, r.variationId, String(r.hashValue)]);
@@ -384,6 +421,7 @@ async function assign(request, url, ctx) {
     answer.receipt = receipt;
     if (changed) headers.append('Set-Cookie', receiptCookie(receipt, url));
   }
+  if (recorded !== undefined) await recorded;
   return new Response(JSON.stringify(answer), { status: 200, headers });
 }
 
@@ -427,14 +465,14 @@ function receiptCookie(receipt, url) {
 
 // One exposure event per experiment the visitor was bucketed into, for the origin's bandits. Its
 // id is a MAC over (vendor, experiment, variation, unit, day) made when it is forwarded, so a
-// returning visitor's repeated exposures deduplicate here and at the origin.
+// returning visitor's repeated exposures deduplicate here and at the origin. A Promise on the
+// queue path (recordMinted).
 function recordExposures(slug, experiments, ctx) {
-  if (experiments.length === 0) return;
+  if (experiments.length === 0) return undefined;
   const now = Date.now();
-  events.addMinted(experiments.map((r) => ({
+  return recordMinted(experiments.map((r) => ({
     type: 'exposure', slug, experiment: r.experimentKey, variation: r.variationId, unit: String(r.hashValue), ts: now,
-  })));
-  forwarder?.pump(ctx, now);
+  })), ctx, now);
 }
 
 // GET /v1/config/<slug>: the version held, its age and where it came from, and the counters.
@@ -582,9 +620,9 @@ function serveLayout(request, url, slug, page, config, ctx) {
       // A returning visitor's receipt, verified before, that lists them all: nothing to wait for.
       const held = cookies[RECEIPT_COOKIE];
       if (held !== undefined && unlistedIn(eventKeys.knownReceipt(held, Date.now()), slug, visitor.id, entries)?.length === 0) return set;
-      return receiptFor(slug, visitor.id, entries, held).then(({ receipt, changed, unlisted }) => {
+      return receiptFor(slug, visitor.id, entries, held).then(async ({ receipt, changed, unlisted }) => {
         if (changed) set.push(receiptCookie(receipt, url));
-        recordLayoutExposures(slug, unlisted, ctx);
+        await recordLayoutExposures(slug, unlisted, ctx);
         return set;
       });
     },
@@ -594,12 +632,12 @@ function serveLayout(request, url, slug, page, config, ctx) {
   });
 }
 
-// One exposure per [experiment, variation, unit] of a page the storefront served.
+// One exposure per [experiment, variation, unit] of a page the storefront served; a Promise on
+// the queue path (recordMinted).
 function recordLayoutExposures(slug, entries, ctx) {
-  if (entries.length === 0) return;
+  if (entries.length === 0) return undefined;
   const now = Date.now();
-  events.addMinted(entries.map(([experiment, variation, unit]) => ({ type: 'exposure', slug, experiment, variation, unit, ts: now })));
-  forwarder?.pump(ctx, now);
+  return recordMinted(entries.map(([experiment, variation, unit]) => ({ type: 'exposure', slug, experiment, variation, unit, ts: now })), ctx, now);
 }
 
 // POST /v1/events from browsers: only what the visitor's receipt (the whale_rc cookie, or
@@ -612,9 +650,16 @@ async function acceptEvents(request, url, ctx) {
   const now = Date.now();
   const receipt = text === undefined ? null : await eventKeys.readReceipt(text, now);
   const list = vendor === undefined ? batch.events : batch.events.map((e) => (isObject(e) && e.slug === undefined ? { ...e, slug: vendor } : e));
+  const into = eventQueue === null ? undefined : [];
   const answer = clientEvents.add(list, {
-    receipt, hadReceipt: text !== undefined, ip: request.headers.get('CF-Connecting-IP') ?? undefined, now,
+    receipt, hadReceipt: text !== undefined, ip: request.headers.get('CF-Connecting-IP') ?? undefined, now, into,
   });
+  if (into !== undefined && !(await eventQueue.send(into))) {
+    // Nothing of this batch is kept: the client sends it again (its events are not duplicates).
+    events.unsent(into);
+    events.refuse('queue_unavailable', into.length);
+    throw new HttpError(503, 'events_unavailable', `the events queue did not take ${into.length} events: send them again`, { 'Retry-After': '1' });
+  }
   forwarder?.pump(ctx, now); // delivery runs in ctx.waitUntil, never before this answer
   return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates, reasons: answer.reasons });
 }
@@ -708,5 +753,10 @@ export default {
     } catch (e) {
       return errorResponse(e);
     }
+  },
+
+  // EVENTS_QUEUE's consumer, and its dead-letter queue's (events.js, QueueConsumer).
+  queue(batch, env) {
+    return consumerFor(env).consume(batch);
   },
 };

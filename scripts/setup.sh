@@ -13,6 +13,7 @@ APT_PACKAGES=(
   dpkg-dev                           # dpkg-source unpacks the image libraries' source packages
   libstb-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev libsqlite3-dev libssl-dev
+  sqlite3                            # the e2e queue test counts the events the origin stored
   libboost-dev                       # Boost.Asio + Beast (header-only): the origin's HTTP server
   chromium                           # the glue's browser test (headless)
 )

@@ -50,6 +50,14 @@ export function signEvents(events, key = EVENTS_KEY) {
   return events.map((e) => ({ ...e, eventId: eventIdOf(e, key) }));
 }
 
+// A receipt as an edge holding `key` mints it for a visitor assigned entries
+// ([[experiment, variation, unit], ...]; EventKeys.mintReceipt in edge-workers/events.js).
+export function mintReceipt(slug, visitor, entries, { key = EVENTS_KEY, nowMs = Date.now() } = {}) {
+  const payload = Buffer.from(JSON.stringify({ s: slug, v: visitor, t: Math.floor(nowMs / 1000), a: entries.slice(-24) })).toString('base64url');
+  const vendorKey = createHmac('sha256', key).update(`whale-receipt-v1 vendor\n${slug}`).digest();
+  return `${payload}.${createHmac('sha256', vendorKey).update(payload).digest().subarray(0, 16).toString('base64url')}`;
+}
+
 export function freePort() {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -149,6 +157,18 @@ export function startOrigin({ db, port = 0, edges = [], edgeToken, eventsKey = E
       reject(new Error(`whale-origin exited (${signal ?? code})\n${origin.stderr}`));
     });
   });
+}
+
+// The raw events the origin stored for a vendor, read from its database with the sqlite3 shell
+// (read-only; the origin may be running or stopped): {stored, distinct} (distinct facts).
+// scripts/setup.sh installs the shell (Debian's sqlite3).
+export function storedEvents(db, slug) {
+  const sql = `SELECT count(*), count(DISTINCT type || char(10) || experiment || char(10) || unit) FROM events WHERE slug = '${slug.replace(/'/g, "''")}';`;
+  const r = spawnSync('sqlite3', ['-readonly', db, sql], { encoding: 'utf8', timeout: REQUEST_MS });
+  if (r.error?.code === 'ENOENT') throw new Error('the sqlite3 shell is not installed: run scripts/setup.sh');
+  if (r.status !== 0) throw new Error(`sqlite3 ${db}: ${r.error?.message ?? r.stderr.trim()}`);
+  const [stored, distinct] = r.stdout.trim().split('|').map(Number);
+  return { stored, distinct };
 }
 
 // PUT a config as the vendor's draft and publish it; resolves to the revalidate answer.

@@ -1,10 +1,11 @@
 // The edge's event path (edge-workers/events.js) in Node: ids that are the origin's MACs and do not
 // collide, receipts that cannot be rewritten, a buffer bounded in bytes that drops nothing while it
-// has room, and a forwarder whose promises each belong to one request.
+// has room, a forwarder whose promises each belong to one request, and the queue path (what a
+// request sends to EVENTS_QUEUE, and how the consumer settles each message).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ClientEvents, EventBuffer, EventForwarder, EventKeys, RateLimiter,
+  ClientEvents, EventBuffer, EventForwarder, EventKeys, EventQueue, OriginEvents, QueueConsumer, RateLimiter,
 } from '../../edge-workers/events.js';
 import { eventIdOf } from '../../scripts/stack.mjs';
 
@@ -153,4 +154,112 @@ test('the forwarder: each promise belongs to the one request that made it; batch
   }
   assert.equal(forwarder.stats().deadLettered, 10);
   assert.equal(buffer.size, 0);
+});
+
+// A queue batch as the runtime hands it to queue(): messages that record how they were settled.
+function queueBatch(queue, bodies, attempts = 1) {
+  const messages = bodies.map((body, i) => ({
+    id: `m${i}`, body, attempts, settled: null,
+    ack() { this.settled = 'ack'; },
+    retry(options) { this.settled = { retry: options?.delaySeconds }; },
+  }));
+  return { queue, messages, ackAll() { for (const m of messages) m.ack(); }, retryAll(o) { for (const m of messages) m.retry(o); } };
+}
+
+test('the queue path: a request\'s events are one message of rows with ids; a failed send is counted and forgotten', async () => {
+  const keys = new EventKeys(KEY);
+  const sent = [];
+  let failing = false;
+  const queue = new EventQueue({ async sendBatch(messages) { if (failing) throw new Error('queue down'); sent.push(...messages); } }, keys);
+  const buffer = new EventBuffer();
+  const into = [];
+  buffer.addMinted([fact(1), fact(2), fact(1)], into);
+  assert.equal(buffer.size, 0, 'nothing waits in the isolate');
+  assert.equal(into.length, 2);
+  assert.equal(await queue.send(into), true);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].contentType, 'json');
+  assert.deepEqual(sent[0].body.rows.map((r) => r[6]), [eventIdOf(fact(1), KEY), eventIdOf(fact(2), KEY)]);
+  // 250 events are three messages of at most 100 rows.
+  const many = Array.from({ length: 250 }, (_, i) => fact(100 + i));
+  assert.equal(await queue.send(many), true);
+  assert.deepEqual(sent.slice(1).map((m) => m.body.rows.length), [100, 100, 50]);
+
+  failing = true;
+  const lost = [];
+  buffer.addMinted([fact(3)], lost);
+  assert.equal(await queue.send(lost), false);
+  buffer.unsent(lost, { dropped: true });
+  assert.deepEqual(queue.stats(), { sends: 2, sendFailures: 1, queued: 252, unsent: 1 });
+  assert.equal(buffer.stats().accepted, 2);
+  assert.equal(buffer.stats().dropped, 1);
+  assert.equal(buffer.add(fact(3), []), 'accepted', 'an unsent fact is not a duplicate when sent again');
+});
+
+test('the queue consumer: ack on 2xx, backoff on failures, poison split out for the dead-letter queue', async () => {
+  let answer = () => new Response('{}', { status: 503 });
+  const posts = [];
+  const origin = new OriginEvents({
+    url: 'http://origin.test/', token: 't',
+    fetchImpl: async (url, init) => {
+      assert.equal(url, 'http://origin.test/v1/events');
+      assert.equal(init.headers.Authorization, 'Bearer t');
+      const { rows } = JSON.parse(init.body);
+      posts.push(rows.length);
+      return answer(rows);
+    },
+  });
+  const logged = [];
+  const consumer = new QueueConsumer(origin, { batchRows: 5, retryBaseS: 2, deadLetterQueue: 'dlq', log: (line) => logged.push(JSON.parse(line)) });
+  const rows = (n, tag = 'ok') => ({ rows: Array.from({ length: n }, (_, i) => ['exposure', 'shop', 'hero', 0, `${tag}-${i}`, 1, 'id']) });
+
+  // Stored: whole messages per POST, at most 5 rows in each.
+  answer = (r) => new Response(JSON.stringify({ accepted: r.length, duplicates: 0, rejected: 0 }), { status: 200 });
+  let batch = queueBatch('events', [rows(3), rows(2), rows(4)]);
+  await consumer.consume(batch);
+  assert.deepEqual(posts, [5, 4]);
+  assert.deepEqual(batch.messages.map((m) => m.settled), ['ack', 'ack', 'ack']);
+
+  // The origin is down (503) or unreachable: retried, waiting longer on each attempt, capped.
+  answer = () => new Response('{}', { status: 503 });
+  batch = queueBatch('events', [rows(1)], 3);
+  await consumer.consume(batch);
+  assert.deepEqual(batch.messages[0].settled, { retry: 8 });
+  answer = () => { throw new TypeError('connection refused'); };
+  batch = queueBatch('events', [rows(1)], 20);
+  await consumer.consume(batch);
+  assert.deepEqual(batch.messages[0].settled, { retry: 300 });
+
+  // A bad batch (400): each message alone; the one still refused is retried at once (poison:
+  // max_retries moves it to the dead-letter queue), the others are stored. A body that is not
+  // {"rows": [...]} is poison without a POST.
+  answer = (r) => (r.some((x) => x[4].startsWith('bad')) ? new Response('{}', { status: 400 })
+    : new Response(JSON.stringify({ accepted: r.length }), { status: 200 }));
+  posts.length = 0;
+  batch = queueBatch('events', [rows(2), rows(1, 'bad'), rows(2), 'not rows', { rows: 'x' }]);
+  await consumer.consume(batch);
+  assert.deepEqual(batch.messages.map((m) => m.settled), ['ack', { retry: 0 }, 'ack', { retry: 0 }, { retry: 0 }]);
+  assert.deepEqual(posts, [5, 2, 1, 2]);
+  // 401 (a wrong edge token) is not the batch's fault: retried with backoff.
+  answer = () => new Response('{}', { status: 401 });
+  batch = queueBatch('events', [rows(1), rows(1)]);
+  await consumer.consume(batch);
+  assert.deepEqual(batch.messages.map((m) => m.settled), [{ retry: 2 }, { retry: 2 }]);
+
+  // The dead-letter queue's messages are counted, logged (no units) and acknowledged, never posted.
+  posts.length = 0;
+  batch = queueBatch('dlq', [rows(3), 'junk'], 1);
+  await consumer.consume(batch);
+  assert.deepEqual(posts, []);
+  assert.deepEqual(batch.messages.map((m) => m.settled), ['ack', 'ack']);
+  assert.deepEqual(logged.map((l) => [l.event, l.rows, l.slug]), [['events_dead_letter', 3, 'shop'], ['events_dead_letter', null, null]]);
+  const stats = consumer.stats();
+  assert.equal(stats.deadLettered, 3);
+  assert.equal(stats.poison, 3);
+
+  // Without an origin every message waits for one.
+  const orphan = new QueueConsumer(null, { retryBaseS: 1 });
+  batch = queueBatch('events', [rows(1)]);
+  await orphan.consume(batch);
+  assert.deepEqual(batch.messages[0].settled, { retry: 1 });
 });
