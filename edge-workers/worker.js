@@ -481,8 +481,10 @@ async function embeddedConfigText(slug) {
   if (!VENDOR_SLUG.test(slug)) throw new HttpError(404, 'not_found', 'unknown vendor');
   let text = configTexts.get(slug);
   if (!text) {
-    // One text module per fixtures/vendors/<slug>/config.json bundled with the worker.
-    text = import(`../fixtures/vendors/${slug}/config.json`).then((m) => m.default, () => {
+    // One text module per fixtures/vendors/<slug>/config.json bundled with the worker. Under
+    // wrangler the bundler's glob import throws at once for a file it did not bundle, hence the
+    // import inside a then.
+    text = Promise.resolve().then(() => import(`../fixtures/vendors/${slug}/config.json`)).then((m) => m.default, () => {
       throw new HttpError(404, 'not_found', `unknown vendor "${slug}"`);
     });
     configTexts.set(slug, text);

@@ -512,6 +512,7 @@ class LiveConnection {
     behaviourMs = 5000 }) {
     Object.assign(this, { slug, page, base, attributes, render, root, onTransform, onUpdate, onStatus, behaviourMs });
     this.rendered = new Map(); // section id -> its JSON as last rendered
+    this.pinned = new Set(); // sections showing content a transform sent: refreshes leave them
     this.layout = null;
     this.closed = false;
     this.attempt = 0;
@@ -564,9 +565,13 @@ class LiveConnection {
     if (transform?.type !== 'transform') return;
     this.onTransform?.(transform);
     if (transform.section && Array.isArray(transform.components)) {
+      this.pinned.add(transform.section);
       const section = { id: transform.section, components: transform.components };
       this.swap([section], { only: true, layout: this.layout }, transform.reason);
     } else {
+      // A transform without content hands the sections it names back to the layout.
+      if (transform.section) this.pinned.delete(transform.section);
+      else this.pinned.clear();
       this.refresh(transform.reason, transform.version);
     }
   }
@@ -598,8 +603,9 @@ class LiveConnection {
     }
     if (this.closed) return;
     const ids = new Set(layout.sections.map((s) => s.id));
-    const gone = [...this.rendered.keys()].filter((id) => !ids.has(id));
-    await this.swap(layout.sections, { gone, order: layout.sections.map((s) => s.id), layout }, reason);
+    const gone = [...this.rendered.keys()].filter((id) => !ids.has(id) && !this.pinned.has(id));
+    const sections = layout.sections.filter((s) => !this.pinned.has(s.id));
+    await this.swap(sections, { gone, order: layout.sections.map((s) => s.id), layout }, reason);
     this.remember(layout);
   }
 
@@ -643,7 +649,7 @@ class LiveConnection {
   // boundary (maxAge: seconds until a schedule on the page may change it).
   remember(layout) {
     this.layout = layout;
-    for (const s of layout.sections ?? []) this.rendered.set(s.id, JSON.stringify(s.components));
+    for (const s of layout.sections ?? []) if (!this.pinned.has(s.id)) this.rendered.set(s.id, JSON.stringify(s.components));
     clearTimeout(this.scheduleTimer);
     const maxAge = Number(layout.maxAge);
     if (Number.isFinite(maxAge) && maxAge > 0 && maxAge <= MAX_TIMER_S) {
@@ -675,8 +681,10 @@ class LiveConnection {
 // Live updates for the page on screen. Opens a WebSocket to the edge (GET /v1/live/<slug>/<page>),
 // reconnecting with backoff (1 s up to 30 s, jittered) and catching up with one refresh after a
 // reconnect. A transform the vendor's origin posts names a section and why; the glue re-fetches
-// the layout (until it is at least the transform's version) or takes the components sent, and
-// swaps each section whose content changed: the element `[data-section="<id>"]` under root is
+// the layout (until it is at least the transform's version) or takes the components sent (the
+// section then keeps them, through later refreshes, until a transform without components names
+// it or the whole page), and swaps each section whose content changed: the element
+// `[data-section="<id>"]` under root is
 // replaced by render(section, layout), inside a view transition (else an opacity fade; no
 // animation with prefers-reduced-motion). Without render, only onTransform is called.
 // Also refreshes at the layout's next schedule boundary (its maxAge) and, with startBehaviour,

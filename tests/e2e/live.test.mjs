@@ -1,0 +1,165 @@
+// Live updates (edge-workers/live.js, connectLive in js-glue/browser.js) under `wrangler dev`: the
+// real worker, a real LivePage Durable Object and real WebSockets, with the demo storefront open
+// in headless Chromium. A transform posted for the page reaches the browser, which swaps the
+// section it names and only that one; the route's refusals are JSON.
+//
+// Env: WHALE_CHROMIUM (default /usr/bin/chromium).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+import { request, startWrangler, stopWrangler } from '../../scripts/stack.mjs';
+
+const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
+const VENDOR = 'flora-distro';
+const PAGE = 'home';
+const LIVE = `/v1/live/${VENDOR}/${PAGE}`;
+const work = mkdtempSync(join(tmpdir(), 'whale-live-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const token = `whe_${randomBytes(32).toString('base64url')}`;
+let edge;
+
+async function startEdge() {
+  edge ??= await startWrangler({ persistDir: join(work, 'wrangler'), secrets: { EDGE_TOKEN: token } });
+  return edge;
+}
+after(() => stopWrangler(edge));
+
+// The demo page for VENDOR/pageId, loaded and connected; every section element marked, so a test
+// can tell a swapped element from one left alone.
+async function openDemo(t, pageId = PAGE) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(String(e)));
+  await page.goto(`${edge.base}/demo/${VENDOR}/${pageId}`);
+  try {
+    await page.waitForFunction(() => document.body.dataset.ready === 'true' && document.body.dataset.live === 'open', null,
+      { timeout: 30_000 });
+  } catch (e) {
+    const state = await page.evaluate(() => ({ ...document.body.dataset, status: document.getElementById('status').textContent }));
+    throw new Error(`${e.message}: ${JSON.stringify(state)} ${problems.join('; ')}`);
+  }
+  await page.evaluate(() => {
+    for (const s of document.querySelectorAll('[data-section]')) s.dataset.mark = 'first';
+  });
+  return { page, problems };
+}
+
+const sections = (page) => page.$$eval('[data-section]', (list) => list.map((s) => ({
+  id: s.dataset.section, mark: s.dataset.mark ?? null, components: [...s.querySelectorAll('[data-component]')].map((c) => c.dataset.component),
+})));
+
+test('the live routes refuse what they should, as JSON', { timeout: 120_000 }, async () => {
+  await startEdge();
+  const get = await request(edge.base, 'GET', LIVE);
+  assert.equal(get.status, 426, get.text);
+  assert.equal(get.json.error.code, 'upgrade_required');
+  const transform = { section: 'hero', reason: 'vendor' };
+  for (const auth of [undefined, 'whe_wrong']) {
+    const res = await request(edge.base, 'POST', LIVE, { token: auth, body: transform });
+    assert.equal(res.status, 401, res.text);
+    assert.equal(res.json.error.code, 'unauthorized');
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+  }
+  const bad = [
+    ['{', 'invalid_json'], ['[]', 'wrong_type'], [{ section: 'hero' }, 'invalid_value'],
+    [{ reason: 'because' }, 'invalid_value'], [{ reason: 'vendor', section: 'no spaces' }, 'invalid_value'],
+    [{ reason: 'vendor', version: -1 }, 'invalid_value'], [{ reason: 'vendor', components: [] }, 'invalid_value'],
+    [{ reason: 'vendor', section: 'hero', components: [{ id: 'x' }] }, 'invalid_value'],
+    [{ reason: 'vendor', extra: 1 }, 'invalid_value'],
+  ];
+  for (const [body, code] of bad) {
+    const res = await request(edge.base, 'POST', LIVE, { token, body });
+    assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.text}`);
+    assert.equal(res.json.error.code, code, JSON.stringify(body));
+  }
+  const big = await request(edge.base, 'POST', LIVE, {
+    token, body: { reason: 'vendor', section: 'hero', components: [{ id: 'x', key: 'k', props: { text: 'x'.repeat(20000) } }] },
+  });
+  assert.equal(big.status, 413, big.text);
+  assert.equal((await request(edge.base, 'GET', `/v1/live/no-such-vendor/${PAGE}`)).status, 404); // before any object
+  assert.equal((await request(edge.base, 'PUT', LIVE, { token, body: transform })).status, 405);
+  const none = await request(edge.base, 'POST', LIVE, { token, body: transform });
+  assert.equal(none.status, 200, none.text);
+  assert.deepEqual(none.json, { page: `${VENDOR}/${PAGE}`, delivered: 0, connections: 0 });
+});
+
+test('a transform posted for the page swaps that section in Chromium, and a refresh swaps only what changed', { timeout: 180_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `Chromium missing at ${CHROMIUM}: scripts/setup.sh installs it`);
+  await startEdge();
+  const { page, problems } = await openDemo(t);
+  const before = await sections(page);
+  const hero = before.find((s) => s.id === 'hero');
+  assert.ok(hero && hero.components.length > 0, `the home page has a hero section: ${JSON.stringify(before)}`);
+
+  // The vendor's content for the section, sent with the transform: swapped in without a re-fetch.
+  const posted = await request(edge.base, 'POST', LIVE, {
+    token, body: { section: 'hero', reason: 'vendor', components: [{ id: 'flash-sale', key: 'hero-banner', props: { headline: 'Flash sale' } }] },
+  });
+  assert.equal(posted.status, 200, posted.text);
+  assert.deepEqual(posted.json, { page: `${VENDOR}/${PAGE}`, delivered: 1, connections: 1 });
+  await page.waitForSelector('[data-section="hero"] [data-component="flash-sale"]', { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('status').textContent.includes('hero updated (vendor)'));
+  const swapped = await sections(page);
+  assert.deepEqual(swapped.map((s) => s.id), before.map((s) => s.id), 'the sections keep their order');
+  for (const s of swapped) {
+    if (s.id === 'hero') assert.deepEqual(s, { id: 'hero', mark: null, components: ['flash-sale'] });
+    else assert.deepEqual(s, before.find((b) => b.id === s.id), `${s.id} is left alone`);
+  }
+
+  // Content sent stays through refreshes that do not name its section: a transform for another
+  // section re-fetches the layout, which is unchanged, so nothing is swapped.
+  const refetched = page.waitForResponse((r) => r.url().includes(`/v1/storefront/${VENDOR}/${PAGE}`));
+  const whole = await request(edge.base, 'POST', LIVE, { token, body: { reason: 'schedule', section: 'top' } });
+  assert.equal(whole.json.delivered, 1, whole.text);
+  assert.equal((await refetched).status(), 200);
+  await page.waitForTimeout(500);
+  assert.deepEqual(await sections(page), swapped, 'the layout is unchanged: nothing swapped, hero keeps the content sent');
+
+  // A transform naming the hero without content hands it back to the layout: the hero only is
+  // swapped (to the layout's), the rest untouched.
+  const back = await request(edge.base, 'POST', LIVE, { token, body: { reason: 'vendor', section: 'hero' } });
+  assert.equal(back.json.delivered, 1, back.text);
+  await page.waitForFunction((ids) => {
+    const hero = document.querySelector('[data-section="hero"]');
+    return JSON.stringify([...hero.querySelectorAll('[data-component]')].map((c) => c.dataset.component)) === JSON.stringify(ids);
+  }, hero.components, { timeout: 10_000 });
+  const after = await sections(page);
+  for (const s of after) {
+    if (s.id === 'hero') assert.deepEqual(s, { id: 'hero', mark: null, components: hero.components });
+    else assert.equal(s.mark, 'first', `${s.id} is left alone`);
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('browsers only listen: "ping" gets "pong", anything else closes the socket; each page has its own object', { timeout: 180_000 }, async (t) => {
+  await startEdge();
+  // Another page than the tests above: its object has seen no browser yet.
+  const live = `/v1/live/${VENDOR}/product`;
+  const { page, problems } = await openDemo(t, 'product');
+  const answers = await page.evaluate(async (url) => {
+    const open = () => new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.onopen = () => resolve(ws);
+      ws.onerror = reject;
+    });
+    const ws = await open();
+    const pong = await new Promise((resolve) => { ws.onmessage = (e) => resolve(e.data); ws.send('ping'); });
+    const closed = await new Promise((resolve) => { ws.onclose = (e) => resolve(e.code); ws.send('{"type":"transform"}'); });
+    return { pong, closed };
+  }, `${edge.base.replace('http:', 'ws:')}${live}`);
+  assert.deepEqual(answers, { pong: 'pong', closed: 1008 });
+
+  // The demo's own socket is still open; a second browser on the page is counted too.
+  const { problems: otherProblems } = await openDemo(t, 'product');
+  const res = await request(edge.base, 'POST', live, { token, body: { reason: 'vendor', section: 'pdp' } });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json, { page: `${VENDOR}/product`, delivered: 2, connections: 2 });
+  assert.deepEqual([...problems, ...otherProblems], []);
+});
