@@ -1,6 +1,7 @@
 // Tells the edges about a new snapshot: POST {"slug","version"} to each edge's invalidate URL
 // with the edge token as bearer. Fire and forget: one background thread per edge, short
 // timeouts, failures only counted and logged; a revalidate never waits for an edge.
+// Also forwards a vendor's live transform to every edge (forward_live), and waits for their answers.
 #pragma once
 
 #include <condition_variable>
@@ -25,6 +26,19 @@ class nudger {
   nudger& operator=(const nudger&) = delete;
 
   void notify(const std::string& slug, uint64_t version);
+
+  // One edge's answer to a forwarded transform: its HTTP status and body, or status 0 and what
+  // went wrong on the way.
+  struct live_answer {
+    std::string url;  // where it was posted
+    int status = 0;
+    std::string body;  // the edge's body, or the transport error
+  };
+  // POSTs `transform` (JSON text) with the edge token to every edge's live route for the page,
+  // /v1/live/<slug>/<page> beside its invalidate URL, all at once; returns when each answered or
+  // timed out (1 s to connect, 2 s per read or write). An empty list when no edge is configured.
+  std::vector<live_answer> forward_live(const std::string& slug, const std::string& page,
+                                        const std::string& transform) const;
 
  private:
   struct edge;

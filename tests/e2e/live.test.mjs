@@ -1,17 +1,19 @@
 // Live updates (edge-workers/live.js, connectLive in js-glue/browser.js) under `wrangler dev`: the
-// real worker, a real LivePage Durable Object and real WebSockets, with the demo storefront open
-// in headless Chromium. A transform posted for the page reaches the browser, which swaps the
-// section it names and only that one; the route's refusals are JSON.
+// real worker, a real LivePage Durable Object and real WebSockets, synced with a real whale-origin,
+// with the demo storefront open in headless Chromium. A transform posted for the page (by the
+// vendor through the origin, or with the edge token to the edge) reaches the browser, which swaps
+// the section it names and only that one; the routes' refusals are JSON.
 //
-// Env: WHALE_CHROMIUM (default /usr/bin/chromium).
+// Env: WHALE_ORIGIN (the whale-origin binary), WHALE_CHROMIUM (default /usr/bin/chromium).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
-import { request, startWrangler, stopWrangler } from '../../scripts/stack.mjs';
+ import { chromium } from 'playwright-core';
+import {
+  EVENTS_KEY, ORIGIN_BIN, REPO, addPrincipal, freePort, publish, request, startOrigin, startWrangler, stop, stopWrangler,
+} from '../../scripts/stack.mjs';
 
 const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
 const VENDOR = 'flora-distro';
@@ -20,14 +22,37 @@ const LIVE = `/v1/live/${VENDOR}/${PAGE}`;
 const work = mkdtempSync(join(tmpdir(), 'whale-live-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const token = `whe_${randomBytes(32).toString('base64url')}`;
-let edge;
+const config = JSON.parse(readFileSync(join(REPO, 'fixtures/vendors', VENDOR, 'config.json'), 'utf8'));
+let edge; // wrangler dev, synced with origin
+let origin;
+let token; // the edge token: the edge reads snapshots with it, the origin posts with it
+let vendorToken;
+let started;
 
-async function startEdge() {
-  edge ??= await startWrangler({ persistDir: join(work, 'wrangler'), secrets: { EDGE_TOKEN: token } });
-  return edge;
+// The origin with VENDOR's config published, and wrangler dev synced with it (its nudges and
+// the vendor's live transforms go to the edge's port, chosen first).
+function startStack() {
+  started ??= (async () => {
+    assert.ok(existsSync(ORIGIN_BIN), `whale-origin missing at ${ORIGIN_BIN}: run scripts/build.sh`);
+    mkdirSync(join(work, 'origin'));
+    const db = join(work, 'origin', 'whale.db');
+    token = addPrincipal('edge', 'edge-1', db);
+    vendorToken = addPrincipal('vendor', VENDOR, db);
+    const port = await freePort();
+    origin = await startOrigin({ db, edges: [`http://127.0.0.1:${port}/v1/invalidate`], edgeToken: token });
+    await publish(origin.base, VENDOR, vendorToken, config);
+    edge = await startWrangler({
+      persistDir: join(work, 'wrangler'), port,
+      vars: { ORIGIN_URL: origin.base, ORIGIN_KEYS: { [origin.keyId]: origin.publicKey } },
+      secrets: { EDGE_TOKEN: token, EVENTS_KEY },
+    });
+  })();
+  return started;
 }
-after(() => stopWrangler(edge));
+after(async () => {
+  await stopWrangler(edge);
+  await stop(origin?.child);
+});
 
 // The demo page for VENDOR/pageId, loaded and connected; every section element marked, so a test
 // can tell a swapped element from one left alone.
@@ -56,7 +81,7 @@ const sections = (page) => page.$$eval('[data-section]', (list) => list.map((s) 
 })));
 
 test('the live routes refuse what they should, as JSON', { timeout: 120_000 }, async () => {
-  await startEdge();
+  await startStack();
   const get = await request(edge.base, 'GET', LIVE);
   assert.equal(get.status, 426, get.text);
   assert.equal(get.json.error.code, 'upgrade_required');
@@ -92,7 +117,7 @@ test('the live routes refuse what they should, as JSON', { timeout: 120_000 }, a
 
 test('a transform posted for the page swaps that section in Chromium, and a refresh swaps only what changed', { timeout: 180_000 }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `Chromium missing at ${CHROMIUM}: scripts/setup.sh installs it`);
-  await startEdge();
+  await startStack();
   const { page, problems } = await openDemo(t);
   const before = await sections(page);
   const hero = before.find((s) => s.id === 'hero');
@@ -139,7 +164,7 @@ test('a transform posted for the page swaps that section in Chromium, and a refr
 });
 
 test('browsers only listen: "ping" gets "pong", anything else closes the socket; each page has its own object', { timeout: 180_000 }, async (t) => {
-  await startEdge();
+  await startStack();
   // Another page than the tests above: its object has seen no browser yet.
   const live = `/v1/live/${VENDOR}/product`;
   const { page, problems } = await openDemo(t, 'product');
@@ -162,4 +187,45 @@ test('browsers only listen: "ping" gets "pong", anything else closes the socket;
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.json, { page: `${VENDOR}/product`, delivered: 2, connections: 2 });
   assert.deepEqual([...problems, ...otherProblems], []);
+});
+
+test('the vendor acts through the origin: a new version is published and its transform makes the browser swap the section', { timeout: 180_000 }, async (t) => {
+  await startStack();
+  const { page, problems } = await openDemo(t, 'cart');
+  const live = `/v1/vendors/${VENDOR}/live/cart`;
+  const before = await sections(page);
+  assert.ok(before.find((s) => s.id === 'cart')?.components.includes('bundle'), JSON.stringify(before));
+
+  // The origin's refusals: its own (token, JSON), and the edge's, passed through.
+  assert.equal((await request(origin.base, 'POST', live, { body: { reason: 'vendor' } })).status, 401);
+  assert.equal((await request(origin.base, 'POST', live, { token, body: { reason: 'vendor' } })).status, 403);
+  const notJson = await request(origin.base, 'POST', live, { token: vendorToken, body: '{' });
+  assert.equal(notJson.status, 400, notJson.text);
+  const refused = await request(origin.base, 'POST', live, { token: vendorToken, body: { reason: 'whim' } });
+  assert.equal(refused.status, 400, refused.text);
+  assert.equal(refused.json.error.code, 'invalid_value');
+
+  // The vendor edits the cart page's "cart" section and publishes version 2; the edge is nudged,
+  // and the transform names the version, so the glue re-fetches until it gets it.
+  const edited = structuredClone(config);
+  const cartPage = edited.pages.find((p) => p.id === 'cart');
+  const section = cartPage.sections.find((s) => s.id === 'cart');
+  section.components = section.components.filter((c) => c.id !== 'bundle');
+  const published = await publish(origin.base, VENDOR, vendorToken, edited);
+  assert.equal(published.version, 2);
+  const posted = await request(origin.base, 'POST', live, {
+    token: vendorToken, body: { reason: 'vendor', section: 'cart', version: published.version },
+  });
+  assert.equal(posted.status, 200, posted.text);
+  assert.equal(posted.json.delivered, 1, posted.text);
+  assert.deepEqual(posted.json.edges.map((e) => [e.url, e.status]), [[`${edge.base}/v1/live/${VENDOR}/cart`, 200]]);
+  await page.waitForFunction(() => !document.querySelector('[data-section="cart"] [data-component="bundle"]'), null, { timeout: 15_000 });
+  const after = await sections(page);
+  for (const s of after) {
+    if (s.id === 'cart') assert.deepEqual(s.components, before.find((b) => b.id === 'cart').components.filter((c) => c !== 'bundle'));
+    else assert.equal(s.mark, 'first', `${s.id} is left alone`);
+  }
+  // onUpdate runs once the transition has finished.
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'live: cart updated (vendor)');
+  assert.deepEqual(problems, []);
 });
