@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
  import { chromium } from 'playwright-core';
 import {
   EVENTS_KEY, ORIGIN_BIN, REPO, addPrincipal, freePort, publish, request, startOrigin, startWrangler, stop, stopWrangler,
@@ -22,6 +23,7 @@ const LIVE = `/v1/live/${VENDOR}/${PAGE}`;
 const work = mkdtempSync(join(tmpdir(), 'whale-live-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
+const MAX_SOCKETS = 4; // per page, for this edge (LIVE_MAX_CONNECTIONS)
 const config = JSON.parse(readFileSync(join(REPO, 'fixtures/vendors', VENDOR, 'config.json'), 'utf8'));
 let edge; // wrangler dev, synced with origin
 let origin;
@@ -43,7 +45,7 @@ function startStack() {
     await publish(origin.base, VENDOR, vendorToken, config);
     edge = await startWrangler({
       persistDir: join(work, 'wrangler'), port,
-      vars: { ORIGIN_URL: origin.base, ORIGIN_KEYS: { [origin.keyId]: origin.publicKey } },
+      vars: { ORIGIN_URL: origin.base, ORIGIN_KEYS: { [origin.keyId]: origin.publicKey }, LIVE_MAX_CONNECTIONS: String(MAX_SOCKETS) },
       secrets: { EDGE_TOKEN: token, EVENTS_KEY },
     });
   })();
@@ -228,4 +230,49 @@ test('the vendor acts through the origin: a new version is published and its tra
   // onUpdate runs once the transition has finished.
   await page.waitForFunction(() => document.getElementById('status').textContent === 'live: cart updated (vendor)');
   assert.deepEqual(problems, []);
+});
+
+// A WebSocket upgrade by hand: the status and body of a refusal, or 101.
+function upgrade(base, path) {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, {
+      headers: {
+        Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': Buffer.from('whale-live-test!').toString('base64'),
+      },
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode }); });
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a page holds at most LIVE_MAX_CONNECTIONS sockets: the next upgrade is a 503 JSON answer', { timeout: 120_000 }, async (t) => {
+  await startStack();
+  const { page } = await openDemo(t, 'shop'); // the demo's own socket is the first
+  const opened = await page.evaluate(async ({ url, n }) => {
+    const results = [];
+    for (let i = 0; i < n; i++) {
+      results.push(await new Promise((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => resolve('open');
+        ws.onerror = () => resolve('refused');
+      }));
+    }
+    return results;
+  }, { url: `${edge.base.replace('http:', 'ws:')}/v1/live/${VENDOR}/shop`, n: MAX_SOCKETS });
+  assert.deepEqual(opened, [...Array(MAX_SOCKETS - 1).fill('open'), 'refused']);
+  const over = await upgrade(edge.base, `/v1/live/${VENDOR}/shop`);
+  assert.equal(over.status, 503);
+  assert.equal(over.json.error.code, 'too_many_connections');
+  assert.equal(over.headers['retry-after'], '30');
+  const res = await request(edge.base, 'POST', `/v1/live/${VENDOR}/shop`, { token, body: { reason: 'vendor', section: 'grid' } });
+  assert.deepEqual(res.json, { page: `${VENDOR}/shop`, delivered: MAX_SOCKETS, connections: MAX_SOCKETS });
+  // Another page is another object, with room of its own.
+  assert.equal((await upgrade(edge.base, `/v1/live/${VENDOR}/product`)).status, 101);
 });
