@@ -165,9 +165,10 @@ export interface LiveTransform {
   at: number;
 }
 
+/** reason: the transform's, 'reconnect' (catching up after one), or what refresh() was given ('manual' by default). */
 export type LiveUpdate =
-  | { reason: LiveReason | 'reconnect' | 'manual'; sections: string[]; error?: undefined }
-  | { reason: LiveReason | 'reconnect' | 'manual'; error: unknown; sections?: undefined };
+  | { reason: LiveReason | 'reconnect' | (string & {}); sections: string[]; error?: undefined }
+  | { reason: LiveReason | 'reconnect' | (string & {}); error: unknown; sections?: undefined };
 
 export interface LiveOptions extends Pick<FetchLayoutOptions, 'base' | 'attributes'> {
   slug: string;

@@ -515,7 +515,8 @@ class LiveConnection {
     this.pinned = new Set(); // sections showing content a transform sent: refreshes leave them
     this.layout = null;
     this.closed = false;
-    this.attempt = 0;
+    this.wasOpen = false; // a later open is a reconnect
+    this.attempt = 0; // failed opens since the last success: the backoff step
     this.refreshing = null; // the refresh running
     this.queued = null; // {reason, version} of one more refresh to run after it
     this.lastCheck = 0;
