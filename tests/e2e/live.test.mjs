@@ -276,3 +276,37 @@ test('a page holds at most LIVE_MAX_CONNECTIONS sockets: the next upgrade is a 5
   // Another page is another object, with room of its own.
   assert.equal((await upgrade(edge.base, `/v1/live/${VENDOR}/product`)).status, 101);
 });
+
+test('the glue re-checks the layout at its schedule boundary (maxAge) and after behaviour signals', { timeout: 120_000 }, async (t) => {
+  await startStack();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.clock.install(); // the page's timers run on a clock this test moves
+  const layouts = [];
+  page.on('request', (r) => {
+    if (r.url().includes(`/v1/storefront/${VENDOR}/${PAGE}`)) layouts.push(r);
+  });
+  await page.goto(`${edge.base}/demo/${VENDOR}/${PAGE}`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true' && document.body.dataset.live === 'open');
+  assert.equal(layouts.length, 1);
+  const maxAge = (await (await layouts[0].response()).json()).maxAge;
+  assert.ok(maxAge > 0 && maxAge <= 86400, `maxAge ${maxAge}`);
+
+  // Behaviour: a burst of clicks changes the summary; the cookie is written a second later and
+  // the glue asks for the layout again, with it.
+  const behaviour = page.waitForRequest((r) => r.url().includes(`/v1/storefront/${VENDOR}/${PAGE}`));
+  for (let i = 0; i < 3; i++) await page.mouse.click(600, 20);
+  await page.clock.runFor(1100);
+  const cookie = (await (await behaviour).allHeaders()).cookie ?? '';
+  assert.match(decodeURIComponent(cookie), /whale_bx=v1;rc=1;/);
+
+  // Schedule: the boundary is maxAge after the last layout (plus up to 2 s of jitter); nothing
+  // before it, a re-check after it. (The installed clock also flows with real time: 5 s of margin.)
+  const before = layouts.length;
+  await page.clock.runFor(maxAge * 1000 - 5000);
+  assert.equal(layouts.length, before, 'no re-check before the boundary');
+  const scheduled = page.waitForRequest((r) => r.url().includes(`/v1/storefront/${VENDOR}/${PAGE}`));
+  await page.clock.runFor(10_000);
+  await scheduled;
+});
