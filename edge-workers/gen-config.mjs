@@ -246,6 +246,17 @@ function networkBindingLines(sync, allowPrivateSources) {
   return lines;
 }
 
+// Live updates (edge-workers/live.js): the LivePage namespace, its objects kept in memory for the
+// life of the process (they store nothing; their WebSockets are what they hold), and the edge
+// token that authenticates posted transforms, read from the environment like sync's (an edge
+// with an origin binds it already).
+function liveBindingLines(sync, edgeTokenEnv = DEFAULT_EDGE_TOKEN_ENV) {
+  if (!ENV_VAR.test(edgeTokenEnv)) throw new Error(`--edge-token-env ${edgeTokenEnv}: not a variable name`);
+  const lines = ['    (name = "LIVE", durableObjectNamespace = "LivePage"),   # one object per vendor page'];
+  if (!sync) lines.push(`    (name = "EDGE_TOKEN", fromEnvironment = ${capnpText(edgeTokenEnv)}),   # live transforms`);
+  return lines;
+}
+
 // cache: "host:port" of a service speaking workerd's cache protocol for caches.default, or none.
 // Every module of the worker: the .js files of edge-workers/ (gen-config itself is .mjs).
 function workerModules() {
@@ -281,6 +292,9 @@ ${modules.map(([name, kind]) => capnpModule(name, kind)).join('\n')}
 ${bindings.join('\n')}
   ],
   globalOutbound = "public-net",   # image sources: public addresses only${cache ? '\n  cacheApiOutbound = "cache",' : ''}
+  # Live updates (live.js): one object per vendor page, in memory for the life of the process.
+  durableObjectNamespaces = [ (className = "LivePage", uniqueKey = "whaletools-edge-LivePage", enableSql = true) ],
+  durableObjectStorage = (inMemory = void),
   compatibilityDate = "${COMPATIBILITY_DATE}",
 );
 `;
@@ -335,6 +349,7 @@ export function generateConfig({
   const configPath = join(outDir, 'workerd.capnp');
   const bindings = [
     ...bindingLines(name, sync), ...imageBindingLines(image), ...networkBindingLines(sync, image.allowPrivateSources),
+    ...liveBindingLines(sync, options.edgeTokenEnv),
   ];
   writeFileSync(configPath, configText(port, modules, bindings, sync, { privateNet: image.allowPrivateSources, cache }));
   return { configPath, vendors, layoutVendors, sync, imageWasm: imageWasm || null };

@@ -110,3 +110,25 @@ export function objectVar(value) {
   }
   return isObject(value) ? value : {};
 }
+
+// Workers have crypto.subtle.timingSafeEqual; elsewhere (Node, for the unit tests) a loop that
+// looks at every byte. Both inputs are digests of the same length.
+function timingSafeEqual(a, b) {
+  if (typeof crypto.subtle.timingSafeEqual === 'function') return crypto.subtle.timingSafeEqual(a, b);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+// Whether an Authorization header is "Bearer <token>" for this token (never for an empty one).
+// The SHA-256 digests are compared in constant time, so neither the token's bytes nor its length
+// leak through timing.
+export async function bearerMatches(authorization, token) {
+  if (!token || typeof authorization !== 'string' || !authorization.startsWith('Bearer ')) return false;
+  const encoder = new TextEncoder();
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest('SHA-256', encoder.encode(authorization.slice(7).trim())),
+    crypto.subtle.digest('SHA-256', encoder.encode(token)),
+  ]);
+  return timingSafeEqual(new Uint8Array(a), new Uint8Array(b));
+}

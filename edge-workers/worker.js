@@ -16,6 +16,8 @@
 //   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token)
 //   POST /v1/publish                a signed snapshot from the origin, written to Workers KV
 //                                   (SNAPSHOTS; edge token; sync.js publish)
+//   GET  /v1/live/<slug>/<page>     Upgrade: websocket: the page's live updates (live.js)
+//   POST /v1/live/<slug>/<page>     a transform for the page's browsers (edge token; live.js)
 //   GET  /healthz
 //   queue(batch)                    the EVENTS_QUEUE consumer: posts the events to the origin
 //
@@ -44,6 +46,8 @@ import demoScript from './demo/app.js';
 import browserGlue from '../js-glue/browser.js';
 import imageUrlGlue from '../js-glue/image-url.js';
 import { ImageService, imageRouteOf } from './image.js';
+
+import { LIVE_ROUTE, connect as connectLive, post as postLive } from './live.js';
 
 export { LivePage } from './live.js';
 
@@ -679,6 +683,16 @@ function readOnly(request) {
   if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed(READ);
 }
 
+// /v1/live/<slug>/<page>: a browser's socket (for a vendor this edge serves), or a transform
+// posted with the edge token (checked before anything else is read).
+async function live(request, env, url, ctx) {
+  const [slug, page] = slugAndPage(url.pathname, LIVE_ROUTE);
+  if (request.method === 'POST') return postLive(request, env, slug, page);
+  if (request.method !== 'GET') throw methodNotAllowed('GET, POST');
+  await layoutConfig(slug, ctx); // an unknown vendor is a 404, not an object
+  return connectLive(request, env, slug, page);
+}
+
 // A Response, or a Promise of one: the layout cache's hits are answered without an await.
 function route(request, env, ctx) {
   const url = new URL(request.url);
@@ -701,6 +715,7 @@ function route(request, env, ctx) {
     readOnly(request);
     return layout(request, url, ctx);
   }
+  if (url.pathname.startsWith(LIVE_ROUTE)) return live(request, env, url, ctx);
   switch (url.pathname) {
     case '/v1/events':
       if (request.method !== 'POST') throw methodNotAllowed('POST');

@@ -16,6 +16,8 @@ export interface Layout {
   sections: Array<{ id: string; components: LayoutComponent[] }>;
   dropped: Array<{ id: string; reason: string; [detail: string]: unknown }>;
   cacheKey: string;
+  /** Seconds until a schedule on the page may change the layout (at most 86400). */
+  maxAge: number;
   /** Attribute names the layout depends on. */
   vary: string[];
   [member: string]: unknown;
@@ -145,3 +147,59 @@ export interface LazyImages {
  * IntersectionObserver once within rootMargin of the viewport (at once without one).
  */
 export function lazyImages(root?: ParentNode, options?: LazyImagesOptions): LazyImages;
+
+/** Why a section changed: the vendor acted, a schedule boundary passed, the visit's behaviour states changed. */
+export type LiveReason = 'vendor' | 'schedule' | 'behaviour';
+
+/** What the edge broadcasts to the browsers of a page (POST /v1/live/{slug}/{page}). */
+export interface LiveTransform {
+  type: 'transform';
+  reason: LiveReason;
+  /** The section to swap; absent: every section that changed. */
+  section?: string;
+  /** Re-fetch until the layout is at least this config version. */
+  version?: number;
+  /** The section's new content, swapped in without a re-fetch. */
+  components?: LayoutComponent[];
+  /** When the edge sent it, ms since the epoch. */
+  at: number;
+}
+
+/** reason: the transform's, 'reconnect' (catching up after one), or what refresh() was given ('manual' by default). */
+export type LiveUpdate =
+  | { reason: LiveReason | 'reconnect' | (string & {}); sections: string[]; error?: undefined }
+  | { reason: LiveReason | 'reconnect' | (string & {}); error: unknown; sections?: undefined };
+
+export interface LiveOptions extends Pick<FetchLayoutOptions, 'base' | 'attributes'> {
+  slug: string;
+  page: string;
+  /** The layout rendered on the page: its sections are not swapped again, and its maxAge sets the schedule refresh. */
+  layout?: Layout;
+  /** Builds a section's element; it replaces the element [data-section="<id>"] under root. Without it only onTransform is called. */
+  render?: (section: Layout['sections'][number], layout: Layout | null) => Element;
+  /** Where sections are looked up; default document. */
+  root?: ParentNode;
+  onTransform?: (transform: LiveTransform) => void;
+  /** After sections were swapped, or a refresh failed. */
+  onUpdate?: (update: LiveUpdate) => void;
+  onStatus?: (state: 'connecting' | 'open' | 'closed') => void;
+  /** Least milliseconds between two behaviour re-checks; default 5000. */
+  behaviourMs?: number;
+}
+
+export interface LiveConnection {
+  /** Re-fetches the layout now and swaps what changed. */
+  refresh(reason?: string): Promise<void>;
+  /** Closes the socket and stops every timer; no reconnect. */
+  close(): void;
+  readonly state: 'connecting' | 'open' | 'closed';
+  /** The layout last rendered (the one given, or the last re-fetched). */
+  readonly layout: Layout | null;
+}
+
+/**
+ * Live updates for the page on screen: a WebSocket to the edge (reconnected with backoff), sections
+ * swapped with a view transition (else a fade) when the vendor posts a transform, at the layout's
+ * next schedule boundary, and when behaviour signals change the visit's states.
+ */
+export function connectLive(options: LiveOptions): LiveConnection;

@@ -10,6 +10,10 @@
 //   imageUrl / srcset / imageLoader              URLs of the edge's /img/ route (image-url.js)
 //   lazyImages(root, {rootMargin})               data-src/data-srcset swapped in 50px before
 //                                                an image scrolls into view (docs/images.md)
+//   connectLive({slug, page, render})            the page's live updates: a WebSocket to the
+//                                                edge; sections swapped with a transition when
+//                                                the vendor, a schedule or the visit's behaviour
+//                                                changes them
 
 export {
   CLOUDFLARE_IMAGE_PATH, IMAGE_PATH, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
@@ -336,6 +340,7 @@ class Behaviour {
     this.cookieTimer ??= setTimeout(() => {
       this.cookieTimer = null;
       this.writeCookie();
+      for (const listener of behaviourListeners) listener();
     }, COOKIE_DELAY_MS);
   }
 
@@ -364,6 +369,9 @@ class Behaviour {
 }
 
 let activeBehaviour = null;
+// Called after a signal changed the summary (at most once a second): connectLive re-checks the
+// layout, as the visit's behaviour states may have changed with it.
+const behaviourListeners = new Set();
 
 // Starts summarizing this visit (once per page; a second call returns the running one).
 // Options: priceSelector ('[data-price]'), cartSelector ('[data-cart-add]': clicks count as cart
@@ -439,5 +447,259 @@ export function lazyImages(root = document, { rootMargin = '50px', selector = LA
       waiting.clear();
     },
     pending: () => waiting.size,
+  };
+}
+
+// --- live updates --------------------------------------------------------------------------
+
+const LIVE_PATH = '/v1/live/';
+const LIVE_BACKOFF_MS = [1000, 2000, 5000, 10000, 30000]; // reconnect delays, then the last again
+const LIVE_PING_MS = 30000; // keeps the socket through proxies; answered by the edge's runtime
+const LIVE_VERSION_TRIES = 5; // re-fetches while the edge still holds an older version
+const SCHEDULE_JITTER_MS = 2000; // spreads the page's browsers over the boundary's first seconds
+const MAX_TIMER_S = 86400; // the core's largest maxAge
+const FADE_MS = 160;
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function liveSocketUrl(base, slug, page) {
+  const http = new URL(joinUrl(base, `${LIVE_PATH}${encodeURIComponent(slug)}/${encodeURIComponent(page)}`), location.href);
+  http.protocol = http.protocol === 'https:' ? 'wss:' : 'ws:';
+  return http.href;
+}
+
+function sectionElement(root, id) {
+  return root.querySelector(`[data-section="${CSS.escape(id)}"]`);
+}
+
+function reducedMotion() {
+  return typeof matchMedia === 'function' && matchMedia('(prefers-reduced-motion: reduce)').matches;
+}
+
+// Applies DOM changes [{old, next}] (old null: inserted, handled by its own function; next null:
+// removed) inside one transition: the View Transitions API where the browser has it (each section
+// morphs from its old size and content to the new), else a short opacity fade with the old
+// height held while the new content fades in. The new elements are built before the swap, so the
+// page never shows an empty section.
+async function transition(changes, update) {
+  if (changes.length === 0) return;
+  if (reducedMotion()) {
+    update();
+    return;
+  }
+  if (typeof document.startViewTransition === 'function') {
+    const named = (el, i) => { if (el) el.style.viewTransitionName = `whale-live-${i}`; };
+    changes.forEach(({ old }, i) => named(old, i));
+    const done = document.startViewTransition(() => {
+      update();
+      changes.forEach(({ next }, i) => named(next, i));
+    });
+    await done.finished.catch(() => {});
+    for (const { next } of changes) if (next) next.style.viewTransitionName = '';
+    return;
+  }
+  const fade = (el, to) => el && el.animate?.([{ opacity: 1 - to }, { opacity: to }], { duration: FADE_MS, easing: 'ease-out' }).finished;
+  await Promise.all(changes.map(({ old }) => fade(old, 0)).filter(Boolean)).catch(() => {});
+  const heights = changes.map(({ old }) => old?.getBoundingClientRect().height ?? 0);
+  update();
+  changes.forEach(({ next }, i) => { if (next) next.style.minHeight = `${heights[i]}px`; });
+  await Promise.all(changes.map(({ next }) => fade(next, 1)).filter(Boolean)).catch(() => {});
+  for (const { next } of changes) if (next) next.style.minHeight = '';
+}
+
+class LiveConnection {
+  constructor({ slug, page, base = '', attributes = {}, layout, render, root = document, onTransform, onUpdate, onStatus,
+    behaviourMs = 5000 }) {
+    Object.assign(this, { slug, page, base, attributes, render, root, onTransform, onUpdate, onStatus, behaviourMs });
+    this.rendered = new Map(); // section id -> its JSON as last rendered
+    this.pinned = new Set(); // sections showing content a transform sent: refreshes leave them
+    this.layout = null;
+    this.closed = false;
+    this.wasOpen = false; // a later open is a reconnect
+    this.attempt = 0; // failed opens since the last success: the backoff step
+    this.refreshing = null; // the refresh running
+    this.queued = null; // {reason, version} of one more refresh to run after it
+    this.lastCheck = 0;
+    if (layout) this.remember(layout);
+    this.onBehaviour = () => this.behaviourChanged();
+    behaviourListeners.add(this.onBehaviour);
+    this.open();
+  }
+
+  status(state) {
+    this.state = state;
+    this.onStatus?.(state);
+  }
+
+  open() {
+    if (this.closed) return;
+    this.status('connecting');
+    const ws = new WebSocket(liveSocketUrl(this.base, this.slug, this.page));
+    this.ws = ws;
+    ws.onopen = () => {
+      const reconnected = this.wasOpen;
+      this.attempt = 0;
+      this.wasOpen = true;
+      this.status('open');
+      this.ping = setInterval(() => ws.send('ping'), LIVE_PING_MS);
+      // Transforms sent while this page was not connected were missed: catch up once.
+      if (reconnected) this.refresh('reconnect');
+    };
+    ws.onmessage = (e) => this.message(e.data);
+    ws.onclose = () => {
+      clearInterval(this.ping);
+      if (this.ws !== ws || this.closed) return;
+      this.status('closed');
+      const delay = LIVE_BACKOFF_MS[Math.min(this.attempt, LIVE_BACKOFF_MS.length - 1)];
+      this.attempt++;
+      this.retry = setTimeout(() => this.open(), delay * (0.5 + Math.random() / 2));
+    };
+  }
+
+  message(data) {
+    let transform;
+    try {
+      transform = JSON.parse(data);
+    } catch {
+      return; // "pong", or not ours
+    }
+    if (transform?.type !== 'transform') return;
+    this.onTransform?.(transform);
+    if (transform.section && Array.isArray(transform.components)) {
+      this.pinned.add(transform.section);
+      const section = { id: transform.section, components: transform.components };
+      this.swap([section], { only: true, layout: this.layout }, transform.reason);
+    } else {
+      // A transform without content hands the sections it names back to the layout.
+      if (transform.section) this.pinned.delete(transform.section);
+      else this.pinned.clear();
+      this.refresh(transform.reason, transform.version);
+    }
+  }
+
+  // Re-fetches the layout (until it is at least `version`, when given) and swaps the sections
+  // that changed. Refreshes run one at a time; those asked for meanwhile become one more.
+  refresh(reason = 'manual', version) {
+    if (this.refreshing) {
+      this.queued = { reason, version: Math.max(version ?? 0, this.queued?.version ?? 0) };
+      return this.refreshing;
+    }
+    this.refreshing = this.fetchAndSwap(reason, version).catch((e) => this.onUpdate?.({ reason, error: e }))
+      .finally(() => {
+        this.refreshing = null;
+        const next = this.queued;
+        this.queued = null;
+        if (next && !this.closed) this.refresh(next.reason, next.version || undefined);
+      });
+    return this.refreshing;
+  }
+
+  async fetchAndSwap(reason, version) {
+    this.lastCheck = Date.now();
+    let layout;
+    for (let i = 0; ; i++) {
+      layout = await fetchLayout(this.slug, this.page, { base: this.base, attributes: this.attributes });
+      if (version === undefined || layout.version >= version || i + 1 >= LIVE_VERSION_TRIES) break;
+      await sleepMs(250 * 2 ** i); // another edge isolate may not hold the new version yet
+    }
+    if (this.closed) return;
+    const ids = new Set(layout.sections.map((s) => s.id));
+    const gone = [...this.rendered.keys()].filter((id) => !ids.has(id) && !this.pinned.has(id));
+    const sections = layout.sections.filter((s) => !this.pinned.has(s.id));
+    await this.swap(sections, { gone, order: layout.sections.map((s) => s.id), layout }, reason);
+    this.remember(layout);
+  }
+
+  // Swaps the sections whose content differs from what was rendered (every one given, with
+  // `only`), removes `gone`, inserts new ones after their predecessor in `order`.
+  async swap(sections, { only = false, gone = [], order = [], layout }, reason) {
+    if (!this.render) return;
+    const changes = [];
+    for (const section of sections) {
+      const text = JSON.stringify(section.components);
+      if (!only && this.rendered.get(section.id) === text) continue;
+      const old = sectionElement(this.root, section.id);
+      changes.push({ id: section.id, old, next: this.render(section, layout), text });
+    }
+    for (const id of gone) changes.push({ id, old: sectionElement(this.root, id), next: null });
+    const usable = changes.filter((c) => c.old || c.next);
+    await transition(usable, () => {
+      for (const { id, old, next } of usable) {
+        if (old && next) old.replaceWith(next);
+        else if (old) old.remove();
+        else this.insert(id, next, order);
+      }
+    });
+    for (const { id, text } of changes) {
+      if (text === undefined) this.rendered.delete(id);
+      else this.rendered.set(id, text);
+    }
+    if (changes.length > 0) this.onUpdate?.({ reason, sections: changes.map((c) => c.id) });
+  }
+
+  insert(id, element, order) {
+    const before = order.slice(0, order.indexOf(id)).reverse().map((p) => sectionElement(this.root, p)).find(Boolean);
+    if (before) before.after(element);
+    else {
+      const first = order.map((p) => sectionElement(this.root, p)).find(Boolean);
+      first?.before(element);
+    }
+  }
+
+  // The layout now on the page: its sections' content, and a refresh at its next schedule
+  // boundary (maxAge: seconds until a schedule on the page may change it).
+  remember(layout) {
+    this.layout = layout;
+    for (const s of layout.sections ?? []) if (!this.pinned.has(s.id)) this.rendered.set(s.id, JSON.stringify(s.components));
+    clearTimeout(this.scheduleTimer);
+    const maxAge = Number(layout.maxAge);
+    if (Number.isFinite(maxAge) && maxAge > 0 && maxAge <= MAX_TIMER_S) {
+      this.scheduleTimer = setTimeout(() => this.refresh('schedule'), maxAge * 1000 + Math.random() * SCHEDULE_JITTER_MS);
+    }
+  }
+
+  // A behaviour signal changed the summary: re-check the layout at most every behaviourMs (a
+  // conditional GET; the edge answers from its cache when the states are the same).
+  behaviourChanged() {
+    if (this.closed || this.behaviourTimer) return;
+    const wait = Math.max(0, this.lastCheck + this.behaviourMs - Date.now());
+    this.behaviourTimer = setTimeout(() => {
+      this.behaviourTimer = null;
+      this.refresh('behaviour');
+    }, wait);
+  }
+
+  close() {
+    this.closed = true;
+    behaviourListeners.delete(this.onBehaviour);
+    for (const timer of [this.retry, this.scheduleTimer, this.behaviourTimer]) clearTimeout(timer);
+    clearInterval(this.ping);
+    this.ws?.close(1000, 'closed by the page');
+    this.status('closed');
+  }
+}
+
+// Live updates for the page on screen. Opens a WebSocket to the edge (GET /v1/live/<slug>/<page>),
+// reconnecting with backoff (1 s up to 30 s, jittered) and catching up with one refresh after a
+// reconnect. A transform the vendor's origin posts names a section and why; the glue re-fetches
+// the layout (until it is at least the transform's version) or takes the components sent (the
+// section then keeps them, through later refreshes, until a transform without components names
+// it or the whole page), and swaps each section whose content changed: the element
+// `[data-section="<id>"]` under root is
+// replaced by render(section, layout), inside a view transition (else an opacity fade; no
+// animation with prefers-reduced-motion). Without render, only onTransform is called.
+// Also refreshes at the layout's next schedule boundary (its maxAge) and, with startBehaviour,
+// when a behaviour signal changed (at most every behaviourMs).
+// Options: slug, page, base, attributes (as fetchLayout), layout (the one rendered: its sections
+// are not swapped again), render, root, onTransform(transform), onUpdate({reason, sections} or
+// {reason, error}), onStatus('connecting' | 'open' | 'closed'), behaviourMs (5000).
+// Returns {refresh(reason?), close(), state, layout}.
+export function connectLive(options) {
+  const live = new LiveConnection(options);
+  return {
+    refresh: (reason) => live.refresh(reason),
+    close: () => live.close(),
+    get state() { return live.state; },
+    get layout() { return live.layout; },
   };
 }

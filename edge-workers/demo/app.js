@@ -1,7 +1,8 @@
 // The demo storefront: fetches /v1/storefront/<slug>/<page> for the slug and page in this page's
 // path (/demo/<slug>/<page>), renders every section and component as a block, reports the
-// layout's assignments as exposures and summarizes behaviour into the whale_bx cookie.
-import { fetchLayout, startBehaviour, trackExposure } from '/js-glue/browser.js';
+// layout's assignments as exposures, summarizes behaviour into the whale_bx cookie and swaps the
+// sections live updates change (connectLive).
+import { connectLive, fetchLayout, startBehaviour, trackExposure } from '/js-glue/browser.js';
 
 const [slug, page] = location.pathname.split('/').slice(2).map(decodeURIComponent);
 const attributes = Object.fromEntries(new URLSearchParams(location.search));
@@ -45,11 +46,14 @@ function block(component) {
   return element('div', { class: 'block', 'data-component': component.id, 'data-key': component.key }, children);
 }
 
+function sectionNode(section) {
+  return element('section', { class: 'layout-section', 'data-section': section.id },
+    [element('h2', { text: section.id }), ...section.components.map(block)]);
+}
+
 function render(layout) {
   const main = document.getElementById('page');
-  main.replaceChildren(...layout.sections.map((section) => element('section',
-    { class: 'layout-section', 'data-section': section.id },
-    [element('h2', { text: section.id }), ...section.components.map(block)])));
+  main.replaceChildren(...layout.sections.map(sectionNode));
   if (layout.dropped?.length > 0) {
     main.append(element('aside', { class: 'dropped', text: `not shown: ${layout.dropped.map((d) => `${d.id} (${d.reason})`).join(', ')}` }));
   }
@@ -66,6 +70,14 @@ try {
   }
   status.textContent = `version ${layout.version}, ${layout.sections.length} sections`;
   document.body.dataset.ready = 'true';
+  // Live updates: sections the vendor, a schedule or this visit's behaviour changes are swapped.
+  connectLive({
+    slug, page, attributes, layout, render: sectionNode,
+    onStatus: (state) => { document.body.dataset.live = state; },
+    onUpdate: ({ reason, sections, error }) => {
+      status.textContent = error ? `live: ${error.message}` : `live: ${sections.join(', ')} updated (${reason})`;
+    },
+  });
 } catch (e) {
   status.textContent = `${e.code ?? 'error'}: ${e.message}`;
   status.className = 'error';

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string_view>
 
 #include "whale/json.h"
 
@@ -25,6 +26,20 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
   const size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
   if (path == std::string::npos) return {url, "/"};
   return {url.substr(0, path), url.substr(path)};
+}
+
+// An edge's live route for slug/page, beside its invalidate or publish URL: the URL's path with
+// its "/v1/invalidate" or "/v1/publish" replaced (an edge served under a path prefix keeps it).
+std::string live_url(const std::string& target_url, const std::string& slug, const std::string& page) {
+  auto [base, path] = split_url(target_url);
+  const auto ends_with = [&](std::string_view suffix) {
+    return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::string prefix;
+  for (std::string_view suffix : {std::string_view("/v1/invalidate"), std::string_view("/v1/publish")}) {
+    if (ends_with(suffix)) prefix = path.substr(0, path.size() - suffix.size());
+  }
+  return base + prefix + "/v1/live/" + slug + "/" + page;
 }
 
 }  // namespace
@@ -83,6 +98,33 @@ void nudger::notify(const std::string& slug, uint64_t version, const std::string
     }
     e->wake.notify_one();
   }
+}
+
+std::vector<nudger::live_answer> nudger::forward_live(const std::string& slug, const std::string& page,
+                                                      const std::string& transform) const {
+  std::vector<live_answer> answers(edges_.size());
+  std::vector<std::thread> posts;
+  posts.reserve(edges_.size());
+  for (size_t i = 0; i < edges_.size(); i++) {
+    answers[i].url = live_url(edges_[i]->url, slug, page);
+    posts.emplace_back([this, &transform, &a = answers[i]] {
+      const auto [base, path] = split_url(a.url);
+      httplib::Client client(base);
+      client.set_connection_timeout(connect_timeout_seconds, 0);
+      client.set_read_timeout(io_timeout_seconds, 0);
+      client.set_write_timeout(io_timeout_seconds, 0);
+      if (!token_.empty()) client.set_bearer_token_auth(token_);
+      const httplib::Result res = client.Post(path, transform, "application/json");
+      if (!res) {
+        a.body = httplib::to_string(res.error());
+        return;
+      }
+      a.status = res->status;
+      a.body = res->body;
+    });
+  }
+  for (std::thread& t : posts) t.join();
+  return answers;
 }
 
 void nudger::run(edge& e) {

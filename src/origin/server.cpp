@@ -41,6 +41,8 @@ constexpr size_t max_payload_bytes = config::max_config_bytes + 64 * 1024;
 // Every other route takes no body or a small JSON one: the transport refuses more unread.
 constexpr size_t max_small_body_bytes = 64 * 1024;
 constexpr size_t max_idempotency_key_bytes = 255;
+// POST /v1/vendors/{slug}/live/{page}: a transform, at most what an edge takes (edge-workers/live.js).
+constexpr size_t max_live_body_bytes = 16 * 1024;
 // POST /v1/events: at most this many events in at most this many bytes (docs/bandits.md).
 constexpr size_t max_event_batch = 1000;
 constexpr size_t max_event_batch_bytes = 1024 * 1024;
@@ -223,6 +225,8 @@ struct server::impl {
     on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/optimizer/proposals/([0-9]{1,18})/apply)",
        "POST /v1/vendors/{slug}/optimizer/proposals/{id}/apply", &impl::post_apply_proposal,
        max_small_body_bytes, sender::vendor);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/live/([A-Za-z0-9][A-Za-z0-9_-]{0,63}))",
+       "POST /v1/vendors/{slug}/live/{page}", &impl::post_live, max_live_body_bytes, sender::vendor);
     on("GET", R"(/v1/snapshots/)" WHALE_SLUG_PATTERN, "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::get_keys);
@@ -520,6 +524,68 @@ struct server::impl {
     const std::string line = "{\"ts\":" + json_string(now_iso()) + ",\"event\":\"" + event + "\",\"slug\":" +
                              json_string(slug) + more + "}\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+
+  // --- live updates (edge-workers/live.js) ---
+
+  // The vendor's transform for a page, forwarded as sent to every edge's live route, which checks
+  // it and broadcasts it to the browsers showing the page. 200 when an edge took it, with the
+  // browsers reached in all and each edge's answer; the edges' own refusal (400 for a transform
+  // they refuse) when every edge refused it alike; 502 when none answered; 409 without edges.
+  void post_live(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    const std::string page = req.matches[2];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<json::value> body = json::parse(req.body);
+    if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+    if (!body->is_object()) return send_error(res, 400, "wrong_type", "expected a transform object (docs/origin.md)");
+    if (options.edge_urls.empty()) return send_error(res, 409, "no_edges", "this origin has no edges (--edge)");
+    const std::vector<nudger::live_answer> answers = edges.forward_live(slug, page, req.body);
+    double delivered = 0;
+    int took = 0;
+    std::string list;
+    for (const nudger::live_answer& a : answers) {
+      std::string item = "{\"url\":" + json_string(a.url) + ",\"status\":" + std::to_string(a.status);
+      result<json::value> answer = json::parse(a.body);  // a transport error (status 0) is no JSON
+      if (a.status >= 200 && a.status < 300) {
+        took++;
+        const json::value* n = answer && answer->is_object() ? answer->find("delivered") : nullptr;
+        if (n != nullptr && n->is_number()) {
+          delivered += n->as_number();
+          item += ",\"delivered\":" + json::number_to_string(n->as_number());
+        }
+      } else {
+        item += ",\"error\":" + json_string(a.status == 0 ? a.body : edge_error(answer, a.status));
+      }
+      list += (list.empty() ? "" : ",") + item + "}";
+    }
+    log_event("live_forwarded", slug, ",\"page\":" + json_string(page) + ",\"edges\":" + std::to_string(answers.size()) +
+                                          ",\"took\":" + std::to_string(took));
+    const bool alike = std::all_of(answers.begin(), answers.end(), [&](const nudger::live_answer& a) {
+      return a.status == answers.front().status;
+    });
+    if (took == 0 && alike && answers.front().status >= 400 && answers.front().status < 500) {
+      // Every edge refused the transform: their refusal is the vendor's answer.
+      res.status = answers.front().status;
+      res.set_content(answers.front().body, "application/json");
+      return;
+    }
+    const std::string summary = "{\"slug\":" + json_string(slug) + ",\"page\":" + json_string(page) +
+                                ",\"delivered\":" + json::number_to_string(delivered) + ",\"edges\":[" + list + "]}";
+    if (took == 0) {
+      return send_json(res, 502, "{\"error\":{\"code\":\"edges_unavailable\",\"message\":\"no edge took the transform\"}," +
+                                     summary.substr(1));
+    }
+    send_json(res, 200, summary);
+  }
+
+  // "code: message" of an edge's JSON error, else its status.
+  static std::string edge_error(const result<json::value>& answer, int status) {
+    const json::value* error = answer && answer->is_object() ? answer->find("error") : nullptr;
+    const json::value* code = error != nullptr && error->is_object() ? error->find("code") : nullptr;
+    const json::value* message = error != nullptr && error->is_object() ? error->find("message") : nullptr;
+    if (code == nullptr || !code->is_string()) return "HTTP " + std::to_string(status);
+    return code->as_string() + (message != nullptr && message->is_string() ? ": " + message->as_string() : "");
   }
 
   // --- the optimizer (docs/optimizer.md) ---
