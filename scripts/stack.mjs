@@ -5,7 +5,7 @@
 // gives the e2e test and the propagation benchmark the same pieces.
 //
 //   node scripts/stack.mjs [--dir build/origin] [--origin-port 8788] [--edge-ports 8787,8797,8807]
-//                          [--media-port 8790]
+//                          [--media-port 8790] [--runtime workerd|wrangler]
 //   node scripts/stack.mjs publish <slug> [config.json]    (PUT + revalidate on the running stack)
 //
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
@@ -424,9 +424,13 @@ export const EDGE_LAYOUT = [
 // vendor's media.allowedSources gets, with the edges' image route allowed to fetch from loopback
 // and answering for the first vendor; absent = no media origin.
 // Returns {origin, edges, tokens, vendors, media, stop()}.
+// runtime 'workerd' (default): three workerd edges nudged by the origin (POST /v1/invalidate).
+// runtime 'wrangler': three `wrangler dev --env local` instances sharing one local KV namespace
+// and cache (as a colo's isolates do); the origin publishes to the first one's /v1/publish (the
+// Cloudflare way) and the others learn of new versions from KV.
 export async function startStack({
   dir, edgeDir = join(dir, 'edge'), originPort = 0, edgePorts = [0, 0, 0], maxAge, originBin = ORIGIN_BIN, log = () => {},
-  media,
+  media, runtime = 'workerd',
 }) {
   mkdirSync(dir, { recursive: true });
   const db = join(dir, 'local.db');
@@ -453,7 +457,7 @@ export async function startStack({
   for (const wanted of edgePorts) ports.push(wanted && await portIsFree(wanted) ? wanted : await freePort());
   const running = { origin: null, edges: [], media: null };
   const stopAll = async () => {
-    await Promise.all(running.edges.map((e) => stop(e.child)));
+    await Promise.all(running.edges.map((e) => (e.runtime === 'wrangler' ? stopWrangler(e) : stop(e.child))));
     await stop(running.origin?.child);
     running.media?.server.close();
   };
@@ -468,10 +472,12 @@ export async function startStack({
       vendor: vendors[0], allowPrivateSources: true, signingSecretEnv: IMAGE_SIGNING_SECRET_ENV,
       keyIds: Object.fromEntries(vendors.map((slug) => [slug, [1]])),
     } : {};
-    const invalidateUrls = ports.map((p) => `http://127.0.0.1:${p}/v1/invalidate`);
+    const wrangler = runtime === 'wrangler';
+    const invalidateUrls = wrangler ? [] : ports.map((p) => `http://127.0.0.1:${p}/v1/invalidate`);
     const port = originPort && await portIsFree(originPort) ? originPort : 0;
     // The media origin is on 127.0.0.1, which whale-origin refuses in allowedSources without the flag.
     const args = running.media ? ['--allow-private-media-sources'] : [];
+    if (wrangler) args.push('--publish', `http://127.0.0.1:${ports[0]}/v1/publish`);
     running.origin = await startOrigin({ db, port, edges: invalidateUrls, edgeToken: tokens.edge, args, bin: originBin });
     const { base, keyId, publicKey } = running.origin;
     log(`origin ${base} (key ${keyId})`);
@@ -483,6 +489,23 @@ export async function startStack({
       log(`published ${slug} v${version}`);
     }
     for (const [i, layout] of EDGE_LAYOUT.entries()) {
+      if (wrangler) {
+        const edge = await startWrangler({
+          persistDir: join(edgeDir, 'cloudflare'), port: ports[i],
+          vars: {
+            ORIGIN_URL: base, ORIGIN_KEYS: { [keyId]: publicKey }, EDGE_NAME: layout.name,
+            ...(maxAge === undefined ? {} : { CONFIG_MAX_AGE: String(maxAge) }),
+            ...(image.vendor ? {
+              IMAGE_VENDOR: image.vendor, IMAGE_ALLOW_PRIVATE_SOURCES: '1', IMAGE_SIGNING_KEY_IDS: image.keyIds,
+            } : {}),
+          },
+          secrets: { EDGE_TOKEN: tokens.edge, EVENTS_KEY, IMAGE_SIGNING_SECRET },
+        });
+        Object.assign(edge, { runtime: 'wrangler', name: layout.name, region: layout.region });
+        running.edges.push(edge);
+        log(`${layout.name} ${edge.base} (wrangler dev)`);
+        continue;
+      }
       const edge = await startEdge({
         port: ports[i], outDir: join(edgeDir, layout.name), name: layout.name,
         origin: base, region: layout.region, replicas: layout.replica ? { [layout.region]: base } : {},
@@ -606,8 +629,10 @@ async function main() {
       'origin-port': { type: 'string', default: '8788' },
       'edge-ports': { type: 'string', default: '8787,8797,8807' },
       'media-port': { type: 'string', default: '8790' },
+      runtime: { type: 'string', default: process.env.WHALE_EDGE_RUNTIME || 'workerd' },
     },
   });
+  if (values.runtime !== 'workerd' && values.runtime !== 'wrangler') throw new Error('--runtime: workerd or wrangler');
   const dir = resolve(values.dir);
   if (positionals[0] === 'publish') return publishCommand(dir, positionals.slice(1));
   if (positionals[0] === 'traffic') return trafficCommand(dir, positionals.slice(1));
@@ -617,7 +642,7 @@ async function main() {
     throw new Error(`--edge-ports: expected ${EDGE_LAYOUT.length} ports`);
   }
   const stack = await startStack({
-    dir, originPort: Number(values['origin-port']), edgePorts, media: Number(values['media-port']),
+    dir, originPort: Number(values['origin-port']), edgePorts, media: Number(values['media-port']), runtime: values.runtime,
     log: (line) => console.log(`start: ${line}`),
   });
   const children = [stack.origin.child, ...stack.edges.map((e) => e.child)];
@@ -635,11 +660,19 @@ async function main() {
   process.on('exit', () => {
     rmSync(runningFile, { force: true });
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const edge of stack.edges) {
+      if (edge.runtime !== 'wrangler') continue;
+      try {
+        process.kill(-edge.child.pid, 'SIGKILL'); // wrangler's workerd too
+      } catch {
+        // already gone
+      }
+    }
   });
   for (const child of children) {
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      console.error(`start: ${child === stack.origin.child ? 'whale-origin' : 'workerd'} exited (${signal ?? code}); stopping`);
+      console.error(`start: ${child === stack.origin.child ? 'whale-origin' : values.runtime} exited (${signal ?? code}); stopping`);
       shutdown();
     });
   }
