@@ -573,7 +573,9 @@ export function banner(stack) {
     '',
     `WhaleTools Edge is running: origin ${origin}, edges ${stack.edges.map((e) => `${e.name} ${e.base}`).join(', ')}.`,
     '',
-    'Assignments, answered by each edge from the signed snapshot it pulled:',
+    stack.edges[0]?.runtime === 'wrangler'
+      ? 'Assignments, answered by each wrangler dev edge from the signed snapshot the origin published to KV:'
+      : 'Assignments, answered by each edge from the signed snapshot it pulled:',
   ];
   for (const slug of stack.vendors) {
     for (const edge of stack.edges) out.push(`  ${edge.base}/v1/assign?vendor=${slug}&country=US&device=mobile`);
