@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   REPO, WRANGLER, WRANGLER_CONFIG, addPrincipal, freePort, publish, readConfig, request, sleep, startOrigin,
-  startWrangler, stop, stopWrangler, until,
+  startStack, startWrangler, stop, stopWrangler, until,
 } from '../../scripts/stack.mjs';
 
 const SLUG = 'minimal';
@@ -261,5 +261,23 @@ test('layouts for visitors kept out are shared through the Cache API, and a new 
     const now = await layoutOn(e);
     return now.version === v2.version && now.cache === 'hit-colo';
   }, 10000);
+});
+
+test('the local stack on wrangler dev (scripts/start.sh with WHALE_EDGE_RUNTIME=wrangler): every edge serves from KV', { timeout: 120_000 }, async (t) => {
+  const stack = await startStack({ dir: join(work, 'stack'), runtime: 'wrangler' });
+  t.after(() => stack.stop());
+  assert.equal(stack.edges.length, 3);
+  for (const edge of stack.edges) {
+    const config = await until(`${edge.name} to hold flora-distro`, async () => {
+      const res = await request(edge.base, 'GET', '/v1/config/flora-distro');
+      return res.status === 200 && res.json.version >= 1 ? res.json : null;
+    }, 60000);
+    assert.equal(config.edge, edge.name);
+    const layout = await request(edge.base, 'GET', '/v1/storefront/flora-distro/home');
+    assert.equal(layout.status, 200, layout.text);
+    assert.equal(layout.json.version, config.version);
+  }
+  // The origin published to the first edge; the others found the snapshots in KV.
+  await until('a KV read on edge-3', async () => (await request(stack.edges[2].base, 'GET', '/v1/config/flora-distro')).json.source === 'kv:SNAPSHOTS', 30000);
 });
 
