@@ -14,6 +14,7 @@ APT_PACKAGES=(
   libstb-dev libgtest-dev libbenchmark-dev
   libcpp-httplib-dev libsqlite3-dev libssl-dev
   sqlite3                            # the e2e queue test counts the events the origin stored
+  postgresql libpq-dev pgbouncer     # the origin's PostgreSQL backend and its tests (scripts/pg.mjs)
   libboost-dev                       # Boost.Asio + Beast (header-only): the origin's HTTP server
   chromium                           # the glue's browser test (headless)
 )
