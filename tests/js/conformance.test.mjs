@@ -47,6 +47,8 @@ const sections = {
     assert.deepEqual([r.value, r.inExperiment, r.hashUsed], [value, inExperiment, hashUsed]);
   },
   feature: (e, [, context, key, want]) => assert.deepEqual(e.evalFeature(key, context), want),
+  // The same shape: features whose rules route through a contextual bandit's leaves.
+  contextualBandit: (e, [, context, key, want]) => assert.deepEqual(e.evalFeature(key, context), want),
   stickyBucket: (e, [, context, docs, key, wantResult, wantDocs]) => {
     const ctx = { ...context, stickyBucketAssignmentDocs: stickyDocsFor(context, docs) };
     const r = e.evalFeature(key, ctx);

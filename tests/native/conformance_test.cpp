@@ -70,7 +70,7 @@ TEST(Conformance, FixtureLoads) {
   const std::pair<const char*, size_t> expected[] = {
       {"hash", 15},        {"getBucketRange", 13},         {"chooseVariation", 13}, {"getEqualWeights", 6},
       {"inNamespace", 16}, {"getQueryStringOverride", 16}, {"evalCondition", 248},  {"run", 73},
-      {"feature", 55},     {"stickyBucket", 13}};
+      {"feature", 55},     {"stickyBucket", 13},           {"contextualBandit", 35}};
   for (const auto& [name, n] : expected) EXPECT_EQ(section(name).items().size(), n) << name;
 }
 
@@ -184,6 +184,22 @@ TEST(Conformance, Feature) {
     const value result = assign::eval_feature(c.items()[2].as_string(), *ctx);
     const bool ok = same_json(result, c.items()[3]);
     count("feature", ok);
+    EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result);
+  }
+}
+
+// Features whose experiment rules route through a contextual bandit's leaves (the first leaf
+// whose condition matches buckets with its weights; leafId, variationWeights and banditVersion
+// are reported): the same shape as the feature cases.
+TEST(Conformance, ContextualBandit) {
+  for (const value& c : section("contextualBandit").items()) {
+    assign::payload data;
+    auto ctx = assign::context_from_json(c.items()[1], data);
+    ASSERT_TRUE(ctx.ok()) << ctx.message();
+    ctx->data = &data;
+    const value result = assign::eval_feature(c.items()[2].as_string(), *ctx);
+    const bool ok = same_json(result, c.items()[3]);
+    count("contextualBandit", ok);
     EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result);
   }
 }
