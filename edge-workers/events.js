@@ -23,7 +23,7 @@
 // request that made it (ctx.waitUntil of that request only), so no request context outlives its
 // request.
 
-import { HttpError, isObject, readBodyText } from './http.js';
+import { HttpError, isObject, json, parseCookies, parseJsonBody, readBodyText } from './http.js';
 
 export const MAX_BATCH_EVENTS = 100;
 export const MAX_BATCH_BYTES = 64 * 1024;
@@ -142,6 +142,28 @@ export class EventKeys {
     return fresh(known, nowMs) ? known : null;
   }
 
+  // The visitor's receipt after being assigned `entries` ([experiment, variation, unit]): the
+  // entries of the receipt it holds for the same vendor and visitor, updated, plus the new ones.
+  // {receipt, changed, unlisted}: the held receipt itself (changed false) when it already lists
+  // them all and was issued less than a day ago, so that a returning visitor gets no new cookie;
+  // unlisted: the entries the held receipt did not list (all of them when it is a day old: a new
+  // day's exposure).
+  async receiptFor(slug, visitorId, entries, heldText) {
+    const now = Date.now();
+    const held = heldText ? await this.readReceipt(heldText, now) : null;
+    const unlisted = unlistedIn(held, slug, visitorId, entries, now) ?? entries;
+    if (unlisted.length === 0) return { receipt: heldText, changed: false, unlisted };
+    const merged = new Map();
+    if (held && held.slug === slug && held.visitor === visitorId) {
+      for (const e of held.entries) if (Array.isArray(e) && typeof e[0] === 'string') merged.set(e[0], e);
+    }
+    for (const e of entries) {
+      merged.delete(e[0]);
+      merged.set(e[0], e);
+    }
+    return { receipt: await this.mintReceipt(slug, visitorId, [...merged.values()], now), changed: true, unlisted };
+  }
+
   async verifyReceipt(text) {
     if (typeof text !== 'string' || !RECEIPT_TEXT.test(text)) return null;
     const [payload, mac] = text.split('.');
@@ -162,6 +184,18 @@ export class EventKeys {
 }
 
 const VERIFIED_RECEIPTS = 4096;
+
+// The entries a held receipt (as readReceipt reads it) does not list with the same variation and
+// unit; all of them when it was issued a day ago or more; undefined when it is not this vendor's
+// receipt for this visitor (or none).
+export function unlistedIn(held, slug, visitorId, entries, now = Date.now()) {
+  if (!held || held.slug !== slug || held.visitor !== visitorId) return undefined;
+  if (now / 1000 - held.issuedAt >= 86400) return entries;
+  return entries.filter((e) => {
+    const h = held.entries.find((x) => Array.isArray(x) && x[0] === e[0]);
+    return h === undefined || String(h[1]) !== String(e[1]) || h[2] !== e[2];
+  });
+}
 
 // Issued no later than a minute from now, and not expired.
 function fresh(receipt, nowMs) {
@@ -694,15 +728,34 @@ export class QueueConsumer {
 // preflight), so the body is parsed as JSON whatever its Content-Type.
 export async function readBatch(request) {
   const text = await readBodyText(request, MAX_BATCH_BYTES);
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, 'invalid_json', `request body: ${e.message}`);
-  }
+  const body = parseJsonBody(text);
   const events = Array.isArray(body) ? body : body?.events;
   if (!Array.isArray(events)) throw new HttpError(400, 'wrong_type', 'request body: expected [event, ...] or {"events": [...]}');
   if (events.length > MAX_BATCH_EVENTS) throw new HttpError(413, 'too_large', `more than ${MAX_BATCH_EVENTS} events in a batch`);
   const receipt = isObject(body) && typeof body.receipt === 'string' ? body.receipt : undefined;
   return { events, receipt };
+}
+
+// POST /v1/events from browsers: only what the visitor's receipt (the whale_rc cookie, or
+// `receipt` in the body) says it was assigned counts. edge: the worker's Edge (its events path).
+export async function eventsRoute(edge, request, url, ctx) {
+  const batch = await readBatch(request);
+  const vendor = url.searchParams.get('vendor') ?? undefined;
+  if (vendor !== undefined && !SLUG.test(vendor)) throw new HttpError(400, 'invalid_value', 'vendor: not a vendor name');
+  const text = batch.receipt ?? parseCookies(request.headers.get('Cookie'))[RECEIPT_COOKIE];
+  const now = Date.now();
+  const receipt = text === undefined ? null : await edge.eventKeys.readReceipt(text, now);
+  const list = vendor === undefined ? batch.events : batch.events.map((e) => (isObject(e) && e.slug === undefined ? { ...e, slug: vendor } : e));
+  const into = edge.eventQueue === null ? undefined : [];
+  const answer = edge.clientEvents.add(list, {
+    receipt, hadReceipt: text !== undefined, ip: request.headers.get('CF-Connecting-IP') ?? undefined, now, into,
+  });
+  if (into !== undefined && !(await edge.eventQueue.send(into))) {
+    // Nothing of this batch is kept: the client sends it again (its events are not duplicates).
+    edge.events.unsent(into);
+    edge.events.refuse('queue_unavailable', into.length);
+    throw new HttpError(503, 'events_unavailable', `the events queue did not take ${into.length} events: send them again`, { 'Retry-After': '1' });
+  }
+  edge.forwarder?.pump(ctx, now); // delivery runs in ctx.waitUntil, never before this answer
+  return json(202, { accepted: answer.accepted, rejected: answer.refused, duplicates: answer.duplicates, reasons: answer.reasons });
 }

@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 // Must not be newer than the workerd binary; wrangler.toml uses the same date.
 export const COMPATIBILITY_DATE = '2025-09-01';
-// The worker accepts these as vendor names (edge-workers/worker.js uses the same pattern).
+// The worker accepts these as vendor names (edge-workers/vendors.js uses the same pattern).
 const VENDOR_SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const NAME = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 const KEY_ID = /^[0-9a-f]{16}$/;

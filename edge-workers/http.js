@@ -93,6 +93,15 @@ export async function readBodyText(request, maxBytes) {
   }
 }
 
+// A request body's JSON; a 400 invalid_json HttpError when it is not JSON.
+export function parseJsonBody(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, 'invalid_json', `request body: ${e.message}`);
+  }
+}
+
 export function isObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -17,7 +17,8 @@
 // "pong" without waking it. Browsers only listen: any other message closes their socket.
 
 import { DurableObject } from 'cloudflare:workers';
-import { HttpError, bearerMatches, isObject, json, readBodyText } from './http.js';
+import { HttpError, bearerMatches, isObject, json, methodNotAllowed, parseJsonBody, readBodyText } from './http.js';
+import { slugAndPage } from './storefront.js';
 
 export const LIVE_ROUTE = '/v1/live/';
 const MAX_TRANSFORM_BYTES = 16 * 1024; // a POST body; what is broadcast is no larger
@@ -39,12 +40,7 @@ function invalid(message) {
 
 // The transform a POST body holds, checked; throws a 400 HttpError naming the first problem.
 export function readTransform(text) {
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch (e) {
-    throw new HttpError(400, 'invalid_json', `request body: ${e.message}`);
-  }
+  const body = parseJsonBody(text);
   if (!isObject(body)) throw new HttpError(400, 'wrong_type', 'request body: expected a transform object');
   const known = new Set(['section', 'reason', 'version', 'components']);
   const unknown = Object.keys(body).find((k) => !known.has(k));
@@ -85,7 +81,7 @@ function liveStub(env, slug, page) {
 }
 
 // GET /v1/live/<slug>/<page>: hands the upgrade to the page's object.
-export function connect(request, env, slug, page) {
+function connect(request, env, slug, page) {
   if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
     throw new HttpError(426, 'upgrade_required', 'expected a WebSocket upgrade (Upgrade: websocket)', { Upgrade: 'websocket' });
   }
@@ -93,7 +89,7 @@ export function connect(request, env, slug, page) {
 }
 
 // POST /v1/live/<slug>/<page> with the edge token: checks the transform and broadcasts it.
-export async function post(request, env, slug, page) {
+async function post(request, env, slug, page) {
   const stub = liveStub(env, slug, page);
   if (!(await bearerMatches(request.headers.get('Authorization'), env.EDGE_TOKEN))) {
     throw new HttpError(401, 'unauthorized', 'missing or wrong edge token', { 'WWW-Authenticate': 'Bearer' });
@@ -101,6 +97,16 @@ export async function post(request, env, slug, page) {
   const transform = readTransform(await readBodyText(request, MAX_TRANSFORM_BYTES));
   const { delivered, connections } = await stub.broadcast(transform);
   return json(200, { page: `${slug}/${page}`, delivered, connections });
+}
+
+// /v1/live/<slug>/<page>: a browser's socket (for a vendor this edge serves), or a transform
+// posted with the edge token (checked before anything else is read). edge: the worker's Edge.
+export async function liveRoute(edge, request, url, ctx) {
+  const [slug, page] = slugAndPage(url.pathname, LIVE_ROUTE, edge.vendors.slugPattern);
+  if (request.method === 'POST') return post(request, edge.env, slug, page);
+  if (request.method !== 'GET') throw methodNotAllowed('GET, POST');
+  await edge.vendors.layoutConfig(slug, ctx); // an unknown vendor is a 404, not an object
+  return connect(request, edge.env, slug, page);
 }
 
 export class LivePage extends DurableObject {

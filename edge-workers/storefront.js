@@ -44,7 +44,9 @@
 //     workerd's Cache API needs a cache service configured (cacheApiOutbound); without one the
 //     colo tier turns itself off at the first failure.
 
-import { HttpError } from './http.js';
+import { HttpError, parseCookies } from './http.js';
+import { ID_COOKIE, expiredCookies, receiptCookie, setCookie, stickyCookies, visitorOf } from './cookies.js';
+import { RECEIPT_COOKIE, unlistedIn } from './events.js';
 
 export const EDGE_TTL_MS = 30_000;
 const PUBLIC_MAX_AGE_S = 30;
@@ -536,4 +538,62 @@ export class Storefront {
     if (notModified) return new Response(null, { status: 304, headers });
     return new Response(request.method === 'HEAD' ? null : entry.body, { status: 200, headers });
   }
+}
+
+// --- the route -----------------------------------------------------------------------------
+
+export const STOREFRONT_ROUTE = '/v1/storefront/';
+
+// /<prefix><slug>/<page> -> [slug, page], or a 404. slugPattern: the vendor source's names.
+export function slugAndPage(pathname, prefix, slugPattern) {
+  const parts = pathname.slice(prefix.length).split('/');
+  if (parts.length !== 2) throw new HttpError(404, 'not_found', `no route for ${pathname}: expected ${prefix}<slug>/<page>`);
+  if (!slugPattern.test(parts[0])) throw new HttpError(404, 'not_found', 'unknown vendor');
+  if (!PAGE_ID.test(parts[1])) throw new HttpError(404, 'not_found', 'unknown page');
+  return parts;
+}
+
+// GET /v1/storefront/<slug>/<page>. edge: the worker's Edge (engine, vendor source, storefront,
+// events). A Response when the layout is in the edge cache and the config held, else a Promise
+// of one.
+export function storefrontRoute(edge, request, url, ctx) {
+  const [slug, page] = slugAndPage(url.pathname, STOREFRONT_ROUTE, edge.vendors.slugPattern);
+  const config = edge.vendors.heldLayoutConfig(slug, ctx);
+  if (config === undefined) {
+    return edge.vendors.layoutConfig(slug, ctx).then((c) => serveLayout(edge, request, url, slug, page, c, ctx));
+  }
+  return serveLayout(edge, request, url, slug, page, config, ctx);
+}
+
+function serveLayout(edge, request, url, slug, page, config, ctx) {
+  const cookies = parseCookies(request.headers.get('Cookie'));
+  const secure = url.protocol === 'https:';
+  return edge.storefront.serve(request, url, {
+    slug, page, config, engine: edge.engine, cookies, visitor: visitorOf(cookies), ctx,
+    onVisitor: (decision, visitor) => {
+      const set = visitor.minted ? [setCookie(ID_COOKIE, visitor.id, secure)] : [];
+      set.push(...stickyCookies(decision.stickyBucketAssignmentDocs, visitor.stickyDocs, secure));
+      // The experiments that shaped the page (unit: the visitor id). Those the visitor's receipt
+      // lists were recorded before: only the others are exposures now.
+      const entries = decision.assignments.filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
+      if (entries.length === 0) return set;
+      // A returning visitor's receipt, verified before, that lists them all: nothing to wait for.
+      const held = cookies[RECEIPT_COOKIE];
+      if (held !== undefined && unlistedIn(edge.eventKeys.knownReceipt(held, Date.now()), slug, visitor.id, entries)?.length === 0) return set;
+      return edge.eventKeys.receiptFor(slug, visitor.id, entries, held).then(async ({ receipt, changed, unlisted }) => {
+        if (changed) set.push(receiptCookie(receipt, secure));
+        await recordLayoutExposures(edge, slug, unlisted, ctx);
+        return set;
+      });
+    },
+    onKeptOut: () => expiredCookies(cookies, secure),
+  });
+}
+
+// One exposure per [experiment, variation, unit] of a page the storefront served; a Promise on
+// the queue path (Edge.recordMinted).
+function recordLayoutExposures(edge, slug, entries, ctx) {
+  if (entries.length === 0) return undefined;
+  const now = Date.now();
+  return edge.recordMinted(entries.map(([experiment, variation, unit]) => ({ type: 'exposure', slug, experiment, variation, unit, ts: now })), ctx, now);
 }
