@@ -284,3 +284,4 @@ export interface MediaSettings {
  * in Node the default is the core.wasm beside this package.
  */
 export declare function createEngine(options?: { module?: WebAssembly.Module | BufferSource | URL | string }): Promise<Engine>;
+

@@ -3,7 +3,7 @@
 // vendor moving from GrowthBook keeps every user in the same variant.
 //
 // Strings are UTF-8 inside; hashing walks them as UTF-16 code units, as JS charCodeAt does.
-// Unsupported (README "Limits"): decrypt, urlRedirect / urlPatterns targeting (an experiment
+// Unsupported (README "Limits"): urlRedirect / urlPatterns targeting (an experiment
 // with urlPatterns excludes everyone), old-style `url` and `groups` targeting, `include`
 // callbacks, context `overrides`.
 #pragma once

@@ -6,6 +6,7 @@
 
 #include "test_util.h"
 #include "whale/assign.h"
+#include "whale/decrypt.h"
 
 namespace whale {
 namespace {
@@ -70,7 +71,7 @@ TEST(Conformance, FixtureLoads) {
   const std::pair<const char*, size_t> expected[] = {
       {"hash", 15},        {"getBucketRange", 13},         {"chooseVariation", 13}, {"getEqualWeights", 6},
       {"inNamespace", 16}, {"getQueryStringOverride", 16}, {"evalCondition", 248},  {"run", 73},
-      {"feature", 55},     {"stickyBucket", 13},           {"contextualBandit", 35}};
+      {"feature", 55},     {"stickyBucket", 13},           {"contextualBandit", 35}, {"decrypt", 10}};
   for (const auto& [name, n] : expected) EXPECT_EQ(section(name).items().size(), n) << name;
 }
 
@@ -201,6 +202,17 @@ TEST(Conformance, ContextualBandit) {
     const bool ok = same_json(result, c.items()[3]);
     count("contextualBandit", ok);
     EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result);
+  }
+}
+
+// GrowthBook's SDK answers null where decrypting fails; whale::crypto::decrypt an error.
+TEST(Conformance, Decrypt) {
+  for (const value& c : section("decrypt").items()) {
+    const auto got = crypto::decrypt(c.items()[1].as_string(), c.items()[2].as_string());
+    const value& want = c.items()[3];
+    const bool ok = want.is_null() ? !got.ok() : got.ok() && got.value() == want.as_string();
+    count("decrypt", ok);
+    EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << (got.ok() ? got.value() : got.message());
   }
 }
 
