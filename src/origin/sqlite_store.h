@@ -62,6 +62,8 @@ class sqlite_store final : public store {
   result<void> mark_proposal(const std::string& slug, uint64_t id, const std::string& status, const std::string& now) override;
   bool auto_publish(const std::string& slug) override;
   result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now) override;
+  result<bool> take_lease(const std::string&, uint32_t) override { return true; }
+  void release_lease(const std::string&) override {}
 
  private:
   sqlite_store(sqlite3* db, std::string path);

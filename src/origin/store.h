@@ -124,6 +124,9 @@ struct proposal_record {
   std::string updated_at;
 };
 
+// Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a file.
+bool is_postgres_url(const std::string& db);
+
 class store {
  public:
   // Opens (creating if needed) the database and its schema: a `postgres://` or `postgresql://`
@@ -222,6 +225,14 @@ class store {
   // Whether the vendor lets the optimizer publish its proposals (default false).
   virtual bool auto_publish(const std::string& slug) = 0;
   virtual result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now) = 0;
+  // --- jobs across processes (the reweight and the optimizer) ---
+  // Takes the lease `name` for `ttl_s` seconds unless another process holds it unexpired: whether
+  // this process holds it now (taking it again extends it). What it guards runs in one process at a
+  // time among those sharing the database. An SQLite file is served by one process: always granted.
+  virtual result<bool> take_lease(const std::string& name, uint32_t ttl_s) = 0;
+  // Gives the lease back before it expires (nothing when this process does not hold it).
+  virtual void release_lease(const std::string& name) = 0;
+
   // Every vendor that has published, with its latest version.
   std::vector<change> published_vendors() { return changes_since(0); }
 
