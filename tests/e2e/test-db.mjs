@@ -72,7 +72,12 @@ export function psql(url, sql) {
 // The database a suite names by `path`: that path on SQLite, a fresh PostgreSQL database (created
 // now, named after the path) on PostgreSQL. Its origins sign with the key beside the path.
 export function testDb(path) {
-  if (BACKEND !== 'postgres') return path;
+  return BACKEND === 'postgres' ? pgDb(path) : path;
+}
+
+// A fresh PostgreSQL database named after `path`, whatever the backend (tests/e2e/postgres.test.mjs);
+// its origins sign with the key beside the path (keyArgs).
+export function pgDb(path) {
   const { admin } = ensureServer();
   const name = `whale_${basename(path).replace(/\W/g, '_')}_${createHash('sha256').update(path).digest('hex').slice(0, 10)}`;
   psql(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
