@@ -11,10 +11,11 @@
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, isDeepStrictEqual } from 'node:util';
@@ -134,7 +135,10 @@ export function startOrigin({ db, port = 0, edges = [], edgeToken, eventsKey = E
   if (edgeToken) env.WHALE_EDGE_TOKEN = edgeToken;
   if (eventsKey) env.WHALE_EVENTS_KEY = eventsKey;
   else delete env.WHALE_EVENTS_KEY;
-  const child = spawn(bin, ['serve', '--db', db, '--port', String(port), ...edgeArgs, ...args],
+  // A PostgreSQL database (tests/e2e/test-db.mjs) has no key beside it: --key names one.
+  const keyArgs = /^postgres(ql)?:\/\//.test(db) && !args.includes('--key')
+    ? ['--key', join(tmpdir(), `whale-${createHash('sha256').update(db).digest('hex').slice(0, 12)}.key.pem`)] : [];
+  const child = spawn(bin, ['serve', '--db', db, ...keyArgs, '--port', String(port), ...edgeArgs, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env });
   const origin = { child, base: '', port: 0, publicKey: '', keyId: '', stdout: '', stderr: '' };
   child.stderr.on('data', (chunk) => { origin.stderr = (origin.stderr + chunk).slice(-65536); });

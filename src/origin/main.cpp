@@ -58,10 +58,12 @@ constexpr const char* usage_text =
     "                     from /v1/keys\n"
     "  key list           the keys /v1/keys announces, the active one first\n"
     "\n"
-    "  --db PATH          SQLite database (default build/origin/whale.db; created if missing)\n"
+    "  --db PATH|URL      SQLite database (default build/origin/whale.db; created if missing), or a\n"
+    "                     PostgreSQL database, postgres://user@host:port/name (schema created if missing)\n"
     "  --port N           TCP port (default 8788; 0 picks a free one)\n"
     "  --host ADDR        address to listen on (default 127.0.0.1)\n"
-    "  --key PATH         Ed25519 private key, PEM (default: next to the database, created if missing); the\n"
+    "  --key PATH         Ed25519 private key, PEM (default: next to an SQLite database, created if missing;\n"
+    "                     required with PostgreSQL, the same file for every origin process); the\n"
     "                     keys it replaced are in the directory beside it (whale.keys/ for whale.key.pem)\n"
     "  --edge URL         an edge's invalidate endpoint, nudged after each publish (repeatable)\n"
     "  --publish URL      a Cloudflare worker's publish route (https://.../v1/publish), sent each signed\n"
@@ -236,9 +238,15 @@ int manage_principal(principal_kind kind, const options& o) {
   return exit_ok;
 }
 
+// The key beside an SQLite file. A PostgreSQL database has no place on this machine, and every
+// origin process sharing it must sign with one key: --key names it (empty here).
 std::string default_key_path(const std::string& db) {
+  if (is_postgres_url(db)) return "";
   return std::filesystem::path(db).replace_extension(".key.pem").string();
 }
+
+constexpr const char* key_required = "--key PATH is required with a PostgreSQL database (the same key file for every "
+                                     "origin process sharing it)";
 
 void print_keys(keyring& ring) {
   for (const announced_key& k : ring.announced()) {
@@ -255,6 +263,7 @@ int manage_keys(const options& o) {
     return usage("expected: key list|add|rotate, or key retire <key_id>");
   }
   const std::string key_path = o.key.empty() ? default_key_path(o.db) : o.key;
+  if (key_path.empty()) return usage(key_required);
   if (verb == "add" || verb == "rotate") {
     if (verb == "add") {  // the active key exists before a next one
       if (auto ring = keyring::open(key_path); !ring) return failed(ring.message());
@@ -317,6 +326,7 @@ void check_in_background(store& db, const std::atomic<bool>& stopping) {
 
 int serve(options& o) {
   if (o.positional.size() != 1) return usage("serve takes no arguments");
+  if (o.key.empty() && is_postgres_url(o.db)) return usage(key_required);
   // SIGINT and SIGTERM are taken by one thread that stops the server; every thread started
   // from here on inherits the blocked mask.
   sigset_t stop_signals;

@@ -49,6 +49,8 @@ constexpr size_t max_event_batch_bytes = 1024 * 1024;
 // The timer proposes again for a vendor once every arm of its last published proposal has this
 // many units (the proposal's bandit minUnits).
 constexpr uint64_t optimizer_min_units = 100;
+// A vendor's job lease (server::impl::job_lease) bounds how long a crashed holder blocks the others.
+constexpr uint32_t job_lease_s = 300;
 
 }  // namespace
 
@@ -70,6 +72,13 @@ namespace {
 // A write the database refused (busy, full, damaged): 503 with Retry-After, so that an edge
 // retries the batch later rather than treating it as refused.
 constexpr const char* storage_retry_after_s = "5";
+
+// A vendor's reweight or optimizer run is under way in another origin process (its job lease).
+void job_running(Response& res, std::string_view message) {
+  res.set_header("Retry-After", "1");
+  send_error(res, 409, "job_running", message);
+}
+
 void storage_unavailable(Response& res, std::string_view message) {
   res.set_header("Retry-After", storage_retry_after_s);
   send_error(res, 503, "storage_unavailable", message);
@@ -430,8 +439,29 @@ struct server::impl {
                             ",\"signature\":" + std::to_string(refused.signature) + "}}");
   }
 
-  result<reweight_outcome> reweight(const std::string& slug) {
+  // The name of a vendor's job lease: its reweights and optimizer runs, one at a time across the
+  // origin processes sharing a database (store::take_lease); in this process reweight_mutex.
+  static std::string job_lease(const std::string& slug) { return "jobs:" + slug; }
+
+  // Gives a lease back when it goes out of scope.
+  struct lease_release {
+    store& db;
+    std::string name;
+    ~lease_release() { db.release_lease(name); }
+  };
+
+  // Takes the vendor's job lease; false (and `*busy` set) when another process holds it.
+  result<bool> take_job(const std::string& slug, bool* busy) {
+    WHALE_TRY(const bool mine, db.take_lease(job_lease(slug), job_lease_s));
+    if (!mine && busy != nullptr) *busy = true;
+    return mine;
+  }
+
+  result<reweight_outcome> reweight(const std::string& slug, bool* busy = nullptr) {
     std::lock_guard<std::mutex> lock(reweight_mutex);
+    WHALE_TRY(const bool mine, take_job(slug, busy));
+    if (!mine) return fail(error_code::internal, "another origin process is running " + slug + "'s reweight or optimizer");
+    const lease_release release{db, job_lease(slug)};
     result<reweight_outcome> outcome = reweight_vendor(db, slug, now_iso(), [this](snapshot& s) { return sign(s); });
     if (!outcome) return outcome;
     for (const std::string& status : outcome->statuses) stats.reweight(status);
@@ -445,7 +475,9 @@ struct server::impl {
   void post_reweight(const Request& req, Response& res) {
     const std::string slug = req.matches[1];
     if (!authorize(req, res, principal_kind::vendor, slug)) return;
-    result<reweight_outcome> outcome = reweight(slug);
+    bool busy = false;
+    result<reweight_outcome> outcome = reweight(slug, &busy);
+    if (busy) return job_running(res, outcome.message());
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
       return send_error(res, 500, "internal", outcome.message());
@@ -604,8 +636,11 @@ struct server::impl {
 
   // Proposes under the reweight lock: a reweight publishes from the snapshot it read, so the two
   // must not interleave.
-  result<propose_outcome> propose(const std::string& slug, const propose_request& request) {
+  result<propose_outcome> propose(const std::string& slug, const propose_request& request, bool* busy = nullptr) {
     std::lock_guard<std::mutex> lock(reweight_mutex);
+    WHALE_TRY(const bool mine, take_job(slug, busy));
+    if (!mine) return fail(error_code::internal, "another origin process is running " + slug + "'s reweight or optimizer");
+    const lease_release release{db, job_lease(slug)};
     result<propose_outcome> outcome =
         propose_layout(db, slug, request, now_iso(), [this](snapshot& s) { return sign(s); });
     if (!outcome) return outcome;
@@ -635,7 +670,9 @@ struct server::impl {
         (std::string(name) == "page" ? request.page : request.section) = v->as_string();
       }
     }
-    result<propose_outcome> outcome = propose(slug, request);
+    bool busy = false;
+    result<propose_outcome> outcome = propose(slug, request, &busy);
+    if (busy) return job_running(res, outcome.message());
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
       return send_error(res, 500, "internal", outcome.message());
@@ -675,6 +712,23 @@ struct server::impl {
     send_json(res, 200, *applied);
   }
 
+  // One round of the timer. Among origin processes sharing a database one runs it per period: the
+  // lease "timer" is kept (not given back) for the period, so the others' timers find it held.
+  // A vendor whose job another process is running (a manual reweight) is left to it.
+  void run_jobs() {
+    result<bool> mine = db.take_lease("timer", static_cast<uint32_t>(options.reweight_every_s));
+    if (!mine || !*mine) return;
+    for (const change& c : db.changes_since(0)) {
+      bool busy = false;
+      result<reweight_outcome> outcome = reweight(c.slug, &busy);
+      if (busy) continue;
+      if (!outcome) log_event("reweight_failed", c.slug, ",\"detail\":" + json_string(outcome.message()));
+      if (!ready_to_propose(db, c.slug, optimizer_min_units)) continue;
+      result<propose_outcome> proposed = propose(c.slug, {}, &busy);
+      if (!proposed && !busy) log_event("optimizer_failed", c.slug, ",\"detail\":" + json_string(proposed.message()));
+    }
+  }
+
   // Every reweight_every_s seconds, reweights every vendor that has published, then lets the
   // optimizer propose (and publish) for the vendors who opted in.
   void start_timer() {
@@ -683,13 +737,7 @@ struct server::impl {
       std::unique_lock<std::mutex> lock(timer_mutex);
       while (!timer_wake.wait_for(lock, std::chrono::seconds(options.reweight_every_s), [this] { return stopping; })) {
         lock.unlock();
-        for (const change& c : db.changes_since(0)) {
-          result<reweight_outcome> outcome = reweight(c.slug);
-          if (!outcome) log_event("reweight_failed", c.slug, ",\"detail\":" + json_string(outcome.message()));
-          if (!ready_to_propose(db, c.slug, optimizer_min_units)) continue;
-          result<propose_outcome> proposed = propose(c.slug, {});
-          if (!proposed) log_event("optimizer_failed", c.slug, ",\"detail\":" + json_string(proposed.message()));
-        }
+        run_jobs();
         lock.lock();
       }
     });

@@ -1,20 +1,18 @@
-// The origin's storage: one SQLite file in WAL mode with synchronous=FULL, so that a write the
-// origin acknowledged (a 2xx) is on disk before the answer leaves and survives kill -9.
-// One connection guarded by a mutex: every call is a short transaction.
+// The origin's storage: one interface, two backends (docs/origin.md, "Storage and durability" and
+// "PostgreSQL"). Every call is a short transaction; a write the origin acknowledged (a 2xx) is
+// durable before the answer leaves. sqlite_store.h is the embedded default, pg_store.h the
+// database several origin processes share.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "whale/result.h"
-
-struct sqlite3;
 
 namespace whale::origin {
 
@@ -126,121 +124,118 @@ struct proposal_record {
   std::string updated_at;
 };
 
+// Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a file.
+bool is_postgres_url(const std::string& db);
+
 class store {
  public:
-  // Opens (creating if needed) the database at `path` and its schema.
-  static result<std::unique_ptr<store>> open(const std::string& path);
-  ~store();
+  // Opens (creating if needed) the database and its schema: a `postgres://` or `postgresql://`
+  // URL opens PostgreSQL, anything else is the path of an SQLite file.
+  static result<std::unique_ptr<store>> open(const std::string& db);
+  virtual ~store() = default;
 
   // --- principals and their tokens (table tokens; docs/origin.md, "Rotating tokens") ---
   // Registers a vendor or an edge with its first token (the SHA-256 of it); fails if the name exists.
-  result<void> add_principal(principal_kind kind, const std::string& name, const std::string& token_hash,
-                             const std::string& now);
+  virtual result<void> add_principal(principal_kind kind, const std::string& name, const std::string& token_hash,
+                                     const std::string& now) = 0;
   // Whose token this is, when it is one of a principal's unexpired tokens. Read from the database
   // on every call (nothing cached), so a rotate or revoke by another process counts from the next
   // request. A database that cannot answer is a failure (a storage fault), not an unknown token.
-  result<std::optional<principal>> find_token(const std::string& token_hash);
+  virtual result<std::optional<principal>> find_token(const std::string& token_hash) = 0;
   // Gives the principal a new token; its other tokens expire `grace_s` seconds from now (those
   // expiring sooner keep their time). not_found when there is no such principal.
-  result<void> rotate_token(principal_kind kind, const std::string& name, const std::string& token_hash,
-                            uint32_t grace_s);
+  virtual result<void> rotate_token(principal_kind kind, const std::string& name, const std::string& token_hash,
+                                    uint32_t grace_s) = 0;
   // Deletes every token of the principal at once; how many. not_found when there is no such principal.
-  result<uint64_t> revoke_tokens(principal_kind kind, const std::string& name);
+  virtual result<uint64_t> revoke_tokens(principal_kind kind, const std::string& name) = 0;
 
   // Re-signs, in one transaction, every stored snapshot signed by `key_id` (`sign` fills in the
   // signature and key_id); how many. Retiring a signing key leaves no snapshot that names it.
-  result<uint64_t> resign_snapshots(const std::string& key_id, const std::function<result<void>(snapshot&)>& sign);
+  virtual result<uint64_t> resign_snapshots(const std::string& key_id, const std::function<result<void>(snapshot&)>& sign) = 0;
 
-  result<void> put_draft(const std::string& slug, const std::string& body, const std::string& now);
-  std::optional<draft> get_draft(const std::string& slug);
+  virtual result<void> put_draft(const std::string& slug, const std::string& body, const std::string& now) = 0;
+  virtual std::optional<draft> get_draft(const std::string& slug) = 0;
 
   // Publishes the vendor's draft as its next version in one transaction: not_found when there is
   // no draft. With a non-empty idempotency key, a key seen before for this vendor returns the
   // response stored with it and publishes nothing.
-  result<publish_outcome> publish(const std::string& slug, const std::string& idempotency_key, const std::string& now,
-                                  const snapshot_finisher& finish);
+  virtual result<publish_outcome> publish(const std::string& slug, const std::string& idempotency_key, const std::string& now,
+                                          const snapshot_finisher& finish) = 0;
 
   // How many versions each vendor keeps (default 50, at least 1): every publish deletes the vendor's
   // snapshots older than the last `n`, in its transaction. The current version is always kept.
-  void keep_snapshots(uint64_t n);
+  virtual void keep_snapshots(uint64_t n) = 0;
 
   // Whether a revalidate with this Idempotency-Key is remembered for the vendor (a replay).
-  bool remembers(const std::string& slug, const std::string& idempotency_key);
+  virtual bool remembers(const std::string& slug, const std::string& idempotency_key) = 0;
 
   // The vendor's snapshot of `version`, or its latest when `version` is 0.
   // Nothing when there is no such snapshot; a failure (internal) when the database could not say.
-  result<std::optional<snapshot>> find_snapshot(const std::string& slug, uint64_t version);
+  virtual result<std::optional<snapshot>> find_snapshot(const std::string& slug, uint64_t version) = 0;
   // The latest version of every vendor published after `seq`, in publish order.
-  std::vector<change> changes_since(uint64_t seq);
+  virtual std::vector<change> changes_since(uint64_t seq) = 0;
   // The vendor's latest version and its seq (no body read); nullopt when nothing is published.
-  std::optional<change> latest_of(const std::string& slug);
+  virtual std::optional<change> latest_of(const std::string& slug) = 0;
 
   // --- storage health ---
   // PRAGMA quick_check of the whole file, on a read-only connection of its own (the serving
   // connection is not held meanwhile): ok, or the first problems it names. What it finds is also
   // kept for health(). Minutes on a large file: run at start, not per request. Setting `*cancel`
   // stops it early (an unfinished check reports nothing).
-  result<void> quick_check(const std::atomic<bool>* cancel = nullptr);
+  virtual result<void> quick_check(const std::atomic<bool>* cancel = nullptr) = 0;
   // Cheap: a read on the serving connection, and the last quick_check's finding; ok or what is wrong.
-  result<void> health();
+  virtual result<void> health() = 0;
 
   // --- bandits (docs/bandits.md) ---
   // Stores a batch in one transaction; events whose event_id is already stored are duplicates.
-  result<ingest_counts> ingest_events(const std::vector<event_record>& events, const std::string& now);
+  virtual result<ingest_counts> ingest_events(const std::vector<event_record>& events, const std::string& now) = 0;
   // Deletes raw events received more than `retention_days` ago (0: keeps them); how many. The
   // aggregates (exposures, conversions, arm_stats) are kept.
-  result<uint64_t> expire_events(uint32_t retention_days);
-  uint64_t event_count();  // raw events stored (a full count: for tests and benches, not per request)
+  virtual result<uint64_t> expire_events(uint32_t retention_days) = 0;
+  virtual uint64_t event_count() = 0;  // raw events stored (a full count: for tests and benches, not per request)
   // Per (experiment, variation) aggregates of the vendor, every experiment when `experiment` is empty.
-  std::vector<arm_stat> arm_stats_of(const std::string& slug, const std::string& experiment = "");
+  virtual std::vector<arm_stat> arm_stats_of(const std::string& slug, const std::string& experiment = "") = 0;
   // Units first exposed after the exposures rowid `mark`, per variation.
-  std::vector<arm_stat> exposures_since(const std::string& slug, const std::string& experiment, uint64_t mark);
-  uint64_t exposure_mark();
+  virtual std::vector<arm_stat> exposures_since(const std::string& slug, const std::string& experiment, uint64_t mark) = 0;
+  virtual uint64_t exposure_mark() = 0;
   // The reweight history of the vendor, oldest first (every experiment when `experiment` is empty).
-  std::vector<bandit_record> bandit_history_of(const std::string& slug, const std::string& experiment = "");
-  std::vector<bandit_flag> bandit_flags_of(const std::string& slug);
+  virtual std::vector<bandit_record> bandit_history_of(const std::string& slug, const std::string& experiment = "") = 0;
+  virtual std::vector<bandit_flag> bandit_flags_of(const std::string& slug) = 0;
   // Records attempts that published nothing (SRM flags) with their flags, in one transaction.
-  result<void> record_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
+  virtual result<void> record_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags) = 0;
   // Publishes `body` (already validated) as the vendor's next version with the extras, in one
   // transaction.
-  result<publish_outcome> publish_body(const std::string& slug, const std::string& body, const std::string& now,
-                                       const snapshot_finisher& finish, publish_extras extras);
+  virtual result<publish_outcome> publish_body(const std::string& slug, const std::string& body, const std::string& now,
+                                               const snapshot_finisher& finish, publish_extras extras) = 0;
   // Removes the SRM flag of an experiment and records an "srm_cleared" history row (the flag's
   // chi-square and p, the feature and rule of the experiment's last row, the current exposure
   // mark: the next SRM window starts here). not_found when the experiment is not flagged.
-  result<bandit_flag> clear_flag(const std::string& slug, const std::string& experiment, const std::string& now);
+  virtual result<bandit_flag> clear_flag(const std::string& slug, const std::string& experiment, const std::string& now) = 0;
 
   // --- the optimizer (docs/optimizer.md) ---
   // Stores a draft proposal; its experiment key is experiment_key(id).
-  result<proposal_record> add_proposal(const std::string& slug, const std::string& body, uint64_t based_on,
-                                       const std::string& now,
-                                       const std::function<std::string(uint64_t id)>& experiment_key);
+  virtual result<proposal_record> add_proposal(const std::string& slug, const std::string& body, uint64_t based_on,
+                                               const std::string& now,
+                                               const std::function<std::string(uint64_t id)>& experiment_key) = 0;
   // The vendor's proposals, newest first.
-  std::vector<proposal_record> proposals_of(const std::string& slug);
+  virtual std::vector<proposal_record> proposals_of(const std::string& slug) = 0;
   // Nothing when there is no such proposal; a failure (internal) when the database could not say.
-  result<std::optional<proposal_record>> find_proposal(const std::string& slug, uint64_t id);
-  result<void> mark_proposal(const std::string& slug, uint64_t id, const std::string& status, const std::string& now);
+  virtual result<std::optional<proposal_record>> find_proposal(const std::string& slug, uint64_t id) = 0;
+  virtual result<void> mark_proposal(const std::string& slug, uint64_t id, const std::string& status, const std::string& now) = 0;
   // Whether the vendor lets the optimizer publish its proposals (default false).
-  bool auto_publish(const std::string& slug);
-  result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now);
+  virtual bool auto_publish(const std::string& slug) = 0;
+  virtual result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now) = 0;
+  // --- jobs across processes (the reweight and the optimizer) ---
+  // Takes the lease `name` for `ttl_s` seconds unless another process holds it unexpired: whether
+  // this process holds it now (taking it again extends it). What it guards runs in one process at a
+  // time among those sharing the database. An SQLite file is served by one process: always granted.
+  virtual result<bool> take_lease(const std::string& name, uint32_t ttl_s) = 0;
+  // Gives the lease back before it expires (nothing when this process does not hold it).
+  virtual void release_lease(const std::string& name) = 0;
+
   // Every vendor that has published, with its latest version.
   std::vector<change> published_vendors() { return changes_since(0); }
 
- private:
-  result<void> insert_snapshot(const snapshot& snap);
-  result<void> insert_bandits(const std::vector<bandit_record>& records, const std::vector<bandit_flag>& flags);
-  result<void> migrate();
-  result<void> migrate_tokens();
-  bool principal_exists(principal_kind kind, const std::string& name);
-  store(sqlite3* db, std::string path);
-  result<void> exec(const char* sql);
-  bool next_snapshot(const std::string& slug, snapshot& snap);
-  sqlite3* db_;
-  std::string path_;
-  uint64_t keep_snapshots_ = 50;
-  std::mutex mutex_;
-  std::mutex fault_mutex_;
-  std::string fault_;  // what the last quick_check found wrong; empty when nothing
 };
 
 }  // namespace whale::origin

@@ -14,6 +14,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testDb } from './test-db.mjs';
 import {
   ORIGIN_BIN, WORKERD, addPrincipal, eventIdOf, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
 } from '../../scripts/stack.mjs';
@@ -21,7 +22,7 @@ import {
 const SLUG = 'minimal';
 const HARBOR = 'green-harbor';  // vertical grocery: the collective priors
 const work = mkdtempSync(join(tmpdir(), 'whale-bandit-'));
-const db = join(work, 'origin.db');
+const db = testDb(join(work, 'origin.db'));
 const tokens = {};
 let origin = null;
 let edge = null;
@@ -295,7 +296,7 @@ test('a bandit without a prior starts from the collective prior of its vertical'
 });
 
 test('the timer reweights on its own (--reweight-every 1)', async () => {
-  const timerDb = join(work, 'timer.db');
+  const timerDb = testDb(join(work, 'timer.db'));
   const timerTokens = { edge: addPrincipal('edge', 'edges', timerDb), vendor: addPrincipal('vendor', SLUG, timerDb) };
   const timed = await startOrigin({ db: timerDb, args: ['--reweight-every', '1'] });
   try {

@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { EVENTS_KEY, signEvents } from '../../scripts/stack.mjs';
+import { keyArgs, testDb } from './test-db.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ORIGIN = process.env.WHALE_ORIGIN ?? join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin');
@@ -25,7 +26,7 @@ const SCREENSHOT = join(REPO, 'build', 'dashboard.png');
 const STARTUP_MS = 20000;
 
 const work = mkdtempSync(join(tmpdir(), 'whale-dashboard-'));
-const db = join(work, 'whale.db');
+const db = testDb(join(work, 'whale.db'));
 let child = null;
 let base = '';
 const tokens = {};
@@ -41,7 +42,7 @@ before(async () => {
   tokens.other = addPrincipal('vendor', 'other-vendor');
   tokens.edge = addPrincipal('edge', 'edge-1');
   tokens.harbor = addPrincipal('vendor', 'green-harbor');
-  child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHALE_EVENTS_KEY: EVENTS_KEY } });
+  child = spawn(ORIGIN, ['serve', '--db', db, ...keyArgs(db), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WHALE_EVENTS_KEY: EVENTS_KEY } });
   let stdout = '', stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
   base = await new Promise((ok, fail) => {

@@ -12,12 +12,13 @@ import { createPublicKey, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testDb } from './test-db.mjs';
 import { ORIGIN_BIN, addPrincipal, publish, readConfig, request, signEvents, startOrigin, stop } from '../../scripts/stack.mjs';
 
 const DRAFTS = 'gh-drafts';  // keeps proposals as drafts
 const AUTO = 'gh-auto';      // opted in: proposals are published
 const work = mkdtempSync(join(tmpdir(), 'whale-optimizer-'));
-const db = join(work, 'origin.db');
+const db = testDb(join(work, 'origin.db'));
 const tokens = {};
 let origin = null;
 let eventSeq = 0;

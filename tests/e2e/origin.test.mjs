@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keyArgs, testDb } from './test-db.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ORIGIN = process.env.WHALE_ORIGIN ?? join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin');
@@ -54,7 +55,7 @@ function addPrincipal(kind, name, db) {
 // Starts `whale-origin serve` on a free port; resolves when it prints where it listens.
 // Without the revalidate rate limit (tests/e2e/origin-bounds.test.mjs tests it): the suite publishes in bursts.
 async function startOrigin(db, args = [], env = {}) {
-  const child = spawn(ORIGIN, ['serve', '--db', db, '--port', '0', '--revalidate-rate', '0', ...args], {
+  const child = spawn(ORIGIN, ['serve', '--db', db, ...keyArgs(db), '--port', '0', '--revalidate-rate', '0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
@@ -139,7 +140,7 @@ before(async () => {
     });
   });
   await new Promise((r) => edgeStub.listen(0, '127.0.0.1', r));
-  const db = join(work, 'main.db');
+  const db = testDb(join(work, 'main.db'));
   tokens.acme = addPrincipal('vendor', 'acme', db);
   tokens.other = addPrincipal('vendor', 'other', db);
   tokens.edge = addPrincipal('edge', 'edge-1', db);
@@ -156,7 +157,7 @@ after(async () => {
 });
 
 test('cli: tokens are printed once, bad use exits 2, a taken name exits 1', () => {
-  const db = join(work, 'cli.db');
+  const db = testDb(join(work, 'cli.db'));
   const token = addPrincipal('vendor', 'flora-distro', db);
   assert.notEqual(addPrincipal('vendor', 'flora-two', db), token);
   assert.equal(cli(['vendor', 'add', 'flora-distro', '--db', db]).status, 1);
@@ -370,7 +371,7 @@ test('metrics and structured logs', async () => {
 });
 
 test('kill -9 in the middle of a write burst loses no acknowledged write', async () => {
-  const db = join(work, 'burst.db');
+  const db = testDb(join(work, 'burst.db'));
   const writers = ['w0', 'w1', 'w2', 'w3'].map((slug) => ({ slug, token: addPrincipal('vendor', slug, db), acked: [] }));
   const edge = addPrincipal('edge', 'edge-burst', db);
   const first = await startOrigin(db);
