@@ -20,7 +20,7 @@
 // Then the cadence table: per cadence (visitors per reweight), the batched whale rule beside the
 // Gaussian peer on the same seeds, their ratio, and the paired difference with its standard error.
 //
-//   node bench/bandit-sim.mjs [--visitors 100000] [--seeds 10] [--period 5000] [--cadence-seeds 20]
+//   node bench/bandit-sim.mjs [--visitors 100000] [--seeds 10] [--period 5000] [--cadence-seeds 40]
 //                             [--cadences 1000,5000,10000,20000] [--out build/bandit-sim.svg]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -280,7 +280,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, svgPlot(results, { visitors, seeds }));
   console.log(`plot: ${out}`);
-  const cadenceSeeds = Number(arg('cadence-seeds', 20));
+  const cadenceSeeds = Number(arg('cadence-seeds', 40));
   const cadences = arg('cadences', CADENCES.join(',')).split(',').map(Number);
   const rows = compareCadences(engine, { visitors, seeds: cadenceSeeds, cadences });
   console.log(`\nper cadence, ${visitors} visitors, seeds 1..${cadenceSeeds}, whale rule ${JSON.stringify(WHALE_RULE)}`);
