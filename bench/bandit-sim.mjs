@@ -1,28 +1,32 @@
-// Bandit simulation (issue 6, §6): three arms with true conversion rates 4%, 5%, 6%, and
-// cumulative (pseudo-)regret plus the share of traffic on the best arm for
+// Bandit simulation (issue 6, §6; issue 14, §3): three arms with true conversion rates 4%, 5%,
+// 6%, and cumulative (pseudo-)regret plus the share of traffic on the best arm for
 //   - whale TS:      our Thompson sampling through the glue's wasm: engine.thompsonChoose per
 //                    visitor over Beta(1 + conversions, 1 + misses) posteriors, updated after
 //                    EVERY visitor (immediate feedback; the seed of each draw is "<run>:<visitor>");
 //   - uniform:       a fixed 1/3 split (classic A/B/C test);
-//   - Gaussian TS:   a sampler like GrowthBook's bandits, written from its description: every
-//                    `period` visitors the weights become P(arm is best) estimated by Monte Carlo
-//                    from a normal approximation of each arm's rate, N(p̂, p̂(1 − p̂)/n); equal weights
-//                    until the first update (the exploratory stage); weights floored at 1% (our
-//                    reading of its minimum); visitors are split by the current weights;
-//   - whale TS, batched: our Beta posteriors at the same cadence as the Gaussian sampler
-//                    (engine.banditWeights with the same floor), so the update cadence is not
-//                    confounded with the model.
-// Conversions and weighted picks use a seeded mulberry32 PRNG, so a run is reproducible.
+//   - Gaussian TS:   the peer, a sampler like GrowthBook's bandits (gbstats): every `period`
+//                    visitors the weights become P(arm is best) estimated from 10 000 Monte-Carlo
+//                    draws of a normal approximation of each arm's rate, N(p̂, p̂(1 − p̂)/n); equal
+//                    weights until the first update (the exploratory stage); floored at 1% (the
+//                    same additive floor as ours); visitors are split by the current weights.
+//                    gbstats defaults to top-two, which explores more and regrets far more here:
+//                    the peer is the stronger, plain P(best);
+//   - whale TS, batched: the origin's reweighting rule (WHALE_RULE) at the same cadence as the
+//                    peer, so the update cadence is not confounded with the model.
+// Every policy of one seed sees the same visitors and the same outcome per arm (common random
+// numbers, see streams), so the paired difference of two policies is measured with little noise.
 // Regret is expected regret: sum over visitors of (best rate − rate of the arm shown).
 //
-//   node bench/bandit-sim.mjs [--visitors 100000] [--seeds 10] [--period 5000] [--out build/bandit-sim.svg]
+// Then the cadence table: per cadence (visitors per reweight), the batched whale rule beside the
+// Gaussian peer on the same seeds, their ratio, and the paired difference with its standard error.
+//
+//   node bench/bandit-sim.mjs [--visitors 100000] [--seeds 10] [--period 5000] [--cadence-seeds 40]
+//                             [--cadences 1000,5000,10000,20000] [--out build/bandit-sim.svg]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createEngine } from '../js-glue/index.js';
 
 export const RATES = [0.04, 0.05, 0.06];
-const BEST = Math.max(...RATES);
-const BEST_ARM = RATES.indexOf(BEST);
 
 // mulberry32: a small seeded 32-bit PRNG, uniform in [0, 1).
 export function mulberry32(seed) {
@@ -76,10 +80,50 @@ function gaussianWeights(conversions, units, rand, draws) {
 
 export const POLICIES = ['whale TS', 'uniform', 'Gaussian TS (GrowthBook-like)', 'whale TS, batched'];
 
-// One run of one policy; returns { regret, bestShare, curve: [[visitor, cumulative regret]...] }.
-export function runPolicy(engine, policy, { visitors, seed, period = 5000, floor = 0.01, draws = 1000, every = 1000 }) {
-  const rand = mulberry32(seed * 2654435761 + POLICIES.indexOf(policy));
-  const k = RATES.length;
+// How the batched whale policy turns Beta posteriors into traffic weights (docs/bandits.md,
+// "Reweighting"): P(best) (or top-two) from `draws` Monte-Carlo draws of
+// Beta(prior.alpha + conversions, prior.beta + misses), raised to `power` and renormalized
+// (power 1: plain P(best)), then the additive floor. The origin's default.
+export const WHALE_RULE = Object.freeze({ draws: 10000, floor: 0.01, topTwo: false, power: 1.5, prior: [1, 1] });
+// The Gaussian peer's draws and floor (GrowthBook's gbstats: 1e4 samples, 1% minimum weight).
+export const GAUSSIAN_RULE = Object.freeze({ draws: 10000, floor: 0.01 });
+
+// P(best)^power, renormalized: power > 1 moves traffic from arms that are unlikely to be best to
+// the likely best one (power 1 is the identity).
+export function sharpened(p, power) {
+  if (power === 1) return p;
+  const raised = p.map((x) => x ** power);
+  const sum = raised.reduce((a, b) => a + b, 0);
+  return raised.map((x) => x / sum);
+}
+
+export function whaleWeights(engine, conversions, units, rule, seed) {
+  const [a0, b0] = rule.prior;
+  const arms = conversions.map((c, i) => ({ alpha: a0 + c, beta: b0 + units[i] - c }));
+  const p = engine.banditWeights(arms, { seed, draws: rule.draws, floor: 0, topTwo: rule.topTwo });
+  return floored(sharpened(p, rule.power), rule.floor);
+}
+
+// Independent streams of one seed. Every policy sees the same visitor stream (the uniforms that
+// pick an arm) and the same outcome stream per arm (the j-th unit shown arm a converts or not
+// whatever the policy), so two policies run on one seed differ only by their decisions: common
+// random numbers, which make the paired difference of their regrets far less noisy.
+function streams(seed, policy, rates) {
+  const base = Math.imul(seed, 2654435761) >>> 0;
+  return {
+    visitor: mulberry32(base ^ 0x9e3779b9),
+    outcome: rates.map((_, a) => mulberry32(base + 0x632be5ab * (a + 1))),
+    model: mulberry32(base + 0x85ebca6b * (POLICIES.indexOf(policy) + 1)),
+  };
+}
+
+// One run of one policy; returns { regret, bestShare, curve: [[visitor, cumulative regret]...],
+// units, found } (found: the arm the policy favours at the end, the largest weight or the most
+// units, is the best one).
+export function runPolicy(engine, policy, { visitors, seed, period = 5000, rule = WHALE_RULE, peer = GAUSSIAN_RULE, rates = RATES, every = 1000 }) {
+  const rand = streams(seed, policy, rates);
+  const best = Math.max(...rates);
+  const k = rates.length;
   const conversions = new Array(k).fill(0);
   const units = new Array(k).fill(0);
   let weights = new Array(k).fill(1 / k);
@@ -88,35 +132,34 @@ export function runPolicy(engine, policy, { visitors, seed, period = 5000, floor
   const curve = [[0, 0]];
   for (let v = 0; v < visitors; v++) {
     if ((policy === POLICIES[2] || policy === POLICIES[3]) && v > 0 && v % period === 0) {
-      if (policy === POLICIES[2]) {
-        weights = floored(gaussianWeights(conversions, units, rand, draws), floor);
-      } else {
-        const arms = conversions.map((c, i) => ({ alpha: 1 + c, beta: 1 + units[i] - c }));
-        weights = engine.banditWeights(arms, { seed: `sim:${seed}:${v}`, draws, floor });
-      }
+      weights = policy === POLICIES[2]
+        ? floored(gaussianWeights(conversions, units, rand.model, peer.draws), peer.floor)
+        : whaleWeights(engine, conversions, units, rule, `sim:${seed}:${v}`);
     }
     let arm;
     if (policy === POLICIES[0]) {
       const arms = conversions.map((c, i) => ({ alpha: 1 + c, beta: 1 + units[i] - c }));
       arm = engine.thompsonChoose(arms, `sim:${seed}:${v}`);
     } else {
-      arm = pick(weights, rand);
+      arm = pick(weights, rand.visitor);
     }
     units[arm]++;
-    if (rand() < RATES[arm]) conversions[arm]++;
-    regret += BEST - RATES[arm];
-    if (arm === BEST_ARM) onBest++;
+    if (rand.outcome[arm]() < rates[arm]) conversions[arm]++;
+    regret += best - rates[arm];
+    if (rates[arm] === best) onBest++;
     if ((v + 1) % every === 0 || v + 1 === visitors) curve.push([v + 1, regret]);
   }
-  return { regret, bestShare: onBest / visitors, curve, units };
+  const favoured = policy === POLICIES[2] || policy === POLICIES[3] ? weights : units;
+  const found = rates[favoured.indexOf(Math.max(...favoured))] === best;
+  return { regret, bestShare: onBest / visitors, curve, units, found };
 }
 
 // Averages each policy over seeds 1..seeds.
-export function simulate(engine, { visitors = 100000, seeds = 3, period = 5000, policies = POLICIES } = {}) {
+export function simulate(engine, { visitors = 100000, seeds = 3, period = 5000, policies = POLICIES, rule = WHALE_RULE } = {}) {
   const out = [];
   for (const policy of policies) {
     const runs = [];
-    for (let s = 1; s <= seeds; s++) runs.push(runPolicy(engine, policy, { visitors, seed: s, period }));
+    for (let s = 1; s <= seeds; s++) runs.push(runPolicy(engine, policy, { visitors, seed: s, period, rule }));
     const curve = runs[0].curve.map(([x], j) => [x, runs.reduce((sum, r) => sum + r.curve[j][1], 0) / seeds]);
     out.push({
       policy,
@@ -128,6 +171,47 @@ export function simulate(engine, { visitors = 100000, seeds = 3, period = 5000, 
     });
   }
   return out;
+}
+
+export const CADENCES = [1000, 5000, 10000, 20000];
+
+const average = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+// Standard error of the mean (sample standard deviation / sqrt(n)).
+const stderr = (xs) => Math.sqrt(xs.reduce((a, x) => a + (x - average(xs)) ** 2, 0) / (xs.length - 1) / xs.length);
+
+// Per cadence, the batched whale rule against the Gaussian sampler on the same seeds (common
+// random numbers): mean regrets, their ratio, and the paired difference (whale - Gaussian) with
+// its standard error; found, foundPeer: the share of runs that end favouring the best arm.
+export function compareCadences(engine, { visitors = 100000, seeds = 20, cadences = CADENCES, rule = WHALE_RULE, peer = GAUSSIAN_RULE, rates = RATES } = {}) {
+  return cadences.map((period) => {
+    const ours = [];
+    const theirs = [];
+    let found = 0;
+    let foundPeer = 0;
+    for (let s = 1; s <= seeds; s++) {
+      const w = runPolicy(engine, POLICIES[3], { visitors, seed: s, period, rule, rates, every: visitors });
+      ours.push(w.regret);
+      const g = runPolicy(engine, POLICIES[2], { visitors, seed: s, period, peer, rates, every: visitors });
+      theirs.push(g.regret);
+      if (w.found) found++;
+      if (g.found) foundPeer++;
+    }
+    const diff = ours.map((x, i) => x - theirs[i]);
+    return {
+      period, whale: average(ours), gaussian: average(theirs), ratio: average(ours) / average(theirs),
+      diff: average(diff), diffSe: seeds > 1 ? stderr(diff) : 0, found: found / seeds, foundPeer: foundPeer / seeds,
+    };
+  });
+}
+
+export function cadenceTable(rows) {
+  const lines = ['visitors/reweight   whale batched   Gaussian TS   ratio   whale - Gaussian (± s.e.)   best arm found (whale, Gaussian)'];
+  for (const r of rows) {
+    const diff = `${r.diff >= 0 ? '+' : ''}${r.diff.toFixed(1)} ± ${r.diffSe.toFixed(1)}`;
+    lines.push(`${String(r.period).padStart(17)}${r.whale.toFixed(1).padStart(16)}${r.gaussian.toFixed(1).padStart(14)}` +
+      `${r.ratio.toFixed(3).padStart(8)}${diff.padStart(28)}${`${(100 * r.found).toFixed(0)}%, ${(100 * r.foundPeer).toFixed(0)}%`.padStart(20)}`);
+  }
+  return lines.join('\n');
 }
 
 const escapeXml = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -196,4 +280,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, svgPlot(results, { visitors, seeds }));
   console.log(`plot: ${out}`);
+  const cadenceSeeds = Number(arg('cadence-seeds', 40));
+  const cadences = arg('cadences', CADENCES.join(',')).split(',').map(Number);
+  const rows = compareCadences(engine, { visitors, seeds: cadenceSeeds, cadences });
+  console.log(`\nper cadence, ${visitors} visitors, seeds 1..${cadenceSeeds}, whale rule ${JSON.stringify(WHALE_RULE)}`);
+  console.log(cadenceTable(rows));
 }

@@ -19,6 +19,11 @@ namespace {
 constexpr double default_floor = 0.01;
 constexpr uint64_t default_min_units = 100;
 constexpr uint32_t draws = 10000;
+// P(best) is raised to this power and renormalized before the floor (not for top-two): with
+// batched updates plain Beta P(best) over-explores, its right-skewed tails giving the weaker arms
+// more weight than a Gaussian sampler does; 1.5 is at or below GrowthBook's Gaussian Thompson at
+// every cadence of bench/bandit-sim.mjs (docs/bandits.md, "Reweighting"). 1 is plain P(best).
+constexpr double default_power = 1.5;
 constexpr double srm_alpha = 0.001;
 // The SRM test runs once every arm expects at least this many units in its window.
 constexpr double srm_min_expected = 5;
@@ -33,6 +38,7 @@ struct bandit_rule {
   double floor = default_floor;
   uint64_t min_units = default_min_units;
   bool top_two = false;
+  double power = default_power;
   bool configured_prior = false;  // bandit.prior given; else the collective prior
   double prior_alpha = 1;
   double prior_beta = 1;
@@ -83,6 +89,8 @@ std::vector<bandit_rule> bandit_rules(const json::value& config) {
       br.min_units = min_units >= 1 ? static_cast<uint64_t>(min_units) : 1;
       const json::value* top_two = b->find("topTwo");
       br.top_two = top_two != nullptr && top_two->is_bool() && top_two->as_bool();
+      br.power = number_or(b->find("power"), default_power);
+      if (!(br.power >= 1 && br.power <= 4)) br.power = default_power;
       if (const json::value* prior = b->find("prior"); prior != nullptr && prior->is_object()) {
         br.configured_prior = true;
         br.prior_alpha = number_or(prior->find("alpha"), 1);
@@ -164,6 +172,24 @@ result<resolved_prior> prior_of(const bandit_rule& r, store& db, const std::stri
   return collective_prior(*platform, slug, vertical_of(config), e);
 }
 
+// p_i^power / sum_j p_j^power (the identity for power 1).
+std::vector<double> sharpened(const std::vector<double>& p, double power) {
+  if (power == 1) return p;
+  std::vector<double> out(p.size());
+  double sum = 0;
+  for (size_t i = 0; i < p.size(); ++i) sum += out[i] = std::pow(p[i], power);
+  for (double& x : out) x /= sum;
+  return out;
+}
+
+// The additive floor of whale::bandit::bandit_weights: floor + (1 - n * floor) * w_i.
+std::vector<double> floored(const std::vector<double>& w, double floor) {
+  const double spread = 1 - static_cast<double>(w.size()) * floor;
+  std::vector<double> out(w.size());
+  for (size_t i = 0; i < w.size(); ++i) out[i] = floor + spread * w[i];
+  return out;
+}
+
 // ---- gather: what the store knows of one bandit rule ----
 
 struct arm_counts_of_rule {
@@ -242,7 +268,6 @@ rule_decision decide(store& db, const std::string& slug, const bandit_rule& r, c
   const std::string seed = slug + "\n" + r.experiment + "\n" + std::to_string(next_version);
   bandit::weights_options options;
   options.draws = draws;
-  options.floor = r.floor;
   options.top_two = r.top_two;
   bandit::rng rng = bandit::rng::from_seed(seed);
   auto w = bandit::bandit_weights(arms, options, rng);
@@ -254,7 +279,7 @@ rule_decision decide(store& db, const std::string& slug, const bandit_rule& r, c
   plain.draws = draws;
   bandit::rng rng2 = bandit::rng::from_seed(seed);
   if (auto best = bandit::bandit_weights(arms, plain, rng2)) d.p_best = *best;
-  d.weights = rounded(*w);
+  d.weights = rounded(floored(r.top_two ? *w : sharpened(*w, r.power), r.floor));
   d.status = "reweighted";
   return d;
 }

@@ -1,9 +1,11 @@
-// A small run of bench/bandit-sim.mjs (5k visitors, 1 seed) on the emscripten core: Thompson
-// sampling must beat the uniform split on regret, and the SVG plot must be well-formed.
+// bench/bandit-sim.mjs on the emscripten core: a small run (5k visitors, 1 seed) where Thompson
+// sampling must beat the uniform split on regret and the SVG plot must be well-formed; and the
+// origin's batched rule (WHALE_RULE) at or below the Gaussian peer's regret at every cadence of
+// the bench on a fixed seed set, still ending on the best arm, no weight under the floor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { targets, engineFor } from './targets.mjs';
-import { simulate, svgPlot, POLICIES } from '../../bench/bandit-sim.mjs';
+import { simulate, svgPlot, compareCadences, whaleWeights, CADENCES, POLICIES, WHALE_RULE } from '../../bench/bandit-sim.mjs';
 
 // Well-formedness without an XML library: one root <svg>, every tag closed in order, attributes
 // quoted, no stray '<' or '&' in text.
@@ -50,4 +52,24 @@ test('bandit simulation: Thompson beats uniform, the plot is well-formed SVG', a
   assertWellFormedSvg(svg);
   assert.equal((svg.match(/<polyline /g) ?? []).length, 3);
   assert.throws(() => assertWellFormedSvg('<svg xmlns="http://www.w3.org/2000/svg"><g></svg>'));
+});
+
+test('batched bandits: the origin\'s rule is at or below the Gaussian peer at every cadence', async () => {
+  const engine = await engineFor(targets[0]);
+  // Seeds 1..4 of 100k visitors each (deterministic: seeded draws, common random numbers).
+  const rows = compareCadences(engine, { visitors: 100000, seeds: 4, cadences: CADENCES });
+  assert.deepEqual(rows.map((r) => r.period), CADENCES);
+  for (const r of rows) {
+    assert.ok(r.whale <= r.gaussian, `every ${r.period}: whale ${r.whale.toFixed(1)} vs Gaussian ${r.gaussian.toFixed(1)}`);
+    assert.equal(r.found, 1, `every ${r.period}: a run did not end on the best arm`);
+  }
+});
+
+test('batched bandits: sharpening keeps every weight at or above the floor', async () => {
+  const engine = await engineFor(targets[0]);
+  // One arm far ahead: P(best) of the others is 0, so only the floor keeps them measured.
+  const weights = whaleWeights(engine, [10, 500, 20], [10000, 10000, 10000], WHALE_RULE, 'floor');
+  assert.ok(weights.every((w) => w >= WHALE_RULE.floor - 1e-12), JSON.stringify(weights));
+  assert.ok(Math.abs(weights.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+  assert.ok(weights[1] > 0.97);
 });
