@@ -49,6 +49,10 @@ const sections = {
   feature: (e, [, context, key, want]) => assert.deepEqual(e.evalFeature(key, context), want),
   // The same shape: features whose rules route through a contextual bandit's leaves.
   contextualBandit: (e, [, context, key, want]) => assert.deepEqual(e.evalFeature(key, context), want),
+  urlRedirect: (e, [, context, want]) => {
+    const { results } = e.urlRedirect(context);
+    assert.deepEqual(results.map(({ inExperiment, urlRedirect, urlWithParams }) => ({ inExperiment, urlRedirect, urlWithParams })), want);
+  },
   stickyBucket: (e, [, context, docs, key, wantResult, wantDocs]) => {
     const ctx = { ...context, stickyBucketAssignmentDocs: stickyDocsFor(context, docs) };
     const r = e.evalFeature(key, ctx);
