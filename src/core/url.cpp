@@ -320,6 +320,70 @@ string punycode(const std::vector<uint32_t>& cps) {
   return out;
 }
 
+// RFC 3492 decoding of a label's Punycode part; nullopt when it is not Punycode.
+std::optional<std::vector<uint32_t>> punycode_decode(string_view in) {
+  constexpr uint32_t base = 36, tmin = 1, tmax = 26, skew = 38, damp = 700, limit = 0x10FFFF;
+  std::vector<uint32_t> out;
+  const size_t dash = in.rfind('-');
+  size_t at = 0;
+  if (dash != npos) {
+    for (size_t k = 0; k < dash; ++k) out.push_back(static_cast<unsigned char>(in[k]));
+    at = dash + 1;
+  }
+  uint32_t n = 0x80, i = 0, bias = 72;
+  while (at < in.size()) {
+    const uint32_t old = i;
+    uint32_t w = 1;
+    for (uint32_t k = base;; k += base) {
+      if (at >= in.size()) return std::nullopt;
+      const char c = in[at++];
+      uint32_t digit = 0;
+      if (c >= 'a' && c <= 'z') digit = static_cast<uint32_t>(c - 'a');
+      else if (c >= 'A' && c <= 'Z') digit = static_cast<uint32_t>(c - 'A');
+      else if (c >= '0' && c <= '9') digit = static_cast<uint32_t>(c - '0' + 26);
+      else return std::nullopt;
+      if (digit > (limit * 64 - i) / w) return std::nullopt;
+      i += digit * w;
+      const uint32_t t = k <= bias ? tmin : (k >= bias + tmax ? tmax : k - bias);
+      if (digit < t) break;
+      if (w > limit * 64 / (base - t)) return std::nullopt;
+      w *= base - t;
+    }
+    const uint32_t count = static_cast<uint32_t>(out.size()) + 1;
+    uint32_t delta = old == 0 ? (i - old) / damp : (i - old) / 2;
+    delta += delta / count;
+    uint32_t k = 0;
+    while (delta > ((base - tmin) * tmax) / 2) {
+      delta /= base - tmin;
+      k += base;
+    }
+    bias = k + (base - tmin + 1) * delta / (delta + skew);
+    n += i / count;
+    if (n > limit) return std::nullopt;
+    i %= count;
+    out.insert(out.begin() + i, n);
+    ++i;
+  }
+  return out;
+}
+
+// An "xn--" label must hold Punycode of a lowercase label with non-ASCII characters and no C1
+// controls (the part of UTS #46's validity check an ASCII label can fail).
+bool valid_ace_label(string_view label) {
+  if (label.size() < 4 || label.compare(0, 4, "xn--") != 0) return true;
+  const auto decoded = punycode_decode(label.substr(4));
+  if (!decoded || decoded->empty()) return false;
+  bool non_ascii = false;
+  string text;
+  for (uint32_t cp : *decoded) {
+    if (cp >= 0x80 && cp < 0xA0) return false;
+    if (cp >= 0xD800 && cp < 0xE000) return false;
+    non_ascii = non_ascii || cp >= 0x80;
+    js::append_utf8(cp, text);
+  }
+  return non_ascii && js::to_lower(text) == text;
+}
+
 // Domain to ASCII, without UTS #46's mapping beyond lowercase (see url.h).
 string domain_to_ascii(string_view domain) {
   const string lower = js::to_lower(domain);
@@ -335,6 +399,7 @@ string domain_to_ascii(string_view domain) {
       ascii = ascii && cp < 0x80;
       cps.push_back(cp);
     }
+    if (ascii ? !valid_ace_label(label) : label.compare(0, 4, "xn--") == 0) return string();
     out += ascii ? string(label) : "xn--" + punycode(cps);
   }
   return out;
@@ -358,7 +423,9 @@ std::optional<string> parse_host(string_view in, bool special) {
     percent_encode(in, encode_set::c0, out);
     return out;
   }
-  const string ascii = domain_to_ascii(utf8_clean(percent_decode(in)));
+  const string decoded = utf8_clean(percent_decode(in));
+  if (decoded.find("\xEF\xBF\xBD") != npos) return std::nullopt;  // U+FFFD: disallowed by UTS #46
+  const string ascii = domain_to_ascii(decoded);
   if (ascii.empty()) return std::nullopt;
   for (char c : ascii) {
     if (forbidden_domain_byte(static_cast<unsigned char>(c))) return std::nullopt;
