@@ -27,7 +27,7 @@ async function readAssignBody(request) {
 }
 
 // Every query parameter but vendor; a repeated parameter becomes an array.
-function queryAttributes(url) {
+export function queryAttributes(url) {
   const attributes = {};
   for (const key of new Set(url.searchParams.keys())) {
     if (key === 'vendor') continue;
@@ -41,7 +41,7 @@ function queryAttributes(url) {
 // id is a MAC over (vendor, experiment, variation, unit, day) made when it is forwarded, so a
 // returning visitor's repeated exposures deduplicate here and at the origin. A Promise on the
 // queue path (Edge.recordMinted).
-function recordExposures(edge, slug, experiments, ctx) {
+export function recordExposures(edge, slug, experiments, ctx) {
   if (experiments.length === 0) return undefined;
   const now = Date.now();
   return edge.recordMinted(experiments.map((r) => ({

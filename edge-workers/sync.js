@@ -468,7 +468,10 @@ export class ConfigSync {
     const core = await this.engine();
     let set;
     try {
-      set = core.loadFeatures({ features: config.features ?? {}, savedGroups: config.savedGroups ?? {} });
+      set = core.loadFeatures({
+        features: config.features ?? {}, savedGroups: config.savedGroups ?? {},
+        ...(Array.isArray(config.experiments) ? { experiments: config.experiments } : {}), // redirect.js
+      });
     } catch (e) {
       throw new Rejection('invalid_config', `version ${head.version} refused by the engine: ${e.message}`);
     }

@@ -18,6 +18,9 @@
 //   GET  /v1/assign?vendor=<slug>&<attribute>=<value>...  attributes from the query (assign.js)
 //   POST /v1/assign?vendor=<slug>   body {"attributes": {...}, "url"?: "<page URL>"}, merged over
 //                                   the query's attributes (assign.js)
+//   GET  /v1/redirect?vendor=<slug>&url=<page URL>&<attribute>=<value>...  302 to the redirect
+//                                   experiment's URL for this visitor, else 200 {redirect: null}
+//                                   (redirect.js)
 //   POST /v1/invalidate             the origin's nudge, body {"slug", "version"} (edge token;
 //                                   vendors.js)
 //   POST /v1/publish                a signed snapshot from the origin, written to Workers KV
@@ -33,6 +36,7 @@ import coreModule from '../js-glue/core.wasm';
 import { HttpError, json, methodNotAllowed, originFetch } from './http.js';
 import { CONFIG_ROUTE, configRoute, invalidateRoute, publishRoute, vendorSource } from './vendors.js';
 import { assignRoute } from './assign.js';
+import { redirectRoute } from './redirect.js';
 import { ColoCache, STOREFRONT_ROUTE, Storefront, slugAndPage, storefrontRoute } from './storefront.js';
 import {
   ClientEvents, EventBuffer, EventForwarder, EventKeys, EventQueue, OriginEvents, QueueConsumer, eventsRoute,
@@ -72,6 +76,7 @@ const ROUTES = [
   on(READ, { prefix: DEMO_ROUTE }, demoRoute),
   on(READ, { path: '/healthz' }, () => json(200, { ok: true })),
   on('GET, POST', { path: '/v1/assign' }, assignRoute),
+  on('GET', { path: '/v1/redirect' }, redirectRoute),
   on('POST', { path: '/v1/invalidate' }, invalidateRoute),
   on('POST', { path: '/v1/publish' }, publishRoute),
 ];

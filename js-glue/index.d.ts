@@ -43,7 +43,44 @@ export interface Experiment<T = unknown> {
   bucketVersion?: number;
   minBucketVersion?: number;
   disableStickyBucketing?: boolean;
+  /** URL targeting: the experiment runs only on pages these patterns target (GrowthBook's isURLTargeted). */
+  urlPatterns?: UrlPattern[];
   [extra: string]: unknown;
+}
+
+/** "simple": host/path/query/hash with `*` wildcards; "regex": a JS RegExp over the href (or the href without its origin). */
+export interface UrlPattern {
+  type: 'simple' | 'regex';
+  pattern: string;
+  /** false: a page this pattern matches is excluded. */
+  include?: boolean;
+}
+
+/** An auto experiment of a GrowthBook payload; a redirect experiment has urlPatterns and variations with `urlRedirect`. */
+export interface AutoExperiment extends Experiment<Record<string, unknown>> {
+  /** Merge the page's query parameters into the redirect URL (the redirect's own win). */
+  persistQueryString?: boolean;
+  manual?: boolean;
+}
+
+/** One redirect experiment the user is in (at most one: the first ends the run). */
+export interface RedirectResult {
+  experimentKey: string;
+  inExperiment: true;
+  variationId: number;
+  /** The variation's urlRedirect (null for a variation without one). */
+  urlRedirect: string | null;
+  /** Where to send the user: null when the variation has no redirect or it targets the experiment's own URL patterns. */
+  urlWithParams: string | null;
+  result: Result<Record<string, unknown>>;
+}
+
+export interface UrlRedirectAnswer {
+  /** The URL to redirect to (GrowthBook's getRedirectUrl), or null. */
+  redirect: string | null;
+  results: RedirectResult[];
+  /** The sticky-bucket documents this evaluation wrote. */
+  stickyBucketAssignmentDocs: StickyBucketAssignmentDocs;
 }
 
 /** GrowthBook's context: attributes plus the payload and options. */
@@ -58,6 +95,8 @@ export interface Context {
   enabled?: boolean;
   /** When present, sticky bucketing is on and the documents the call writes are merged in. */
   stickyBucketAssignmentDocs?: StickyBucketAssignmentDocs;
+  /** Auto experiments (urlRedirect reads them). */
+  experiments?: AutoExperiment[];
 }
 
 export interface FeatureDefinition {
@@ -236,6 +275,8 @@ export interface Engine {
   getQueryStringOverride(key: string, url: string, variations: number): number | null;
   run<T = unknown>(experiment: Experiment<T>, context?: Context): Result<T>;
   evalFeature<T = unknown>(key: string, context?: Context): FeatureResult<T>;
+  /** The redirect for the page at context.url among context.experiments (ABI 1.6). */
+  urlRedirect(context?: Context, options?: { disableCrossOriginUrlRedirectExperiments?: boolean }): UrlRedirectAnswer;
   loadFeatures(payload: string | { features?: Record<string, FeatureDefinition>; savedGroups?: SavedGroups }): FeatureSet;
   evalAll(set: FeatureSet, attributes?: Attributes, options?: EvalAllOptions): EvalAllResult;
   sampleBeta(alpha: number, beta: number, seed: string | number): number;

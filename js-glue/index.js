@@ -228,6 +228,15 @@ class Engine {
   // documents the call wrote are merged into it, as GrowthBook updates its context.
   run(experiment, context = {}) { return this.withSticky('whale_run', { experiment, context }, context); }
   evalFeature(key, context = {}) { return this.withSticky('whale_eval_feature', { key, context }, context); }
+  // GrowthBook's URL redirect experiments (context.experiments) for the page at context.url: the
+  // first redirect experiment the user is in, as {redirect, results, stickyBucketAssignmentDocs
+  // (the documents written, also merged into the context's as run does)}. ABI 1.6.
+  urlRedirect(context = {}, { disableCrossOriginUrlRedirectExperiments = false } = {}) {
+    const request = { context, disableCrossOriginUrlRedirectExperiments };
+    const { result, stickyBucketAssignmentDocs } = this.json('whale_url_redirect', request);
+    if (context.stickyBucketAssignmentDocs) Object.assign(context.stickyBucketAssignmentDocs, stickyBucketAssignmentDocs);
+    return { ...result, stickyBucketAssignmentDocs };
+  }
 
   withSticky(name, request, context) {
     const { result, stickyBucketAssignmentDocs } = this.json(name, request);

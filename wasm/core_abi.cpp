@@ -18,8 +18,8 @@ namespace {
 constexpr uint32_t abi_major = 1;
 // 1.1 added whale_config_*, 1.2 whale_render_layout, 1.3 whale_config_media, 1.4 render requests
 // with "decide", "experiments", "writeStickyDocs" and whale_config_consent, 1.5
-// whale_features_attributes and whale_eval_all_encoded.
-constexpr uint32_t abi_minor = 5;
+// whale_features_attributes and whale_eval_all_encoded, 1.6 whale_url_redirect.
+constexpr uint32_t abi_minor = 6;
 
 std::string last;
 uint32_t last_handle = 0;
@@ -110,6 +110,9 @@ WHALE_EXPORT(whale_query_string_override) uint32_t whale_query_string_override(c
 WHALE_EXPORT(whale_run) uint32_t whale_run(const char* p, size_t n) { return finish(whale::api::run(input(p, n))); }
 WHALE_EXPORT(whale_eval_feature) uint32_t whale_eval_feature(const char* p, size_t n) {
   return finish(whale::api::eval_feature(input(p, n)));
+}
+WHALE_EXPORT(whale_url_redirect) uint32_t whale_url_redirect(const char* p, size_t n) {
+  return finish(whale::api::url_redirect(input(p, n)));
 }
 WHALE_EXPORT(whale_sample_beta) uint32_t whale_sample_beta(const char* p, size_t n) {
   return finish(whale::api::sample_beta(input(p, n)));

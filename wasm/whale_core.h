@@ -42,6 +42,10 @@ uint32_t whale_in_namespace(const char* req, size_t len);
 uint32_t whale_query_string_override(const char* req, size_t len);
 uint32_t whale_run(const char* req, size_t len);
 uint32_t whale_eval_feature(const char* req, size_t len);
+/* ABI 1.6: GrowthBook's URL redirect experiments for a page URL (whale::api::url_redirect):
+ * {"context":{..., "url", "experiments"}} -> {"result":{"redirect","results"},
+ * "stickyBucketAssignmentDocs"}. */
+uint32_t whale_url_redirect(const char* req, size_t len);
 uint32_t whale_sample_beta(const char* req, size_t len);
 uint32_t whale_thompson_choose(const char* req, size_t len);
 uint32_t whale_bandit_weights(const char* req, size_t len);

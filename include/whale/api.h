@@ -41,6 +41,9 @@ result<std::string> query_string_override(std::string_view request);
 result<std::string> run(std::string_view request);
 // {"key", "context"} -> {"result": GrowthBook's FeatureResult, "stickyBucketAssignmentDocs"}.
 result<std::string> eval_feature(std::string_view request);
+// {"context" (GrowthBook's, with "url" and "experiments"), "disableCrossOriginUrlRedirectExperiments"?}
+// -> {"result": {"redirect", "results"} (assign::url_redirect), "stickyBucketAssignmentDocs"}.
+result<std::string> url_redirect(std::string_view request);
 // {"alpha","beta","seed","count"?} -> [samples].
 result<std::string> sample_beta(std::string_view request);
 // {"arms":[{"alpha","beta"}],"seed"} -> index.

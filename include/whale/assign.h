@@ -3,9 +3,9 @@
 // vendor moving from GrowthBook keeps every user in the same variant.
 //
 // Strings are UTF-8 inside; hashing walks them as UTF-16 code units, as JS charCodeAt does.
-// Unsupported (README "Limits"): urlRedirect / urlPatterns targeting (an experiment
-// with urlPatterns excludes everyone), old-style `url` and `groups` targeting, `include`
-// callbacks, context `overrides`.
+// URL targeting (urlPatterns) and redirect experiments read URLs as WHATWG URLs (whale/url.h).
+// Unsupported (README "Limits"): old-style `url` and `groups` targeting, `include`
+// callbacks, context `overrides`, auto experiments' `changeId`/`blockedChangeIds`.
 #pragma once
 
 #include <cstdint>
@@ -179,6 +179,25 @@ std::string changed_docs_json(const context& ctx);
 
 // Builds a context (and the payload it points to) from GrowthBook's context JSON.
 result<context> context_from_json(const json::value& ctx, payload& storage);
+
+// GrowthBook's isURLTargeted: an experiment's urlPatterns ([{type: "simple"|"regex", include,
+// pattern}]) against a URL; false for an empty or non-array list.
+bool url_targeted(std::string_view url, const json::value& patterns);
+// GrowthBook's mergeQueryStrings: the old URL's query parameters appended to the new URL's,
+// the new URL's own winning; new_url unchanged when either does not parse.
+std::string merge_query_strings(std::string_view old_url, std::string_view new_url);
+
+// GrowthBook's auto experiments as its SDK runs them on load (_updateAllAutoExperiments), for
+// URL redirects: in order, manual ones skipped, unknown change types and redirects whose URLs
+// do not parse excluded, the first redirect experiment the user is in ends the run. Writes
+// {"redirect": url|null, "results": [{"experimentKey", "inExperiment", "variationId",
+// "urlRedirect", "urlWithParams", "result": Result}]} with one result at most: the redirect
+// experiment the user is in (urlWithParams null when its variation has no urlRedirect or the
+// redirect URL matches the experiment's own urlPatterns).
+struct redirect_options {
+  bool cross_origin = true;  // false: GrowthBook's disableCrossOriginUrlRedirectExperiments
+};
+void url_redirect(const json::value& experiments, context& ctx, const redirect_options& options, std::string& out);
 
 // runExperiment: returns GrowthBook's Result object.
 json::value run(const json::value& experiment, context& ctx);

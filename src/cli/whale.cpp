@@ -34,7 +34,7 @@ const char* const usage_text =
     "                                       {\"arms\":[{\"alpha\",\"beta\"}],\"seed\",\"draws\"?,\"floor\"?,\"topTwo\"?}\n"
     "  call <operation> <request.json>      any ABI operation on a raw request (hash, evalCondition,\n"
     "                                       getBucketRanges, chooseVariation, getEqualWeights, inNamespace,\n"
-    "                                       getQueryStringOverride, run, evalFeature, sampleBeta,\n"
+    "                                       getQueryStringOverride, run, evalFeature, urlRedirect, sampleBeta,\n"
     "                                       thompsonChoose, banditWeights,\n"
     "                                       evalAll with {\"payload\",\"request\"},\n"
     "                                       layout with {\"config\",\"version\"?,\"page\",\"attributes\"?,\"now\"?,...})\n"
@@ -145,6 +145,7 @@ whale::result<std::string> call(const std::string& op, const std::string& reques
   if (op == "getQueryStringOverride") return whale::api::query_string_override(request);
   if (op == "run") return whale::api::run(request);
   if (op == "evalFeature") return whale::api::eval_feature(request);
+  if (op == "urlRedirect") return whale::api::url_redirect(request);
   if (op == "sampleBeta") return whale::api::sample_beta(request);
   if (op == "thompsonChoose") return whale::api::thompson_choose(request);
   if (op == "banditWeights") return whale::api::bandit_weights(request);

@@ -237,6 +237,35 @@ result<std::string> eval_feature(std::string_view request) {
   return with_sticky_docs(assign::eval_feature(key, rc->ctx), rc->ctx);
 }
 
+result<std::string> url_redirect(std::string_view request) {
+  WHALE_TRY(value doc, parse_request(request));
+  WHALE_TRY(auto rc, context_of(doc));
+  const value* ctx_json = doc.find("context");
+  const value* experiments = ctx_json && ctx_json->is_object() ? ctx_json->find("experiments") : nullptr;
+  if (experiments && !experiments->is_null() && !experiments->is_array()) {
+    return fail(error_code::wrong_type, "context.experiments: expected an array");
+  }
+  if (experiments && experiments->is_array()) {
+    for (size_t i = 0; i < experiments->items().size(); ++i) {
+      const value* c = experiments->items()[i].find("condition");
+      if (c == nullptr || c->is_null()) continue;
+      auto checked = assign::validate_condition(*c);
+      if (!checked) {
+        return fail(checked.code(), "context.experiments[" + std::to_string(i) + "].condition: " + checked.message());
+      }
+    }
+  }
+  assign::redirect_options options;
+  const value* off = doc.find("disableCrossOriginUrlRedirectExperiments");
+  options.cross_origin = !(off && off->is_bool() && off->as_bool());
+  std::string out = "{\"result\":";
+  assign::url_redirect(experiments ? *experiments : value(), rc->ctx, options, out);
+  out += ",\"stickyBucketAssignmentDocs\":";
+  out += assign::changed_docs_json(rc->ctx);
+  out.push_back('}');
+  return out;
+}
+
 result<std::string> sample_beta(std::string_view request) {
   WHALE_TRY(value doc, parse_request(request));
   WHALE_TRY(double alpha, number_field(doc, "alpha", 0, true));

@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "jsops.h"
+#include "whale/url.h"
 
 namespace whale::assign {
 
@@ -672,7 +673,7 @@ decision run_experiment(const experiment_view& exp, std::string_view feature_id,
   };
   const decision not_in;
   if (count < 2 || !ctx.enabled) return not_in;
-  if (f.url_patterns) return not_in;  // URL targeting is not supported: nobody enrolls
+  if (js::truthy(f.url_patterns) && !url_targeted(ctx.url, *f.url_patterns)) return not_in;
   std::string key_storage;
   const std::string_view key = string_of(f.key, key_storage);
   if (!ctx.url.empty()) {
@@ -1112,6 +1113,103 @@ value run(const value& experiment, context& ctx) {
 value eval_feature(std::string_view key, context& ctx) {
   evaluation ev{ctx, {}};
   return outcome_value(eval_feature_in(key, ev, 0), key);
+}
+
+namespace {
+
+// GrowthBook's getAutoExperimentChangeType.
+enum class change_type { redirect, visual, unknown };
+
+change_type auto_change_type(const value& exp) {
+  const value* variations = exp.find("variations");
+  if (variations == nullptr || !variations->is_array()) return change_type::unknown;
+  if (js::truthy(exp.find("urlPatterns"))) {
+    for (const value& v : variations->items()) {
+      if (v.is_object() && v.find("urlRedirect")) return change_type::redirect;
+    }
+  }
+  for (const value& v : variations->items()) {
+    if (v.is_object() && (js::truthy(v.find("domMutations")) || v.find("js") || v.find("css"))) return change_type::visual;
+  }
+  return change_type::unknown;
+}
+
+// _isAutoExperimentBlockedByContext for a redirect: the page URL and every variation's
+// urlRedirect must parse (and stay on the page's origin when cross-origin redirects are off).
+bool redirect_blocked(const value& exp, const context& ctx, const redirect_options& options) {
+  const auto current = url::parse(ctx.url);
+  if (!current) return true;
+  for (const value& v : exp.find("variations")->items()) {
+    const value* target = v.is_object() ? v.find("urlRedirect") : nullptr;
+    if (!js::truthy(target)) continue;
+    const auto parsed = url::parse(js::to_string(target));
+    if (!parsed) return true;
+    if (!options.cross_origin && (parsed->scheme != current->scheme || parsed->host_port() != current->host_port())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// One auto experiment through runExperiment, as a plain experiment.
+decision run_auto(const value& exp, context& ctx, experiment_view& view) {
+  evaluation ev{ctx, {}};
+  view.f = plain_fields(exp);
+  view.object = &exp;
+  return run_experiment(view, {}, false, ev, 0);
+}
+
+void write_redirect_result(const context& ctx, const experiment_view& view, const decision& d,
+                           const value* target, const std::string* with_params, std::string& out) {
+  out += "{\"experimentKey\":";
+  json::write(*view.f.key, out);
+  out += ",\"inExperiment\":true,\"variationId\":";
+  out += std::to_string(d.variation);
+  out += ",\"urlRedirect\":";
+  json::write(target ? *target : null_value, out);
+  out += ",\"urlWithParams\":";
+  if (with_params) json::write_string(*with_params, out);
+  else out += "null";
+  out += ",\"result\":";
+  write_result(experiment_result(ctx, view, d, {}, false), out);
+  out.push_back('}');
+}
+
+}  // namespace
+
+void url_redirect(const value& experiments, context& ctx, const redirect_options& options, std::string& out) {
+  std::string redirect;
+  std::string results;
+  bool redirected = false;
+  if (experiments.is_array()) {
+    for (const value& exp : experiments.items()) {
+      if (!exp.is_object() || js::truthy(exp.find("manual"))) continue;
+      const change_type type = auto_change_type(exp);
+      if (type == change_type::unknown) continue;  // blocked: excluded, nothing recorded
+      if (type == change_type::redirect && redirect_blocked(exp, ctx, options)) continue;
+      experiment_view view;
+      const decision d = run_auto(exp, ctx, view);
+      if (type != change_type::redirect || !in_experiment(view.f, d)) continue;
+      const value& chosen = view.f.variations->items()[static_cast<size_t>(d.variation)];
+      const value* target = chosen.is_object() ? chosen.find("urlRedirect") : nullptr;
+      std::string with_params;
+      if (js::truthy(target)) {
+        with_params = js::to_string(target);
+        if (js::truthy(exp.find("persistQueryString"))) with_params = merge_query_strings(ctx.url, with_params);
+        // GrowthBook skips a redirect to a URL the experiment itself targets (no loop).
+        redirected = !url_targeted(with_params, *exp.find("urlPatterns"));
+      }
+      if (redirected) redirect = with_params;
+      write_redirect_result(ctx, view, d, target, redirected ? &redirect : nullptr, results);
+      break;
+    }
+  }
+  out += "{\"redirect\":";
+  if (redirected) json::write_string(redirect, out);
+  else out += "null";
+  out += ",\"results\":[";
+  out += results;
+  out += "]}";
 }
 
 std::string changed_docs_json(const context& ctx) {

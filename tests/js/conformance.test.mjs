@@ -61,6 +61,10 @@ const sections = {
     }
     assert.equal(got, want);
   },
+  urlRedirect: (e, [, context, want]) => {
+    const { results } = e.urlRedirect(context);
+    assert.deepEqual(results.map(({ inExperiment, urlRedirect, urlWithParams }) => ({ inExperiment, urlRedirect, urlWithParams })), want);
+  },
   stickyBucket: (e, [, context, docs, key, wantResult, wantDocs]) => {
     const ctx = { ...context, stickyBucketAssignmentDocs: stickyDocsFor(context, docs) };
     const r = e.evalFeature(key, ctx);

@@ -142,7 +142,7 @@ test('the worker gives image.wasm IMAGE_MAX_JOB_MB as each job\'s memory budget,
 for (const target of targets) {
   test(`${target.name}: configMedia answers the config's media settings with defaults filled in`, async () => {
     const engine = await engineFor(target);
-    assert.equal(engine.abiVersion, '1.5');
+    assert.equal(engine.abiVersion, '1.6');
     engine.loadConfig(readFileSync(join(root, 'fixtures/vendors/green-harbor/config.json')), 4);
     engine.loadConfig(readFileSync(join(root, 'fixtures/vendors/minimal/config.json')), 1);
     assert.deepEqual(engine.configMedia('green-harbor', 4), {

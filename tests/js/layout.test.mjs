@@ -31,6 +31,6 @@ for (const target of targets) {
       (e) => e instanceof WhaleError && e.code === 'not_found' && /no page "nope"/.test(e.message));
     const layout = engine.renderLayout('flora-distro', 1, { page: 'cart', attributes: { id: 'u' } });
     assert.equal(layout.page, 'cart');
-    assert.equal(engine.abiVersion, '1.5');
+    assert.equal(engine.abiVersion, '1.6');
   });
 }

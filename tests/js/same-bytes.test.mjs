@@ -23,7 +23,7 @@ const abiNames = {
   chooseVariation: 'whale_choose_variation', getEqualWeights: 'whale_equal_weights',
   inNamespace: 'whale_in_namespace', getQueryStringOverride: 'whale_query_string_override', run: 'whale_run',
   evalFeature: 'whale_eval_feature', sampleBeta: 'whale_sample_beta', thompsonChoose: 'whale_thompson_choose',
-  banditWeights: 'whale_bandit_weights',
+  banditWeights: 'whale_bandit_weights', urlRedirect: 'whale_url_redirect',
 };
 
 function requests() {
@@ -43,6 +43,7 @@ function requests() {
   }
   for (const [, context, experiment] of cases.run) out.push({ op: 'run', request: { experiment, context } });
   for (const [, context, key] of cases.feature) out.push({ op: 'evalFeature', request: { key, context } });
+  for (const [, context] of cases.urlRedirect) out.push({ op: 'urlRedirect', request: { context: { ...context, stickyBucketAssignmentDocs: {} } } });
   for (const c of golden.sample_beta ?? golden.sampleBeta ?? []) {
     out.push({ op: 'sampleBeta', request: { alpha: c.alpha, beta: c.beta, seed: c.seed, count: 8 } });
   }

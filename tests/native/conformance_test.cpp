@@ -71,7 +71,8 @@ TEST(Conformance, FixtureLoads) {
   const std::pair<const char*, size_t> expected[] = {
       {"hash", 15},        {"getBucketRange", 13},         {"chooseVariation", 13}, {"getEqualWeights", 6},
       {"inNamespace", 16}, {"getQueryStringOverride", 16}, {"evalCondition", 248},  {"run", 73},
-      {"feature", 55},     {"stickyBucket", 13},           {"contextualBandit", 35}, {"decrypt", 10}};
+      {"feature", 55},     {"stickyBucket", 13},           {"contextualBandit", 35}, {"decrypt", 10},
+      {"urlRedirect", 4}};
   for (const auto& [name, n] : expected) EXPECT_EQ(section(name).items().size(), n) << name;
 }
 
@@ -244,6 +245,32 @@ TEST(Conformance, StickyBucket) {
     count("stickyBucket", ok);
     EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result) << "\n docs "
                     << json::to_string(ctx->sticky_docs);
+  }
+}
+
+// Redirect experiments (context.experiments) for the page at context.url: each expected entry
+// is {inExperiment, urlRedirect, urlWithParams} of the redirect experiment the user lands in.
+TEST(Conformance, UrlRedirect) {
+  for (const value& c : section("urlRedirect").items()) {
+    assign::payload data;
+    auto ctx = assign::context_from_json(c.items()[1], data);
+    ASSERT_TRUE(ctx.ok()) << ctx.message();
+    ctx->data = &data;
+    const value* experiments = c.items()[1].find("experiments");
+    ASSERT_NE(experiments, nullptr);
+    std::string text;
+    assign::url_redirect(*experiments, *ctx, {}, text);
+    auto answer = json::parse(text);
+    ASSERT_TRUE(answer.ok()) << text;
+    std::vector<value> got;
+    for (const value& r : answer->find("results")->items()) {
+      value entry = value::object();
+      for (const char* field : {"inExperiment", "urlRedirect", "urlWithParams"}) entry.set(field, *r.find(field));
+      got.push_back(std::move(entry));
+    }
+    const bool ok = same_json(value::array(std::move(got)), c.items()[2]);
+    count("urlRedirect", ok);
+    EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << text;
   }
 }
 
