@@ -21,8 +21,10 @@ namespace {
 constexpr int64_t schema_lock = 0x7768616c65000001;  // "whale" + 1
 constexpr int64_t events_lock = 0x7768616c65000002;
 
-// Connections one process opens at most; calls beyond wait for one to be given back.
-constexpr size_t max_connections = 4;
+// How often the replica's position and lag are read again (a read that needs a newer position than
+// the last one seen asks at once), and how long an unreachable replica is left alone.
+constexpr auto replica_check_every = std::chrono::milliseconds(100);
+constexpr auto replica_retry_after = std::chrono::seconds(1);
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS vendors(slug text PRIMARY KEY, token_hash text NOT NULL UNIQUE, created_at text NOT NULL);
@@ -289,31 +291,117 @@ result<void> insert_bandits(pg_connection& c, const std::vector<bandit_record>& 
 
 // --- the pool ------------------------------------------------------------------------------
 
-pg_store::checkout::checkout(pg_store& owner) : owner_(owner) {
-  std::unique_lock<std::mutex> lock(owner_.pool_mutex_);
-  owner_.pool_free_.wait(lock, [&] { return !owner_.idle_.empty() || owner_.open_ < max_connections; });
-  if (!owner_.idle_.empty()) {
-    conn_ = std::move(owner_.idle_.back());
-    owner_.idle_.pop_back();
-  } else {
-    ++owner_.open_;
-    conn_ = std::make_unique<pg_connection>(owner_.url_);
+pg_pool::pg_pool(std::string url, size_t size) : url_(std::move(url)), size_(size < 1 ? 1 : size) {}
+pg_pool::~pg_pool() = default;
+
+std::unique_ptr<pg_connection> pg_pool::take() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  free_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+  if (idle_.empty()) {
+    ++open_;
+    return std::make_unique<pg_connection>(url_);
   }
+  std::unique_ptr<pg_connection> c = std::move(idle_.back());
+  idle_.pop_back();
+  return c;
 }
 
-pg_store::checkout::~checkout() {
-  std::lock_guard<std::mutex> lock(owner_.pool_mutex_);
-  owner_.idle_.push_back(std::move(conn_));
-  owner_.pool_free_.notify_one();
+void pg_pool::give_back(std::unique_ptr<pg_connection> c) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  idle_.push_back(std::move(c));
+  free_.notify_one();
 }
 
-pg_store::pg_store(std::string url) : url_(std::move(url)), holder_(holder_name()) {}
+pg_store::checkout::checkout(pg_pool& pool) : pool_(pool), conn_(pool.take()) {}
+pg_store::checkout::~checkout() { pool_.give_back(std::move(conn_)); }
+
+pg_store::pg_store(std::string url, const store_options& options)
+    : primary_(std::move(url), options.pool_size),
+      replica_(options.replica.empty() ? nullptr : std::make_unique<pg_pool>(options.replica, options.pool_size)),
+      replica_max_lag_(options.replica_max_lag_ms),
+      holder_(holder_name()) {}
 pg_store::~pg_store() = default;
 
-result<std::unique_ptr<store>> pg_store::open(const std::string& url) {
-  std::unique_ptr<pg_store> s(new pg_store(url));
+result<std::unique_ptr<store>> pg_store::open(const std::string& url, const store_options& options) {
+  std::unique_ptr<pg_store> s(new pg_store(url, options));
   WHALE_TRY_VOID(s->migrate());
   return std::unique_ptr<store>(std::move(s));
+}
+
+// --- reads from the replica --------------------------------------------------------------
+
+namespace {
+
+// A WAL position as PostgreSQL prints it ("16/B374D848") as one number; 0 when empty or NULL.
+uint64_t lsn_of(const std::string& text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) return 0;
+  return (std::strtoull(text.substr(0, slash).c_str(), nullptr, 16) << 32) |
+         std::strtoull(text.substr(slash + 1).c_str(), nullptr, 16);
+}
+
+}  // namespace
+
+read_targets pg_store::reads() const { return {replica_ != nullptr, primary_reads_.load(), replica_reads_.load()}; }
+
+void pg_store::note_write(pg_connection& c, const std::string& slug) {
+  if (!replica_) return;
+  result<pg_rows> r = c.exec("SELECT pg_current_wal_lsn()::text");
+  if (!r || r->size() == 0) return;
+  const uint64_t lsn = lsn_of(r->text(0, 0));
+  std::lock_guard<std::mutex> lock(replica_mutex_);
+  uint64_t& mine = written_[slug];
+  mine = std::max(mine, lsn);
+  written_any_ = std::max(written_any_, lsn);
+}
+
+// The replica's replayed position and its lag: 0 when it has replayed all it received, else the
+// age of the last transaction it replayed (the usual measure; an idle primary sends nothing new,
+// so a caught-up replica is not counted as lagging). Under replica_mutex_.
+void pg_store::refresh_replica(std::chrono::steady_clock::time_point now) {
+  replica_state_.checked = now;
+  checkout c(*replica_);
+  result<pg_rows> r = c->exec(
+      "SELECT pg_last_wal_replay_lsn()::text, CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+      "THEN 0 ELSE COALESCE(1000 * EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END::bigint");
+  if (!r || r->size() == 0) {
+    replica_state_.down_until = now + replica_retry_after;
+    return;
+  }
+  replica_state_.replay_lsn = lsn_of(r->text(0, 0));
+  replica_state_.lag_ms = r->number(0, 1);
+}
+
+bool pg_store::replica_usable(const std::string& slug) {
+  if (!replica_ || !replica_reads::allowed()) return false;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(replica_mutex_);
+  if (now < replica_state_.down_until) return false;
+  if (now - replica_state_.checked >= replica_check_every) refresh_replica(now);
+  auto written = written_.find(slug);
+  const uint64_t needed = slug.empty() ? written_any_ : written == written_.end() ? 0 : written->second;
+  if (replica_state_.replay_lsn < needed && replica_state_.checked != now) refresh_replica(now);
+  return now >= replica_state_.down_until && replica_state_.replay_lsn >= needed &&
+         std::chrono::milliseconds(replica_state_.lag_ms) <= replica_max_lag_;
+}
+
+result<pg_rows> pg_store::plain_read(const std::string& slug, const std::string& sql,
+                                     const std::vector<std::string>& params, bool* on_replica) {
+  if (on_replica != nullptr) *on_replica = false;
+  if (replica_usable(slug)) {
+    checkout c(*replica_);
+    result<pg_rows> r = c->exec(sql, params);
+    if (r) {
+      ++replica_reads_;
+      if (on_replica != nullptr) *on_replica = true;
+      return r;
+    }
+    std::lock_guard<std::mutex> lock(replica_mutex_);  // down or in recovery conflict: the primary answers
+    replica_state_.down_until = std::chrono::steady_clock::now() + replica_retry_after;
+  }
+  checkout c(*this);
+  ++primary_reads_;
+  return c->exec(sql, params);
 }
 
 // The schema, created or completed in one transaction; processes opening the database at once
@@ -518,6 +606,7 @@ result<publish_outcome> pg_store::publish_in(pg_connection& c, const std::string
     }
   }
   WHALE_TRY_VOID(tx.commit());
+  note_write(c, slug);
   return publish_outcome{std::move(response), false, std::move(snap)};
 }
 
@@ -527,19 +616,25 @@ bool pg_store::remembers(const std::string& slug, const std::string& idempotency
   return r && r->size() > 0;
 }
 
+// A version the replica does not have yet (published by another process a moment ago) is asked of
+// the primary.
 result<std::optional<snapshot>> pg_store::find_snapshot(const std::string& slug, uint64_t version) {
-  checkout c(*this);
-  WHALE_TRY(pg_rows r, c->exec(std::string(snapshot_columns) +
-                                   "WHERE slug = $1 AND ($2::bigint = 0 OR version = $2::bigint) "
-                                   "ORDER BY version DESC LIMIT 1",
-                               {slug, number_text(version)}));
+  const std::string sql = std::string(snapshot_columns) +
+                          "WHERE slug = $1 AND ($2::bigint = 0 OR version = $2::bigint) ORDER BY version DESC LIMIT 1";
+  const std::vector<std::string> params{slug, number_text(version)};
+  bool on_replica = false;
+  WHALE_TRY(pg_rows r, plain_read(slug, sql, params, &on_replica));
+  if (r.size() == 0 && on_replica && version != 0) {
+    checkout c(*this);
+    ++primary_reads_;
+    WHALE_TRY(r, c->exec(sql, params));
+  }
   if (r.size() == 0) return std::optional<snapshot>();
   return std::optional<snapshot>(read_snapshot(r, 0));
 }
 
 std::vector<change> pg_store::changes_since(uint64_t seq) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT slug, MAX(version), MAX(seq) FROM snapshots WHERE seq > $1::bigint "
+  result<pg_rows> r = plain_read("", "SELECT slug, MAX(version), MAX(seq) FROM snapshots WHERE seq > $1::bigint "
                               "GROUP BY slug ORDER BY MAX(seq)",
                               {number_text(seq)});
   std::vector<change> out;
@@ -549,8 +644,7 @@ std::vector<change> pg_store::changes_since(uint64_t seq) {
 }
 
 std::optional<change> pg_store::latest_of(const std::string& slug) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT slug, version, seq FROM snapshots WHERE slug = $1 ORDER BY version DESC LIMIT 1",
+  result<pg_rows> r = plain_read(slug, "SELECT slug, version, seq FROM snapshots WHERE slug = $1 ORDER BY version DESC LIMIT 1",
                               {slug});
   if (!r || r->size() == 0) return std::nullopt;
   return change{r->text(0, 0), r->number(0, 1), r->number(0, 2)};
@@ -574,7 +668,7 @@ result<void> pg_store::health() {
 // under the schema lock, so processes creating one at once take turns.
 result<void> pg_store::ensure_partitions(pg_connection& c, const std::string& day) {
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<std::mutex> lock(partitions_mutex_);
     if (partitions_.count(day) != 0) return {};
   }
   pg_transaction tx(c);
@@ -585,7 +679,7 @@ result<void> pg_store::ensure_partitions(pg_connection& c, const std::string& da
                           d + " 00:00:00+00') TO ('" + day_after(d) + " 00:00:00+00')"));
   }
   WHALE_TRY_VOID(tx.commit());
-  std::lock_guard<std::mutex> lock(pool_mutex_);
+  std::lock_guard<std::mutex> lock(partitions_mutex_);
   partitions_.insert(day);
   return {};
 }
@@ -712,7 +806,7 @@ result<uint64_t> pg_store::expire_events(uint32_t retention_days) {
     WHALE_TRY_VOID(c->exec("DROP TABLE IF EXISTS " + name));
     WHALE_TRY_VOID(tx.commit());
     expired += n.number(0, 0);
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<std::mutex> lock(partitions_mutex_);
     partitions_.clear();  // recreated on the next batch if needed
   }
   WHALE_TRY(pg_rows deleted, c->exec("DELETE FROM events WHERE received_at < now() - make_interval(days => $1::int)",
@@ -727,8 +821,7 @@ uint64_t pg_store::event_count() {
 }
 
 std::vector<arm_stat> pg_store::arm_stats_of(const std::string& slug, const std::string& experiment) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT experiment, variation, units, conversions FROM arm_stats WHERE slug = $1 "
+  result<pg_rows> r = plain_read(slug, "SELECT experiment, variation, units, conversions FROM arm_stats WHERE slug = $1 "
                               "AND ($2 = '' OR experiment = $2) ORDER BY experiment COLLATE \"C\", variation COLLATE \"C\"",
                               {slug, experiment});
   std::vector<arm_stat> out;
@@ -771,9 +864,8 @@ uint64_t pg_store::exposure_mark() {
 }
 
 std::vector<bandit_record> pg_store::bandit_history_of(const std::string& slug, const std::string& experiment) {
-  checkout c(*this);
   result<pg_rows> r =
-      c->exec("SELECT id, slug, experiment, feature, rule, version, at, status, weights, units, conversions, p_best, "
+      plain_read(slug, "SELECT id, slug, experiment, feature, rule, version, at, status, weights, units, conversions, p_best, "
               "srm_chi2, srm_p, exposure_mark, prior_alpha, prior_beta, prior_source FROM bandit_history "
               "WHERE slug = $1 AND ($2 = '' OR experiment = $2) ORDER BY id",
               {slug, experiment});
@@ -805,8 +897,7 @@ std::vector<bandit_record> pg_store::bandit_history_of(const std::string& slug, 
 }
 
 std::vector<bandit_flag> pg_store::bandit_flags_of(const std::string& slug) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT slug, experiment, flagged_at, reason, srm_chi2, srm_p FROM bandit_flags "
+  result<pg_rows> r = plain_read(slug, "SELECT slug, experiment, flagged_at, reason, srm_chi2, srm_p FROM bandit_flags "
                               "WHERE slug = $1 ORDER BY experiment COLLATE \"C\"",
                               {slug});
   std::vector<bandit_flag> out;
@@ -848,7 +939,12 @@ result<void> pg_store::record_bandits(const std::vector<bandit_record>& records,
   pg_transaction tx(*c);
   WHALE_TRY_VOID(tx.begin());
   WHALE_TRY_VOID(insert_bandits(*c, records, flags));
-  return tx.commit();
+  WHALE_TRY_VOID(tx.commit());
+  std::set<std::string> slugs;
+  for (const bandit_record& r : records) slugs.insert(r.slug);
+  for (const bandit_flag& f : flags) slugs.insert(f.slug);
+  for (const std::string& slug : slugs) note_write(*c, slug);
+  return {};
 }
 
 result<bandit_flag> pg_store::clear_flag(const std::string& slug, const std::string& experiment, const std::string& now) {
@@ -880,6 +976,7 @@ result<bandit_flag> pg_store::clear_flag(const std::string& slug, const std::str
   WHALE_TRY(r.exposure_mark, exposure_mark_in(*c));
   WHALE_TRY_VOID(insert_bandits(*c, {r}, {}));
   WHALE_TRY_VOID(tx.commit());
+  note_write(*c, slug);
   return flag;
 }
 
@@ -905,12 +1002,12 @@ result<proposal_record> pg_store::add_proposal(const std::string& slug, const st
   WHALE_TRY_VOID(c->exec("UPDATE optimizer_proposals SET experiment = $1 WHERE id = $2::bigint",
                          {p.experiment, number_text(p.id)}));
   WHALE_TRY_VOID(tx.commit());
+  note_write(*c, slug);
   return p;
 }
 
 std::vector<proposal_record> pg_store::proposals_of(const std::string& slug) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec(std::string(proposal_columns) + "WHERE slug = $1 ORDER BY id DESC", {slug});
+  result<pg_rows> r = plain_read(slug, std::string(proposal_columns) + "WHERE slug = $1 ORDER BY id DESC", {slug});
   std::vector<proposal_record> out;
   if (!r) return out;
   for (int i = 0; i < r->size(); ++i) out.push_back(read_proposal(*r, i));
@@ -930,6 +1027,7 @@ result<void> pg_store::mark_proposal(const std::string& slug, uint64_t id, const
   checkout c(*this);
   WHALE_TRY_VOID(c->exec("UPDATE optimizer_proposals SET status = $1, updated_at = $2 WHERE slug = $3 AND id = $4::bigint",
                          {status, now, slug, number_text(id)}));
+  note_write(*c, slug);
   return {};
 }
 
