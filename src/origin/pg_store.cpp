@@ -155,6 +155,23 @@ class pg_connection {
     return pg_failure("query", message);
   }
 
+  // Several statements without parameters in one round trip (the simple query protocol); the
+  // last one's rows. Only for text built here, never for values from a request.
+  result<pg_rows> exec_script(const std::string& sql) {
+    state_.clear();
+    if (conn_ == nullptr) WHALE_TRY_VOID(connect());
+    PGresult* r = PQexec(conn_, sql.c_str());
+    pg_rows rows(r);
+    const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return rows;
+    const char* code = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    state_ = code == nullptr ? "" : code;
+    std::string message = PQerrorMessage(conn_);
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    if (PQstatus(conn_) != CONNECTION_OK) close();
+    return pg_failure("query", message);
+  }
+
  private:
   result<void> connect() {
     conn_ = PQconnectdb(url_.c_str());
@@ -189,6 +206,12 @@ class pg_transaction {
   result<void> begin() {
     WHALE_TRY_VOID(c_.exec("BEGIN"));
     began_ = true;
+    return {};
+  }
+  // BEGIN and pg_advisory_xact_lock(key) in one round trip.
+  result<void> begin_locked(int64_t key) {
+    began_ = true;  // even when the lock failed after BEGIN: rolled back
+    WHALE_TRY_VOID(c_.exec_script("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")"));
     return {};
   }
   result<void> commit() {
@@ -232,21 +255,6 @@ proposal_record read_proposal(const pg_rows& r, int row) {
   p.created_at = r.text(row, 7);
   p.updated_at = r.text(row, 8);
   return p;
-}
-
-// "($1,$2,$3),($4,$5,$6)": `rows` rows of `columns` parameters, `casts` appended to each (e.g. "::bigint").
-std::string values_list(size_t rows, const std::vector<const char*>& casts) {
-  std::string out;
-  size_t n = 0;
-  for (size_t r = 0; r < rows; ++r) {
-    out += r == 0 ? "(" : ",(";
-    for (size_t c = 0; c < casts.size(); ++c) {
-      if (c > 0) out += ",";
-      out += "$" + std::to_string(++n) + casts[c];
-    }
-    out += ")";
-  }
-  return out;
 }
 
 // A random name for this process in the leases table.
@@ -684,44 +692,102 @@ result<void> pg_store::ensure_partitions(pg_connection& c, const std::string& da
   return {};
 }
 
+namespace {
+
+// A column of rows as one array parameter (`{"a","b\\"c"}`), read by unnest(): a batch is a few
+// parameters whatever its size, which PostgreSQL parses and plans far faster than a VALUES list
+// of thousands.
+class array_column {
+ public:
+  void add(const std::string& value) {
+    text_ += text_.empty() ? "{\"" : ",\"";
+    for (char c : value) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  std::string text() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  std::string text_;
+};
+
+// Columns of one table's new rows, as the array parameters of an unnest().
+class array_rows {
+ public:
+  explicit array_rows(size_t columns) : columns_(columns) {}
+  void add(std::initializer_list<std::string> row) {
+    size_t i = 0;
+    for (const std::string& v : row) columns_[i++].add(v);
+    ++rows_;
+  }
+  size_t rows() const { return rows_; }
+  void append_to(std::vector<std::string>& params) const {
+    for (const array_column& c : columns_) params.push_back(c.text());
+  }
+
+ private:
+  std::vector<array_column> columns_;
+  size_t rows_ = 0;
+};
+
+// What the batch adds, in one statement: the facts, the aggregates, the raw log.
+constexpr const char* ingest_statement =
+    "WITH x AS (INSERT INTO exposures(slug, experiment, unit, variation, ts) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])), "
+    "c AS (INSERT INTO conversions(slug, experiment, unit, ts) "
+    "SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])), "
+    "a AS (INSERT INTO arm_stats(slug, experiment, variation, units, conversions) "
+    "SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[]) "
+    "ON CONFLICT (slug, experiment, variation) DO UPDATE SET units = arm_stats.units + excluded.units, "
+    "conversions = arm_stats.conversions + excluded.conversions) "
+    "INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
+    "SELECT e.*, $22::timestamptz FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], "
+    "$20::text[], $21::bigint[]) AS e";
+
+// What the batch's (slug, experiment, unit) keys already hold, in one statement: 'x' rows the
+// variation each was exposed to, 'c' rows those that converted.
+constexpr const char* facts_statement =
+    "WITH k AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(slug, experiment, unit)) "
+    "SELECT 'x', x.slug, x.experiment, x.unit, x.variation FROM exposures x JOIN k USING (slug, experiment, unit) "
+    "UNION ALL SELECT 'c', v.slug, v.experiment, v.unit, '' FROM conversions v JOIN k USING (slug, experiment, unit)";
+
+}  // namespace
+
 // The batch in one transaction, under an exclusive advisory lock (ingestion across processes runs
 // one batch at a time, as SQLite's single writer does, so the facts below are read unchanged):
-// what each key already holds is read in two statements, the batch is replayed in order in memory
-// with the same rules as sqlite_store, and what it adds is written with one multi-row INSERT per table.
+// what each key already holds is read with one statement, the batch is replayed in order in memory
+// with the same rules as sqlite_store, and what it adds is written with one more (array parameters
+// through unnest, one INSERT per table in data-modifying CTEs): four round trips with BEGIN and COMMIT.
 result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& events, const std::string& now) {
   if (events.empty()) return ingest_counts{};
   checkout c(*this);
   WHALE_TRY_VOID(ensure_partitions(*c, day_of(now)));
   pg_transaction tx(*c);
-  WHALE_TRY_VOID(tx.begin());
-  WHALE_TRY_VOID(c->exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(events_lock)}));
+  WHALE_TRY_VOID(tx.begin_locked(events_lock));
 
   std::map<fact_key, std::string> exposed;  // the variation each unit was first exposed to
   std::set<fact_key> converted;
   {
-    std::set<fact_key> keys;
-    for (const event_record& e : events) keys.emplace(e.slug, e.experiment, e.unit);
+    array_rows keys(3);
+    for (const event_record& e : events) keys.add({e.slug, e.experiment, e.unit});
     std::vector<std::string> params;
-    for (const fact_key& k : keys) {
-      params.push_back(std::get<0>(k));
-      params.push_back(std::get<1>(k));
-      params.push_back(std::get<2>(k));
+    keys.append_to(params);
+    WHALE_TRY(pg_rows f, c->exec(facts_statement, params));
+    for (int i = 0; i < f.size(); ++i) {
+      fact_key key{f.text(i, 1), f.text(i, 2), f.text(i, 3)};
+      if (f.text(i, 0) == "x") {
+        exposed[key] = f.text(i, 4);
+      } else {
+        converted.insert(std::move(key));
+      }
     }
-    const std::string list = values_list(keys.size(), {"", "", ""});
-    WHALE_TRY(pg_rows e, c->exec("SELECT x.slug, x.experiment, x.unit, x.variation FROM exposures x JOIN (VALUES " + list +
-                                     ") AS k(slug, experiment, unit) USING (slug, experiment, unit)",
-                                 params));
-    for (int i = 0; i < e.size(); ++i) exposed[{e.text(i, 0), e.text(i, 1), e.text(i, 2)}] = e.text(i, 3);
-    WHALE_TRY(pg_rows v, c->exec("SELECT x.slug, x.experiment, x.unit FROM conversions x JOIN (VALUES " + list +
-                                     ") AS k(slug, experiment, unit) USING (slug, experiment, unit)",
-                                 params));
-    for (int i = 0; i < v.size(); ++i) converted.emplace(v.text(i, 0), v.text(i, 1), v.text(i, 2));
   }
 
   // The same decisions as sqlite_store::ingest_events, event by event.
   ingest_counts counts;
-  std::vector<std::string> raw, exposures, conversions;
-  size_t raw_rows = 0, exposure_rows = 0, conversion_rows = 0;
+  array_rows raw(7), exposures(5), conversions(4), arm_rows(5);
   std::map<std::tuple<std::string, std::string, std::string>, std::pair<uint64_t, uint64_t>> arms;  // units, conversions
   for (const event_record& e : events) {
     const fact_key key{e.slug, e.experiment, e.unit};
@@ -729,8 +795,7 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
       auto found = exposed.find(key);
       if (found == exposed.end()) {
         exposed[key] = e.variation;
-        exposures.insert(exposures.end(), {e.slug, e.experiment, e.unit, e.variation, number_text(e.ts)});
-        ++exposure_rows;
+        exposures.add({e.slug, e.experiment, e.unit, e.variation, number_text(e.ts)});
         auto& arm = arms[{e.slug, e.experiment, e.variation}];
         ++arm.first;
         if (converted.count(key) != 0) ++arm.second;
@@ -743,42 +808,21 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
         ++counts.duplicates;
         continue;
       }
-      conversions.insert(conversions.end(), {e.slug, e.experiment, e.unit, number_text(e.ts)});
-      ++conversion_rows;
+      conversions.add({e.slug, e.experiment, e.unit, number_text(e.ts)});
       if (auto found = exposed.find(key); found != exposed.end()) ++arms[{e.slug, e.experiment, found->second}].second;
     }
-    raw.insert(raw.end(), {e.event_id, e.slug, e.experiment, e.variation, e.unit, e.type, number_text(e.ts), now});
-    ++raw_rows;
+    raw.add({e.event_id, e.slug, e.experiment, e.variation, e.unit, e.type, number_text(e.ts)});
     ++counts.accepted;
   }
+  for (const auto& [arm, n] : arms) {
+    arm_rows.add({std::get<0>(arm), std::get<1>(arm), std::get<2>(arm), number_text(n.first), number_text(n.second)});
+  }
 
-  if (exposure_rows > 0) {
-    WHALE_TRY_VOID(c->exec("INSERT INTO exposures(slug, experiment, unit, variation, ts) VALUES " +
-                               values_list(exposure_rows, {"", "", "", "", "::bigint"}),
-                           exposures));
-  }
-  if (conversion_rows > 0) {
-    WHALE_TRY_VOID(c->exec("INSERT INTO conversions(slug, experiment, unit, ts) VALUES " +
-                               values_list(conversion_rows, {"", "", "", "::bigint"}),
-                           conversions));
-  }
-  if (!arms.empty()) {
+  if (raw.rows() > 0) {
     std::vector<std::string> params;
-    for (const auto& [arm, n] : arms) {
-      params.insert(params.end(), {std::get<0>(arm), std::get<1>(arm), std::get<2>(arm), number_text(n.first),
-                                   number_text(n.second)});
-    }
-    WHALE_TRY_VOID(c->exec("INSERT INTO arm_stats(slug, experiment, variation, units, conversions) VALUES " +
-                               values_list(arms.size(), {"", "", "", "::bigint", "::bigint"}) +
-                               " ON CONFLICT (slug, experiment, variation) DO UPDATE SET units = arm_stats.units + "
-                               "excluded.units, conversions = arm_stats.conversions + excluded.conversions",
-                           params));
-  }
-  if (raw_rows > 0) {
-    WHALE_TRY_VOID(c->exec("INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
-                           "VALUES " +
-                               values_list(raw_rows, {"", "", "", "", "", "", "::bigint", "::timestamptz"}),
-                           raw));
+    for (const array_rows* table : {&exposures, &conversions, &arm_rows, &raw}) table->append_to(params);
+    params.push_back(now);
+    WHALE_TRY_VOID(c->exec(ingest_statement, params));
   }
   WHALE_TRY_VOID(tx.commit());
   return counts;
