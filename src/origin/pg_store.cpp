@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS exposures(
   id bigint GENERATED ALWAYS AS IDENTITY UNIQUE, slug text NOT NULL, experiment text NOT NULL, unit text NOT NULL,
   variation text NOT NULL, ts bigint NOT NULL, PRIMARY KEY(slug, experiment, unit));
-CREATE INDEX IF NOT EXISTS exposures_window ON exposures(slug, experiment, id);
+-- No (slug, experiment, id) index: on a table not yet analyzed it wins the ingestion's key probes
+-- from the primary key (then filters thousands of rows per key), and id's own index serves the window.
+DROP INDEX IF EXISTS exposures_window;
 CREATE TABLE IF NOT EXISTS conversions(
   slug text NOT NULL, experiment text NOT NULL, unit text NOT NULL, ts bigint NOT NULL,
   PRIMARY KEY(slug, experiment, unit));
@@ -116,6 +118,7 @@ class pg_rows {
   uint64_t number(int row, int col) const { return std::strtoull(PQgetvalue(r_, row, col), nullptr, 10); }
   double real(int row, int col) const { return std::strtod(PQgetvalue(r_, row, col), nullptr); }
   bool boolean(int row, int col) const { return PQgetvalue(r_, row, col)[0] == 't'; }
+  bool is_null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
   // Rows an INSERT, UPDATE or DELETE touched.
   uint64_t affected() const { return std::strtoull(PQcmdTuples(r_), nullptr, 10); }
 
@@ -208,10 +211,17 @@ class pg_transaction {
     began_ = true;
     return {};
   }
-  // BEGIN and pg_advisory_xact_lock(key) in one round trip.
-  result<void> begin_locked(int64_t key) {
+  // BEGIN, pg_advisory_xact_lock(key) and SET LOCAL settings (`"name = value, ..."`, gone at
+  // the commit: safe behind PgBouncer) in one round trip.
+  result<void> begin_locked(int64_t key, const std::string& settings = "") {
     began_ = true;  // even when the lock failed after BEGIN: rolled back
-    WHALE_TRY_VOID(c_.exec_script("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")"));
+    std::string script = "BEGIN;";
+    for (size_t start = 0; start < settings.size();) {
+      const size_t end = std::min(settings.find(',', start), settings.size());
+      script += " SET LOCAL " + settings.substr(start, end - start) + ";";
+      start = end + 1;
+    }
+    WHALE_TRY_VOID(c_.exec_script(script + " SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")"));
     return {};
   }
   result<void> commit() {
@@ -746,12 +756,17 @@ constexpr const char* ingest_statement =
     "SELECT e.*, $22::timestamptz FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], "
     "$20::text[], $21::bigint[]) AS e";
 
-// What the batch's (slug, experiment, unit) keys already hold, in one statement: 'x' rows the
-// variation each was exposed to, 'c' rows those that converted.
+// What the batch's (slug, experiment, unit) keys already hold, in one statement: the variation
+// each was exposed to (empty: none) and whether it converted. One primary-key probe per key and
+// table (the LATERAL ... LIMIT 1 keeps the planner from a hash join that reads the whole table).
 constexpr const char* facts_statement =
-    "WITH k AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[]) AS k(slug, experiment, unit)) "
-    "SELECT 'x', x.slug, x.experiment, x.unit, x.variation FROM exposures x JOIN k USING (slug, experiment, unit) "
-    "UNION ALL SELECT 'c', v.slug, v.experiment, v.unit, '' FROM conversions v JOIN k USING (slug, experiment, unit)";
+    "SELECT k.slug, k.experiment, k.unit, x.variation, v.unit IS NOT NULL "
+    "FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[])) AS k(slug, experiment, unit) "
+    "LEFT JOIN LATERAL (SELECT variation FROM exposures x WHERE x.slug = k.slug AND x.experiment = k.experiment "
+    "AND x.unit = k.unit LIMIT 1) x ON true "
+    "LEFT JOIN LATERAL (SELECT unit FROM conversions v WHERE v.slug = k.slug AND v.experiment = k.experiment "
+    "AND v.unit = k.unit LIMIT 1) v ON true "
+    "WHERE x.variation IS NOT NULL OR v.unit IS NOT NULL";
 
 }  // namespace
 
@@ -765,7 +780,9 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
   checkout c(*this);
   WHALE_TRY_VOID(ensure_partitions(*c, day_of(now)));
   pg_transaction tx(*c);
-  WHALE_TRY_VOID(tx.begin_locked(events_lock));
+  // Index probes whatever the statistics say: a young table not yet analyzed looks empty to the
+  // planner, which then scans it once per key of the batch.
+  WHALE_TRY_VOID(tx.begin_locked(events_lock, "enable_seqscan = off"));
 
   std::map<fact_key, std::string> exposed;  // the variation each unit was first exposed to
   std::set<fact_key> converted;
@@ -776,12 +793,9 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
     keys.append_to(params);
     WHALE_TRY(pg_rows f, c->exec(facts_statement, params));
     for (int i = 0; i < f.size(); ++i) {
-      fact_key key{f.text(i, 1), f.text(i, 2), f.text(i, 3)};
-      if (f.text(i, 0) == "x") {
-        exposed[key] = f.text(i, 4);
-      } else {
-        converted.insert(std::move(key));
-      }
+      fact_key key{f.text(i, 0), f.text(i, 1), f.text(i, 2)};
+      if (!f.is_null(i, 3)) exposed[key] = f.text(i, 3);
+      if (f.boolean(i, 4)) converted.insert(std::move(key));
     }
   }
 
