@@ -21,7 +21,7 @@ const CLIENTS = Number(process.argv[2] ?? 1000);
 const SECONDS = Number(process.argv[3] ?? 20);
 const POOL = Number(process.argv[4] ?? 20);
 const DB_POOL = Number(process.env.WHALE_DB_POOL ?? 16);
-const SLUG = 'flora-distro';
+const SLUG = 'minimal';  // a small config: the bench measures the database's connections, not bytes
 
 const release = join(REPO, 'build', 'bench', 'src', 'origin', 'whale-origin');
 const bin = process.env.WHALE_ORIGIN ?? (existsSync(release) ? release : join(REPO, 'build', 'native', 'src', 'origin', 'whale-origin'));
@@ -46,6 +46,7 @@ async function load(origins, tokens) {
   const latencies = [];
   let requests = 0;
   let errors = 0;
+  const failures = new Map();  // what the errors were: status and code, or the exception's name
   let n = 0;
   const client = async (i) => {
     let etag = '';
@@ -64,9 +65,13 @@ async function load(origins, tokens) {
           r = await request(origin.base, 'GET', `/v1/snapshots/${SLUG}`, { token: tokens.edge, headers });
           etag = r.headers.get('etag') ?? etag;
         }
-        if (r.status !== 200 && r.status !== 304) errors++;
-      } catch {
+        if (r.status !== 200 && r.status !== 304) {
+          errors++;
+          failures.set(`${r.status} ${r.json?.error?.code ?? ''}`, (failures.get(`${r.status} ${r.json?.error?.code ?? ''}`) ?? 0) + 1);
+        }
+      } catch (e) {
         errors++;
+        failures.set(e.name, (failures.get(e.name) ?? 0) + 1);
       }
       latencies.push(performance.now() - t0);
       requests++;
@@ -77,7 +82,7 @@ async function load(origins, tokens) {
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(1);
-  return { rate: requests / seconds, requests, errors, p50: q(0.5), p99: q(0.99) };
+  return { rate: requests / seconds, requests, errors, p50: q(0.5), p99: q(0.99), failures: [...failures].map(([k, v]) => `${k}: ${v}`).join(', ') };
 }
 
 async function run(name, pg, via, work) {
@@ -85,17 +90,20 @@ async function run(name, pg, via, work) {
   const database = new URL(urls.primary).pathname.slice(1);
   const tokens = { edge: addPrincipal('edge', 'bench-edge', urls.primary, bin), vendor: addPrincipal('vendor', SLUG, urls.primary, bin) };
   const args = ['--key', join(work, 'whale.key.pem'), '--reweight-every', '0', '--db-pool', String(DB_POOL),
-    '--max-conns-per-ip', String(CLIENTS + 100), '--max-conns', String(2 * CLIENTS + 100)];
+    '--max-conns-per-ip', String(2 * CLIENTS + 100), '--max-conns', String(2 * CLIENTS + 100)];
   const origins = [];
   try {
     for (let i = 0; i < 2; i++) origins.push(await startOrigin({ db: urls[via], bin, args }));
     const put = await request(origins[0].base, 'PUT', `/v1/vendors/${SLUG}/config`, { token: tokens.vendor, body: readConfig(SLUG) });
     if (put.status !== 200) throw new Error(`PUT config: ${put.status} ${put.text}`);
+    const first = await request(origins[0].base, 'POST', `/v1/vendors/${SLUG}/revalidate`, { token: tokens.vendor, body: '' });
+    if (first.status !== 200) throw new Error(`revalidate: ${first.status} ${first.text}`);
     const watcher = watchConnections(pg.admin('primary'), database);
     const r = await load(origins, tokens);
     r.maxServerConnections = watcher.stop();
     console.log(`${name.padEnd(22)} ${Math.round(r.rate).toString().padStart(7)} req/s  ${r.requests} requests, ` +
-      `${r.errors} errors, p50 ${r.p50} ms, p99 ${r.p99} ms, server connections max ${r.maxServerConnections}`);
+      `${r.errors} errors${r.errors ? ` (${r.failures})` : ''}, p50 ${r.p50} ms, p99 ${r.p99} ms, ` +
+      `server connections max ${r.maxServerConnections}`);
     return r;
   } finally {
     await Promise.all(origins.map((o) => stop(o.child)));
