@@ -126,8 +126,9 @@ class pg_rows {
   PGresult* r_ = nullptr;
 };
 
-// One libpq connection. Every statement is PQexecParams (an unnamed statement, text parameters), so
-// nothing outlives a transaction on the server: safe behind PgBouncer's transaction pooling.
+// One libpq connection. Every statement is PQexecParams (an unnamed statement, text parameters) or a
+// fixed script of the simple protocol, so nothing outlives a transaction on the server: safe behind
+// PgBouncer's transaction pooling.
 class pg_connection {
  public:
   explicit pg_connection(std::string url) : url_(std::move(url)) {}
@@ -145,17 +146,8 @@ class pg_connection {
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const std::string& p : params) values.push_back(p.c_str());
-    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                               nullptr, 0);
-    pg_rows rows(r);
-    const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return rows;
-    const char* code = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    state_ = code == nullptr ? "" : code;
-    std::string message = PQerrorMessage(conn_);
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    if (PQstatus(conn_) != CONNECTION_OK) close();  // lost: the next call reconnects
-    return pg_failure("query", message);
+    return answer(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0));
   }
 
   // Several statements without parameters in one round trip (the simple query protocol); the
@@ -163,7 +155,13 @@ class pg_connection {
   result<pg_rows> exec_script(const std::string& sql) {
     state_.clear();
     if (conn_ == nullptr) WHALE_TRY_VOID(connect());
-    PGresult* r = PQexec(conn_, sql.c_str());
+    return answer(PQexec(conn_, sql.c_str()));
+  }
+
+ private:
+  // The rows of a statement's result, or its failure (SQLSTATE kept; a lost connection closed, so
+  // that the next call reconnects).
+  result<pg_rows> answer(PGresult* r) {
     pg_rows rows(r);
     const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return rows;
@@ -175,7 +173,6 @@ class pg_connection {
     return pg_failure("query", message);
   }
 
- private:
   result<void> connect() {
     conn_ = PQconnectdb(url_.c_str());
     if (PQstatus(conn_) == CONNECTION_OK) {
