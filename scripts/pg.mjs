@@ -11,7 +11,9 @@
 //   pg.replica.url   the same database, read-only, streaming from the primary
 //   pg.bouncer.url   the primary through PgBouncer (pool_mode=transaction)
 //   pg.psql(url, sql) -> stdout (tuples only, unaligned)
-//   pg.createDatabase(name) -> the URL of a new empty database on the primary
+//   pg.createDatabase(name) -> the URLs of a new empty database: { primary, replica, bouncer }
+//   pg.stopReplica(), await pg.startReplica()   (fault tests: pg_ctl stop/start of the replica)
+//   pg.admin(node) -> a superuser URL of `primary` or `replica` (pg_wal_replay_pause() and such)
 //   await pg.stop()
 //
 // As a program: `node scripts/pg.mjs` starts one, prints the URLs and stops it on Ctrl-C.
@@ -102,6 +104,9 @@ export async function startPgCluster({ replica = false, bouncer = false, poolSiz
     rmSync(dir, { recursive: true, force: true });
   };
   cluster.psql = psql;
+  cluster.stopReplica = () => stopServer(cluster.replica.dataDir);
+  cluster.startReplica = () => startServer(cluster.replica.dataDir, cluster.replica.port, join(dir, 'replica.log'));
+  cluster.admin = (node) => `postgres://postgres@127.0.0.1:${cluster[node].port}/postgres`;
   try {
     // The primary: trust on loopback (tests only), WAL for a streaming replica.
     const primaryDir = join(dir, 'primary');

@@ -40,7 +40,7 @@ constexpr const char* usage_text =
     "                     [--max-conns N] [--max-conns-per-ip N] [--head-timeout-ms MS]\n"
     "                     [--allow-private-media-sources]\n"
     "                     [--keep-snapshots N] [--revalidate-rate N] [--skip-integrity-check]\n"
-    "                     [--events-retention-days N]\n"
+    "                     [--events-retention-days N] [--db-replica URL] [--db-pool N] [--replica-max-lag-ms MS]\n"
     "  whale-origin vendor add|rotate|revoke <slug> [--db PATH] [--grace SECONDS]\n"
     "  whale-origin edge add|rotate|revoke <name> [--db PATH] [--grace SECONDS]\n"
     "  whale-origin key list|add|rotate [--db PATH] [--key PATH]\n"
@@ -82,7 +82,11 @@ constexpr const char* usage_text =
     "  --events-key-file PATH  the events key shared with the edges (default: $WHALE_EVENTS_KEY); without\n"
     "                     one POST /v1/events answers 503; two keys (current, previous; separated by a\n"
     "                     comma or a new line) while one is rotated (docs/bandits.md)\n"
-    "  --events-retention-days N  raw events kept this long (default 30; 0: forever); aggregates stay\n";
+    "  --events-retention-days N  raw events kept this long (default 30; 0: forever); aggregates stay\n"
+    "  --db-replica URL   a streaming replica of the PostgreSQL --db: snapshot, dashboard and other GET\n"
+    "                     reads go to it while it keeps up (docs/origin.md, \"PostgreSQL\")\n"
+    "  --db-pool N        PostgreSQL connections per server and process (default 4)\n"
+    "  --replica-max-lag-ms MS  a replica further behind hands its reads to the primary (default 5000)\n";
 
 int usage(const std::string& problem) {
   std::fprintf(stderr, "whale-origin: %s\n%s", problem.c_str(), usage_text);
@@ -101,6 +105,7 @@ struct options {
   bool skip_integrity_check = false;  // serve at once; the check runs in the background (/healthz)
   uint64_t keep_snapshots = 50;       // versions kept per vendor (store::keep_snapshots)
   uint32_t grace_s = 86400;           // how long a rotated token's predecessors stay valid
+  store_options storage;              // PostgreSQL: the replica, the pool
   server_options serve;
 };
 
@@ -186,6 +191,14 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
     } else if (arg == "--keep-snapshots") {
       if (!whole_flag(arg, value, 1, 1000000, "", n, problem)) return false;
       o.keep_snapshots = static_cast<uint64_t>(n);
+    } else if (arg == "--db-replica") {
+      o.storage.replica = value;
+    } else if (arg == "--db-pool") {
+      if (!whole_flag(arg, value, 1, 1000, " connections", n, problem)) return false;
+      o.storage.pool_size = static_cast<size_t>(n);
+    } else if (arg == "--replica-max-lag-ms") {
+      if (!whole_flag(arg, value, 0, 3600000, " ms", n, problem)) return false;
+      o.storage.replica_max_lag_ms = static_cast<uint32_t>(n);
     } else if (arg == "--revalidate-rate") {
       if (!whole_flag(arg, value, 0, 1000000, " per minute", n, problem)) return false;
       o.serve.revalidate_per_minute = static_cast<uint32_t>(n);
@@ -327,6 +340,9 @@ void check_in_background(store& db, const std::atomic<bool>& stopping) {
 int serve(options& o) {
   if (o.positional.size() != 1) return usage("serve takes no arguments");
   if (o.key.empty() && is_postgres_url(o.db)) return usage(key_required);
+  if (!o.storage.replica.empty() && (!is_postgres_url(o.db) || !is_postgres_url(o.storage.replica))) {
+    return usage("--db-replica takes a postgres:// URL, with a PostgreSQL --db");
+  }
   // SIGINT and SIGTERM are taken by one thread that stops the server; every thread started
   // from here on inherits the blocked mask.
   sigset_t stop_signals;
@@ -335,7 +351,7 @@ int serve(options& o) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto db = store::open(o.db);
+  auto db = store::open(o.db, o.storage);
   if (!db) return failed(db.message());
   if (!o.skip_integrity_check) {
     if (auto checked = (*db)->quick_check(); !checked) {

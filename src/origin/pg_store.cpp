@@ -21,8 +21,10 @@ namespace {
 constexpr int64_t schema_lock = 0x7768616c65000001;  // "whale" + 1
 constexpr int64_t events_lock = 0x7768616c65000002;
 
-// Connections one process opens at most; calls beyond wait for one to be given back.
-constexpr size_t max_connections = 4;
+// How often the replica's position and lag are read again (a read that needs a newer position than
+// the last one seen asks at once), and how long an unreachable replica is left alone.
+constexpr auto replica_check_every = std::chrono::milliseconds(100);
+constexpr auto replica_retry_after = std::chrono::seconds(1);
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS vendors(slug text PRIMARY KEY, token_hash text NOT NULL UNIQUE, created_at text NOT NULL);
@@ -48,7 +50,9 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS exposures(
   id bigint GENERATED ALWAYS AS IDENTITY UNIQUE, slug text NOT NULL, experiment text NOT NULL, unit text NOT NULL,
   variation text NOT NULL, ts bigint NOT NULL, PRIMARY KEY(slug, experiment, unit));
-CREATE INDEX IF NOT EXISTS exposures_window ON exposures(slug, experiment, id);
+-- No (slug, experiment, id) index: on a table not yet analyzed it wins the ingestion's key probes
+-- from the primary key (then filters thousands of rows per key), and id's own index serves the window.
+DROP INDEX IF EXISTS exposures_window;
 CREATE TABLE IF NOT EXISTS conversions(
   slug text NOT NULL, experiment text NOT NULL, unit text NOT NULL, ts bigint NOT NULL,
   PRIMARY KEY(slug, experiment, unit));
@@ -114,6 +118,7 @@ class pg_rows {
   uint64_t number(int row, int col) const { return std::strtoull(PQgetvalue(r_, row, col), nullptr, 10); }
   double real(int row, int col) const { return std::strtod(PQgetvalue(r_, row, col), nullptr); }
   bool boolean(int row, int col) const { return PQgetvalue(r_, row, col)[0] == 't'; }
+  bool is_null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
   // Rows an INSERT, UPDATE or DELETE touched.
   uint64_t affected() const { return std::strtoull(PQcmdTuples(r_), nullptr, 10); }
 
@@ -121,8 +126,9 @@ class pg_rows {
   PGresult* r_ = nullptr;
 };
 
-// One libpq connection. Every statement is PQexecParams (an unnamed statement, text parameters), so
-// nothing outlives a transaction on the server: safe behind PgBouncer's transaction pooling.
+// One libpq connection. Every statement is PQexecParams (an unnamed statement, text parameters) or a
+// fixed script of the simple protocol, so nothing outlives a transaction on the server: safe behind
+// PgBouncer's transaction pooling.
 class pg_connection {
  public:
   explicit pg_connection(std::string url) : url_(std::move(url)) {}
@@ -140,8 +146,22 @@ class pg_connection {
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const std::string& p : params) values.push_back(p.c_str());
-    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                               nullptr, 0);
+    return answer(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0));
+  }
+
+  // Several statements without parameters in one round trip (the simple query protocol); the
+  // last one's rows. Only for text built here, never for values from a request.
+  result<pg_rows> exec_script(const std::string& sql) {
+    state_.clear();
+    if (conn_ == nullptr) WHALE_TRY_VOID(connect());
+    return answer(PQexec(conn_, sql.c_str()));
+  }
+
+ private:
+  // The rows of a statement's result, or its failure (SQLSTATE kept; a lost connection closed, so
+  // that the next call reconnects).
+  result<pg_rows> answer(PGresult* r) {
     pg_rows rows(r);
     const ExecStatusType status = r == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return rows;
@@ -149,11 +169,10 @@ class pg_connection {
     state_ = code == nullptr ? "" : code;
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    if (PQstatus(conn_) != CONNECTION_OK) close();  // lost: the next call reconnects
+    if (PQstatus(conn_) != CONNECTION_OK) close();
     return pg_failure("query", message);
   }
 
- private:
   result<void> connect() {
     conn_ = PQconnectdb(url_.c_str());
     if (PQstatus(conn_) == CONNECTION_OK) {
@@ -187,6 +206,19 @@ class pg_transaction {
   result<void> begin() {
     WHALE_TRY_VOID(c_.exec("BEGIN"));
     began_ = true;
+    return {};
+  }
+  // BEGIN, pg_advisory_xact_lock(key) and SET LOCAL settings (`"name = value, ..."`, gone at
+  // the commit: safe behind PgBouncer) in one round trip.
+  result<void> begin_locked(int64_t key, const std::string& settings = "") {
+    began_ = true;  // even when the lock failed after BEGIN: rolled back
+    std::string script = "BEGIN;";
+    for (size_t start = 0; start < settings.size();) {
+      const size_t end = std::min(settings.find(',', start), settings.size());
+      script += " SET LOCAL " + settings.substr(start, end - start) + ";";
+      start = end + 1;
+    }
+    WHALE_TRY_VOID(c_.exec_script(script + " SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")"));
     return {};
   }
   result<void> commit() {
@@ -232,21 +264,6 @@ proposal_record read_proposal(const pg_rows& r, int row) {
   return p;
 }
 
-// "($1,$2,$3),($4,$5,$6)": `rows` rows of `columns` parameters, `casts` appended to each (e.g. "::bigint").
-std::string values_list(size_t rows, const std::vector<const char*>& casts) {
-  std::string out;
-  size_t n = 0;
-  for (size_t r = 0; r < rows; ++r) {
-    out += r == 0 ? "(" : ",(";
-    for (size_t c = 0; c < casts.size(); ++c) {
-      if (c > 0) out += ",";
-      out += "$" + std::to_string(++n) + casts[c];
-    }
-    out += ")";
-  }
-  return out;
-}
-
 // A random name for this process in the leases table.
 std::string holder_name() {
   char host[64] = {};
@@ -289,31 +306,117 @@ result<void> insert_bandits(pg_connection& c, const std::vector<bandit_record>& 
 
 // --- the pool ------------------------------------------------------------------------------
 
-pg_store::checkout::checkout(pg_store& owner) : owner_(owner) {
-  std::unique_lock<std::mutex> lock(owner_.pool_mutex_);
-  owner_.pool_free_.wait(lock, [&] { return !owner_.idle_.empty() || owner_.open_ < max_connections; });
-  if (!owner_.idle_.empty()) {
-    conn_ = std::move(owner_.idle_.back());
-    owner_.idle_.pop_back();
-  } else {
-    ++owner_.open_;
-    conn_ = std::make_unique<pg_connection>(owner_.url_);
+pg_pool::pg_pool(std::string url, size_t size) : url_(std::move(url)), size_(size < 1 ? 1 : size) {}
+pg_pool::~pg_pool() = default;
+
+std::unique_ptr<pg_connection> pg_pool::take() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  free_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+  if (idle_.empty()) {
+    ++open_;
+    return std::make_unique<pg_connection>(url_);
   }
+  std::unique_ptr<pg_connection> c = std::move(idle_.back());
+  idle_.pop_back();
+  return c;
 }
 
-pg_store::checkout::~checkout() {
-  std::lock_guard<std::mutex> lock(owner_.pool_mutex_);
-  owner_.idle_.push_back(std::move(conn_));
-  owner_.pool_free_.notify_one();
+void pg_pool::give_back(std::unique_ptr<pg_connection> c) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  idle_.push_back(std::move(c));
+  free_.notify_one();
 }
 
-pg_store::pg_store(std::string url) : url_(std::move(url)), holder_(holder_name()) {}
+pg_store::checkout::checkout(pg_pool& pool) : pool_(pool), conn_(pool.take()) {}
+pg_store::checkout::~checkout() { pool_.give_back(std::move(conn_)); }
+
+pg_store::pg_store(std::string url, const store_options& options)
+    : primary_(std::move(url), options.pool_size),
+      replica_(options.replica.empty() ? nullptr : std::make_unique<pg_pool>(options.replica, options.pool_size)),
+      replica_max_lag_(options.replica_max_lag_ms),
+      holder_(holder_name()) {}
 pg_store::~pg_store() = default;
 
-result<std::unique_ptr<store>> pg_store::open(const std::string& url) {
-  std::unique_ptr<pg_store> s(new pg_store(url));
+result<std::unique_ptr<store>> pg_store::open(const std::string& url, const store_options& options) {
+  std::unique_ptr<pg_store> s(new pg_store(url, options));
   WHALE_TRY_VOID(s->migrate());
   return std::unique_ptr<store>(std::move(s));
+}
+
+// --- reads from the replica --------------------------------------------------------------
+
+namespace {
+
+// A WAL position as PostgreSQL prints it ("16/B374D848") as one number; 0 when empty or NULL.
+uint64_t lsn_of(const std::string& text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) return 0;
+  return (std::strtoull(text.substr(0, slash).c_str(), nullptr, 16) << 32) |
+         std::strtoull(text.substr(slash + 1).c_str(), nullptr, 16);
+}
+
+}  // namespace
+
+read_targets pg_store::reads() const { return {replica_ != nullptr, primary_reads_.load(), replica_reads_.load()}; }
+
+void pg_store::note_write(pg_connection& c, const std::string& slug) {
+  if (!replica_) return;
+  result<pg_rows> r = c.exec("SELECT pg_current_wal_lsn()::text");
+  if (!r || r->size() == 0) return;
+  const uint64_t lsn = lsn_of(r->text(0, 0));
+  std::lock_guard<std::mutex> lock(replica_mutex_);
+  uint64_t& mine = written_[slug];
+  mine = std::max(mine, lsn);
+  written_any_ = std::max(written_any_, lsn);
+}
+
+// The replica's replayed position and its lag: 0 when it has replayed all it received, else the
+// age of the last transaction it replayed (the usual measure; an idle primary sends nothing new,
+// so a caught-up replica is not counted as lagging). Under replica_mutex_.
+void pg_store::refresh_replica(std::chrono::steady_clock::time_point now) {
+  replica_state_.checked = now;
+  checkout c(*replica_);
+  result<pg_rows> r = c->exec(
+      "SELECT pg_last_wal_replay_lsn()::text, CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+      "THEN 0 ELSE COALESCE(1000 * EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END::bigint");
+  if (!r || r->size() == 0) {
+    replica_state_.down_until = now + replica_retry_after;
+    return;
+  }
+  replica_state_.replay_lsn = lsn_of(r->text(0, 0));
+  replica_state_.lag_ms = r->number(0, 1);
+}
+
+bool pg_store::replica_usable(const std::string& slug) {
+  if (!replica_ || !replica_reads::allowed()) return false;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(replica_mutex_);
+  if (now < replica_state_.down_until) return false;
+  if (now - replica_state_.checked >= replica_check_every) refresh_replica(now);
+  auto written = written_.find(slug);
+  const uint64_t needed = slug.empty() ? written_any_ : written == written_.end() ? 0 : written->second;
+  if (replica_state_.replay_lsn < needed && replica_state_.checked != now) refresh_replica(now);
+  return now >= replica_state_.down_until && replica_state_.replay_lsn >= needed &&
+         std::chrono::milliseconds(replica_state_.lag_ms) <= replica_max_lag_;
+}
+
+result<pg_rows> pg_store::plain_read(const std::string& slug, const std::string& sql,
+                                     const std::vector<std::string>& params, bool* on_replica) {
+  if (on_replica != nullptr) *on_replica = false;
+  if (replica_usable(slug)) {
+    checkout c(*replica_);
+    result<pg_rows> r = c->exec(sql, params);
+    if (r) {
+      ++replica_reads_;
+      if (on_replica != nullptr) *on_replica = true;
+      return r;
+    }
+    std::lock_guard<std::mutex> lock(replica_mutex_);  // down or in recovery conflict: the primary answers
+    replica_state_.down_until = std::chrono::steady_clock::now() + replica_retry_after;
+  }
+  checkout c(*this);
+  ++primary_reads_;
+  return c->exec(sql, params);
 }
 
 // The schema, created or completed in one transaction; processes opening the database at once
@@ -518,6 +621,7 @@ result<publish_outcome> pg_store::publish_in(pg_connection& c, const std::string
     }
   }
   WHALE_TRY_VOID(tx.commit());
+  note_write(c, slug);
   return publish_outcome{std::move(response), false, std::move(snap)};
 }
 
@@ -527,19 +631,25 @@ bool pg_store::remembers(const std::string& slug, const std::string& idempotency
   return r && r->size() > 0;
 }
 
+// A version the replica does not have yet (published by another process a moment ago) is asked of
+// the primary.
 result<std::optional<snapshot>> pg_store::find_snapshot(const std::string& slug, uint64_t version) {
-  checkout c(*this);
-  WHALE_TRY(pg_rows r, c->exec(std::string(snapshot_columns) +
-                                   "WHERE slug = $1 AND ($2::bigint = 0 OR version = $2::bigint) "
-                                   "ORDER BY version DESC LIMIT 1",
-                               {slug, number_text(version)}));
+  const std::string sql = std::string(snapshot_columns) +
+                          "WHERE slug = $1 AND ($2::bigint = 0 OR version = $2::bigint) ORDER BY version DESC LIMIT 1";
+  const std::vector<std::string> params{slug, number_text(version)};
+  bool on_replica = false;
+  WHALE_TRY(pg_rows r, plain_read(slug, sql, params, &on_replica));
+  if (r.size() == 0 && on_replica && version != 0) {
+    checkout c(*this);
+    ++primary_reads_;
+    WHALE_TRY(r, c->exec(sql, params));
+  }
   if (r.size() == 0) return std::optional<snapshot>();
   return std::optional<snapshot>(read_snapshot(r, 0));
 }
 
 std::vector<change> pg_store::changes_since(uint64_t seq) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT slug, MAX(version), MAX(seq) FROM snapshots WHERE seq > $1::bigint "
+  result<pg_rows> r = plain_read("", "SELECT slug, MAX(version), MAX(seq) FROM snapshots WHERE seq > $1::bigint "
                               "GROUP BY slug ORDER BY MAX(seq)",
                               {number_text(seq)});
   std::vector<change> out;
@@ -549,8 +659,7 @@ std::vector<change> pg_store::changes_since(uint64_t seq) {
 }
 
 std::optional<change> pg_store::latest_of(const std::string& slug) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT slug, version, seq FROM snapshots WHERE slug = $1 ORDER BY version DESC LIMIT 1",
+  result<pg_rows> r = plain_read(slug, "SELECT slug, version, seq FROM snapshots WHERE slug = $1 ORDER BY version DESC LIMIT 1",
                               {slug});
   if (!r || r->size() == 0) return std::nullopt;
   return change{r->text(0, 0), r->number(0, 1), r->number(0, 2)};
@@ -574,7 +683,7 @@ result<void> pg_store::health() {
 // under the schema lock, so processes creating one at once take turns.
 result<void> pg_store::ensure_partitions(pg_connection& c, const std::string& day) {
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<std::mutex> lock(partitions_mutex_);
     if (partitions_.count(day) != 0) return {};
   }
   pg_transaction tx(c);
@@ -585,49 +694,111 @@ result<void> pg_store::ensure_partitions(pg_connection& c, const std::string& da
                           d + " 00:00:00+00') TO ('" + day_after(d) + " 00:00:00+00')"));
   }
   WHALE_TRY_VOID(tx.commit());
-  std::lock_guard<std::mutex> lock(pool_mutex_);
+  std::lock_guard<std::mutex> lock(partitions_mutex_);
   partitions_.insert(day);
   return {};
 }
 
+namespace {
+
+// A column of rows as one array parameter (`{"a","b\\"c"}`), read by unnest(): a batch is a few
+// parameters whatever its size, which PostgreSQL parses and plans far faster than a VALUES list
+// of thousands.
+class array_column {
+ public:
+  void add(const std::string& value) {
+    text_ += text_.empty() ? "{\"" : ",\"";
+    for (char c : value) {
+      if (c == '"' || c == '\\') text_ += '\\';
+      text_ += c;
+    }
+    text_ += '"';
+  }
+  std::string text() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+ private:
+  std::string text_;
+};
+
+// Columns of one table's new rows, as the array parameters of an unnest().
+class array_rows {
+ public:
+  explicit array_rows(size_t columns) : columns_(columns) {}
+  void add(std::initializer_list<std::string> row) {
+    size_t i = 0;
+    for (const std::string& v : row) columns_[i++].add(v);
+    ++rows_;
+  }
+  size_t rows() const { return rows_; }
+  void append_to(std::vector<std::string>& params) const {
+    for (const array_column& c : columns_) params.push_back(c.text());
+  }
+
+ private:
+  std::vector<array_column> columns_;
+  size_t rows_ = 0;
+};
+
+// What the batch adds, in one statement: the facts, the aggregates, the raw log.
+constexpr const char* ingest_statement =
+    "WITH x AS (INSERT INTO exposures(slug, experiment, unit, variation, ts) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])), "
+    "c AS (INSERT INTO conversions(slug, experiment, unit, ts) "
+    "SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])), "
+    "a AS (INSERT INTO arm_stats(slug, experiment, variation, units, conversions) "
+    "SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[]) "
+    "ON CONFLICT (slug, experiment, variation) DO UPDATE SET units = arm_stats.units + excluded.units, "
+    "conversions = arm_stats.conversions + excluded.conversions) "
+    "INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
+    "SELECT e.*, $22::timestamptz FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], "
+    "$20::text[], $21::bigint[]) AS e";
+
+// What the batch's (slug, experiment, unit) keys already hold, in one statement: the variation
+// each was exposed to (empty: none) and whether it converted. One primary-key probe per key and
+// table (the LATERAL ... LIMIT 1 keeps the planner from a hash join that reads the whole table).
+constexpr const char* facts_statement =
+    "SELECT k.slug, k.experiment, k.unit, x.variation, v.unit IS NOT NULL "
+    "FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[])) AS k(slug, experiment, unit) "
+    "LEFT JOIN LATERAL (SELECT variation FROM exposures x WHERE x.slug = k.slug AND x.experiment = k.experiment "
+    "AND x.unit = k.unit LIMIT 1) x ON true "
+    "LEFT JOIN LATERAL (SELECT unit FROM conversions v WHERE v.slug = k.slug AND v.experiment = k.experiment "
+    "AND v.unit = k.unit LIMIT 1) v ON true "
+    "WHERE x.variation IS NOT NULL OR v.unit IS NOT NULL";
+
+}  // namespace
+
 // The batch in one transaction, under an exclusive advisory lock (ingestion across processes runs
 // one batch at a time, as SQLite's single writer does, so the facts below are read unchanged):
-// what each key already holds is read in two statements, the batch is replayed in order in memory
-// with the same rules as sqlite_store, and what it adds is written with one multi-row INSERT per table.
+// what each key already holds is read with one statement, the batch is replayed in order in memory
+// with the same rules as sqlite_store, and what it adds is written with one more (array parameters
+// through unnest, one INSERT per table in data-modifying CTEs): four round trips with BEGIN and COMMIT.
 result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& events, const std::string& now) {
   if (events.empty()) return ingest_counts{};
   checkout c(*this);
   WHALE_TRY_VOID(ensure_partitions(*c, day_of(now)));
   pg_transaction tx(*c);
-  WHALE_TRY_VOID(tx.begin());
-  WHALE_TRY_VOID(c->exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(events_lock)}));
+  // Index probes whatever the statistics say: a young table not yet analyzed looks empty to the
+  // planner, which then scans it once per key of the batch.
+  WHALE_TRY_VOID(tx.begin_locked(events_lock, "enable_seqscan = off"));
 
   std::map<fact_key, std::string> exposed;  // the variation each unit was first exposed to
   std::set<fact_key> converted;
   {
-    std::set<fact_key> keys;
-    for (const event_record& e : events) keys.emplace(e.slug, e.experiment, e.unit);
+    array_rows keys(3);
+    for (const event_record& e : events) keys.add({e.slug, e.experiment, e.unit});
     std::vector<std::string> params;
-    for (const fact_key& k : keys) {
-      params.push_back(std::get<0>(k));
-      params.push_back(std::get<1>(k));
-      params.push_back(std::get<2>(k));
+    keys.append_to(params);
+    WHALE_TRY(pg_rows f, c->exec(facts_statement, params));
+    for (int i = 0; i < f.size(); ++i) {
+      fact_key key{f.text(i, 0), f.text(i, 1), f.text(i, 2)};
+      if (!f.is_null(i, 3)) exposed[key] = f.text(i, 3);
+      if (f.boolean(i, 4)) converted.insert(std::move(key));
     }
-    const std::string list = values_list(keys.size(), {"", "", ""});
-    WHALE_TRY(pg_rows e, c->exec("SELECT x.slug, x.experiment, x.unit, x.variation FROM exposures x JOIN (VALUES " + list +
-                                     ") AS k(slug, experiment, unit) USING (slug, experiment, unit)",
-                                 params));
-    for (int i = 0; i < e.size(); ++i) exposed[{e.text(i, 0), e.text(i, 1), e.text(i, 2)}] = e.text(i, 3);
-    WHALE_TRY(pg_rows v, c->exec("SELECT x.slug, x.experiment, x.unit FROM conversions x JOIN (VALUES " + list +
-                                     ") AS k(slug, experiment, unit) USING (slug, experiment, unit)",
-                                 params));
-    for (int i = 0; i < v.size(); ++i) converted.emplace(v.text(i, 0), v.text(i, 1), v.text(i, 2));
   }
 
   // The same decisions as sqlite_store::ingest_events, event by event.
   ingest_counts counts;
-  std::vector<std::string> raw, exposures, conversions;
-  size_t raw_rows = 0, exposure_rows = 0, conversion_rows = 0;
+  array_rows raw(7), exposures(5), conversions(4), arm_rows(5);
   std::map<std::tuple<std::string, std::string, std::string>, std::pair<uint64_t, uint64_t>> arms;  // units, conversions
   for (const event_record& e : events) {
     const fact_key key{e.slug, e.experiment, e.unit};
@@ -635,8 +806,7 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
       auto found = exposed.find(key);
       if (found == exposed.end()) {
         exposed[key] = e.variation;
-        exposures.insert(exposures.end(), {e.slug, e.experiment, e.unit, e.variation, number_text(e.ts)});
-        ++exposure_rows;
+        exposures.add({e.slug, e.experiment, e.unit, e.variation, number_text(e.ts)});
         auto& arm = arms[{e.slug, e.experiment, e.variation}];
         ++arm.first;
         if (converted.count(key) != 0) ++arm.second;
@@ -649,42 +819,21 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
         ++counts.duplicates;
         continue;
       }
-      conversions.insert(conversions.end(), {e.slug, e.experiment, e.unit, number_text(e.ts)});
-      ++conversion_rows;
+      conversions.add({e.slug, e.experiment, e.unit, number_text(e.ts)});
       if (auto found = exposed.find(key); found != exposed.end()) ++arms[{e.slug, e.experiment, found->second}].second;
     }
-    raw.insert(raw.end(), {e.event_id, e.slug, e.experiment, e.variation, e.unit, e.type, number_text(e.ts), now});
-    ++raw_rows;
+    raw.add({e.event_id, e.slug, e.experiment, e.variation, e.unit, e.type, number_text(e.ts)});
     ++counts.accepted;
   }
+  for (const auto& [arm, n] : arms) {
+    arm_rows.add({std::get<0>(arm), std::get<1>(arm), std::get<2>(arm), number_text(n.first), number_text(n.second)});
+  }
 
-  if (exposure_rows > 0) {
-    WHALE_TRY_VOID(c->exec("INSERT INTO exposures(slug, experiment, unit, variation, ts) VALUES " +
-                               values_list(exposure_rows, {"", "", "", "", "::bigint"}),
-                           exposures));
-  }
-  if (conversion_rows > 0) {
-    WHALE_TRY_VOID(c->exec("INSERT INTO conversions(slug, experiment, unit, ts) VALUES " +
-                               values_list(conversion_rows, {"", "", "", "::bigint"}),
-                           conversions));
-  }
-  if (!arms.empty()) {
+  if (raw.rows() > 0) {
     std::vector<std::string> params;
-    for (const auto& [arm, n] : arms) {
-      params.insert(params.end(), {std::get<0>(arm), std::get<1>(arm), std::get<2>(arm), number_text(n.first),
-                                   number_text(n.second)});
-    }
-    WHALE_TRY_VOID(c->exec("INSERT INTO arm_stats(slug, experiment, variation, units, conversions) VALUES " +
-                               values_list(arms.size(), {"", "", "", "::bigint", "::bigint"}) +
-                               " ON CONFLICT (slug, experiment, variation) DO UPDATE SET units = arm_stats.units + "
-                               "excluded.units, conversions = arm_stats.conversions + excluded.conversions",
-                           params));
-  }
-  if (raw_rows > 0) {
-    WHALE_TRY_VOID(c->exec("INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
-                           "VALUES " +
-                               values_list(raw_rows, {"", "", "", "", "", "", "::bigint", "::timestamptz"}),
-                           raw));
+    for (const array_rows* table : {&exposures, &conversions, &arm_rows, &raw}) table->append_to(params);
+    params.push_back(now);
+    WHALE_TRY_VOID(c->exec(ingest_statement, params));
   }
   WHALE_TRY_VOID(tx.commit());
   return counts;
@@ -712,7 +861,7 @@ result<uint64_t> pg_store::expire_events(uint32_t retention_days) {
     WHALE_TRY_VOID(c->exec("DROP TABLE IF EXISTS " + name));
     WHALE_TRY_VOID(tx.commit());
     expired += n.number(0, 0);
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<std::mutex> lock(partitions_mutex_);
     partitions_.clear();  // recreated on the next batch if needed
   }
   WHALE_TRY(pg_rows deleted, c->exec("DELETE FROM events WHERE received_at < now() - make_interval(days => $1::int)",
@@ -727,8 +876,7 @@ uint64_t pg_store::event_count() {
 }
 
 std::vector<arm_stat> pg_store::arm_stats_of(const std::string& slug, const std::string& experiment) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT experiment, variation, units, conversions FROM arm_stats WHERE slug = $1 "
+  result<pg_rows> r = plain_read(slug, "SELECT experiment, variation, units, conversions FROM arm_stats WHERE slug = $1 "
                               "AND ($2 = '' OR experiment = $2) ORDER BY experiment COLLATE \"C\", variation COLLATE \"C\"",
                               {slug, experiment});
   std::vector<arm_stat> out;
@@ -771,9 +919,8 @@ uint64_t pg_store::exposure_mark() {
 }
 
 std::vector<bandit_record> pg_store::bandit_history_of(const std::string& slug, const std::string& experiment) {
-  checkout c(*this);
   result<pg_rows> r =
-      c->exec("SELECT id, slug, experiment, feature, rule, version, at, status, weights, units, conversions, p_best, "
+      plain_read(slug, "SELECT id, slug, experiment, feature, rule, version, at, status, weights, units, conversions, p_best, "
               "srm_chi2, srm_p, exposure_mark, prior_alpha, prior_beta, prior_source FROM bandit_history "
               "WHERE slug = $1 AND ($2 = '' OR experiment = $2) ORDER BY id",
               {slug, experiment});
@@ -805,8 +952,7 @@ std::vector<bandit_record> pg_store::bandit_history_of(const std::string& slug, 
 }
 
 std::vector<bandit_flag> pg_store::bandit_flags_of(const std::string& slug) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec("SELECT slug, experiment, flagged_at, reason, srm_chi2, srm_p FROM bandit_flags "
+  result<pg_rows> r = plain_read(slug, "SELECT slug, experiment, flagged_at, reason, srm_chi2, srm_p FROM bandit_flags "
                               "WHERE slug = $1 ORDER BY experiment COLLATE \"C\"",
                               {slug});
   std::vector<bandit_flag> out;
@@ -848,7 +994,12 @@ result<void> pg_store::record_bandits(const std::vector<bandit_record>& records,
   pg_transaction tx(*c);
   WHALE_TRY_VOID(tx.begin());
   WHALE_TRY_VOID(insert_bandits(*c, records, flags));
-  return tx.commit();
+  WHALE_TRY_VOID(tx.commit());
+  std::set<std::string> slugs;
+  for (const bandit_record& r : records) slugs.insert(r.slug);
+  for (const bandit_flag& f : flags) slugs.insert(f.slug);
+  for (const std::string& slug : slugs) note_write(*c, slug);
+  return {};
 }
 
 result<bandit_flag> pg_store::clear_flag(const std::string& slug, const std::string& experiment, const std::string& now) {
@@ -880,6 +1031,7 @@ result<bandit_flag> pg_store::clear_flag(const std::string& slug, const std::str
   WHALE_TRY(r.exposure_mark, exposure_mark_in(*c));
   WHALE_TRY_VOID(insert_bandits(*c, {r}, {}));
   WHALE_TRY_VOID(tx.commit());
+  note_write(*c, slug);
   return flag;
 }
 
@@ -905,12 +1057,12 @@ result<proposal_record> pg_store::add_proposal(const std::string& slug, const st
   WHALE_TRY_VOID(c->exec("UPDATE optimizer_proposals SET experiment = $1 WHERE id = $2::bigint",
                          {p.experiment, number_text(p.id)}));
   WHALE_TRY_VOID(tx.commit());
+  note_write(*c, slug);
   return p;
 }
 
 std::vector<proposal_record> pg_store::proposals_of(const std::string& slug) {
-  checkout c(*this);
-  result<pg_rows> r = c->exec(std::string(proposal_columns) + "WHERE slug = $1 ORDER BY id DESC", {slug});
+  result<pg_rows> r = plain_read(slug, std::string(proposal_columns) + "WHERE slug = $1 ORDER BY id DESC", {slug});
   std::vector<proposal_record> out;
   if (!r) return out;
   for (int i = 0; i < r->size(); ++i) out.push_back(read_proposal(*r, i));
@@ -930,6 +1082,7 @@ result<void> pg_store::mark_proposal(const std::string& slug, uint64_t id, const
   checkout c(*this);
   WHALE_TRY_VOID(c->exec("UPDATE optimizer_proposals SET status = $1, updated_at = $2 WHERE slug = $3 AND id = $4::bigint",
                          {status, now, slug, number_text(id)}));
+  note_write(*c, slug);
   return {};
 }
 

@@ -1,13 +1,17 @@
 // The shared backend: PostgreSQL through libpq, for any number of origin processes on one database
 // (docs/origin.md, "PostgreSQL"). Every statement is unnamed (PQexecParams, text parameters) and
 // no session state outlives a transaction, so it runs through PgBouncer in transaction pooling.
-// A few connections, each used by one call at a time; a lost one is reopened by the next call.
+// A few connections per server, each used by one call at a time; a lost one is reopened by the next
+// call. With a streaming replica, the plain reads of GET routes go to it while it keeps up.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,13 +21,32 @@
 namespace whale::origin {
 
 class pg_connection;
+class pg_rows;
+
+// Up to `size` connections to one server; callers beyond wait for one to be given back.
+class pg_pool {
+ public:
+  pg_pool(std::string url, size_t size);
+  ~pg_pool();
+  std::unique_ptr<pg_connection> take();
+  void give_back(std::unique_ptr<pg_connection> c);
+
+ private:
+  std::string url_;
+  size_t size_;
+  std::mutex mutex_;
+  std::condition_variable free_;
+  std::vector<std::unique_ptr<pg_connection>> idle_;
+  size_t open_ = 0;  // connections handed out or idle
+};
 
 class pg_store final : public store {
  public:
   // Connects to `url` (postgres://...) and creates or migrates the schema (idempotent; processes
-  // opening one database at once take turns).
-  static result<std::unique_ptr<store>> open(const std::string& url);
+  // opening one database at once take turns). The replica, if any, is not needed to open.
+  static result<std::unique_ptr<store>> open(const std::string& url, const store_options& options);
   ~pg_store() override;
+  read_targets reads() const override;
 
   result<void> add_principal(principal_kind kind, const std::string& name, const std::string& token_hash,
                              const std::string& now) override;
@@ -69,10 +92,11 @@ class pg_store final : public store {
   void release_lease(const std::string& name) override;
 
  private:
-  // One connection taken from the pool for the length of a call; given back when it ends.
+  // One connection taken from a pool (the primary's by default) for the length of a call.
   class checkout {
    public:
-    explicit checkout(pg_store& owner);
+    explicit checkout(pg_store& owner) : checkout(owner.primary_) {}
+    explicit checkout(pg_pool& pool);
     ~checkout();
     checkout(const checkout&) = delete;
     checkout& operator=(const checkout&) = delete;
@@ -80,25 +104,48 @@ class pg_store final : public store {
     pg_connection* operator->() { return conn_.get(); }
 
    private:
-    pg_store& owner_;
+    pg_pool& pool_;
     std::unique_ptr<pg_connection> conn_;
   };
 
-  explicit pg_store(std::string url);
+  // What this process knows of the replica: refreshed at most every few milliseconds.
+  struct replica_state {
+    uint64_t replay_lsn = 0;  // pg_last_wal_replay_lsn()
+    uint64_t lag_ms = 0;      // how far its replay is behind what it received
+    std::chrono::steady_clock::time_point checked{};
+    std::chrono::steady_clock::time_point down_until{};  // unreachable: not asked again before
+  };
+
+  pg_store(std::string url, const store_options& options);
   result<void> migrate();
   result<publish_outcome> publish_in(pg_connection& c, const std::string& slug, const std::string& body,
                                      const std::string& now, const snapshot_finisher& finish,
                                      const std::string& idempotency_key, publish_extras* extras);
   result<void> ensure_partitions(pg_connection& c, const std::string& day);
+  // A plain read of `slug`'s data ("": every vendor's): on the replica when replica_reads is open,
+  // the replica keeps up and has replayed this process's last write of the vendor; else, or when the
+  // replica fails, on the primary. `on_replica` says where it was answered.
+  result<pg_rows> plain_read(const std::string& slug, const std::string& sql, const std::vector<std::string>& params,
+                             bool* on_replica = nullptr);
+  bool replica_usable(const std::string& slug);
+  void refresh_replica(std::chrono::steady_clock::time_point now);
+  // After a commit: the primary's WAL position, which the replica must have replayed before it
+  // answers reads of `slug` (read-your-writes). Nothing without a replica.
+  void note_write(pg_connection& c, const std::string& slug);
 
-  std::string url_;
+  pg_pool primary_;
+  std::unique_ptr<pg_pool> replica_;  // none without --db-replica
+  std::chrono::milliseconds replica_max_lag_;
   std::string holder_;  // this process's name in the leases table
   uint64_t keep_snapshots_ = 50;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_free_;
-  std::vector<std::unique_ptr<pg_connection>> idle_;
-  size_t open_ = 0;           // connections handed out or idle
-  std::set<std::string> partitions_;  // days (YYYY-MM-DD) whose events partition exists; under pool_mutex_
+  std::mutex partitions_mutex_;
+  std::set<std::string> partitions_;  // days (YYYY-MM-DD) whose events partition exists
+  std::mutex replica_mutex_;
+  replica_state replica_state_;                // under replica_mutex_
+  std::map<std::string, uint64_t> written_;    // slug -> WAL position after its last write here; under replica_mutex_
+  uint64_t written_any_ = 0;                   // the largest of them
+  std::atomic<uint64_t> primary_reads_{0};
+  std::atomic<uint64_t> replica_reads_{0};
 };
 
 }  // namespace whale::origin

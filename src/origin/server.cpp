@@ -101,6 +101,15 @@ std::string transport_metrics(const http_counters& c) {
          "whale_origin_requests_timed_out_total{phase=\"body\"} " + std::to_string(c.body_timeouts) + "\n";
 }
 
+// Where the database's plain reads went (store::reads), when a replica is configured.
+std::string read_metrics(const read_targets& reads) {
+  if (!reads.replica_configured) return "";
+  return "# HELP whale_origin_db_reads_total Plain reads (snapshots, changes, aggregates) by the server that answered.\n"
+         "# TYPE whale_origin_db_reads_total counter\n"
+         "whale_origin_db_reads_total{target=\"primary\"} " + std::to_string(reads.primary) + "\n" +
+         "whale_origin_db_reads_total{target=\"replica\"} " + std::to_string(reads.replica) + "\n";
+}
+
 // The transport's limits (http_server.h) from the command line's.
 http_limits limits_of(const server_options& o) {
   http_limits limits;
@@ -208,8 +217,17 @@ struct server::impl {
         return authorize(req, res, principal_kind::vendor, req.matches[1]);
       };
     }
-    http.add({method, pattern, route, max_body, [this, h](const Request& req, Response& res) { (this->*h)(req, res); },
+    http_handler handle = [this, h](const Request& req, Response& res) { (this->*h)(req, res); };
+    http.add({method, pattern, route, max_body, std::string(method) == "GET" ? reading(std::move(handle)) : std::move(handle),
               std::move(guard)});
+  }
+
+  // A GET only reads: its plain reads may be answered by the database's replica (store.h).
+  static http_handler reading(http_handler h) {
+    return [h = std::move(h)](const Request& req, Response& res) {
+      replica_reads scope;
+      h(req, res);
+    };
   }
 
   void routes() {
@@ -243,7 +261,7 @@ struct server::impl {
     on("GET", "/healthz", "GET /healthz", &impl::healthz);
     on("GET", "/metrics", "GET /metrics", &impl::get_metrics);
     for (admin_route& r : admin_routes(db)) {  // the dashboard (admin.cpp)
-      http.add({"GET", r.pattern, r.route, max_small_body_bytes, std::move(r.handle), {}});
+      http.add({"GET", r.pattern, r.route, max_small_body_bytes, reading(std::move(r.handle)), {}});
     }
   }
 
@@ -802,12 +820,16 @@ struct server::impl {
 
   void healthz(const Request&, Response& res) {
     result<void> storage = db.health();
-    if (storage) return send_json(res, 200, "{\"ok\":true}");
+    const read_targets reads = db.reads();
+    const std::string where = reads.replica_configured ? ",\"reads\":{\"primary\":" + std::to_string(reads.primary) +
+                                                            ",\"replica\":" + std::to_string(reads.replica) + "}"
+                                                      : "";
+    if (storage) return send_json(res, 200, "{\"ok\":true" + where + "}");
     send_json(res, 503, "{\"ok\":false,\"storage\":" + json_string(storage.message()) + "}");
   }
 
   void get_metrics(const Request&, Response& res) {
-    res.set_content(stats.render() + transport_metrics(http.counters()), "text/plain; version=0.0.4");
+    res.set_content(stats.render() + transport_metrics(http.counters()) + read_metrics(db.reads()), "text/plain; version=0.0.4");
   }
 };
 

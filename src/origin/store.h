@@ -127,12 +127,42 @@ struct proposal_record {
 // Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a file.
 bool is_postgres_url(const std::string& db);
 
+// How a PostgreSQL store connects (docs/origin.md, "PostgreSQL"); an SQLite file takes none of it.
+struct store_options {
+  std::string replica;                 // a streaming replica's URL for plain reads; empty: none
+  size_t pool_size = 4;                // connections per server (the primary's, the replica's)
+  uint32_t replica_max_lag_ms = 5000;  // a replica further behind hands its reads to the primary
+};
+
+// Where the plain reads (snapshots, changes, aggregates, history, proposals) were answered.
+struct read_targets {
+  bool replica_configured = false;
+  uint64_t primary = 0;
+  uint64_t replica = 0;
+};
+
+// While one lives, the plain reads made on this thread may be answered by the replica (GET routes
+// open one); everything else, every write and every read a job makes before writing, reads the
+// primary. Nests.
+class replica_reads {
+ public:
+  replica_reads();
+  ~replica_reads();
+  replica_reads(const replica_reads&) = delete;
+  replica_reads& operator=(const replica_reads&) = delete;
+  static bool allowed();  // whether one is open on this thread
+};
+
 class store {
  public:
   // Opens (creating if needed) the database and its schema: a `postgres://` or `postgresql://`
   // URL opens PostgreSQL, anything else is the path of an SQLite file.
-  static result<std::unique_ptr<store>> open(const std::string& db);
+  static result<std::unique_ptr<store>> open(const std::string& db, const store_options& options = {});
   virtual ~store() = default;
+
+  // Where the plain reads went so far (/healthz, /metrics): all on the one database but for a
+  // PostgreSQL store with a replica.
+  virtual read_targets reads() const { return {}; }
 
   // --- principals and their tokens (table tokens; docs/origin.md, "Rotating tokens") ---
   // Registers a vendor or an edge with its first token (the SHA-256 of it); fails if the name exists.

@@ -5,14 +5,17 @@
 // or, without it, on a throwaway server this module starts once per test process (as the
 // `postgres` user, in a temporary directory, on a free loopback port) and stops at exit.
 // Anything else (the default): the SQLite file at that path, as before.
+// WHALE_TEST_PG_BOUNCER=1 with a throwaway server: the suites reach it through PgBouncer 1.18 in
+// transaction pooling mode (default_pool_size 4) started in front of it.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import { createHash } from 'node:crypto';
 
 export const BACKEND = process.env.WHALE_TEST_DB === 'postgres' ? 'postgres' : 'sqlite';
 const PG_BIN = process.env.WHALE_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const PGBOUNCER = process.env.WHALE_PGBOUNCER ?? '/usr/sbin/pgbouncer';
 
 const keyOf = new Map();  // database URL -> the key file its origins sign with
 let server = null;  // { admin: URL of the postgres database, stop() }
@@ -43,13 +46,40 @@ export function startPgServer() {
     { encoding: 'utf8', timeout: 60000 });
     if (r.status === 0) {
       const stop = () => {
+        spawnSync('sh', ['-c', `kill $(cat ${join(dir, 'pgbouncer.pid')} 2>/dev/null) 2>/dev/null`]);
         spawnSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'],
           { timeout: 30000 });
         rmSync(dir, { recursive: true, force: true });
       };
-      return { admin: `postgres://whale@127.0.0.1:${port}/postgres`, stop };
+      return { admin: `postgres://whale@127.0.0.1:${port}/postgres`, dir, stop };
     }
     if (attempt >= 5) throw new Error(`pg_ctl start: ${r.stderr}`);
+  }
+}
+
+// PgBouncer (daemonized: it needs a pidfile) in front of `admin`'s server, transaction pooling,
+// 4 server connections per database; stopped with the server.
+function startBouncer(admin, dir) {
+  const server = new URL(admin);
+  for (let attempt = 0; ; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 30000);
+    const ini = join(dir, 'pgbouncer.ini');
+    writeFileSync(join(dir, 'userlist.txt'), '"whale" ""\n');
+    writeFileSync(ini, ['[databases]', `* = host=127.0.0.1 port=${server.port}`, '[pgbouncer]',
+      'listen_addr = 127.0.0.1', `listen_port = ${port}`, `unix_socket_dir = ${dir}`, 'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`, 'pool_mode = transaction', 'default_pool_size = 4',
+      'max_client_conn = 500', `logfile = ${join(dir, 'pgbouncer.log')}`, `pidfile = ${join(dir, 'pgbouncer.pid')}`,
+      'ignore_startup_parameters = extra_float_digits,options', ''].join('\n'));
+    chownSync(ini, Number(run('id', ['-u', 'postgres']).trim()), Number(run('id', ['-g', 'postgres']).trim()));
+    const r = spawnSync('runuser', ['-u', 'postgres', '--', PGBOUNCER, '-d', ini], { encoding: 'utf8', timeout: 30000 });
+    if (r.status === 0) {
+      const url = `postgres://whale@127.0.0.1:${port}/postgres`;
+      for (let i = 0; i < 100; i++) {
+        if (spawnSync(join(PG_BIN, 'psql'), ['-X', '-q', '-d', url, '-c', 'SELECT 1']).status === 0) return url;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      }
+    }
+    if (attempt >= 5) throw new Error(`pgbouncer: ${r.stderr}`);
   }
 }
 
@@ -59,6 +89,7 @@ function ensureServer() {
     server = { admin: process.env.WHALE_TEST_PG_URL, stop() {} };
   } else {
     server = startPgServer();
+    if (process.env.WHALE_TEST_PG_BOUNCER === '1') server.admin = startBouncer(server.admin, server.dir);
     process.on('exit', () => server.stop());
   }
   return server;
