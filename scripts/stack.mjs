@@ -5,7 +5,7 @@
 // gives the e2e test and the propagation benchmark the same pieces.
 //
 //   node scripts/stack.mjs [--dir build/origin] [--origin-port 8788] [--edge-ports 8787,8797,8807]
-//                          [--media-port 8790] [--runtime workerd|wrangler]
+//                          [--media-port 8790] [--runtime workerd|wrangler] [--storage sqlite|postgres]
 //   node scripts/stack.mjs publish <slug> [config.json]    (PUT + revalidate on the running stack)
 //
 // Env: WHALE_ORIGIN (the whale-origin binary), WHALE_EMSCRIPTEN_DIR (its wasm/core.wasm is served).
@@ -432,15 +432,30 @@ export const EDGE_LAYOUT = [
 // runtime 'wrangler': three `wrangler dev --env local` instances sharing one local KV namespace
 // and cache (as a colo's isolates do); the origin publishes to the first one's /v1/publish (the
 // Cloudflare way) and the others learn of new versions from KV.
+// storage 'sqlite' (default): one origin on dir/local.db, kept between runs.
+// storage 'postgres': a throwaway PostgreSQL primary, streaming replica and PgBouncer
+// (scripts/pg.mjs) and two origin processes on it (writes through PgBouncer, reads from the
+// replica, one signing key), the second on originPort + 1; edges read the first, and edge-2 and
+// edge-3 read through the second as their region's replica. A fresh database each run.
 export async function startStack({
   dir, edgeDir = join(dir, 'edge'), originPort = 0, edgePorts = [0, 0, 0], maxAge, originBin = ORIGIN_BIN, log = () => {},
-  media, runtime = 'workerd',
+  media, runtime = 'workerd', storage = 'sqlite',
 }) {
   mkdirSync(dir, { recursive: true });
-  const db = join(dir, 'local.db');
+  let pg = null;
+  let db = join(dir, 'local.db');
+  let replicaDb = null;
+  if (storage === 'postgres') {
+    const { startPgCluster } = await import('./pg.mjs');
+    pg = await startPgCluster({ replica: true, bouncer: true });
+    const urls = pg.createDatabase('whale_local');
+    db = urls.bouncer;
+    replicaDb = urls.replica;
+    log(`PostgreSQL primary ${pg.primary.url}, replica ${pg.replica.url}, PgBouncer ${pg.bouncer.url}`);
+  }
   const tokensPath = join(dir, 'local-tokens.json');
   const vendors = configVendors();
-  let tokens = existsSync(tokensPath) && existsSync(db) ? JSON.parse(readFileSync(tokensPath, 'utf8')) : null;
+  let tokens = !pg && existsSync(tokensPath) && existsSync(db) ? JSON.parse(readFileSync(tokensPath, 'utf8')) : null;
   const addMissing = () => {
     tokens.edge ??= addPrincipal('edge', 'local-edges', db, originBin);
     for (const slug of vendors) tokens.vendors[slug] ??= addPrincipal('vendor', slug, db, originBin);
@@ -450,7 +465,7 @@ export async function startStack({
     addMissing();  // a fixture vendor added since the last run
   } catch {
     // whale-origin shows a token once: without all of them, start from a fresh database.
-    for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+    if (!pg) for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
     tokens = { vendors: {} };
     addMissing();
   }
@@ -459,11 +474,12 @@ export async function startStack({
 
   const ports = [];
   for (const wanted of edgePorts) ports.push(wanted && await portIsFree(wanted) ? wanted : await freePort());
-  const running = { origin: null, edges: [], media: null };
+  const running = { origin: null, origins: [], edges: [], media: null, pg };
   const stopAll = async () => {
     await Promise.all(running.edges.map((e) => (e.runtime === 'wrangler' ? stopWrangler(e) : stop(e.child))));
-    await stop(running.origin?.child);
+    await Promise.all(running.origins.map((o) => stop(o.child)));
     running.media?.server.close();
+    await pg?.stop();
   };
   try {
     if (media !== undefined) {
@@ -482,9 +498,20 @@ export async function startStack({
     // The media origin is on 127.0.0.1, which whale-origin refuses in allowedSources without the flag.
     const args = running.media ? ['--allow-private-media-sources'] : [];
     if (wrangler) args.push('--publish', `http://127.0.0.1:${ports[0]}/v1/publish`);
+    if (pg) args.push('--db-replica', replicaDb, '--key', join(dir, 'local-pg.key.pem'));
     running.origin = await startOrigin({ db, port, edges: invalidateUrls, edgeToken: tokens.edge, args, bin: originBin });
+    running.origins.push(running.origin);
     const { base, keyId, publicKey } = running.origin;
     log(`origin ${base} (key ${keyId})`);
+    if (pg) {
+      const second = running.origin.port + 1;
+      const other = await startOrigin({
+        db, port: await portIsFree(second) ? second : 0, edges: invalidateUrls, edgeToken: tokens.edge, args, bin: originBin,
+      });
+      running.origins.push(other);
+      log(`origin ${other.base} (the second process on the same database)`);
+    }
+    const replicaBase = running.origins[1]?.base ?? base;
     for (const slug of vendors) {
       const config = readConfig(slug, running.media?.base);
       const held = await request(base, 'GET', `/v1/snapshots/${slug}`, { token: tokens.edge });
@@ -512,7 +539,7 @@ export async function startStack({
       }
       const edge = await startEdge({
         port: ports[i], outDir: join(edgeDir, layout.name), name: layout.name,
-        origin: base, region: layout.region, replicas: layout.replica ? { [layout.region]: base } : {},
+        origin: base, region: layout.region, replicas: layout.replica ? { [layout.region]: replicaBase } : {},
         keys: { [keyId]: publicKey }, edgeToken: tokens.edge, maxAge, image,
       });
       edge.region = layout.region;
@@ -575,7 +602,8 @@ export function banner(stack) {
   const [first] = stack.vendors;
   const out = [
     '',
-    `WhaleTools Edge is running: origin ${origin}, edges ${stack.edges.map((e) => `${e.name} ${e.base}`).join(', ')}.`,
+    `WhaleTools Edge is running: origin ${stack.origins.map((o) => o.base).join(' and ')}, edges ${stack.edges.map((e) => `${e.name} ${e.base}`).join(', ')}.`,
+    ...(stack.pg ? [`Storage: PostgreSQL (primary ${stack.pg.primary.url}, replica ${stack.pg.replica.url}, PgBouncer ${stack.pg.bouncer.url}); the two origins share it.`] : []),
     '',
     stack.edges[0]?.runtime === 'wrangler'
       ? 'Assignments, answered by each wrangler dev edge from the signed snapshot the origin published to KV:'
@@ -636,9 +664,11 @@ async function main() {
       'edge-ports': { type: 'string', default: '8787,8797,8807' },
       'media-port': { type: 'string', default: '8790' },
       runtime: { type: 'string', default: process.env.WHALE_EDGE_RUNTIME || 'workerd' },
+      storage: { type: 'string', default: process.env.WHALE_ORIGIN_STORAGE || 'sqlite' },
     },
   });
   if (values.runtime !== 'workerd' && values.runtime !== 'wrangler') throw new Error('--runtime: workerd or wrangler');
+  if (values.storage !== 'sqlite' && values.storage !== 'postgres') throw new Error('--storage: sqlite or postgres');
   const dir = resolve(values.dir);
   if (positionals[0] === 'publish') return publishCommand(dir, positionals.slice(1));
   if (positionals[0] === 'traffic') return trafficCommand(dir, positionals.slice(1));
@@ -649,9 +679,10 @@ async function main() {
   }
   const stack = await startStack({
     dir, originPort: Number(values['origin-port']), edgePorts, media: Number(values['media-port']), runtime: values.runtime,
+    storage: values.storage,
     log: (line) => console.log(`start: ${line}`),
   });
-  const children = [stack.origin.child, ...stack.edges.map((e) => e.child)];
+  const children = [...stack.origins.map((o) => o.child), ...stack.edges.map((e) => e.child)];
   const runningFile = join(dir, RUNNING_FILE);
   let stopping = false;
   const shutdown = async () => {
@@ -678,7 +709,7 @@ async function main() {
   for (const child of children) {
     child.once('exit', (code, signal) => {
       if (stopping) return;
-      console.error(`start: ${child === stack.origin.child ? 'whale-origin' : values.runtime} exited (${signal ?? code}); stopping`);
+      console.error(`start: ${stack.origins.some((o) => o.child === child) ? 'whale-origin' : values.runtime} exited (${signal ?? code}); stopping`);
       shutdown();
     });
   }

@@ -10,6 +10,8 @@
 # build/origin), so that two stacks can run side by side from one checkout.
 # WHALE_EDGE_RUNTIME=wrangler: the three edges are `wrangler dev --env local` with the real
 # edge-workers/wrangler.toml (KV, queues, Durable Objects local), published to the Cloudflare way.
+# WHALE_ORIGIN_STORAGE=postgres: a throwaway PostgreSQL primary, replica and PgBouncer, and two
+# origin processes on it, instead of the SQLite file (a fresh database each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,7 +19,8 @@ scripts/build.sh
 
 edge_ports="${WHALE_EDGE_PORTS:-${WHALE_EDGE_PORT:-8787},8797,8807}"
 node scripts/stack.mjs --dir "${WHALE_STATE_DIR:-build/origin}" --origin-port "${WHALE_ORIGIN_PORT:-8788}" \
-  --edge-ports "$edge_ports" --media-port "${WHALE_MEDIA_PORT:-8790}" --runtime "${WHALE_EDGE_RUNTIME:-workerd}" &
+  --edge-ports "$edge_ports" --media-port "${WHALE_MEDIA_PORT:-8790}" --runtime "${WHALE_EDGE_RUNTIME:-workerd}" \
+  --storage "${WHALE_ORIGIN_STORAGE:-sqlite}" &
 stack=$!
 # The stack stops its processes on SIGTERM; a second signal while it does so is ignored here.
 trap 'trap "" INT TERM; kill -TERM "$stack" 2>/dev/null || true; wait "$stack" || true; exit 0' INT TERM

@@ -2,14 +2,15 @@
 // replica and PgBouncer in transaction mode, started as the postgres user on free loopback ports.
 // Checks that a row written on the primary reaches the replica, that the replica refuses writes,
 // that PgBouncer holds many concurrent clients on its few server connections, and that stop()
-// leaves no process and no directory behind.
+// leaves no process and no directory behind; and the local stack on it (two origins).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PG_BIN, psql, startPgCluster } from '../../scripts/pg.mjs';
-import { until } from '../../scripts/stack.mjs';
+import { request, startStack, until } from '../../scripts/stack.mjs';
 
 const POOL = 4;
 const CLIENTS = 40;
@@ -46,13 +47,16 @@ test(`PgBouncer serves ${CLIENTS} concurrent clients on at most ${POOL} server c
     child.on('exit', (code) => resolve({ code, out: out.trim() }));
   }));
   let maxServers = 0;
-  const watch = setInterval(() => {
+  // PgBouncer's server connections to the database (they stay open, idle, after their clients).
+  const poll = () => {
     const r = spawnSync(join(PG_BIN, 'psql'), ['-X', '-A', '-t', '-d', pg.primary.url, '-c',
       "SELECT count(*) FROM pg_stat_activity WHERE datname = 'whale' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"], { encoding: 'utf8' });
     if (r.status === 0) maxServers = Math.max(maxServers, Number(r.stdout.trim()));
-  }, 50);
+  };
+  const watch = setInterval(poll, 50);
   const results = await Promise.all(clients);
   clearInterval(watch);
+  poll();
   assert.deepEqual(results.filter((r) => r.code !== 0 || !r.out.endsWith('|1')), []);
   assert.ok(maxServers >= 1 && maxServers <= POOL, `server connections seen: ${maxServers}`);
 });
@@ -65,3 +69,29 @@ test('stop() ends every server and removes the directory', async () => {
   const left = spawnSync('pgrep', ['-f', dir], { encoding: 'utf8' });
   assert.equal(left.stdout.trim(), '');
 });
+
+test('the local stack on PostgreSQL (scripts/start.sh with WHALE_ORIGIN_STORAGE=postgres): two origins, three edges', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'whale-pg-stack-'));
+  const stack = await startStack({ dir, storage: 'postgres' });
+  t.after(async () => {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.equal(stack.origins.length, 2);
+  const [a, b] = stack.origins;
+  assert.equal(a.keyId, b.keyId, 'both origins sign with one key');
+  for (const edge of stack.edges) {
+    const layout = await request(edge.base, 'GET', '/v1/storefront/flora-distro/home');
+    assert.equal(layout.status, 200, layout.text);
+    assert.equal(layout.json.version, 1);
+  }
+  // edge-2 reads through the second origin, which reads the replica.
+  const held = await request(stack.edges[1].base, 'GET', '/v1/config/flora-distro');
+  assert.equal(held.json.source, b.base);
+  const health = await request(b.base, 'GET', '/healthz');
+  assert.ok(health.json.reads.replica >= 1, JSON.stringify(health.json));
+  const { dir: pgDir } = stack.pg;
+  await stack.stop();
+  assert.equal(existsSync(pgDir), false, 'the PostgreSQL servers stopped with the stack');
+});
+
