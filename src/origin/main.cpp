@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "keyring.h"
+#include "migrate.h"
 #include "events.h"
 #include "http_util.h"
 #include "server.h"
@@ -45,6 +46,7 @@ constexpr const char* usage_text =
     "  whale-origin edge add|rotate|revoke <name> [--db PATH] [--grace SECONDS]\n"
     "  whale-origin key list|add|rotate [--db PATH] [--key PATH]\n"
     "  whale-origin key retire <key_id> [--db PATH] [--key PATH]\n"
+    "  whale-origin migrate --from PATH --to URL\n"
     "\n"
     "  add                prints the new principal's token, once (only its SHA-256 is stored)\n"
     "  rotate             prints a new token; the principal's older tokens stay valid for --grace\n"
@@ -57,6 +59,10 @@ constexpr const char* usage_text =
     "  key retire ID      re-signs the snapshots signed by key ID with the active key and drops ID\n"
     "                     from /v1/keys\n"
     "  key list           the keys /v1/keys announces, the active one first\n"
+    "  migrate            copies the SQLite origin database --from (stop its origin first) into the empty\n"
+    "                     PostgreSQL database --to in one transaction, then compares both (rows and a\n"
+    "                     SHA-256 per table; a difference fails). The signing key stays a file: start the\n"
+    "                     PostgreSQL origins with --key and the SQLite origin's key file\n"
     "\n"
     "  --db PATH|URL      SQLite database (default build/origin/whale.db; created if missing), or a\n"
     "                     PostgreSQL database, postgres://user@host:port/name (schema created if missing)\n"
@@ -102,6 +108,7 @@ struct options {
   std::vector<std::string> positional;
   std::string db = default_db;
   std::string key;
+  std::string from, to;               // migrate: the SQLite file and the PostgreSQL URL
   bool skip_integrity_check = false;  // serve at once; the check runs in the background (/healthz)
   uint64_t keep_snapshots = 50;       // versions kept per vendor (store::keep_snapshots)
   uint32_t grace_s = 86400;           // how long a rotated token's predecessors stay valid
@@ -153,6 +160,10 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
       o.db = value;
     } else if (arg == "--key") {
       o.key = value;
+    } else if (arg == "--from") {
+      o.from = value;
+    } else if (arg == "--to") {
+      o.to = value;
     } else if (arg == "--host") {
       o.serve.host = value;
     } else if (arg == "--edge") {
@@ -321,6 +332,33 @@ int manage_keys(const options& o) {
   return exit_ok;
 }
 
+// `migrate --from PATH --to URL` (docs/origin.md, "Moving an SQLite origin to PostgreSQL"): prints
+// one line per table, rows on both sides and the digest, then how to serve the copy.
+int migrate(const options& o) {
+  if (o.positional.size() != 1) return usage("migrate takes no arguments");
+  if (o.from.empty() || o.to.empty()) return usage("migrate needs --from PATH (SQLite) and --to URL (postgres://)");
+  if (!is_postgres_url(o.to)) return usage("--to takes a postgres:// URL");
+  result<std::vector<table_comparison>> compared = migrate_to_postgres(o.from, o.to);
+  if (!compared) return failed("migrate: " + compared.message());
+  bool same = true;
+  uint64_t rows = 0;
+  std::printf("%-20s %10s %10s  %s\n", "table", "sqlite", "postgres", "sha256");
+  for (const table_comparison& c : *compared) {
+    same = same && c.matches();
+    rows += c.target_rows;
+    std::printf("%-20s %10llu %10llu  %.16s  %s\n", c.table.c_str(), static_cast<unsigned long long>(c.source_rows),
+                static_cast<unsigned long long>(c.target_rows), c.source_digest.c_str(),
+                c.matches() ? "ok" : ("MISMATCH (postgres " + c.target_digest.substr(0, 16) + ")").c_str());
+  }
+  std::fflush(stdout);
+  if (!same) return failed("migrate: the PostgreSQL copy differs from the SQLite database (see above)");
+  const std::string key_path = o.key.empty() ? default_key_path(o.from) : o.key;
+  std::printf("migrated %llu rows in %zu tables; serve it with --db <the --to URL> --key %s (the same key file for "
+              "every PostgreSQL origin)\n",
+              static_cast<unsigned long long>(rows), compared->size(), key_path.c_str());
+  return exit_ok;
+}
+
 // The integrity check of --skip-integrity-check, run while serving: /healthz reports what it
 // finds (store::health), and a failure is logged as one JSON line on stderr.
 void check_in_background(store& db, const std::atomic<bool>& stopping) {
@@ -409,6 +447,7 @@ int main(int argc, char** argv) {
   if (command == "vendor") return manage_principal(principal_kind::vendor, o);
   if (command == "edge") return manage_principal(principal_kind::edge, o);
   if (command == "key") return manage_keys(o);
+  if (command == "migrate") return migrate(o);
   if (command == "help") {
     std::fputs(usage_text, stdout);
     return exit_ok;

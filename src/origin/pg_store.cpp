@@ -150,6 +150,17 @@ class pg_connection {
                                nullptr, 0));
   }
 
+  // exec with parameters that may be NULL (nullopt).
+  result<pg_rows> exec_nullable(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    state_.clear();
+    if (conn_ == nullptr) WHALE_TRY_VOID(connect());
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const std::optional<std::string>& p : params) values.push_back(p ? p->c_str() : nullptr);
+    return answer(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                               nullptr, 0));
+  }
+
   // Several statements without parameters in one round trip (the simple query protocol); the
   // last one's rows. Only for text built here, never for values from a request.
   result<pg_rows> exec_script(const std::string& sql) {
@@ -1118,6 +1129,175 @@ result<bool> pg_store::take_lease(const std::string& name, uint32_t ttl_s) {
 void pg_store::release_lease(const std::string& name) {
   checkout c(*this);
   (void)c->exec("DELETE FROM leases WHERE name = $1 AND holder = $2", {name, holder_});
+}
+
+}  // namespace whale::origin
+
+namespace whale::origin {
+
+namespace {
+
+// The SELECT of one table's export, each column written as its column_kind says (store.h).
+std::string export_query(const table_spec& table) {
+  std::string sql = "SELECT ";
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    const std::string column = std::string("\"") + table.columns[i].name + "\"";
+    if (i > 0) sql += ", ";
+    switch (table.columns[i].kind) {
+      case column_kind::time:
+        sql += "to_char((" + column + ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";  // WHALE_PG_ISO
+        break;
+      case column_kind::boolean:
+        sql += "(" + column + ")::int";
+        break;
+      default:
+        sql += column;
+    }
+  }
+  return sql + " FROM " + table.name;
+}
+
+// A multi-row INSERT of `count` rows of `table` ($1, $2, ... row after row). Explicit ids win over
+// the identity columns.
+std::string insert_query(const table_spec& table, size_t count) {
+  std::string sql = std::string("INSERT INTO ") + table.name + "(";
+  bool has_id = false;
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    sql += std::string(i > 0 ? ", " : "") + "\"" + table.columns[i].name + "\"";
+    has_id = has_id || std::string(table.columns[i].name) == "id";
+  }
+  sql += has_id ? ") OVERRIDING SYSTEM VALUE VALUES " : ") VALUES ";
+  size_t param = 0;
+  for (size_t row = 0; row < count; ++row) {
+    sql += row > 0 ? ", (" : "(";
+    for (size_t i = 0; i < table.columns.size(); ++i) sql += (i > 0 ? ", $" : "$") + std::to_string(++param);
+    sql += ")";
+  }
+  return sql;
+}
+
+const table_spec* spec_of(const std::string& name) {
+  for (const table_spec& t : migration_tables()) {
+    if (name == t.name) return &t;
+  }
+  return nullptr;
+}
+
+bool is_day(const std::string& day) {
+  if (day.size() != 10 || day[4] != '-' || day[7] != '-') return false;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (day[i] < '0' || day[i] > '9') return false;
+  }
+  return true;
+}
+
+// The tables of migration_tables() holding rows, and the counters once something was published.
+result<std::vector<std::string>> tables_with_data(pg_connection& c) {
+  std::string sql;
+  for (const table_spec& t : migration_tables()) {
+    sql += std::string("SELECT '") + t.name + "' WHERE EXISTS (SELECT 1 FROM " + t.name + ") UNION ALL ";
+  }
+  sql += "SELECT 'counters' WHERE EXISTS (SELECT 1 FROM counters WHERE name <> 'seq' OR value <> 0)";
+  WHALE_TRY(pg_rows r, c.exec(sql));
+  std::vector<std::string> names;
+  for (int i = 0; i < r.size(); ++i) names.push_back(r.text(i, 0));
+  return names;
+}
+
+// The daily partitions the imported events fall in (and each next day's, as ensure_partitions makes).
+result<void> create_event_partitions(pg_connection& c, const table_rows& events, size_t received_at) {
+  std::set<std::string> days;
+  for (const auto& row : events.rows) {
+    const std::string day = row[received_at] ? day_of(*row[received_at]) : "";
+    if (!is_day(day)) return fail(error_code::invalid_value, "an event with a bad received_at: " + day);
+    days.insert(day);
+  }
+  for (const std::string& day : days) {
+    for (const std::string& d : {day, day_after(day)}) {
+      WHALE_TRY_VOID(c.exec("CREATE TABLE IF NOT EXISTS " + partition_of(d) + " PARTITION OF events FOR VALUES FROM ('" +
+                            d + " 00:00:00+00') TO ('" + day_after(d) + " 00:00:00+00')"));
+    }
+  }
+  return {};
+}
+
+result<void> insert_rows(pg_connection& c, const table_spec& spec, const table_rows& table) {
+  const size_t width = spec.columns.size();
+  const size_t batch = std::max<size_t>(1, 30000 / width);  // parameters per statement stay far below 65535
+  for (size_t start = 0; start < table.rows.size(); start += batch) {
+    const size_t count = std::min(batch, table.rows.size() - start);
+    std::vector<std::optional<std::string>> params;
+    params.reserve(count * width);
+    for (size_t row = start; row < start + count; ++row) {
+      if (table.rows[row].size() != width) return fail(error_code::invalid_value, table.table + ": a row of another width");
+      params.insert(params.end(), table.rows[row].begin(), table.rows[row].end());
+    }
+    WHALE_TRY_VOID(c.exec_nullable(insert_query(spec, count), params));
+  }
+  return {};
+}
+
+// After the import: the identity columns continue after the imported ids, and the counters after
+// the imported snapshots (the next publish of a vendor takes its next version and the next seq).
+constexpr const char* continue_numbering = R"sql(
+SELECT setval(pg_get_serial_sequence('exposures', 'id'), MAX(id)) FROM exposures;
+SELECT setval(pg_get_serial_sequence('bandit_history', 'id'), MAX(id)) FROM bandit_history;
+SELECT setval(pg_get_serial_sequence('optimizer_proposals', 'id'), MAX(id)) FROM optimizer_proposals;
+INSERT INTO counters(name, value) SELECT 'version:' || slug, MAX(version) FROM snapshots GROUP BY slug
+  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+UPDATE counters SET value = (SELECT COALESCE(MAX(seq), 0) FROM snapshots) WHERE name = 'seq';
+)sql";
+
+}  // namespace
+
+result<std::vector<table_rows>> pg_store::export_tables() {
+  checkout c(*this);
+  pg_transaction tx(*c);
+  WHALE_TRY_VOID(tx.begin());
+  WHALE_TRY_VOID(c->exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"));  // every table as of one moment
+  std::vector<table_rows> out;
+  for (const table_spec& table : migration_tables()) {
+    WHALE_TRY(pg_rows r, c->exec(export_query(table)));
+    table_rows rows{table.name, {}};
+    rows.rows.reserve(static_cast<size_t>(r.size()));
+    for (int i = 0; i < r.size(); ++i) {
+      std::vector<std::optional<std::string>> row;
+      for (size_t j = 0; j < table.columns.size(); ++j) {
+        const int col = static_cast<int>(j);
+        if (r.is_null(i, col)) {
+          row.emplace_back(std::nullopt);
+        } else if (table.columns[j].kind == column_kind::real) {
+          row.emplace_back(number_text(r.real(i, col)));
+        } else {
+          row.emplace_back(r.text(i, col));
+        }
+      }
+      rows.rows.push_back(std::move(row));
+    }
+    out.push_back(std::move(rows));
+  }
+  return out;
+}
+
+result<void> pg_store::import_tables(const std::vector<table_rows>& tables) {
+  checkout c(*this);
+  pg_transaction tx(*c);
+  WHALE_TRY_VOID(tx.begin_locked(schema_lock));
+  WHALE_TRY(std::vector<std::string> taken, tables_with_data(*c));
+  if (!taken.empty()) {
+    std::string names;
+    for (const std::string& t : taken) names += (names.empty() ? "" : ", ") + t;
+    return fail(error_code::invalid_value,
+                "the target database already holds data (" + names + "): migrate only into an empty database");
+  }
+  for (const table_rows& table : tables) {
+    const table_spec* spec = spec_of(table.table);
+    if (spec == nullptr) return fail(error_code::invalid_value, "no table " + table.table + " to import into");
+    if (table.table == "events") WHALE_TRY_VOID(create_event_partitions(*c, table, 7));  // received_at
+    WHALE_TRY_VOID(insert_rows(*c, *spec, table));
+  }
+  WHALE_TRY_VOID(c->exec_script(continue_numbering));
+  return tx.commit();
 }
 
 }  // namespace whale::origin

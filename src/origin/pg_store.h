@@ -88,6 +88,8 @@ class pg_store final : public store {
                              const std::string& now) override;
   bool auto_publish(const std::string& slug) override;
   result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now) override;
+  result<std::vector<table_rows>> export_tables() override;
+  result<void> import_tables(const std::vector<table_rows>& tables) override;
   result<bool> take_lease(const std::string& name, uint32_t ttl_s) override;
   void release_lease(const std::string& name) override;
 

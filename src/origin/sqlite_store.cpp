@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 namespace whale::origin {
@@ -110,6 +111,7 @@ class statement {
     return *this;
   }
   uint64_t number(int column) { return static_cast<uint64_t>(sqlite3_column_int64(stmt_, column)); }
+  bool is_null(int column) { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   double real(int column) { return sqlite3_column_double(stmt_, column); }
   // Clears the bindings' positions for the next step (the values are rebound).
   void reset() {
@@ -835,6 +837,96 @@ result<void> sqlite_store::set_auto_publish(const std::string& slug, bool on, co
               "INSERT INTO optimizer_settings(slug, auto_publish, updated_at) VALUES(?, ?, ?) "
               "ON CONFLICT(slug) DO UPDATE SET auto_publish = excluded.auto_publish, updated_at = excluded.updated_at");
   return s.bind(slug).bind(static_cast<uint64_t>(on ? 1 : 0)).bind(now).run("store optimizer setting");
+}
+
+}  // namespace whale::origin
+
+namespace whale::origin {
+
+namespace {
+
+// One column of the current row as migration_tables() writes it (store.h, column_kind).
+std::optional<std::string> exported_value(statement& s, int column, column_kind kind) {
+  if (s.is_null(column)) return std::nullopt;
+  switch (kind) {
+    case column_kind::integer:
+      return std::to_string(static_cast<int64_t>(s.number(column)));
+    case column_kind::real: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", s.real(column));
+      return std::string(buf);
+    }
+    case column_kind::boolean:
+      return std::string(s.number(column) != 0 ? "1" : "0");
+    case column_kind::text:
+    case column_kind::time:
+      break;
+  }
+  return s.text(column);
+}
+
+// The SELECT of one table's export. exposures.id is the rowid; tables with a rowid are read in
+// insertion order (events: arrival).
+std::string export_query(const table_spec& table) {
+  const std::string name = table.name;
+  std::string sql = "SELECT ";
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    const std::string column = table.columns[i].name;
+    if (i > 0) sql += ", ";
+    sql += name == "exposures" && column == "id" ? std::string("rowid") : "\"" + column + "\"";
+  }
+  sql += " FROM " + name;
+  if (name == "events" || name == "exposures") sql += " ORDER BY rowid";
+  return sql;
+}
+
+}  // namespace
+
+result<void> sqlite_store::check_origin_file(const std::string& path) {
+  std::error_code ignored;
+  if (!std::filesystem::is_regular_file(path, ignored)) return fail(error_code::not_found, "no such file: " + path);
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  int tables = 0;
+  if (rc == SQLITE_OK) {
+    statement s(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('snapshots', 'vendors', 'drafts')");
+    if (s.row()) tables = static_cast<int>(s.number(0));
+  }
+  sqlite3_close(db);
+  if (tables != 3) return fail(error_code::invalid_value, path + " is not an SQLite origin database");
+  return {};
+}
+
+result<std::vector<table_rows>> sqlite_store::export_tables() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // One read transaction: every table as of one moment, even while a server writes.
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK) return sqlite_failure(db_, "begin");
+  struct end_read {
+    sqlite3* db;
+    ~end_read() { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); }
+  } end{db_};
+  std::vector<table_rows> out;
+  for (const table_spec& table : migration_tables()) {
+    const std::string sql = export_query(table);
+    statement s(db_, sql.c_str());
+    table_rows rows{table.name, {}};
+    int rc = SQLITE_ROW;
+    while ((rc = s.step()) == SQLITE_ROW) {
+      std::vector<std::optional<std::string>> row;
+      row.reserve(table.columns.size());
+      for (size_t i = 0; i < table.columns.size(); ++i) {
+        row.push_back(exported_value(s, static_cast<int>(i), table.columns[i].kind));
+      }
+      rows.rows.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return sqlite_failure(db_, std::string("export ") + table.name);
+    out.push_back(std::move(rows));
+  }
+  return out;
+}
+
+result<void> sqlite_store::import_tables(const std::vector<table_rows>&) {
+  return fail(error_code::invalid_value, "an SQLite database is only migrated from, not into");
 }
 
 }  // namespace whale::origin

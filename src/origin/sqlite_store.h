@@ -22,6 +22,9 @@ class sqlite_store final : public store {
  public:
   // Opens (creating if needed) the file at `path` (and its directory) and its schema.
   static result<std::unique_ptr<store>> open(const std::string& path);
+  // Whether `path` is an existing origin database (it has the origin's tables), read-only: not_found
+  // when there is no such file, invalid_value when it is not an SQLite origin database.
+  static result<void> check_origin_file(const std::string& path);
   ~sqlite_store() override;
 
   result<void> add_principal(principal_kind kind, const std::string& name, const std::string& token_hash,
@@ -62,6 +65,8 @@ class sqlite_store final : public store {
   result<void> mark_proposal(const std::string& slug, uint64_t id, const std::string& status, const std::string& now) override;
   bool auto_publish(const std::string& slug) override;
   result<void> set_auto_publish(const std::string& slug, bool on, const std::string& now) override;
+  result<std::vector<table_rows>> export_tables() override;
+  result<void> import_tables(const std::vector<table_rows>& tables) override;
   result<bool> take_lease(const std::string&, uint32_t) override { return true; }
   void release_lease(const std::string&) override {}
 

@@ -124,6 +124,38 @@ struct proposal_record {
   std::string updated_at;
 };
 
+// --- migration (whale-origin migrate; docs/origin.md, "Moving an SQLite origin to PostgreSQL") ---
+// How a column's values are written in a table_rows, the same by both backends, so that one row
+// reads the same bytes from either.
+enum class column_kind {
+  text,     // as stored
+  integer,  // decimal
+  real,     // printf %.17g (round-trips a double)
+  boolean,  // 0 or 1
+  time,     // ISO 8601 UTC with milliseconds, "2026-11-25T08:31:14.123Z" (a timestamptz on PostgreSQL)
+};
+
+struct column_spec {
+  const char* name;
+  column_kind kind;
+};
+
+struct table_spec {
+  const char* name;
+  std::vector<column_spec> columns;
+};
+
+// Every table a running origin needs, in the order they are imported. Not among them: leases
+// (held by running processes) and PostgreSQL's counters (set from the imported snapshots).
+// exposures.id is SQLite's rowid: bandit_history.exposure_mark points into it.
+const std::vector<table_spec>& migration_tables();
+
+// One table's rows, each value as its column_kind says; nullopt is NULL.
+struct table_rows {
+  std::string table;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+};
+
 // Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a file.
 bool is_postgres_url(const std::string& db);
 
@@ -262,6 +294,15 @@ class store {
   virtual result<bool> take_lease(const std::string& name, uint32_t ttl_s) = 0;
   // Gives the lease back before it expires (nothing when this process does not hold it).
   virtual void release_lease(const std::string& name) = 0;
+
+  // --- migration (whale-origin migrate) ---
+  // Every table of migration_tables(), in that order, read in one transaction. Whole tables in
+  // memory: fine for what an SQLite origin holds (raw events are expired after the retention).
+  virtual result<std::vector<table_rows>> export_tables() = 0;
+  // Writes `tables` into this database in one transaction (all or nothing) and sets what numbers
+  // the next rows (PostgreSQL: the counters "seq" and "version:<slug>", the identity columns).
+  // invalid_value when the database already holds data. Only PostgreSQL imports.
+  virtual result<void> import_tables(const std::vector<table_rows>& tables) = 0;
 
   // Every vendor that has published, with its latest version.
   std::vector<change> published_vendors() { return changes_since(0); }
