@@ -13,6 +13,7 @@
 //   pg.psql(url, sql) -> stdout (tuples only, unaligned)
 //   pg.createDatabase(name) -> the URLs of a new empty database: { primary, replica, bouncer }
 //   pg.stopReplica(), await pg.startReplica()   (fault tests: pg_ctl stop/start of the replica)
+//   pg.stopPrimary(), await pg.startPrimary()   (the same for the primary; the replica reconnects)
 //   pg.admin(node) -> a superuser URL of `primary` or `replica` (pg_wal_replay_pause() and such)
 //   await pg.stop()
 //
@@ -106,6 +107,8 @@ export async function startPgCluster({ replica = false, bouncer = false, poolSiz
   cluster.psql = psql;
   cluster.stopReplica = () => stopServer(cluster.replica.dataDir);
   cluster.startReplica = () => startServer(cluster.replica.dataDir, cluster.replica.port, join(dir, 'replica.log'));
+  cluster.stopPrimary = () => stopServer(cluster.primary.dataDir);
+  cluster.startPrimary = () => startServer(cluster.primary.dataDir, cluster.primary.port, join(dir, 'primary.log'));
   cluster.admin = (node) => `postgres://postgres@127.0.0.1:${cluster[node].port}/postgres`;
   try {
     // The primary: trust on loopback (tests only), WAL for a streaming replica.

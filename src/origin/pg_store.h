@@ -128,6 +128,12 @@ class pg_store final : public store {
   result<pg_rows> plain_read(const std::string& slug, const std::string& sql, const std::vector<std::string>& params,
                              bool* on_replica = nullptr);
   bool replica_usable(const std::string& slug);
+  // On the primary, or on the replica (if any) when the primary cannot be reached or could not be
+  // in the last second: reads that must not fail while the replica can answer them (tokens, and
+  // the GET routes' reads the replica did not take by itself). `on_replica` says where.
+  result<pg_rows> primary_else_replica(const std::string& sql, const std::vector<std::string>& params,
+                                       bool* on_replica = nullptr);
+  bool primary_down() const;
   void refresh_replica(std::chrono::steady_clock::time_point now);
   // After a commit: the primary's WAL position, which the replica must have replayed before it
   // answers reads of `slug` (read-your-writes). Nothing without a replica.
@@ -144,6 +150,7 @@ class pg_store final : public store {
   replica_state replica_state_;                // under replica_mutex_
   std::map<std::string, uint64_t> written_;    // slug -> WAL position after its last write here; under replica_mutex_
   uint64_t written_any_ = 0;                   // the largest of them
+  std::atomic<int64_t> primary_down_until_{0};  // steady_clock ticks: the primary is not tried before
   std::atomic<uint64_t> primary_reads_{0};
   std::atomic<uint64_t> replica_reads_{0};
 };
