@@ -25,9 +25,10 @@ constexpr int64_t events_lock = 0x7768616c65000002;
 // the last one seen asks at once), and how long an unreachable replica is left alone.
 constexpr auto replica_check_every = std::chrono::milliseconds(100);
 constexpr auto replica_retry_after = std::chrono::seconds(1);
-// A primary that could not be reached: token lookups and plain reads go straight to the replica
-// for this long before the primary is tried again (a down host may take seconds to refuse).
-constexpr auto primary_retry_after = std::chrono::seconds(1);
+// A server that could not be reached is marked so for this long (pg_pool::unreachable): token
+// lookups and plain reads go straight to the replica meanwhile (a down host may take seconds to
+// refuse, PgBouncer in front of a down server as long as its query_wait_timeout).
+constexpr auto unreachable_for = std::chrono::seconds(1);
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS vendors(slug text PRIMARY KEY, token_hash text NOT NULL UNIQUE, created_at text NOT NULL);
@@ -90,6 +91,13 @@ const char* kind_name(principal_kind kind) { return kind == principal_kind::vend
 
 failure pg_failure(const std::string& what, const std::string& detail) {
   return fail(error_code::internal, "postgres: " + what + ": " + detail);
+}
+
+// SQLSTATEs that say the database server is not there rather than that a statement failed: class
+// 08 (connection exceptions: what PgBouncer answers when it cannot reach the server), and a
+// server shutting down, crashed or starting (57P01, 57P02, 57P03).
+bool server_unreachable(const std::string& sqlstate) {
+  return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
 }
 
 std::string number_text(uint64_t n) { return std::to_string(n); }
@@ -177,10 +185,8 @@ class pg_connection {
     state_ = code == nullptr ? "" : code;
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      lost_ = true;
-      close();
-    }
+    lost_ = PQstatus(conn_) != CONNECTION_OK || server_unreachable(state_);
+    if (PQstatus(conn_) != CONNECTION_OK) close();
     return pg_failure("query", message);
   }
 
@@ -337,11 +343,15 @@ std::unique_ptr<pg_connection> pg_pool::take() {
 // A connection given back lost means the server went away, perhaps to restart: the idle ones are
 // closed too (their next statement would fail on a dead socket), so that every call after the
 // server is back opens a fresh connection.
+// A connection given back after its server answered clears that mark.
 void pg_pool::give_back(std::unique_ptr<pg_connection> c) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (c->lost()) {
     open_ -= idle_.size();
     idle_.clear();
+    down_until_ = (std::chrono::steady_clock::now() + unreachable_for).time_since_epoch().count();
+  } else if (!c->broken()) {
+    down_until_ = 0;
   }
   idle_.push_back(std::move(c));
   free_.notify_one();
@@ -442,17 +452,16 @@ result<pg_rows> pg_store::plain_read(const std::string& slug, const std::string&
   return r;
 }
 
-bool pg_store::primary_down() const {
-  return std::chrono::steady_clock::now().time_since_epoch().count() < primary_down_until_.load();
+bool pg_pool::unreachable() const {
+  return std::chrono::steady_clock::now().time_since_epoch().count() < down_until_.load();
 }
 
 result<pg_rows> pg_store::primary_else_replica(const std::string& sql, const std::vector<std::string>& params,
                                                bool* on_replica) {
-  if (!replica_ || !primary_down()) {
+  if (!replica_ || !primary_.unreachable()) {
     checkout c(*this);
     result<pg_rows> r = c->exec(sql, params);
     if (r || !c->lost() || !replica_) return r;
-    primary_down_until_ = (std::chrono::steady_clock::now() + primary_retry_after).time_since_epoch().count();
   }
   if (on_replica != nullptr) *on_replica = true;
   return checkout(*replica_)->exec(sql, params);
@@ -679,7 +688,7 @@ result<std::optional<snapshot>> pg_store::find_snapshot(const std::string& slug,
   const std::vector<std::string> params{slug, number_text(version)};
   bool on_replica = false;
   WHALE_TRY(pg_rows r, plain_read(slug, sql, params, &on_replica));
-  if (r.size() == 0 && on_replica && version != 0 && !primary_down()) {
+  if (r.size() == 0 && on_replica && version != 0 && !primary_.unreachable()) {
     checkout c(*this);
     result<pg_rows> again = c->exec(sql, params);
     if (!again && !c->lost()) return again.error();

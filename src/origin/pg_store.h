@@ -30,6 +30,9 @@ class pg_pool {
   ~pg_pool();
   std::unique_ptr<pg_connection> take();
   void give_back(std::unique_ptr<pg_connection> c);
+  // Whether a connection was lost or could not be opened in the last second, and none has been
+  // given back from a server that answered since.
+  bool unreachable() const;
 
  private:
   std::string url_;
@@ -38,6 +41,7 @@ class pg_pool {
   std::condition_variable free_;
   std::vector<std::unique_ptr<pg_connection>> idle_;
   size_t open_ = 0;  // connections handed out or idle
+  std::atomic<int64_t> down_until_{0};  // steady_clock ticks; 0: reachable as far as is known
 };
 
 class pg_store final : public store {
@@ -133,7 +137,6 @@ class pg_store final : public store {
   // the GET routes' reads the replica did not take by itself). `on_replica` says where.
   result<pg_rows> primary_else_replica(const std::string& sql, const std::vector<std::string>& params,
                                        bool* on_replica = nullptr);
-  bool primary_down() const;
   void refresh_replica(std::chrono::steady_clock::time_point now);
   // After a commit: the primary's WAL position, which the replica must have replayed before it
   // answers reads of `slug` (read-your-writes). Nothing without a replica.
@@ -150,7 +153,6 @@ class pg_store final : public store {
   replica_state replica_state_;                // under replica_mutex_
   std::map<std::string, uint64_t> written_;    // slug -> WAL position after its last write here; under replica_mutex_
   uint64_t written_any_ = 0;                   // the largest of them
-  std::atomic<int64_t> primary_down_until_{0};  // steady_clock ticks: the primary is not tried before
   std::atomic<uint64_t> primary_reads_{0};
   std::atomic<uint64_t> replica_reads_{0};
 };

@@ -3,6 +3,8 @@
 // replica, their tokens checked there; writes (PUT config, revalidate, events) answer 503
 // storage_unavailable with Retry-After and a JSON error naming the database; once the primary is
 // back the same origin process writes again, without a restart, and nothing acknowledged is lost.
+// Twice: an origin connected to the primary directly, and one through PgBouncer (transaction
+// pooling), which stays up while the server behind it is down.
 //
 // Needs PostgreSQL 15 and the postgres user (scripts/pg.mjs starts a primary and a replica).
 // Env: WHALE_ORIGIN (the whale-origin binary).
@@ -17,27 +19,35 @@ import { startPgCluster } from '../../scripts/pg.mjs';
 const SLUG = 'flora-distro';
 const work = mkdtempSync(join(tmpdir(), 'whale-pg-faults-'));
 let pg;
-let urls;
+let urls;      // the database of the origin under test: { primary, replica, bouncer }
 let origin;
+const origins = [];
 const tokens = {};
 let eventSeq = 0;
 
 before(async () => {
-  pg = await startPgCluster({ replica: true });
+  // PgBouncer gives up on a server it cannot reach after 3 s (not its default 120) and tries it
+  // again after 1 s (not 15): a request's lookups fail over to the replica within the test's bounds.
+  pg = await startPgCluster({ replica: true, bouncer: true, loginRetryS: 1, queryWaitS: 3 });
+});
+
+after(async () => {
+  await Promise.all(origins.map((o) => stop(o.child)));
+  await pg?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+// A fresh database with its tokens and an origin on it, reaching the primary through `via`.
+async function startOn(via) {
   urls = pg.createDatabase();
   tokens.edge = addPrincipal('edge', 'edge-1', urls.primary);
   tokens.vendor = addPrincipal('vendor', SLUG, urls.primary);
   origin = await startOrigin({
-    db: urls.primary,
-    args: ['--key', join(work, 'whale.key.pem'), '--reweight-every', '0', '--db-replica', urls.replica],
+    db: urls[via],
+    args: ['--key', join(work, `${via}.key.pem`), '--reweight-every', '0', '--db-replica', urls.replica],
   });
-});
-
-after(async () => {
-  await stop(origin?.child);
-  await pg?.stop();
-  rmSync(work, { recursive: true, force: true });
-});
+  origins.push(origin);
+}
 
 const putConfig = () => request(origin.base, 'PUT', `/v1/vendors/${SLUG}/config`, { token: tokens.vendor, body: readConfig(SLUG) });
 const revalidate = () => request(origin.base, 'POST', `/v1/vendors/${SLUG}/revalidate`, { token: tokens.vendor, body: '' });
@@ -54,7 +64,9 @@ function assertUnavailable(res, what) {
   assert.ok(res.headers.get('retry-after'), `${what}: Retry-After`);
 }
 
-test('the primary down: reads from the replica, writes 503 storage_unavailable; both recover when it returns', async () => {
+for (const via of ['primary', 'bouncer']) test(`the primary down (${via === 'primary' ? 'connected directly' : 'through PgBouncer'}): ` +
+  'reads from the replica, writes 503 storage_unavailable; both recover when it returns', async () => {
+  await startOn(via);
   assert.equal((await putConfig()).status, 200);
   const published = [];
   for (let i = 0; i < 3; i++) {
@@ -65,9 +77,14 @@ test('the primary down: reads from the replica, writes 503 storage_unavailable; 
   const last = published.at(-1);
   assert.equal((await events()).status, 200);
   // The replica has replayed everything before the primary goes.
-  await until('the replica has the last version', () =>
-    Number(pg.psql(urls.replica, `SELECT COALESCE(MAX(version), 0) FROM snapshots WHERE slug = '${SLUG}'`)) === last,
-  10000, 50);
+  const replayed = () => {
+    try {
+      return Number(pg.psql(urls.replica, `SELECT COALESCE(MAX(version), 0) FROM snapshots WHERE slug = '${SLUG}'`));
+    } catch {
+      return 0;  // the database not replayed yet
+    }
+  };
+  await until('the replica has the last version', () => replayed() === last, 10000, 50);
 
   pg.stopPrimary();
   try {
