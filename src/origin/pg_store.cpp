@@ -342,8 +342,8 @@ std::unique_ptr<pg_connection> pg_pool::take() {
 
 // A connection given back lost means the server went away, perhaps to restart: the idle ones are
 // closed too (their next statement would fail on a dead socket), so that every call after the
-// server is back opens a fresh connection.
-// A connection given back after its server answered clears that mark.
+// server is back opens a fresh connection, and the pool is marked unreachable for a second. One
+// given back after its server answered clears that mark.
 void pg_pool::give_back(std::unique_ptr<pg_connection> c) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (c->lost()) {

@@ -1,6 +1,5 @@
-// Config sync end to end: a real whale-origin (temporary database: SQLite, or PostgreSQL with
-// WHALE_TEST_DB=postgres, tests/e2e/test-db.mjs) and three workerd edges on
-// loopback. edge-1 reads through its region's replica (the origin itself), edge-2's replica is
+// Config sync end to end: a real whale-origin (a temporary database: SQLite, or PostgreSQL with
+// WHALE_TEST_DB=postgres, tests/e2e/test-db.mjs) and three workerd edges on loopback. edge-1 reads through its region's replica (the origin itself), edge-2's replica is
 // down so it falls back to the primary, and edge-3's primary is a small proxy in front of the
 // origin that can tamper with, forge, swap or replay snapshots. Checks that a revalidation
 // reaches every edge through the nudge, that edges keep serving the last known good config (with
