@@ -13,6 +13,7 @@
 //   pg.psql(url, sql) -> stdout (tuples only, unaligned)
 //   pg.createDatabase(name) -> the URLs of a new empty database: { primary, replica, bouncer }
 //   pg.stopReplica(), await pg.startReplica()   (fault tests: pg_ctl stop/start of the replica)
+//   pg.stopPrimary(), await pg.startPrimary()   (the same for the primary; the replica reconnects)
 //   pg.admin(node) -> a superuser URL of `primary` or `replica` (pg_wal_replay_pause() and such)
 //   await pg.stop()
 //
@@ -85,8 +86,12 @@ function stopServer(dataDir) {
 
 // options: replica (a streaming standby of the primary), bouncer (PgBouncer in front of the
 // primary), poolSize (PgBouncer's default_pool_size: server connections per database and user),
-// maxClients (max_client_conn).
-export async function startPgCluster({ replica = false, bouncer = false, poolSize = 20, maxClients = 2000 } = {}) {
+// maxClients (max_client_conn), and for fault tests PgBouncer's own waits, left at its defaults
+// unless given: loginRetryS (server_login_retry: how long it refuses clients after it failed to
+// reach the server, default 15) and queryWaitS (query_wait_timeout: how long a client waits for a
+// server connection, default 120; with the server down a query waits that long).
+export async function startPgCluster({ replica = false, bouncer = false, poolSize = 20, maxClients = 2000,
+  loginRetryS, queryWaitS } = {}) {
   const ids = postgresIds();
   const dir = mkdtempSync(join(tmpdir(), 'whale-pg-'));
   chownSync(dir, ids.uid, ids.gid);
@@ -106,6 +111,8 @@ export async function startPgCluster({ replica = false, bouncer = false, poolSiz
   cluster.psql = psql;
   cluster.stopReplica = () => stopServer(cluster.replica.dataDir);
   cluster.startReplica = () => startServer(cluster.replica.dataDir, cluster.replica.port, join(dir, 'replica.log'));
+  cluster.stopPrimary = () => stopServer(cluster.primary.dataDir);
+  cluster.startPrimary = () => startServer(cluster.primary.dataDir, cluster.primary.port, join(dir, 'primary.log'));
   cluster.admin = (node) => `postgres://postgres@127.0.0.1:${cluster[node].port}/postgres`;
   try {
     // The primary: trust on loopback (tests only), WAL for a streaming replica.
@@ -151,6 +158,8 @@ export async function startPgCluster({ replica = false, bouncer = false, poolSiz
         'auth_type = trust', `auth_file = ${join(dir, 'userlist.txt')}`,
         'pool_mode = transaction', `default_pool_size = ${poolSize}`, `max_client_conn = ${maxClients}`,
         'max_db_connections = 0', 'ignore_startup_parameters = extra_float_digits,options',
+        ...(loginRetryS === undefined ? [] : [`server_login_retry = ${loginRetryS}`]),
+        ...(queryWaitS === undefined ? [] : [`query_wait_timeout = ${queryWaitS}`]),
         `logfile = ${join(dir, 'pgbouncer.log')}`, `pidfile = ${join(dir, 'pgbouncer.pid')}`,
         '',
       ].join('\n'));

@@ -25,6 +25,10 @@ constexpr int64_t events_lock = 0x7768616c65000002;
 // the last one seen asks at once), and how long an unreachable replica is left alone.
 constexpr auto replica_check_every = std::chrono::milliseconds(100);
 constexpr auto replica_retry_after = std::chrono::seconds(1);
+// A server that could not be reached is marked so for this long (pg_pool::unreachable): token
+// lookups and plain reads go straight to the replica meanwhile (a down host may take seconds to
+// refuse, PgBouncer in front of a down server as long as its query_wait_timeout).
+constexpr auto unreachable_for = std::chrono::seconds(1);
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS vendors(slug text PRIMARY KEY, token_hash text NOT NULL UNIQUE, created_at text NOT NULL);
@@ -89,6 +93,13 @@ failure pg_failure(const std::string& what, const std::string& detail) {
   return fail(error_code::internal, "postgres: " + what + ": " + detail);
 }
 
+// SQLSTATEs that say the database server is not there rather than that a statement failed: class
+// 08 (connection exceptions: what PgBouncer answers when it cannot reach the server), and a
+// server shutting down, crashed or starting (57P01, 57P02, 57P03).
+bool server_unreachable(const std::string& sqlstate) {
+  return sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" || sqlstate == "57P02" || sqlstate == "57P03";
+}
+
 std::string number_text(uint64_t n) { return std::to_string(n); }
 std::string number_text(double x) {
   char buf[32];
@@ -139,9 +150,13 @@ class pg_connection {
   // The SQLSTATE of the last failure ("23505": a unique key taken), empty when none.
   const std::string& state() const { return state_; }
   bool broken() const { return conn_ == nullptr; }
+  // Whether its last call failed because the server could not be reached or the connection was
+  // lost (the server down or restarted), rather than because a statement failed.
+  bool lost() const { return lost_; }
 
   result<pg_rows> exec(const std::string& sql, const std::vector<std::string>& params = {}) {
     state_.clear();
+    lost_ = false;
     if (conn_ == nullptr) WHALE_TRY_VOID(connect());
     std::vector<const char*> values;
     values.reserve(params.size());
@@ -165,6 +180,7 @@ class pg_connection {
   // last one's rows. Only for text built here, never for values from a request.
   result<pg_rows> exec_script(const std::string& sql) {
     state_.clear();
+    lost_ = false;
     if (conn_ == nullptr) WHALE_TRY_VOID(connect());
     return answer(PQexec(conn_, sql.c_str()));
   }
@@ -180,6 +196,7 @@ class pg_connection {
     state_ = code == nullptr ? "" : code;
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n') message.pop_back();
+    lost_ = PQstatus(conn_) != CONNECTION_OK || server_unreachable(state_);
     if (PQstatus(conn_) != CONNECTION_OK) close();
     return pg_failure("query", message);
   }
@@ -193,6 +210,7 @@ class pg_connection {
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n') message.pop_back();
     close();
+    lost_ = true;
     return pg_failure("cannot connect", message);
   }
   void close() {
@@ -203,6 +221,7 @@ class pg_connection {
   std::string url_;
   PGconn* conn_ = nullptr;
   std::string state_;
+  bool lost_ = false;
 };
 
 namespace {
@@ -332,8 +351,19 @@ std::unique_ptr<pg_connection> pg_pool::take() {
   return c;
 }
 
+// A connection given back lost means the server went away, perhaps to restart: the idle ones are
+// closed too (their next statement would fail on a dead socket), so that every call after the
+// server is back opens a fresh connection, and the pool is marked unreachable for a second. One
+// given back after its server answered clears that mark.
 void pg_pool::give_back(std::unique_ptr<pg_connection> c) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (c->lost()) {
+    open_ -= idle_.size();
+    idle_.clear();
+    down_until_ = (std::chrono::steady_clock::now() + unreachable_for).time_since_epoch().count();
+  } else if (!c->broken()) {
+    down_until_ = 0;
+  }
   idle_.push_back(std::move(c));
   free_.notify_one();
 }
@@ -425,9 +455,27 @@ result<pg_rows> pg_store::plain_read(const std::string& slug, const std::string&
     std::lock_guard<std::mutex> lock(replica_mutex_);  // down or in recovery conflict: the primary answers
     replica_state_.down_until = std::chrono::steady_clock::now() + replica_retry_after;
   }
-  checkout c(*this);
-  ++primary_reads_;
-  return c->exec(sql, params);
+  bool replica = false;
+  result<pg_rows> r =
+      replica_reads::allowed() ? primary_else_replica(sql, params, &replica) : checkout(*this)->exec(sql, params);
+  if (on_replica != nullptr) *on_replica = replica;
+  if (r) ++(replica ? replica_reads_ : primary_reads_);
+  return r;
+}
+
+bool pg_pool::unreachable() const {
+  return std::chrono::steady_clock::now().time_since_epoch().count() < down_until_.load();
+}
+
+result<pg_rows> pg_store::primary_else_replica(const std::string& sql, const std::vector<std::string>& params,
+                                               bool* on_replica) {
+  if (!replica_ || !primary_.unreachable()) {
+    checkout c(*this);
+    result<pg_rows> r = c->exec(sql, params);
+    if (r || !c->lost() || !replica_) return r;
+  }
+  if (on_replica != nullptr) *on_replica = true;
+  return checkout(*replica_)->exec(sql, params);
 }
 
 // The schema, created or completed in one transaction; processes opening the database at once
@@ -468,11 +516,12 @@ result<void> pg_store::add_principal(principal_kind kind, const std::string& nam
   return tx.commit();
 }
 
+// On the primary; on the replica when the primary cannot be reached (docs/origin.md, "When the
+// primary is down": a revoke the replica has not replayed yet still lets the token in there).
 result<std::optional<principal>> pg_store::find_token(const std::string& token_hash) {
-  checkout c(*this);
-  WHALE_TRY(pg_rows r, c->exec("SELECT kind, name FROM tokens WHERE hash = $1 AND (expires_at IS NULL OR expires_at > "
-                               WHALE_PG_NOW ")",
-                               {token_hash}));
+  const std::string sql =
+      "SELECT kind, name FROM tokens WHERE hash = $1 AND (expires_at IS NULL OR expires_at > " WHALE_PG_NOW ")";
+  WHALE_TRY(pg_rows r, primary_else_replica(sql, {token_hash}));
   if (r.size() == 0) return std::optional<principal>();
   return std::optional<principal>(
       principal{r.text(0, 0) == "vendor" ? principal_kind::vendor : principal_kind::edge, r.text(0, 1)});
@@ -650,10 +699,14 @@ result<std::optional<snapshot>> pg_store::find_snapshot(const std::string& slug,
   const std::vector<std::string> params{slug, number_text(version)};
   bool on_replica = false;
   WHALE_TRY(pg_rows r, plain_read(slug, sql, params, &on_replica));
-  if (r.size() == 0 && on_replica && version != 0) {
+  if (r.size() == 0 && on_replica && version != 0 && !primary_.unreachable()) {
     checkout c(*this);
-    ++primary_reads_;
-    WHALE_TRY(r, c->exec(sql, params));
+    result<pg_rows> again = c->exec(sql, params);
+    if (!again && !c->lost()) return again.error();
+    if (again) {  // else the primary is unreachable: the replica's answer stands
+      ++primary_reads_;
+      r = std::move(*again);
+    }
   }
   if (r.size() == 0) return std::optional<snapshot>();
   return std::optional<snapshot>(read_snapshot(r, 0));

@@ -30,6 +30,9 @@ class pg_pool {
   ~pg_pool();
   std::unique_ptr<pg_connection> take();
   void give_back(std::unique_ptr<pg_connection> c);
+  // Whether a connection was lost or could not be opened in the last second, and none has been
+  // given back from a server that answered since.
+  bool unreachable() const;
 
  private:
   std::string url_;
@@ -38,6 +41,7 @@ class pg_pool {
   std::condition_variable free_;
   std::vector<std::unique_ptr<pg_connection>> idle_;
   size_t open_ = 0;  // connections handed out or idle
+  std::atomic<int64_t> down_until_{0};  // steady_clock ticks; 0: reachable as far as is known
 };
 
 class pg_store final : public store {
@@ -130,6 +134,11 @@ class pg_store final : public store {
   result<pg_rows> plain_read(const std::string& slug, const std::string& sql, const std::vector<std::string>& params,
                              bool* on_replica = nullptr);
   bool replica_usable(const std::string& slug);
+  // On the primary, or on the replica (if any) when the primary cannot be reached or could not be
+  // in the last second: reads that must not fail while the replica can answer them (tokens, and
+  // the GET routes' reads the replica did not take by itself). `on_replica` says where.
+  result<pg_rows> primary_else_replica(const std::string& sql, const std::vector<std::string>& params,
+                                       bool* on_replica = nullptr);
   void refresh_replica(std::chrono::steady_clock::time_point now);
   // After a commit: the primary's WAL position, which the replica must have replayed before it
   // answers reads of `slug` (read-your-writes). Nothing without a replica.

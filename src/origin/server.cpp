@@ -69,8 +69,9 @@ std::string now_iso() {
 
 namespace {
 
-// A write the database refused (busy, full, damaged): 503 with Retry-After, so that an edge
-// retries the batch later rather than treating it as refused.
+// A write the database refused (busy, full, damaged, or a PostgreSQL primary down: docs/origin.md,
+// "When the primary is down"): 503 with Retry-After, so that a vendor or an edge retries later
+// rather than treating it as refused.
 constexpr const char* storage_retry_after_s = "5";
 
 // A vendor's reweight or optimizer run is under way in another origin process (its job lease).
@@ -350,7 +351,7 @@ struct server::impl {
     }
     const std::string now = now_iso();
     if (auto stored = db.put_draft(slug, *accepted, now); !stored) {
-      send_error(res, 500, "internal", stored.message());
+      storage_unavailable(res, "the draft could not be stored: " + stored.message());
       return;
     }
     send_json(res, 200,
@@ -384,13 +385,17 @@ struct server::impl {
                               " publishes a minute for " + slug + ": retry in " + std::to_string(wait_s) + " s");
       }
     }
-    result<publish_outcome> outcome = db.publish(slug, idempotency_key, now_iso(), [this](snapshot& s) {
-      return sign(s);
+    bool signing_failed = false;
+    result<publish_outcome> outcome = db.publish(slug, idempotency_key, now_iso(), [&](snapshot& s) {
+      result<std::string> signed_snapshot = sign(s);
+      signing_failed = !signed_snapshot;
+      return signed_snapshot;
     });
     if (counted && (!outcome || outcome->replayed)) publishes.refund(slug);
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "no_draft", outcome.message());
-      return send_error(res, 500, "internal", outcome.message());
+      if (signing_failed) return send_error(res, 500, "internal", outcome.message());
+      return storage_unavailable(res, "nothing was published: " + outcome.message());
     }
     if (outcome->replayed) {
       res.set_header("Idempotent-Replayed", "true");
@@ -709,7 +714,7 @@ struct server::impl {
     }
     const std::string now = now_iso();
     if (auto stored = db.set_auto_publish(slug, on->as_bool(), now); !stored) {
-      return send_error(res, 500, "internal", stored.message());
+      return storage_unavailable(res, "the setting could not be stored: " + stored.message());
     }
     log_event("optimizer_settings", slug, std::string(",\"autoPublish\":") + (on->as_bool() ? "true" : "false"));
     send_json(res, 200, "{\"slug\":" + json_string(slug) + ",\"autoPublish\":" + (on->as_bool() ? "true" : "false") +

@@ -1,5 +1,5 @@
-// Config sync end to end: a real whale-origin (temporary database) and three workerd edges on
-// loopback. edge-1 reads through its region's replica (the origin itself), edge-2's replica is
+// Config sync end to end: a real whale-origin (a temporary database: SQLite, or PostgreSQL with
+// WHALE_TEST_DB=postgres, tests/e2e/test-db.mjs) and three workerd edges on loopback. edge-1 reads through its region's replica (the origin itself), edge-2's replica is
 // down so it falls back to the primary, and edge-3's primary is a small proxy in front of the
 // origin that can tamper with, forge, swap or replay snapshots. Checks that a revalidation
 // reaches every edge through the nudge, that edges keep serving the last known good config (with
@@ -21,6 +21,7 @@ import {
   startEdge, startOrigin, stop, waitForVersion, until,
 } from '../../scripts/stack.mjs';
 import { keyIdOf } from '../../edge-workers/gen-config.mjs';
+import { keyArgs, testDb } from './test-db.mjs';
 
 const GEN_CONFIG = new URL('../../edge-workers/gen-config.mjs', import.meta.url).pathname;
 
@@ -31,7 +32,7 @@ const A = 'flora-distro';
 const B = 'minimal';
 
 const work = mkdtempSync(join(tmpdir(), 'whale-sync-'));
-const db = join(work, 'origin.db');
+const db = testDb(join(work, 'origin.db'));
 const tokens = {};
 let origin = null;             // {child, base, port, publicKey, keyId}
 let originArgs = null;         // how to start it again on the same port and database
@@ -129,7 +130,7 @@ before(async () => {
   const edgePorts = [await freePort(), await freePort(), await freePort()];
   const deadReplica = `http://127.0.0.1:${await freePort()}`;  // nothing listens there
   originArgs = {
-    db, port: await freePort(), edgeToken: tokens.edge,
+    db, port: await freePort(), edgeToken: tokens.edge, args: keyArgs(db),
     edges: edgePorts.map((p) => `http://127.0.0.1:${p}/v1/invalidate`),
   };
   origin = await startOrigin(originArgs);
