@@ -177,34 +177,27 @@ TEST(Conformance, Run) {
   }
 }
 
-TEST(Conformance, Feature) {
-  for (const value& c : section("feature").items()) {
+// [name, context, feature key, expected evalFeature result]: the feature and contextualBandit
+// sections.
+void feature_cases(const char* name) {
+  for (const value& c : section(name).items()) {
     assign::payload data;
     auto ctx = assign::context_from_json(c.items()[1], data);
     ASSERT_TRUE(ctx.ok()) << ctx.message();
     ctx->data = &data;
     const value result = assign::eval_feature(c.items()[2].as_string(), *ctx);
     const bool ok = same_json(result, c.items()[3]);
-    count("feature", ok);
+    count(name, ok);
     EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result);
   }
 }
 
+TEST(Conformance, Feature) { feature_cases("feature"); }
+
 // Features whose experiment rules route through a contextual bandit's leaves (the first leaf
 // whose condition matches buckets with its weights; leafId, variationWeights and banditVersion
 // are reported): the same shape as the feature cases.
-TEST(Conformance, ContextualBandit) {
-  for (const value& c : section("contextualBandit").items()) {
-    assign::payload data;
-    auto ctx = assign::context_from_json(c.items()[1], data);
-    ASSERT_TRUE(ctx.ok()) << ctx.message();
-    ctx->data = &data;
-    const value result = assign::eval_feature(c.items()[2].as_string(), *ctx);
-    const bool ok = same_json(result, c.items()[3]);
-    count("contextualBandit", ok);
-    EXPECT_TRUE(ok) << json::to_string(c) << "\n got " << json::to_string(result);
-  }
-}
+TEST(Conformance, ContextualBandit) { feature_cases("contextualBandit"); }
 
 // GrowthBook's SDK answers null where decrypting fails; whale::crypto::decrypt an error.
 TEST(Conformance, Decrypt) {
