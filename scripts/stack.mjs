@@ -602,7 +602,7 @@ export function banner(stack) {
   const [first] = stack.vendors;
   const out = [
     '',
-    `WhaleTools Edge is running: origin ${stack.origins.map((o) => o.base).join(' and ')}, edges ${stack.edges.map((e) => `${e.name} ${e.base}`).join(', ')}.`,
+    `WhaleTools Edge is running: origin ${(stack.origins ?? [stack.origin]).map((o) => o.base).join(' and ')}, edges ${stack.edges.map((e) => `${e.name} ${e.base}`).join(', ')}.`,
     ...(stack.pg ? [`Storage: PostgreSQL (primary ${stack.pg.primary.url}, replica ${stack.pg.replica.url}, PgBouncer ${stack.pg.bouncer.url}); the two origins share it.`] : []),
     '',
     stack.edges[0]?.runtime === 'wrangler'
