@@ -10,7 +10,7 @@
 //     every setup must store the same counts.
 // Prints a table with each figure and its ratio to SQLite.
 //
-//   node bench/storage.bench.mjs [events] [revalidations] [readSeconds]   (defaults 100000 300 5)
+//   node bench/storage.bench.mjs [events] [revalidations] [readSeconds]   (defaults 300000 300 5)
 //
 // Env: WHALE_ORIGIN (default: the Release build/bench origin when built, else build/native's).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -20,7 +20,7 @@ import autocannon from 'autocannon';
 import { REPO, addPrincipal, readConfig, request, signEvents, startOrigin, stop } from '../scripts/stack.mjs';
 import { startPgCluster } from '../scripts/pg.mjs';
 
-const EVENTS = Number(process.argv[2] ?? 100000);
+const EVENTS = Number(process.argv[2] ?? 300000);
 const REVALIDATIONS = Number(process.argv[3] ?? 300);
 const READ_S = Number(process.argv[4] ?? 5);
 const BATCH = 1000;

@@ -17,7 +17,7 @@ namespace whale::origin {
 namespace {
 
 // Lock keys of pg_advisory_xact_lock (transaction-scoped, so PgBouncer's transaction pooling keeps
-// them correct): the schema migration, and event ingestion (exclusive) against exposure marks (shared).
+// them correct): the schema migration, and event ingestion (shared) against exposure marks (exclusive).
 constexpr int64_t schema_lock = 0x7768616c65000001;  // "whale" + 1
 constexpr int64_t events_lock = 0x7768616c65000002;
 
@@ -51,15 +51,31 @@ CREATE TABLE IF NOT EXISTS events(
   slug text NOT NULL, event_id text NOT NULL, experiment text NOT NULL, variation text NOT NULL,
   unit text NOT NULL, type text NOT NULL, ts bigint NOT NULL, received_at timestamptz NOT NULL)
   PARTITION BY RANGE (received_at);
+-- The facts' keys compare as bytes (COLLATE "C", as SQLite's BINARY) and lead with the unit, which
+-- tells two keys apart at the first column where slug and experiment are mostly the same: a third
+-- of the cost of an insert or a probe, measured.
 CREATE TABLE IF NOT EXISTS exposures(
-  id bigint GENERATED ALWAYS AS IDENTITY UNIQUE, slug text NOT NULL, experiment text NOT NULL, unit text NOT NULL,
-  variation text NOT NULL, ts bigint NOT NULL, PRIMARY KEY(slug, experiment, unit));
+  id bigint GENERATED ALWAYS AS IDENTITY UNIQUE, slug text COLLATE "C" NOT NULL, experiment text COLLATE "C" NOT NULL,
+  unit text COLLATE "C" NOT NULL, variation text NOT NULL, ts bigint NOT NULL, PRIMARY KEY(unit, slug, experiment));
 -- No (slug, experiment, id) index: on a table not yet analyzed it wins the ingestion's key probes
 -- from the primary key (then filters thousands of rows per key), and id's own index serves the window.
 DROP INDEX IF EXISTS exposures_window;
 CREATE TABLE IF NOT EXISTS conversions(
-  slug text NOT NULL, experiment text NOT NULL, unit text NOT NULL, ts bigint NOT NULL,
-  PRIMARY KEY(slug, experiment, unit));
+  slug text COLLATE "C" NOT NULL, experiment text COLLATE "C" NOT NULL, unit text COLLATE "C" NOT NULL,
+  ts bigint NOT NULL, PRIMARY KEY(unit, slug, experiment));
+-- Tables made before: the same keys (rebuilt once).
+DO $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['exposures', 'conversions'] LOOP
+    IF (SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+        WHERE i.indrelid = t::regclass AND i.indisprimary) <> 'unit' THEN
+      EXECUTE format('ALTER TABLE %I ALTER COLUMN slug TYPE text COLLATE "C", ALTER COLUMN experiment TYPE text '
+                     'COLLATE "C", ALTER COLUMN unit TYPE text COLLATE "C", DROP CONSTRAINT %I, '
+                     'ADD PRIMARY KEY (unit, slug, experiment)', t, t || '_pkey');
+    END IF;
+  END LOOP;
+END $$;
 CREATE TABLE IF NOT EXISTS arm_stats(
   slug text NOT NULL, experiment text NOT NULL, variation text NOT NULL,
   units bigint NOT NULL DEFAULT 0, conversions bigint NOT NULL DEFAULT 0, PRIMARY KEY(slug, experiment, variation));
@@ -147,8 +163,10 @@ class pg_connection {
   pg_connection(const pg_connection&) = delete;
   pg_connection& operator=(const pg_connection&) = delete;
 
-  // The SQLSTATE of the last failure ("23505": a unique key taken), empty when none.
+  // The SQLSTATE of the last call's failure ("23505": a unique key taken), empty when none.
   const std::string& state() const { return state_; }
+  // The SQLSTATE of the last failure, whatever ran after it (a ROLLBACK on the way out).
+  const std::string& last_failure() const { return last_failure_; }
   bool broken() const { return conn_ == nullptr; }
   // Whether its last call failed because the server could not be reached or the connection was
   // lost (the server down or restarted), rather than because a statement failed.
@@ -194,6 +212,7 @@ class pg_connection {
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return rows;
     const char* code = r == nullptr ? nullptr : PQresultErrorField(r, PG_DIAG_SQLSTATE);
     state_ = code == nullptr ? "" : code;
+    last_failure_ = state_;
     std::string message = PQerrorMessage(conn_);
     while (!message.empty() && message.back() == '\n') message.pop_back();
     lost_ = PQstatus(conn_) != CONNECTION_OK || server_unreachable(state_);
@@ -221,6 +240,7 @@ class pg_connection {
   std::string url_;
   PGconn* conn_ = nullptr;
   std::string state_;
+  std::string last_failure_;
   bool lost_ = false;
 };
 
@@ -240,7 +260,7 @@ class pg_transaction {
   }
   // BEGIN, pg_advisory_xact_lock(key) and SET LOCAL settings (`"name = value, ..."`, gone at
   // the commit: safe behind PgBouncer) in one round trip.
-  result<void> begin_locked(int64_t key, const std::string& settings = "") {
+  result<void> begin_locked(int64_t key, const std::string& settings = "", bool shared = false) {
     began_ = true;  // even when the lock failed after BEGIN: rolled back
     std::string script = "BEGIN;";
     for (size_t start = 0; start < settings.size();) {
@@ -248,7 +268,8 @@ class pg_transaction {
       script += " SET LOCAL " + settings.substr(start, end - start) + ";";
       start = end + 1;
     }
-    WHALE_TRY_VOID(c_.exec_script(script + " SELECT pg_advisory_xact_lock(" + std::to_string(key) + ")"));
+    WHALE_TRY_VOID(c_.exec_script(script + (shared ? " SELECT pg_advisory_xact_lock_shared(" : " SELECT pg_advisory_xact_lock(") +
+                                   std::to_string(key) + ")"));
     return {};
   }
   result<void> commit() {
@@ -327,7 +348,6 @@ std::string partition_of(const std::string& day) {
   return name;
 }
 
-using fact_key = std::tuple<std::string, std::string, std::string>;  // slug, experiment, unit
 
 result<void> insert_bandits(pg_connection& c, const std::vector<bandit_record>& records,
                             const std::vector<bandit_flag>& flags);
@@ -486,9 +506,13 @@ result<void> pg_store::migrate() {
   WHALE_TRY_VOID(tx.begin());
   WHALE_TRY_VOID(c->exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(schema_lock)}));
   std::string statement;
+  bool quoted = false;  // inside a $$ ... $$ body, whose semicolons do not end the statement
   for (const char* p = schema; *p != '\0'; ++p) {  // one statement at a time: PQexecParams takes one
     statement += *p;
-    if (*p == ';') {
+    if (*p == '$' && p[1] == '$') {
+      statement += *++p;
+      quoted = !quoted;
+    } else if (*p == ';' && !quoted) {
       WHALE_TRY_VOID(c->exec(statement));
       statement.clear();
     }
@@ -803,101 +827,229 @@ class array_rows {
   size_t rows_ = 0;
 };
 
-// What the batch adds, in one statement: the facts, the aggregates, the raw log.
-constexpr const char* ingest_statement =
-    "WITH x AS (INSERT INTO exposures(slug, experiment, unit, variation, ts) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])), "
-    "c AS (INSERT INTO conversions(slug, experiment, unit, ts) "
-    "SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::bigint[])), "
-    "a AS (INSERT INTO arm_stats(slug, experiment, variation, units, conversions) "
-    "SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[]) "
-    "ON CONFLICT (slug, experiment, variation) DO UPDATE SET units = arm_stats.units + excluded.units, "
-    "conversions = arm_stats.conversions + excluded.conversions) "
-    "INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
-    "SELECT e.*, $22::timestamptz FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], "
-    "$20::text[], $21::bigint[]) AS e";
+// The batch's new facts, each table's rows in key order (two batches that share keys wait for each
+// other in the same order, never in a cycle): the rows inserted come back, a key already held (by
+// a committed batch, or by a concurrent one once it commits) is left alone.
+constexpr const char* expose_statement =
+    "INSERT INTO exposures(slug, experiment, unit, variation, ts) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) "
+    "ON CONFLICT (unit, slug, experiment) DO NOTHING RETURNING slug, experiment, unit";
+constexpr const char* convert_statement =
+    "INSERT INTO conversions(slug, experiment, unit, ts) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+    "ON CONFLICT (unit, slug, experiment) DO NOTHING RETURNING slug, experiment, unit";
 
-// What the batch's (slug, experiment, unit) keys already hold, in one statement: the variation
-// each was exposed to (empty: none) and whether it converted. One primary-key probe per key and
-// table (the LATERAL ... LIMIT 1 keeps the planner from a hash join that reads the whole table).
-constexpr const char* facts_statement =
-    "SELECT k.slug, k.experiment, k.unit, x.variation, v.unit IS NOT NULL "
-    "FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[], $3::text[])) AS k(slug, experiment, unit) "
-    "LEFT JOIN LATERAL (SELECT variation FROM exposures x WHERE x.slug = k.slug AND x.experiment = k.experiment "
-    "AND x.unit = k.unit LIMIT 1) x ON true "
-    "LEFT JOIN LATERAL (SELECT unit FROM conversions v WHERE v.slug = k.slug AND v.experiment = k.experiment "
-    "AND v.unit = k.unit LIMIT 1) v ON true "
-    "WHERE x.variation IS NOT NULL OR v.unit IS NOT NULL";
+// The variation each of the batch's keys was already exposed to. One primary-key probe per key
+// (the LATERAL ... LIMIT 1 keeps the planner from a hash join that reads the whole table).
+constexpr const char* exposed_statement =
+    "SELECT k.slug, k.experiment, k.unit, x.variation "
+    "FROM unnest($1::text[], $2::text[], $3::text[]) AS k(slug, experiment, unit) "
+    "CROSS JOIN LATERAL (SELECT variation FROM exposures x WHERE x.slug = k.slug AND x.experiment = k.experiment "
+    "AND x.unit = k.unit LIMIT 1) x";
+
+constexpr const char* raw_statement =
+    "INSERT INTO events(event_id, slug, experiment, variation, unit, type, ts, received_at) "
+    "SELECT e.*, $8::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::bigint[]) AS e";
+
+// The experiments' aggregate locks (pg_advisory_xact_lock's two-key space, apart from the keys
+// above), taken in one order.
+constexpr const char* arm_lock_statement =
+    "SELECT pg_advisory_xact_lock(30568, h) FROM (SELECT DISTINCT hashtext(s || chr(31) || e) AS h "
+    "FROM unnest($1::text[], $2::text[]) AS t(s, e) ORDER BY 1) AS q";
+
+// The aggregates, under the locks: every new unit counts for its variation ($8..$11), and a key
+// counts a conversion when the batch gave it a new fact and it now holds both an exposure and a
+// conversion, whichever came first and from whichever batch (the one that commits second sees
+// both: it took the lock after the first committed). A new exposure ($1..$4) needs only the
+// conversion looked up, a new conversion of a unit exposed before ($5..$7) only the exposure.
+constexpr const char* arms_statement =
+    "WITH c AS (SELECT n.slug, n.experiment, n.variation "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS n(slug, experiment, unit, variation) "
+    "CROSS JOIN LATERAL (SELECT 1 FROM conversions v WHERE v.slug = n.slug AND v.experiment = n.experiment "
+    "AND v.unit = n.unit LIMIT 1) AS v "
+    "UNION ALL SELECT m.slug, m.experiment, x.variation "
+    "FROM unnest($5::text[], $6::text[], $7::text[]) AS m(slug, experiment, unit) "
+    "CROSS JOIN LATERAL (SELECT variation FROM exposures x WHERE x.slug = m.slug AND x.experiment = m.experiment "
+    "AND x.unit = m.unit LIMIT 1) AS x), "
+    "d AS (SELECT slug, experiment, variation, sum(units) AS units, sum(conversions) AS conversions FROM ("
+    "SELECT *, 0 AS conversions FROM unnest($8::text[], $9::text[], $10::text[], $11::bigint[]) AS u(slug, experiment, "
+    "variation, units) UNION ALL SELECT slug, experiment, variation, 0, 1 FROM c) AS a GROUP BY 1, 2, 3) "
+    "INSERT INTO arm_stats(slug, experiment, variation, units, conversions) "
+    "SELECT * FROM d ORDER BY 1, 2, 3 "
+    "ON CONFLICT (slug, experiment, variation) DO UPDATE SET units = arm_stats.units + excluded.units, "
+    "conversions = arm_stats.conversions + excluded.conversions";
+
+std::vector<std::string> params_of(std::initializer_list<const array_rows*> tables) {
+  std::vector<std::string> params;
+  for (const array_rows* table : tables) table->append_to(params);
+  return params;
+}
 
 }  // namespace
 
-// The batch in one transaction, under an exclusive advisory lock (ingestion across processes runs
-// one batch at a time, as SQLite's single writer does, so the facts below are read unchanged):
-// what each key already holds is read with one statement, the batch is replayed in order in memory
-// with the same rules as sqlite_store, and what it adds is written with one more (array parameters
-// through unnest, one INSERT per table in data-modifying CTEs): four round trips with BEGIN and COMMIT.
+// The batch in one transaction, batches from any number of processes side by side. The facts are
+// written first, each key's first exposure and first conversion (ON CONFLICT DO NOTHING: a
+// concurrent batch holding the same key is waited for), and what came back says which were new;
+// the batch is then replayed in order in memory with the same rules as sqlite_store to tell
+// duplicates from the raw events kept. Only the aggregates are serialized, per experiment (see
+// arms_statement). The events lock is held shared throughout, so that an exposure mark
+// (exposure_mark_in, exclusive) waits for the batches under way.
+//
+// Two batches of this process that share keys do not wait for each other inside PostgreSQL: the
+// events of keys another batch here is writing are set aside and written in a transaction of
+// their own once it has committed (they are mostly the same events sent again). Each part is
+// atomic, the batch is not: when the second part fails the edge sends the batch again, and the
+// events of the first part count as duplicates then, as any event whose fact is held. Batches of
+// other processes that share keys wait in PostgreSQL (the facts are written newest first: the keys
+// a concurrent batch may hold are the oldest of a batch, an edge sending the head of its buffer
+// again; two batches holding the same keys in opposite orders can deadlock, PostgreSQL then fails
+// one of them, 40P01, after deadlock_timeout, and it runs again).
 result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& events, const std::string& now) {
   if (events.empty()) return ingest_counts{};
   checkout c(*this);
   WHALE_TRY_VOID(ensure_partitions(*c, day_of(now)));
-  pg_transaction tx(*c);
-  // Index probes whatever the statistics say: a young table not yet analyzed looks empty to the
-  // planner, which then scans it once per key of the batch.
-  WHALE_TRY_VOID(tx.begin_locked(events_lock, "enable_seqscan = off"));
 
-  std::map<fact_key, std::string> exposed;  // the variation each unit was first exposed to
-  std::set<fact_key> converted;
+  std::vector<event_record> parts[2];  // written now; once the other batches' keys are written
+  fact_set keys[2];
   {
-    array_rows keys(3);
-    for (const event_record& e : events) keys.add({e.slug, e.experiment, e.unit});
-    std::vector<std::string> params;
-    keys.append_to(params);
-    WHALE_TRY(pg_rows f, c->exec(facts_statement, params));
-    for (int i = 0; i < f.size(); ++i) {
-      fact_key key{f.text(i, 0), f.text(i, 1), f.text(i, 2)};
-      if (!f.is_null(i, 3)) exposed[key] = f.text(i, 3);
-      if (f.boolean(i, 4)) converted.insert(std::move(key));
+    std::lock_guard<std::mutex> lock(writing_mutex_);
+    fact_map<int> part_of;
+    for (const event_record& e : events) {
+      fact_key key{e.slug, e.experiment, e.unit};
+      auto [found, first] = part_of.emplace(key, 0);
+      if (first && writing_.count(key) != 0) found->second = 1;
+      parts[found->second].push_back(e);
+      keys[found->second].insert(std::move(key));
+    }
+    for (const fact_key& key : keys[0]) ++writing_[key];
+  }
+  ingest_counts total;
+  for (int part = 0; part < 2; ++part) {
+    if (part == 1) {
+      if (parts[1].empty()) break;
+      std::unique_lock<std::mutex> lock(writing_mutex_);
+      written_cv_.wait(lock, [&] {
+        return std::none_of(keys[1].begin(), keys[1].end(), [&](const fact_key& k) { return writing_.count(k) != 0; });
+      });
+      for (const fact_key& key : keys[1]) ++writing_[key];
+    }
+    result<ingest_counts> counts = fail(error_code::internal, "not written");
+    for (int attempt = 1;; ++attempt) {
+      counts = parts[part].empty() ? result<ingest_counts>(ingest_counts{}) : ingest_once(*c, parts[part], now);
+      if (counts || attempt == 3 || c->last_failure() != "40P01") break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(writing_mutex_);
+      for (const fact_key& key : keys[part]) {
+        if (auto held = writing_.find(key); held != writing_.end() && --held->second == 0) writing_.erase(held);
+      }
+    }
+    written_cv_.notify_all();
+    if (!counts) return counts;
+    total.accepted += counts->accepted;
+    total.duplicates += counts->duplicates;
+  }
+  return total;
+}
+
+result<ingest_counts> pg_store::ingest_once(pg_connection& conn, const std::vector<event_record>& events,
+                                            const std::string& now) {
+  pg_connection* c = &conn;
+  // Each key's first exposure and first conversion in the batch, written newest first.
+  fact_map<const event_record*> first_exposure, first_conversion;
+  std::vector<const event_record*> newest_first;
+  for (const event_record& e : events) {
+    auto& first = e.type == "exposure" ? first_exposure : first_conversion;
+    if (first.emplace(fact_key{e.slug, e.experiment, e.unit}, &e).second) newest_first.push_back(&e);
+  }
+  std::reverse(newest_first.begin(), newest_first.end());
+  array_rows exposures(5), conversions(4);
+  for (const event_record* e : newest_first) {
+    if (e->type == "exposure") {
+      exposures.add({e->slug, e->experiment, e->unit, e->variation, number_text(e->ts)});
+    } else {
+      conversions.add({e->slug, e->experiment, e->unit, number_text(e->ts)});
     }
   }
 
-  // The same decisions as sqlite_store::ingest_events, event by event.
+  pg_transaction tx(*c);
+  // Index probes whatever the statistics say: a young table not yet analyzed looks empty to the
+  // planner, which then scans it once per key of the batch.
+  WHALE_TRY_VOID(tx.begin_locked(events_lock, "enable_seqscan = off", /*shared=*/true));
+
+  fact_set new_exposures, new_conversions;
+  for (auto [statement, rows, added] : {std::tuple{expose_statement, &exposures, &new_exposures},
+                                        std::tuple{convert_statement, &conversions, &new_conversions}}) {
+    if (rows->rows() == 0) continue;
+    WHALE_TRY(pg_rows r, c->exec(statement, params_of({rows})));
+    for (int i = 0; i < r.size(); ++i) added->insert(fact_key{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+  }
+
+  // What the keys held before the batch: the variation of an exposure not new, a conversion not new.
+  fact_map<std::string> exposed;
+  fact_set converted;
+  {
+    array_rows held(3);
+    for (const auto& [key, e] : first_exposure) {
+      if (new_exposures.count(key) == 0) held.add({std::get<0>(key), std::get<1>(key), std::get<2>(key)});
+    }
+    if (held.rows() > 0) {
+      WHALE_TRY(pg_rows r, c->exec(exposed_statement, params_of({&held})));
+      for (int i = 0; i < r.size(); ++i) exposed[fact_key{r.text(i, 0), r.text(i, 1), r.text(i, 2)}] = r.text(i, 3);
+    }
+    for (const auto& [key, e] : first_conversion) {
+      if (new_conversions.count(key) == 0) converted.insert(key);
+    }
+  }
+
+  // The same decisions as sqlite_store::ingest_events, event by event: an event is a duplicate when
+  // its fact was already held (the unit's exposure to the same variation, the unit's conversion);
+  // an exposure to another variation is kept raw and counts nothing.
   ingest_counts counts;
-  array_rows raw(7), exposures(5), conversions(4), arm_rows(5);
-  std::map<std::tuple<std::string, std::string, std::string>, std::pair<uint64_t, uint64_t>> arms;  // units, conversions
+  array_rows raw(7);
   for (const event_record& e : events) {
     const fact_key key{e.slug, e.experiment, e.unit};
     if (e.type == "exposure") {
-      auto found = exposed.find(key);
-      if (found == exposed.end()) {
-        exposed[key] = e.variation;
-        exposures.add({e.slug, e.experiment, e.unit, e.variation, number_text(e.ts)});
-        auto& arm = arms[{e.slug, e.experiment, e.variation}];
-        ++arm.first;
-        if (converted.count(key) != 0) ++arm.second;
-      } else if (found->second == e.variation) {
+      auto [found, first] = exposed.emplace(key, e.variation);
+      if (!first && found->second == e.variation) {
         ++counts.duplicates;
         continue;
       }
-    } else {
-      if (!converted.insert(key).second) {  // the unit converted before
-        ++counts.duplicates;
-        continue;
-      }
-      conversions.add({e.slug, e.experiment, e.unit, number_text(e.ts)});
-      if (auto found = exposed.find(key); found != exposed.end()) ++arms[{e.slug, e.experiment, found->second}].second;
+    } else if (!converted.insert(key).second) {
+      ++counts.duplicates;
+      continue;
     }
     raw.add({e.event_id, e.slug, e.experiment, e.variation, e.unit, e.type, number_text(e.ts)});
     ++counts.accepted;
   }
-  for (const auto& [arm, n] : arms) {
-    arm_rows.add({std::get<0>(arm), std::get<1>(arm), std::get<2>(arm), number_text(n.first), number_text(n.second)});
+  if (raw.rows() > 0) {
+    std::vector<std::string> params = params_of({&raw});
+    params.push_back(now);
+    WHALE_TRY_VOID(c->exec(raw_statement, params));
   }
 
-  if (raw.rows() > 0) {
-    std::vector<std::string> params;
-    for (const array_rows* table : {&exposures, &conversions, &arm_rows, &raw}) table->append_to(params);
-    params.push_back(now);
-    WHALE_TRY_VOID(c->exec(ingest_statement, params));
+  if (!new_exposures.empty() || !new_conversions.empty()) {
+    array_rows exposed_now(4), converted_now(3), units(4), experiments(2);
+    std::map<std::tuple<std::string, std::string, std::string>, uint64_t> new_units;  // per arm
+    std::set<std::pair<std::string, std::string>> locked;
+    for (const fact_key& key : new_exposures) {
+      auto e = first_exposure.find(key);
+      if (e == first_exposure.end()) continue;
+      exposed_now.add({e->second->slug, e->second->experiment, e->second->unit, e->second->variation});
+      ++new_units[{e->second->slug, e->second->experiment, e->second->variation}];
+    }
+    for (const fact_key& key : new_conversions) {
+      if (new_exposures.count(key) == 0) converted_now.add({std::get<0>(key), std::get<1>(key), std::get<2>(key)});
+    }
+    for (const auto& [arm, n] : new_units) units.add({std::get<0>(arm), std::get<1>(arm), std::get<2>(arm), number_text(n)});
+    for (const fact_set* added : {&new_exposures, &new_conversions}) {
+      for (const fact_key& key : *added) {
+        if (locked.emplace(std::get<0>(key), std::get<1>(key)).second) experiments.add({std::get<0>(key), std::get<1>(key)});
+      }
+    }
+    WHALE_TRY_VOID(c->exec(arm_lock_statement, params_of({&experiments})));
+    WHALE_TRY_VOID(c->exec(arms_statement, params_of({&exposed_now, &converted_now, &units})));
   }
   WHALE_TRY_VOID(tx.commit());
   return counts;
@@ -963,10 +1115,10 @@ std::vector<arm_stat> pg_store::exposures_since(const std::string& slug, const s
 namespace {
 
 // The exposures high-water mark. Ids are taken from a sequence as rows are inserted, so a batch
-// still uncommitted can hold ids below the largest committed one: the shared lock waits for the
-// batch under way (ingestion holds it exclusively), and every later batch takes larger ids.
+// still uncommitted can hold ids below the largest committed one: the exclusive lock waits for the
+// batches under way (ingestion holds it shared), and every later batch takes larger ids.
 result<uint64_t> exposure_mark_in(pg_connection& c) {
-  WHALE_TRY_VOID(c.exec("SELECT pg_advisory_xact_lock_shared($1::bigint)", {std::to_string(events_lock)}));
+  WHALE_TRY_VOID(c.exec("SELECT pg_advisory_xact_lock($1::bigint)", {std::to_string(events_lock)}));
   WHALE_TRY(pg_rows r, c.exec("SELECT COALESCE(MAX(id), 0) FROM exposures"));
   return r.number(0, 0);
 }

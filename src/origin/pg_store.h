@@ -14,11 +14,27 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "store.h"
 
 namespace whale::origin {
+
+// An event's fact key, (slug, experiment, unit), in hashed sets and maps (the unit first: it
+// tells keys apart).
+using fact_key = std::tuple<std::string, std::string, std::string>;
+struct fact_key_hash {
+  size_t operator()(const fact_key& k) const noexcept {
+    const std::hash<std::string> h;
+    return (h(std::get<2>(k)) * 31 + h(std::get<1>(k))) * 31 + h(std::get<0>(k));
+  }
+};
+using fact_set = std::unordered_set<fact_key, fact_key_hash>;
+template <typename T>
+using fact_map = std::unordered_map<fact_key, T, fact_key_hash>;
 
 class pg_connection;
 class pg_rows;
@@ -128,6 +144,7 @@ class pg_store final : public store {
                                      const std::string& now, const snapshot_finisher& finish,
                                      const std::string& idempotency_key, publish_extras* extras);
   result<void> ensure_partitions(pg_connection& c, const std::string& day);
+  result<ingest_counts> ingest_once(pg_connection& c, const std::vector<event_record>& events, const std::string& now);
   // A plain read of `slug`'s data ("": every vendor's): on the replica when replica_reads is open,
   // the replica keeps up and has replayed this process's last write of the vendor; else, or when the
   // replica fails, on the primary. `on_replica` says where it was answered.
@@ -151,6 +168,11 @@ class pg_store final : public store {
   uint64_t keep_snapshots_ = 50;
   std::mutex partitions_mutex_;
   std::set<std::string> partitions_;  // days (YYYY-MM-DD) whose events partition exists
+  // The (slug, experiment, unit) keys of the batches being written by this process, with how many
+  // hold each (ingest_events).
+  std::mutex writing_mutex_;
+  std::condition_variable written_cv_;
+  fact_map<int> writing_;
   std::mutex replica_mutex_;
   replica_state replica_state_;                // under replica_mutex_
   std::map<std::string, uint64_t> written_;    // slug -> WAL position after its last write here; under replica_mutex_

@@ -1,7 +1,9 @@
 // Two origin processes on one PostgreSQL database (docs/origin.md, "PostgreSQL"): concurrent
 // revalidations of one vendor from both get versions 1..N with no gap and no duplicate, publish
 // seqs are consecutive and a poller of ?since= misses no vendor's last version, an Idempotency-Key
-// is honoured across processes, and a vendor's reweight runs in one process at a time.
+// is honoured across processes, a vendor's reweight runs in one process at a time, and event
+// batches sharing units, sent at once to both (some twice), store each fact once with aggregates
+// equal to a count of the facts.
 //
 // Needs PostgreSQL 15 (a throwaway server is started, or WHALE_TEST_PG_URL names one; see
 // tests/e2e/test-db.mjs). Env: WHALE_ORIGIN (the whale-origin binary).
@@ -10,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addPrincipal, readConfig, request, startOrigin, stop } from '../../scripts/stack.mjs';
+import { addPrincipal, readConfig, request, signEvents, startOrigin, stop } from '../../scripts/stack.mjs';
 import { keyArgs, pgDb, psql } from './test-db.mjs';
 
 const VENDORS = ['flora-distro', 'green-harbor', 'minimal'];
@@ -115,4 +117,42 @@ test('a vendor\'s reweight runs in one process at a time (its job lease)', async
 
 test('the events table is partitioned by range of arrival, one partition a day', () => {
   assert.equal(psql(db, "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = 'events'::regclass"), 'r');
+});
+
+test('event batches sharing units, at once on both processes and some sent twice: each fact once, aggregates equal a recount', async () => {
+  // A small pseudo-random generator, so that a failure can be replayed.
+  let seed = 12345;  // Park and Miller's minimal standard (exact in doubles)
+  const next = (n) => { seed = (seed * 48271) % 2147483647; return seed % n; };
+  const batches = [];
+  for (let b = 0; b < 40; b++) {
+    const events = [];
+    for (let i = 0; i < 150; i++) {
+      const unit = `c-${next(1000)}`;
+      // Mostly the unit's own variation; now and then another (the first exposure stored decides).
+      const variation = next(10) === 0 ? next(3) : Number(unit.slice(2)) % 3;
+      events.push({ type: next(8) === 0 ? 'conversion' : 'exposure', slug: 'flora-distro', experiment: 'concurrent-test',
+        variation, unit, ts: 1764000000000 + b * 1000 + i });
+    }
+    batches.push(JSON.stringify({ events: signEvents(events) }));
+  }
+  const sends = [...batches, ...batches.filter((_, i) => i % 4 === 0)];  // a quarter sent again
+  const answers = await Promise.all(sends.map((body, i) => request((i % 2 ? a : b).base, 'POST', '/v1/events',
+    { token: tokens.edge, body, timeoutMs: 60000 })));
+  let accepted = 0;
+  for (const r of answers) {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.accepted + r.json.duplicates, 150);
+    accepted += r.json.accepted;
+  }
+  const where = "slug = 'flora-distro' AND experiment = 'concurrent-test'";
+  assert.equal(Number(psql(db, `SELECT count(*) FROM events WHERE ${where}`)), accepted, 'the raw log holds what was accepted');
+  // Every unit seen is exposed at most once and converted at most once (primary keys), and the
+  // aggregates are what the facts say: units per variation, and those of them that converted.
+  const recount = psql(db, `SELECT x.variation || ':' || count(*) || ':' || count(c.unit) FROM exposures x LEFT JOIN conversions c
+    ON c.slug = x.slug AND c.experiment = x.experiment AND c.unit = x.unit WHERE x.${where.replace(' AND ', ' AND x.')}
+    GROUP BY x.variation ORDER BY x.variation`);
+  const arms = psql(db, `SELECT variation || ':' || units || ':' || conversions FROM arm_stats WHERE ${where} ORDER BY variation`);
+  assert.equal(arms, recount);
+  assert.equal(arms.split('\n').length, 3);
+  assert.ok(Number(psql(db, `SELECT count(*) FROM conversions WHERE ${where}`)) > 0);
 });
