@@ -1228,22 +1228,16 @@ result<bandit_flag> pg_store::clear_flag(const std::string& slug, const std::str
   if (found.size() == 0) return fail(error_code::not_found, "experiment \"" + experiment + "\" is not flagged");
   bandit_flag flag{found.text(0, 0), found.text(0, 1), found.text(0, 2), found.text(0, 3), found.real(0, 4),
                    found.real(0, 5)};
-  bandit_record r;
-  r.slug = slug;
-  r.experiment = experiment;
-  r.at = now;
-  r.status = "srm_cleared";
-  r.weights = r.units = r.conversions = r.p_best = "[]";
-  r.srm_chi2 = flag.srm_chi2;
-  r.srm_p = flag.srm_p;
-  WHALE_TRY(pg_rows last, c->exec("SELECT feature, rule, weights FROM bandit_history WHERE slug = $1 AND experiment = $2 "
-                                  "ORDER BY id DESC LIMIT 1",
-                                  {slug, experiment}));
-  if (last.size() > 0) {
-    r.feature = last.text(0, 0);
-    r.rule = last.number(0, 1);
-    r.weights = last.text(0, 2);
+  WHALE_TRY(pg_rows found_last, c->exec("SELECT feature, rule, weights FROM bandit_history WHERE slug = $1 "
+                                        "AND experiment = $2 ORDER BY id DESC LIMIT 1",
+                                        {slug, experiment}));
+  bandit_record last;
+  if (found_last.size() > 0) {
+    last.feature = found_last.text(0, 0);
+    last.rule = found_last.number(0, 1);
+    last.weights = found_last.text(0, 2);
   }
+  bandit_record r = srm_cleared_record(flag, now, found_last.size() > 0 ? &last : nullptr);
   WHALE_TRY(r.exposure_mark, exposure_mark_in(*c));
   WHALE_TRY_VOID(insert_bandits(*c, {r}, {}));
   WHALE_TRY_VOID(tx.commit());

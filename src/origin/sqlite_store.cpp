@@ -730,22 +730,17 @@ result<bandit_flag> sqlite_store::clear_flag(const std::string& slug, const std:
   bandit_flag flag{find.text(0), find.text(1), find.text(2), find.text(3), find.real(4), find.real(5)};
   statement drop(db_, "DELETE FROM bandit_flags WHERE slug = ? AND experiment = ?");
   WHALE_TRY_VOID(drop.bind(slug).bind(experiment).run("clear flag"));
-  bandit_record r;
-  r.slug = slug;
-  r.experiment = experiment;
-  r.at = now;
-  r.status = "srm_cleared";
-  r.weights = r.units = r.conversions = r.p_best = "[]";
-  r.srm_chi2 = flag.srm_chi2;
-  r.srm_p = flag.srm_p;
-  statement last(db_,
-                 "SELECT feature, rule, weights FROM bandit_history WHERE slug = ? AND experiment = ? "
-                 "ORDER BY id DESC LIMIT 1");
-  if (last.bind(slug).bind(experiment).row()) {
-    r.feature = last.text(0);
-    r.rule = last.number(1);
-    r.weights = last.text(2);
+  statement found_last(db_,
+                       "SELECT feature, rule, weights FROM bandit_history WHERE slug = ? AND experiment = ? "
+                       "ORDER BY id DESC LIMIT 1");
+  bandit_record last;
+  const bool any = found_last.bind(slug).bind(experiment).row();
+  if (any) {
+    last.feature = found_last.text(0);
+    last.rule = found_last.number(1);
+    last.weights = found_last.text(2);
   }
+  bandit_record r = srm_cleared_record(flag, now, any ? &last : nullptr);
   statement mark(db_, "SELECT COALESCE(MAX(rowid), 0) FROM exposures");
   r.exposure_mark = mark.row() ? mark.number(0) : 0;
   WHALE_TRY_VOID(insert_bandits({r}, {}));

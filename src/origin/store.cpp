@@ -13,6 +13,23 @@ namespace {
 thread_local int replica_scopes = 0;  // replica_reads open on this thread
 }  // namespace
 
+bandit_record srm_cleared_record(const bandit_flag& flag, const std::string& now, const bandit_record* last) {
+  bandit_record r;
+  r.slug = flag.slug;
+  r.experiment = flag.experiment;
+  r.at = now;
+  r.status = "srm_cleared";
+  r.weights = r.units = r.conversions = r.p_best = "[]";
+  r.srm_chi2 = flag.srm_chi2;
+  r.srm_p = flag.srm_p;
+  if (last != nullptr) {
+    r.feature = last->feature;
+    r.rule = last->rule;
+    r.weights = last->weights;
+  }
+  return r;
+}
+
 replica_reads::replica_reads() { ++replica_scopes; }
 replica_reads::~replica_reads() { --replica_scopes; }
 bool replica_reads::allowed() { return replica_scopes > 0; }

@@ -159,6 +159,11 @@ struct table_rows {
 // Whether `db` names a PostgreSQL database (a postgres:// or postgresql:// URL) rather than a file.
 bool is_postgres_url(const std::string& db);
 
+// The bandit_history row that records a cleared SRM flag (store::clear_flag): the flag's
+// statistics, and the feature, rule and weights of the experiment's last row (`last`, when there
+// is one), so that the history reads on from it. The exposure mark is the caller's.
+bandit_record srm_cleared_record(const bandit_flag& flag, const std::string& now, const bandit_record* last);
+
 // How a PostgreSQL store connects (docs/origin.md, "PostgreSQL"); an SQLite file takes none of it.
 struct store_options {
   std::string replica;                 // a streaming replica's URL for plain reads; empty: none
