@@ -495,6 +495,14 @@ struct server::impl {
     return outcome;
   }
 
+  // A failure the handler has no answer of its own for: the storage's when it does not answer
+  // its health check now (503 with Retry-After, as every write with the database away), else a
+  // bug (500).
+  void failed(Response& res, const std::string& message) {
+    if (!db.health()) return storage_unavailable(res, message);
+    send_error(res, 500, "internal", message);
+  }
+
   void post_reweight(const Request& req, Response& res) {
     const std::string slug = req.matches[1];
     if (!authorize(req, res, principal_kind::vendor, slug)) return;
@@ -503,7 +511,7 @@ struct server::impl {
     if (busy) return job_running(res, outcome.message());
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
-      return send_error(res, 500, "internal", outcome.message());
+      return failed(res, outcome.message());
     }
     send_json(res, 200, outcome->response);
   }
@@ -559,7 +567,7 @@ struct server::impl {
     }();
     if (!cleared) {
       if (cleared.code() == error_code::not_found) return send_error(res, 404, "not_flagged", cleared.message());
-      return send_error(res, 500, "internal", cleared.message());
+      return failed(res, cleared.message());
     }
     stats.srm_cleared();
     log_event("srm_cleared", slug,
@@ -651,7 +659,7 @@ struct server::impl {
     result<std::string> report = optimizer_report(db, slug);
     if (!report) {
       if (report.code() == error_code::not_found) return send_error(res, 409, "nothing_published", report.message());
-      return send_error(res, 500, "internal", report.message());
+      return failed(res, report.message());
     }
     res.set_header("Cache-Control", "no-store");
     send_json(res, 200, *report);
@@ -698,7 +706,7 @@ struct server::impl {
     if (busy) return job_running(res, outcome.message());
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
-      return send_error(res, 500, "internal", outcome.message());
+      return failed(res, outcome.message());
     }
     send_json(res, outcome->created ? 201 : 200, outcome->response);
   }
@@ -730,7 +738,7 @@ struct server::impl {
     if (!applied) {
       if (applied.code() == error_code::not_found) return send_error(res, 404, "not_found", applied.message());
       if (applied.code() == error_code::invalid_value) return send_error(res, 409, "conflict", applied.message());
-      return send_error(res, 500, "internal", applied.message());
+      return failed(res, applied.message());
     }
     send_json(res, 200, *applied);
   }

@@ -112,6 +112,10 @@ for (const via of ['primary', 'bouncer']) test(`the primary down (${via === 'pri
     assertUnavailable(await putConfig(), 'PUT config');
     assertUnavailable(await revalidate(), 'revalidate');
     assertUnavailable(await events(), 'events');
+    // The jobs and the SRM flag: they read, then write, and the write finds the primary away.
+    const vendorPost = (path) => request(origin.base, 'POST', `/v1/vendors/${SLUG}${path}`, { token: tokens.vendor, body: '' });
+    assertUnavailable(await vendorPost('/reweight'), 'reweight');
+    assertUnavailable(await vendorPost('/experiments/hero-copy-q3/srm/clear'), 'SRM clear');
     const health = await request(origin.base, 'GET', '/healthz');
     assert.equal(health.status, 503, health.text);
   } finally {
