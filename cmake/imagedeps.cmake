@@ -3,7 +3,7 @@
 # once per preset with our flags, without their own build systems (whose configure checks and
 # tools do not cross-compile to wasm):
 #   whale::jpeg  libjpeg-turbo, C path only (its SIMD is x86/ARM assembly), 8-bit, no arithmetic coding
-#   whale::webp  libwebp's encoder, C path only (no SSE2/NEON natively either: same bytes everywhere)
+#   whale::webp  libwebp (encoder and decoder), C path only (no SSE2/NEON natively either: same bytes everywhere)
 #   whale::stb   stb_image, stb_image_write, stb_image_resize2 headers (trixie's libstb)
 set(WHALE_DEPS_SRC ${PROJECT_SOURCE_DIR}/build/_deps/src)
 foreach(dep libjpeg-turbo libwebp libstb)
@@ -66,7 +66,7 @@ if(WHALE_TARGET STREQUAL "emscripten" OR WHALE_TARGET STREQUAL "wasi")
   target_compile_definitions(whale_jpeg PRIVATE USE_CLZ_INTRINSIC)
 endif()
 
-# libwebp 1.2.4: the encoder and what it needs from dsp/ and utils/. HAVE_CONFIG_H with an empty
+# libwebp 1.2.4: the encoder, the decoder (still images) and what they need from dsp/ and utils/. HAVE_CONFIG_H with an empty
 # config.h turns off every SIMD path (cpu.h enables SSE2 only when config.h asks for it).
 set(wp ${WHALE_DEPS_SRC}/libwebp)
 set(WHALE_WEBP_GEN ${CMAKE_BINARY_DIR}/_deps/webp)
@@ -74,7 +74,7 @@ file(MAKE_DIRECTORY ${WHALE_WEBP_GEN}/src/webp)
 if(NOT EXISTS ${WHALE_WEBP_GEN}/src/webp/config.h)
   file(WRITE ${WHALE_WEBP_GEN}/src/webp/config.h "/* whale: no SIMD, no threads */\n")
 endif()
-file(GLOB WHALE_WEBP_SOURCES ${wp}/src/enc/*.c ${wp}/src/dsp/*.c ${wp}/src/utils/*.c ${wp}/sharpyuv/*.c)
+file(GLOB WHALE_WEBP_SOURCES ${wp}/src/enc/*.c ${wp}/src/dec/*.c ${wp}/src/dsp/*.c ${wp}/src/utils/*.c ${wp}/sharpyuv/*.c)
 list(FILTER WHALE_WEBP_SOURCES EXCLUDE REGEX "_(sse2|sse41|neon|msa|mips32|mips_dsp_r2)\\.c$")
 add_library(whale_webp STATIC ${WHALE_WEBP_SOURCES})
 add_library(whale::webp ALIAS whale_webp)

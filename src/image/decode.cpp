@@ -571,6 +571,7 @@ uint32_t decoded_channels(const uint8_t* data, size_t size, const info& source, 
     if (l.png_colour_type == 3) return l.png_transparency ? 4 : 3;
     return png_channels(l.png_colour_type) + (l.png_transparency ? 1 : 0);
   }
+  if (name == "webp") return webp_has_alpha(data, size) ? 4 : 3;
   int w = 0, h = 0, n = 4;  // BMP: 3, or 4 with an alpha mask, as stb_image's header reading says
   if (name == "bmp" && size <= 0x7FFFFFFF && stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &n)) return n;
   return 4;  // GIF

@@ -13,6 +13,7 @@ extern "C" {
 #include "jpeglib.h"
 }
 
+#include "webp/decode.h"
 #include "webp/encode.h"
 
 namespace whale::image::detail {
@@ -849,6 +850,69 @@ result<std::vector<uint8_t>> encode_webp(pixels p, uint32_t quality, size_t max_
                                            " the memory budget leaves it");
   }
   return out.join({}, {});
+}
+
+// The decoder lives here, beside the meter that counts libwebp's blocks for both.
+namespace {
+
+// libwebp reports some refused allocations as a bad bitstream: the meter says which they were.
+failure webp_decode_failure(VP8StatusCode status, size_t max_working) {
+  if (meter.refused) {
+    return fail(error_code::too_large, "WebP: the decoder needs more than the " + megabytes(max_working) +
+                                           " the memory budget leaves it");
+  }
+  switch (status) {
+    case VP8_STATUS_OUT_OF_MEMORY: return fail(error_code::out_of_memory, "WebP: out of memory");
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return fail(error_code::unsupported_format, "WebP: a feature this decoder lacks");
+    case VP8_STATUS_NOT_ENOUGH_DATA: return fail(error_code::corrupt_input, "WebP: truncated");
+    default: return fail(error_code::corrupt_input, "WebP: corrupt bitstream");
+  }
+}
+
+}  // namespace
+
+bool webp_has_alpha(const uint8_t* data, size_t size) {
+  WebPBitstreamFeatures features;
+  return WebPGetFeatures(data, size, &features) == VP8_STATUS_OK && features.has_alpha;
+}
+
+result<pixels> decode_webp(const uint8_t* data, size_t size, size_t max_working) {
+  WebPDecoderConfig config;
+  if (!WebPInitDecoderConfig(&config)) return fail(error_code::internal, "libwebp version mismatch");
+  const VP8StatusCode header = WebPGetFeatures(data, size, &config.input);
+  if (header != VP8_STATUS_OK) return webp_decode_failure(header, max_working);
+  if (config.input.has_animation) {
+    return fail(error_code::unsupported_format, "WebP: animated images are not decoded (only still ones)");
+  }
+  const uint32_t channels = config.input.has_alpha ? 4 : 3;
+  WHALE_TRY(pixels image, make_pixels(static_cast<uint32_t>(config.input.width),
+                                      static_cast<uint32_t>(config.input.height), channels));
+  config.output.colorspace = channels == 4 ? MODE_RGBA : MODE_RGB;  // straight alpha, as the PNG decoder's
+  config.output.is_external_memory = 1;
+  config.output.u.RGBA.rgba = image.data();
+  config.output.u.RGBA.stride = static_cast<int>(image.stride());
+  config.output.u.RGBA.size = image.stride() * image.h;
+  config.options.use_threads = 0;
+  VP8StatusCode status = VP8_STATUS_OK;
+  {
+    const metered scope(max_working);
+    status = WebPDecode(data, size, &config);
+    WebPFreeDecBuffer(&config.output);  // nothing of ours: the buffer is external
+    if (status != VP8_STATUS_OK) return webp_decode_failure(status, max_working);
+  }
+  return image;
+}
+
+uint64_t webp_decode_bytes(const uint8_t* data, size_t size, uint32_t w, uint32_t h) {
+  // Lossy (VP8): a few rows of macroblocks, their intra and filter state, 16 rows of samples for
+  // each plane and the alpha plane when there is one. Lossless (VP8L): the image as ARGB words
+  // with 16 more rows, and the Huffman tables (counted as a megabyte; the meter decides past it).
+  WebPBitstreamFeatures features;
+  const uint64_t area = uint64_t{w} * h;
+  const bool lossless = WebPGetFeatures(data, size, &features) == VP8_STATUS_OK && features.format == 2;
+  const bool alpha = features.has_alpha != 0;
+  if (lossless) return 4 * (area + 16 * uint64_t{w}) + (1 << 20);
+  return 256 * uint64_t{w} + (alpha ? area + 4 * (area / 8) : 0) + (256 << 10);
 }
 
 uint64_t webp_picture_bytes(uint32_t w, uint32_t h, uint32_t channels) {

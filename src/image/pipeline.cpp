@@ -225,7 +225,7 @@ format planned_format(const options& o, uint32_t accept, kind k, uint32_t channe
     case format::webp:
       return o.fmt;
     default:  // the source's own format; GIF and BMP become PNG
-      return k == kind::jpeg ? format::jpeg : format::png;
+      return k == kind::jpeg ? format::jpeg : k == kind::webp ? format::webp : format::png;
   }
 }
 
@@ -276,6 +276,7 @@ struct job {
   uint32_t denom = 1;                   // JPEG: the DCT scale
   bool streamed_decode = false;         // JPEG rows pulled by the resizer: no decoded image
   bool direct_png = false;              // PNG: detail::decode_png rather than stb_image
+  uint64_t webp_decoder = 0;            // WebP: libwebp's blocks besides the decoded image
   uint32_t channels = 3;                // of the decoded image
   format out = format::jpeg;            // auto_: JPEG or PNG by the final image's alpha
   uint32_t final_channels = 3;          // of the final image: padded, flattened or coloured for its encoder
@@ -347,6 +348,9 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
   } else if (j.direct_png) {
     full = uint64_t{src.width} * src.height * c;
     p.at(sink + detail::png_decode_bytes(j.layout, src.width, src.height, writable), "decode");
+  } else if (j.k == kind::webp) {
+    full = image_bytes(src.width, src.height, c);
+    p.at(sink + full + j.webp_decoder, "decode");
   } else {
     full = uint64_t{src.width} * src.height * c;
     p.at(sink + detail::stb_decode_bytes(src, j.layout), "decode");
@@ -406,6 +410,7 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
     j.streamed_decode = !j.g.auto_crop;
   }
   j.direct_png = k == kind::png && detail::png_decodes_directly(j.layout);
+  if (k == kind::webp) j.webp_decoder = detail::webp_decode_bytes(data, size, src.width, src.height);
   j.channels = detail::decoded_channels(data, size, src, j.layout);
   const bool padded = j.g.canvas_w != j.g.keep.w || j.g.canvas_h != j.g.keep.h;
   const uint32_t canvas_channels = padded ? pad_channels(j.channels, o.background) : j.channels;
@@ -510,6 +515,12 @@ result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const i
   } else {
     if (j.direct_png) {
       WHALE_TRY(full, detail::decode_png(data, size, writable));
+    } else if (j.k == kind::webp) {
+      // libwebp's blocks get what the stage's room leaves beside the output and the decoded image.
+      const uint64_t taken = image_bytes(j.g.canvas_w, j.g.canvas_h, j.final_channels) +
+                             image_bytes(src.width, src.height, j.channels);
+      const size_t room = static_cast<size_t>(std::min<uint64_t>(j.stage_room > taken ? j.stage_room - taken : 0, SIZE_MAX));
+      WHALE_TRY(full, detail::decode_webp(data, size, room));
     } else {
       WHALE_TRY(full, detail::decode_stb(data, size, upper_name(j.k), static_cast<size_t>(j.stb_max_block)));
     }
@@ -602,8 +613,8 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   WHALE_TRY(info src, probe(data, size));
   if (o.fmt == format::json) return json_answer(src);
   const kind k = kind_of(src);
-  if (k == kind::webp) {
-    return fail(error_code::unsupported_format, "WebP input is not supported (image.wasm encodes WebP, it does not decode it)");
+  if (k == kind::webp && src.frames > 1) {
+    return fail(error_code::unsupported_format, "WebP: animated images are not decoded (only still ones)");
   }
   if (uint64_t{src.width} * src.height > lim.max_pixels) {
     return fail(error_code::too_large, std::string(upper_name(k)) + ": " + dims(src.width, src.height) + " is " +

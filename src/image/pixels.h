@@ -111,10 +111,18 @@ bool png_decodes_directly(const source_layout& l);
 // in place when `writable` is the input itself (the input is overwritten), else into a copy.
 result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable);
 
+// A still WebP (lossy, lossless, with or without alpha) at full size, RGB or RGBA as it has alpha
+// (webp_has_alpha). libwebp's own blocks are metered with the encoder's: past max_working, too_large.
+// An animated WebP is refused (unsupported_format).
+result<pixels> decode_webp(const uint8_t* data, size_t size, size_t max_working = SIZE_MAX);
+bool webp_has_alpha(const uint8_t* data, size_t size);
+
 // Bytes each decoder allocates at its peak, for w x h stored pixels (the estimate's terms).
 uint64_t jpeg_decode_bytes(const source_layout& l, uint32_t w, uint32_t h, uint32_t denom);
 uint64_t png_decode_bytes(const source_layout& l, uint32_t w, uint32_t h, bool writable);
 uint64_t stb_decode_bytes(const info& source, const source_layout& l);
+// libwebp's blocks besides the decoded image (decode_webp's max_working is what the budget leaves).
+uint64_t webp_decode_bytes(const uint8_t* data, size_t size, uint32_t w, uint32_t h);
 // The largest block stb_image takes for the source (decode_stb's max_block).
 uint64_t stb_largest_block(const info& source, const source_layout& l);
 // The channels the decoders answer for the source (JPEG: 1 or 3), from its header.

@@ -144,7 +144,7 @@ result<info> probe_bmp(const uint8_t* data, size_t size) {
   return out;
 }
 
-// WebP is recognised (its size is answered) but not decoded: the module has only libwebp's encoder.
+// WebP: its size and, for an animation, its frame count (still images are decoded, decode_webp).
 result<info> probe_webp(const uint8_t* data, size_t size) {
   if (size < 30) return corrupt("WebP: truncated header");
   info out;

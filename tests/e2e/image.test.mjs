@@ -34,7 +34,8 @@ let strictEdge; // without either
 // --- the media origin ----------------------------------------------------------------------
 
 function fixtureFile(name) {
-  const path = join(IMAGES, basename(decodeURIComponent(name)));
+  const file = decodeURIComponent(name);  // a fixture, or one of webp/'s
+  const path = file.startsWith('webp/') ? join(IMAGES, 'webp', basename(file)) : join(IMAGES, basename(file));
   return existsSync(path) ? readFileSync(path) : null;
 }
 
@@ -324,6 +325,22 @@ test('inputs over the vendor\'s byte limit, the pixel limit or the memory budget
   // by default): a 4096x4096 WebP with alpha.
   assertError(await get('/cdn-cgi/image/width=4096,height=4096,fit=cover,format=webp/images/p3.png'), 413, 'too_large',
     /needs about \d+ MB to encode \(output 4096x4096 WebP\); the limit is 96 MB/);
+});
+
+test('a still WebP source is decoded: WebP back by default, JPEG or PNG when asked; an animated one is a 415', async () => {
+  const webp = await get('/cdn-cgi/image/width=80/images/webp/lossy.webp');
+  assert.equal(webp.status, 200, webp.body.toString());
+  assert.equal(webp.headers['content-type'], 'image/webp');
+  assert.deepEqual(imageSize(webp.body), { format: 'webp', width: 80, height: 60 });
+  const png = await get('/cdn-cgi/image/width=50,format=png/images/webp/lossless-alpha.webp');
+  assert.equal(png.status, 200, png.body.toString());
+  assert.equal(png.headers['content-type'], 'image/png');
+  assert.equal(imageSize(png.body).width, 50);
+  const jpeg = await get('/cdn-cgi/image/width=40,format=jpeg/images/webp/lossy-alpha.webp');
+  assert.equal(jpeg.status, 200, jpeg.body.toString());
+  assert.equal(imageSize(jpeg.body).format, 'jpeg');
+  assertError(await get('/cdn-cgi/image/width=50/images/webp/animated.webp'), 415, 'unsupported_format');
+  assertError(await get('/cdn-cgi/image/width=50/images/webp/truncated.webp'), 422, 'corrupt_input');
 });
 
 test('damaged sources are 4xx JSON errors; a missing source is a 404', async () => {

@@ -3,7 +3,7 @@
 // through the C ABI of wasm/whale_image.h), and the SHA-256 of every output (or the error code and
 // message) must agree. A few jobs also go through the WASI harness (`node js-glue/bin/whale.js
 // image ...`). Covers JPEG, PNG and WebP output, every fit mode, orientation, alpha, GIF, CMYK,
-// greyscale, gravity=auto, shrink-on-load scales and damaged inputs.
+// greyscale, gravity=auto, shrink-on-load scales, WebP input and damaged inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -53,6 +53,12 @@ const jobs = [
   ['giant-image.jpg', 'width=100'],
   ['giant-image.jpg', 'format=json'],
   ['65536-uint32-limit.png', 'width=100'],
+  ['webp/lossy.webp', 'width=100,format=png'],                          // WebP input: lossy (VP8)
+  ['webp/lossy.webp', 'width=120,height=120,fit=cover'],                // WebP out by default
+  ['webp/lossless-alpha.webp', 'width=60,format=png'],                  // lossless (VP8L) with alpha
+  ['webp/lossy-alpha.webp', 'width=50,format=jpeg,background=white'],   // lossy with an ALPH chunk
+  ['webp/animated.webp', 'width=50'],                                   // refused: animated
+  ['webp/truncated.webp', 'width=50'],                                  // refused: truncated
 ];
 
 const ERROR_NAMES = ['ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',

@@ -28,10 +28,7 @@ using whale::error_code;
 
 using bytes = std::vector<uint8_t>;
 
-bytes fixture(const std::string& name) {
-  const std::string s = whale::testing::read_fixture("images/" + name);
-  return bytes(s.begin(), s.end());
-}
+bytes fixture(const std::string& name) { return whale::testing::fixture_bytes("images/" + name); }
 
 wi::options opts(const std::string& text) {
   auto parsed = wi::parse_options(text);

@@ -3,7 +3,9 @@
 
 #include <fstream>
 #include <sstream>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -21,6 +23,12 @@ inline std::string read_fixture(const std::string& relative) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The same, as bytes.
+inline std::vector<uint8_t> fixture_bytes(const std::string& relative) {
+  const std::string s = read_fixture(relative);
+  return std::vector<uint8_t>(s.begin(), s.end());
 }
 
 // Deep equality that ignores object key order (as Jest's toEqual does for the JS SDK's tests).
