@@ -2,7 +2,8 @@
 // in a fresh instance, the job is either refused with too_large before decoding (the message names
 // the estimate and the limit) or its peak memory (memory.buffer.byteLength after the job) stays
 // within the budget, and within the estimate the refusal message names. The inputs are made here:
-// JPEGs by image.wasm itself from a fixture (with a budget high enough), PNGs with node:zlib.
+// JPEGs and WebPs by image.wasm itself from a fixture or a PNG (with a budget high enough), PNGs
+// with node:zlib.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -121,6 +122,8 @@ test('every job is refused before decoding or stays within its memory budget and
     'RGBA PNG 16.8 MP': makePng(4096, 4096, 4),
     'JPEG 8x8': await made(photo, 'width=8,height=8,fit=cover'),
     'RGBA PNG 8x8': fixture('p3.png'),
+    'WebP 16.8 MP': await made(photo, 'width=4096,height=4096,fit=cover,format=webp'),
+    'RGBA WebP 8.4 MP': await made(makePng(4096, 2048, 4), 'format=webp'),
   };
   const jobs = [
     ['baseline JPEG 16.8 MP', 'width=720'],
@@ -140,6 +143,10 @@ test('every job is refused before decoding or stays within its memory budget and
     ['JPEG 8x8', 'width=4096,height=4096,fit=cover,format=png'],
     ['JPEG 8x8', 'width=4096,height=4096,fit=cover,format=webp'],
     ['RGBA PNG 8x8', 'width=4096,height=4096,fit=cover'],
+    ['WebP 16.8 MP', 'width=720'],
+    ['WebP 16.8 MP', 'width=2048,format=jpeg'],
+    ['RGBA WebP 8.4 MP', 'width=720'],
+    ['RGBA WebP 8.4 MP', 'width=1000,format=png'],
   ];
   const rows = [];
   const accepted = {};
