@@ -26,6 +26,8 @@ export interface ImageOptions {
   /** A CSS colour, e.g. "#ffffff" (encoded in the URL). */
   background?: string;
   rotate?: 0 | 90 | 180 | 270;
+  /** Mirrors the upright image before rotate: h left to right, v top to bottom, hv both. */
+  flip?: 'h' | 'v' | 'hv';
   metadata?: 'none' | 'copyright' | 'keep';
   anim?: boolean;
   onerror?: 'redirect';

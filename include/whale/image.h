@@ -27,6 +27,10 @@ struct rgba8 {
 };
 
 // Parsed and validated options. 0 means "not given" for sizes and quality.
+// options::flip bits: flip=h mirrors left and right, flip=v top and bottom, flip=hv both.
+constexpr uint8_t flip_horizontal = 1;
+constexpr uint8_t flip_vertical = 2;
+
 struct options {
   uint32_t width = 0;           // 1..4096 output CSS pixels (before dpr)
   uint32_t height = 0;          // 1..4096
@@ -40,7 +44,8 @@ struct options {
   float dpr = 1.0f;             // 1..3
   rgba8 background{255, 255, 255, 255};  // pad and alpha flattening for JPEG
   bool background_given = false;
-  uint32_t rotate = 0;          // 0, 90, 180, 270 (after EXIF orientation)
+  uint32_t rotate = 0;          // 0, 90, 180, 270 (after EXIF orientation and flip)
+  uint8_t flip = 0;             // flip_horizontal | flip_vertical (after EXIF orientation, before rotate)
   metadata_mode metadata = metadata_mode::copyright;
   bool onerror_redirect = false;
   bool anim = true;             // anim=false: first frame only (we always serve one frame)
@@ -50,7 +55,7 @@ struct options {
 
 // Parses the <options> segment of /cdn-cgi/image/<options>/<source>: comma-separated
 // key=value pairs with Cloudflare's names (width|w, height|h, fit, gravity|g, quality|q,
-// format|f, dpr, background, rotate, metadata, onerror, anim, sharpen is refused) and
+// format|f, dpr, background, rotate, flip, metadata, onerror, anim, sharpen is refused) and
 // Cloudinary-style aliases (w_400, h_300, c_fill, c_fit, c_limit, c_pad, c_crop, g_auto,
 // g_north, q_auto, q_80, f_auto, dpr_2, ...). An unknown key or a bad value fails with
 // error_code::invalid_value and a message naming the option, e.g. "option 'width': ...".

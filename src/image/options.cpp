@@ -21,7 +21,7 @@ constexpr size_t max_sig_bytes = 512;
 constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an error message
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
-enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, metadata,
+enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, metadata,
                             anim, onerror, sig };
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
@@ -351,6 +351,27 @@ const char* parse_rotate(std::string_view v, options& o) {
   return nullptr;
 }
 
+constexpr keyword<uint8_t> flips[] = {
+    {"h", flip_horizontal}, {"v", flip_vertical}, {"hv", flip_horizontal | flip_vertical},
+    {"vh", flip_horizontal | flip_vertical},
+};
+
+const char* parse_flip(std::string_view v, options& o) {
+  const uint8_t* bits = find_keyword(flips, v);
+  if (bits == nullptr) return "h, v or hv";
+  o.flip = *bits;
+  return nullptr;
+}
+
+// Cloudinary's a_: an angle, or a_hflip / a_vflip (one of them per segment: they share the slot).
+const char* parse_cloudinary_angle(std::string_view v, options& o) {
+  if (v == "hflip" || v == "vflip") {
+    o.flip = v == "hflip" ? flip_horizontal : flip_vertical;
+    return nullptr;
+  }
+  return parse_rotate(v, o) == nullptr ? nullptr : "0, 90, 180, 270, hflip or vflip";
+}
+
 constexpr keyword<metadata_mode> metadata_modes[] = {
     {"keep", metadata_mode::keep}, {"copyright", metadata_mode::copyright}, {"none", metadata_mode::none},
 };
@@ -474,24 +495,25 @@ constexpr option_name cloudflare_names[] = {
     {"q", slot::quality, parse_quality},        {"format", slot::format, parse_format},
     {"f", slot::format, parse_format},          {"dpr", slot::dpr, parse_dpr},
     {"background", slot::background, parse_background}, {"rotate", slot::rotate, parse_rotate},
+    {"flip", slot::flip, parse_flip},
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
 };
 
-// Cloudinary transformation parameters (w_400, c_fill, ...); a_ is its rotation angle.
+// Cloudinary transformation parameters (w_400, c_fill, ...); a_ is its rotation angle or a flip.
 constexpr option_name cloudinary_names[] = {
     {"w", slot::width, parse_width},       {"h", slot::height, parse_height},
     {"c", slot::fit, parse_cloudinary_crop}, {"g", slot::gravity, parse_cloudinary_gravity},
     {"q", slot::quality, parse_cloudinary_quality}, {"f", slot::format, parse_cloudinary_format},
     {"dpr", slot::dpr, parse_dpr},         {"b", slot::background, parse_cloudinary_background},
-    {"a", slot::rotate, parse_rotate},
+    {"a", slot::rotate, parse_cloudinary_angle},
 };
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
     "sharpen", "blur", "brightness", "contrast", "gamma", "saturation", "trim", "border",
-    "compression", "flip", "zoom", "segment", "slow-connection-quality",
+    "compression", "zoom", "segment", "slow-connection-quality",
 };
 
 template <size_t N>
@@ -658,6 +680,7 @@ std::string normalize(const options& o) {
   add("background", o.background_given ? colour_text(o.background) : "");
   add("dpr", to_milli(o.dpr) != milli ? milli_text(to_milli(o.dpr)) : "");
   add("fit", o.fit_given ? fit_name(o.fit) : "");
+  add("flip", o.flip == flip_horizontal ? "h" : o.flip == flip_vertical ? "v" : o.flip != 0 ? "hv" : "");
   add("format", format_name(o));
   add("gravity", gravity_text(o));
   add("height", o.height != 0 ? uint_text(o.height) : "");

@@ -194,6 +194,16 @@ orient_map rotation_map(uint32_t degrees) {
   }
 }
 
+// flip=h, v or hv as the EXIF orientation that mirrors so (2, 4, or 3: both is a half turn).
+orient_map flip_map(uint8_t flip) {
+  switch (flip) {
+    case flip_horizontal: return detail::orientation_map(2);
+    case flip_vertical: return detail::orientation_map(4);
+    case flip_horizontal | flip_vertical: return detail::orientation_map(3);
+    default: return {};
+  }
+}
+
 // The DCT scale (1, 2, 4 or 8) for a JPEG of w x h that is resized to tw x th (stored frame).
 uint32_t jpeg_shrink(uint32_t w, uint32_t h, uint32_t tw, uint32_t th) {
   for (uint32_t d : {8u, 4u, 2u}) {
@@ -398,7 +408,7 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
                      uint32_t accept, const limits& lim) {
   job j;
   j.k = k;
-  j.m = detail::compose(detail::orientation_map(src.orientation), rotation_map(o.rotate));
+  j.m = detail::compose(detail::compose(detail::orientation_map(src.orientation), flip_map(o.flip)), rotation_map(o.rotate));
   const uint32_t shown_w = j.m.transpose ? src.height : src.width, shown_h = j.m.transpose ? src.width : src.height;
   WHALE_TRY(j.g, plan(shown_w, shown_h, o, lim));
   j.layout = detail::read_layout(data, size, src);

@@ -32,6 +32,7 @@ test('imageUrl writes Cloudflare names in a stable order, whatever the order or 
     'https://shop.example/img/width=200/https://cdn.example/x.png');
   assert.equal(imageUrl('/a.jpg', { gravity: { x: 0.25, y: 0.5 }, dpr: 2, anim: false, onerror: 'redirect' }),
     '/img/dpr=2,gravity=0.25x0.5,anim=false,onerror=redirect/a.jpg');
+  assert.equal(imageOptions({ metadata: 'none', flip: 'h', rotate: 90 }), 'rotate=90,flip=h,metadata=none');
   // Characters that would end the segment or split an option are escaped.
   assert.equal(imageOptions({ background: '#ff0000', fit: 'pad' }), 'fit=pad,background=%23ff0000');
   assert.equal(imageOptions({ background: 'rgb(1,2,3)' }), 'background=rgb(1%2C2%2C3)');

@@ -28,6 +28,7 @@ const jobs = [
   ['320x240.jpg', 'width=200,height=200,fit=pad,background=%23336699,format=webp'],
   ['320x240.jpg', 'width=100,height=240,fit=cover,gravity=0.25x0.5,format=png'],
   ['Landscape_6.jpg', 'width=200,height=150,fit=cover,rotate=90'],
+  ['Landscape_6.jpg', 'width=150,flip=h,rotate=90,format=png'],      // flip, then rotate
   ['Portrait_7.jpg', 'width=90,format=png'],
   ['Channel_digital_image_CMYK_color.jpg', 'width=300,format=webp,quality=70'],
   ['concert.jpg', 'width=200,format=jpeg,quality=60'],                 // greyscale JPEG

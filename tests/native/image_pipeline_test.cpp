@@ -214,6 +214,52 @@ TEST(ImagePipeline, RotateTurnsClockwiseAfterOrientation) {
   EXPECT_EQ(portrait->width, turned_back->width);
 }
 
+// `p` mirrored left to right (horizontal) or top to bottom, by hand.
+wi::detail::pixels mirrored(const wi::detail::pixels& p, bool horizontal) {
+  auto out = wi::detail::make_pixels(p.w, p.h, p.channels);
+  EXPECT_TRUE(out.ok());
+  for (uint32_t y = 0; y < p.h; ++y) {
+    for (uint32_t x = 0; x < p.w; ++x) {
+      const uint32_t sx = horizontal ? p.w - 1 - x : x, sy = horizontal ? y : p.h - 1 - y;
+      std::memcpy(out->row(y) + x * p.channels, p.row(sy) + sx * p.channels, p.channels);
+    }
+  }
+  return std::move(out).value();
+}
+
+bool same_pixels(const wi::detail::pixels& a, const wi::detail::pixels& b) {
+  return a.w == b.w && a.h == b.h && a.channels == b.channels && std::memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// flip=h and flip=v mirror the upright image; flip comes before rotate (flipping left to right
+// then turning a quarter clockwise is turning, then flipping top to bottom); flip=hv is a half turn.
+TEST(ImagePipeline, FlipMirrorsTheUprightImageBeforeRotate) {
+  auto plain = run(fixture("Landscape_3.jpg"), "width=64,format=png");  // EXIF 3: turned upright first
+  ASSERT_TRUE(plain.ok()) << plain.message();
+  const wi::detail::pixels upright = decode(plain.value());
+  for (const bool horizontal : {true, false}) {
+    auto out = run(fixture("Landscape_3.jpg"), std::string("width=64,format=png,flip=") + (horizontal ? "h" : "v"));
+    ASSERT_TRUE(out.ok()) << out.message();
+    EXPECT_TRUE(same_pixels(decode(out.value()), mirrored(upright, horizontal))) << (horizontal ? "flip=h" : "flip=v");
+  }
+  auto both = run(fixture("Landscape_3.jpg"), "width=64,format=png,flip=hv");
+  auto half = run(fixture("Landscape_3.jpg"), "width=64,format=png,rotate=180");
+  ASSERT_TRUE(both.ok() && half.ok());
+  EXPECT_TRUE(same_pixels(decode(both.value()), decode(half.value())));
+  auto turned = run(fixture("Landscape_3.jpg"), "height=64,format=png,rotate=90");
+  auto flipped_turned = run(fixture("Landscape_3.jpg"), "height=64,format=png,rotate=90,flip=h");
+  ASSERT_TRUE(turned.ok() && flipped_turned.ok());
+  EXPECT_TRUE(same_pixels(decode(flipped_turned.value()), mirrored(decode(turned.value()), false)));
+  // Cloudinary's a_hflip and a_vflip, and the canonical text.
+  auto cloudinary = run(fixture("Landscape_3.jpg"), "w_64,f_png,a_hflip");
+  ASSERT_TRUE(cloudinary.ok()) << cloudinary.message();
+  EXPECT_TRUE(same_pixels(decode(cloudinary.value()), mirrored(upright, true)));
+  EXPECT_EQ(wi::normalize(wi::parse_options("flip=vh,width=10").value()), "flip=hv,width=10");
+  auto bad = wi::parse_options("flip=x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("h, v or hv"), std::string::npos) << bad.message();
+}
+
 // Naive (gamma-space) averaging turns this picture into a flat grey square; linear light keeps it.
 TEST(ImagePipeline, GammaFixtureStaysAPictureAtHalfSize) {
   const bytes in = fixture("gamma_dalai_lama_gray.jpg");  // 258x222
