@@ -48,6 +48,15 @@ const T* find_keyword(const keyword<T> (&table)[N], std::string_view name) {
   return nullptr;
 }
 
+// Sets `field` to name's value in a keyword table: nullptr, or `expected` when there is none.
+template <typename T, size_t N>
+const char* set_keyword(const keyword<T> (&table)[N], std::string_view name, T& field, const char* expected) {
+  const T* found = find_keyword(table, name);
+  if (found == nullptr) return expected;
+  field = *found;
+  return nullptr;
+}
+
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // 1..9 decimal digits, nothing else (no sign, no fraction).
@@ -356,12 +365,7 @@ constexpr keyword<uint8_t> flips[] = {
     {"vh", flip_horizontal | flip_vertical},
 };
 
-const char* parse_flip(std::string_view v, options& o) {
-  const uint8_t* bits = find_keyword(flips, v);
-  if (bits == nullptr) return "h, v or hv";
-  o.flip = *bits;
-  return nullptr;
-}
+const char* parse_flip(std::string_view v, options& o) { return set_keyword(flips, v, o.flip, "h, v or hv"); }
 
 // Cloudinary's a_: an angle, or a_hflip / a_vflip (one of them per segment: they share the slot).
 const char* parse_cloudinary_angle(std::string_view v, options& o) {
@@ -377,10 +381,7 @@ constexpr keyword<metadata_mode> metadata_modes[] = {
 };
 
 const char* parse_metadata(std::string_view v, options& o) {
-  const metadata_mode* mode = find_keyword(metadata_modes, v);
-  if (mode == nullptr) return "keep, copyright or none";
-  o.metadata = *mode;
-  return nullptr;
+  return set_keyword(metadata_modes, v, o.metadata, "keep, copyright or none");
 }
 
 const char* parse_onerror(std::string_view v, options& o) {
