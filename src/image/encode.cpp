@@ -14,6 +14,7 @@ extern "C" {
 }
 
 #include "webp/decode.h"
+#include "webp/demux.h"
 #include "webp/encode.h"
 
 namespace whale::image::detail {
@@ -871,9 +872,38 @@ failure webp_decode_failure(VP8StatusCode status, size_t max_working) {
 
 }  // namespace
 
+namespace {
+
+// An animation's first frame as it shows: drawn on the canvas (transparent where the frame does
+// not reach) by libwebp's animation decoder, RGBA.
+result<pixels> decode_webp_first_frame(const uint8_t* data, size_t size, size_t max_working) {
+  WebPAnimDecoderOptions options;
+  if (!WebPAnimDecoderOptionsInit(&options)) return fail(error_code::internal, "libwebp version mismatch");
+  options.color_mode = MODE_RGBA;
+  options.use_threads = 0;
+  const WebPData input{data, size};
+  const metered scope(max_working);
+  const std::unique_ptr<WebPAnimDecoder, void (*)(WebPAnimDecoder*)> decoder(WebPAnimDecoderNew(&input, &options),
+                                                                              WebPAnimDecoderDelete);
+  WebPAnimInfo info;
+  if (decoder == nullptr || !WebPAnimDecoderGetInfo(decoder.get(), &info)) {
+    return webp_decode_failure(VP8_STATUS_BITSTREAM_ERROR, max_working);
+  }
+  uint8_t* canvas = nullptr;
+  int timestamp = 0;
+  if (!WebPAnimDecoderGetNext(decoder.get(), &canvas, &timestamp)) {
+    return webp_decode_failure(VP8_STATUS_BITSTREAM_ERROR, max_working);
+  }
+  WHALE_TRY(pixels image, make_pixels(info.canvas_width, info.canvas_height, 4));
+  std::memcpy(image.data(), canvas, image.size());
+  return image;
+}
+
+}  // namespace
+
 bool webp_has_alpha(const uint8_t* data, size_t size) {
-  WebPBitstreamFeatures features;
-  return WebPGetFeatures(data, size, &features) == VP8_STATUS_OK && features.has_alpha;
+  WebPBitstreamFeatures features;  // an animation is drawn on an RGBA canvas
+  return WebPGetFeatures(data, size, &features) == VP8_STATUS_OK && (features.has_alpha || features.has_animation);
 }
 
 result<pixels> decode_webp(const uint8_t* data, size_t size, size_t max_working) {
@@ -881,9 +911,7 @@ result<pixels> decode_webp(const uint8_t* data, size_t size, size_t max_working)
   if (!WebPInitDecoderConfig(&config)) return fail(error_code::internal, "libwebp version mismatch");
   const VP8StatusCode header = WebPGetFeatures(data, size, &config.input);
   if (header != VP8_STATUS_OK) return webp_decode_failure(header, max_working);
-  if (config.input.has_animation) {
-    return fail(error_code::unsupported_format, "WebP: animated images are not decoded (only still ones)");
-  }
+  if (config.input.has_animation) return decode_webp_first_frame(data, size, max_working);
   const uint32_t channels = config.input.has_alpha ? 4 : 3;
   WHALE_TRY(pixels image, make_pixels(static_cast<uint32_t>(config.input.width),
                                       static_cast<uint32_t>(config.input.height), channels));
@@ -911,7 +939,11 @@ uint64_t webp_decode_bytes(const uint8_t* data, size_t size, uint32_t w, uint32_
   // the estimate the meter decides.
   WebPBitstreamFeatures features;
   const uint64_t area = uint64_t{w} * h;
-  const bool lossless = WebPGetFeatures(data, size, &features) == VP8_STATUS_OK && features.format == 2;
+  const bool known = WebPGetFeatures(data, size, &features) == VP8_STATUS_OK;
+  // An animation: the decoder's canvas and its copy of the previous one, RGBA, and a frame's
+  // decode (counted as a lossless one of the whole canvas).
+  if (known && features.has_animation) return 8 * area + 4 * (area + 16 * uint64_t{w}) + (1 << 20);
+  const bool lossless = known && features.format == 2;
   const bool alpha = features.has_alpha != 0;
   if (lossless) return 4 * (area + 16 * uint64_t{w}) + (1 << 20);
   return 256 * uint64_t{w} + (alpha ? 5 * area + (1 << 20) : 0) + (256 << 10);

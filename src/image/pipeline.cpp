@@ -623,9 +623,6 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   WHALE_TRY(info src, probe(data, size));
   if (o.fmt == format::json) return json_answer(src);
   const kind k = kind_of(src);
-  if (k == kind::webp && src.frames > 1) {
-    return fail(error_code::unsupported_format, "WebP: animated images are not decoded (only still ones)");
-  }
   if (uint64_t{src.width} * src.height > lim.max_pixels) {
     return fail(error_code::too_large, std::string(upper_name(k)) + ": " + dims(src.width, src.height) + " is " +
                                            std::to_string(uint64_t{src.width} * src.height) +

@@ -111,9 +111,9 @@ bool png_decodes_directly(const source_layout& l);
 // in place when `writable` is the input itself (the input is overwritten), else into a copy.
 result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable);
 
-// A still WebP (lossy, lossless, with or without alpha) at full size, RGB or RGBA as it has alpha
-// (webp_has_alpha). libwebp's own blocks are metered with the encoder's: past max_working, too_large.
-// An animated WebP is refused (unsupported_format).
+// A WebP (lossy, lossless, with or without alpha) at full size, RGB or RGBA as it has alpha
+// (webp_has_alpha); an animation's first frame as it shows, RGBA. libwebp's own blocks are
+// metered with the encoder's: past max_working, too_large.
 result<pixels> decode_webp(const uint8_t* data, size_t size, size_t max_working = SIZE_MAX);
 bool webp_has_alpha(const uint8_t* data, size_t size);
 

@@ -327,7 +327,7 @@ test('inputs over the vendor\'s byte limit, the pixel limit or the memory budget
     /needs about \d+ MB to encode \(output 4096x4096 WebP\); the limit is 96 MB/);
 });
 
-test('a still WebP source is decoded: WebP back by default, JPEG or PNG when asked; an animated one is a 415', async () => {
+test('a WebP source is decoded: WebP back by default, JPEG or PNG when asked; an animated one as its first frame', async () => {
   const webp = await get('/cdn-cgi/image/width=80/images/webp/lossy.webp');
   assert.equal(webp.status, 200, webp.body.toString());
   assert.equal(webp.headers['content-type'], 'image/webp');
@@ -339,7 +339,9 @@ test('a still WebP source is decoded: WebP back by default, JPEG or PNG when ask
   const jpeg = await get('/cdn-cgi/image/width=40,format=jpeg/images/webp/lossy-alpha.webp');
   assert.equal(jpeg.status, 200, jpeg.body.toString());
   assert.equal(imageSize(jpeg.body).format, 'jpeg');
-  assertError(await get('/cdn-cgi/image/width=50/images/webp/animated.webp'), 415, 'unsupported_format');
+  const animated = await get('/cdn-cgi/image/width=50/images/webp/animated.webp');
+  assert.equal(animated.status, 200, animated.body.toString());
+  assert.deepEqual(imageSize(animated.body), { format: 'webp', width: 50, height: 39 });
   assertError(await get('/cdn-cgi/image/width=50/images/webp/truncated.webp'), 422, 'corrupt_input');
 });
 

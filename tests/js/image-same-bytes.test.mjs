@@ -58,7 +58,7 @@ const jobs = [
   ['webp/lossy.webp', 'width=120,height=120,fit=cover'],                // WebP out by default
   ['webp/lossless-alpha.webp', 'width=60,format=png'],                  // lossless (VP8L) with alpha
   ['webp/lossy-alpha.webp', 'width=50,format=jpeg,background=white'],   // lossy with an ALPH chunk
-  ['webp/animated.webp', 'width=50'],                                   // refused: animated
+  ['webp/animated.webp', 'width=50'],                                   // animated: its first frame
   ['webp/truncated.webp', 'width=50'],                                  // refused: truncated
 ];
 
