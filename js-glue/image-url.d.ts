@@ -28,6 +28,10 @@ export interface ImageOptions {
   rotate?: 0 | 90 | 180 | 270;
   /** Mirrors the upright image before rotate: h left to right, v top to bottom, hv both. */
   flip?: 'h' | 'v' | 'hv';
+  /** A factor 0..10 (1 and 0: unchanged). */
+  brightness?: number;
+  /** A factor 0..10 around mid-grey (1 and 0: unchanged). */
+  contrast?: number;
   metadata?: 'none' | 'copyright' | 'keep';
   anim?: boolean;
   onerror?: 'redirect';

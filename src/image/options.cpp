@@ -21,8 +21,8 @@ constexpr size_t max_sig_bytes = 512;
 constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an error message
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
-enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, metadata,
-                            anim, onerror, sig };
+enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
+                            contrast, metadata, anim, onerror, sig };
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
 using value_parser = const char* (*)(std::string_view value, options& o);
@@ -347,6 +347,16 @@ const char* parse_dpr(std::string_view v, options& o) {
   return nullptr;
 }
 
+// brightness and contrast: a factor 0..10 (thousandths kept); 0 is ignored, as 1 is.
+const char* parse_level(std::string_view v, uint32_t& out) {
+  uint32_t m = 0;
+  if (!parse_milli(v, m) || m > 10 * milli) return "a number 0..10";
+  out = m == milli ? 0 : m;
+  return nullptr;
+}
+const char* parse_brightness(std::string_view v, options& o) { return parse_level(v, o.brightness); }
+const char* parse_contrast(std::string_view v, options& o) { return parse_level(v, o.contrast); }
+
 const char* parse_background(std::string_view v, options& o) {
   if (!parse_css_colour(v, o.background)) return "a CSS colour (#rgb, #rrggbb, #rrggbbaa, rgb(), rgba() or a name)";
   o.background_given = true;
@@ -496,7 +506,8 @@ constexpr option_name cloudflare_names[] = {
     {"q", slot::quality, parse_quality},        {"format", slot::format, parse_format},
     {"f", slot::format, parse_format},          {"dpr", slot::dpr, parse_dpr},
     {"background", slot::background, parse_background}, {"rotate", slot::rotate, parse_rotate},
-    {"flip", slot::flip, parse_flip},
+    {"flip", slot::flip, parse_flip},           {"brightness", slot::brightness, parse_brightness},
+    {"contrast", slot::contrast, parse_contrast},
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
@@ -513,7 +524,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "sharpen", "blur", "brightness", "contrast", "gamma", "saturation", "trim", "border",
+    "sharpen", "blur", "gamma", "saturation", "trim", "border",
     "compression", "zoom", "segment", "slow-connection-quality",
 };
 
@@ -679,6 +690,8 @@ std::string normalize(const options& o) {
   // Keys in alphabetical order; a default becomes "" and is left out.
   add("anim", o.anim ? "" : "false");
   add("background", o.background_given ? colour_text(o.background) : "");
+  add("brightness", o.brightness != 0 ? milli_text(o.brightness) : "");
+  add("contrast", o.contrast != 0 ? milli_text(o.contrast) : "");
   add("dpr", to_milli(o.dpr) != milli ? milli_text(to_milli(o.dpr)) : "");
   add("fit", o.fit_given ? fit_name(o.fit) : "");
   add("flip", o.flip == flip_horizontal ? "h" : o.flip == flip_vertical ? "v" : o.flip != 0 ? "hv" : "");

@@ -4,6 +4,7 @@
 // resizer at the DCT scale that still leaves a real resize), resize only the window that is kept
 // (streamed into the JPEG encoder when nothing comes between), orient, pad, encode.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -201,6 +202,32 @@ orient_map flip_map(uint8_t flip) {
     case flip_vertical: return detail::orientation_map(4);
     case flip_horizontal | flip_vertical: return detail::orientation_map(3);
     default: return {};
+  }
+}
+
+// brightness, then contrast, on the colour samples of the picture's rectangle in the final image
+// (not the padding, not alpha), in sRGB as Cloudflare's factors read: brightness multiplies a
+// sample, contrast moves it away from or toward mid-grey (128). Integer arithmetic rounded half
+// up, so every target gives the same bytes; one table of 256 entries a job.
+void adjust_levels(pixels& image, rect area, const options& o) {
+  if (o.brightness == 0 && o.contrast == 0) return;
+  const auto scaled = [](int64_t x, uint32_t m) {  // x * m / 1000, rounded half up (floor of x + 1/2)
+    const int64_t n = x * m + 500;
+    return n >= 0 ? n / 1000 : -((-n + 999) / 1000);
+  };
+  std::array<uint8_t, 256> table{};
+  for (int v = 0; v < 256; ++v) {
+    int64_t x = v;
+    if (o.brightness != 0) x = std::min<int64_t>(scaled(x, o.brightness), 255);
+    if (o.contrast != 0) x = scaled(x - 128, o.contrast) + 128;
+    table[static_cast<size_t>(v)] = static_cast<uint8_t>(std::clamp<int64_t>(x, 0, 255));
+  }
+  const uint32_t colours = image.channels >= 3 ? 3 : 1;
+  for (uint32_t y = area.y; y < area.y + area.h && y < image.h; ++y) {
+    uint8_t* row = image.row(y);
+    for (uint32_t x = area.x; x < area.x + area.w && x < image.w; ++x) {
+      for (uint32_t c = 0; c < colours; ++c) row[x * image.channels + c] = table[row[x * image.channels + c]];
+    }
   }
 }
 
@@ -426,7 +453,8 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
   const uint32_t canvas_channels = padded ? pad_channels(j.channels, o.background) : j.channels;
   j.out = planned_format(o, accept, k, canvas_channels);
   j.final_channels = encoder_channels(j.out, canvas_channels, o.background);
-  j.streamed_encode = j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels;
+  j.streamed_encode = j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels &&
+                      o.brightness == 0 && o.contrast == 0;
   j.quality = o.quality ? o.quality : default_quality;
   estimate_memory(j, src, size, writable, o);
   j.stage_room = room_for_stages(lim.max_memory_bytes, size);
@@ -634,6 +662,7 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   window_target target;
   target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
   WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
+  adjust_levels(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o);
   const format f = j.out != format::auto_ ? j.out : detail::uses_alpha(image) ? format::png : format::jpeg;
   return encode(std::move(image), f, o, j, lim);
 }

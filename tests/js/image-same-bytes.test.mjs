@@ -29,6 +29,8 @@ const jobs = [
   ['320x240.jpg', 'width=100,height=240,fit=cover,gravity=0.25x0.5,format=png'],
   ['Landscape_6.jpg', 'width=200,height=150,fit=cover,rotate=90'],
   ['Landscape_6.jpg', 'width=150,flip=h,rotate=90,format=png'],      // flip, then rotate
+  ['flowers.jpeg', 'width=120,brightness=1.3,contrast=0.7'],          // levels (no streamed JPEG)
+  ['grey-8bit-alpha.png', 'width=90,height=90,fit=pad,contrast=2.5,format=png'],
   ['Portrait_7.jpg', 'width=90,format=png'],
   ['Channel_digital_image_CMYK_color.jpg', 'width=300,format=webp,quality=70'],
   ['concert.jpg', 'width=200,format=jpeg,quality=60'],                 // greyscale JPEG

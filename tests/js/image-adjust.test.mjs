@@ -1,0 +1,82 @@
+// brightness and contrast (docs/images.md, "Options"), through the emscripten image.wasm the edge
+// loads, against sharp (libvips) as the reference: on the same resized picture, brightness=b is
+// sharp's linear(b, 0) and contrast=c is linear(c, 128 * (1 - c)) (levels around mid-grey), each
+// sample within 1 of libvips's (its rounding of the product may differ from ours by one). The
+// padding and the alpha channel are left alone; a bad value is an error naming the option.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { root } from './targets.mjs';
+import { loadImageModule } from '../../js-glue/image.js';
+
+const wasmPath = join(process.env.WHALE_EMSCRIPTEN_DIR ?? join(root, 'build/emscripten'), 'wasm/image.wasm');
+const fixture = (name) => readFileSync(join(root, 'fixtures/images', name));
+
+let image;
+async function ours(source, options) {
+  if (image === undefined) {
+    assert.ok(existsSync(wasmPath), `emscripten image.wasm missing at ${wasmPath}: run scripts/build.sh`);
+    image = await loadImageModule(readFileSync(wasmPath));
+  }
+  return Buffer.from(image.process(source, options).bytes);
+}
+
+const raw = async (input) => (await sharp(input).raw().toBuffer({ resolveWithObject: true }));
+
+// The largest and the mean difference between two raw images of the same shape.
+function compare(a, b) {
+  assert.deepEqual([a.info.width, a.info.height, a.info.channels], [b.info.width, b.info.height, b.info.channels]);
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const d = Math.abs(a.data[i] - b.data[i]);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.data.length };
+}
+
+test('brightness and contrast equal libvips\'s linear levels on the resized picture', async () => {
+  const photo = fixture('320x240.jpg');
+  const base = await ours(photo, 'width=160,format=png');
+  const plain = await raw(base);
+  const cases = [
+    ['brightness=0.5', (s) => s.linear(0.5, 0)],
+    ['brightness=1.5', (s) => s.linear(1.5, 0)],
+    ['contrast=0.5', (s) => s.linear(0.5, 128 * (1 - 0.5))],
+    ['contrast=1.8', (s) => s.linear(1.8, 128 * (1 - 1.8))],
+  ];
+  for (const [option, reference] of cases) {
+    const adjusted = await raw(await ours(photo, `width=160,format=png,${option}`));
+    const expected = await raw(await reference(sharp(base)).png().toBuffer());
+    const d = compare(adjusted, expected);
+    assert.ok(d.max <= 1, `${option}: a sample ${d.max} away from libvips's`);
+    assert.ok(compare(adjusted, plain).mean > 5, `${option}: the picture changed`);
+  }
+  // Both: brightness first, then contrast (a rounding apart after the first step, times 1.5).
+  const both = await raw(await ours(photo, 'width=160,format=png,contrast=1.5,brightness=1.2'));
+  const brighter = await sharp(base).linear(1.2, 0).png().toBuffer();
+  const expected = await raw(await sharp(brighter).linear(1.5, 128 * (1 - 1.5)).png().toBuffer());
+  const d = compare(both, expected);
+  assert.ok(d.max <= 2 && d.mean < 0.5, `brightness then contrast: ${JSON.stringify(d)}`);
+  // 1 and 0 change nothing (0 is ignored, as Cloudflare does).
+  for (const option of ['brightness=1', 'contrast=0']) {
+    assert.deepEqual((await raw(await ours(photo, `width=160,format=png,${option}`))).data, plain.data, option);
+  }
+});
+
+test('the padding and the alpha channel are left alone; bad values name the option', async () => {
+  const padded = await raw(await ours(fixture('320x240.jpg'), 'width=200,height=200,fit=pad,background=%23808080,format=png,brightness=2'));
+  assert.deepEqual([...padded.data.subarray(0, 3)], [128, 128, 128], 'the pad stays the background colour');
+  const alpha = fixture('grey-8bit-alpha.png');
+  const plain = await raw(await ours(alpha, 'width=100,format=png'));
+  const bright = await raw(await ours(alpha, 'width=100,format=png,brightness=2'));
+  assert.equal(plain.info.channels, bright.info.channels);
+  const last = plain.info.channels - 1;
+  for (let i = last; i < plain.data.length; i += plain.info.channels) assert.equal(bright.data[i], plain.data[i]);
+  for (const [option, name] of [['brightness=11', 'brightness'], ['contrast=-1', 'contrast'], ['brightness=x', 'brightness']]) {
+    assert.throws(() => image.process(alpha, `width=10,${option}`), (e) => e.code === 'invalid_value' && e.message.includes(`'${name}'`), option);
+  }
+});
