@@ -32,6 +32,10 @@ export interface ImageOptions {
   brightness?: number;
   /** A factor 0..10 around mid-grey (1 and 0: unchanged). */
   contrast?: number;
+  /** 0..10: samples raised to 1/gamma (2 lightens, 0.5 darkens; 1 and 0: unchanged). */
+  gamma?: number;
+  /** 0..10: 0 is grey, 1 unchanged, 2 twice as saturated. */
+  saturation?: number;
   metadata?: 'none' | 'copyright' | 'keep';
   anim?: boolean;
   onerror?: 'redirect';

@@ -22,7 +22,7 @@ constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an erro
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
 enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
-                            contrast, metadata, anim, onerror, sig };
+                            contrast, gamma, saturation, metadata, anim, onerror, sig };
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
 using value_parser = const char* (*)(std::string_view value, options& o);
@@ -356,6 +356,14 @@ const char* parse_level(std::string_view v, uint32_t& out) {
 }
 const char* parse_brightness(std::string_view v, options& o) { return parse_level(v, o.brightness); }
 const char* parse_contrast(std::string_view v, options& o) { return parse_level(v, o.contrast); }
+const char* parse_gamma(std::string_view v, options& o) { return parse_level(v, o.gamma); }
+// saturation: 0 is grey (not ignored).
+const char* parse_saturation(std::string_view v, options& o) {
+  uint32_t m = 0;
+  if (!parse_milli(v, m) || m > 10 * milli) return "a number 0..10";
+  o.saturation = m;
+  return nullptr;
+}
 
 const char* parse_background(std::string_view v, options& o) {
   if (!parse_css_colour(v, o.background)) return "a CSS colour (#rgb, #rrggbb, #rrggbbaa, rgb(), rgba() or a name)";
@@ -507,7 +515,8 @@ constexpr option_name cloudflare_names[] = {
     {"f", slot::format, parse_format},          {"dpr", slot::dpr, parse_dpr},
     {"background", slot::background, parse_background}, {"rotate", slot::rotate, parse_rotate},
     {"flip", slot::flip, parse_flip},           {"brightness", slot::brightness, parse_brightness},
-    {"contrast", slot::contrast, parse_contrast},
+    {"contrast", slot::contrast, parse_contrast}, {"gamma", slot::gamma, parse_gamma},
+    {"saturation", slot::saturation, parse_saturation},
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
@@ -524,7 +533,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "sharpen", "blur", "gamma", "saturation", "trim", "border",
+    "sharpen", "blur", "trim", "border",
     "compression", "zoom", "segment", "slow-connection-quality",
 };
 
@@ -696,12 +705,14 @@ std::string normalize(const options& o) {
   add("fit", o.fit_given ? fit_name(o.fit) : "");
   add("flip", o.flip == flip_horizontal ? "h" : o.flip == flip_vertical ? "v" : o.flip != 0 ? "hv" : "");
   add("format", format_name(o));
+  add("gamma", o.gamma != 0 ? milli_text(o.gamma) : "");
   add("gravity", gravity_text(o));
   add("height", o.height != 0 ? uint_text(o.height) : "");
   add("metadata", o.metadata != metadata_mode::copyright ? metadata_name(o.metadata) : "");
   add("onerror", o.onerror_redirect ? "redirect" : "");
   add("quality", o.quality != 0 && o.quality != default_quality ? uint_text(o.quality) : "");
   add("rotate", o.rotate != 0 ? uint_text(o.rotate) : "");
+  add("saturation", o.saturation != milli ? milli_text(o.saturation) : "");
   add("sig", o.sig);
   add("width", o.width != 0 ? uint_text(o.width) : "");
   // Every option at its default: an explicit default, because an empty options segment is refused.

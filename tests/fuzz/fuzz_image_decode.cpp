@@ -24,7 +24,7 @@ const char* const option_sets[] = {
     "height=20,fit=scale-down,format=auto",
     "width=16,height=16,fit=cover,gravity=0.1x0.9,format=png",
     "format=json",
-    "width=40,flip=hv,brightness=2,contrast=0.5,format=png",
+    "width=40,flip=hv,brightness=2,contrast=0.5,gamma=1.8,saturation=1.5,format=png",
 };
 
 bool allowed_failure(whale::error_code code) {

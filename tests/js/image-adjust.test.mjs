@@ -1,8 +1,10 @@
-// brightness and contrast (docs/images.md, "Options"), through the emscripten image.wasm the edge
-// loads, against sharp (libvips) as the reference: on the same resized picture, brightness=b is
-// sharp's linear(b, 0) and contrast=c is linear(c, 128 * (1 - c)) (levels around mid-grey), each
-// sample within 1 of libvips's (its rounding of the product may differ from ours by one). The
-// padding and the alpha channel are left alone; a bad value is an error naming the option.
+// brightness, contrast, gamma and saturation (docs/images.md, "Options"), through the emscripten
+// image.wasm the edge loads, on the same resized picture: brightness=b is sharp's (libvips's)
+// linear(b, 0), contrast=c is linear(c, 128 * (1 - c)) (levels around mid-grey), saturation=s is
+// recomb with the matrix that mixes each colour with BT.601 luma, each sample within 1 of libvips's
+// (its rounding may differ from ours by one); gamma=g is its definition, 255 * (v / 255)^(1/g),
+// computed here. The padding and the alpha channel are left alone; a bad value is an error
+// naming the option.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -38,7 +40,7 @@ function compare(a, b) {
   return { max, mean: sum / a.data.length };
 }
 
-test('brightness and contrast equal libvips\'s linear levels on the resized picture', async () => {
+test('brightness, contrast and saturation equal libvips\'s levels and recomb, gamma its formula', async () => {
   const photo = fixture('320x240.jpg');
   const base = await ours(photo, 'width=160,format=png');
   const plain = await raw(base);
@@ -54,6 +56,26 @@ test('brightness and contrast equal libvips\'s linear levels on the resized pict
     const d = compare(adjusted, expected);
     assert.ok(d.max <= 1, `${option}: a sample ${d.max} away from libvips's`);
     assert.ok(compare(adjusted, plain).mean > 5, `${option}: the picture changed`);
+  }
+  // saturation: libvips's recomb with s * identity + (1 - s) * the luma row; 0 is grey. On a
+  // colourful photo (320x240.jpg is nearly grey).
+  const lumaRow = [0.299, 0.587, 0.114];
+  const flowers = fixture('flowers.jpeg');
+  const colourful = await ours(flowers, 'width=160,format=png');
+  for (const level of [0, 0.4, 2]) {
+    const matrix = [0, 1, 2].map((c) => lumaRow.map((w, k) => (1 - level) * w + (k === c ? level : 0)));
+    const adjusted = await raw(await ours(flowers, `width=160,format=png,saturation=${level}`));
+    const expected = await raw(await sharp(colourful).recomb(matrix).png().toBuffer());
+    const d = compare(adjusted, expected);
+    assert.ok(d.max <= 1, `saturation=${level}: a sample ${d.max} away from libvips's`);
+    assert.ok(compare(adjusted, await raw(colourful)).mean > 2, `saturation=${level}: the picture changed`);
+  }
+  // gamma: the formula, sample by sample.
+  for (const g of [0.5, 2.2]) {
+    const adjusted = await raw(await ours(photo, `width=160,format=png,gamma=${g}`));
+    const expected = { info: plain.info, data: plain.data.map((v) => Math.round(255 * (v / 255) ** (1 / g))) };
+    assert.ok(compare(adjusted, expected).max <= 1, `gamma=${g}`);
+    assert.ok(compare(adjusted, plain).mean > 5, `gamma=${g}: the picture changed`);
   }
   // Both: brightness first, then contrast (a rounding apart after the first step, times 1.5).
   const both = await raw(await ours(photo, 'width=160,format=png,contrast=1.5,brightness=1.2'));
@@ -76,7 +98,8 @@ test('the padding and the alpha channel are left alone; bad values name the opti
   assert.equal(plain.info.channels, bright.info.channels);
   const last = plain.info.channels - 1;
   for (let i = last; i < plain.data.length; i += plain.info.channels) assert.equal(bright.data[i], plain.data[i]);
-  for (const [option, name] of [['brightness=11', 'brightness'], ['contrast=-1', 'contrast'], ['brightness=x', 'brightness']]) {
+  for (const [option, name] of [['brightness=11', 'brightness'], ['contrast=-1', 'contrast'], ['brightness=x', 'brightness'],
+    ['gamma=10.5', 'gamma'], ['saturation=1e3', 'saturation']]) {
     assert.throws(() => image.process(alpha, `width=10,${option}`), (e) => e.code === 'invalid_value' && e.message.includes(`'${name}'`), option);
   }
 });

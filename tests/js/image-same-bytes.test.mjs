@@ -31,6 +31,9 @@ const jobs = [
   ['Landscape_6.jpg', 'width=150,flip=h,rotate=90,format=png'],      // flip, then rotate
   ['flowers.jpeg', 'width=120,brightness=1.3,contrast=0.7'],          // levels (no streamed JPEG)
   ['grey-8bit-alpha.png', 'width=90,height=90,fit=pad,contrast=2.5,format=png'],
+  ['flowers.jpeg', 'width=140,gamma=2.2,saturation=1.6,format=png'],  // gamma's table uses pow()
+  ['Portrait_2.jpg', 'width=100,gamma=0.45,saturation=0'],
+  ['test-pattern.png', 'width=200,gamma=1.7,brightness=0.9,format=webp'],
   ['Portrait_7.jpg', 'width=90,format=png'],
   ['Channel_digital_image_CMYK_color.jpg', 'width=300,format=webp,quality=70'],
   ['concert.jpg', 'width=200,format=jpeg,quality=60'],                 // greyscale JPEG
