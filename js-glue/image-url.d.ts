@@ -36,6 +36,8 @@ export interface ImageOptions {
   gamma?: number;
   /** 0..10: 0 is grey, 1 unchanged, 2 twice as saturated. */
   saturation?: number;
+  /** 'fast': format=auto never picks WebP (the quicker JPEG, or PNG for transparency). */
+  compression?: 'fast';
   metadata?: 'none' | 'copyright' | 'keep';
   anim?: boolean;
   onerror?: 'redirect';

@@ -22,7 +22,7 @@ constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an erro
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
 enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
-                            contrast, gamma, saturation, metadata, anim, onerror, sig };
+                            contrast, gamma, saturation, compression, metadata, anim, onerror, sig };
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
 using value_parser = const char* (*)(std::string_view value, options& o);
@@ -365,6 +365,12 @@ const char* parse_saturation(std::string_view v, options& o) {
   return nullptr;
 }
 
+const char* parse_compression(std::string_view v, options& o) {
+  if (v != "fast") return "fast";
+  o.compression_fast = true;
+  return nullptr;
+}
+
 const char* parse_background(std::string_view v, options& o) {
   if (!parse_css_colour(v, o.background)) return "a CSS colour (#rgb, #rrggbb, #rrggbbaa, rgb(), rgba() or a name)";
   o.background_given = true;
@@ -516,7 +522,7 @@ constexpr option_name cloudflare_names[] = {
     {"background", slot::background, parse_background}, {"rotate", slot::rotate, parse_rotate},
     {"flip", slot::flip, parse_flip},           {"brightness", slot::brightness, parse_brightness},
     {"contrast", slot::contrast, parse_contrast}, {"gamma", slot::gamma, parse_gamma},
-    {"saturation", slot::saturation, parse_saturation},
+    {"saturation", slot::saturation, parse_saturation}, {"compression", slot::compression, parse_compression},
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
@@ -533,8 +539,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "sharpen", "blur", "trim", "border",
-    "compression", "zoom", "segment", "slow-connection-quality",
+    "sharpen", "blur", "trim", "border", "zoom", "segment", "slow-connection-quality",
 };
 
 template <size_t N>
@@ -700,6 +705,7 @@ std::string normalize(const options& o) {
   add("anim", o.anim ? "" : "false");
   add("background", o.background_given ? colour_text(o.background) : "");
   add("brightness", o.brightness != 0 ? milli_text(o.brightness) : "");
+  add("compression", o.compression_fast ? "fast" : "");
   add("contrast", o.contrast != 0 ? milli_text(o.contrast) : "");
   add("dpr", to_milli(o.dpr) != milli ? milli_text(to_milli(o.dpr)) : "");
   add("fit", o.fit_given ? fit_name(o.fit) : "");

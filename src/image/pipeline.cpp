@@ -271,7 +271,7 @@ uint32_t pad_channels(uint32_t channels, rgba8 bg) {
 format planned_format(const options& o, uint32_t accept, kind k, uint32_t channels) {
   switch (o.fmt) {
     case format::auto_:
-      if (accept & accept_webp) return format::webp;
+      if ((accept & accept_webp) && !o.compression_fast) return format::webp;  // fast: the quicker JPEG
       return has_alpha(channels) ? format::auto_ : format::jpeg;
     case format::jpeg:
     case format::png:

@@ -406,6 +406,11 @@ TEST(ImagePipeline, FormatAuto) {
   EXPECT_EQ(std::string(run(opaque, "width=100,format=auto")->content_type), "image/jpeg");  // RGBA, all opaque
   EXPECT_EQ(std::string(run(partly, "width=100,format=auto")->content_type), "image/png");  // alpha down to 149
   EXPECT_EQ(std::string(run(fixture("animated-loop-3.gif"), "width=100")->content_type), "image/png");
+  // compression=fast: the quicker encoders even when WebP is accepted; an explicit format stays.
+  EXPECT_EQ(std::string(run(jpeg, "width=100,format=auto,compression=fast", wi::accept_webp)->content_type), "image/jpeg");
+  EXPECT_EQ(std::string(run(alpha, "width=100,format=auto,compression=fast", wi::accept_webp)->content_type), "image/png");
+  EXPECT_EQ(std::string(run(jpeg, "width=100,format=webp,compression=fast")->content_type), "image/webp");
+  EXPECT_FALSE(wi::parse_options("compression=slow").ok());
 }
 
 TEST(ImagePipeline, JpegQualityAndProgressive) {
