@@ -38,6 +38,8 @@ export interface ImageOptions {
   saturation?: number;
   /** 'fast': format=auto never picks WebP (the quicker JPEG, or PNG for transparency). */
   compression?: 'fast';
+  /** A radius 0..250 in output pixels: a Gaussian of sigma radius / 2. */
+  blur?: number;
   metadata?: 'none' | 'copyright' | 'keep';
   anim?: boolean;
   onerror?: 'redirect';

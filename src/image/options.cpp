@@ -22,7 +22,7 @@ constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an erro
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
 enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
-                            contrast, gamma, saturation, compression, metadata, anim, onerror, sig };
+                            contrast, gamma, saturation, compression, blur, metadata, anim, onerror, sig };
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
 using value_parser = const char* (*)(std::string_view value, options& o);
@@ -365,6 +365,13 @@ const char* parse_saturation(std::string_view v, options& o) {
   return nullptr;
 }
 
+const char* parse_blur(std::string_view v, options& o) {
+  uint32_t m = 0;
+  if (!parse_milli(v, m) || m > 250 * milli) return "a radius 0..250";
+  o.blur = m;
+  return nullptr;
+}
+
 const char* parse_compression(std::string_view v, options& o) {
   if (v != "fast") return "fast";
   o.compression_fast = true;
@@ -523,6 +530,7 @@ constexpr option_name cloudflare_names[] = {
     {"flip", slot::flip, parse_flip},           {"brightness", slot::brightness, parse_brightness},
     {"contrast", slot::contrast, parse_contrast}, {"gamma", slot::gamma, parse_gamma},
     {"saturation", slot::saturation, parse_saturation}, {"compression", slot::compression, parse_compression},
+    {"blur", slot::blur, parse_blur},
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
@@ -539,7 +547,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "sharpen", "blur", "trim", "border", "zoom", "segment", "slow-connection-quality",
+    "sharpen", "trim", "border", "zoom", "segment", "slow-connection-quality",
 };
 
 template <size_t N>
@@ -704,6 +712,7 @@ std::string normalize(const options& o) {
   // Keys in alphabetical order; a default becomes "" and is left out.
   add("anim", o.anim ? "" : "false");
   add("background", o.background_given ? colour_text(o.background) : "");
+  add("blur", o.blur != 0 ? milli_text(o.blur) : "");
   add("brightness", o.brightness != 0 ? milli_text(o.brightness) : "");
   add("compression", o.compression_fast ? "fast" : "");
   add("contrast", o.contrast != 0 ? milli_text(o.contrast) : "");

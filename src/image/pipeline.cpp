@@ -206,7 +206,9 @@ orient_map flip_map(uint8_t flip) {
   }
 }
 
-bool adjusts(const options& o) { return o.brightness != 0 || o.contrast != 0 || o.gamma != 0 || o.saturation != 1000; }
+bool adjusts(const options& o) {
+  return o.brightness != 0 || o.contrast != 0 || o.gamma != 0 || o.saturation != 1000 || o.blur != 0;
+}
 
 // brightness, contrast, gamma, then saturation, on the colour samples of the picture's rectangle
 // in the final image (not the padding, not alpha), in sRGB as Cloudflare's factors read:
@@ -679,6 +681,7 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
   WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
   adjust_levels(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o);
+  if (o.blur != 0) WHALE_TRY_VOID(detail::blur(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o.blur));
   const format f = j.out != format::auto_ ? j.out : detail::uses_alpha(image) ? format::png : format::jpeg;
   return encode(std::move(image), f, o, j, lim);
 }

@@ -128,6 +128,13 @@ uint64_t stb_largest_block(const info& source, const source_layout& l);
 // The channels the decoders answer for the source (JPEG: 1 or 3), from its header.
 uint32_t decoded_channels(const uint8_t* data, size_t size, const info& source, const source_layout& l);
 
+// ---- blur.cpp ----
+
+// A Gaussian blur of sigma = radius / 2 (radius in thousandths of a pixel) over `area` of the
+// image, by three box blurs whose sizes make that sigma; colours premultiplied by alpha meanwhile.
+// Integer arithmetic (same bytes on every target); out_of_memory for the line buffers.
+result<void> blur(pixels& image, rect area, uint32_t radius_milli);
+
 // ---- resize.cpp ----
 
 // EXIF-style orientation 1..8 as a pixel mapping: the shown pixel (x, y) of a shown image

@@ -25,6 +25,8 @@ const char* const option_sets[] = {
     "width=16,height=16,fit=cover,gravity=0.1x0.9,format=png",
     "format=json",
     "width=40,flip=hv,brightness=2,contrast=0.5,gamma=1.8,saturation=1.5,format=png",
+    "width=48,height=40,fit=pad,blur=30,format=png",
+    "width=30,blur=2.5",
 };
 
 bool allowed_failure(whale::error_code code) {

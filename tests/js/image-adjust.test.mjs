@@ -3,8 +3,11 @@
 // linear(b, 0), contrast=c is linear(c, 128 * (1 - c)) (levels around mid-grey), saturation=s is
 // recomb with the matrix that mixes each colour with BT.601 luma, each sample within 1 of libvips's
 // (its rounding may differ from ours by one); gamma=g is its definition, 255 * (v / 255)^(1/g),
-// computed here. The padding and the alpha channel are left alone; a bad value is an error
-// naming the option.
+// computed here. blur=r is a Gaussian of sigma r / 2: against libvips's gaussblur of that sigma
+// (accurate: minAmplitude 0.001, float precision), every sample within 2 below sigma 3 (the
+// kernel itself), and away from the edges within 6 above it (three boxes; at the edges the
+// cascade's clamping differs). The padding and the alpha channel are left alone; a bad value is
+// an error naming the option.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -89,6 +92,37 @@ test('brightness, contrast and saturation equal libvips\'s levels and recomb, ga
   }
 });
 
+test('blur is a Gaussian of half the radius', async () => {
+  const photo = fixture('320x240.jpg');
+  const base = await ours(photo, 'width=200,format=png');
+  for (const radius of [1, 4, 10, 40]) {
+    const sigma = radius / 2;
+    const blurred = await raw(await ours(photo, `width=200,format=png,blur=${radius}`));
+    const expected = await raw(await sharp(base).blur({ sigma, minAmplitude: 0.001, precision: 'float' }).png().toBuffer());
+    const { width: w, height: h, channels: c } = blurred.info;
+    const edge = sigma < 3 ? 0 : Math.ceil(3 * sigma);
+    let max = 0;
+    let sum = 0;
+    let n = 0;
+    for (let y = edge; y < h - edge; y++) {
+      for (let x = edge; x < w - edge; x++) {
+        for (let k = 0; k < c; k++) {
+          const d = Math.abs(blurred.data[(y * w + x) * c + k] - expected.data[(y * w + x) * c + k]);
+          max = Math.max(max, d);
+          sum += d;
+          n++;
+        }
+      }
+    }
+    assert.ok(max <= (sigma < 3 ? 2 : 6) && sum / n < 1.5, `blur=${radius}: max ${max}, mean ${(sum / n).toFixed(2)}`);
+  }
+  // A transparent picture stays transparent (alpha is blurred with the colours, premultiplied).
+  const clear = await raw(await ours(fixture('full-transparent.png'), 'width=50,format=png,blur=6'));
+  const c = clear.info.channels;
+  assert.ok(c === 2 || c === 4);
+  for (let i = c - 1; i < clear.data.length; i += c) assert.equal(clear.data[i], 0);
+});
+
 test('the padding and the alpha channel are left alone; bad values name the option', async () => {
   const padded = await raw(await ours(fixture('320x240.jpg'), 'width=200,height=200,fit=pad,background=%23808080,format=png,brightness=2'));
   assert.deepEqual([...padded.data.subarray(0, 3)], [128, 128, 128], 'the pad stays the background colour');
@@ -99,7 +133,7 @@ test('the padding and the alpha channel are left alone; bad values name the opti
   const last = plain.info.channels - 1;
   for (let i = last; i < plain.data.length; i += plain.info.channels) assert.equal(bright.data[i], plain.data[i]);
   for (const [option, name] of [['brightness=11', 'brightness'], ['contrast=-1', 'contrast'], ['brightness=x', 'brightness'],
-    ['gamma=10.5', 'gamma'], ['saturation=1e3', 'saturation']]) {
+    ['gamma=10.5', 'gamma'], ['saturation=1e3', 'saturation'], ['blur=251', 'blur']]) {
     assert.throws(() => image.process(alpha, `width=10,${option}`), (e) => e.code === 'invalid_value' && e.message.includes(`'${name}'`), option);
   }
 });

@@ -34,6 +34,8 @@ const jobs = [
   ['flowers.jpeg', 'width=140,gamma=2.2,saturation=1.6,format=png'],  // gamma's table uses pow()
   ['Portrait_2.jpg', 'width=100,gamma=0.45,saturation=0'],
   ['test-pattern.png', 'width=200,gamma=1.7,brightness=0.9,format=webp'],
+  ['flowers.jpeg', 'width=160,blur=3,format=png'],                    // blur: the kernel
+  ['grey-8bit-alpha.png', 'width=120,blur=25,format=png'],            // blur: three boxes, alpha
   ['Portrait_7.jpg', 'width=90,format=png'],
   ['Channel_digital_image_CMYK_color.jpg', 'width=300,format=webp,quality=70'],
   ['concert.jpg', 'width=200,format=jpeg,quality=60'],                 // greyscale JPEG
