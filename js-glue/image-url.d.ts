@@ -40,6 +40,8 @@ export interface ImageOptions {
   compression?: 'fast';
   /** A radius 0..250 in output pixels: a Gaussian of sigma radius / 2. */
   blur?: number;
+  /** 0..10: an unsharp mask of sigma 1, amount sharpen / 2 (1 suits downscaled photos). */
+  sharpen?: number;
   metadata?: 'none' | 'copyright' | 'keep';
   anim?: boolean;
   onerror?: 'redirect';

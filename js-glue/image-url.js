@@ -18,7 +18,7 @@ export const CLOUDFLARE_IMAGE_PATH = '/cdn-cgi/image/';
 export const IMAGE_PATHS = [IMAGE_PATH, CLOUDFLARE_IMAGE_PATH];
 
 // Cloudflare's option names in the order imageUrl writes them; other keys follow, sorted.
-const ORDER = ['width', 'height', 'dpr', 'fit', 'gravity', 'quality', 'format', 'background', 'rotate', 'flip', 'brightness', 'contrast', 'gamma', 'saturation', 'compression', 'blur', 'metadata', 'anim', 'onerror'];
+const ORDER = ['width', 'height', 'dpr', 'fit', 'gravity', 'quality', 'format', 'background', 'rotate', 'flip', 'brightness', 'contrast', 'gamma', 'saturation', 'compression', 'blur', 'sharpen', 'metadata', 'anim', 'onerror'];
 // Short names and Cloudinary-like spellings a caller may use for the same options.
 const ALIASES = { w: 'width', h: 'height', q: 'quality', f: 'format', g: 'gravity' };
 // Keys that are not options of the URL.
@@ -62,7 +62,8 @@ function sourcePart(src) {
 
 // The edge URL of `src` (an absolute http(s) URL, or a path on the vendor's media origin)
 // transformed by `opts` ({width, height, fit, gravity, quality, format, dpr, background, rotate,
-// flip, brightness, contrast, gamma, saturation, compression, blur, metadata, anim, onerror, ...}; w/h/q/f/g are accepted for the long names). `opts.base` (e.g.
+// flip, brightness, contrast, gamma, saturation, compression, blur, sharpen, metadata, anim,
+// onerror, ...}; w/h/q/f/g are accepted for the long names). `opts.base` (e.g.
 // "https://shop.example") prefixes the URL; `opts.route` is IMAGE_PATH (the default) or
 // CLOUDFLARE_IMAGE_PATH. Without any option the source is returned as it is.
 export function imageUrl(src, opts = {}) {

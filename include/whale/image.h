@@ -52,6 +52,7 @@ struct options {
   uint32_t saturation = 1000;   // thousandths of a factor, 0..10000; 0: grey, 1000: unchanged
   bool compression_fast = false;  // compression=fast: format=auto never picks WebP (JPEG, or PNG for alpha)
   uint32_t blur = 0;            // thousandths of a radius in output pixels, 0..250000 (sigma = radius / 2); 0: none
+  uint32_t sharpen = 0;         // thousandths of a strength 0..10000: an unsharp mask of sigma 1, amount strength / 2
   metadata_mode metadata = metadata_mode::copyright;
   bool onerror_redirect = false;
   bool anim = true;             // anim=false: first frame only (we always serve one frame)
@@ -62,7 +63,7 @@ struct options {
 // Parses the <options> segment of /cdn-cgi/image/<options>/<source>: comma-separated
 // key=value pairs with Cloudflare's names (width|w, height|h, fit, gravity|g, quality|q,
 // format|f, dpr, background, rotate, flip, brightness, contrast, gamma, saturation, compression,
-// blur, metadata, onerror, anim; sharpen is refused) and
+// blur, sharpen, metadata, onerror, anim) and
 // Cloudinary-style aliases (w_400, h_300, c_fill, c_fit, c_limit, c_pad, c_crop, g_auto,
 // g_north, q_auto, q_80, f_auto, dpr_2, ...). An unknown key or a bad value fails with
 // error_code::invalid_value and a message naming the option, e.g. "option 'width': ...".

@@ -3,7 +3,8 @@
 // grow with the radius), the boxes' widths chosen so that their variances add up to the
 // Gaussian's (the method of W. Wells, "Efficient synthesis of Gaussian filters by cascaded
 // uniform filters", 1986). Edges repeat the border pixel. Colours are premultiplied by alpha for
-// the blur, so transparent pixels do not bleed their hidden colour.
+// the blur, so transparent pixels do not bleed their hidden colour. sharpen=<strength>: an unsharp
+// mask over that blur.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -117,6 +118,31 @@ result<void> blur(pixels& image, rect area, uint32_t radius_milli) {
     }
   }
   if (alpha) premultiply(image, area, true);
+  return {};
+}
+
+result<void> sharpen(pixels& image, rect area, uint32_t strength_milli) {
+  area.w = std::min(area.w, image.w > area.x ? image.w - area.x : 0);
+  area.h = std::min(area.h, image.h > area.y ? image.h - area.y : 0);
+  if (strength_milli == 0 || area.w == 0 || area.h == 0) return {};
+  WHALE_TRY(pixels soft, make_pixels(area.w, area.h, image.channels));
+  for (uint32_t y = 0; y < area.h; ++y) {
+    std::memcpy(soft.row(y), image.row(area.y + y) + size_t{area.x} * image.channels, soft.stride());
+  }
+  WHALE_TRY_VOID(blur(soft, rect{0, 0, area.w, area.h}, 2000));  // radius 2: sigma 1
+  const uint32_t colours = image.has_alpha_channel() ? image.channels - 1 : image.channels;
+  for (uint32_t y = 0; y < area.h; ++y) {
+    uint8_t* row = image.row(area.y + y) + size_t{area.x} * image.channels;
+    const uint8_t* blurred = soft.row(y);
+    for (uint32_t x = 0; x < area.w; ++x) {
+      for (uint32_t k = 0; k < colours; ++k) {
+        const size_t i = size_t{x} * image.channels + k;
+        // v + (v - b) * strength / 2, in two-thousandths, rounded half up (floor of x + 1/2).
+        const int64_t n = int64_t{row[i]} * 2000 + (int64_t{row[i]} - blurred[i]) * strength_milli + 1000;
+        row[i] = static_cast<uint8_t>(std::clamp<int64_t>(n >= 0 ? n / 2000 : -1, 0, 255));
+      }
+    }
+  }
   return {};
 }
 

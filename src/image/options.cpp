@@ -22,7 +22,7 @@ constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an erro
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
 enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
-                            contrast, gamma, saturation, compression, blur, metadata, anim, onerror, sig };
+                            contrast, gamma, saturation, compression, blur, sharpen, metadata, anim, onerror, sig };
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
 using value_parser = const char* (*)(std::string_view value, options& o);
@@ -372,6 +372,13 @@ const char* parse_blur(std::string_view v, options& o) {
   return nullptr;
 }
 
+const char* parse_sharpen(std::string_view v, options& o) {
+  uint32_t m = 0;
+  if (!parse_milli(v, m) || m > 10 * milli) return "a number 0..10";
+  o.sharpen = m;
+  return nullptr;
+}
+
 const char* parse_compression(std::string_view v, options& o) {
   if (v != "fast") return "fast";
   o.compression_fast = true;
@@ -530,7 +537,7 @@ constexpr option_name cloudflare_names[] = {
     {"flip", slot::flip, parse_flip},           {"brightness", slot::brightness, parse_brightness},
     {"contrast", slot::contrast, parse_contrast}, {"gamma", slot::gamma, parse_gamma},
     {"saturation", slot::saturation, parse_saturation}, {"compression", slot::compression, parse_compression},
-    {"blur", slot::blur, parse_blur},
+    {"blur", slot::blur, parse_blur},           {"sharpen", slot::sharpen, parse_sharpen},
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
@@ -547,7 +554,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "sharpen", "trim", "border", "zoom", "segment", "slow-connection-quality",
+    "trim", "border", "zoom", "segment", "slow-connection-quality",
 };
 
 template <size_t N>
@@ -728,6 +735,7 @@ std::string normalize(const options& o) {
   add("quality", o.quality != 0 && o.quality != default_quality ? uint_text(o.quality) : "");
   add("rotate", o.rotate != 0 ? uint_text(o.rotate) : "");
   add("saturation", o.saturation != milli ? milli_text(o.saturation) : "");
+  add("sharpen", o.sharpen != 0 ? milli_text(o.sharpen) : "");
   add("sig", o.sig);
   add("width", o.width != 0 ? uint_text(o.width) : "");
   // Every option at its default: an explicit default, because an empty options segment is refused.

@@ -207,7 +207,7 @@ orient_map flip_map(uint8_t flip) {
 }
 
 bool adjusts(const options& o) {
-  return o.brightness != 0 || o.contrast != 0 || o.gamma != 0 || o.saturation != 1000 || o.blur != 0;
+  return o.brightness != 0 || o.contrast != 0 || o.gamma != 0 || o.saturation != 1000 || o.blur != 0 || o.sharpen != 0;
 }
 
 // brightness, contrast, gamma, then saturation, on the colour samples of the picture's rectangle
@@ -420,6 +420,9 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
       p.at(sink + full + image_bytes(pw, ph, 4) + std::max(resize, saliency_bytes), "find the subject");
     }
     p.at(sink + full + detail::resize_bytes(full_w, full_h, j.stored_w, j.stored_h, win, c), "resize");
+  }
+  if (o.sharpen != 0) {  // the final image and its blurred copy
+    p.at(2 * image_bytes(j.g.canvas_w, j.g.canvas_h, j.final_channels), "sharpen");
   }
   if (j.streamed_encode) {
     p.at(writer + uint64_t{win.w} * win.h * c / jpeg_stream_part, "encode");
@@ -682,6 +685,7 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
   adjust_levels(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o);
   if (o.blur != 0) WHALE_TRY_VOID(detail::blur(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o.blur));
+  if (o.sharpen != 0) WHALE_TRY_VOID(detail::sharpen(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o.sharpen));
   const format f = j.out != format::auto_ ? j.out : detail::uses_alpha(image) ? format::png : format::jpeg;
   return encode(std::move(image), f, o, j, lim);
 }

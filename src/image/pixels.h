@@ -134,6 +134,10 @@ uint32_t decoded_channels(const uint8_t* data, size_t size, const info& source, 
 // image, by three box blurs whose sizes make that sigma; colours premultiplied by alpha meanwhile.
 // Integer arithmetic (same bytes on every target); out_of_memory for the line buffers.
 result<void> blur(pixels& image, rect area, uint32_t radius_milli);
+// An unsharp mask over `area`: each sample moved away from its Gaussian blur (sigma 1) by
+// strength / 2 times the difference (strength in thousandths, 0..10000), rounded and clipped;
+// alpha left alone. Needs a copy of the area (out_of_memory without it).
+result<void> sharpen(pixels& image, rect area, uint32_t strength_milli);
 
 // ---- resize.cpp ----
 

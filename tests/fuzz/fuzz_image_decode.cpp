@@ -27,6 +27,7 @@ const char* const option_sets[] = {
     "width=40,flip=hv,brightness=2,contrast=0.5,gamma=1.8,saturation=1.5,format=png",
     "width=48,height=40,fit=pad,blur=30,format=png",
     "width=30,blur=2.5",
+    "width=36,sharpen=10,saturation=0,format=png",
 };
 
 bool allowed_failure(whale::error_code code) {

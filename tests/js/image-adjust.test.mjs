@@ -123,6 +123,24 @@ test('blur is a Gaussian of half the radius', async () => {
   for (let i = c - 1; i < clear.data.length; i += c) assert.equal(clear.data[i], 0);
 });
 
+// sharpen=s: v + (v - gauss(v, sigma 1)) * s / 2, computed here over libvips's accurate Gaussian.
+test('sharpen is an unsharp mask over a Gaussian of sigma 1', async () => {
+  const photo = fixture('flowers.jpeg');
+  const base = await ours(photo, 'width=160,format=png');
+  const plain = await raw(base);
+  const soft = await raw(await sharp(base).blur({ sigma: 1, minAmplitude: 0.001, precision: 'float' }).png().toBuffer());
+  for (const strength of [1, 4]) {
+    const sharpened = await raw(await ours(photo, `width=160,format=png,sharpen=${strength}`));
+    const expected = {
+      info: plain.info,
+      data: plain.data.map((v, i) => Math.min(255, Math.max(0, Math.round(v + ((v - soft.data[i]) * strength) / 2)))),
+    };
+    const d = compare(sharpened, expected);
+    assert.ok(d.max <= 1 + strength && d.mean < 1, `sharpen=${strength}: ${JSON.stringify(d)}`);
+    assert.ok(compare(sharpened, plain).mean > 0.2 * strength, `sharpen=${strength}: the picture changed`);
+  }
+});
+
 test('the padding and the alpha channel are left alone; bad values name the option', async () => {
   const padded = await raw(await ours(fixture('320x240.jpg'), 'width=200,height=200,fit=pad,background=%23808080,format=png,brightness=2'));
   assert.deepEqual([...padded.data.subarray(0, 3)], [128, 128, 128], 'the pad stays the background colour');
@@ -133,7 +151,7 @@ test('the padding and the alpha channel are left alone; bad values name the opti
   const last = plain.info.channels - 1;
   for (let i = last; i < plain.data.length; i += plain.info.channels) assert.equal(bright.data[i], plain.data[i]);
   for (const [option, name] of [['brightness=11', 'brightness'], ['contrast=-1', 'contrast'], ['brightness=x', 'brightness'],
-    ['gamma=10.5', 'gamma'], ['saturation=1e3', 'saturation'], ['blur=251', 'blur']]) {
+    ['gamma=10.5', 'gamma'], ['saturation=1e3', 'saturation'], ['blur=251', 'blur'], ['sharpen=10.5', 'sharpen']]) {
     assert.throws(() => image.process(alpha, `width=10,${option}`), (e) => e.code === 'invalid_value' && e.message.includes(`'${name}'`), option);
   }
 });

@@ -36,6 +36,7 @@ const jobs = [
   ['test-pattern.png', 'width=200,gamma=1.7,brightness=0.9,format=webp'],
   ['flowers.jpeg', 'width=160,blur=3,format=png'],                    // blur: the kernel
   ['grey-8bit-alpha.png', 'width=120,blur=25,format=png'],            // blur: three boxes, alpha
+  ['2569067123_aca715a2ee_o.jpg', 'width=300,sharpen=1'],             // an unsharp mask after the resize
   ['Portrait_7.jpg', 'width=90,format=png'],
   ['Channel_digital_image_CMYK_color.jpg', 'width=300,format=webp,quality=70'],
   ['concert.jpg', 'width=200,format=jpeg,quality=60'],                 // greyscale JPEG

@@ -315,7 +315,7 @@ TEST(ImageOptions, MalformedText) {
   EXPECT_EQ(error_of("cover"), "option 'cover': expected key=value or key_value");
   EXPECT_EQ(error_of("foo=1"), "option 'foo': unknown option");
   EXPECT_EQ(error_of("Width=1"), "option 'Width': unknown option");
-  EXPECT_EQ(error_of("sharpen=1"), "option 'sharpen': not supported");
+  EXPECT_EQ(error_of("border=1"), "option 'border': not supported");
   EXPECT_EQ(error_of("trim=10"), "option 'trim': not supported");
   EXPECT_EQ(error_of("w=\x01\xff"), "option 'w': expected an integer 1..4096, got '?\?'");  // two unprintable bytes
   EXPECT_EQ(error_of("w=" + std::string(100, 'x')),
