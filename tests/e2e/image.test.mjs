@@ -266,7 +266,7 @@ test('format=auto follows Accept: WebP when the client and the vendor take it, w
 test('a bad option is a 400 naming it, answered before any fetch', async () => {
   const before = origin.hits.length;
   assertError(await get('/cdn-cgi/image/width=abc/images/Landscape_1.jpg'), 400, 'invalid_value', /option 'width'/);
-  assertError(await get('/cdn-cgi/image/width=100,sharpen=2/images/Landscape_1.jpg'), 400, 'invalid_value', /'sharpen'.*not supported/);
+  assertError(await get('/cdn-cgi/image/width=100,trim=2/images/Landscape_1.jpg'), 400, 'invalid_value', /'trim'.*not supported/);
   assertError(await get('/cdn-cgi/image/fit=squash/images/Landscape_1.jpg'), 400, 'invalid_value', /option 'fit'/);
   assertError(await get('/cdn-cgi/image/width=100,width=200/images/Landscape_1.jpg'), 400, 'invalid_value', /given twice/);
   assertError(await get('/cdn-cgi/image/width=100'), 400, 'invalid_value', /<options>\/<source>/);

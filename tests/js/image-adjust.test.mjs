@@ -125,19 +125,19 @@ test('blur is a Gaussian of half the radius', async () => {
 
 // sharpen=s: v + (v - gauss(v, sigma 1)) * s / 2, computed here over libvips's accurate Gaussian.
 test('sharpen is an unsharp mask over a Gaussian of sigma 1', async () => {
-  const photo = fixture('flowers.jpeg');
-  const base = await ours(photo, 'width=160,format=png');
+  const photo = fixture('2569067123_aca715a2ee_o.jpg');  // detailed: flowers.jpeg is too smooth at this size
+  const base = await ours(photo, 'width=300,format=png');
   const plain = await raw(base);
   const soft = await raw(await sharp(base).blur({ sigma: 1, minAmplitude: 0.001, precision: 'float' }).png().toBuffer());
   for (const strength of [1, 4]) {
-    const sharpened = await raw(await ours(photo, `width=160,format=png,sharpen=${strength}`));
+    const sharpened = await raw(await ours(photo, `width=300,format=png,sharpen=${strength}`));
     const expected = {
       info: plain.info,
       data: plain.data.map((v, i) => Math.min(255, Math.max(0, Math.round(v + ((v - soft.data[i]) * strength) / 2)))),
     };
     const d = compare(sharpened, expected);
     assert.ok(d.max <= 1 + strength && d.mean < 1, `sharpen=${strength}: ${JSON.stringify(d)}`);
-    assert.ok(compare(sharpened, plain).mean > 0.2 * strength, `sharpen=${strength}: the picture changed`);
+    assert.ok(compare(sharpened, plain).mean > strength, `sharpen=${strength}: the picture changed`);
   }
 });
 

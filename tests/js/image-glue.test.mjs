@@ -184,7 +184,7 @@ for (const target of imageTargets) {
     assert.match(image.abiVersion, /^1\.\d+$/);
     assert.equal(image.options('fit=cover,w=400'), image.options('width=400,fit=cover'));
     assert.equal(image.options('w_400,c_fill,f_auto'), image.options('width=400,fit=cover,format=auto'));
-    for (const [text, name] of [['width=abc', 'width'], ['fit=squash', 'fit'], ['quality=0', 'quality'], ['sharpen=1', 'sharpen'],
+    for (const [text, name] of [['width=abc', 'width'], ['fit=squash', 'fit'], ['quality=0', 'quality'], ['trim=1', 'trim'],
       ['dpr=9', 'dpr'], ['nope=1', 'nope']]) {
       assert.throws(() => image.options(text), (e) => e instanceof WhaleError && e.code === 'invalid_value' &&
         e.message.includes(`'${name}'`), text);
