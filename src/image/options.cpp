@@ -347,37 +347,29 @@ const char* parse_dpr(std::string_view v, options& o) {
   return nullptr;
 }
 
-// brightness and contrast: a factor 0..10 (thousandths kept); 0 is ignored, as 1 is.
-const char* parse_level(std::string_view v, uint32_t& out) {
+// A number 0..max (in thousandths), kept in thousandths.
+const char* parse_up_to(std::string_view v, uint32_t max, uint32_t& out, const char* expected) {
   uint32_t m = 0;
-  if (!parse_milli(v, m) || m > 10 * milli) return "a number 0..10";
-  out = m == milli ? 0 : m;
+  if (!parse_milli(v, m) || m > max) return expected;
+  out = m;
   return nullptr;
+}
+
+// brightness, contrast and gamma: a factor 0..10; 0 is ignored, as 1 is (both kept as 0).
+const char* parse_level(std::string_view v, uint32_t& out) {
+  const char* bad = parse_up_to(v, 10 * milli, out, "a number 0..10");
+  if (bad == nullptr && out == milli) out = 0;
+  return bad;
 }
 const char* parse_brightness(std::string_view v, options& o) { return parse_level(v, o.brightness); }
 const char* parse_contrast(std::string_view v, options& o) { return parse_level(v, o.contrast); }
 const char* parse_gamma(std::string_view v, options& o) { return parse_level(v, o.gamma); }
 // saturation: 0 is grey (not ignored).
 const char* parse_saturation(std::string_view v, options& o) {
-  uint32_t m = 0;
-  if (!parse_milli(v, m) || m > 10 * milli) return "a number 0..10";
-  o.saturation = m;
-  return nullptr;
+  return parse_up_to(v, 10 * milli, o.saturation, "a number 0..10");
 }
-
-const char* parse_blur(std::string_view v, options& o) {
-  uint32_t m = 0;
-  if (!parse_milli(v, m) || m > 250 * milli) return "a radius 0..250";
-  o.blur = m;
-  return nullptr;
-}
-
-const char* parse_sharpen(std::string_view v, options& o) {
-  uint32_t m = 0;
-  if (!parse_milli(v, m) || m > 10 * milli) return "a number 0..10";
-  o.sharpen = m;
-  return nullptr;
-}
+const char* parse_blur(std::string_view v, options& o) { return parse_up_to(v, 250 * milli, o.blur, "a radius 0..250"); }
+const char* parse_sharpen(std::string_view v, options& o) { return parse_up_to(v, 10 * milli, o.sharpen, "a number 0..10"); }
 
 const char* parse_compression(std::string_view v, options& o) {
   if (v != "fast") return "fast";
