@@ -163,6 +163,25 @@ export function startOrigin({ db, port = 0, edges = [], edgeToken, eventsKey = E
   });
 }
 
+// Exposures and conversions per variation of `experiment` (results: [[units, converted], ...],
+// units `<prefix>-<slug>-<variation>-<i>`), signed as an edge signs them and posted to the origin
+// at `base` in batches of 1000; throws unless every batch is taken whole.
+let resultSeq = 0;
+export async function postResults(base, edgeToken, slug, experiment, results, prefix = 'u') {
+  const events = [];
+  results.forEach(([units, converted], variation) => {
+    for (let i = 0; i < units; i++) {
+      const unit = `${prefix}-${slug}-${variation}-${i}`;
+      events.push({ type: 'exposure', slug, experiment, variation, unit, ts: 1764000000000 + ++resultSeq });
+      if (i < converted) events.push({ type: 'conversion', slug, experiment, variation, unit, ts: 1764000000000 + ++resultSeq });
+    }
+  });
+  for (let i = 0; i < events.length; i += 1000) {
+    const res = await request(base, 'POST', '/v1/events', { token: edgeToken, body: { events: signEvents(events.slice(i, i + 1000)) } });
+    if (res.status !== 200 || res.json.rejected !== 0) throw new Error(`POST /v1/events: ${res.status} ${res.text}`);
+  }
+}
+
 // The raw events the origin stored for a vendor, read from its database with the sqlite3 shell
 // (read-only; the origin may be running or stopped): {stored, distinct} (distinct facts).
 // scripts/setup.sh installs the shell (Debian's sqlite3).
@@ -410,6 +429,22 @@ export function readConfig(slug, media) {
     config.media ??= {};
     config.media.allowedSources = [...(config.media.allowedSources ?? []), `${media}/`];
   }
+  return config;
+}
+
+// green-harbor's config, as vendor `slug`, with its hero section an experiment (gh-home-hero) over
+// four layouts: as written (hero-banner + promo-strip), hero-video, hero-video + promo-strip,
+// promo-strip (the optimizer's and the migration's tests).
+export function heroExperimentConfig(slug = 'green-harbor') {
+  const config = readConfig('green-harbor');
+  config.vendor.slug = slug;
+  const home = config.pages.find((p) => p.id === 'home');
+  const promo = home.sections.find((s) => s.id === 'hero').components.find((c) => c.key === 'promo-strip');
+  const video = { id: 'hero-video', key: 'hero-video', props: { src: 'https://images.greenharbor.example/hero/market.mp4', poster: 'https://images.greenharbor.example/hero/market.jpg', title: 'Inside the market' } };
+  const rule = config.features['gh-home-hero'].rules[0];
+  rule.variations = [null, { components: [video] }, { components: [video, promo] }, { components: [promo] }];
+  rule.weights = [0.25, 0.25, 0.25, 0.25];
+  rule.meta = [{ key: 'control' }, { key: 'video' }, { key: 'video-promo' }, { key: 'promo' }];
   return config;
 }
 

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pgDb, psql } from './test-db.mjs';
-import { ORIGIN_BIN, addPrincipal, publish, readConfig, request, signEvents, startOrigin, stop } from '../../scripts/stack.mjs';
+import { ORIGIN_BIN, addPrincipal, heroExperimentConfig, postResults as postResultsTo, publish, readConfig, request, startOrigin, stop } from '../../scripts/stack.mjs';
 
 const MINIMAL = 'minimal';        // a bandit experiment, reweighted once
 const HARBOR = 'green-harbor';    // an optimizer proposal
@@ -24,7 +24,6 @@ const keyFile = join(work, 'origin.key.pem');  // the SQLite origin's default ke
 const tokens = {};
 let target = '';    // the PostgreSQL URL
 let origin = null;  // the origin running now
-let eventSeq = 0;
 const before_ = {};  // answers of the SQLite origin
 
 const migrate = (from, to) => spawnSync(ORIGIN_BIN, ['migrate', '--from', from, '--to', to], { encoding: 'utf8', timeout: 120000 });
@@ -38,35 +37,10 @@ function banditConfig() {
   return config;
 }
 
-// green-harbor with its hero section an experiment over four layouts (tests/e2e/optimizer.test.mjs).
-function heroConfig() {
-  const config = readConfig(HARBOR);
-  const home = config.pages.find((p) => p.id === 'home');
-  const promo = home.sections.find((s) => s.id === 'hero').components.find((c) => c.key === 'promo-strip');
-  const video = { id: 'hero-video', key: 'hero-video', props: { src: 'https://images.greenharbor.example/hero/market.mp4', poster: 'https://images.greenharbor.example/hero/market.jpg', title: 'Inside the market' } };
-  const rule = config.features['gh-home-hero'].rules[0];
-  rule.variations = [null, { components: [video] }, { components: [video, promo] }, { components: [promo] }];
-  rule.weights = [0.25, 0.25, 0.25, 0.25];
-  rule.meta = [{ key: 'control' }, { key: 'video' }, { key: 'video-promo' }, { key: 'promo' }];
-  return config;
-}
+const heroConfig = heroExperimentConfig;
 
-// Exposures and conversions per variation ([units, converted]), signed as an edge signs them.
-async function postResults(slug, experiment, results, prefix = 'u') {
-  const events = [];
-  results.forEach(([units, converted], variation) => {
-    for (let i = 0; i < units; i++) {
-      const unit = `${prefix}-${slug}-${variation}-${i}`;
-      events.push({ eventId: `m-${++eventSeq}`, type: 'exposure', slug, experiment, variation, unit, ts: 1764000000000 + eventSeq });
-      if (i < converted) events.push({ eventId: `m-${++eventSeq}`, type: 'conversion', slug, experiment, variation, unit, ts: 1764000000000 + eventSeq });
-    }
-  });
-  for (let i = 0; i < events.length; i += 1000) {
-    const res = await request(origin.base, 'POST', '/v1/events', { token: tokens.edge, body: { events: signEvents(events.slice(i, i + 1000)) } });
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.json.rejected, 0);
-  }
-}
+const postResults = (slug, experiment, results, prefix) =>
+  postResultsTo(origin.base, tokens.edge, slug, experiment, results, prefix);
 
 // What the comparisons look at: snapshots (bytes), the change feed, results and the dashboard.
 async function answers() {

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDb } from './test-db.mjs';
-import { ORIGIN_BIN, addPrincipal, publish, readConfig, request, signEvents, startOrigin, stop } from '../../scripts/stack.mjs';
+import { ORIGIN_BIN, addPrincipal, heroExperimentConfig, postResults as postResultsTo, publish, request, startOrigin, stop } from '../../scripts/stack.mjs';
 
 const DRAFTS = 'gh-drafts';  // keeps proposals as drafts
 const AUTO = 'gh-auto';      // opted in: proposals are published
@@ -21,41 +21,15 @@ const work = mkdtempSync(join(tmpdir(), 'whale-optimizer-'));
 const db = testDb(join(work, 'origin.db'));
 const tokens = {};
 let origin = null;
-let eventSeq = 0;
 
-// green-harbor's config for `slug`, its hero section an experiment over four layouts:
-// as written (hero-banner + promo-strip), hero-video, hero-video + promo-strip, promo-strip.
-function heroConfig(slug) {
-  const config = readConfig('green-harbor');
-  config.vendor.slug = slug;
-  const home = config.pages.find((p) => p.id === 'home');
-  const promo = home.sections.find((s) => s.id === 'hero').components.find((c) => c.key === 'promo-strip');
-  const video = { id: 'hero-video', key: 'hero-video', props: { src: 'https://images.greenharbor.example/hero/market.mp4', poster: 'https://images.greenharbor.example/hero/market.jpg', title: 'Inside the market' } };
-  const rule = config.features['gh-home-hero'].rules[0];
-  rule.variations = [null, { components: [video] }, { components: [video, promo] }, { components: [promo] }];
-  rule.weights = [0.25, 0.25, 0.25, 0.25];
-  rule.meta = [{ key: 'control' }, { key: 'video' }, { key: 'video-promo' }, { key: 'promo' }];
-  return config;
-}
+// green-harbor's config for `slug`, its hero section an experiment over four layouts.
+const heroConfig = heroExperimentConfig;
 
 // Units and conversions per variation of gh-home-hero: video + promo converts at 6%, the rest at 3%.
 const HERO_RESULTS = [[2000, 60], [2000, 60], [2000, 120], [2000, 60]];
 
-async function postResults(slug, experiment, results) {
-  const events = [];
-  results.forEach(([units, converted], variation) => {
-    for (let i = 0; i < units; i++) {
-      const unit = `${slug}-${experiment}-${variation}-${i}`;
-      events.push({ eventId: `o-${++eventSeq}`, type: 'exposure', slug, experiment, variation, unit, ts: 1764000000000 + eventSeq });
-      if (i < converted) events.push({ eventId: `o-${++eventSeq}`, type: 'conversion', slug, experiment, variation, unit, ts: 1764000000000 + eventSeq });
-    }
-  });
-  for (let i = 0; i < events.length; i += 1000) {
-    const res = await request(origin.base, 'POST', '/v1/events', { token: tokens.edge, body: { events: signEvents(events.slice(i, i + 1000)) } });
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.json.rejected, 0);
-  }
-}
+const postResults = (slug, experiment, results, prefix) =>
+  postResultsTo(origin.base, tokens.edge, slug, experiment, results, prefix);
 
 const optimizer = (slug) => request(origin.base, 'GET', `/v1/vendors/${slug}/optimizer`, { token: tokens[slug] });
 const propose = (slug, body = '') => request(origin.base, 'POST', `/v1/vendors/${slug}/optimizer/propose`, { token: tokens[slug], body });
