@@ -28,10 +28,14 @@ export function growthbookClient(payload) {
 }
 
 // GrowthBook's answer in evalAll's shape: every feature through client.evalFeature, and the
-// experiment results its tracking callback reports (the exposures), in evaluation order.
+// experiment results its tracking callback reports (the exposures), in evaluation order, each
+// with the experiment's key beside it as evalAll gives it (experimentKey).
 export function growthbookEvalAll(client, keys, attributes) {
   const experiments = [];
-  const userContext = { attributes, trackingCallback: (experiment, result) => { experiments.push(result); } };
+  const userContext = {
+    attributes,
+    trackingCallback: (experiment, result) => { experiments.push({ ...result, experimentKey: experiment.key }); },
+  };
   const features = {};
   for (const key of keys) {
     const { value, on, off, source, ruleId } = client.evalFeature(key, userContext);

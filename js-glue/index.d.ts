@@ -139,8 +139,9 @@ export interface EvalAllResult {
   features: Record<string, Pick<FeatureResult, 'value' | 'on' | 'off' | 'source' | 'ruleId'>>;
   /** The experiments the user was bucketed into (GrowthBook's tracking callback payloads). */
   experiments: (Result & {
-    /** The experiment's key (the rule's, else the feature's), for exposure events; not enumerable. */
-    readonly experimentKey: string;
+    /** The experiment's key (the rule's, else the feature's), for exposure events: the one field
+     *  GrowthBook's Result lacks (its tracking callback receives it as experiment.key). */
+    experimentKey: string;
   })[];
   /** The sticky-bucket documents this call wrote (empty when sticky bucketing is off). */
   stickyBucketAssignmentDocs: StickyBucketAssignmentDocs;

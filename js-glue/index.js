@@ -135,6 +135,7 @@ class FeatureSet {
     this.payload = payload; // the same payload parsed in JS: results point into it
     this.keys = [];
     this.features = [];
+    this.shape = {}; // every key of keys, in order, valued null: evalAll's answer starts as a copy
     this.slots = null; // attribute name -> its index in whale_features_attributes (ABI 1.5)
     this.id = 0;
     this.generation = -1;
@@ -265,6 +266,10 @@ class Engine {
 
   bind(set) {
     set.keys = JSON.parse(this.call('whale_features_load', set.text));
+    // Made by JSON.parse, so V8 gives it fast properties: a copy of it is one allocation, and
+    // filling it stores into existing slots. Adding twenty keys one by one to {} instead turns the
+    // object into a dictionary (measured: 1.2 µs against 0.35 µs for twenty features).
+    set.shape = JSON.parse(`{${set.keys.map((key) => `${JSON.stringify(key)}:null`).join(',')}}`);
     set.id = this.exports.whale_last_handle() >>> 0;
     set.generation = this.generation;
     if (typeof this.exports.whale_eval_all_encoded === 'function') {
@@ -581,12 +586,13 @@ function exposureResult(set, attributes, view, at) {
     hashAttribute,
     hashValue: attributes[hashAttribute],
     stickyBucketUsed: (flags & STICKY_USED) !== 0,
+    // The experiment's key (the rule's key, else the feature's), for exposure events: the one
+    // field GrowthBook's Result lacks (its tracking callback gets it as experiment.key). A plain
+    // member: defining it non-enumerable cost ~200 ns per exposure, and JSON dropped it.
+    experimentKey: rule.key || set.keys[featureIndex],
   };
   if (meta && meta.name) result.name = meta.name;
   result.bucket = word(5) / word(6);
-  // The experiment's key (the rule's key, else the feature's), for exposure events; not one of
-  // GrowthBook's Result fields, so it is not enumerable (JSON and deep-equality skip it).
-  Object.defineProperty(result, 'experimentKey', { value: rule.key || set.keys[featureIndex], enumerable: false });
   if (meta && meta.passthrough) result.passthrough = meta.passthrough;
   if (leaf >= -1) {
     const bandit = set.payload.contextualBandits?.[rule.contextualBanditRef] ?? {};
@@ -605,14 +611,13 @@ function exposureResult(set, attributes, view, at) {
 // The layout of whale::assign::eval_all_compact (include/whale/assign.h), at offset `at` of the
 // module's memory.
 function decodeEvalAll(set, attributes, view, at) {
-  const features = {};
+  // Every key is already an own property of the copy, "__proto__" included (JSON.parse defines
+  // it as a member), so the stores below set members and never the prototype.
+  const features = { ...set.shape };
   const count = view.getInt32(at, true);
   at += 4;
   for (let f = 0; f < count; f++, at += FEATURE_RECORD_BYTES) {
-    const result = featureResult(set.features[f], view.getInt32(at, true), view.getInt32(at + 4, true), view.getInt32(at + 8, true));
-    // A feature named "__proto__" is a member like any other, not the object's prototype.
-    if (set.keys[f] === '__proto__') Object.defineProperty(features, '__proto__', { value: result, enumerable: true, writable: true, configurable: true });
-    else features[set.keys[f]] = result;
+    features[set.keys[f]] = featureResult(set.features[f], view.getInt32(at, true), view.getInt32(at + 4, true), view.getInt32(at + 8, true));
   }
   const experiments = [];
   const exposures = view.getInt32(at, true);

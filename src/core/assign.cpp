@@ -744,8 +744,14 @@ decision run_experiment(const experiment_view& exp, std::string_view feature_id,
     r.bucket_units = static_cast<int32_t>(a.bucket * r.bucket_scale + 0.5);
     ctx.compact_exposures.push_back(r);
   } else {
+    // An exposure is GrowthBook's Result and the experiment's key (its tracking callback's
+    // experiment.key), which exposure events name.
     std::string exposure;
     write_result(experiment_result(ctx, exp, a, feature_id, has_feature_id), exposure);
+    exposure.pop_back();
+    exposure += ",\"experimentKey\":";
+    json::write_string(key, exposure);
+    exposure.push_back('}');
     ctx.exposures.push_back(std::move(exposure));
   }
   return a;

@@ -200,6 +200,13 @@ struct program {
   std::vector<loop_info> loops;
   uint32_t registers = 0;  // 3 per capture (pending start, start, end), then loop registers
   bool ignore_case = false;
+  // The literal every match starts with (the leading chr instructions, after ^ if anchored),
+  // in UTF-8: a subject without it needs no decoding and no VM. Empty when ignoring case or
+  // when a code point of it could also match an invalid byte (U+FFFD) or never match (a lone
+  // surrogate). literal_only: the pattern is that literal and nothing more.
+  std::string prefix;
+  bool anchored = false;
+  bool literal_only = false;
 };
 
 namespace {
@@ -1029,6 +1036,45 @@ class matcher {
 
 }  // namespace
 
+namespace {
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Every path of the program runs its leading chr instructions in order before anything else,
+// so a match starts with their code points.
+void find_prefix(program& prog) {
+  if (prog.ignore_case) return;
+  size_t pc = 0;
+  prog.anchored = prog.code[0].code == op::bol;
+  if (prog.anchored) ++pc;
+  std::string prefix;
+  for (; prog.code[pc].code == op::chr; ++pc) {
+    const auto cp = static_cast<char32_t>(prog.code[pc].a);
+    if (cp == replacement_char || (cp >= 0xD800 && cp <= 0xDFFF) || cp > max_code_point) return;
+    append_utf8(prefix, cp);
+  }
+  prog.literal_only = prog.code[pc].code == op::match;
+  prog.prefix = std::move(prefix);
+}
+
+}  // namespace
+
 result<pattern> compile(std::string_view source, bool ignore_case) {
   if (source.size() > max_pattern_bytes) {
     return fail(error_code::too_large, "regex longer than " + std::to_string(max_pattern_bytes) + " bytes");
@@ -1053,12 +1099,21 @@ result<pattern> compile(std::string_view source, bool ignore_case) {
   compiler c(p.nodes(), *prog, p.has_backrefs());
   c.emit(root);
   c.emit_op(op::match);
+  find_prefix(*prog);
   return pattern(std::move(prog));
 }
 
 result<bool> pattern::test(std::string_view subject) const {
   if (!program_) return fail(error_code::internal, "regex::pattern::test on a pattern that was never compiled");
   if (subject.size() > static_cast<size_t>(INT32_MAX)) return fail(error_code::too_large, "regex subject too large");
+  // Searching the UTF-8 bytes finds the prefix exactly where the code points hold it: a valid
+  // sequence starts with a byte that is never a continuation byte, and the decoder starts a
+  // code point at every such byte.
+  const program& prog = *program_;
+  if (!prog.prefix.empty()) {
+    const bool found = prog.anchored ? subject.substr(0, prog.prefix.size()) == prog.prefix : subject.find(prog.prefix) != std::string_view::npos;
+    if (!found || prog.literal_only) return found;
+  }
   const std::vector<char32_t> text = decode_lossy(subject);
   return matcher(*program_, text).search();
 }

@@ -309,6 +309,38 @@ TEST(Regex, Utf8) {
   EXPECT_TRUE(matches("^a.b$", "a\xc3" "b"));
 }
 
+// Patterns that start with a literal are first searched for it in the UTF-8 bytes; the answers
+// must be those of the code-point matcher, invalid subject bytes included.
+TEST(Regex, LiteralPrefixesAnswerAsTheMatcher) {
+  EXPECT_TRUE(matches("^FLW-ROSE", "FLW-ROSE-RED-12"));
+  EXPECT_FALSE(matches("^FLW-ROSE", "X-FLW-ROSE"));
+  EXPECT_FALSE(matches("^FLW-ROSE", "FLW-ROS"));
+  EXPECT_TRUE(matches("sale", "https://shop.example/sale?x"));
+  EXPECT_FALSE(matches("sale", "https://shop.example/sal"));
+  EXPECT_TRUE(matches("/sale(/|\\?|$)", "https://shop.example/sale?x"));
+  EXPECT_TRUE(matches("/sale(/|\\?|$)", "https://shop.example/sale"));
+  EXPECT_FALSE(matches("/sale(/|\\?|$)", "https://shop.example/salesman"));
+  EXPECT_TRUE(matches("/sale(/|\\?|$)", "/salesman/sale/"));  // the second occurrence matches
+  EXPECT_FALSE(matches("/sale(/|\\?|$)", "https://shop.example/shop"));
+  // Captures and escapes that compile to plain characters.
+  EXPECT_TRUE(matches("(ab)c\\.", "xxabc.yy"));
+  EXPECT_FALSE(matches("(ab)c\\.", "xxabcdyy"));
+  // Multi-byte literals next to invalid bytes, which read as U+FFFD one byte at a time.
+  EXPECT_TRUE(matches("caf\xc3\xa9", "\xc3" "caf\xc3\xa9"));
+  EXPECT_TRUE(matches("^\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"));
+  EXPECT_FALSE(matches("^\xc3\xa9", "\xc3\xc3\xa9"));
+  EXPECT_TRUE(matches("\xc3\xa9", "\xe2\xc3\xa9"));
+  EXPECT_TRUE(matches("\xf0\x9f\x98\x80!", "\xf0\x9f\xf0\x9f\x98\x80!"));
+  // A literal U+FFFD also matches an invalid byte; a lone surrogate matches nothing.
+  EXPECT_TRUE(matches("a\xef\xbf\xbd", "a\xff"));
+  EXPECT_TRUE(matches("^a\\uFFFD", "a\xfe"));
+  EXPECT_FALSE(matches("a\\uD800", "a\xed\xa0\x80"));
+  // Ignoring case is left to the matcher.
+  EXPECT_TRUE(matches("^flw", "FLW-1", true));
+  // A pure literal is found in a subject of any length without spending the step budget.
+  EXPECT_TRUE(matches("needle", std::string(2'000'000, 'a') + "needle"));
+}
+
 TEST(Regex, PatternsAreValuesThatCanBeReused) {
   auto compiled = compile("^(a|b)+$", false);
   ASSERT_TRUE(compiled.ok());
