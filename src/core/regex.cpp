@@ -43,8 +43,8 @@ size_t decode_utf8(std::string_view s, size_t i, char32_t& out) {
 }
 
 // Subjects never fail to decode: each invalid byte reads as U+FFFD.
-std::vector<char32_t> decode_lossy(std::string_view s) {
-  std::vector<char32_t> out;
+void decode_lossy(std::string_view s, std::vector<char32_t>& out) {
+  out.clear();
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     char32_t cp = replacement_char;
@@ -52,7 +52,6 @@ std::vector<char32_t> decode_lossy(std::string_view s) {
     out.push_back(len ? cp : replacement_char);
     i += len ? len : 1;
   }
-  return out;
 }
 
 // Latin Extended-A pairs alternate upper/lower; the lone letters (İ ı ĸ ŉ Ÿ ſ) have no
@@ -797,8 +796,13 @@ struct frame {
 
 class matcher {
  public:
-  matcher(const program& prog, const std::vector<char32_t>& text)
-      : prog_(prog), text_(text), size_(static_cast<int32_t>(text.size())), regs_(prog.registers, -1) {}
+  // The vectors are the caller's, kept across calls so that a test() allocates nothing once
+  // they have grown: text holds the decoded subject, regs and frames are cleared here.
+  matcher(const program& prog, const std::vector<char32_t>& text, std::vector<int32_t>& regs, std::vector<frame>& frames)
+      : prog_(prog), text_(text), size_(static_cast<int32_t>(text.size())), regs_(regs), frames_(frames) {
+    regs_.assign(prog.registers, -1);
+    frames_.clear();
+  }
 
   result<bool> search() {
     const bool anchored = prog_.code[0].code == op::bol;  // every path starts with ^
@@ -1026,8 +1030,8 @@ class matcher {
   const program& prog_;
   const std::vector<char32_t>& text_;
   int32_t size_;
-  std::vector<int32_t> regs_;
-  std::vector<frame> frames_;
+  std::vector<int32_t>& regs_;
+  std::vector<frame>& frames_;
   uint32_t pc_ = 0;
   int32_t pos_ = 0;
   uint64_t steps_ = 0;
@@ -1114,8 +1118,23 @@ result<bool> pattern::test(std::string_view subject) const {
     const bool found = prog.anchored ? subject.substr(0, prog.prefix.size()) == prog.prefix : subject.find(prog.prefix) != std::string_view::npos;
     if (!found || prog.literal_only) return found;
   }
-  const std::vector<char32_t> text = decode_lossy(subject);
-  return matcher(*program_, text).search();
+  // One set of buffers per thread (test() never runs inside another test()); what a long subject
+  // or a deep backtrack grew is given back rather than held.
+  struct buffers {
+    std::vector<char32_t> text;
+    std::vector<int32_t> regs;
+    std::vector<frame> frames;
+  };
+  // A pointer, made once per thread and never freed: a thread_local object with a destructor
+  // needs __cxa_thread_atexit, which WASI's libc lacks.
+  static thread_local buffers* held = nullptr;
+  if (held == nullptr) held = new buffers;
+  buffers& b = *held;
+  decode_lossy(subject, b.text);
+  result<bool> found = matcher(prog, b.text, b.regs, b.frames).search();
+  if (b.text.capacity() > 16384) b.text = {};
+  if (b.frames.capacity() > 4096) b.frames = {};
+  return found;
 }
 
 }  // namespace whale::regex
