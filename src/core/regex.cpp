@@ -1125,11 +1125,11 @@ result<bool> pattern::test(std::string_view subject) const {
     std::vector<int32_t> regs;
     std::vector<frame> frames;
   };
-  // A pointer, made once per thread and never freed: a thread_local object with a destructor
-  // needs __cxa_thread_atexit, which WASI's libc lacks.
-  static thread_local buffers* held = nullptr;
-  if (held == nullptr) held = new buffers;
-  buffers& b = *held;
+#if defined(__wasi__) || defined(__EMSCRIPTEN__)
+  static buffers b;  // one thread; and a thread_local with a destructor needs __cxa_thread_atexit
+#else
+  static thread_local buffers b;
+#endif
   decode_lossy(subject, b.text);
   result<bool> found = matcher(prog, b.text, b.regs, b.frames).search();
   if (b.text.capacity() > 16384) b.text = {};
