@@ -34,7 +34,9 @@
 // Errors are JSON {"error": {"code", "message"}}. With onerror=redirect, a failure after the source
 // passed every check (fetch, size, decode, encode) answers 302 to the source instead.
 
-import { ACCEPT_WEBP, acceptBits, loadImageModule } from '../js-glue/image.js';
+import {
+  ACCEPT_WEBP, AUTO_WIDTHS, CLIENT_SLOW, acceptBits, loadImageModule, sizeClass, slowConnection,
+} from '../js-glue/image.js';
 import { HttpError, objectVar } from './http.js';
 
 // The edge's own route, and Cloudflare's spelling of it. On Cloudflare, /cdn-cgi/ is Cloudflare's:
@@ -566,7 +568,7 @@ export class ImageService {
     }
     const identity = fetched.etag && !fetched.etag.startsWith('W/') ? `etag ${fetched.etag}` : `sha256 ${await sha256Hex(fetched.bytes)}`;
     const etag = `"${(await sha256Hex(`${key}\n${identity}`)).slice(0, 32)}"`;
-    const headers = { 'Cache-Control': IMMUTABLE, ETag: etag, ...(job.vary ? { Vary: 'Accept' } : {}) };
+    const headers = { 'Cache-Control': IMMUTABLE, ETag: etag, ...(job.vary.length > 0 ? { Vary: job.vary.join(', ') } : {}) };
     if (etagMatches(request.headers.get('If-None-Match'), etag)) {
       this.counters.notModified++;
       return new Response(null, { status: 304, headers: { ...headers, 'X-Whale-Cache': 'miss' } });
@@ -605,10 +607,24 @@ export class ImageService {
   }
 
   // The vendor's rules over the normalized options: {options (what image.wasm gets, normalized
-  // again with the vendor's default quality), autoAccept (the accept bits for format=auto, else
-  // 0), vary, maxOutputSide, redirect (onerror=redirect)}.
-  policy(image, normalized, hasQuality, media, request) {
-    const options = optionMap(normalized);
+  // again with the vendor's default quality), autoAccept (the client bits: Accept for
+  // format=auto, a slow connection for slow-connection-quality, else 0), vary (the request
+  // headers the answer depends on), maxOutputSide, redirect (onerror=redirect)}.
+  policy(image, given, hasQuality, media, request) {
+    const vary = [];
+    let normalized = given;
+    let options = optionMap(normalized);
+    // width=auto becomes the client's width here, so the vendor's widths and bounds apply to it
+    // and the cache keeps one entry per width: the nearest of the vendor's widths at or above it
+    // (else the largest), and never past maxWidth.
+    if (options.get('width') === 'auto') {
+      let width = AUTO_WIDTHS[sizeClass(request.headers)];
+      if (media.widths.length > 0) width = [...media.widths].sort((a, b) => a - b).find((w) => w >= width) ?? Math.max(...media.widths);
+      width = Math.min(width, media.maxWidth);
+      normalized = this.normalize(image, normalized.split(',').map((o) => (o === 'width=auto' ? `width=${width}` : o)).join(','));
+      options = optionMap(normalized);
+      vary.push('Sec-CH-Viewport-Width', 'Viewport-Width', 'Sec-CH-UA-Mobile', 'User-Agent');
+    }
     // width and height as asked (CSS pixels); dpr may take the output past them, up to the
     // larger of maxWidth and maxHeight, where image.wasm shrinks the box to fit.
     const bound = (name, max) => {
@@ -626,11 +642,15 @@ export class ImageService {
       throw new HttpError(400, 'invalid_value', `option 'format': this vendor serves only ${media.formats.join(', ')}`);
     }
     const auto = format === 'auto';
+    if (auto) vary.unshift('Accept');
+    const slow = options.has('slow-connection-quality') && slowConnection(request.headers);
+    if (options.has('slow-connection-quality')) vary.push('RTT', 'ECT', 'Downlink', 'Save-Data');
     const text = hasQuality ? normalized : `${normalized},quality=${media.quality}`;
     return {
       options: this.normalize(image, text),
-      autoAccept: auto ? acceptBits(request.headers.get('Accept')) & (media.formats.includes('webp') ? ACCEPT_WEBP : 0) : 0,
-      vary: auto,
+      autoAccept: (auto ? acceptBits(request.headers.get('Accept')) & (media.formats.includes('webp') ? ACCEPT_WEBP : 0) : 0) |
+        (slow ? CLIENT_SLOW : 0),
+      vary,
       maxOutputSide: Math.max(media.maxWidth, media.maxHeight),
       redirect: options.get('onerror') === 'redirect',
     };

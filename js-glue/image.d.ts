@@ -15,6 +15,17 @@ export declare const ACCEPT_AVIF: 2;
 
 /** The accept bits of an Accept header value (a number is returned as it is). */
 export declare function acceptBits(accept: string | number | null | undefined): number;
+export declare const CLIENT_SLOW: 4;
+export declare const CLIENT_WIDTH_SHIFT: 4;
+/** width=auto's widths by size class: 0 unknown (desktop), 1 mobile, 2 tablet, 3 desktop, 4 large. */
+export declare const AUTO_WIDTHS: readonly [960, 320, 768, 960, 1200];
+interface HeaderSource { get(name: string): string | null }
+/** Whether the client hints (RTT, Save-Data, ECT, Downlink) say a slow connection, as Cloudflare reads them. */
+export declare function slowConnection(headers: HeaderSource): boolean;
+/** width=auto's size class (an index of AUTO_WIDTHS) from the viewport hints, Sec-CH-UA-Mobile or the User-Agent. */
+export declare function sizeClass(headers: HeaderSource): 0 | 1 | 2 | 3 | 4;
+/** Accept bits, CLIENT_SLOW and the size class of a request's headers: process()'s `accept`. */
+export declare function clientBits(headers: HeaderSource): number;
 
 /** What probe() reads from a source's header. */
 export interface ImageInfo {

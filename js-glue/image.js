@@ -22,6 +22,13 @@ export const DEFAULT_MAX_JOB_MEMORY_BYTES = 96 * 1024 * 1024;
 // whale::image::accept_bits: what the client takes, for format=auto.
 export const ACCEPT_WEBP = 1;
 export const ACCEPT_AVIF = 2;
+// The client bits beyond Accept (whale::image::client_slow, client_width_shift): a slow
+// connection (slow-connection-quality applies) and width=auto's size class.
+export const CLIENT_SLOW = 4;
+export const CLIENT_WIDTH_SHIFT = 4;
+// width=auto's widths (whale::image::auto_widths), Cloudflare's four, by size class: 0 nothing
+// known (desktop), 1 mobile, 2 tablet, 3 desktop, 4 large desktop.
+export const AUTO_WIDTHS = Object.freeze([960, 320, 768, 960, 1200]);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -93,6 +100,47 @@ export function acceptBits(accept) {
   if (typeof accept === 'number') return accept >>> 0;
   const text = String(accept ?? '').toLowerCase();
   return (/\bimage\/webp\b/.test(text) ? ACCEPT_WEBP : 0) | (/\bimage\/avif\b/.test(text) ? ACCEPT_AVIF : 0);
+}
+
+const header = (headers, name) => (typeof headers?.get === 'function' ? headers.get(name) : null);
+
+// Whether a request's client hints say a slow connection, as Cloudflare reads them for
+// slow-connection-quality: RTT over 150 ms, Save-Data: on, ECT slow-2g, 2g or 3g, or Downlink under
+// 5 Mbps. A page asks browsers for them with `Accept-CH: RTT, Save-Data, ECT, Downlink`.
+export function slowConnection(headers) {
+  const number = (name) => {
+    const text = header(headers, name);
+    return text === null || text.trim() === '' ? NaN : Number(text);
+  };
+  if (number('rtt') > 150) return true;
+  if (String(header(headers, 'save-data') ?? '').trim().toLowerCase() === 'on') return true;
+  if (['slow-2g', '2g', '3g'].includes(String(header(headers, 'ect') ?? '').trim().toLowerCase())) return true;
+  return number('downlink') < 5;
+}
+
+// width=auto's size class (an index of AUTO_WIDTHS) from a request's headers: the viewport's
+// width in CSS pixels (Sec-CH-Viewport-Width, or the older Viewport-Width) when the browser sends
+// it: up to 480 mobile, 1024 tablet, 1440 desktop, wider large; else Sec-CH-UA-Mobile: ?1 is
+// mobile; else the User-Agent (iPad, Tablet, or Android without Mobile: tablet; Mobi, iPhone or
+// Android: mobile; any other: desktop); 0 when there is no header at all.
+export function sizeClass(headers) {
+  const viewport = Number.parseInt(header(headers, 'sec-ch-viewport-width') ?? header(headers, 'viewport-width') ?? '', 10);
+  if (Number.isSafeInteger(viewport) && viewport > 0) {
+    return viewport <= 480 ? 1 : viewport <= 1024 ? 2 : viewport <= 1440 ? 3 : 4;
+  }
+  if (String(header(headers, 'sec-ch-ua-mobile') ?? '').trim() === '?1') return 1;
+  const agent = header(headers, 'user-agent');
+  if (agent === null) return 0;
+  if (/iPad|Tablet/i.test(agent) || (/Android/i.test(agent) && !/Mobile/i.test(agent))) return 2;
+  if (/Mobi|iPhone|Android/i.test(agent)) return 1;
+  return 3;
+}
+
+// The client bits of a request's headers: what it accepts, whether its connection is slow, its
+// size class (for process()'s `accept`).
+export function clientBits(headers) {
+  return acceptBits(header(headers, 'accept')) | (slowConnection(headers) ? CLIENT_SLOW : 0) |
+    (sizeClass(headers) << CLIENT_WIDTH_SHIFT);
 }
 
 // A limit for the ABI: 0 means the module's default; anything else a positive integer.

@@ -31,8 +31,15 @@ struct rgba8 {
 constexpr uint8_t flip_horizontal = 1;
 constexpr uint8_t flip_vertical = 2;
 
+// Widths on the four sides (border.*, trim=top;right;bottom;left).
+struct edges {
+  uint32_t top = 0, right = 0, bottom = 0, left = 0;
+  bool any() const { return (top | right | bottom | left) != 0; }
+};
+
 struct options {
   uint32_t width = 0;           // 1..4096 output CSS pixels (before dpr)
+  bool width_auto = false;      // width=auto: the client's size class (client bits), else desktop (960)
   uint32_t height = 0;          // 1..4096
   fit_mode fit = fit_mode::scale_down;
   bool fit_given = false;       // fit absent: like Cloudflare, width/height alone behave as scale-down
@@ -40,6 +47,7 @@ struct options {
   float gravity_x = 0.5f;       // for gravity_mode::point, 0..1 (Cloudflare's "0.5x0.3")
   float gravity_y = 0.5f;
   uint32_t quality = 0;         // 1..100; 0: default (85 like Cloudflare); named levels map to numbers
+  uint32_t slow_quality = 0;    // slow-connection-quality: the quality when the client bits say slow; 0: none
   format fmt = format::source;  // absent: the input's own format (json never implied)
   float dpr = 1.0f;             // 1..3
   rgba8 background{255, 255, 255, 255};  // pad and alpha flattening for JPEG
@@ -55,6 +63,11 @@ struct options {
   uint32_t sharpen = 0;         // thousandths of a strength 0..10000: an unsharp mask of sigma 1, amount strength / 2
   metadata_mode metadata = metadata_mode::copyright;
   bool onerror_redirect = false;
+  edges border;                 // border.width / border.top ...: CSS pixels (times dpr) around the output
+  rgba8 border_color{0, 0, 0, 255};  // border.color (a CSS colour), black when not given
+  edges trim;                   // trim=top;right;bottom;left, trim.left, trim.top: source pixels (times dpr)
+  uint32_t trim_width = 0;      // trim.width, trim.height: the window's size (0: what the edges leave)
+  uint32_t trim_height = 0;
   bool anim = true;             // anim=false: first frame only (we always serve one frame)
   bool progressive = true;      // JPEG output progressive (Cloudflare serves progressive JPEG)
   std::string sig;              // s=<hex> HMAC signature, checked by the edge, not here
@@ -110,8 +123,16 @@ struct limits {
   uint64_t max_memory_bytes = uint64_t{96} << 20;
 };
 
-// Bits of the request's Accept header, for format=auto.
-enum accept_bits : uint32_t { accept_webp = 1u, accept_avif = 2u };
+// What the client is, from its request headers (js-glue/image.js clientBits): the Accept header
+// for format=auto; client_slow when its hints say a slow connection (slow-connection-quality
+// applies); and in the bits under client_width_mask, width=auto's size class.
+enum accept_bits : uint32_t { accept_webp = 1u, accept_avif = 2u, client_slow = 4u };
+constexpr uint32_t client_width_shift = 4;
+constexpr uint32_t client_width_mask = 7u << client_width_shift;
+// width=auto's sizes, as Cloudflare's four: by class 1 (mobile) .. 4 (large desktop); class 0
+// (nothing known) is desktop.
+constexpr uint32_t auto_widths[] = {960, 320, 768, 960, 1200};
+uint32_t auto_width(uint32_t client);
 
 struct output {
   std::vector<uint8_t> bytes;

@@ -39,7 +39,7 @@ const char* const usage_text =
     "                                       evalAll with {\"payload\",\"request\"},\n"
     "                                       layout with {\"config\",\"version\"?,\"page\",\"attributes\"?,\"now\"?,...})\n"
     "  batch <requests.jsonl>               one {\"op\",\"request\"} per line -> one {\"ok\"|\"error\"} per line\n"
-    "  image <options> <input> [<output>] [--accept webp[,avif]]\n"
+    "  image <options> <input> [<output>] [--accept webp[,avif]] [--slow] [--size-class mobile|tablet|desktop|large]\n"
     "                                       the /img/<options>/ pipeline on a file, e.g.\n"
     "                                       image width=400,fit=cover,format=auto photo.jpg out.jpg;\n"
     "                                       without <output> the image goes to stdout, with it a\n"
@@ -198,8 +198,11 @@ int write_error(const char* path) {
   return exit_io;
 }
 
-// whale image <options> <input> [<output>] [--accept webp[,avif]]
+// whale image <options> <input> [<output>] [--accept webp[,avif]] [--slow] [--size-class <class>]
+// --slow and --size-class say what a request's client hints would (slow-connection-quality,
+// width=auto).
 int image(const std::vector<std::string>& args) {
+  static constexpr const char* size_classes[] = {"mobile", "tablet", "desktop", "large"};
   std::vector<std::string> positional;
   uint32_t accept = 0;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -208,6 +211,16 @@ int image(const std::vector<std::string>& args) {
       const std::string& list = args[++i];
       if (list.find("webp") != std::string::npos) accept |= whale::image::accept_webp;
       if (list.find("avif") != std::string::npos) accept |= whale::image::accept_avif;
+    } else if (args[i] == "--slow") {
+      accept |= whale::image::client_slow;
+    } else if (args[i] == "--size-class") {
+      uint32_t size_class = 0;
+      for (uint32_t c = 0; c < 4 && i + 1 < args.size(); ++c) {
+        if (args[i + 1] == size_classes[c]) size_class = c + 1;
+      }
+      if (size_class == 0) return usage("--size-class takes mobile, tablet, desktop or large");
+      ++i;
+      accept |= size_class << whale::image::client_width_shift;
     } else {
       positional.push_back(args[i]);
     }

@@ -22,7 +22,17 @@ constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an erro
 
 // Each option may be given once, under any of its names; the slot is its bit in a mask.
 enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
-                            contrast, gamma, saturation, compression, blur, sharpen, metadata, anim, onerror, sig };
+                            contrast, gamma, saturation, compression, blur, sharpen, metadata, anim, onerror, sig,
+                            slow_quality, border_width, border_top, border_right, border_bottom, border_left,
+                            border_color, trim, trim_width, trim_height, trim_left, trim_top };
+
+constexpr uint64_t bit_of(slot s) { return uint64_t{1} << static_cast<uint32_t>(s); }
+constexpr uint64_t border_sides = bit_of(slot::border_top) | bit_of(slot::border_right) |
+                                  bit_of(slot::border_bottom) | bit_of(slot::border_left);
+
+// border.* widths in CSS pixels; trim values in source pixels (a source side is at most 65535).
+constexpr uint32_t max_border = 1000;
+constexpr uint32_t max_trim = 65535;
 
 // Reads a value into o: nullptr on success, else what was expected ("an integer 1..4096").
 using value_parser = const char* (*)(std::string_view value, options& o);
@@ -258,7 +268,14 @@ const char* parse_side(std::string_view v, uint32_t& out) {
   return nullptr;
 }
 
-const char* parse_width(std::string_view v, options& o) { return parse_side(v, o.width); }
+const char* parse_width(std::string_view v, options& o) {
+  if (v == "auto") {
+    o.width = 0;
+    o.width_auto = true;
+    return nullptr;
+  }
+  return parse_side(v, o.width) == nullptr ? nullptr : "an integer 1..4096 or auto";
+}
 const char* parse_height(std::string_view v, options& o) { return parse_side(v, o.height); }
 
 constexpr keyword<fit_mode> cloudflare_fits[] = {
@@ -310,16 +327,63 @@ constexpr keyword<uint32_t> quality_levels[] = {
     {"high", 90}, {"medium-high", 80}, {"medium-low", 65}, {"low", 50},
 };
 
-const char* parse_quality(std::string_view v, options& o) {
-  uint32_t q = 0;
+const char* parse_quality_value(std::string_view v, uint32_t& q) {
   if (const uint32_t* level = find_keyword(quality_levels, v)) {
     q = *level;
   } else if (!parse_uint(v, q) || q == 0 || q > 100) {
     return "an integer 1..100 or high, medium-high, medium-low, low";
   }
+  return nullptr;
+}
+
+const char* parse_quality(std::string_view v, options& o) {
+  uint32_t q = 0;
+  if (const char* expected = parse_quality_value(v, q)) return expected;
   set_quality(o, q);
   return nullptr;
 }
+
+// Kept as given (85 included): it replaces quality only for slow clients.
+const char* parse_slow_quality(std::string_view v, options& o) { return parse_quality_value(v, o.slow_quality); }
+
+const char* parse_border_side(std::string_view v, uint32_t& out) {
+  if (!parse_uint(v, out) || out > max_border) return "an integer 0..1000 (CSS pixels)";
+  return nullptr;
+}
+const char* parse_border_width(std::string_view v, options& o) {
+  uint32_t w = 0;
+  if (const char* expected = parse_border_side(v, w)) return expected;
+  o.border = edges{w, w, w, w};
+  return nullptr;
+}
+const char* parse_border_top(std::string_view v, options& o) { return parse_border_side(v, o.border.top); }
+const char* parse_border_right(std::string_view v, options& o) { return parse_border_side(v, o.border.right); }
+const char* parse_border_bottom(std::string_view v, options& o) { return parse_border_side(v, o.border.bottom); }
+const char* parse_border_left(std::string_view v, options& o) { return parse_border_side(v, o.border.left); }
+
+const char* parse_trim_value(std::string_view v, uint32_t& out, uint32_t least) {
+  if (!parse_uint(v, out) || out < least || out > max_trim) {
+    return least == 0 ? "an integer 0..65535 (source pixels)" : "an integer 1..65535 (source pixels)";
+  }
+  return nullptr;
+}
+
+// trim=top;right;bottom;left, each 0..65535.
+const char* parse_trim(std::string_view v, options& o) {
+  static constexpr const char* expected = "top;right;bottom;left (four integers 0..65535, source pixels)";
+  uint32_t* sides[] = {&o.trim.top, &o.trim.right, &o.trim.bottom, &o.trim.left};
+  for (size_t i = 0; i < 4; ++i) {
+    const size_t end = v.find(';');
+    if ((i < 3) != (end != std::string_view::npos)) return expected;
+    if (parse_trim_value(v.substr(0, end), *sides[i], 0) != nullptr) return expected;
+    v = i < 3 ? v.substr(end + 1) : std::string_view();
+  }
+  return nullptr;
+}
+const char* parse_trim_width(std::string_view v, options& o) { return parse_trim_value(v, o.trim_width, 1); }
+const char* parse_trim_height(std::string_view v, options& o) { return parse_trim_value(v, o.trim_height, 1); }
+const char* parse_trim_left(std::string_view v, options& o) { return parse_trim_value(v, o.trim.left, 0); }
+const char* parse_trim_top(std::string_view v, options& o) { return parse_trim_value(v, o.trim.top, 0); }
 
 struct format_choice {
   format fmt;
@@ -377,10 +441,16 @@ const char* parse_compression(std::string_view v, options& o) {
   return nullptr;
 }
 
+constexpr const char* css_colour_expected = "a CSS colour (#rgb, #rrggbb, #rrggbbaa, rgb(), rgba() or a name)";
+
 const char* parse_background(std::string_view v, options& o) {
-  if (!parse_css_colour(v, o.background)) return "a CSS colour (#rgb, #rrggbb, #rrggbbaa, rgb(), rgba() or a name)";
+  if (!parse_css_colour(v, o.background)) return css_colour_expected;
   o.background_given = true;
   return nullptr;
+}
+
+const char* parse_border_color(std::string_view v, options& o) {
+  return parse_css_colour(v, o.border_color) ? nullptr : css_colour_expected;
 }
 
 const char* parse_rotate(std::string_view v, options& o) {
@@ -533,6 +603,13 @@ constexpr option_name cloudflare_names[] = {
     {"metadata", slot::metadata, parse_metadata}, {"onerror", slot::onerror, parse_onerror},
     {"anim", slot::anim, parse_anim},           {"sig", slot::sig, parse_sig},
     {"s", slot::sig, parse_sig},
+    {"slow-connection-quality", slot::slow_quality, parse_slow_quality}, {"scq", slot::slow_quality, parse_slow_quality},
+    {"border.width", slot::border_width, parse_border_width}, {"border.color", slot::border_color, parse_border_color},
+    {"border.top", slot::border_top, parse_border_top}, {"border.right", slot::border_right, parse_border_right},
+    {"border.bottom", slot::border_bottom, parse_border_bottom}, {"border.left", slot::border_left, parse_border_left},
+    {"trim", slot::trim, parse_trim},           {"trim.width", slot::trim_width, parse_trim_width},
+    {"trim.height", slot::trim_height, parse_trim_height}, {"trim.left", slot::trim_left, parse_trim_left},
+    {"trim.top", slot::trim_top, parse_trim_top},
 };
 
 // Cloudinary transformation parameters (w_400, c_fill, ...); a_ is its rotation angle or a flip.
@@ -546,7 +623,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "trim", "border", "zoom", "segment", "slow-connection-quality",
+    "zoom", "segment", "draw", "border", "trim.border",
 };
 
 template <size_t N>
@@ -589,7 +666,7 @@ std::string_view trim_spaces(std::string_view s) {
 
 // One key=value or key_value token into o; seen holds the slots already given. The token is
 // %XX-decoded once (names and values alike: a URL may escape either), then split.
-result<void> apply(std::string_view written, options& o, uint32_t& seen) {
+result<void> apply(std::string_view written, options& o, uint64_t& seen) {
   const std::string decoded = percent_decode(written);
   const std::string_view token = trim_spaces(decoded);
   if (token.empty()) return fail(error_code::invalid_value, "empty option (a doubled or trailing comma)");
@@ -602,7 +679,7 @@ result<void> apply(std::string_view written, options& o, uint32_t& seen) {
 
   const option_name* entry = cloudinary ? find_option(cloudinary_names, name) : find_option(cloudflare_names, name);
   if (entry == nullptr) return option_error(name, is_unsupported(name) ? "not supported" : "unknown option");
-  const uint32_t bit = 1u << static_cast<uint32_t>(entry->where);
+  const uint64_t bit = bit_of(entry->where);
   if (seen & bit) return option_error(name, "given twice");
   seen |= bit;
 
@@ -690,11 +767,18 @@ result<options> parse_options(std::string_view text) {
   if (text.empty()) return fail(error_code::invalid_value, "no options");
   if (text.size() > max_options_bytes) return fail(error_code::too_large, "options longer than 2048 bytes");
   options o;
-  uint32_t seen = 0;
+  uint64_t seen = 0;
   for (size_t at = 0; at <= text.size();) {
     const size_t end = token_end(text, at);
     WHALE_TRY_VOID(apply(text.substr(at, end - at), o, seen));
     at = end + 1;
+  }
+  // One way to say each thing, so that the order of the options never matters.
+  if ((seen & bit_of(slot::border_width)) && (seen & border_sides)) {
+    return fail(error_code::invalid_value, "option 'border.width': given with border.top, right, bottom or left");
+  }
+  if ((seen & bit_of(slot::trim)) && (seen & (bit_of(slot::trim_left) | bit_of(slot::trim_top)))) {
+    return fail(error_code::invalid_value, "option 'trim': given with trim.left or trim.top");
   }
   return o;
 }
@@ -712,6 +796,13 @@ std::string normalize(const options& o) {
   add("anim", o.anim ? "" : "false");
   add("background", o.background_given ? colour_text(o.background) : "");
   add("blur", o.blur != 0 ? milli_text(o.blur) : "");
+  if (o.border.any()) {
+    add("border.bottom", uint_text(o.border.bottom));
+    add("border.color", colour_text(o.border_color));
+    add("border.left", uint_text(o.border.left));
+    add("border.right", uint_text(o.border.right));
+    add("border.top", uint_text(o.border.top));
+  }
   add("brightness", o.brightness != 0 ? milli_text(o.brightness) : "");
   add("compression", o.compression_fast ? "fast" : "");
   add("contrast", o.contrast != 0 ? milli_text(o.contrast) : "");
@@ -729,7 +820,13 @@ std::string normalize(const options& o) {
   add("saturation", o.saturation != milli ? milli_text(o.saturation) : "");
   add("sharpen", o.sharpen != 0 ? milli_text(o.sharpen) : "");
   add("sig", o.sig);
-  add("width", o.width != 0 ? uint_text(o.width) : "");
+  add("slow-connection-quality", o.slow_quality != 0 ? uint_text(o.slow_quality) : "");
+  add("trim", o.trim.any() ? uint_text(o.trim.top) + ";" + uint_text(o.trim.right) + ";" + uint_text(o.trim.bottom) +
+                                 ";" + uint_text(o.trim.left)
+                           : "");
+  add("trim.height", o.trim_height != 0 ? uint_text(o.trim_height) : "");
+  add("trim.width", o.trim_width != 0 ? uint_text(o.trim_width) : "");
+  add("width", o.width_auto ? "auto" : o.width != 0 ? uint_text(o.width) : "");
   // Every option at its default: an explicit default, because an empty options segment is refused.
   if (out.empty()) out = "metadata=copyright";
   return out;

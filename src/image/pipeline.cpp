@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "pixels.h"
@@ -68,6 +69,10 @@ struct geometry {
   uint32_t canvas_w = 0, canvas_h = 0;    // the output (larger than keep only for fit=pad)
   uint32_t at_x = 0, at_y = 0;            // where the window sits on the canvas
   bool auto_crop = false;                 // gravity=auto picks keep's position from the pixels
+  edges border;                           // output pixels of border.* around the rest of the canvas
+  bool padded() const { return canvas_w != keep.w || canvas_h != keep.h; }
+  // fit=pad's own padding (inside the border).
+  bool pad_area() const { return canvas_w - border.left - border.right != keep.w || canvas_h - border.top - border.bottom != keep.h; }
 };
 
 struct size2 {
@@ -179,6 +184,20 @@ result<geometry> plan(uint32_t sw, uint32_t sh, const options& o, const limits& 
     const rect at = place(box_w, box_h, window.w, window.h, o);
     g.at_x = at.x;
     g.at_y = at.y;
+  }
+  if (o.border.any()) {  // after the resize, in output pixels: CSS pixels times dpr, as Cloudflare
+    const auto scaled = [dpr](uint32_t css) { return static_cast<uint32_t>(static_cast<float>(css) * dpr + 0.5f); };
+    g.border = edges{scaled(o.border.top), scaled(o.border.right), scaled(o.border.bottom), scaled(o.border.left)};
+    const uint64_t w = uint64_t{g.canvas_w} + g.border.left + g.border.right;
+    const uint64_t h = uint64_t{g.canvas_h} + g.border.top + g.border.bottom;
+    if (w > max_side || h > max_side) {
+      return fail(error_code::too_large, "output of " + dims(w, h) + " with its border is more than the output limit of " +
+                                             std::to_string(max_side));
+    }
+    g.canvas_w = static_cast<uint32_t>(w);
+    g.canvas_h = static_cast<uint32_t>(h);
+    g.at_x += g.border.left;
+    g.at_y += g.border.top;
   }
   if (g.canvas_w > max_side || g.canvas_h > max_side) {
     return fail(error_code::too_large, "output of " + dims(g.canvas_w, g.canvas_h) + " is more than the output limit of " +
@@ -326,6 +345,8 @@ struct job {
   orient_map m;
   geometry g;
   detail::source_layout layout;
+  rect trim;                            // the source window that is resized (trim), stored frame, full scale
+  rect trim_decoded;                    // the same in the decoded image (JPEG: at the DCT scale)
   uint32_t stored_w = 0, stored_h = 0;  // the resized image in the stored frame
   rect stored_keep;                     // the window kept of it (gravity=auto moves it, same size)
   uint32_t denom = 1;                   // JPEG: the DCT scale
@@ -395,7 +416,7 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
     full_h = (src.height + j.denom - 1) / j.denom;
     const uint64_t decoder = detail::jpeg_decode_bytes(j.layout, src.width, src.height, j.denom);
     if (j.streamed_decode) {
-      p.at(sink + decoder + detail::resize_bytes(full_w, full_h, j.stored_w, j.stored_h, win, c), "decode and resize");
+      p.at(sink + decoder + detail::resize_bytes(j.trim_decoded.w, j.trim_decoded.h, j.stored_w, j.stored_h, win, c), "decode and resize");
     } else {
       full = image_bytes(full_w, full_h, c);
       p.at(sink + decoder + full, "decode");
@@ -416,10 +437,10 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
       const uint32_t pw = longest > preview_side ? scale_round(j.g.resized_w, preview_side, longest) : j.g.resized_w;
       const uint32_t ph = longest > preview_side ? scale_round(j.g.resized_h, preview_side, longest) : j.g.resized_h;
       const uint32_t sw = j.m.transpose ? ph : pw, sh = j.m.transpose ? pw : ph;
-      const uint64_t resize = detail::resize_bytes(full_w, full_h, sw, sh, rect{0, 0, sw, sh}, c);
+      const uint64_t resize = detail::resize_bytes(j.trim_decoded.w, j.trim_decoded.h, sw, sh, rect{0, 0, sw, sh}, c);
       p.at(sink + full + image_bytes(pw, ph, 4) + std::max(resize, saliency_bytes), "find the subject");
     }
-    p.at(sink + full + detail::resize_bytes(full_w, full_h, j.stored_w, j.stored_h, win, c), "resize");
+    p.at(sink + full + detail::resize_bytes(j.trim_decoded.w, j.trim_decoded.h, j.stored_w, j.stored_h, win, c), "resize");
   }
   if (o.sharpen != 0) {  // the final image and its blurred copy
     p.at(2 * image_bytes(j.g.canvas_w, j.g.canvas_h, j.final_channels), "sharpen");
@@ -452,26 +473,66 @@ std::string megabytes_down(uint64_t bytes) {
   return std::to_string(tenths / 10) + (tenths % 10 ? "." + std::to_string(tenths % 10) : "");
 }
 
+// trim: the source window (stored frame, full scale) that the rest of the job sees as its
+// source. Its values are source pixels of the upright image (EXIF orientation applied, before
+// flip and rotate), times dpr as Cloudflare says; a window past the image is cut to it.
+result<rect> trim_window(const info& src, const options& o) {
+  const rect whole{0, 0, src.width, src.height};
+  if (!o.trim.any() && o.trim_width == 0 && o.trim_height == 0) return whole;
+  const detail::orient_map exif = detail::orientation_map(src.orientation);
+  const uint64_t w = exif.transpose ? src.height : src.width, h = exif.transpose ? src.width : src.height;
+  const double dpr = o.dpr > 1.0f ? o.dpr : 1.0f;
+  const auto scaled = [dpr](uint32_t v) { return static_cast<uint64_t>(static_cast<double>(v) * dpr + 0.5); };
+  const uint64_t left = scaled(o.trim.left), top = scaled(o.trim.top);
+  const uint64_t right = scaled(o.trim.right), bottom = scaled(o.trim.bottom);
+  if (left + right >= w || top + bottom >= h) {
+    return fail(error_code::invalid_value, "option 'trim': leaves no pixels of the " + dims(w, h) + " image");
+  }
+  uint64_t tw = o.trim_width ? scaled(o.trim_width) : w - left - right;
+  uint64_t th = o.trim_height ? scaled(o.trim_height) : h - top - bottom;
+  tw = std::min(tw, w - left);
+  th = std::min(th, h - top);
+  const rect shown{static_cast<uint32_t>(left), static_cast<uint32_t>(top), static_cast<uint32_t>(tw), static_cast<uint32_t>(th)};
+  return detail::stored_rect(exif, static_cast<uint32_t>(w), static_cast<uint32_t>(h), shown);
+}
+
+// The trim window in an image decoded at 1/denom: its edges rounded inward (a trimmed border
+// never bleeds in), but an edge on the image's own edge stays there.
+rect decoded_window(rect t, const info& src, uint32_t denom) {
+  if (denom == 1) return t;
+  const auto up = [denom](uint64_t v) { return static_cast<uint32_t>((v + denom - 1) / denom); };
+  const uint32_t x0 = up(t.x), y0 = up(t.y);
+  uint32_t x1 = t.x + t.w == src.width ? up(src.width) : (t.x + t.w) / denom;
+  uint32_t y1 = t.y + t.h == src.height ? up(src.height) : (t.y + t.h) / denom;
+  if (x1 <= x0) x1 = x0 + 1;
+  if (y1 <= y0) y1 = y0 + 1;
+  return rect{x0, y0, x1 - x0, y1 - y0};
+}
+
 result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info& src, kind k, const options& o,
                      uint32_t accept, const limits& lim) {
   job j;
   j.k = k;
   j.m = detail::compose(detail::compose(detail::orientation_map(src.orientation), flip_map(o.flip)), rotation_map(o.rotate));
-  const uint32_t shown_w = j.m.transpose ? src.height : src.width, shown_h = j.m.transpose ? src.width : src.height;
+  WHALE_TRY(j.trim, trim_window(src, o));
+  const uint32_t shown_w = j.m.transpose ? j.trim.h : j.trim.w, shown_h = j.m.transpose ? j.trim.w : j.trim.h;
   WHALE_TRY(j.g, plan(shown_w, shown_h, o, lim));
   j.layout = detail::read_layout(data, size, src);
   j.stored_w = j.m.transpose ? j.g.resized_h : j.g.resized_w;
   j.stored_h = j.m.transpose ? j.g.resized_w : j.g.resized_h;
   j.stored_keep = detail::stored_rect(j.m, j.g.resized_w, j.g.resized_h, j.g.keep);
   if (k == kind::jpeg) {
-    j.denom = jpeg_shrink(src.width, src.height, j.stored_w, j.stored_h);
+    j.denom = jpeg_shrink(j.trim.w, j.trim.h, j.stored_w, j.stored_h);
     j.streamed_decode = !j.g.auto_crop;
   }
+  j.trim_decoded = decoded_window(j.trim, src, j.denom);
   j.direct_png = k == kind::png && detail::png_decodes_directly(j.layout);
   if (k == kind::webp) j.webp_decoder = detail::webp_decode_bytes(data, size, src.width, src.height);
   j.channels = detail::decoded_channels(data, size, src, j.layout);
-  const bool padded = j.g.canvas_w != j.g.keep.w || j.g.canvas_h != j.g.keep.h;
-  const uint32_t canvas_channels = padded ? pad_channels(j.channels, o.background) : j.channels;
+  const bool padded = j.g.padded();
+  uint32_t canvas_channels = j.channels;
+  if (j.g.pad_area()) canvas_channels = pad_channels(canvas_channels, o.background);
+  if (j.g.border.any()) canvas_channels = pad_channels(canvas_channels, o.border_color);
   j.out = planned_format(o, accept, k, canvas_channels);
   j.final_channels = encoder_channels(j.out, canvas_channels, o.background);
   j.streamed_encode =
@@ -496,14 +557,14 @@ const uint8_t* jpeg_row(const void* context, uint32_t y) {
 
 // gravity=auto: the window's position in the resized image, from the saliency of a preview of it
 // (resized, upright, RGBA).
-result<rect> auto_window(const pixels& stored, orient_map m, const geometry& g) {
+result<rect> auto_window(const detail::row_source& stored, orient_map m, const geometry& g) {
   const uint32_t longest = g.resized_w > g.resized_h ? g.resized_w : g.resized_h;
   const uint32_t pw = longest > preview_side ? scale_round(g.resized_w, preview_side, longest) : g.resized_w;
   const uint32_t ph = longest > preview_side ? scale_round(g.resized_h, preview_side, longest) : g.resized_h;
   const uint32_t sw = m.transpose ? ph : pw, sh = m.transpose ? pw : ph;
   WHALE_TRY(pixels rgba, detail::make_pixels(pw, ph, 4));
   detail::placement preview{&rgba, m, sw, sh, stored.channels, 0, 0, rgba8{}};
-  WHALE_TRY_VOID(detail::resize_window_into(detail::rows_of(stored), sw, sh, rect{0, 0, sw, sh}, detail::place_rows(preview)));
+  WHALE_TRY_VOID(detail::resize_window_into(stored, sw, sh, rect{0, 0, sw, sh}, detail::place_rows(preview)));
   uint32_t cw = scale_round(g.keep.w, pw, g.resized_w), ch = scale_round(g.keep.h, ph, g.resized_h);
   cw = cw > pw ? pw : cw;
   ch = ch > ph ? ph : ch;
@@ -525,13 +586,19 @@ void fill(uint8_t* px, uint32_t channels, rgba8 c) {
   }
 }
 
-// The final image, before anything is decoded: the canvas (of the background colour for
-// fit=pad) that the resized window is placed on.
-result<pixels> final_image(const job& j, rgba8 bg) {
+// The final image, before anything is decoded: the canvas that the resized window is placed on,
+// of the border's colour around, of the background colour inside for fit=pad.
+result<pixels> final_image(const job& j, const options& o) {
   WHALE_TRY(pixels image, detail::make_pixels(j.g.canvas_w, j.g.canvas_h, j.final_channels));
-  if (j.g.canvas_w != j.g.keep.w || j.g.canvas_h != j.g.keep.h) {
-    uint8_t* px = image.data();
-    for (size_t i = 0, n = size_t{image.w} * image.h; i < n; ++i, px += image.channels) fill(px, image.channels, bg);
+  if (!j.g.padded()) return image;
+  const edges& b = j.g.border;
+  for (uint32_t y = 0; y < image.h; ++y) {
+    uint8_t* px = image.row(y);
+    const bool band = y < b.top || y >= image.h - b.bottom;
+    for (uint32_t x = 0; x < image.w; ++x, px += image.channels) {
+      const bool border = band || x < b.left || x >= image.w - b.right;
+      fill(px, image.channels, border ? o.border_color : o.background);
+    }
   }
   return image;
 }
@@ -554,6 +621,17 @@ result<row_sink> sink_for(window_target& t, const job& j, rect keep, uint32_t ch
   return detail::place_rows(t.placed);
 }
 
+// A window of a row source: the trimmed source as the resizer sees it.
+struct window_rows {
+  detail::row_source inner;
+  rect window;
+  detail::row_source source() const { return detail::row_source{window.w, window.h, inner.channels, this, row}; }
+  static const uint8_t* row(const void* context, uint32_t y) {
+    const auto* self = static_cast<const window_rows*>(context);
+    return self->inner.row(self->inner.context, self->window.y + y) + size_t{self->window.x} * self->inner.channels;
+  }
+};
+
 // Decodes and resizes the kept window into the target. The decoder and the decoded image are
 // gone when it returns.
 result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const info& src, const job& j, const limits& lim,
@@ -563,8 +641,8 @@ result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const i
     detail::jpeg_rows rows;
     WHALE_TRY_VOID(rows.start(data, size, j.denom, lim.max_pixels, lim.max_memory_bytes));
     WHALE_TRY(const row_sink sink, sink_for(t, j, keep, rows.channels()));
-    const detail::row_source source{rows.width(), rows.height(), rows.channels(), &rows, jpeg_row};
-    auto done = detail::resize_window_into(source, j.stored_w, j.stored_h, keep, sink);
+    const window_rows trimmed{detail::row_source{rows.width(), rows.height(), rows.channels(), &rows, jpeg_row}, j.trim_decoded};
+    auto done = detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink);
     if (rows.failed()) return rows.error();
     return done;
   }
@@ -588,12 +666,13 @@ result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const i
                                                  " but the header says " + dims(src.width, src.height));
     }
   }
+  const window_rows trimmed{detail::rows_of(full), j.trim_decoded};
   if (j.g.auto_crop) {
-    WHALE_TRY(const rect shown, auto_window(full, j.m, j.g));
+    WHALE_TRY(const rect shown, auto_window(trimmed.source(), j.m, j.g));
     keep = detail::stored_rect(j.m, j.g.resized_w, j.g.resized_h, shown);
   }
   WHALE_TRY(const row_sink sink, sink_for(t, j, keep, full.channels));
-  return detail::resize_window_into(detail::rows_of(full), j.stored_w, j.stored_h, keep, sink);
+  return detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink);
 }
 
 // The encoded stream's room: what the stage's room leaves beside the encoder's other blocks
@@ -679,7 +758,7 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   }
   WHALE_TRY(const job j, plan_job(data, size, writable != nullptr, src, k, o, accept, lim));
   if (j.streamed_encode) return run_streamed(data, size, writable, src, j, o, lim);
-  WHALE_TRY(pixels image, final_image(j, o.background));
+  WHALE_TRY(pixels image, final_image(j, o));
   window_target target;
   target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
   WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
@@ -692,12 +771,29 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
 
 }  // namespace
 
+uint32_t auto_width(uint32_t client) {
+  const uint32_t size_class = (client & client_width_mask) >> client_width_shift;
+  return auto_widths[size_class < std::size(auto_widths) ? size_class : 0];
+}
+
+namespace {
+
+// What the client's bits decide: width=auto's width, and the quality for a slow connection.
+options for_client(const options& o, uint32_t client) {
+  options out = o;
+  if (out.width_auto) out.width = auto_width(client);
+  if (out.slow_quality != 0 && (client & client_slow)) out.quality = out.slow_quality;
+  return out;
+}
+
+}  // namespace
+
 result<output> process(const uint8_t* data, size_t size, const options& o, uint32_t accept, const limits& lim) {
-  return run(data, size, nullptr, o, accept, lim);
+  return run(data, size, nullptr, for_client(o, accept), accept, lim);
 }
 
 result<output> process_in_place(uint8_t* data, size_t size, const options& o, uint32_t accept, const limits& lim) {
-  return run(data, size, data, o, accept, lim);
+  return run(data, size, data, for_client(o, accept), accept, lim);
 }
 
 }  // namespace whale::image

@@ -261,12 +261,57 @@ test('format=auto follows Accept: WebP when the client and the vendor take it, w
   assert.equal(strict.headers['content-type'], 'image/jpeg');
 });
 
+test('width=auto follows the client hints, within the vendor widths, with Vary naming them', async () => {
+  const path = '/cdn-cgi/image/width=auto,format=jpeg/images/2569067123_aca715a2ee_o.jpg';
+  const phone = await get(path, { headers: { 'sec-ch-viewport-width': '390' } });
+  assert.equal(phone.status, 200, phone.body.toString());
+  assert.equal(imageSize(phone.body).width, 320);
+  assert.match(phone.headers.vary, /Sec-CH-Viewport-Width/);
+  assert.match(phone.headers.vary, /User-Agent/);
+  const wide = await get(path, { headers: { 'sec-ch-viewport-width': '1920' } });
+  assert.equal(imageSize(wide.body).width, 1200);
+  assert.equal(wide.headers['x-whale-cache'], 'miss', 'a cache entry per width');
+  const tablet = await get(path, { headers: { 'user-agent': 'Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)' } });
+  assert.equal(imageSize(tablet.body).width, 768);
+  const unknown = await get(path);
+  assert.equal(imageSize(unknown.body).width, 960, 'no hint at all: desktop');
+  // img-strict has widths 100 and 200: the nearest at or above the client's, else the largest.
+  const strict = await get('/cdn-cgi/image/width=auto/images/concert.jpg', { headers: { host: 'strict.test', 'sec-ch-viewport-width': '390' } });
+  assert.equal(strict.status, 200, strict.body.toString());
+  assert.equal(imageSize(strict.body).width, 200);
+});
+
+test('slow-connection-quality applies only when the client hints say slow', async () => {
+  const path = '/cdn-cgi/image/width=400,quality=90,scq=20,format=jpeg/images/flowers.jpeg';
+  const fast = await get(path, { headers: { ect: '4g', rtt: '50', downlink: '10' } });
+  const slow = await get(path, { headers: { ect: '2g' } });
+  const saving = await get(path, { headers: { 'save-data': 'on' } });
+  assert.equal(fast.status, 200, fast.body.toString());
+  assert.match(fast.headers.vary, /ECT/);
+  assert.ok(slow.body.length < fast.body.length * 0.6, `slow ${slow.body.length} B, fast ${fast.body.length} B`);
+  assert.deepEqual(saving.body, slow.body);
+  assert.notEqual(slow.headers.etag, fast.headers.etag);
+  const plain = await get('/cdn-cgi/image/width=400,quality=20,format=jpeg/images/flowers.jpeg');
+  assert.deepEqual(slow.body, plain.body, 'the slow answer is quality=20');
+});
+
+test('trim and border: a window of the source, a frame around the output', async () => {
+  const framed = await get('/cdn-cgi/image/width=100,border.width=4,border.color=red,format=png/images/320x240.jpg');
+  assert.equal(framed.status, 200, framed.body.toString());
+  assert.deepEqual([imageSize(framed.body).width, imageSize(framed.body).height], [108, 83]);
+  const trimmed = await get('/cdn-cgi/image/trim=20;60;20;60,format=png/images/320x240.jpg');
+  assert.equal(trimmed.status, 200, trimmed.body.toString());
+  assert.deepEqual([imageSize(trimmed.body).width, imageSize(trimmed.body).height], [200, 200]);
+  assertError(await get('/cdn-cgi/image/trim=0;200;0;200/images/320x240.jpg'), 400, 'invalid_value', /'trim': leaves no pixels/);
+});
+
 // --- refusals --------------------------------------------------------------------------------
 
 test('a bad option is a 400 naming it, answered before any fetch', async () => {
   const before = origin.hits.length;
   assertError(await get('/cdn-cgi/image/width=abc/images/Landscape_1.jpg'), 400, 'invalid_value', /option 'width'/);
-  assertError(await get('/cdn-cgi/image/width=100,trim=2/images/Landscape_1.jpg'), 400, 'invalid_value', /'trim'.*not supported/);
+  assertError(await get('/cdn-cgi/image/width=100,zoom=0.5/images/Landscape_1.jpg'), 400, 'invalid_value', /'zoom'.*not supported/);
+  assertError(await get('/cdn-cgi/image/width=100,trim=2/images/Landscape_1.jpg'), 400, 'invalid_value', /'trim'.*top;right;bottom;left/);
   assertError(await get('/cdn-cgi/image/fit=squash/images/Landscape_1.jpg'), 400, 'invalid_value', /option 'fit'/);
   assertError(await get('/cdn-cgi/image/width=100,width=200/images/Landscape_1.jpg'), 400, 'invalid_value', /given twice/);
   assertError(await get('/cdn-cgi/image/width=100'), 400, 'invalid_value', /<options>\/<source>/);

@@ -13,6 +13,10 @@ namespace {
 
 using whale::image::options;
 
+bool same_edges(const whale::image::edges& a, const whale::image::edges& b) {
+  return a.top == b.top && a.right == b.right && a.bottom == b.bottom && a.left == b.left;
+}
+
 bool same_options(const options& a, const options& b) {
   return a.width == b.width && a.height == b.height && a.fit == b.fit && a.fit_given == b.fit_given &&
          a.gravity == b.gravity && a.gravity_x == b.gravity_x && a.gravity_y == b.gravity_y && a.quality == b.quality &&
@@ -20,7 +24,14 @@ bool same_options(const options& a, const options& b) {
          a.background.b == b.background.b && a.background.a == b.background.a &&
          a.background_given == b.background_given && a.rotate == b.rotate && a.metadata == b.metadata &&
          a.onerror_redirect == b.onerror_redirect && a.anim == b.anim && a.progressive == b.progressive &&
-         a.sig == b.sig;
+         a.sig == b.sig && a.flip == b.flip && a.brightness == b.brightness && a.contrast == b.contrast &&
+         a.gamma == b.gamma && a.saturation == b.saturation && a.compression_fast == b.compression_fast &&
+         a.blur == b.blur && a.sharpen == b.sharpen && a.width_auto == b.width_auto && a.slow_quality == b.slow_quality &&
+         same_edges(a.border, b.border) && same_edges(a.trim, b.trim) && a.trim_width == b.trim_width &&
+         a.trim_height == b.trim_height &&
+         // A colour without a border draws nothing and is not kept.
+         (!a.border.any() || (a.border_color.r == b.border_color.r && a.border_color.g == b.border_color.g &&
+                              a.border_color.b == b.border_color.b && a.border_color.a == b.border_color.a));
 }
 
 // Error messages end up in HTTP responses: printable ASCII only.

@@ -13,7 +13,10 @@ import {
   createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
 } from '../../js-glue/image-url.js';
 import * as browser from '../../js-glue/browser.js';
-import { ACCEPT_WEBP, acceptBits, loadImageModule } from '../../js-glue/image.js';
+import {
+  ACCEPT_WEBP, AUTO_WIDTHS, CLIENT_SLOW, CLIENT_WIDTH_SHIFT, acceptBits, clientBits, loadImageModule, sizeClass,
+  slowConnection,
+} from '../../js-glue/image.js';
 import { WhaleError } from '../../js-glue/index.js';
 import {
   ImageService, allowedBy, checkSource, isPrivateHost, parseImagePath, resolveSource, vendorOf,
@@ -264,3 +267,32 @@ for (const target of imageTargets) {
     assert.ok(fresh.memoryBytes < after.peakMemoryBytes && fresh.memoryBytes <= threshold, `memory dropped to ${fresh.memoryBytes}`);
   });
 }
+
+// --- client hints ----------------------------------------------------------------------------
+
+test('client hints: the size class of width=auto and a slow connection, read as Cloudflare reads them', async () => {
+  const h = (entries) => new Headers(entries);
+  assert.equal(sizeClass(h({})), 0);
+  assert.equal(sizeClass(h({ 'sec-ch-viewport-width': '390' })), 1);
+  assert.equal(sizeClass(h({ 'viewport-width': '800' })), 2);
+  assert.equal(sizeClass(h({ 'sec-ch-viewport-width': '1280', 'sec-ch-ua-mobile': '?1' })), 3, 'the viewport first');
+  assert.equal(sizeClass(h({ 'sec-ch-viewport-width': '2560' })), 4);
+  assert.equal(sizeClass(h({ 'sec-ch-viewport-width': 'wide', 'sec-ch-ua-mobile': '?1' })), 1);
+  assert.equal(sizeClass(h({ 'user-agent': 'Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36' })), 1);
+  assert.equal(sizeClass(h({ 'user-agent': 'Mozilla/5.0 (Linux; Android 13; SM-X710) Safari/537.36' })), 2);
+  assert.equal(sizeClass(h({ 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0' })), 3);
+  assert.equal(slowConnection(h({})), false);
+  assert.equal(slowConnection(h({ rtt: '150', downlink: '5', ect: '4g', 'save-data': 'off' })), false);
+  assert.equal(slowConnection(h({ rtt: '200' })), true);
+  assert.equal(slowConnection(h({ downlink: '1.5' })), true);
+  assert.equal(slowConnection(h({ ect: '3g' })), true);
+  assert.equal(slowConnection(h({ 'save-data': 'on' })), true);
+  assert.equal(clientBits(h({ accept: 'image/webp', ect: '2g', 'sec-ch-viewport-width': '390' })),
+    ACCEPT_WEBP | CLIENT_SLOW | (1 << CLIENT_WIDTH_SHIFT));
+  // The glue's table is image.wasm's.
+  const image = await loadImageModule();
+  for (let sizeClassIndex = 0; sizeClassIndex < AUTO_WIDTHS.length; sizeClassIndex++) {
+    const out = image.process(fixture('2569067123_aca715a2ee_o.jpg'), 'width=auto,quality=30', { accept: sizeClassIndex << CLIENT_WIDTH_SHIFT });
+    assert.equal(out.width, AUTO_WIDTHS[sizeClassIndex], `size class ${sizeClassIndex}`);
+  }
+});

@@ -19,6 +19,9 @@ const wasmBuilds = [
 ];
 
 const ACCEPT_WEBP = 1;
+const CLIENT_SLOW = 4;
+const CLIENT_WIDTH_SHIFT = 4;
+const SIZE_CLASSES = ['', 'mobile', 'tablet', 'desktop', 'large'];
 const jobs = [
   ['2569067123_aca715a2ee_o.jpg', 'width=720,height=588,quality=80'],  // sharp's benchmark task (1/2 DCT scale)
   ['2569067123_aca715a2ee_o.jpg', 'width=300,format=webp'],             // 1/4
@@ -68,6 +71,12 @@ const jobs = [
   ['webp/lossy-alpha.webp', 'width=50,format=jpeg,background=white'],   // lossy with an ALPH chunk
   ['webp/animated.webp', 'width=50'],                                   // animated: its first frame
   ['webp/truncated.webp', 'width=50'],                                  // refused: truncated
+  ['Landscape_6.jpg', 'trim=10;20;30;40,width=100,format=png'],          // trim: the upright source's window
+  ['2569067123_aca715a2ee_o.jpg', 'trim.left=500,trim.top=300,trim.width=1200,trim.height=900,width=200'],  // at 1/4
+  ['320x240.jpg', 'width=100,border.width=3,border.color=%23ff000080,format=png'],
+  ['grey-8bit-alpha.png', 'width=80,height=80,fit=pad,border.top=4,border.left=2,border.color=blue,format=webp'],
+  ['2569067123_aca715a2ee_o.jpg', 'width=auto,scq=40', CLIENT_SLOW | (1 << CLIENT_WIDTH_SHIFT)],  // mobile, slow
+  ['2569067123_aca715a2ee_o.jpg', 'width=auto,format=webp', 4 << CLIENT_WIDTH_SHIFT],             // large desktop
 ];
 
 const ERROR_NAMES = ['ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',
@@ -112,6 +121,8 @@ function wasmAnswer(x, [name, options, accept = 0]) {
 function cliAnswer(command, prefix, [name, options, accept = 0], outFile) {
   const args = [...prefix, 'image', options, join(root, 'fixtures/images', name), outFile];
   if (accept & ACCEPT_WEBP) args.push('--accept', 'webp');
+  if (accept & CLIENT_SLOW) args.push('--slow');
+  if ((accept >> CLIENT_WIDTH_SHIFT) & 7) args.push('--size-class', SIZE_CLASSES[(accept >> CLIENT_WIDTH_SHIFT) & 7]);
   const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status === 1) {
     const { error } = JSON.parse(r.stderr);

@@ -76,16 +76,15 @@ TEST(ImageOptions, EscapesAndSpaces) {
 }
 
 TEST(ImageOptions, BadSizesNameTheOption) {
-  EXPECT_EQ(error_of("width=abc"), "option 'width': expected an integer 1..4096, got 'abc'");
-  EXPECT_EQ(error_of("w=0"), "option 'w': expected an integer 1..4096, got '0'");
+  EXPECT_EQ(error_of("width=abc"), "option 'width': expected an integer 1..4096 or auto, got 'abc'");
+  EXPECT_EQ(error_of("w=0"), "option 'w': expected an integer 1..4096 or auto, got '0'");
   EXPECT_EQ(error_of("h=4097"), "option 'h': expected an integer 1..4096, got '4097'");
   EXPECT_EQ(error_of("height=-1"), "option 'height': expected an integer 1..4096, got '-1'");
-  EXPECT_EQ(error_of("w=1.5"), "option 'w': expected an integer 1..4096, got '1.5'");
-  EXPECT_EQ(error_of("w="), "option 'w': expected an integer 1..4096, got ''");
-  EXPECT_EQ(error_of("w=auto"), "option 'w': expected an integer 1..4096, got 'auto'");
-  EXPECT_EQ(error_of("w=99999999999999999999"), "option 'w': expected an integer 1..4096, got '99999999999999999999'");
-  EXPECT_EQ(error_of("w=+400"), "option 'w': expected an integer 1..4096, got '+400'");
-  EXPECT_EQ(error_of("w_0"), "option 'w': expected an integer 1..4096, got '0'");
+  EXPECT_EQ(error_of("w=1.5"), "option 'w': expected an integer 1..4096 or auto, got '1.5'");
+  EXPECT_EQ(error_of("w="), "option 'w': expected an integer 1..4096 or auto, got ''");
+  EXPECT_EQ(error_of("w=99999999999999999999"), "option 'w': expected an integer 1..4096 or auto, got '99999999999999999999'");
+  EXPECT_EQ(error_of("w=+400"), "option 'w': expected an integer 1..4096 or auto, got '+400'");
+  EXPECT_EQ(error_of("w_0"), "option 'w': expected an integer 1..4096 or auto, got '0'");
 }
 
 TEST(ImageOptions, Fit) {
@@ -316,10 +315,11 @@ TEST(ImageOptions, MalformedText) {
   EXPECT_EQ(error_of("foo=1"), "option 'foo': unknown option");
   EXPECT_EQ(error_of("Width=1"), "option 'Width': unknown option");
   EXPECT_EQ(error_of("border=1"), "option 'border': not supported");
-  EXPECT_EQ(error_of("trim=10"), "option 'trim': not supported");
-  EXPECT_EQ(error_of("w=\x01\xff"), "option 'w': expected an integer 1..4096, got '?\?'");  // two unprintable bytes
+  EXPECT_EQ(error_of("zoom=0.5"), "option 'zoom': not supported");
+  EXPECT_EQ(error_of("trim.border=1"), "option 'trim.border': not supported");
+  EXPECT_EQ(error_of("w=\x01\xff"), "option 'w': expected an integer 1..4096 or auto, got '?\?'");  // two unprintable bytes
   EXPECT_EQ(error_of("w=" + std::string(100, 'x')),
-            "option 'w': expected an integer 1..4096, got '" + std::string(64, 'x') + "...'");
+            "option 'w': expected an integer 1..4096 or auto, got '" + std::string(64, 'x') + "...'");
 }
 
 TEST(ImageOptions, TooLarge) {
@@ -386,6 +386,35 @@ TEST(ImageOptions, OrderDoesNotMatter) {
   EXPECT_EQ(normalized("w=400,h=300,fit=cover,g=auto,q=80,f=webp"), normalized("f=webp,q=80,g=auto,fit=cover,h=300,w=400"));
   EXPECT_EQ(normalized("width=400,fit=cover"), normalized("c_fill,w_400"));
   EXPECT_EQ(normalized("g_north,h_10"), normalized("height=10,gravity=top"));
+}
+
+TEST(ImageOptions, BorderTrimAutoWidthAndSlowQuality) {
+  EXPECT_EQ(normalized("border.width=2"), "border.bottom=2,border.color=%23000000,border.left=2,border.right=2,border.top=2");
+  EXPECT_EQ(normalized("border.top=1,border.color=rgba(255,0,0,0.5)"),
+            "border.bottom=0,border.color=%23ff000080,border.left=0,border.right=0,border.top=1");
+  EXPECT_EQ(normalized("border.color=red,width=10"), "width=10");  // a colour without a width draws nothing
+  EXPECT_EQ(error_of("border.width=2,border.top=1"), "option 'border.width': given with border.top, right, bottom or left");
+  EXPECT_EQ(error_of("border.width=1001"), "option 'border.width': expected an integer 0..1000 (CSS pixels), got '1001'");
+  EXPECT_EQ(error_of("border.color=nope"),
+            "option 'border.color': expected a CSS colour (#rgb, #rrggbb, #rrggbbaa, rgb(), rgba() or a name), got 'nope'");
+  EXPECT_EQ(normalized("trim=20;30;20;0"), "trim=20;30;20;0");
+  EXPECT_EQ(normalized("trim.left=30,trim.top=40,trim.width=678,trim.height=600"),
+            "trim=40;0;0;30,trim.height=600,trim.width=678");
+  EXPECT_EQ(normalized("trim=0;0;0;0"), "metadata=copyright");
+  EXPECT_EQ(error_of("trim=1;2;3"), "option 'trim': expected top;right;bottom;left (four integers 0..65535, source pixels), got '1;2;3'");
+  EXPECT_EQ(error_of("trim=1;2;3;4;5").find("option 'trim': expected top;right;bottom;left"), 0u);
+  EXPECT_EQ(error_of("trim=1;-2;3;4").find("option 'trim': expected"), 0u);
+  EXPECT_EQ(error_of("trim=1;2;3;4,trim.left=1"), "option 'trim': given with trim.left or trim.top");
+  EXPECT_EQ(error_of("trim.width=0"), "option 'trim.width': expected an integer 1..65535 (source pixels), got '0'");
+  EXPECT_EQ(normalized("w=auto"), "width=auto");
+  EXPECT_EQ(normalized("w_auto,q=80"), "quality=80,width=auto");
+  EXPECT_EQ(normalized("scq=low"), "slow-connection-quality=50");
+  EXPECT_EQ(normalized("slow-connection-quality=85"), "slow-connection-quality=85");
+  EXPECT_EQ(error_of("scq=0"), "option 'scq': expected an integer 1..100 or high, medium-high, medium-low, low, got '0'");
+  // The canonical text parses back to itself.
+  for (const char* text : {"border.left=3,border.color=%2300ff0080,trim=1;2;3;4,trim.width=5,scq=30,width=auto"}) {
+    EXPECT_EQ(normalized(normalized(text)), normalized(text)) << text;
+  }
 }
 
 }  // namespace

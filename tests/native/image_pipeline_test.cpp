@@ -536,4 +536,119 @@ TEST(ImagePipeline, GravityAutoFindsTheBird) {
   EXPECT_GE(found + 192, 255) << "the window ends left of the bird's body";
 }
 
+// `p`'s w x h window at (x, y), copied.
+wi::detail::pixels window_of(const wi::detail::pixels& p, uint32_t x, uint32_t y, uint32_t w, uint32_t h) {
+  auto out = wi::detail::make_pixels(w, h, p.channels);
+  EXPECT_TRUE(out.ok());
+  for (uint32_t r = 0; r < h; ++r) std::memcpy(out->row(r), p.row(y + r) + size_t{x} * p.channels, size_t{w} * p.channels);
+  return std::move(out).value();
+}
+
+bool pixel_is(const wi::detail::pixels& p, uint32_t x, uint32_t y, uint8_t r, uint8_t g, uint8_t b) {
+  const uint8_t* px = p.row(y) + size_t{x} * p.channels;
+  return px[0] == r && px[1] == g && px[2] == b;
+}
+
+// border.*: after the resize, around the picture (and around fit=pad's padding), times dpr; the
+// picture inside is the same as without a border.
+TEST(ImagePipeline, BorderSurroundsTheOutput) {
+  auto plain = run(fixture("320x240.jpg"), "width=100,format=png");
+  auto framed = run(fixture("320x240.jpg"), "width=100,format=png,border.width=5,border.color=red");
+  ASSERT_TRUE(plain.ok() && framed.ok()) << framed.message();
+  const wi::detail::pixels inner = decode(plain.value()), outer = decode(framed.value());
+  ASSERT_EQ(outer.w, inner.w + 10);
+  ASSERT_EQ(outer.h, inner.h + 10);
+  EXPECT_TRUE(same_pixels(window_of(outer, 5, 5, inner.w, inner.h), inner));
+  for (const auto& [x, y] : {std::pair{0u, 0u}, {4u, 50u}, {outer.w - 1, outer.h - 1}, {60u, outer.h - 5}}) {
+    EXPECT_TRUE(pixel_is(outer, x, y, 255, 0, 0)) << x << "," << y;
+  }
+  // Sides of their own, in CSS pixels: dpr=2 doubles them (and the picture).
+  auto sides = run(fixture("320x240.jpg"), "width=100,dpr=2,format=png,border.top=1,border.left=3,border.color=%2300ff00");
+  ASSERT_TRUE(sides.ok()) << sides.message();
+  EXPECT_EQ(sides->width, 200u + 6);
+  EXPECT_EQ(sides->height, 150u + 2);
+  const wi::detail::pixels s = decode(sides.value());
+  EXPECT_TRUE(pixel_is(s, 5, 100, 0, 255, 0));
+  EXPECT_TRUE(pixel_is(s, 100, 1, 0, 255, 0));
+  EXPECT_FALSE(pixel_is(s, 6, 2, 0, 255, 0));
+  // With fit=pad: the padding keeps the background, the border its colour.
+  auto padded = run(fixture("320x240.jpg"), "width=100,height=100,fit=pad,background=blue,border.width=2,border.color=red,format=png");
+  ASSERT_TRUE(padded.ok()) << padded.message();
+  const wi::detail::pixels pd = decode(padded.value());
+  ASSERT_EQ(pd.w, 104u);
+  EXPECT_TRUE(pixel_is(pd, 1, 1, 255, 0, 0));
+  EXPECT_TRUE(pixel_is(pd, 50, 3, 0, 0, 255));
+  // A grey picture with a coloured border becomes colour; a transparent border keeps alpha in PNG.
+  auto clear = run(fixture("gamma_dalai_lama_gray.jpg"), "width=50,format=png,border.width=1,border.color=transparent");
+  ASSERT_TRUE(clear.ok()) << clear.message();
+  const wi::detail::pixels c = decode(clear.value());
+  EXPECT_TRUE(c.has_alpha_channel());
+  EXPECT_EQ(c.row(0)[c.channels - 1], 0);
+  // Past the output limit with the border: refused before decoding.
+  wi::limits lim;
+  lim.max_output_side = 100;
+  auto over = run(fixture("320x240.jpg"), "width=100,border.width=1", 0, lim);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.code(), error_code::too_large);
+  EXPECT_NE(over.message().find("with its border"), std::string::npos) << over.message();
+}
+
+// width=auto: Cloudflare's four widths by the client's size class (js-glue/image.js clientBits);
+// desktop when nothing is known. slow-connection-quality replaces quality for a slow client only.
+TEST(ImagePipeline, ClientBitsPickAutoWidthAndSlowQuality) {
+  const bytes big = fixture("2569067123_aca715a2ee_o.jpg");  // 2725 wide
+  for (uint32_t size_class = 0; size_class <= 4; ++size_class) {
+    auto out = run(big, "width=auto,format=jpeg", size_class << wi::client_width_shift);
+    ASSERT_TRUE(out.ok()) << out.message();
+    EXPECT_EQ(out->width, wi::auto_widths[size_class]) << size_class;
+  }
+  EXPECT_EQ(wi::auto_width(0), 960u);
+  EXPECT_EQ(wi::auto_width(7u << wi::client_width_shift), 960u);  // a class we do not know
+  auto slow = run(big, "width=200,scq=20", wi::client_slow);
+  auto twenty = run(big, "width=200,quality=20");
+  auto fast = run(big, "width=200,scq=20,quality=70");
+  auto seventy = run(big, "width=200,quality=70");
+  ASSERT_TRUE(slow.ok() && twenty.ok() && fast.ok() && seventy.ok());
+  EXPECT_EQ(slow->bytes, twenty->bytes);
+  EXPECT_EQ(fast->bytes, seventy->bytes);
+  EXPECT_LT(slow->bytes.size(), seventy->bytes.size());
+}
+
+// trim: a window of the upright source (EXIF applied; before flip, rotate and the resize), in
+// source pixels times dpr. Without a resize the output is that window exactly.
+TEST(ImagePipeline, TrimCutsTheUprightSource) {
+  for (const char* name : {"test-pattern.png", "Landscape_3.jpg", "Landscape_6.jpg", "Portrait_8.jpg"}) {
+    auto plain = run(fixture(name), "format=png");
+    auto edges = run(fixture(name), "format=png,trim=10;20;30;40");
+    auto window = run(fixture(name), "format=png,trim.left=40,trim.top=10,trim.width=50,trim.height=60");
+    ASSERT_TRUE(plain.ok() && edges.ok() && window.ok()) << name;
+    const wi::detail::pixels whole = decode(plain.value());
+    EXPECT_TRUE(same_pixels(decode(edges.value()), window_of(whole, 40, 10, whole.w - 60, whole.h - 40))) << name;
+    EXPECT_TRUE(same_pixels(decode(window.value()), window_of(whole, 40, 10, 50, 60))) << name;
+    // flip after trim: the trimmed window mirrored.
+    auto flipped = run(fixture(name), "format=png,trim=10;20;30;40,flip=h");
+    ASSERT_TRUE(flipped.ok());
+    EXPECT_TRUE(same_pixels(decode(flipped.value()), mirrored(decode(edges.value()), true))) << name;
+  }
+  // dpr multiplies the values; a window past the image is cut to it; nothing left is an error.
+  auto doubled = run(fixture("test-pattern.png"), "format=png,trim=5;0;0;0,dpr=2");
+  auto ten = run(fixture("test-pattern.png"), "format=png,trim=10;0;0;0");
+  ASSERT_TRUE(doubled.ok() && ten.ok());
+  EXPECT_EQ(doubled->height, ten->height);
+  auto wide = run(fixture("320x240.jpg"), "format=png,trim.left=300,trim.width=100");
+  ASSERT_TRUE(wide.ok()) << wide.message();
+  EXPECT_EQ(wide->width, 20u);
+  auto nothing = run(fixture("320x240.jpg"), "trim=0;160;0;160");
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_EQ(nothing.code(), error_code::invalid_value);
+  EXPECT_EQ(nothing.message(), "option 'trim': leaves no pixels of the 320x240 image");
+  // With a resize that decodes the JPEG at a DCT scale: the sizes follow the trimmed window.
+  for (const char* extra : {"", ",gravity=auto,fit=cover,height=100", ",format=png"}) {
+    auto scaled = run(fixture("2569067123_aca715a2ee_o.jpg"), std::string("width=200,trim=100;300;125;100") + extra);
+    ASSERT_TRUE(scaled.ok()) << extra << ": " << scaled.message();
+    EXPECT_EQ(scaled->width, 200u) << extra;
+    EXPECT_EQ(scaled->height, *extra == ',' && extra[1] == 'g' ? 100u : (2225u - 225) * 200 / (2725 - 400)) << extra;
+  }
+}
+
 }  // namespace
