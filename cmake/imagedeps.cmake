@@ -5,8 +5,9 @@
 #   whale::jpeg  libjpeg-turbo, C path only (its SIMD is x86/ARM assembly), 8-bit, no arithmetic coding
 #   whale::webp  libwebp (encoder and decoder), C path only (no SSE2/NEON natively either: same bytes everywhere)
 #   whale::stb   stb_image, stb_image_write, stb_image_resize2 headers (trixie's libstb)
+#   whale::zlib  zlib's deflate and inflate (PNG's stream), plain C
 set(WHALE_DEPS_SRC ${PROJECT_SOURCE_DIR}/build/_deps/src)
-foreach(dep libjpeg-turbo libwebp libstb)
+foreach(dep libjpeg-turbo libwebp libstb zlib)
   if(NOT EXISTS ${WHALE_DEPS_SRC}/${dep}/.whale-ok)
     message(FATAL_ERROR "${dep} sources missing in ${WHALE_DEPS_SRC}: run scripts/fetch-sources.sh (scripts/setup.sh runs it)")
   endif()
@@ -92,3 +93,13 @@ set_source_files_properties(${wp}/src/utils/utils.c PROPERTIES COMPILE_DEFINITIO
 add_library(whale_stb INTERFACE)
 add_library(whale::stb ALIAS whale_stb)
 target_include_directories(whale_stb SYSTEM INTERFACE ${WHALE_DEPS_SRC}/libstb)
+
+# zlib 1.2.13: deflate and inflate only (no gz* file functions). Portable C: the same stream on
+# every target for the same input and settings.
+set(zl ${WHALE_DEPS_SRC}/zlib)
+add_library(whale_zlib STATIC ${zl}/adler32.c ${zl}/crc32.c ${zl}/deflate.c ${zl}/inflate.c ${zl}/inffast.c
+  ${zl}/inftrees.c ${zl}/trees.c ${zl}/zutil.c)
+add_library(whale::zlib ALIAS whale_zlib)
+target_include_directories(whale_zlib SYSTEM PUBLIC ${zl})
+target_compile_options(whale_zlib PRIVATE ${WHALE_DEP_FLAGS})
+target_compile_definitions(whale_zlib PRIVATE NO_GZIP)

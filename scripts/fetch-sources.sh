@@ -14,6 +14,7 @@ PINS=(
   "libjpeg-turbo bookworm"
   "libwebp bookworm"
   "libstb trixie"      # stb_image_resize2 (bookworm's libstb has only v1)
+  "zlib bookworm"      # PNG: deflate for the encoder
 )
 
 root="$PWD/build/_deps"

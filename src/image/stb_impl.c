@@ -49,9 +49,9 @@ static void* whale_stbi_realloc_zeroed(void* p, size_t old_size, size_t new_size
 #define STB_IMAGE_IMPLEMENTATION
 #include "stb_image.h"
 
-/* stb_image_write is not used by the pipeline (src/image/encode.cpp ports its PNG writer with
- * bounded memory); it stays for tests/native/image_memory_test.cpp, which checks that the port
- * writes its bytes. The linker drops it from image.wasm. */
+/* stb_image_write is not used by the pipeline (src/image/encode.cpp writes PNG with zlib); it
+ * stays for tests/native/image_memory_test.cpp, which compares stream sizes with it. The linker
+ * drops it from image.wasm. */
 #define STBI_WRITE_NO_STDIO
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include "stb_image_write.h"
