@@ -17,6 +17,7 @@ extern "C" {
 }
 
 #include "stb_image.h"
+#include "zlib.h"
 
 extern "C" {
 // stb_impl.c: the largest block stb_image may allocate (set around one decode), and whether it
@@ -452,6 +453,131 @@ result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable) {
   return p;
 }
 
+// ---- PNG, row by row ----
+
+struct png_rows::state {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  size_t chunk_end = 0;   // the end of the IDAT chunk being read (0: none yet)
+  size_t next_chunk = 8;  // where the search for the next IDAT goes on
+  uint32_t w = 0, h = 0, n = 0, bytes = 1;
+  size_t stride = 0;      // unfiltered bytes of a row
+  z_stream z{};
+  bool z_open = false;
+  std::vector<uint8_t> filtered;  // the filter byte and the row as it came
+  std::vector<uint8_t> prior;     // the row above, unfiltered
+  std::vector<uint8_t> current;   // the row being answered, unfiltered
+  std::vector<uint8_t> out;       // 16-bit rows: their high bytes
+  uint32_t next_row = 0;          // rows unfiltered so far
+  bool failed = false;
+  failure error{error_code::ok, ""};
+
+  ~state() {
+    if (z_open) inflateEnd(&z);
+  }
+  void fail_with(error_code code, std::string why) {
+    if (failed) return;
+    failed = true;
+    error = fail(code, std::move(why));
+  }
+  // Points the inflater at the next IDAT chunk's data; false when there is none.
+  bool next_idat() {
+    for (size_t pos = next_chunk; pos + 12 <= size;) {
+      const uint64_t length = png_be32(data + pos);
+      if (std::memcmp(data + pos + 4, "IEND", 4) == 0) break;
+      if (pos + 12 + length > size) break;
+      next_chunk = static_cast<size_t>(pos + 12 + length);
+      if (std::memcmp(data + pos + 4, "IDAT", 4) == 0 && length > 0) {
+        z.next_in = const_cast<Bytef*>(data + pos + 8);
+        z.avail_in = static_cast<uInt>(length);
+        return true;
+      }
+      pos = next_chunk;
+    }
+    return false;
+  }
+  // Inflates the next row's filter byte and bytes into `filtered`.
+  bool inflate_row() {
+    z.next_out = filtered.data();
+    z.avail_out = static_cast<uInt>(filtered.size());
+    while (z.avail_out > 0) {
+      if (z.avail_in == 0 && !next_idat()) {
+        fail_with(error_code::corrupt_input, "PNG: not enough pixels");
+        return false;
+      }
+      const int status = inflate(&z, Z_NO_FLUSH);
+      if (status == Z_STREAM_END && z.avail_out > 0) {
+        fail_with(error_code::corrupt_input, "PNG: not enough pixels");
+        return false;
+      }
+      if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
+        fail_with(error_code::corrupt_input, std::string("PNG: cannot decode (") + (z.msg ? z.msg : "inflate error") + ")");
+        return false;
+      }
+    }
+    return true;
+  }
+};
+
+png_rows::png_rows() : s_(std::make_unique<state>()) {}
+png_rows::~png_rows() = default;
+
+result<void> png_rows::start(const uint8_t* data, size_t size) {
+  state& s = *s_;
+  if (size < 8 + 25) return png_corrupt("bad size");
+  const uint8_t* ihdr = data + 16;
+  s.data = data;
+  s.size = size;
+  s.w = png_be32(ihdr);
+  s.h = png_be32(ihdr + 4);
+  const uint32_t depth = ihdr[8];
+  s.n = png_channels(ihdr[9]);
+  s.bytes = depth / 8;
+  if (ihdr[10] != 0 || ihdr[11] != 0) return png_corrupt("bad compression or filter method");
+  if (s.w == 0 || s.h == 0 || (s.bytes != 1 && s.bytes != 2)) return png_corrupt("bad header");
+  const uint64_t stride = uint64_t{s.w} * s.n * s.bytes;
+  if (stride > 0x3FFFFFFF) return fail(error_code::too_large, "PNG: rows of more than 1 GB");
+  s.stride = static_cast<size_t>(stride);
+  if (inflateInit(&s.z) != Z_OK) return fail(error_code::out_of_memory, "PNG: inflate could not start");
+  s.z_open = true;
+  s.filtered.resize(s.stride + 1);
+  s.prior.resize(s.stride);
+  s.current.resize(s.stride);
+  if (s.bytes == 2) s.out.resize(size_t{s.w} * s.n);
+  return {};
+}
+
+uint32_t png_rows::width() const { return s_->w; }
+uint32_t png_rows::height() const { return s_->h; }
+uint32_t png_rows::channels() const { return s_->n; }
+bool png_rows::failed() const { return s_->failed; }
+failure png_rows::error() const { return s_->error; }
+
+const uint8_t* png_rows::row(uint32_t y) {
+  state& s = *s_;
+  const auto answer = [&s]() -> const uint8_t* {
+    if (s.bytes == 1) return s.current.data();
+    for (size_t i = 0; i < s.out.size(); ++i) s.out[i] = s.current[2 * i];
+    return s.out.data();
+  };
+  if (!s.failed && (y + 1 < s.next_row || y >= s.h)) s.fail_with(error_code::internal, "rows asked for out of order");
+  while (!s.failed && s.next_row <= y) {
+    if (!s.inflate_row()) break;
+    s.prior.swap(s.current);
+    if (!unfilter_row(s.filtered[0], s.filtered.data() + 1, s.current.data(), s.next_row == 0 ? nullptr : s.prior.data(),
+                      s.stride, size_t{s.n} * s.bytes)) {
+      s.fail_with(error_code::corrupt_input, "PNG: invalid filter");
+      break;
+    }
+    ++s.next_row;
+  }
+  if (s.failed) {
+    std::fill(s.current.begin(), s.current.end(), uint8_t{0});
+    std::fill(s.out.begin(), s.out.end(), uint8_t{0});
+  }
+  return answer();
+}
+
 // ---- the decoders' memory (the estimate's terms) ----
 
 namespace {
@@ -488,6 +614,12 @@ uint64_t jpeg_decode_bytes(const source_layout& l, uint32_t w, uint32_t h, uint3
   const uint64_t rows = components * full_row * 3 * 8 * v_max / denom + scaled_row * 4 * (rows_per_block + 1);
   constexpr uint64_t fixed = 256 << 10;  // structures, Huffman and colour tables, pool slack
   return coefficients + rows + fixed;
+}
+
+uint64_t png_rows_bytes(const source_layout& l, uint32_t w) {
+  const uint64_t row = uint64_t{w} * png_channels(l.png_colour_type) * (l.png_depth / 8);
+  constexpr uint64_t inflater = (7 << 10) + (32 << 10) + (4 << 10);  // zlib's state, its 32 KB window, slack
+  return 4 * row + inflater;
 }
 
 uint64_t png_decode_bytes(const source_layout& l, uint32_t w, uint32_t h, bool writable) {

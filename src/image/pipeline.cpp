@@ -350,8 +350,8 @@ struct job {
   uint32_t stored_w = 0, stored_h = 0;  // the resized image in the stored frame
   rect stored_keep;                     // the window kept of it (gravity=auto moves it, same size)
   uint32_t denom = 1;                   // JPEG: the DCT scale
-  bool streamed_decode = false;         // JPEG rows pulled by the resizer: no decoded image
-  bool direct_png = false;              // PNG: detail::decode_png rather than stb_image
+  bool streamed_decode = false;         // JPEG or PNG rows pulled by the resizer: no decoded image
+  bool direct_png = false;              // PNG: detail::png_rows or decode_png rather than stb_image
   uint64_t webp_decoder = 0;            // WebP: libwebp's blocks besides the decoded image
   uint32_t channels = 3;                // of the decoded image
   format out = format::jpeg;            // auto_: JPEG or PNG by the final image's alpha
@@ -421,6 +421,9 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
       full = image_bytes(full_w, full_h, c);
       p.at(sink + decoder + full, "decode");
     }
+  } else if (j.direct_png && j.streamed_decode) {
+    const uint64_t resize = detail::resize_bytes(j.trim_decoded.w, j.trim_decoded.h, j.stored_w, j.stored_h, win, c);
+    p.at(sink + detail::png_rows_bytes(j.layout, src.width) + resize, "decode and resize");
   } else if (j.direct_png) {
     full = uint64_t{src.width} * src.height * c;
     p.at(sink + detail::png_decode_bytes(j.layout, src.width, src.height, writable), "decode");
@@ -527,6 +530,7 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
   }
   j.trim_decoded = decoded_window(j.trim, src, j.denom);
   j.direct_png = k == kind::png && detail::png_decodes_directly(j.layout);
+  if (j.direct_png) j.streamed_decode = !j.g.auto_crop;
   if (k == kind::webp) j.webp_decoder = detail::webp_decode_bytes(data, size, src.width, src.height);
   j.channels = detail::decoded_channels(data, size, src, j.layout);
   const bool padded = j.g.padded();
@@ -553,6 +557,10 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
 
 const uint8_t* jpeg_row(const void* context, uint32_t y) {
   return static_cast<detail::jpeg_rows*>(const_cast<void*>(context))->row(y);
+}
+
+const uint8_t* png_row(const void* context, uint32_t y) {
+  return static_cast<detail::png_rows*>(const_cast<void*>(context))->row(y);
 }
 
 // gravity=auto: the window's position in the resized image, from the saliency of a preview of it
@@ -637,6 +645,15 @@ struct window_rows {
 result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const info& src, const job& j, const limits& lim,
                     window_target& t) {
   rect keep = j.stored_keep;
+  if (j.streamed_decode && j.k == kind::png) {  // no buffer of the decoded image at all
+    detail::png_rows rows;
+    WHALE_TRY_VOID(rows.start(data, size));
+    WHALE_TRY(const row_sink sink, sink_for(t, j, keep, rows.channels()));
+    const window_rows trimmed{detail::row_source{rows.width(), rows.height(), rows.channels(), &rows, png_row}, j.trim_decoded};
+    auto done = detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink);
+    if (rows.failed()) return rows.error();
+    return done;
+  }
   if (j.streamed_decode) {  // no buffer of the decoded image at all
     detail::jpeg_rows rows;
     WHALE_TRY_VOID(rows.start(data, size, j.denom, lim.max_pixels, lim.max_memory_bytes));

@@ -111,6 +111,35 @@ bool png_decodes_directly(const source_layout& l);
 // in place when `writable` is the input itself (the input is overwritten), else into a copy.
 result<pixels> decode_png(const uint8_t* data, size_t size, uint8_t* writable);
 
+// A PNG that png_decodes_directly takes, decoded row by row: zlib inflates the IDAT chunks as
+// the rows are asked for, and only the row above is kept to unfilter the next, so no image
+// buffer exists at all. 16-bit samples keep their high byte (as decode_png and stb_image).
+class png_rows {
+ public:
+  png_rows();
+  ~png_rows();
+  png_rows(const png_rows&) = delete;
+  png_rows& operator=(const png_rows&) = delete;
+
+  result<void> start(const uint8_t* data, size_t size);
+  uint32_t width() const;
+  uint32_t height() const;
+  uint32_t channels() const;
+  // Row y; rows must be asked for in non-decreasing order. After a decode error it answers a
+  // zero row and failed() holds the error.
+  const uint8_t* row(uint32_t y);
+  bool failed() const;
+  failure error() const;
+
+  struct state;
+
+ private:
+  std::unique_ptr<state> s_;
+};
+// png_rows' blocks for a w-pixel-wide PNG: zlib's inflate state and window, two filtered rows
+// and the row it answers.
+uint64_t png_rows_bytes(const source_layout& l, uint32_t w);
+
 // A WebP (lossy, lossless, with or without alpha) at full size, RGB or RGBA as it has alpha
 // (webp_has_alpha); an animation's first frame as it shows, RGBA. libwebp's own blocks are
 // metered with the encoder's: past max_working, too_large.

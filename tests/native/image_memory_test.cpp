@@ -116,6 +116,20 @@ void expect_png_decodes_like_stb(const bytes& png, const std::string& what) {
   auto in_place = wd::decode_png(scratch.data(), scratch.size(), scratch.data());
   ASSERT_TRUE(in_place.ok()) << what << ": " << in_place.message();
   expect_same_pixels(stb.value(), in_place.value(), what + " (in place)");
+  // Row by row (png_rows, what the pipeline streams into the resizer): the same rows.
+  wd::png_rows rows;
+  ASSERT_TRUE(rows.start(png.data(), png.size()).ok()) << what;
+  ASSERT_EQ(rows.width(), stb->w);
+  ASSERT_EQ(rows.height(), stb->h);
+  ASSERT_EQ(rows.channels(), stb->channels);
+  for (uint32_t y = 0; y < rows.height(); ++y) {
+    const uint8_t* row = rows.row(y);
+    ASSERT_EQ(std::memcmp(row, stb->row(y), stb->stride()), 0) << what << " (rows), row " << y;
+    if (y % 7 == 0) {
+      ASSERT_EQ(rows.row(y), row) << what << ": the same row asked twice";
+    }
+  }
+  EXPECT_FALSE(rows.failed()) << what;
 }
 
 TEST(ImageMemory, PngDecodedInPlaceHasStbImagesPixels) {
@@ -147,6 +161,30 @@ TEST(ImageMemory, DamagedPngsFailCleanly) {
   if (!out.ok()) {
     EXPECT_EQ(out.code(), error_code::corrupt_input) << out.message();
   }
+  // Row by row: a cut stream fails with corrupt_input at the first row it lacks, answering zero
+  // rows from there; a bad stream fails the same way (or decodes, when the flip lands in data).
+  for (size_t cut : {size_t{60}, png.size() / 2, png.size() - 20}) {
+    bytes part(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(cut));
+    wd::png_rows rows;
+    ASSERT_TRUE(rows.start(part.data(), part.size()).ok());
+    for (uint32_t y = 0; y < rows.height(); ++y) rows.row(y);
+    EXPECT_TRUE(rows.failed()) << "cut at " << cut;
+    EXPECT_EQ(rows.error().code, error_code::corrupt_input) << rows.error().message;
+    EXPECT_EQ(rows.row(rows.height() - 1)[0], 0);
+  }
+  wd::png_rows flipped;
+  ASSERT_TRUE(flipped.start(bad.data(), bad.size()).ok());
+  for (uint32_t y = 0; y < flipped.height(); ++y) flipped.row(y);
+  if (flipped.failed()) {
+    EXPECT_EQ(flipped.error().code, error_code::corrupt_input) << flipped.error().message;
+  }
+  // Rows asked for backwards are an internal error, not a crash.
+  wd::png_rows backwards;
+  ASSERT_TRUE(backwards.start(png.data(), png.size()).ok());
+  backwards.row(10);
+  backwards.row(3);
+  EXPECT_TRUE(backwards.failed());
+  EXPECT_EQ(backwards.error().code, error_code::internal);
 }
 
 // The PNG writer (adaptive filters, zlib's deflate) is lossless and, with dynamic Huffman codes,
