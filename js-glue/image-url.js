@@ -40,14 +40,34 @@ function optionValue(key, value) {
   return encodeValue(value);
 }
 
+const given = (v) => v !== undefined && v !== null && v !== '';
+
+// cf.image's object forms, as the URL spells them: trim {top, right, bottom, left, width, height}
+// as trim=top;right;bottom;left (with trim.width, trim.height), border {color, width} or
+// {color, top, right, bottom, left} as border.color and border.width or border.<side>.
+function setObjectOption(options, key, value) {
+  const number = (name, v) => optionValue(`${key}.${name}`, v);
+  if (key === 'trim') {
+    const sides = ['top', 'right', 'bottom', 'left'];
+    if (sides.some((side) => given(value[side]))) options.set('trim', sides.map((side) => number(side, value[side] ?? 0)).join(';'));
+    for (const size of ['width', 'height']) if (given(value[size])) options.set(`trim.${size}`, number(size, value[size]));
+    return;
+  }
+  if (given(value.color)) options.set('border.color', encodeValue(value.color));
+  for (const side of ['width', 'top', 'right', 'bottom', 'left']) {
+    if (given(value[side])) options.set(`border.${side}`, number(side, value[side]));
+  }
+}
+
 // The options segment: "width=400,fit=cover", Cloudflare's names in a stable order.
 export function imageOptions(opts = {}) {
   const options = new Map();
   for (const [rawKey, value] of Object.entries(opts)) {
-    if (value === undefined || value === null || value === '' || NOT_OPTIONS.has(rawKey)) continue;
+    if (!given(value) || NOT_OPTIONS.has(rawKey)) continue;
     const key = ALIASES[rawKey] ?? rawKey;
     if (!/^[a-z][a-z0-9-]*$/i.test(key)) throw new TypeError(`imageUrl: bad option name ${JSON.stringify(rawKey)}`);
-    options.set(key, optionValue(key, value));
+    if ((key === 'trim' || key === 'border') && typeof value === 'object') setObjectOption(options, key, value);
+    else options.set(key, optionValue(key, value));
   }
   const known = ORDER.filter((k) => options.has(k));
   const extra = [...options.keys()].filter((k) => !ORDER.includes(k)).sort();

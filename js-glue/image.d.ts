@@ -78,6 +78,41 @@ export interface ImageModuleStats {
   maxMemoryBytes: number;
 }
 
+/** cf.image's options object (Cloudflare Images in Workers), as transform() takes it. */
+export interface TransformOptions {
+  width?: number | 'auto';
+  height?: number;
+  fit?: 'scale-down' | 'contain' | 'cover' | 'crop' | 'pad';
+  gravity?: 'auto' | 'left' | 'right' | 'top' | 'bottom' | 'center' | { x: number; y: number };
+  quality?: number | 'high' | 'medium-high' | 'medium-low' | 'low';
+  format?: 'auto' | 'jpeg' | 'baseline-jpeg' | 'png' | 'webp' | 'json';
+  dpr?: number;
+  background?: string;
+  rotate?: 0 | 90 | 180 | 270;
+  flip?: 'h' | 'v' | 'hv';
+  trim?: { top?: number; right?: number; bottom?: number; left?: number; width?: number; height?: number };
+  border?: { color?: string; width?: number; top?: number; right?: number; bottom?: number; left?: number };
+  brightness?: number;
+  contrast?: number;
+  gamma?: number;
+  saturation?: number;
+  blur?: number;
+  sharpen?: number;
+  compression?: 'fast';
+  metadata?: 'keep' | 'copyright' | 'none';
+  anim?: boolean;
+  'slow-connection-quality'?: number | string;
+  /** Not supported: transform() throws invalid_value. */
+  draw?: never;
+}
+
+export interface TransformSettings extends Omit<ProcessOptions, 'accept'> {
+  /** Default: the global fetch. */
+  fetch?: (request: Request) => Promise<Response>;
+  /** The visitor's request headers (Accept for format=auto, the client hints); default: the source request's. */
+  clientHints?: HeaderSource;
+}
+
 export interface ImageModule {
   readonly abiVersion: string;
   readonly memoryBytes: number;
@@ -86,6 +121,11 @@ export interface ImageModule {
   probe(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): ImageInfo;
   /** The whole job; throws WhaleError too_large, unsupported_format, corrupt_input, invalid_value. */
   process(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options: string, limits?: ProcessOptions): ProcessedImage;
+  /**
+   * fetch(source, {cf: {image: options}}) as one call: fetches the source, transforms it, answers
+   * the image (or the source's own error response). Throws WhaleError as process() does.
+   */
+  transform(source: Request | string | URL, options: TransformOptions, settings?: TransformSettings): Promise<Response>;
   stats(): ImageModuleStats;
 }
 

@@ -11,6 +11,7 @@
 // once; no view of wasm memory is kept across a call.
 
 import { ERROR_CODES, WhaleError } from './index.js';
+import { imageOptions } from './image-url.js';
 
 export { WhaleError };
 
@@ -278,6 +279,66 @@ class ImageModule {
       height: x.whale_image_out_height() >>> 0,
     }));
   }
+
+  // Cloudflare's `fetch(source, {cf: {image: options}})` as one call, for a worker moving over:
+  // fetches `source` (a Request or a URL), transforms it by `options` (cf.image's object: width,
+  // height, fit, gravity ({x, y} too), quality, format, dpr, background, rotate, flip, trim
+  // ({top, right, bottom, left, width, height}), border ({color, width} or the sides), brightness,
+  // contrast, gamma, saturation, blur, sharpen, compression, metadata, anim, ...) and answers a
+  // Response with the image. `draw` is not supported. The source's own error answers (4xx, 5xx)
+  // come back as they are. format=auto and the client hints read `clientHints` (the visitor's
+  // request headers; default: the source request's). `fetch` defaults to the global one;
+  // `maxInputBytes` bounds the source (25 MB); the limits of process() apply. Bad options and
+  // sources throw WhaleError with .code, as process() does.
+  async transform(source, options = {}, {
+    fetch: fetchImpl = globalThis.fetch, clientHints, maxInputBytes = TRANSFORM_MAX_INPUT_BYTES, ...limits
+  } = {}) {
+    if (options === null || typeof options !== 'object') throw new WhaleError('wrong_type', 'transform: options must be an object');
+    if (options.draw !== undefined) throw new WhaleError('invalid_value', "option 'draw': not supported");
+    let text;
+    try {
+      text = imageOptions(options);
+    } catch (e) {
+      throw new WhaleError('invalid_value', e.message);
+    }
+    if (text !== '') this.options(text);  // a bad option throws before anything is fetched
+    const request = source instanceof Request ? source : new Request(String(source));
+    const response = await fetchImpl(request);
+    if (!response.ok || text === '') return response;
+    const bytes = await boundedBytes(response, maxInputBytes);
+    const hints = clientHints ?? request.headers;
+    const out = this.process(bytes, text, { ...limits, maxInputBytes, accept: clientBits(hints) });
+    const headers = new Headers({ 'Content-Type': out.contentType, 'Content-Length': String(out.bytes.byteLength) });
+    const cacheControl = response.headers.get('Cache-Control');
+    if (cacheControl !== null) headers.set('Cache-Control', cacheControl);
+    return new Response(out.bytes, { status: 200, headers });
+  }
+}
+
+// transform()'s source limit when the caller gives none: image.wasm's own default.
+const TRANSFORM_MAX_INPUT_BYTES = 25 * 1024 * 1024;
+
+// The body of a response, at most `max` bytes (Content-Length checked first, then counted).
+async function boundedBytes(response, max) {
+  const declared = Number(response.headers.get('Content-Length'));
+  if (Number.isFinite(declared) && declared > max) {
+    throw new WhaleError('too_large', `transform: the source has ${declared} bytes, more than the limit of ${max}`);
+  }
+  if (response.body === null) return new Uint8Array(0);
+  const parts = [];
+  let total = 0;
+  for await (const part of response.body) {
+    total += part.byteLength;
+    if (total > max) throw new WhaleError('too_large', `transform: the source has more than ${max} bytes`);
+    parts.push(part);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.byteLength;
+  }
+  return bytes;
 }
 
 // loadImageModule(source, {maxMemoryBytes}): source is a compiled WebAssembly.Module (workers),

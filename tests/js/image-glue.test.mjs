@@ -296,3 +296,52 @@ test('client hints: the size class of width=auto and a slow connection, read as 
     assert.equal(out.width, AUTO_WIDTHS[sizeClassIndex], `size class ${sizeClassIndex}`);
   }
 });
+
+// --- transform(): cf.image's options object -------------------------------------------------
+
+test('transform() takes cf.image options and answers what the same URL options give', async () => {
+  const http = await import('node:http');
+  const server = http.createServer((req, res) => {
+    const name = decodeURIComponent(req.url.slice(1));
+    if (name === 'missing.jpg') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('no such image');
+      return;
+    }
+    const body = fixture(name);
+    res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': body.length, 'Cache-Control': 'max-age=600' });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${server.address().port}/`;
+  try {
+    const image = await loadImageModule();
+    const options = {
+      width: 120, height: 90, fit: 'cover', gravity: { x: 0.3, y: 0.5 }, quality: 70, flip: 'h',
+      trim: { top: 10, right: 20, bottom: 10, left: 20 }, border: { color: '#ff0000', width: 2 }, format: 'png',
+    };
+    const answer = await image.transform(`${base}320x240.jpg`, options);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('content-type'), 'image/png');
+    assert.equal(answer.headers.get('cache-control'), 'max-age=600');
+    const bytes = new Uint8Array(await answer.arrayBuffer());
+    const same = image.process(fixture('320x240.jpg'),
+      'width=120,height=90,fit=cover,gravity=0.3x0.5,quality=70,flip=h,trim=10;20;10;20,border.width=2,border.color=%23ff0000,format=png');
+    assert.deepEqual(bytes, same.bytes);
+    assert.deepEqual([imageSize(bytes).width, imageSize(bytes).height], [124, 94]);
+    // format=auto and width=auto read the visitor's hints.
+    const auto = await image.transform(new Request(`${base}flowers.jpeg`), { width: 'auto', format: 'auto' },
+      { clientHints: new Headers({ accept: 'image/webp', 'sec-ch-viewport-width': '390' }) });
+    assert.equal(auto.headers.get('content-type'), 'image/webp');
+    assert.equal(imageSize(new Uint8Array(await auto.arrayBuffer())).width, 320);
+    // The source's error comes back as it is; bad options and draw throw before any fetch.
+    const missing = await image.transform(`${base}missing.jpg`, { width: 10 });
+    assert.equal(missing.status, 404);
+    await assert.rejects(image.transform(`${base}320x240.jpg`, { width: 0 }), (e) => e.code === 'invalid_value' && /option 'width'/.test(e.message));
+    await assert.rejects(image.transform(`${base}320x240.jpg`, { draw: [{ url: 'x' }] }), (e) => e.code === 'invalid_value' && /draw/.test(e.message));
+    await assert.rejects(image.transform(`${base}320x240.jpg`, { width: 10 }, { maxInputBytes: 1000 }), (e) => e.code === 'too_large');
+    await assert.rejects(image.transform(`${base}SOURCES.md`, { width: 10 }), (e) => e.code === 'unsupported_format');
+  } finally {
+    server.close();
+  }
+});
