@@ -35,7 +35,7 @@
 // passed every check (fetch, size, decode, encode) answers 302 to the source instead.
 
 import {
-  ACCEPT_WEBP, AUTO_WIDTHS, CLIENT_SLOW, acceptBits, loadImageModule, sizeClass, slowConnection,
+  ACCEPT_WEBP, AUTO_WIDTHS, CLIENT_SLOW, acceptBits, loadImageModule, readAtMost, sizeClass, slowConnection,
 } from '../js-glue/image.js';
 import { HttpError, objectVar } from './http.js';
 
@@ -375,42 +375,8 @@ export class UrlVerifier {
 // --- the fetch -------------------------------------------------------------------------------
 
 // The source's body, at most maxBytes (413 past it, by Content-Length or while reading).
-async function readCapped(res, maxBytes) {
-  const tooLarge = () => new HttpError(413, 'too_large', `source over the vendor's limit of ${maxBytes} bytes`);
-  const declared = Number(res.headers.get('Content-Length') ?? NaN);
-  if (declared > maxBytes) {
-    await res.body?.cancel();
-    throw tooLarge();
-  }
-  if (res.body === null) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  // One buffer when the length is declared; chunks otherwise.
-  let buffer = Number.isSafeInteger(declared) && declared >= 0 ? new Uint8Array(declared) : null;
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (size + value.byteLength > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    if (buffer !== null && size + value.byteLength <= buffer.length) buffer.set(value, size);
-    else {
-      if (buffer !== null) chunks.push(buffer.subarray(0, size));
-      buffer = null;
-      chunks.push(value);
-    }
-    size += value.byteLength;
-  }
-  if (buffer !== null) return size === buffer.length ? buffer : buffer.subarray(0, size);
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+function readCapped(res, maxBytes) {
+  return readAtMost(res, maxBytes, () => new HttpError(413, 'too_large', `source over the vendor's limit of ${maxBytes} bytes`));
 }
 
 // A failure to get the source: the status to answer and whether onerror=redirect applies.

@@ -26,6 +26,8 @@ export declare function slowConnection(headers: HeaderSource): boolean;
 export declare function sizeClass(headers: HeaderSource): 0 | 1 | 2 | 3 | 4;
 /** Accept bits, CLIENT_SLOW and the size class of a request's headers: process()'s `accept`. */
 export declare function clientBits(headers: HeaderSource): number;
+/** A response's body, at most maxBytes; past it the body is cancelled and tooLarge() is thrown. */
+export declare function readAtMost(response: Response, maxBytes: number, tooLarge: () => Error): Promise<Uint8Array>;
 
 /** What probe() reads from a source's header. */
 export interface ImageInfo {

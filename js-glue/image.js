@@ -11,7 +11,6 @@
 // once; no view of wasm memory is kept across a call.
 
 import { ERROR_CODES, WhaleError } from './index.js';
-import { imageOptions } from './image-url.js';
 
 export { WhaleError };
 
@@ -295,17 +294,13 @@ class ImageModule {
   } = {}) {
     if (options === null || typeof options !== 'object') throw new WhaleError('wrong_type', 'transform: options must be an object');
     if (options.draw !== undefined) throw new WhaleError('invalid_value', "option 'draw': not supported");
-    let text;
-    try {
-      text = imageOptions(options);
-    } catch (e) {
-      throw new WhaleError('invalid_value', e.message);
-    }
+    const text = cfImageText(options);
     if (text !== '') this.options(text);  // a bad option throws before anything is fetched
     const request = source instanceof Request ? source : new Request(String(source));
     const response = await fetchImpl(request);
     if (!response.ok || text === '') return response;
-    const bytes = await boundedBytes(response, maxInputBytes);
+    const bytes = await readAtMost(response, maxInputBytes,
+      () => new WhaleError('too_large', `transform: the source has more than ${maxInputBytes} bytes`));
     const hints = clientHints ?? request.headers;
     const out = this.process(bytes, text, { ...limits, maxInputBytes, accept: clientBits(hints) });
     const headers = new Headers({ 'Content-Type': out.contentType, 'Content-Length': String(out.bytes.byteLength) });
@@ -315,28 +310,64 @@ class ImageModule {
   }
 }
 
+// cf.image's object as the URL's options text (image.wasm checks and normalizes it). The worker
+// cannot import js-glue/image-url.js (browsers get it as text), whose imageOptions writes the same.
+function cfImageText(options) {
+  const escape = (v) => String(v).replace(/[%,]/g, (c) => (c === '%' ? '%25' : '%2C'));
+  const parts = [];
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || value === null || value === '') continue;
+    if (key === 'gravity' && typeof value === 'object') parts.push(`gravity=${value.x}x${value.y}`);
+    else if (key === 'trim' && typeof value === 'object') {
+      const { top = 0, right = 0, bottom = 0, left = 0, width, height } = value;
+      parts.push(`trim=${[top, right, bottom, left].map(escape).join(';')}`);
+      if (width !== undefined) parts.push(`trim.width=${escape(width)}`);
+      if (height !== undefined) parts.push(`trim.height=${escape(height)}`);
+    } else if (key === 'border' && typeof value === 'object') {
+      for (const [part, v] of Object.entries(value)) if (v !== undefined) parts.push(`border.${part}=${escape(v)}`);
+    } else parts.push(`${escape(key)}=${escape(value)}`);
+  }
+  return parts.join(',');
+}
+
 // transform()'s source limit when the caller gives none: image.wasm's own default.
 const TRANSFORM_MAX_INPUT_BYTES = 25 * 1024 * 1024;
 
-// The body of a response, at most `max` bytes (Content-Length checked first, then counted).
-async function boundedBytes(response, max) {
-  const declared = Number(response.headers.get('Content-Length'));
-  if (Number.isFinite(declared) && declared > max) {
-    throw new WhaleError('too_large', `transform: the source has ${declared} bytes, more than the limit of ${max}`);
+// A response's body, at most maxBytes: past it (by Content-Length, or while reading) the body is
+// cancelled and tooLarge() is thrown. The edge's image route and transform() read sources so.
+export async function readAtMost(res, maxBytes, tooLarge) {
+  const declared = Number(res.headers.get('Content-Length') ?? NaN);
+  if (declared > maxBytes) {
+    await res.body?.cancel();
+    throw tooLarge();
   }
-  if (response.body === null) return new Uint8Array(0);
-  const parts = [];
-  let total = 0;
-  for await (const part of response.body) {
-    total += part.byteLength;
-    if (total > max) throw new WhaleError('too_large', `transform: the source has more than ${max} bytes`);
-    parts.push(part);
+  if (res.body === null) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  // One buffer when the length is declared; chunks otherwise.
+  let buffer = Number.isSafeInteger(declared) && declared >= 0 ? new Uint8Array(declared) : null;
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (size + value.byteLength > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    if (buffer !== null && size + value.byteLength <= buffer.length) buffer.set(value, size);
+    else {
+      if (buffer !== null) chunks.push(buffer.subarray(0, size));
+      buffer = null;
+      chunks.push(value);
+    }
+    size += value.byteLength;
   }
-  const bytes = new Uint8Array(total);
+  if (buffer !== null) return size === buffer.length ? buffer : buffer.subarray(0, size);
+  const bytes = new Uint8Array(size);
   let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.byteLength;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
   }
   return bytes;
 }
