@@ -67,7 +67,7 @@ if(WHALE_TARGET STREQUAL "emscripten" OR WHALE_TARGET STREQUAL "wasi")
   target_compile_definitions(whale_jpeg PRIVATE USE_CLZ_INTRINSIC)
 endif()
 
-# libwebp 1.2.4: the encoder, the decoder, the demuxer (an animation's first frame) and what they need from dsp/ and utils/. HAVE_CONFIG_H with an empty
+# libwebp 1.2.4: the encoder, the decoder, the demuxer and the muxer (animations in and out) and what they need from dsp/ and utils/. HAVE_CONFIG_H with an empty
 # config.h turns off every SIMD path (cpu.h enables SSE2 only when config.h asks for it).
 set(wp ${WHALE_DEPS_SRC}/libwebp)
 set(WHALE_WEBP_GEN ${CMAKE_BINARY_DIR}/_deps/webp)
@@ -75,7 +75,7 @@ file(MAKE_DIRECTORY ${WHALE_WEBP_GEN}/src/webp)
 if(NOT EXISTS ${WHALE_WEBP_GEN}/src/webp/config.h)
   file(WRITE ${WHALE_WEBP_GEN}/src/webp/config.h "/* whale: no SIMD, no threads */\n")
 endif()
-file(GLOB WHALE_WEBP_SOURCES ${wp}/src/enc/*.c ${wp}/src/dec/*.c ${wp}/src/demux/*.c ${wp}/src/dsp/*.c ${wp}/src/utils/*.c
+file(GLOB WHALE_WEBP_SOURCES ${wp}/src/enc/*.c ${wp}/src/dec/*.c ${wp}/src/demux/*.c ${wp}/src/mux/*.c ${wp}/src/dsp/*.c ${wp}/src/utils/*.c
   ${wp}/sharpyuv/*.c)
 list(FILTER WHALE_WEBP_SOURCES EXCLUDE REGEX "_(sse2|sse41|neon|msa|mips32|mips_dsp_r2)\\.c$")
 add_library(whale_webp STATIC ${WHALE_WEBP_SOURCES})

@@ -16,6 +16,7 @@ extern "C" {
 #include "webp/decode.h"
 #include "webp/demux.h"
 #include "webp/encode.h"
+#include "webp/mux.h"
 #include "zlib.h"
 
 namespace whale::image::detail {
@@ -739,6 +740,203 @@ result<pixels> decode_webp_first_frame(const uint8_t* data, size_t size, size_t 
 }
 
 }  // namespace
+
+}  // namespace whale::image::detail
+
+extern "C" {
+struct whale_gif;
+whale_gif* whale_gif_open(const unsigned char* data, int size);
+const unsigned char* whale_gif_next(whale_gif* gif, int* w, int* h, int* delay_ms, int* failed);
+void whale_gif_close(whale_gif* gif);
+const char* stbi_failure_reason(void);
+}
+
+namespace whale::image::detail {
+
+namespace {
+
+// A GIF's loop count as WebP's ANIM chunk says it (0: forever): the NETSCAPE2.0 extension before
+// the first image holds the repeats after the first play (0: forever); without it, one play.
+uint32_t gif_loop_count(const uint8_t* data, size_t size) {
+  if (size < 13) return 1;
+  size_t pos = 13;
+  if (data[10] & 0x80) pos += 3u << ((data[10] & 7) + 1);  // global colour table
+  while (pos + 2 < size && data[pos] == 0x21) {
+    const uint8_t label = data[pos + 1];
+    size_t at = pos + 2;
+    if (label == 0xFF && at + 12 <= size && data[at] == 11 && std::memcmp(data + at + 1, "NETSCAPE2.0", 11) == 0 &&
+        at + 16 <= size && data[at + 12] == 3 && data[at + 13] == 1) {
+      const uint32_t repeats = data[at + 14] | uint32_t{data[at + 15]} << 8;
+      return repeats == 0 ? 0 : repeats + 1;
+    }
+    while (at < size && data[at] != 0) at += size_t{data[at]} + 1;  // sub-blocks, then their terminator
+    pos = at + 1;
+  }
+  return 1;
+}
+
+// The frames of a GIF (stb_image, one at a time) or an animated WebP (libwebp's animation
+// decoder): each the whole canvas, RGBA, and how long it shows.
+class frame_source {
+ public:
+  frame_source() = default;
+  frame_source(const frame_source&) = delete;
+  frame_source& operator=(const frame_source&) = delete;
+  ~frame_source() {
+    if (gif_ != nullptr) whale_gif_close(gif_);
+    if (webp_ != nullptr) WebPAnimDecoderDelete(webp_);
+  }
+
+  result<void> start(const uint8_t* data, size_t size, bool webp) {
+    if (!webp) {
+      if (size > INT32_MAX) return fail(error_code::too_large, "GIF: more than 2 GB");
+      gif_ = whale_gif_open(data, static_cast<int>(size));
+      if (gif_ == nullptr) return fail(error_code::corrupt_input, "GIF: not a GIF");
+      loop_count_ = gif_loop_count(data, size);
+      return {};
+    }
+    WebPAnimDecoderOptions options;
+    if (!WebPAnimDecoderOptionsInit(&options)) return fail(error_code::internal, "libwebp version mismatch");
+    options.color_mode = MODE_RGBA;
+    options.use_threads = 0;
+    input_ = WebPData{data, size};
+    webp_ = WebPAnimDecoderNew(&input_, &options);
+    WebPAnimInfo info;
+    if (webp_ == nullptr || !WebPAnimDecoderGetInfo(webp_, &info)) return fail(error_code::corrupt_input, "WebP: not an animation libwebp reads");
+    w_ = info.canvas_width;
+    h_ = info.canvas_height;
+    loop_count_ = info.loop_count;
+    return {};
+  }
+
+  // The next frame: its canvas (valid until the next call) and duration; nullptr at the end.
+  result<const uint8_t*> next(uint32_t& duration_ms) {
+    if (gif_ != nullptr) {
+      int w = 0, h = 0, delay = 0, failed = 0;
+      const unsigned char* canvas = whale_gif_next(gif_, &w, &h, &delay, &failed);
+      if (failed) {
+        const char* why = stbi_failure_reason();
+        return fail(error_code::corrupt_input, std::string("GIF: cannot decode a frame (") + (why ? why : "unknown") + ")");
+      }
+      if (canvas == nullptr) return static_cast<const uint8_t*>(nullptr);
+      w_ = static_cast<uint32_t>(w);
+      h_ = static_cast<uint32_t>(h);
+      duration_ms = delay < 20 ? 100 : static_cast<uint32_t>(delay);
+      return canvas;
+    }
+    if (!WebPAnimDecoderHasMoreFrames(webp_)) return static_cast<const uint8_t*>(nullptr);
+    uint8_t* canvas = nullptr;
+    int timestamp = 0;
+    if (!WebPAnimDecoderGetNext(webp_, &canvas, &timestamp)) {
+      return fail(meter.refused ? error_code::too_large : error_code::corrupt_input, "WebP: cannot decode a frame");
+    }
+    duration_ms = static_cast<uint32_t>(timestamp > end_ms_ ? timestamp - end_ms_ : 0);
+    end_ms_ = timestamp;
+    return static_cast<const uint8_t*>(canvas);
+  }
+
+  uint32_t width() const { return w_; }
+  uint32_t height() const { return h_; }
+  uint32_t loop_count() const { return loop_count_; }
+
+ private:
+  whale_gif* gif_ = nullptr;
+  WebPAnimDecoder* webp_ = nullptr;
+  WebPData input_{nullptr, 0};
+  uint32_t w_ = 0, h_ = 0, loop_count_ = 0;
+  int end_ms_ = 0;
+};
+
+struct canvas_rows {
+  const uint8_t* canvas;
+  size_t stride;
+  static const uint8_t* row(const void* context, uint32_t y) {
+    const auto* self = static_cast<const canvas_rows*>(context);
+    return self->canvas + y * self->stride;
+  }
+};
+
+}  // namespace
+
+result<std::vector<uint8_t>> encode_animation(const uint8_t* data, size_t size, bool webp_source, uint32_t quality,
+                                              uint32_t max_frames, size_t max_working, animation_frame frame) {
+  const metered scope(max_working);
+  frame_source frames;
+  WHALE_TRY_VOID(frames.start(data, size, webp_source));
+  WebPConfig config;
+  if (!WebPConfigInit(&config)) return fail(error_code::internal, "libwebp version mismatch");
+  config.quality = static_cast<float>(quality);
+  config.method = webp_method;
+  config.thread_level = 0;
+  std::unique_ptr<WebPAnimEncoder, void (*)(WebPAnimEncoder*)> encoder(nullptr, WebPAnimEncoderDelete);
+  uint32_t at_ms = 0, count = 0;
+  for (;;) {
+    uint32_t duration = 0;
+    WHALE_TRY(const uint8_t* canvas, frames.next(duration));
+    if (canvas == nullptr) break;
+    if (++count > max_frames) {
+      return fail(error_code::too_large, "animation of more than " + std::to_string(max_frames) + " frames");
+    }
+    const canvas_rows rows{canvas, size_t{frames.width()} * 4};
+    WHALE_TRY(pixels image, frame.make(frame.context, row_source{frames.width(), frames.height(), 4, &rows, canvas_rows::row}));
+    if (image.channels != 3 && image.channels != 4) return fail(error_code::internal, "WebP takes RGB or RGBA");
+    if (encoder == nullptr) {
+      WebPAnimEncoderOptions options;
+      if (!WebPAnimEncoderOptionsInit(&options)) return fail(error_code::internal, "libwebp version mismatch");
+      options.anim_params.loop_count = static_cast<int>(frames.loop_count());
+      options.allow_mixed = 0;
+      encoder.reset(WebPAnimEncoderNew(static_cast<int>(image.w), static_cast<int>(image.h), &options));
+      if (encoder == nullptr) return fail(meter.refused ? error_code::too_large : error_code::out_of_memory, "WebP: the animation encoder could not start");
+    }
+    WebPPicture picture;
+    if (!WebPPictureInit(&picture)) return fail(error_code::internal, "libwebp version mismatch");
+    picture.width = static_cast<int>(image.w);
+    picture.height = static_cast<int>(image.h);
+    picture.use_argb = 1;
+    const int stride = static_cast<int>(image.stride());
+    const int imported = image.channels == 4 ? WebPPictureImportRGBA(&picture, image.data(), stride)
+                                             : WebPPictureImportRGB(&picture, image.data(), stride);
+    image = pixels{};
+    const int added = imported && WebPAnimEncoderAdd(encoder.get(), &picture, static_cast<int>(at_ms), &config);
+    WebPPictureFree(&picture);
+    if (!added) {
+      if (meter.refused) {
+        return fail(error_code::too_large, "WebP: the animation needs more than the " + megabytes(max_working) +
+                                               " the memory budget leaves it");
+      }
+      return fail(error_code::internal, std::string("WebP animation encoder: ") + WebPAnimEncoderGetError(encoder.get()));
+    }
+    at_ms += duration;
+  }
+  if (encoder == nullptr) return fail(error_code::corrupt_input, "animation without a frame");
+  WebPData assembled;
+  WebPDataInit(&assembled);
+  if (!WebPAnimEncoderAdd(encoder.get(), nullptr, static_cast<int>(at_ms), nullptr) ||
+      !WebPAnimEncoderAssemble(encoder.get(), &assembled)) {
+    if (meter.refused) {
+      return fail(error_code::too_large, "WebP: the animation needs more than the " + megabytes(max_working) +
+                                             " the memory budget leaves it");
+    }
+    return fail(error_code::internal, std::string("WebP animation encoder: ") + WebPAnimEncoderGetError(encoder.get()));
+  }
+  std::vector<uint8_t> out(assembled.bytes, assembled.bytes + assembled.size);
+  WebPDataClear(&assembled);
+  return out;
+}
+
+uint64_t animation_decode_bytes(bool webp_source, uint32_t w, uint32_t h) {
+  const uint64_t area = uint64_t{w} * h;
+  // GIF: stb's canvas, background and history (9 bytes a pixel) and our two previous canvases
+  // (8); WebP: the animation decoder's canvases and a frame's decode (webp_decode_bytes).
+  return webp_source ? 8 * area + 4 * (area + 16 * uint64_t{w}) + (1 << 20) : 17 * area + (64 << 10);
+}
+
+uint64_t animation_encode_bytes(uint32_t w, uint32_t h) {
+  const uint64_t area = uint64_t{w} * h;
+  // The encoder keeps the previous canvas and the current one, two candidate sub-frames and
+  // their encodes (RGBA, and the pictures' ARGB), besides one frame's lossy encode.
+  return 6 * 4 * area + webp_encode_bytes(w, h, 4);
+}
 
 bool webp_has_alpha(const uint8_t* data, size_t size) {
   WebPBitstreamFeatures features;  // an animation is drawn on an RGBA canvas

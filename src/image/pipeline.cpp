@@ -25,6 +25,10 @@ constexpr uint32_t default_quality = 85;  // Cloudflare's default
 constexpr uint32_t absolute_max_side = 4096;
 // stb_image_resize2 computes positions in float: past 2^24 pixels a side they lose precision.
 constexpr uint64_t max_resized_side = uint64_t{1} << 24;
+// Animations: at most this many frames (the probe counts up to 1000), and this many decoded
+// pixels in all frames together (each frame is a whole canvas).
+constexpr uint32_t max_animation_frames = 1000;
+constexpr uint64_t max_animation_area = uint64_t{100} << 20;
 // gravity=auto looks for the subject in the cover image scaled to at most this many pixels a side.
 constexpr uint32_t preview_side = 1024;
 // Shrink-on-load keeps the decoded JPEG at least this much larger than the resized image, so a
@@ -357,6 +361,7 @@ struct job {
   format out = format::jpeg;            // auto_: JPEG or PNG by the final image's alpha
   uint32_t final_channels = 3;          // of the final image: padded, flattened or coloured for its encoder
   bool streamed_encode = false;         // the window's rows pushed into the JPEG encoder: no final image
+  bool animated = false;                // an animated GIF or WebP out as an animated WebP, frame by frame
   uint32_t quality = default_quality;
   // The estimate.
   uint64_t peak = 0;           // bytes of memory at the job's high-water mark
@@ -462,6 +467,20 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
   j.stb_max_block = detail::stb_largest_block(src, j.layout);
 }
 
+// An animation's peak: every frame goes through the same stages, one frame at a time: the
+// decoder and its canvas, the final image, the resize, and the animation encoder with the stream
+// it has so far (guessed at a tenth of the frames' pixels).
+void estimate_animation(job& j, const info& src, uint64_t input) {
+  const uint64_t canvas = uint64_t{src.width} * src.height * 4;
+  const uint64_t decoder = detail::animation_decode_bytes(j.k == kind::webp, src.width, src.height) + canvas;
+  const uint64_t image = image_bytes(j.g.canvas_w, j.g.canvas_h, j.final_channels);
+  const uint64_t resize = detail::resize_bytes(j.trim_decoded.w, j.trim_decoded.h, j.stored_w, j.stored_h, j.stored_keep, 4);
+  const uint64_t stream = uint64_t{j.g.canvas_w} * j.g.canvas_h * src.frames / 10;
+  const uint64_t stages = decoder + image + std::max(resize, detail::animation_encode_bytes(j.g.canvas_w, j.g.canvas_h)) + stream;
+  j.peak = module_bytes + input + stages + stages / margin_part + margin_fixed;
+  j.stage = "animate";
+}
+
 // Room for a stage's blocks within the budget: what the budget leaves after the module, the
 // input and the margin.
 uint64_t room_for_stages(uint64_t budget, uint64_t input) {
@@ -542,7 +561,27 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
   j.streamed_encode =
       j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels && !adjusts(o);
   j.quality = o.quality ? o.quality : default_quality;
-  estimate_memory(j, src, size, writable, o);
+  // An animation stays one when it comes out as WebP (asked for, or format=auto for a client that
+  // takes WebP, or a WebP source kept as such) and anim is not false; else its first frame.
+  j.animated = (k == kind::gif || k == kind::webp) && src.frames > 1 && o.anim && j.out == format::webp;
+  if (j.animated) {
+    j.channels = 4;  // every frame is an RGBA canvas
+    j.final_channels = encoder_channels(j.out, j.g.pad_area() || j.g.border.any() ? pad_channels(4, o.background) : 4, o.background);
+    j.streamed_decode = j.streamed_encode = false;
+    if (src.frames >= max_animation_frames) {
+      return fail(error_code::too_large, "animation of " + std::to_string(src.frames) + " frames or more; the limit is " +
+                                             std::to_string(max_animation_frames - 1));
+    }
+    const uint64_t area = uint64_t{src.width} * src.height * src.frames;
+    if (area > max_animation_area) {
+      return fail(error_code::too_large, "animation of " + std::to_string(src.frames) + " frames of " + dims(src.width, src.height) +
+                                             ": " + std::to_string(area) + " pixels in all, more than the limit of " +
+                                             std::to_string(max_animation_area));
+    }
+    estimate_animation(j, src, size);
+  } else {
+    estimate_memory(j, src, size, writable, o);
+  }
   j.stage_room = room_for_stages(lim.max_memory_bytes, size);
   if (j.peak > lim.max_memory_bytes) {
     return fail(error_code::too_large, "this " + dims(src.width, src.height) + " " + upper_name(k) + " needs about " +
@@ -554,6 +593,7 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
 }
 
 // ---- the run ----
+
 
 const uint8_t* jpeg_row(const void* context, uint32_t y) {
   return static_cast<detail::jpeg_rows*>(const_cast<void*>(context))->row(y);
@@ -758,6 +798,34 @@ output json_answer(const info& src) {
   return out;
 }
 
+// What comes after the resize, on the picture's rectangle of the final image: the levels, blur,
+// sharpen.
+result<void> finish_picture(pixels& image, const job& j, const options& o) {
+  const rect picture{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h};
+  adjust_levels(image, picture, o);
+  if (o.blur != 0) WHALE_TRY_VOID(detail::blur(image, picture, o.blur));
+  if (o.sharpen != 0) WHALE_TRY_VOID(detail::sharpen(image, picture, o.sharpen));
+  return {};
+}
+
+// One frame of an animation: its canvas through the same stages as a still image.
+struct frame_job {
+  const job* j;
+  const options* o;
+};
+
+result<pixels> animation_frame(void* context, const detail::row_source& canvas) {
+  const frame_job& f = *static_cast<const frame_job*>(context);
+  const job& j = *f.j;
+  const options& o = *f.o;
+  WHALE_TRY(pixels image, final_image(j, o));
+  detail::placement placed{&image, j.m, j.stored_keep.w, j.stored_keep.h, canvas.channels, j.g.at_x, j.g.at_y, o.background};
+  const window_rows trimmed{canvas, j.trim_decoded};
+  WHALE_TRY_VOID(detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, j.stored_keep, detail::place_rows(placed)));
+  WHALE_TRY_VOID(finish_picture(image, j, o));
+  return image;
+}
+
 // data is read; writable is data itself when the caller lets the job overwrite it, else null.
 result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const options& o, uint32_t accept,
                    const limits& lim) {
@@ -774,14 +842,23 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
                                            " pixels, more than the limit of " + std::to_string(lim.max_pixels));
   }
   WHALE_TRY(const job j, plan_job(data, size, writable != nullptr, src, k, o, accept, lim));
+  if (j.animated) {
+    frame_job frames{&j, &o};
+    output out;
+    WHALE_TRY(out.bytes, detail::encode_animation(data, size, k == kind::webp, j.quality, max_animation_frames - 1,
+                                                  static_cast<size_t>(std::min<uint64_t>(j.stage_room, SIZE_MAX)),
+                                                  detail::animation_frame{&frames, animation_frame}));
+    out.content_type = "image/webp";
+    out.width = j.g.canvas_w;
+    out.height = j.g.canvas_h;
+    return out;
+  }
   if (j.streamed_encode) return run_streamed(data, size, writable, src, j, o, lim);
   WHALE_TRY(pixels image, final_image(j, o));
   window_target target;
   target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
   WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
-  adjust_levels(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o);
-  if (o.blur != 0) WHALE_TRY_VOID(detail::blur(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o.blur));
-  if (o.sharpen != 0) WHALE_TRY_VOID(detail::sharpen(image, rect{j.g.at_x, j.g.at_y, j.g.keep.w, j.g.keep.h}, o.sharpen));
+  WHALE_TRY_VOID(finish_picture(image, j, o));
   const format f = j.out != format::auto_ ? j.out : detail::uses_alpha(image) ? format::png : format::jpeg;
   return encode(std::move(image), f, o, j, lim);
 }

@@ -196,6 +196,24 @@ struct row_sink {
   void* context = nullptr;
   void (*row)(void* context, uint32_t y, const uint8_t* pixels) = nullptr;
 };
+
+// An animated GIF or WebP in, an animated WebP out. Each frame's canvas (RGBA, w x h, as it
+// shows) is given to `frame` (the pipeline's resize and what follows it), whose image goes into
+// libwebp's animation encoder at the frame's time: timing and loop count kept. GIF delays under
+// 20 ms are 100 ms, as browsers play them. libwebp's blocks (decoder and encoder) count against
+// max_working; more than max_frames frames is too_large.
+struct animation_frame {
+  void* context = nullptr;
+  result<pixels> (*make)(void* context, const row_source& canvas) = nullptr;
+};
+result<std::vector<uint8_t>> encode_animation(const uint8_t* data, size_t size, bool webp_source, uint32_t quality,
+                                              uint32_t max_frames, size_t max_working, animation_frame frame);
+// A GIF's or animated WebP's frame decoder, besides its canvas (the estimate's term).
+uint64_t animation_decode_bytes(bool webp_source, uint32_t w, uint32_t h);
+// libwebp's animation encoder for w x h frames: its previous and candidate canvases (RGBA) and a
+// frame's encode.
+uint64_t animation_encode_bytes(uint32_t w, uint32_t h);
+
 result<void> resize_window_into(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep,
                                 const row_sink& sink);
 // The same into a new buffer.

@@ -55,3 +55,63 @@ static void* whale_stbi_realloc_zeroed(void* p, size_t old_size, size_t new_size
 #define STBI_WRITE_NO_STDIO
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include "stb_image_write.h"
+
+/* An animated GIF frame by frame (stbi_load_gif_from_memory keeps every frame in one buffer):
+ * each call decodes the next frame onto stb's canvas and answers the canvas, RGBA, as
+ * stbi_load_gif_from_memory's frame would be, with its delay in milliseconds. The last two
+ * canvases are kept for frames disposed to "previous" (stb's two_back, which
+ * stbi_load_gif_from_memory itself points before its buffer). */
+struct whale_gif {
+  stbi__context s;
+  stbi__gif g;
+  unsigned char* previous[2];
+  int frames;
+};
+
+struct whale_gif* whale_gif_open(const unsigned char* data, int size) {
+  struct whale_gif* gif = (struct whale_gif*)calloc(1, sizeof *gif);
+  if (gif == NULL) return NULL;
+  stbi__start_mem(&gif->s, data, size);
+  if (!stbi__gif_test(&gif->s)) {
+    free(gif);
+    return NULL;
+  }
+  return gif;
+}
+
+/* The next frame's canvas (valid until the next call), or NULL: at the end (*failed 0) or on a
+ * damaged or over-large file (*failed 1, stbi_failure_reason says why). */
+const unsigned char* whale_gif_next(struct whale_gif* gif, int* w, int* h, int* delay_ms, int* failed) {
+  int comp = 0;
+  const int slot = gif->frames % 2; /* frame n-2's canvas, overwritten by frame n's below */
+  unsigned char* two_back = gif->frames >= 2 ? gif->previous[slot] : NULL;
+  unsigned char* canvas = stbi__gif_load_next(&gif->s, &gif->g, &comp, 4, two_back);
+  *failed = 0;
+  if (canvas == (unsigned char*)&gif->s) return NULL;
+  if (canvas == NULL) {
+    *failed = 1;
+    return NULL;
+  }
+  const size_t bytes = (size_t)gif->g.w * (size_t)gif->g.h * 4;
+  if (gif->previous[slot] == NULL) gif->previous[slot] = (unsigned char*)STBI_MALLOC(bytes);
+  if (gif->previous[slot] == NULL) {
+    *failed = 1;
+    return NULL;
+  }
+  memcpy(gif->previous[slot], canvas, bytes);
+  gif->frames++;
+  *w = gif->g.w;
+  *h = gif->g.h;
+  *delay_ms = gif->g.delay;
+  return canvas;
+}
+
+void whale_gif_close(struct whale_gif* gif) {
+  if (gif == NULL) return;
+  STBI_FREE(gif->g.out);
+  STBI_FREE(gif->g.history);
+  STBI_FREE(gif->g.background);
+  STBI_FREE(gif->previous[0]);
+  STBI_FREE(gif->previous[1]);
+  free(gif);
+}

@@ -44,7 +44,8 @@ test(`PgBouncer serves ${CLIENTS} concurrent clients on at most ${POOL} server c
     const child = spawn(join(PG_BIN, 'psql'), ['-X', '-q', '-A', '-t', '-d', pg.bouncer.url, '-c', 'SELECT pg_sleep(0.2), 1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c) => { out += c; });
-    child.on('exit', (code) => resolve({ code, out: out.trim() }));
+    // 'close', not 'exit': a child can exit before its stdout has been read to the end.
+    child.on('close', (code) => resolve({ code, out: out.trim() }));
   }));
   let maxServers = 0;
   // PgBouncer's server connections to the database (they stay open, idle, after their clients).

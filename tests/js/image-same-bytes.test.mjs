@@ -77,6 +77,8 @@ const jobs = [
   ['grey-8bit-alpha.png', 'width=80,height=80,fit=pad,border.top=4,border.left=2,border.color=blue,format=webp'],
   ['2569067123_aca715a2ee_o.jpg', 'width=auto,scq=40', CLIENT_SLOW | (1 << CLIENT_WIDTH_SHIFT)],  // mobile, slow
   ['2569067123_aca715a2ee_o.jpg', 'width=auto,format=webp', 4 << CLIENT_WIDTH_SHIFT],             // large desktop
+  ['animated-loop-3.gif', 'width=90,format=webp'],                      // an animated GIF to an animated WebP
+  ['webp/animated.webp', 'width=64,height=64,fit=pad,border.width=2'],  // an animated WebP stays one
 ];
 
 const ERROR_NAMES = ['ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',

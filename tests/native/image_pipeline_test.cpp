@@ -651,4 +651,119 @@ TEST(ImagePipeline, TrimCutsTheUprightSource) {
   }
 }
 
+// A WebP's RIFF chunks, in order: (fourcc, payload).
+std::vector<std::pair<std::string, std::string>> webp_chunks(const std::vector<uint8_t>& b) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t pos = 12; pos + 8 <= b.size();) {
+    const uint32_t n = b[pos + 4] | b[pos + 5] << 8 | b[pos + 6] << 16 | uint32_t{b[pos + 7]} << 24;
+    if (pos + 8 + n > b.size()) break;
+    out.emplace_back(std::string(b.begin() + pos, b.begin() + pos + 4), std::string(b.begin() + pos + 8, b.begin() + pos + 8 + n));
+    pos += 8 + n + (n & 1);
+  }
+  return out;
+}
+
+uint32_t le(const std::string& s, size_t at, size_t bytes) {
+  uint32_t v = 0;
+  for (size_t i = 0; i < bytes; ++i) v |= uint32_t{static_cast<uint8_t>(s[at + i])} << (8 * i);
+  return v;
+}
+
+struct animation_facts {
+  uint32_t loop = 0;
+  std::vector<uint32_t> durations;
+};
+
+animation_facts animation_of(const std::vector<uint8_t>& webp) {
+  animation_facts f;
+  for (const auto& [fourcc, payload] : webp_chunks(webp)) {
+    if (fourcc == "ANIM") f.loop = le(payload, 4, 2);
+    if (fourcc == "ANMF") f.durations.push_back(le(payload, 12, 3));
+  }
+  return f;
+}
+
+// A GIF of `frames` 1x1 frames on a w x h screen, each shown `delay` hundredths of a second.
+bytes tiny_gif(uint32_t w, uint32_t h, uint32_t frames, uint32_t delay) {
+  std::string g = "GIF89a";
+  g += {static_cast<char>(w & 255), static_cast<char>(w >> 8), static_cast<char>(h & 255), static_cast<char>(h >> 8)};
+  g += {'\x80', '\0', '\0', '\0', '\0', '\0', '\xff', '\xff', '\xff'};  // a global table of two colours
+  for (uint32_t i = 0; i < frames; ++i) {
+    g += {'\x21', '\xf9', '\x04', '\0', static_cast<char>(delay & 255), static_cast<char>(delay >> 8), '\0', '\0'};
+    g += {'\x2c', static_cast<char>(i % w), '\0', '\0', '\0', '\x01', '\0', '\x01', '\0', '\0'};
+    g += {'\x02', '\x02', '\x44', '\x01', '\0'};  // one pixel of colour 0
+  }
+  g += '\x3b';
+  return bytes{g};
+}
+
+// Animated GIF and WebP come out as animated WebP when the output is WebP and anim is not false:
+// every frame through the same stages, the frames' timing and the loop count kept.
+TEST(ImagePipeline, AnimationsStayAnimatedAsWebP) {
+  const std::vector<uint32_t> durations = {3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 15000};
+  for (const char* name : {"animated-loop-3.gif", "webp/animated.webp"}) {
+    auto out = run(fixture(name), "width=100,format=webp");
+    ASSERT_TRUE(out.ok()) << name << ": " << out.message();
+    EXPECT_EQ(out->content_type, std::string("image/webp"));
+    EXPECT_EQ(out->width, 100u);
+    auto shown = wi::probe(out->bytes.data(), out->bytes.size());
+    ASSERT_TRUE(shown.ok());
+    EXPECT_EQ(shown->width, 100u);
+    const animation_facts f = animation_of(out->bytes);
+    EXPECT_EQ(f.durations, durations) << name;
+    EXPECT_EQ(f.loop, 3u) << name << ": played three times, as the source";
+    // Its first frame is the still first frame's picture (both lossy: close, not equal).
+    auto still = run(fixture(name), "width=100,format=png,anim=false");
+    ASSERT_TRUE(still.ok());
+    auto first = wi::detail::decode_webp(out->bytes.data(), out->bytes.size());
+    ASSERT_TRUE(first.ok()) << first.message();
+    auto flat = wi::detail::convert_channels(std::move(first).value(), decode(still.value()).channels, wi::rgba8{});
+    ASSERT_TRUE(flat.ok());
+    EXPECT_LT(mean_abs_diff(flat.value(), decode(still.value())), 4.0) << name;
+    // anim=false, or a format without animation: the first frame only.
+    auto one = run(fixture(name), "width=100,format=webp,anim=false");
+    ASSERT_TRUE(one.ok());
+    EXPECT_TRUE(animation_of(one->bytes).durations.empty()) << name;
+    auto png = run(fixture(name), "width=100,format=png");
+    ASSERT_TRUE(png.ok());
+    EXPECT_EQ(png->content_type, std::string("image/png"));
+    // format=auto: animated for a client that takes WebP.
+    auto taken = run(fixture(name), "width=60,format=auto", wi::accept_webp);
+    ASSERT_TRUE(taken.ok());
+    EXPECT_EQ(animation_of(taken->bytes).durations.size(), durations.size()) << name;
+    // Every frame gets the options: border, trim, flip.
+    auto framed = run(fixture(name), "width=100,format=webp,border.width=3,trim=10;0;0;0,flip=h");
+    ASSERT_TRUE(framed.ok()) << framed.message();
+    EXPECT_EQ(framed->width, 106u);
+    EXPECT_EQ(animation_of(framed->bytes).durations.size(), durations.size());
+  }
+  // An animated WebP stays one without a format; an animated GIF becomes its first frame as PNG.
+  auto kept = run(fixture("webp/animated.webp"), "width=80");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(animation_of(kept->bytes).durations.size(), durations.size());
+  auto gif = run(fixture("animated-loop-3.gif"), "width=80");
+  ASSERT_TRUE(gif.ok());
+  EXPECT_EQ(gif->content_type, std::string("image/png"));
+}
+
+TEST(ImagePipeline, AnimationLimitsAreCheckedBeforeDecoding) {
+  auto small = run(tiny_gif(8, 8, 30, 1), "format=webp");  // 10 ms: played as 100 ms, as browsers do
+  ASSERT_TRUE(small.ok()) << small.message();
+  const animation_facts f = animation_of(small->bytes);
+  // Each frame adds a pixel until the row is full; libwebp merges the identical frames that
+  // follow into one, their time added: 7 frames of 100 ms, then the last for 23 of them.
+  EXPECT_EQ(f.durations, (std::vector<uint32_t>{100, 100, 100, 100, 100, 100, 100, 2300}));
+  EXPECT_EQ(f.loop, 1u) << "no NETSCAPE2.0 extension: played once";
+  auto many = run(tiny_gif(8, 8, 1000, 5), "format=webp");
+  ASSERT_FALSE(many.ok());
+  EXPECT_EQ(many.code(), error_code::too_large);
+  EXPECT_NE(many.message().find("1000 frames or more"), std::string::npos) << many.message();
+  auto area = run(tiny_gif(2000, 2000, 30, 5), "width=100,format=webp");  // 120 MP of canvases in all
+  ASSERT_FALSE(area.ok());
+  EXPECT_EQ(area.code(), error_code::too_large);
+  EXPECT_NE(area.message().find("pixels in all"), std::string::npos) << area.message();
+  auto first = run(tiny_gif(2000, 2000, 30, 5), "width=100,format=webp,anim=false");  // one frame is fine
+  EXPECT_TRUE(first.ok()) << first.message();
+}
+
 }  // namespace
