@@ -110,6 +110,17 @@ async function runWithin(input, options, budgetMb) {
   }
 }
 
+// A GIF of `frames` one-pixel frames on a w x h screen (each frame is a whole canvas when decoded).
+function tinyFramesGif(w, h, frames) {
+  const parts = [Buffer.from('GIF89a'), Buffer.from([w & 255, w >> 8, h & 255, h >> 8, 0x80, 0, 0, 0, 0, 0, 255, 255, 255])];
+  for (let i = 0; i < frames; i++) {
+    parts.push(Buffer.from([0x21, 0xf9, 4, 0, 10, 0, 0, 0]));
+    parts.push(Buffer.from([0x2c, i & 255, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0]));
+  }
+  parts.push(Buffer.from([0x3b]));
+  return Buffer.concat(parts);
+}
+
 test('every job is refused before decoding or stays within its memory budget and its estimate', { timeout: 600_000 }, async () => {
   assert.ok(existsSync(wasmPath), `emscripten image.wasm missing at ${wasmPath}: run scripts/build.sh`);
   wasm = readFileSync(wasmPath);
@@ -124,6 +135,9 @@ test('every job is refused before decoding or stays within its memory budget and
     'RGBA PNG 8x8': fixture('p3.png'),
     'WebP 16.8 MP': await made(photo, 'width=4096,height=4096,fit=cover,format=webp'),
     'RGBA WebP 8.4 MP': await made(makePng(4096, 2048, 4), 'format=webp'),
+    'animated GIF 10 frames': fixture('animated-loop-3.gif'),
+    'animated WebP 10 frames': fixture('webp/animated.webp'),
+    'GIF 1500x1500, 20 frames': tinyFramesGif(1500, 1500, 20),
   };
   const jobs = [
     ['baseline JPEG 16.8 MP', 'width=720'],
@@ -147,6 +161,9 @@ test('every job is refused before decoding or stays within its memory budget and
     ['WebP 16.8 MP', 'width=2048,format=jpeg'],
     ['RGBA WebP 8.4 MP', 'width=720'],
     ['RGBA WebP 8.4 MP', 'width=1000,format=png'],
+    ['animated GIF 10 frames', 'width=1600,format=webp'],
+    ['animated WebP 10 frames', 'width=1200,height=1200,fit=pad'],
+    ['GIF 1500x1500, 20 frames', 'width=720,format=webp'],
   ];
   const rows = [];
   const accepted = {};
