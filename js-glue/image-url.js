@@ -47,6 +47,13 @@ const given = (v) => v !== undefined && v !== null && v !== '';
 // {color, top, right, bottom, left} as border.color and border.width or border.<side>.
 function setObjectOption(options, key, value) {
   const number = (name, v) => optionValue(`${key}.${name}`, v);
+  if (key === 'trim' && typeof value.border === 'object') {
+    options.set('trim', 'border');
+    for (const part of ['color', 'tolerance', 'keep']) {
+      if (given(value.border[part])) options.set(`trim.border.${part}`, optionValue(`trim.border.${part}`, value.border[part]));
+    }
+    return;
+  }
   if (key === 'trim') {
     const sides = ['top', 'right', 'bottom', 'left'];
     if (sides.some((side) => given(value[side]))) options.set('trim', sides.map((side) => number(side, value[side] ?? 0)).join(';'));

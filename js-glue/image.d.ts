@@ -92,7 +92,8 @@ export interface TransformOptions {
   background?: string;
   rotate?: 0 | 90 | 180 | 270;
   flip?: 'h' | 'v' | 'hv';
-  trim?: { top?: number; right?: number; bottom?: number; left?: number; width?: number; height?: number };
+  trim?: 'border' | { border: { color?: string; tolerance?: number; keep?: number } }
+    | { top?: number; right?: number; bottom?: number; left?: number; width?: number; height?: number };
   border?: { color?: string; width?: number; top?: number; right?: number; bottom?: number; left?: number };
   brightness?: number;
   contrast?: number;

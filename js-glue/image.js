@@ -318,7 +318,10 @@ function cfImageText(options) {
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined || value === null || value === '') continue;
     if (key === 'gravity' && typeof value === 'object') parts.push(`gravity=${value.x}x${value.y}`);
-    else if (key === 'trim' && typeof value === 'object') {
+    else if (key === 'trim' && typeof value === 'object' && typeof value.border === 'object') {
+      parts.push('trim=border');  // {border: {color, tolerance, keep}}
+      for (const [part, v] of Object.entries(value.border)) if (v !== undefined) parts.push(`trim.border.${part}=${escape(v)}`);
+    } else if (key === 'trim' && typeof value === 'object') {
       const { top = 0, right = 0, bottom = 0, left = 0, width, height } = value;
       parts.push(`trim=${[top, right, bottom, left].map(escape).join(';')}`);
       if (width !== undefined) parts.push(`trim.width=${escape(width)}`);

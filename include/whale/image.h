@@ -68,6 +68,11 @@ struct options {
   edges trim;                   // trim=top;right;bottom;left, trim.left, trim.top: source pixels (times dpr)
   uint32_t trim_width = 0;      // trim.width, trim.height: the window's size (0: what the edges leave)
   uint32_t trim_height = 0;
+  bool trim_border = false;     // trim=border: cut the source to what differs from its border colour
+  rgba8 trim_border_color{0, 0, 0, 0};  // trim.border.color; not given: the top-left pixel's
+  bool trim_border_color_given = false;
+  uint32_t trim_border_tolerance = 10;  // trim.border.tolerance, 0..255: a channel's largest difference
+  uint32_t trim_border_keep = 0;        // trim.border.keep: source pixels of border kept around the rest
   bool anim = true;             // anim=false: first frame only (we always serve one frame)
   bool progressive = true;      // JPEG output progressive (Cloudflare serves progressive JPEG)
   std::string sig;              // s=<hex> HMAC signature, checked by the edge, not here

@@ -24,7 +24,8 @@ constexpr size_t max_shown_bytes = 64;      // of a value quoted back in an erro
 enum class slot : uint8_t { width, height, dpr, fit, gravity, quality, format, background, rotate, flip, brightness,
                             contrast, gamma, saturation, compression, blur, sharpen, metadata, anim, onerror, sig,
                             slow_quality, border_width, border_top, border_right, border_bottom, border_left,
-                            border_color, trim, trim_width, trim_height, trim_left, trim_top };
+                            border_color, trim, trim_width, trim_height, trim_left, trim_top, trim_border_color,
+                            trim_border_tolerance, trim_border_keep };
 
 constexpr uint64_t bit_of(slot s) { return uint64_t{1} << static_cast<uint32_t>(s); }
 constexpr uint64_t border_sides = bit_of(slot::border_top) | bit_of(slot::border_right) |
@@ -368,9 +369,13 @@ const char* parse_trim_value(std::string_view v, uint32_t& out, uint32_t least) 
   return nullptr;
 }
 
-// trim=top;right;bottom;left, each 0..65535.
+// trim=top;right;bottom;left, each 0..65535; or trim=border.
 const char* parse_trim(std::string_view v, options& o) {
-  static constexpr const char* expected = "top;right;bottom;left (four integers 0..65535, source pixels)";
+  static constexpr const char* expected = "top;right;bottom;left (four integers 0..65535, source pixels) or border";
+  if (v == "border") {
+    o.trim_border = true;
+    return nullptr;
+  }
   uint32_t* sides[] = {&o.trim.top, &o.trim.right, &o.trim.bottom, &o.trim.left};
   for (size_t i = 0; i < 4; ++i) {
     const size_t end = v.find(';');
@@ -384,6 +389,11 @@ const char* parse_trim_width(std::string_view v, options& o) { return parse_trim
 const char* parse_trim_height(std::string_view v, options& o) { return parse_trim_value(v, o.trim_height, 1); }
 const char* parse_trim_left(std::string_view v, options& o) { return parse_trim_value(v, o.trim.left, 0); }
 const char* parse_trim_top(std::string_view v, options& o) { return parse_trim_value(v, o.trim.top, 0); }
+const char* parse_trim_border_tolerance(std::string_view v, options& o) {
+  if (!parse_uint(v, o.trim_border_tolerance) || o.trim_border_tolerance > 255) return "an integer 0..255";
+  return nullptr;
+}
+const char* parse_trim_border_keep(std::string_view v, options& o) { return parse_trim_value(v, o.trim_border_keep, 0); }
 
 struct format_choice {
   format fmt;
@@ -451,6 +461,12 @@ const char* parse_background(std::string_view v, options& o) {
 
 const char* parse_border_color(std::string_view v, options& o) {
   return parse_css_colour(v, o.border_color) ? nullptr : css_colour_expected;
+}
+
+const char* parse_trim_border_color(std::string_view v, options& o) {
+  if (!parse_css_colour(v, o.trim_border_color)) return css_colour_expected;
+  o.trim_border_color_given = true;
+  return nullptr;
 }
 
 const char* parse_rotate(std::string_view v, options& o) {
@@ -610,6 +626,9 @@ constexpr option_name cloudflare_names[] = {
     {"trim", slot::trim, parse_trim},           {"trim.width", slot::trim_width, parse_trim_width},
     {"trim.height", slot::trim_height, parse_trim_height}, {"trim.left", slot::trim_left, parse_trim_left},
     {"trim.top", slot::trim_top, parse_trim_top},
+    {"trim.border.color", slot::trim_border_color, parse_trim_border_color},
+    {"trim.border.tolerance", slot::trim_border_tolerance, parse_trim_border_tolerance},
+    {"trim.border.keep", slot::trim_border_keep, parse_trim_border_keep},
 };
 
 // Cloudinary transformation parameters (w_400, c_fill, ...); a_ is its rotation angle or a flip.
@@ -623,7 +642,7 @@ constexpr option_name cloudinary_names[] = {
 
 // Cloudflare options we know and do not implement: refused with "not supported".
 constexpr std::string_view unsupported_names[] = {
-    "zoom", "segment", "draw", "border", "trim.border",
+    "zoom", "segment", "draw", "border",
 };
 
 template <size_t N>
@@ -780,6 +799,14 @@ result<options> parse_options(std::string_view text) {
   if ((seen & bit_of(slot::trim)) && (seen & (bit_of(slot::trim_left) | bit_of(slot::trim_top)))) {
     return fail(error_code::invalid_value, "option 'trim': given with trim.left or trim.top");
   }
+  constexpr uint64_t border_settings =
+      bit_of(slot::trim_border_color) | bit_of(slot::trim_border_tolerance) | bit_of(slot::trim_border_keep);
+  if (o.trim_border && (seen & (bit_of(slot::trim_width) | bit_of(slot::trim_height)))) {
+    return fail(error_code::invalid_value, "option 'trim': border given with trim.width or trim.height");
+  }
+  if (!o.trim_border && (seen & border_settings)) {
+    return fail(error_code::invalid_value, "option 'trim.border.*': given without trim=border");
+  }
   return o;
 }
 
@@ -821,9 +848,15 @@ std::string normalize(const options& o) {
   add("sharpen", o.sharpen != 0 ? milli_text(o.sharpen) : "");
   add("sig", o.sig);
   add("slow-connection-quality", o.slow_quality != 0 ? uint_text(o.slow_quality) : "");
-  add("trim", o.trim.any() ? uint_text(o.trim.top) + ";" + uint_text(o.trim.right) + ";" + uint_text(o.trim.bottom) +
-                                 ";" + uint_text(o.trim.left)
-                           : "");
+  add("trim", o.trim_border ? "border"
+              : o.trim.any() ? uint_text(o.trim.top) + ";" + uint_text(o.trim.right) + ";" + uint_text(o.trim.bottom) +
+                                   ";" + uint_text(o.trim.left)
+                             : "");
+  if (o.trim_border) {
+    add("trim.border.color", o.trim_border_color_given ? colour_text(o.trim_border_color) : "");
+    add("trim.border.keep", o.trim_border_keep != 0 ? uint_text(o.trim_border_keep) : "");
+    add("trim.border.tolerance", o.trim_border_tolerance != 10 ? uint_text(o.trim_border_tolerance) : "");
+  }
   add("trim.height", o.trim_height != 0 ? uint_text(o.trim_height) : "");
   add("trim.width", o.trim_width != 0 ? uint_text(o.trim_width) : "");
   add("width", o.width_auto ? "auto" : o.width != 0 ? uint_text(o.width) : "");

@@ -518,6 +518,89 @@ result<rect> trim_window(const info& src, const options& o) {
   return detail::stored_rect(exif, static_cast<uint32_t>(w), static_cast<uint32_t>(h), shown);
 }
 
+const uint8_t* jpeg_row(const void* context, uint32_t y) {
+  return static_cast<detail::jpeg_rows*>(const_cast<void*>(context))->row(y);
+}
+
+const uint8_t* png_row(const void* context, uint32_t y) {
+  return static_cast<detail::png_rows*>(const_cast<void*>(context))->row(y);
+}
+
+// trim=border over rows of the source (stored frame, at 1/scale): the smallest window holding
+// every pixel that differs from the border colour by more than the tolerance in a channel (grey
+// read as its RGB, no alpha as opaque), in full-scale pixels; empty when every pixel is border.
+rect content_of(const detail::row_source& rows, uint32_t scale, const options& o, uint32_t full_w, uint32_t full_h) {
+  uint8_t border[4];
+  const uint8_t given[4] = {o.trim_border_color.r, o.trim_border_color.g, o.trim_border_color.b, o.trim_border_color.a};
+  if (o.trim_border_color_given) std::memcpy(border, given, 4);
+  else detail::convert_pixel(rows.row(rows.context, 0), rows.channels, border, 4, rgba8{});
+  uint32_t x0 = rows.w, y0 = rows.h, x1 = 0, y1 = 0;
+  const int tolerance = static_cast<int>(o.trim_border_tolerance);
+  for (uint32_t y = 0; y < rows.h; ++y) {
+    const uint8_t* px = rows.row(rows.context, y);
+    for (uint32_t x = 0; x < rows.w; ++x, px += rows.channels) {
+      uint8_t c[4];
+      detail::convert_pixel(px, rows.channels, c, 4, rgba8{});
+      bool content = false;
+      for (int i = 0; i < 4; ++i) content = content || std::abs(int{c[i]} - int{border[i]}) > tolerance;
+      if (!content) continue;
+      x0 = std::min(x0, x);
+      x1 = std::max(x1, x + 1);
+      y0 = std::min(y0, y);
+      y1 = std::max(y1, y + 1);
+    }
+  }
+  if (x1 <= x0) return rect{};
+  // Back to full scale, rounded outward: no content is cut.
+  const uint32_t fx1 = std::min<uint64_t>(uint64_t{x1} * scale, full_w), fy1 = std::min<uint64_t>(uint64_t{y1} * scale, full_h);
+  return rect{x0 * scale, y0 * scale, fx1 - x0 * scale, fy1 - y0 * scale};
+}
+
+// trim=border's window (stored frame, full scale), found by reading the source's pixels before
+// anything else: a JPEG at the DCT scale that leaves at most 4 MP, a PNG row by row, the others
+// (their first frame) decoded whole, when the budget holds them. trim.border.keep widens it.
+result<rect> border_window(const uint8_t* data, size_t size, const info& src, kind k, const detail::source_layout& layout,
+                           const options& o, const limits& lim) {
+  rect found;
+  if (k == kind::jpeg) {
+    uint32_t denom = 1;
+    while (denom < 8 && uint64_t{src.width / denom} * (src.height / denom) > (uint64_t{1} << 22)) denom *= 2;
+    detail::jpeg_rows rows;
+    WHALE_TRY_VOID(rows.start(data, size, denom, lim.max_pixels, lim.max_memory_bytes));
+    found = content_of(detail::row_source{rows.width(), rows.height(), rows.channels(), &rows, jpeg_row}, denom, o,
+                       src.width, src.height);
+    if (rows.failed()) return rows.error();
+  } else if (k == kind::png && detail::png_decodes_directly(layout)) {
+    detail::png_rows rows;
+    WHALE_TRY_VOID(rows.start(data, size));
+    found = content_of(detail::row_source{rows.width(), rows.height(), rows.channels(), &rows, png_row}, 1, o, src.width,
+                       src.height);
+    if (rows.failed()) return rows.error();
+  } else {
+    const uint64_t whole = image_bytes(src.width, src.height, 4) +
+                           (k == kind::webp ? detail::webp_decode_bytes(data, size, src.width, src.height)
+                                            : detail::stb_decode_bytes(src, layout));
+    if (module_bytes + size + whole > lim.max_memory_bytes) {
+      return fail(error_code::too_large, "trim=border: this " + dims(src.width, src.height) + " " + upper_name(k) +
+                                             " needs about " + megabytes_up(module_bytes + size + whole) +
+                                             " MB to be read whole; the limit is " + megabytes_down(lim.max_memory_bytes) + " MB");
+    }
+    pixels full;
+    if (k == kind::webp) {
+      WHALE_TRY(full, detail::decode_webp(data, size));
+    } else {
+      WHALE_TRY(full, detail::decode_stb(data, size, upper_name(k), static_cast<size_t>(detail::stb_largest_block(src, layout))));
+    }
+    found = content_of(detail::rows_of(full), 1, o, full.w, full.h);
+  }
+  if (found.w == 0) return rect{0, 0, src.width, src.height};  // all border: nothing to cut
+  const uint32_t keep = o.trim_border_keep;
+  const uint32_t x0 = found.x > keep ? found.x - keep : 0, y0 = found.y > keep ? found.y - keep : 0;
+  const uint32_t x1 = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{found.x} + found.w + keep, src.width));
+  const uint32_t y1 = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{found.y} + found.h + keep, src.height));
+  return rect{x0, y0, x1 - x0, y1 - y0};
+}
+
 // The trim window in an image decoded at 1/denom: its edges rounded inward (a trimmed border
 // never bleeds in), but an edge on the image's own edge stays there.
 rect decoded_window(rect t, const info& src, uint32_t denom) {
@@ -536,10 +619,14 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
   job j;
   j.k = k;
   j.m = detail::compose(detail::compose(detail::orientation_map(src.orientation), flip_map(o.flip)), rotation_map(o.rotate));
-  WHALE_TRY(j.trim, trim_window(src, o));
+  j.layout = detail::read_layout(data, size, src);
+  if (o.trim_border) {
+    WHALE_TRY(j.trim, border_window(data, size, src, k, j.layout, o, lim));
+  } else {
+    WHALE_TRY(j.trim, trim_window(src, o));
+  }
   const uint32_t shown_w = j.m.transpose ? j.trim.h : j.trim.w, shown_h = j.m.transpose ? j.trim.w : j.trim.h;
   WHALE_TRY(j.g, plan(shown_w, shown_h, o, lim));
-  j.layout = detail::read_layout(data, size, src);
   j.stored_w = j.m.transpose ? j.g.resized_h : j.g.resized_w;
   j.stored_h = j.m.transpose ? j.g.resized_w : j.g.resized_h;
   j.stored_keep = detail::stored_rect(j.m, j.g.resized_w, j.g.resized_h, j.g.keep);
@@ -595,13 +682,6 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
 // ---- the run ----
 
 
-const uint8_t* jpeg_row(const void* context, uint32_t y) {
-  return static_cast<detail::jpeg_rows*>(const_cast<void*>(context))->row(y);
-}
-
-const uint8_t* png_row(const void* context, uint32_t y) {
-  return static_cast<detail::png_rows*>(const_cast<void*>(context))->row(y);
-}
 
 // gravity=auto: the window's position in the resized image, from the saliency of a preview of it
 // (resized, upright, RGBA).

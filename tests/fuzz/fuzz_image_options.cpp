@@ -28,7 +28,9 @@ bool same_options(const options& a, const options& b) {
          a.gamma == b.gamma && a.saturation == b.saturation && a.compression_fast == b.compression_fast &&
          a.blur == b.blur && a.sharpen == b.sharpen && a.width_auto == b.width_auto && a.slow_quality == b.slow_quality &&
          same_edges(a.border, b.border) && same_edges(a.trim, b.trim) && a.trim_width == b.trim_width &&
-         a.trim_height == b.trim_height &&
+         a.trim_height == b.trim_height && a.trim_border == b.trim_border &&
+         a.trim_border_tolerance == b.trim_border_tolerance && a.trim_border_keep == b.trim_border_keep &&
+         a.trim_border_color_given == b.trim_border_color_given &&
          // A colour without a border draws nothing and is not kept.
          (!a.border.any() || (a.border_color.r == b.border_color.r && a.border_color.g == b.border_color.g &&
                               a.border_color.b == b.border_color.b && a.border_color.a == b.border_color.a));

@@ -334,6 +334,8 @@ test('transform() takes cf.image options and answers what the same URL options g
       { clientHints: new Headers({ accept: 'image/webp', 'sec-ch-viewport-width': '390' }) });
     assert.equal(auto.headers.get('content-type'), 'image/webp');
     assert.equal(imageSize(new Uint8Array(await auto.arrayBuffer())).width, 320);
+    const bordered = await image.transform(`${base}320x240.jpg`, { trim: { border: { tolerance: 255, keep: 0 } }, format: 'png' });
+    assert.equal(imageSize(new Uint8Array(await bordered.arrayBuffer())).width, 320, 'all border: nothing cut');
     // The source's error comes back as it is; bad options and draw throw before any fetch.
     const missing = await image.transform(`${base}missing.jpg`, { width: 10 });
     assert.equal(missing.status, 404);

@@ -78,6 +78,8 @@ const jobs = [
   ['2569067123_aca715a2ee_o.jpg', 'width=auto,scq=40', CLIENT_SLOW | (1 << CLIENT_WIDTH_SHIFT)],  // mobile, slow
   ['2569067123_aca715a2ee_o.jpg', 'width=auto,format=webp', 4 << CLIENT_WIDTH_SHIFT],             // large desktop
   ['animated-loop-3.gif', 'width=90,format=webp'],                      // an animated GIF to an animated WebP
+  ['Landscape_2.jpg', 'trim=border,trim.border.tolerance=60,width=120'],  // trim=border: a JPEG scanned at a DCT scale
+  ['embedgravitybird.png', 'trim=border,trim.border.keep=4,format=png'],
   ['webp/animated.webp', 'width=64,height=64,fit=pad,border.width=2'],  // an animated WebP stays one
 ];
 

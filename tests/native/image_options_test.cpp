@@ -316,7 +316,7 @@ TEST(ImageOptions, MalformedText) {
   EXPECT_EQ(error_of("Width=1"), "option 'Width': unknown option");
   EXPECT_EQ(error_of("border=1"), "option 'border': not supported");
   EXPECT_EQ(error_of("zoom=0.5"), "option 'zoom': not supported");
-  EXPECT_EQ(error_of("trim.border=1"), "option 'trim.border': not supported");
+  EXPECT_EQ(error_of("draw=1"), "option 'draw': not supported");
   EXPECT_EQ(error_of("w=\x01\xff"), "option 'w': expected an integer 1..4096 or auto, got '?\?'");  // two unprintable bytes
   EXPECT_EQ(error_of("w=" + std::string(100, 'x')),
             "option 'w': expected an integer 1..4096 or auto, got '" + std::string(64, 'x') + "...'");
@@ -401,11 +401,18 @@ TEST(ImageOptions, BorderTrimAutoWidthAndSlowQuality) {
   EXPECT_EQ(normalized("trim.left=30,trim.top=40,trim.width=678,trim.height=600"),
             "trim=40;0;0;30,trim.height=600,trim.width=678");
   EXPECT_EQ(normalized("trim=0;0;0;0"), "metadata=copyright");
-  EXPECT_EQ(error_of("trim=1;2;3"), "option 'trim': expected top;right;bottom;left (four integers 0..65535, source pixels), got '1;2;3'");
+  EXPECT_EQ(error_of("trim=1;2;3"), "option 'trim': expected top;right;bottom;left (four integers 0..65535, source pixels) or border, got '1;2;3'");
   EXPECT_EQ(error_of("trim=1;2;3;4;5").find("option 'trim': expected top;right;bottom;left"), 0u);
   EXPECT_EQ(error_of("trim=1;-2;3;4").find("option 'trim': expected"), 0u);
   EXPECT_EQ(error_of("trim=1;2;3;4,trim.left=1"), "option 'trim': given with trim.left or trim.top");
   EXPECT_EQ(error_of("trim.width=0"), "option 'trim.width': expected an integer 1..65535 (source pixels), got '0'");
+  EXPECT_EQ(normalized("trim=border"), "trim=border");
+  EXPECT_EQ(normalized("trim.border.tolerance=10,trim=border,trim.border.keep=3,trim.border.color=white"),
+            "trim=border,trim.border.color=%23ffffff,trim.border.keep=3");
+  EXPECT_EQ(error_of("trim.border.keep=3"), "option 'trim.border.*': given without trim=border");
+  EXPECT_EQ(error_of("trim=border,trim.width=3"), "option 'trim': border given with trim.width or trim.height");
+  EXPECT_EQ(error_of("trim=border,trim.border.tolerance=256"),
+            "option 'trim.border.tolerance': expected an integer 0..255, got '256'");
   EXPECT_EQ(normalized("w=auto"), "width=auto");
   EXPECT_EQ(normalized("w_auto,q=80"), "quality=80,width=auto");
   EXPECT_EQ(normalized("scq=low"), "slow-connection-quality=50");

@@ -766,4 +766,39 @@ TEST(ImagePipeline, AnimationLimitsAreCheckedBeforeDecoding) {
   EXPECT_TRUE(first.ok()) << first.message();
 }
 
+// trim=border: the source cut to what differs from its border colour (the top-left pixel's, or
+// trim.border.color) by more than trim.border.tolerance, widened by trim.border.keep.
+TEST(ImagePipeline, TrimBorderFindsThePicture) {
+  for (const char* format : {"png", "jpeg"}) {
+    auto framed = run(fixture("320x240.jpg"), std::string("width=200,height=200,fit=pad,background=white,quality=95,format=") + format);
+    ASSERT_TRUE(framed.ok()) << framed.message();  // 200x150 of picture between two white bands of 25
+    const bytes source{std::string(framed->bytes.begin(), framed->bytes.end())};
+    auto cut = run(source, "trim=border,format=png,trim.border.tolerance=40");
+    ASSERT_TRUE(cut.ok()) << format << ": " << cut.message();
+    EXPECT_EQ(cut->width, 200u) << format;
+    EXPECT_GE(cut->height, 148u) << format;
+    EXPECT_LE(cut->height, 152u) << format;
+    auto kept = run(source, "trim=border,trim.border.keep=5,format=png,trim.border.tolerance=40");
+    ASSERT_TRUE(kept.ok());
+    EXPECT_EQ(kept->height, cut->height + 10) << format;
+    // A colour that no pixel has: all of it is content, nothing is cut.
+    auto none = run(source, "trim=border,trim.border.color=%23ff00ff,trim.border.tolerance=0,format=png");
+    ASSERT_TRUE(none.ok());
+    EXPECT_EQ(none->height, 200u) << format;
+    // Then the rest of the options, as for any trim: resized after the cut.
+    auto resized = run(source, "trim=border,trim.border.tolerance=40,width=100,format=png");
+    ASSERT_TRUE(resized.ok());
+    EXPECT_EQ(resized->width, 100u);
+    EXPECT_NEAR(resized->height, 75.0, 1.0) << format;
+  }
+  // An image that is all border (every pixel within the tolerance) keeps its size.
+  auto all = run(fixture("320x240.jpg"), "trim=border,trim.border.tolerance=255,format=png");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->width, 320u);
+  EXPECT_EQ(all->height, 240u);
+  // WebP and GIF sources are read whole first.
+  auto gif = run(fixture("animated-loop-3.gif"), "trim=border,format=png");
+  EXPECT_TRUE(gif.ok()) << gif.message();
+}
+
 }  // namespace
