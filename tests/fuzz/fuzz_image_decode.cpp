@@ -28,6 +28,10 @@ const char* const option_sets[] = {
     "width=48,height=40,fit=pad,blur=30,format=png",
     "width=30,blur=2.5",
     "width=36,sharpen=10,saturation=0,format=png",
+    "width=40,format=webp,border.width=2,border.color=red,trim=2;3;4;5",
+    "trim=border,trim.border.keep=2,width=50,format=png",
+    "width=auto,scq=20,height=30,fit=cover,format=webp",
+    "trim.left=3,trim.top=1,trim.width=9,trim.height=7,format=png",
 };
 
 bool allowed_failure(whale::error_code code) {
