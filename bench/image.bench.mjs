@@ -1,7 +1,7 @@
 // Image transforms, image.wasm (under Node, through the glue the worker uses) vs npm `sharp`
 // (native libvips, sharp.concurrency(1)), in one process.
 //
-//   node bench/image.bench.mjs [--seconds N]
+//   node bench/image.bench.mjs [--seconds N] [--no-peers]
 //
 // Tasks (sharp's own benchmark, test/bench in the sharp repository; docs/architecture.md#tests-and-benchmarks):
 //   jpeg  fixtures/images/2569067123_aca715a2ee_o.jpg 2725x2225 -> 720x588, JPEG quality 80
@@ -123,6 +123,26 @@ for (const task of tasks) {
   });
 }
 console.table(rows);
+
+// The wasm peers on the JPEG task, in the same run (bench/image-peers.mjs installs them on first
+// use; --no-peers leaves them out). Ours against each: ops/s ratio, output bytes.
+if (!process.argv.includes('--no-peers')) {
+  const { loadPeers } = await import('./image-peers.mjs');
+  const task = tasks[0];
+  const ours = await opsPerSecond(() => images.process(task.input, task.ours, {}));
+  const peerRows = [{ contender: 'image.wasm (ours)', 'ms/op': ours.msPerOp.toFixed(1), 'ours/peer ops/s': '', bytes: images.process(task.input, task.ours, {}).bytes.length }];
+  for (const peer of await loadPeers()) {
+    try {
+      const out = await peer.run(task.input, 720, 588, 80);
+      const r = await opsPerSecond(() => peer.run(task.input, 720, 588, 80));
+      peerRows.push({ contender: peer.name, 'ms/op': r.msPerOp.toFixed(1), 'ours/peer ops/s': (ours.ops / r.ops).toFixed(2) + 'x', bytes: out.length });
+    } catch (e) {
+      peerRows.push({ contender: peer.name, 'ms/op': `failed: ${e.message}`, 'ours/peer ops/s': '', bytes: '' });
+    }
+  }
+  console.log(`image: wasm peers on ${task.name} (goal: ahead of every one; and >= 0.7x native sharp above)`);
+  console.table(peerRows);
+}
 
 // Peak memory (memory.buffer.byteLength after the job, a fresh instance each) within the default
 // job budget (96 MB), for 16 MP sources made from the fixture by sharp (not stored) and a tiny one
