@@ -82,7 +82,9 @@ add_library(whale_webp STATIC ${WHALE_WEBP_SOURCES})
 add_library(whale::webp ALIAS whale_webp)
 target_include_directories(whale_webp SYSTEM PUBLIC ${wp}/src PRIVATE ${WHALE_WEBP_GEN} ${wp})
 target_compile_definitions(whale_webp PRIVATE HAVE_CONFIG_H)
-target_compile_options(whale_webp PRIVATE ${WHALE_DEP_FLAGS})
+# -fwrapv: a corrupt VP8 stream overflows the inverse transform's int products (dsp/dec.c, found
+# by fuzz_image_decode); wrapping is then defined, as it is in wasm, so every target agrees.
+target_compile_options(whale_webp PRIVATE ${WHALE_DEP_FLAGS} -fwrapv)
 # Every libwebp allocation goes through utils/utils.c; there malloc, calloc and free become
 # src/image/encode.cpp's metered ones, so that an encode stops (out of memory, reported as
 # too_large) past what the job's memory budget leaves it.
