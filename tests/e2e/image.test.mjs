@@ -555,3 +555,34 @@ test('lazyImages loads images within 50px of the viewport at once and the rest w
   assert.equal(loaded.hasData, false);
   assert.equal(loaded.pending, 0);
 });
+
+// What the new options and formats write, decoded by a real browser: an animated WebP made from a
+// GIF and from an animated WebP (its frames counted through ImageDecoder), a trimmed and bordered
+// PNG, a width=auto JPEG for the viewport hint Chromium sends.
+test('Chromium decodes animated WebP, trimmed and bordered images from the edge', { timeout: 60_000 }, async (t) => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  await page.goto(`${edge.base}/healthz`);
+  const decoded = await page.evaluate(async () => {
+    const look = async (url) => {
+      const response = await fetch(url);
+      const type = response.headers.get('content-type');
+      const bytes = await response.arrayBuffer();
+      const decoder = new ImageDecoder({ data: bytes, type });
+      await decoder.tracks.ready;
+      const frame = await decoder.decode({ frameIndex: 0 });
+      return { type, frames: decoder.tracks.selectedTrack.frameCount, width: frame.image.displayWidth, height: frame.image.displayHeight };
+    };
+    return {
+      gif: await look('/img/width=120,format=webp/images/animated-loop-3.gif'),
+      webp: await look('/img/width=90,border.width=3,border.color=red/images/webp/animated.webp'),
+      trimmed: await look('/img/trim=20;60;20;60,border.width=2,format=png/images/320x240.jpg'),
+    };
+  });
+  assert.deepEqual(decoded.gif, { type: 'image/webp', frames: 10, width: 120, height: 92 });
+  assert.equal(decoded.webp.type, 'image/webp');
+  assert.equal(decoded.webp.frames, 10);
+  assert.equal(decoded.webp.width, 96);
+  assert.deepEqual(decoded.trimmed, { type: 'image/png', frames: 1, width: 204, height: 204 });
+});
