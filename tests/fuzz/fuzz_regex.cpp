@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "whale/regex.h"
@@ -35,5 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Matching is deterministic: a second run gives the same answer.
   auto again = compiled->test(subject);
   if (again.code() != tested.code() || (tested && *again != *tested)) std::abort();
+  // A pattern that starts with a literal is first searched for it in the subject's bytes: the
+  // same pattern behind an empty lookahead (no literal first, so the matcher alone) must agree.
+  const std::string plain = "(?=)(?:" + std::string(source) + ")";
+  auto matcher_only = whale::regex::compile(plain, ignore_case);
+  if (matcher_only && tested) {
+    auto slow = matcher_only->test(subject);
+    if (slow && *slow != *tested) std::abort();
+  }
   return 0;
 }
