@@ -25,8 +25,8 @@ constexpr uint32_t default_quality = 85;  // Cloudflare's default
 constexpr uint32_t absolute_max_side = 4096;
 // stb_image_resize2 computes positions in float: past 2^24 pixels a side they lose precision.
 constexpr uint64_t max_resized_side = uint64_t{1} << 24;
-// Animations: at most this many frames (the probe counts up to 1000), and this many decoded
-// pixels in all frames together (each frame is a whole canvas).
+// Animations: at most this many frames (the probe counts up to 1000), and this many pixels in all
+// frames together, of the canvases decoded and of the frames written, whichever are larger.
 constexpr uint32_t max_animation_frames = 1000;
 constexpr uint64_t max_animation_area = uint64_t{100} << 20;
 // gravity=auto looks for the subject in the cover image scaled to at most this many pixels a side.
@@ -659,9 +659,12 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
       return fail(error_code::too_large, "animation of " + std::to_string(src.frames) + " frames or more; the limit is " +
                                              std::to_string(max_animation_frames - 1));
     }
-    const uint64_t area = uint64_t{src.width} * src.height * src.frames;
+    // Both ways: decoding costs the canvases, encoding the output frames (a tiny GIF blown up).
+    const uint64_t area = std::max(uint64_t{src.width} * src.height, uint64_t{j.g.canvas_w} * j.g.canvas_h) * src.frames;
     if (area > max_animation_area) {
-      return fail(error_code::too_large, "animation of " + std::to_string(src.frames) + " frames of " + dims(src.width, src.height) +
+      const bool out = uint64_t{j.g.canvas_w} * j.g.canvas_h > uint64_t{src.width} * src.height;
+      return fail(error_code::too_large, "animation of " + std::to_string(src.frames) + " frames of " +
+                                             (out ? dims(j.g.canvas_w, j.g.canvas_h) + " out" : dims(src.width, src.height)) +
                                              ": " + std::to_string(area) + " pixels in all, more than the limit of " +
                                              std::to_string(max_animation_area));
     }

@@ -764,6 +764,11 @@ TEST(ImagePipeline, AnimationLimitsAreCheckedBeforeDecoding) {
   EXPECT_NE(area.message().find("pixels in all"), std::string::npos) << area.message();
   auto first = run(tiny_gif(2000, 2000, 30, 5), "width=100,format=webp,anim=false");  // one frame is fine
   EXPECT_TRUE(first.ok()) << first.message();
+  // A small animation blown up: the frames written count too (30 of 2000x2000).
+  auto blown = run(tiny_gif(8, 8, 30, 5), "width=2000,height=2000,fit=cover,format=webp");
+  ASSERT_FALSE(blown.ok());
+  EXPECT_EQ(blown.code(), error_code::too_large);
+  EXPECT_NE(blown.message().find("2000x2000 out"), std::string::npos) << blown.message();
 }
 
 // trim=border: the source cut to what differs from its border colour (the top-left pixel's, or
