@@ -507,7 +507,10 @@ result<rect> trim_window(const info& src, const options& o) {
   const auto scaled = [dpr](uint32_t v) { return static_cast<uint64_t>(static_cast<double>(v) * dpr + 0.5); };
   const uint64_t left = scaled(o.trim.left), top = scaled(o.trim.top);
   const uint64_t right = scaled(o.trim.right), bottom = scaled(o.trim.bottom);
-  if (left + right >= w || top + bottom >= h) {
+  // trim.width and trim.height take the place of the right and bottom edges.
+  const bool none_across = o.trim_width ? left >= w : left + right >= w;
+  const bool none_down = o.trim_height ? top >= h : top + bottom >= h;
+  if (none_across || none_down) {
     return fail(error_code::invalid_value, "option 'trim': leaves no pixels of the " + dims(w, h) + " image");
   }
   uint64_t tw = o.trim_width ? scaled(o.trim_width) : w - left - right;

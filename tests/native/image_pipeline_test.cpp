@@ -638,6 +638,9 @@ TEST(ImagePipeline, TrimCutsTheUprightSource) {
   auto wide = run(fixture("320x240.jpg"), "format=png,trim.left=300,trim.width=100");
   ASSERT_TRUE(wide.ok()) << wide.message();
   EXPECT_EQ(wide->width, 20u);
+  auto widthwise = run(fixture("320x240.jpg"), "format=png,trim=0;400;0;10,trim.width=50");  // the width, not the right edge
+  ASSERT_TRUE(widthwise.ok()) << widthwise.message();
+  EXPECT_EQ(widthwise->width, 50u);
   auto nothing = run(fixture("320x240.jpg"), "trim=0;160;0;160");
   ASSERT_FALSE(nothing.ok());
   EXPECT_EQ(nothing.code(), error_code::invalid_value);
