@@ -55,6 +55,9 @@ export interface ProcessOptions {
    * 0/absent: 96 MB.
    */
   maxJobMemoryBytes?: number;
+  /** Overlays drawn on the output in order (at most 8): each source and its options text (its own
+   *  width, height, fit, rotate...; and opacity 0..1, repeat true|x|y, top, left, bottom, right). */
+  draw?: { bytes: Uint8Array | ArrayBuffer | ArrayBufferView; options: string }[];
 }
 
 export interface ProcessedImage {
@@ -105,8 +108,12 @@ export interface TransformOptions {
   metadata?: 'keep' | 'copyright' | 'none';
   anim?: boolean;
   'slow-connection-quality'?: number | string;
-  /** Not supported: transform() throws invalid_value. */
-  draw?: never;
+  /** Overlays (at most 8), fetched relative to the source's URL and drawn in order. */
+  draw?: {
+    url: string; width?: number; height?: number; fit?: TransformOptions['fit']; gravity?: TransformOptions['gravity'];
+    rotate?: 0 | 90 | 180 | 270; opacity?: number; repeat?: boolean | 'x' | 'y';
+    top?: number; left?: number; bottom?: number; right?: number;
+  }[];
 }
 
 export interface TransformSettings extends Omit<ProcessOptions, 'accept'> {

@@ -15,8 +15,8 @@ import { ERROR_CODES, WhaleError } from './index.js';
 export { WhaleError };
 
 export const IMAGE_ABI_MAJOR = 1;
-// 1.1: the per-job memory budget; an older module would ignore it.
-export const IMAGE_ABI_MINOR = 1;
+// 1.1: the per-job memory budget; an older module would ignore it. 1.2: overlays (draw).
+export const IMAGE_ABI_MINOR = 2;
 export const DEFAULT_MAX_MEMORY_BYTES = 48 * 1024 * 1024;
 export const DEFAULT_MAX_JOB_MEMORY_BYTES = 96 * 1024 * 1024;
 // whale::image::accept_bits: what the client takes, for format=auto.
@@ -266,12 +266,17 @@ class ImageModule {
   // The whole job. accept: an Accept header or ACCEPT_* bits (format=auto); limits: 0 or
   // absent = the module's defaults (16.8 MP, 25 MB, 4096, 96 MB of memory). Returns {bytes,
   // contentType, width, height}; bytes are a copy, the caller's to keep.
-  process(bytes, optionsText, { accept = 0, maxPixels, maxInputBytes, maxOutputSide, maxJobMemoryBytes } = {}) {
+  // draw: overlays, [{bytes, options}] (options: the overlay's own options text with opacity,
+  // repeat, top, left, bottom, right), drawn on the output in order; at most 8.
+  process(bytes, optionsText, { accept = 0, maxPixels, maxInputBytes, maxOutputSide, maxJobMemoryBytes, draw } = {}) {
     const input = bytesOf(bytes, 'process');
     const extra = [acceptBits(accept), limit(maxPixels, 'maxPixels'), limit(maxInputBytes, 'maxInputBytes'),
       limit(maxOutputSide, 'maxOutputSide'), limit(maxJobMemoryBytes, 'maxJobMemoryBytes')];
     this.counters.jobs++;
-    return this.run('whale_image_process', [input, encoder.encode(String(optionsText ?? ''))], extra, (x) => ({
+    const inputs = [input, encoder.encode(String(optionsText ?? ''))];
+    if (draw !== undefined && draw.length > 0) inputs.push(drawBlob(draw));
+    const name = inputs.length === 3 ? 'whale_image_process_draw' : 'whale_image_process';
+    return this.run(name, inputs, extra, (x) => ({
       bytes: this.outBytes(),
       contentType: this.outType(),
       width: x.whale_image_out_width() >>> 0,
@@ -284,7 +289,9 @@ class ImageModule {
   // height, fit, gravity ({x, y} too), quality, format, dpr, background, rotate, flip, trim
   // ({top, right, bottom, left, width, height}), border ({color, width} or the sides), brightness,
   // contrast, gamma, saturation, blur, sharpen, compression, metadata, anim, ...) and answers a
-  // Response with the image. `draw` is not supported. The source's own error answers (4xx, 5xx)
+  // Response with the image. `draw` (at most 8 of {url, width, height, fit, gravity, rotate,
+  // opacity, repeat, top, left, bottom, right}): each url (relative to the source's) is fetched
+  // the same way and drawn on the output. The source's own error answers (4xx, 5xx)
   // come back as they are. format=auto and the client hints read `clientHints` (the visitor's
   // request headers; default: the source request's). `fetch` defaults to the global one;
   // `maxInputBytes` bounds the source (25 MB); the limits of process() apply. Bad options and
@@ -293,21 +300,65 @@ class ImageModule {
     fetch: fetchImpl = globalThis.fetch, clientHints, maxInputBytes = TRANSFORM_MAX_INPUT_BYTES, ...limits
   } = {}) {
     if (options === null || typeof options !== 'object') throw new WhaleError('wrong_type', 'transform: options must be an object');
-    if (options.draw !== undefined) throw new WhaleError('invalid_value', "option 'draw': not supported");
-    const text = cfImageText(options);
+    const { draw = [], ...rest } = options;
+    if (!Array.isArray(draw) || draw.length > 8 || draw.some((d) => d === null || typeof d !== 'object' || typeof d.url !== 'string')) {
+      throw new WhaleError('invalid_value', "option 'draw': expected at most 8 objects, each with a url");
+    }
+    const text = cfImageText(rest);
     if (text !== '') this.options(text);  // a bad option throws before anything is fetched
+    const overlays = draw.map((entry) => ({ url: entry.url, options: overlayText(entry) }));
     const request = source instanceof Request ? source : new Request(String(source));
     const response = await fetchImpl(request);
-    if (!response.ok || text === '') return response;
-    const bytes = await readAtMost(response, maxInputBytes,
-      () => new WhaleError('too_large', `transform: the source has more than ${maxInputBytes} bytes`));
+    if (!response.ok || (text === '' && overlays.length === 0)) return response;
+    const tooLarge = (what) => () => new WhaleError('too_large', `transform: ${what} has more than ${maxInputBytes} bytes`);
+    const bytes = await readAtMost(response, maxInputBytes, tooLarge('the source'));
+    // Overlays come from where the caller says, as the source does (its rules are the caller's).
+    const fetched = [];
+    for (const overlay of overlays) {
+      const got = await fetchImpl(new Request(new URL(overlay.url, request.url)));
+      if (!got.ok) throw new WhaleError('not_found', `transform: overlay ${overlay.url}: HTTP ${got.status}`);
+      fetched.push({ bytes: await readAtMost(got, maxInputBytes, tooLarge(`overlay ${overlay.url}`)), options: overlay.options });
+    }
     const hints = clientHints ?? request.headers;
-    const out = this.process(bytes, text, { ...limits, maxInputBytes, accept: clientBits(hints) });
+    const out = this.process(bytes, text === '' ? 'metadata=copyright' : text,
+      { ...limits, maxInputBytes, accept: clientBits(hints), draw: fetched });
     const headers = new Headers({ 'Content-Type': out.contentType, 'Content-Length': String(out.bytes.byteLength) });
     const cacheControl = response.headers.get('Cache-Control');
     if (cacheControl !== null) headers.set('Cache-Control', cacheControl);
     return new Response(out.bytes, { status: 200, headers });
   }
+}
+
+// process()'s overlays as whale_image_process_draw reads them: per overlay a little-endian u32
+// length and its bytes, then a u32 length and its options text.
+function drawBlob(draw) {
+  if (!Array.isArray(draw)) throw new WhaleError('wrong_type', 'draw: expected an array of {bytes, options}');
+  const parts = [];
+  for (const overlay of draw) {
+    const data = bytesOf(overlay?.bytes, 'draw');
+    const text = encoder.encode(String(overlay.options ?? ''));
+    for (const part of [data, text]) {
+      const length = new Uint8Array(4);
+      new DataView(length.buffer).setUint32(0, part.length, true);
+      parts.push(length, part);
+    }
+  }
+  const blob = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    blob.set(part, at);
+    at += part.length;
+  }
+  return blob;
+}
+
+// A cf.image draw entry as an overlay's options text (process()'s draw[].options).
+function overlayText(entry) {
+  const { url, repeat, ...rest } = entry;
+  const text = cfImageText(rest);
+  const parts = text === '' ? [] : [text];
+  if (repeat !== undefined) parts.push(`repeat=${repeat === true ? 'true' : repeat === false ? 'false' : String(repeat)}`);
+  return parts.join(',');
 }
 
 // cf.image's object as the URL's options text (image.wasm checks and normalizes it). The worker

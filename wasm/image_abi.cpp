@@ -81,6 +81,44 @@ uint32_t whale_image_process(uint8_t* src, uint32_t src_len, const char* opts, u
   return answer(std::move(out.bytes), out.content_type, out.width, out.height);
 }
 
+WHALE_EXPORT(whale_image_process_draw)
+uint32_t whale_image_process_draw(const uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len,
+                                  const uint8_t* draw, uint32_t draw_len, uint32_t accept, uint32_t max_pixels,
+                                  uint32_t max_input_bytes, uint32_t max_output_side, uint32_t max_memory_bytes) {
+  auto parsed = whale::image::parse_options(text_of(opts, opts_len));
+  if (!parsed.ok()) return failed(parsed.error());
+  std::vector<whale::image::overlay> overlays;
+  const auto u32 = [draw](uint32_t at) {
+    return uint32_t{draw[at]} | uint32_t{draw[at + 1]} << 8 | uint32_t{draw[at + 2]} << 16 | uint32_t{draw[at + 3]} << 24;
+  };
+  for (uint32_t at = 0; at < draw_len;) {
+    if (overlays.size() == whale::image::max_overlays) {
+      return failed(whale::failure{whale::error_code::invalid_value, "option 'draw': at most 8 overlays"});
+    }
+    if (draw_len - at < 4 || u32(at) > draw_len - at - 4) return failed(whale::failure{whale::error_code::invalid_value, "draw: truncated"});
+    const uint32_t bytes = u32(at);
+    const uint8_t* data = draw + at + 4;
+    at += 4 + bytes;
+    if (draw_len - at < 4 || u32(at) > draw_len - at - 4) return failed(whale::failure{whale::error_code::invalid_value, "draw: truncated"});
+    const uint32_t text = u32(at);
+    auto ov = whale::image::parse_overlay(text_of(reinterpret_cast<const char*>(draw + at + 4), text));
+    if (!ov.ok()) return failed(ov.error());
+    at += 4 + text;
+    ov->data = data;
+    ov->size = bytes;
+    overlays.push_back(ov.value());
+  }
+  whale::image::limits lim;
+  if (max_pixels) lim.max_pixels = max_pixels;
+  if (max_input_bytes) lim.max_input_bytes = max_input_bytes;
+  if (max_output_side) lim.max_output_side = max_output_side;
+  if (max_memory_bytes) lim.max_memory_bytes = max_memory_bytes;
+  auto done = whale::image::process_with_overlays(src, src_len, parsed.value(), accept, lim, overlays);
+  if (!done.ok()) return failed(done.error());
+  whale::image::output& out = done.value();
+  return answer(std::move(out.bytes), out.content_type, out.width, out.height);
+}
+
 WHALE_EXPORT(whale_image_out) const uint8_t* whale_image_out(void) { return last.bytes.data(); }
 WHALE_EXPORT(whale_image_out_len) uint32_t whale_image_out_len(void) { return static_cast<uint32_t>(last.bytes.size()); }
 WHALE_EXPORT(whale_image_out_type) const char* whale_image_out_type(void) { return last.type; }

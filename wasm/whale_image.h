@@ -16,8 +16,9 @@
 extern "C" {
 #endif
 
-/* major << 16 | minor. 1.1: whale_image_process takes max_memory_bytes and may overwrite src. */
-#define WHALE_IMAGE_ABI_VERSION 0x00010001u
+/* major << 16 | minor. 1.1: whale_image_process takes max_memory_bytes and may overwrite src.
+ * 1.2: whale_image_process_draw. */
+#define WHALE_IMAGE_ABI_VERSION 0x00010002u
 
 uint32_t whale_image_abi_version(void);
 
@@ -43,6 +44,14 @@ uint32_t whale_image_probe(const uint8_t* src, uint32_t src_len);
 uint32_t whale_image_process(uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len,
                              uint32_t accept, uint32_t max_pixels, uint32_t max_input_bytes,
                              uint32_t max_output_side, uint32_t max_memory_bytes);
+
+/* The same job with overlays (draw) drawn on the output. draw holds, for each overlay in order,
+ * a little-endian u32 byte count and the overlay's source, then a u32 byte count and its options
+ * text (whale::image::parse_overlay: its own options plus opacity, repeat, top, left, bottom,
+ * right). At most 8. src is read, not overwritten. ABI 1.2. */
+uint32_t whale_image_process_draw(const uint8_t* src, uint32_t src_len, const char* opts, uint32_t opts_len,
+                                  const uint8_t* draw, uint32_t draw_len, uint32_t accept, uint32_t max_pixels,
+                                  uint32_t max_input_bytes, uint32_t max_output_side, uint32_t max_memory_bytes);
 
 const uint8_t* whale_image_out(void);
 uint32_t whale_image_out_len(void);

@@ -159,4 +159,27 @@ result<output> process(const uint8_t* data, size_t size, const options& o, uint3
 result<output> process_in_place(uint8_t* data, size_t size, const options& o, uint32_t accept,
                                 const limits& lim);
 
+// One overlay of `draw` (Cloudflare's cf.image.draw, which only Workers can give): its source,
+// its own options (width, height, fit, rotate and the rest; the output is always its first frame),
+// and where and how it is drawn on the output, after everything else and before the encode.
+struct overlay {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  options o;                    // o.gravity places it (left, right, top, bottom, XxY; center)
+  uint32_t opacity = 1000;      // thousandths, 0..1000: multiplies its alpha
+  bool repeat_x = false;        // repeat=x / y / true: tiled across the output from where it stands
+  bool repeat_y = false;
+  int32_t top = -1, left = -1, bottom = -1, right = -1;  // output pixels from that edge; -1: not given
+};
+inline constexpr size_t max_overlays = 8;
+
+// An overlay's text: its options, plus opacity (0..1), repeat (true, x, y, false), top, left,
+// bottom, right (0..65535 output pixels). Errors name the option, as parse_options does.
+result<overlay> parse_overlay(std::string_view text);
+
+// process() with overlays drawn on the output (at most max_overlays; not on an animation). Each
+// overlay is its own job within the budget the output leaves.
+result<output> process_with_overlays(const uint8_t* data, size_t size, const options& o, uint32_t accept,
+                                     const limits& lim, const std::vector<overlay>& overlays);
+
 }  // namespace whale::image

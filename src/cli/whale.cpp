@@ -40,6 +40,7 @@ const char* const usage_text =
     "                                       layout with {\"config\",\"version\"?,\"page\",\"attributes\"?,\"now\"?,...})\n"
     "  batch <requests.jsonl>               one {\"op\",\"request\"} per line -> one {\"ok\"|\"error\"} per line\n"
     "  image <options> <input> [<output>] [--accept webp[,avif]] [--slow] [--size-class mobile|tablet|desktop|large]\n"
+    "        [--draw <overlay file> <overlay options>]...  (overlays drawn on the output, at most 8)\n"
     "                                       the /img/<options>/ pipeline on a file, e.g.\n"
     "                                       image width=400,fit=cover,format=auto photo.jpg out.jpg;\n"
     "                                       without <output> the image goes to stdout, with it a\n"
@@ -203,6 +204,7 @@ int write_error(const char* path) {
 // width=auto).
 int image(const std::vector<std::string>& args) {
   static constexpr const char* size_classes[] = {"mobile", "tablet", "desktop", "large"};
+  std::vector<std::pair<std::string, std::string>> draws;  // overlay file, its options
   std::vector<std::string> positional;
   uint32_t accept = 0;
   for (size_t i = 1; i < args.size(); ++i) {
@@ -211,6 +213,10 @@ int image(const std::vector<std::string>& args) {
       const std::string& list = args[++i];
       if (list.find("webp") != std::string::npos) accept |= whale::image::accept_webp;
       if (list.find("avif") != std::string::npos) accept |= whale::image::accept_avif;
+    } else if (args[i] == "--draw") {
+      if (i + 2 >= args.size()) return usage("--draw takes an overlay file and its options");
+      draws.emplace_back(args[i + 1], args[i + 2]);
+      i += 2;
     } else if (args[i] == "--slow") {
       accept |= whale::image::client_slow;
     } else if (args[i] == "--size-class") {
@@ -231,8 +237,21 @@ int image(const std::vector<std::string>& args) {
   const whale::image::limits limits;
   std::string input;
   if (!read_bytes(positional[1].c_str(), limits.max_input_bytes, input)) return io_error(positional[1].c_str());
-  auto done = whale::image::process_in_place(reinterpret_cast<uint8_t*>(input.data()), input.size(), parsed.value(),
-                                             accept, limits);
+  std::vector<std::string> overlay_bytes(draws.size());
+  std::vector<whale::image::overlay> overlays;
+  for (size_t d = 0; d < draws.size(); ++d) {
+    if (!read_bytes(draws[d].first.c_str(), limits.max_input_bytes, overlay_bytes[d])) return io_error(draws[d].first.c_str());
+    auto ov = whale::image::parse_overlay(draws[d].second);
+    if (!ov.ok()) return emit(ov.error());
+    ov->data = reinterpret_cast<const uint8_t*>(overlay_bytes[d].data());
+    ov->size = overlay_bytes[d].size();
+    overlays.push_back(ov.value());
+  }
+  auto done = overlays.empty()
+                  ? whale::image::process_in_place(reinterpret_cast<uint8_t*>(input.data()), input.size(), parsed.value(),
+                                                   accept, limits)
+                  : whale::image::process_with_overlays(reinterpret_cast<const uint8_t*>(input.data()), input.size(),
+                                                        parsed.value(), accept, limits, overlays);
   if (!done.ok()) return emit(done.error());
   const whale::image::output& out = done.value();
   if (positional.size() == 2) {

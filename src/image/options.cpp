@@ -810,6 +810,48 @@ result<options> parse_options(std::string_view text) {
   return o;
 }
 
+result<overlay> parse_overlay(std::string_view text) {
+  overlay ov;
+  std::string rest;  // the overlay's own options, as written: parse_options decodes them
+  for (size_t at = 0; at <= text.size();) {
+    const size_t end = token_end(text, at);
+    const std::string_view written = text.substr(at, end - at);
+    at = end + 1;
+    const std::string decoded = percent_decode(written);
+    const std::string_view token = trim_spaces(decoded);
+    const size_t equals = token.find('=');
+    const std::string_view name = trim_spaces(token.substr(0, equals));
+    const std::string_view value = equals == std::string_view::npos ? std::string_view() : trim_spaces(token.substr(equals + 1));
+    int32_t* edge = name == "top" ? &ov.top : name == "left" ? &ov.left : name == "bottom" ? &ov.bottom
+                  : name == "right" ? &ov.right : nullptr;
+    uint32_t n = 0;
+    if (edge != nullptr) {
+      if (!parse_uint(value, n) || n > 65535) {
+        return option_error(name, "expected an integer 0..65535 (output pixels), got '" + shown(value) + "'");
+      }
+      *edge = static_cast<int32_t>(n);
+    } else if (name == "opacity") {
+      if (!parse_milli(value, n) || n > milli) return option_error(name, "expected a number 0..1, got '" + shown(value) + "'");
+      ov.opacity = n;
+    } else if (name == "repeat") {
+      if (value != "true" && value != "x" && value != "y" && value != "false") {
+        return option_error(name, "expected true, x, y or false, got '" + shown(value) + "'");
+      }
+      ov.repeat_x = value == "true" || value == "x";
+      ov.repeat_y = value == "true" || value == "y";
+    } else {
+      if (!rest.empty()) rest.push_back(',');
+      rest += written;
+    }
+  }
+  if (ov.top >= 0 && ov.bottom >= 0) return fail(error_code::invalid_value, "option 'top': given with bottom");
+  if (ov.left >= 0 && ov.right >= 0) return fail(error_code::invalid_value, "option 'left': given with right");
+  if (!rest.empty()) {
+    WHALE_TRY(ov.o, parse_options(rest));
+  }
+  return ov;
+}
+
 std::string normalize(const options& o) {
   std::string out;
   auto add = [&out](const char* name, const std::string& value) {

@@ -618,7 +618,7 @@ rect decoded_window(rect t, const info& src, uint32_t denom) {
 }
 
 result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info& src, kind k, const options& o,
-                     uint32_t accept, const limits& lim) {
+                     uint32_t accept, const limits& lim, bool drawing = false) {
   job j;
   j.k = k;
   j.m = detail::compose(detail::compose(detail::orientation_map(src.orientation), flip_map(o.flip)), rotation_map(o.rotate));
@@ -648,8 +648,8 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
   if (j.g.border.any()) canvas_channels = pad_channels(canvas_channels, o.border_color);
   j.out = planned_format(o, accept, k, canvas_channels);
   j.final_channels = encoder_channels(j.out, canvas_channels, o.background);
-  j.streamed_encode =
-      j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels && !adjusts(o);
+  j.streamed_encode = j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels &&
+                      !adjusts(o) && !drawing;
   j.quality = o.quality ? o.quality : default_quality;
   // An animation stays one when it comes out as WebP (asked for, or format=auto for a client that
   // takes WebP, or a WebP source kept as such) and anim is not false; else its first frame.
@@ -913,8 +913,90 @@ result<pixels> animation_frame(void* context, const detail::row_source& canvas) 
 }
 
 // data is read; writable is data itself when the caller lets the job overwrite it, else null.
+// An overlay as the image it draws: its own job (its options; its first frame; its gravity left
+// for the placement), RGBA with straight alpha.
+result<pixels> overlay_image(const overlay& ov, const limits& lim) {
+  WHALE_TRY(const info src, probe(ov.data, ov.size));
+  const kind k = kind_of(src);
+  if (uint64_t{src.width} * src.height > lim.max_pixels) {
+    return fail(error_code::too_large, "option 'draw': an overlay of " + dims(src.width, src.height) + " is more than the pixel limit");
+  }
+  options o = ov.o;
+  o.fmt = format::png;
+  o.anim = false;
+  o.gravity = gravity_mode::center;
+  WHALE_TRY(const job j, plan_job(ov.data, ov.size, false, src, k, o, 0, lim));
+  WHALE_TRY(pixels image, final_image(j, o));
+  window_target target;
+  target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
+  WHALE_TRY_VOID(render(ov.data, ov.size, nullptr, src, j, lim, target));
+  WHALE_TRY_VOID(finish_picture(image, j, o));
+  if (image.channels == 4) return image;
+  return detail::convert_channels(std::move(image), 4, rgba8{0, 0, 0, 0});
+}
+
+// Where an overlay's top-left corner goes on one axis: an edge's offset when given, else by
+// gravity (start, end, a point, or centred); it may stand partly outside.
+int64_t overlay_at(int64_t area, int64_t size, int32_t from_start, int32_t from_end, bool start, bool end, float point,
+                   bool use_point) {
+  if (from_start >= 0) return from_start;
+  if (from_end >= 0) return area - size - from_end;
+  if (start) return 0;
+  if (end) return area - size;
+  if (use_point) return static_cast<int64_t>(point * static_cast<float>(area) - static_cast<float>(size) / 2);
+  return (area - size) / 2;
+}
+
+// Draws `over` (RGBA, straight alpha) on `image` at (x, y), tiled when it repeats, its alpha
+// times opacity: each colour sample becomes (src a + dst (255 - a)) / 255, rounded; an alpha
+// channel a + dst (255 - a) / 255. In sRGB, as browsers composite.
+void draw_over(pixels& image, const pixels& over, int64_t x, int64_t y, const overlay& ov) {
+  const int64_t w = over.w, h = over.h;
+  const auto first = [](int64_t at, int64_t size, bool repeat) { return repeat ? ((at % size) + size) % size - size : at; };
+  const int64_t x0 = first(x, w, ov.repeat_x), y0 = first(y, h, ov.repeat_y);
+  const int64_t x_end = ov.repeat_x ? image.w : x0 + w, y_end = ov.repeat_y ? image.h : y0 + h;
+  const uint32_t n = image.channels;
+  for (int64_t ty = y0; ty < y_end; ty += h) {
+    for (int64_t tx = x0; tx < x_end; tx += w) {
+      for (int64_t row = std::max<int64_t>(ty, 0); row < std::min<int64_t>(ty + h, image.h); ++row) {
+        const uint8_t* s = over.row(static_cast<uint32_t>(row - ty));
+        uint8_t* d = image.row(static_cast<uint32_t>(row));
+        for (int64_t col = std::max<int64_t>(tx, 0); col < std::min<int64_t>(tx + w, image.w); ++col) {
+          const uint8_t* sp = s + (col - tx) * 4;
+          uint8_t* dp = d + col * n;
+          const uint32_t a = (sp[3] * ov.opacity + 500) / 1000;
+          if (a == 0) continue;
+          for (uint32_t c = 0; c < 3; ++c) dp[c] = static_cast<uint8_t>((sp[c] * a + dp[c] * (255 - a) + 127) / 255);
+          if (n == 4) dp[3] = static_cast<uint8_t>(a + (dp[3] * (255 - a) + 127) / 255);
+        }
+      }
+    }
+  }
+}
+
+// draw: each overlay made and drawn in order, within what the output leaves of the budget.
+result<void> draw_overlays(pixels& image, const std::vector<overlay>& overlays, const options& o, const limits& lim) {
+  if (image.channels < 3) {  // grey becomes colour: overlays have colour
+    WHALE_TRY(image, detail::convert_channels(std::move(image), image.channels + 2, o.background));
+  }
+  limits room = lim;
+  const uint64_t held = image_bytes(image.w, image.h, image.channels);
+  room.max_memory_bytes = lim.max_memory_bytes > held ? lim.max_memory_bytes - held : 0;
+  room.max_output_side = std::max(image.w, image.h);
+  for (const overlay& ov : overlays) {
+    WHALE_TRY(const pixels over, overlay_image(ov, room));
+    const gravity_mode g = ov.o.gravity;
+    const int64_t x = overlay_at(image.w, over.w, ov.left, ov.right, g == gravity_mode::left, g == gravity_mode::right,
+                                 ov.o.gravity_x, g == gravity_mode::point);
+    const int64_t y = overlay_at(image.h, over.h, ov.top, ov.bottom, g == gravity_mode::top, g == gravity_mode::bottom,
+                                 ov.o.gravity_y, g == gravity_mode::point);
+    draw_over(image, over, x, y, ov);
+  }
+  return {};
+}
+
 result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const options& o, uint32_t accept,
-                   const limits& lim) {
+                   const limits& lim, const std::vector<overlay>* overlays = nullptr) {
   if (size > lim.max_input_bytes) {
     return fail(error_code::too_large, "input of " + std::to_string(size) + " bytes is more than the limit of " +
                                            std::to_string(lim.max_input_bytes));
@@ -927,7 +1009,12 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
                                            std::to_string(uint64_t{src.width} * src.height) +
                                            " pixels, more than the limit of " + std::to_string(lim.max_pixels));
   }
-  WHALE_TRY(const job j, plan_job(data, size, writable != nullptr, src, k, o, accept, lim));
+  const bool drawing = overlays != nullptr && !overlays->empty();
+  if (drawing && overlays->size() > max_overlays) {
+    return fail(error_code::invalid_value, "option 'draw': at most " + std::to_string(max_overlays) + " overlays");
+  }
+  WHALE_TRY(const job j, plan_job(data, size, writable != nullptr, src, k, o, accept, lim, drawing));
+  if (j.animated && drawing) return fail(error_code::invalid_value, "option 'draw': not supported on an animation");
   if (j.animated) {
     frame_job frames{&j, &o};
     output out;
@@ -945,6 +1032,7 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
   target.placed = detail::placement{&image, j.m, 0, 0, 0, j.g.at_x, j.g.at_y, o.background};
   WHALE_TRY_VOID(render(data, size, writable, src, j, lim, target));
   WHALE_TRY_VOID(finish_picture(image, j, o));
+  if (drawing) WHALE_TRY_VOID(draw_overlays(image, *overlays, o, lim));
   const format f = j.out != format::auto_ ? j.out : detail::uses_alpha(image) ? format::png : format::jpeg;
   return encode(std::move(image), f, o, j, lim);
 }
@@ -974,6 +1062,11 @@ result<output> process(const uint8_t* data, size_t size, const options& o, uint3
 
 result<output> process_in_place(uint8_t* data, size_t size, const options& o, uint32_t accept, const limits& lim) {
   return run(data, size, data, for_client(o, accept), accept, lim);
+}
+
+result<output> process_with_overlays(const uint8_t* data, size_t size, const options& o, uint32_t accept,
+                                     const limits& lim, const std::vector<overlay>& overlays) {
+  return run(data, size, nullptr, for_client(o, accept), accept, lim, &overlays);
 }
 
 }  // namespace whale::image

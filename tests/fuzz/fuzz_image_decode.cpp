@@ -62,6 +62,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool copy_refused = !out.ok() && out.code() == whale::error_code::too_large;
   if (in_place.code() != out.code() && !copy_refused) std::abort();
   if (out.ok() && in_place->bytes != out->bytes) std::abort();
+  // The input drawn over itself as an overlay (draw): never a crash, only documented failures.
+  if (pick % 4 == 0) {
+    auto ov = whale::image::parse_overlay("width=20,opacity=0.5,repeat=x,bottom=3");
+    if (!ov.ok()) std::abort();
+    ov->data = data;
+    ov->size = size;
+    auto drawn = whale::image::process_with_overlays(data, size, options.value(), whale::image::accept_webp, lim, {ov.value()});
+    const bool refused = !drawn.ok() && (allowed_failure(drawn.code()) || drawn.code() == whale::error_code::invalid_value);
+    if (!drawn.ok() && (!refused || drawn.message().empty())) std::abort();
+    if (drawn.ok() && out.ok() && (drawn->width != out->width || drawn->height != out->height)) std::abort();
+  }
   if (!info.ok()) {  // process refuses what probe refuses, the same way
     if (out.ok() || out.code() != info.code()) std::abort();
     return 0;

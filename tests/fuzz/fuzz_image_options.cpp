@@ -1,4 +1,4 @@
-// libFuzzer target for whale::image::parse_options and normalize. Input: the options text.
+// libFuzzer target for whale::image::parse_options, normalize and parse_overlay. Input: the options text.
 // Parsing never crashes and fails only with its documented codes; whatever parses has a
 // canonical text that parses back to the same options and normalizes to itself.
 #include <cstddef>
@@ -48,6 +48,14 @@ bool printable(const std::string& s) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  // The same text as an overlay's (draw): its options plus opacity, repeat and the edges.
+  auto overlay = whale::image::parse_overlay(text);
+  if (!overlay) {
+    const bool documented = overlay.code() == whale::error_code::invalid_value || overlay.code() == whale::error_code::too_large;
+    if (!documented || !printable(overlay.message())) std::abort();
+  } else if (overlay->opacity > 1000 || (overlay->top >= 0 && overlay->bottom >= 0) || (overlay->left >= 0 && overlay->right >= 0)) {
+    std::abort();
+  }
   auto parsed = whale::image::parse_options(text);
   if (!parsed) {
     const bool documented = parsed.code() == whale::error_code::invalid_value || parsed.code() == whale::error_code::too_large;

@@ -303,7 +303,7 @@ test('transform() takes cf.image options and answers what the same URL options g
   const http = await import('node:http');
   const server = http.createServer((req, res) => {
     const name = decodeURIComponent(req.url.slice(1));
-    if (name === 'missing.jpg') {
+    if (name === 'missing.jpg' || !existsSync(join(root, 'fixtures', 'images', name))) {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('no such image');
       return;
@@ -340,7 +340,21 @@ test('transform() takes cf.image options and answers what the same URL options g
     const missing = await image.transform(`${base}missing.jpg`, { width: 10 });
     assert.equal(missing.status, 404);
     await assert.rejects(image.transform(`${base}320x240.jpg`, { width: 0 }), (e) => e.code === 'invalid_value' && /option 'width'/.test(e.message));
-    await assert.rejects(image.transform(`${base}320x240.jpg`, { draw: [{ url: 'x' }] }), (e) => e.code === 'invalid_value' && /draw/.test(e.message));
+    // draw: overlays fetched beside the source and drawn as process()'s draw does.
+    const drawn = await image.transform(`${base}320x240.jpg`, {
+      width: 200, format: 'png', draw: [{ url: 'p3.png', width: 20, bottom: 4, right: 4, opacity: 0.5 }, { url: 'embedgravitybird.png', width: 30, repeat: 'x', top: 0 }],
+    });
+    assert.equal(drawn.status, 200);
+    const expected = image.process(fixture('320x240.jpg'), 'width=200,format=png', {
+      draw: [{ bytes: fixture('p3.png'), options: 'width=20,bottom=4,right=4,opacity=0.5' },
+        { bytes: fixture('embedgravitybird.png'), options: 'width=30,top=0,repeat=x' }],
+    });
+    assert.deepEqual(new Uint8Array(await drawn.arrayBuffer()), expected.bytes);
+    const plainOut = image.process(fixture('320x240.jpg'), 'width=200,format=png');
+    assert.notDeepEqual(expected.bytes, plainOut.bytes);
+    await assert.rejects(image.transform(`${base}320x240.jpg`, { draw: [{ url: 'missing.png' }] }), (e) => e.code === 'not_found' && /missing\.png/.test(e.message));
+    await assert.rejects(image.transform(`${base}320x240.jpg`, { draw: [{ url: 'p3.png', opacity: 3 }] }), (e) => e.code === 'invalid_value' && /opacity/.test(e.message));
+    await assert.rejects(image.transform(`${base}320x240.jpg`, { draw: [{}] }), (e) => e.code === 'invalid_value' && /draw/.test(e.message));
     await assert.rejects(image.transform(`${base}320x240.jpg`, { width: 10 }, { maxInputBytes: 1000 }), (e) => e.code === 'too_large');
     await assert.rejects(image.transform(`${base}SOURCES.md`, { width: 10 }), (e) => e.code === 'unsupported_format');
   } finally {

@@ -81,6 +81,10 @@ const jobs = [
   ['Landscape_2.jpg', 'trim=border,trim.border.tolerance=60,width=120'],  // trim=border: a JPEG scanned at a DCT scale
   ['embedgravitybird.png', 'trim=border,trim.border.keep=4,format=png'],
   ['webp/animated.webp', 'width=64,height=64,fit=pad,border.width=2'],  // an animated WebP stays one
+  // draw: overlays (whale_image_process_draw; --draw in the CLI)
+  ['flowers.jpeg', 'width=200,format=png', 0, [['embedgravitybird.png', 'width=40,bottom=5,right=5,opacity=0.6'],
+    ['p3.png', 'width=16,top=0,repeat=x']]],
+  ['2569067123_aca715a2ee_o.jpg', 'width=300,quality=70', 0, [['webp/lossy-alpha.webp', 'width=60,gravity=0.5x0.25']]],
 ];
 
 const ERROR_NAMES = ['ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',
@@ -104,14 +108,36 @@ function loadImageWasm(path) {
   return x;
 }
 
-function wasmAnswer(x, [name, options, accept = 0]) {
+// whale_image_process_draw's overlays: per overlay a u32 length and its bytes, a u32 length and its text.
+function drawBlob(draw) {
+  const parts = [];
+  for (const [name, text] of draw) {
+    for (const part of [fixture(name), Buffer.from(text)]) {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(part.length);
+      parts.push(length, part);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+function wasmAnswer(x, [name, options, accept = 0, draw]) {
   const input = fixture(name);
   const text = new TextEncoder().encode(options);
   const src = x.whale_image_alloc(input.length) >>> 0;
   new Uint8Array(x.memory.buffer, src, input.length).set(input);
   const opts = x.whale_image_alloc(text.length) >>> 0;
   new Uint8Array(x.memory.buffer, opts, text.length).set(text);
-  const code = x.whale_image_process(src, input.length, opts, text.length, accept, 0, 0, 0, 0) >>> 0;
+  let code;
+  if (draw) {
+    const blob = drawBlob(draw);
+    const at = x.whale_image_alloc(blob.length) >>> 0;
+    new Uint8Array(x.memory.buffer, at, blob.length).set(blob);
+    code = x.whale_image_process_draw(src, input.length, opts, text.length, at, blob.length, accept, 0, 0, 0, 0) >>> 0;
+    x.whale_image_free(at);
+  } else {
+    code = x.whale_image_process(src, input.length, opts, text.length, accept, 0, 0, 0, 0) >>> 0;
+  }
   x.whale_image_free(src);
   x.whale_image_free(opts);
   const out = new Uint8Array(x.memory.buffer, x.whale_image_out(), x.whale_image_out_len()).slice();
@@ -122,8 +148,9 @@ function wasmAnswer(x, [name, options, accept = 0]) {
   return answer;
 }
 
-function cliAnswer(command, prefix, [name, options, accept = 0], outFile) {
+function cliAnswer(command, prefix, [name, options, accept = 0, draw = []], outFile) {
   const args = [...prefix, 'image', options, join(root, 'fixtures/images', name), outFile];
+  for (const [overlay, text] of draw) args.push('--draw', join(root, 'fixtures/images', overlay), text);
   if (accept & ACCEPT_WEBP) args.push('--accept', 'webp');
   if (accept & CLIENT_SLOW) args.push('--slow');
   if ((accept >> CLIENT_WIDTH_SHIFT) & 7) args.push('--size-class', SIZE_CLASSES[(accept >> CLIENT_WIDTH_SHIFT) & 7]);
@@ -151,7 +178,7 @@ test('native, wasi and emscripten image.wasm write the same bytes', (t) => {
   const native = jobs.map((job) => cliAnswer(nativeCli, [], job, out));
   for (const build of wasmBuilds) {
     const x = loadImageWasm(build.path);
-    jobs.forEach((job, i) => assert.equal(wasmAnswer(x, job), native[i], `${build.name} differs on ${job.join(' ')}`));
+    jobs.forEach((job, i) => assert.equal(wasmAnswer(x, job), native[i], `${build.name} differs on ${JSON.stringify(job)}`));
   }
   const outputs = native.filter((a) => /^\d+x\d+ /.test(a)).length;
   assert.ok(outputs >= 25, 'most jobs should produce an image');
@@ -162,7 +189,7 @@ test('native, wasi and emscripten image.wasm write the same bytes', (t) => {
 test('the WASI harness runs `whale image` like the native CLI', (t) => {
   const harness = join(root, 'js-glue/bin/whale.js');
   const out = join(scratch(t), 'out.bin');  // absolute: the guest sees the host's root
-  for (const job of [jobs[0], jobs[15], jobs[27]]) {
-    assert.equal(cliAnswer(process.execPath, [harness], job, out), cliAnswer(nativeCli, [], job, out), job.join(' '));
+  for (const job of [jobs[0], jobs[15], jobs[27], jobs.find((j) => j[3])]) {  // the last one draws overlays
+    assert.equal(cliAnswer(process.execPath, [harness], job, out), cliAnswer(nativeCli, [], job, out), JSON.stringify(job));
   }
 });

@@ -809,4 +809,76 @@ TEST(ImagePipeline, TrimBorderFindsThePicture) {
   EXPECT_TRUE(gif.ok()) << gif.message();
 }
 
+// draw: overlays drawn on the output after everything else, each its own job (its options, its
+// first frame), placed by its edges or gravity, tiled by repeat, its alpha times opacity.
+TEST(ImagePipeline, OverlaysAreDrawnWhereTheySay) {
+  auto red = wi::detail::make_pixels(20, 10, 3);
+  ASSERT_TRUE(red.ok());
+  for (size_t i = 0; i < red->size(); i += 3) std::memcpy(red->data() + i, "\xff\x00\x00", 3);
+  auto red_png = wi::detail::encode_png(std::move(red).value());
+  ASSERT_TRUE(red_png.ok());
+  const bytes mark{std::string(red_png->begin(), red_png->end())};
+  const bytes photo = fixture("320x240.jpg");
+  const auto draw = [&](const std::string& main, std::vector<std::string> overlays) {
+    std::vector<wi::overlay> list;
+    for (const std::string& text : overlays) {
+      auto ov = wi::parse_overlay(text);
+      EXPECT_TRUE(ov.ok()) << text << ": " << ov.message();
+      ov->data = mark.ptr();
+      ov->size = mark.size();
+      list.push_back(ov.value());
+    }
+    return wi::process_with_overlays(photo.ptr(), photo.size(), opts(main), 0, {}, list);
+  };
+  auto plain = run(photo, "width=100,format=png");
+  ASSERT_TRUE(plain.ok());
+  const wi::detail::pixels base = decode(plain.value());
+  auto at = draw("width=100,format=png", {"top=5,left=10"});
+  ASSERT_TRUE(at.ok()) << at.message();
+  const wi::detail::pixels p = decode(at.value());
+  EXPECT_TRUE(pixel_is(p, 10, 5, 255, 0, 0));
+  EXPECT_TRUE(pixel_is(p, 29, 14, 255, 0, 0));
+  EXPECT_TRUE(same_pixels(window_of(p, 30, 15, 70, 60), window_of(base, 30, 15, 70, 60))) << "nothing drawn elsewhere";
+  // Half opacity: halfway between the picture and red; its own width; from the bottom-right.
+  auto half = draw("width=100,format=png", {"bottom=0,right=0,opacity=0.5,width=10"});
+  ASSERT_TRUE(half.ok()) << half.message();
+  const wi::detail::pixels q = decode(half.value());
+  const uint8_t* under = base.row(74) + 99 * base.channels;
+  const uint8_t* over = q.row(74) + 99 * q.channels;
+  EXPECT_NEAR(over[0], (255 * 128 + under[0] * 127 + 127) / 255, 1);
+  EXPECT_NEAR(over[1], (under[1] * 127 + 127) / 255, 1);
+  EXPECT_TRUE(same_pixels(window_of(q, 0, 0, 89, 69), window_of(base, 0, 0, 89, 69)));
+  // repeat=x along the top; gravity as a point (the overlay centred on it, cut at the edge).
+  auto tiled = draw("width=100,format=png", {"top=0,repeat=x", "gravity=1x1"});
+  ASSERT_TRUE(tiled.ok()) << tiled.message();
+  const wi::detail::pixels t = decode(tiled.value());
+  for (uint32_t x = 0; x < 100; x += 9) EXPECT_TRUE(pixel_is(t, x, 3, 255, 0, 0)) << x;
+  EXPECT_TRUE(pixel_is(t, 99, 74, 255, 0, 0));
+  EXPECT_FALSE(pixel_is(t, 80, 60, 255, 0, 0));
+  // JPEG out (no streaming past the overlays), a grey output becoming colour.
+  auto grey = wi::process_with_overlays(fixture("concert.jpg").ptr(), fixture("concert.jpg").size(), opts("width=80,format=png"), 0, {},
+                                        {[&] { auto ov = wi::parse_overlay("top=0,left=0").value(); ov.data = mark.ptr(); ov.size = mark.size(); return ov; }()});
+  ASSERT_TRUE(grey.ok()) << grey.message();
+  EXPECT_TRUE(pixel_is(decode(grey.value()), 1, 1, 255, 0, 0));
+  // Refusals.
+  EXPECT_EQ(wi::parse_overlay("top=1,bottom=2").message(), "option 'top': given with bottom");
+  EXPECT_EQ(wi::parse_overlay("opacity=2").message(), "option 'opacity': expected a number 0..1, got '2'");
+  EXPECT_EQ(wi::parse_overlay("repeat=yes").message(), "option 'repeat': expected true, x, y or false, got 'yes'");
+  EXPECT_EQ(wi::parse_overlay("width=0").code(), error_code::invalid_value);
+  auto many = draw("width=100", std::vector<std::string>(9, "top=0"));
+  ASSERT_FALSE(many.ok());
+  EXPECT_EQ(many.message(), "option 'draw': at most 8 overlays");
+  const bytes gif = fixture("animated-loop-3.gif");
+  auto ov = wi::parse_overlay("top=0").value();
+  ov.data = mark.ptr();
+  ov.size = mark.size();
+  auto animated = wi::process_with_overlays(gif.ptr(), gif.size(), opts("width=50,format=webp"), 0, {}, {ov});
+  ASSERT_FALSE(animated.ok());
+  EXPECT_EQ(animated.message(), "option 'draw': not supported on an animation");
+  ov.data = photo.ptr();  // a damaged overlay fails the job
+  ov.size = 100;
+  auto broken = wi::process_with_overlays(photo.ptr(), photo.size(), opts("width=50"), 0, {}, {ov});
+  EXPECT_FALSE(broken.ok());
+}
+
 }  // namespace
