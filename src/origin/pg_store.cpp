@@ -901,10 +901,9 @@ std::vector<std::string> params_of(std::initializer_list<const array_rows*> tabl
 // their own once it has committed (they are mostly the same events sent again). Each part is
 // atomic, the batch is not: when the second part fails the edge sends the batch again, and the
 // events of the first part count as duplicates then, as any event whose fact is held. Batches of
-// other processes that share keys wait in PostgreSQL (the facts are written newest first: the keys
-// a concurrent batch may hold are the oldest of a batch, an edge sending the head of its buffer
-// again; two batches holding the same keys in opposite orders can deadlock, PostgreSQL then fails
-// one of them, 40P01, after deadlock_timeout, and it runs again).
+// other processes that share keys wait in PostgreSQL: the facts are written in the keys' index
+// order, so their row locks are taken in one order and such batches do not deadlock (a deadlock
+// that still happens, 40P01, is run again up to three times).
 result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& events, const std::string& now) {
   if (events.empty()) return ingest_counts{};
   checkout c(*this);
@@ -956,16 +955,20 @@ result<ingest_counts> pg_store::ingest_events(const std::vector<event_record>& e
 result<ingest_counts> pg_store::ingest_once(pg_connection& conn, const std::vector<event_record>& events,
                                             const std::string& now) {
   pg_connection* c = &conn;
-  // Each key's first exposure and first conversion in the batch, written newest first.
+  // Each key's first exposure and first conversion in the batch, written in the key's index order
+  // (unit, slug, experiment, bytewise as COLLATE "C"): every batch takes the keys' row locks in
+  // one order, so batches that share keys wait for each other and never deadlock.
   fact_map<const event_record*> first_exposure, first_conversion;
-  std::vector<const event_record*> newest_first;
+  std::vector<const event_record*> in_key_order;
   for (const event_record& e : events) {
     auto& first = e.type == "exposure" ? first_exposure : first_conversion;
-    if (first.emplace(fact_key{e.slug, e.experiment, e.unit}, &e).second) newest_first.push_back(&e);
+    if (first.emplace(fact_key{e.slug, e.experiment, e.unit}, &e).second) in_key_order.push_back(&e);
   }
-  std::reverse(newest_first.begin(), newest_first.end());
+  std::sort(in_key_order.begin(), in_key_order.end(), [](const event_record* a, const event_record* b) {
+    return std::tie(a->unit, a->slug, a->experiment) < std::tie(b->unit, b->slug, b->experiment);
+  });
   array_rows exposures(5), conversions(4);
-  for (const event_record* e : newest_first) {
+  for (const event_record* e : in_key_order) {
     if (e->type == "exposure") {
       exposures.add({e->slug, e->experiment, e->unit, e->variation, number_text(e->ts)});
     } else {
