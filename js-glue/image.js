@@ -329,6 +329,17 @@ class ImageModule {
   }
 }
 
+// `size` bytes of chunks, one after the other, in one array.
+function joinBytes(chunks, size) {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
 // process()'s overlays as whale_image_process_draw reads them: per overlay a little-endian u32
 // length and its bytes, then a u32 length and its options text.
 function drawBlob(draw) {
@@ -343,13 +354,7 @@ function drawBlob(draw) {
       parts.push(length, part);
     }
   }
-  const blob = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    blob.set(part, at);
-    at += part.length;
-  }
-  return blob;
+  return joinBytes(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 // A cf.image draw entry as an overlay's options text (process()'s draw[].options).
@@ -417,13 +422,7 @@ export async function readAtMost(res, maxBytes, tooLarge) {
     size += value.byteLength;
   }
   if (buffer !== null) return size === buffer.length ? buffer : buffer.subarray(0, size);
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  return joinBytes(chunks, size);
 }
 
 // loadImageModule(source, {maxMemoryBytes}): source is a compiled WebAssembly.Module (workers),
