@@ -16,7 +16,12 @@ export { WhaleError };
 
 export const IMAGE_ABI_MAJOR = 1;
 // 1.1: the per-job memory budget; an older module would ignore it. 1.2: overlays (draw).
-export const IMAGE_ABI_MINOR = 2;
+// 1.3: format=avif (the final pixels handed to avif.wasm).
+export const IMAGE_ABI_MINOR = 3;
+export const AVIF_ABI_MAJOR = 1;
+// image.wasm's answer to an AVIF job: whale::avif's handoff header and the final pixels, which
+// avif.wasm (wasm/whale_avif.h) encodes.
+const AVIF_HANDOFF_TYPE = 'application/x-whale-avif-pixels';
 export const DEFAULT_MAX_MEMORY_BYTES = 48 * 1024 * 1024;
 export const DEFAULT_MAX_JOB_MEMORY_BYTES = 96 * 1024 * 1024;
 // whale::image::accept_bits: what the client takes, for format=auto.
@@ -35,10 +40,11 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
 
 const NODE_FS = 'node:fs/promises';
 
-async function compileModule(source) {
+async function compileModule(source, file = './image.wasm') {
+  if (typeof source === 'function') source = await source();
   if (source instanceof WebAssembly.Module) return source;
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
-  if (source === undefined || source === null) source = new URL('./image.wasm', import.meta.url);
+  if (source === undefined || source === null) source = new URL(file, import.meta.url);
   const url = source instanceof URL ? source : new URL(String(source), import.meta.url);
   if (url.protocol === 'file:') {
     // Named through a variable so that bundlers for workers and browsers (esbuild in wrangler)
@@ -77,16 +83,16 @@ function importsFor(module, state) {
   return imports;
 }
 
-function instantiate(module) {
+function instantiate(module, what = 'image', major = IMAGE_ABI_MAJOR, minor = IMAGE_ABI_MINOR) {
   const state = { memory: null, tempRet0: 0 };
   const instance = new WebAssembly.Instance(module, importsFor(module, state));
   const x = instance.exports;
   state.memory = x.memory;
   if (typeof x._initialize === 'function') x._initialize();
-  const version = x.whale_image_abi_version() >>> 0;
-  if (version >>> 16 !== IMAGE_ABI_MAJOR || (version & 0xffff) < IMAGE_ABI_MINOR) {
+  const version = x[`whale_${what}_abi_version`]() >>> 0;
+  if (version >>> 16 !== major || (version & 0xffff) < minor) {
     throw new WhaleError('abi_mismatch',
-      `image ABI ${version >>> 16}.${version & 0xffff}, glue expects ${IMAGE_ABI_MAJOR}.${IMAGE_ABI_MINOR} or a later ${IMAGE_ABI_MAJOR}.x`);
+      `${what} ABI ${version >>> 16}.${version & 0xffff}, glue expects ${major}.${minor} or a later ${major}.x`);
   }
   return x;
 }
@@ -159,13 +165,89 @@ function bytesOf(input, what) {
   throw new WhaleError('wrong_type', `${what}: expected bytes (Uint8Array or ArrayBuffer)`);
 }
 
+// avif.wasm (wasm/whale_avif.h): the AVIF encoder, instantiated by loadAvif(). Its memory is
+// dropped after a job that left it above maxMemoryBytes, as image.wasm's is.
+class AvifModule {
+  constructor(module, maxMemoryBytes) {
+    this.module = module;
+    this.maxMemoryBytes = maxMemoryBytes;
+    this.exports = null;
+    this.counters = { instances: 0, replacements: 0, traps: 0, jobs: 0, peakMemoryBytes: 0 };
+  }
+
+  get memoryBytes() { return this.exports === null ? 0 : this.exports.memory.buffer.byteLength; }
+
+  // The AVIF file of image.wasm's handoff (header and pixels).
+  encode(handoff) {
+    if (this.exports === null) {
+      this.exports = instantiate(this.module, 'avif', AVIF_ABI_MAJOR, 0);
+      this.counters.instances++;
+    }
+    const x = this.exports;
+    this.counters.jobs++;
+    let ptr = 0;
+    try {
+      ptr = x.whale_avif_alloc(handoff.length) >>> 0;
+      if (ptr === 0) throw new WhaleError('out_of_memory', `avif module: cannot allocate ${handoff.length} bytes`);
+      new Uint8Array(x.memory.buffer, ptr, handoff.length).set(handoff);
+      const code = x.whale_avif_encode(ptr, handoff.length) >>> 0;
+      x.whale_avif_free(ptr);
+      ptr = 0;
+      const out = new Uint8Array(x.memory.buffer, x.whale_avif_out() >>> 0, x.whale_avif_out_len() >>> 0).slice();
+      x.whale_avif_reset();
+      if (code !== 0) throw new WhaleError(ERROR_CODES[code] ?? 'internal', decoder.decode(out), code);
+      return out;
+    } catch (e) {
+      if (isTrap(e)) {
+        this.exports = null;
+        this.counters.traps++;
+        throw new WhaleError('internal', `avif module trapped: ${e.message}`);
+      }
+      if (ptr !== 0) x.whale_avif_free(ptr);
+      throw e;
+    } finally {
+      const bytes = this.memoryBytes;
+      if (bytes > this.counters.peakMemoryBytes) this.counters.peakMemoryBytes = bytes;
+      if (this.exports !== null && bytes > this.maxMemoryBytes) {
+        this.exports = null;
+        this.counters.replacements++;
+      }
+    }
+  }
+
+  stats() { return { ...this.counters, memoryBytes: this.memoryBytes }; }
+}
+
 class ImageModule {
-  constructor(module, { maxMemoryBytes = DEFAULT_MAX_MEMORY_BYTES } = {}) {
+  constructor(module, { maxMemoryBytes = DEFAULT_MAX_MEMORY_BYTES, avif } = {}) {
     this.module = module;
     this.maxMemoryBytes = maxMemoryBytes;
     this.exports = instantiate(module);
     this.version = this.exports.whale_image_abi_version() >>> 0;
     this.counters = { instances: 1, replacements: 0, traps: 0, jobs: 0, peakMemoryBytes: this.memoryBytes };
+    this.avifSource = avif;
+    this.avif = null; // AvifModule once loadAvif() has compiled it
+    this.avifPromise = null;
+  }
+
+  // Compiles avif.wasm (once; from the `avif` source given to loadImageModule, by default the
+  // avif.wasm beside this file) so that AVIF jobs can be encoded. Call it before process() when
+  // the output may be AVIF (wantsAvif()); transform() does. Other jobs never load it.
+  loadAvif() {
+    if (this.avifSource === false) {
+      return Promise.reject(new WhaleError('unsupported_format', 'AVIF: this image module was loaded without avif.wasm'));
+    }
+    this.avifPromise ??= compileModule(this.avifSource, './avif.wasm')
+      .then((module) => { this.avif = new AvifModule(module, this.maxMemoryBytes); return this.avif; })
+      .catch((e) => { this.avifPromise = null; throw e; });
+    return this.avifPromise;
+  }
+
+  // Whether a job with this options text (normalized or not) and these client bits may come out
+  // as AVIF: format=avif, or format=auto for a client that takes it.
+  wantsAvif(optionsText, accept = 0) {
+    const format = /(?:^|[,/])(?:format=|f=|f_)([a-z-]+)/.exec(String(optionsText ?? '').toLowerCase())?.[1];
+    return format === 'avif' || (format === 'auto' && (acceptBits(accept) & ACCEPT_AVIF) !== 0);
   }
 
   get abiVersion() { return `${this.version >>> 16}.${this.version & 0xffff}`; }
@@ -174,7 +256,8 @@ class ImageModule {
   get memoryBytes() { return this.exports === null ? 0 : this.exports.memory.buffer.byteLength; }
 
   stats() {
-    return { ...this.counters, memoryBytes: this.memoryBytes, maxMemoryBytes: this.maxMemoryBytes };
+    return { ...this.counters, memoryBytes: this.memoryBytes, maxMemoryBytes: this.maxMemoryBytes,
+      avif: this.avif === null ? null : this.avif.stats() };
   }
 
   live() {
@@ -276,12 +359,17 @@ class ImageModule {
     const inputs = [input, encoder.encode(String(optionsText ?? ''))];
     if (draw !== undefined && draw.length > 0) inputs.push(drawBlob(draw));
     const name = inputs.length === 3 ? 'whale_image_process_draw' : 'whale_image_process';
-    return this.run(name, inputs, extra, (x) => ({
+    const out = this.run(name, inputs, extra, (x) => ({
       bytes: this.outBytes(),
       contentType: this.outType(),
       width: x.whale_image_out_width() >>> 0,
       height: x.whale_image_out_height() >>> 0,
     }));
+    if (out.contentType !== AVIF_HANDOFF_TYPE) return out;
+    if (this.avif === null) {
+      throw new WhaleError('unsupported_format', 'AVIF: the encoder module is not loaded (await loadAvif() before process())');
+    }
+    return { ...out, bytes: this.avif.encode(out.bytes), contentType: 'image/avif' };
   }
 
   // Cloudflare's `fetch(source, {cf: {image: options}})` as one call, for a worker moving over:
@@ -320,6 +408,7 @@ class ImageModule {
       fetched.push({ bytes: await readAtMost(got, maxInputBytes, tooLarge(`overlay ${overlay.url}`)), options: overlay.options });
     }
     const hints = clientHints ?? request.headers;
+    if (this.wantsAvif(text, clientBits(hints))) await this.loadAvif();
     const out = this.process(bytes, text === '' ? 'metadata=copyright' : text,
       { ...limits, maxInputBytes, accept: clientBits(hints), draw: fetched });
     const headers = new Headers({ 'Content-Type': out.contentType, 'Content-Length': String(out.bytes.byteLength) });
@@ -425,8 +514,11 @@ export async function readAtMost(res, maxBytes, tooLarge) {
   return joinBytes(chunks, size);
 }
 
-// loadImageModule(source, {maxMemoryBytes}): source is a compiled WebAssembly.Module (workers),
-// the wasm bytes, or a URL; in Node the default is the image.wasm beside this file.
+// loadImageModule(source, {maxMemoryBytes, avif}): source is a compiled WebAssembly.Module
+// (workers), the wasm bytes, or a URL; in Node the default is the image.wasm beside this file.
+// avif: avif.wasm the same ways, or a function that returns (a promise of) one (a worker's
+// `() => import('./avif.wasm')`), compiled by the first loadAvif(); default the avif.wasm beside
+// this file; false: no AVIF.
 export async function loadImageModule(source, options = {}) {
   return new ImageModule(await compileModule(source), options);
 }

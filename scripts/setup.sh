@@ -17,6 +17,7 @@ APT_PACKAGES=(
   postgresql libpq-dev pgbouncer     # the origin's PostgreSQL backend and its tests (scripts/pg.mjs)
   libboost-dev                       # Boost.Asio + Beast (header-only): the origin's HTTP server
   chromium                           # the glue's browser test (headless)
+  libavif-bin                        # avifdec: the AVIF tests decode our output with libavif and dav1d
 )
 
 missing=()

@@ -17,8 +17,9 @@ extern "C" {
 #endif
 
 /* major << 16 | minor. 1.1: whale_image_process takes max_memory_bytes and may overwrite src.
- * 1.2: whale_image_process_draw. */
-#define WHALE_IMAGE_ABI_VERSION 0x00010002u
+ * 1.2: whale_image_process_draw. 1.3: format=avif, answered as a handoff to avif.wasm
+ * (content type "application/x-whale-avif-pixels", wasm/whale_avif.h). */
+#define WHALE_IMAGE_ABI_VERSION 0x00010003u
 
 uint32_t whale_image_abi_version(void);
 

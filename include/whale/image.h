@@ -19,7 +19,7 @@ namespace whale::image {
 
 enum class fit_mode : uint8_t { scale_down, contain, cover, crop, pad };
 enum class gravity_mode : uint8_t { center, auto_, left, right, top, bottom, point };
-enum class format : uint8_t { auto_, jpeg, png, webp, json, source };  // source: keep the input's
+enum class format : uint8_t { auto_, jpeg, png, webp, json, source, avif };  // source: keep the input's
 enum class metadata_mode : uint8_t { none, copyright, keep };
 
 struct rgba8 {
@@ -141,7 +141,7 @@ uint32_t auto_width(uint32_t client);
 
 struct output {
   std::vector<uint8_t> bytes;
-  const char* content_type = "application/octet-stream";  // image/jpeg, image/png, image/webp, application/json
+  const char* content_type = "application/octet-stream";  // image/jpeg, image/png, image/webp, image/avif, application/json
   uint32_t width = 0, height = 0;
 };
 
@@ -158,6 +158,15 @@ result<output> process(const uint8_t* data, size_t size, const options& o, uint3
 // input's size). image.wasm's ABI and the CLI use it: their input buffers are scratch.
 result<output> process_in_place(uint8_t* data, size_t size, const options& o, uint32_t accept,
                                 const limits& lim);
+
+// The AVIF encoder, where it is linked: the CLI and the native tests install
+// whale::avif::encode_handoff. Where none is installed (image.wasm: the encoder is avif.wasm, a
+// module of its own), an AVIF output is handed over instead: content type avif_handoff_type, the
+// bytes whale::avif's handoff header and the final pixels, which the host passes to avif.wasm.
+// Either way the encoder gets the same bytes.
+using avif_encoder = result<std::vector<uint8_t>> (*)(const uint8_t* blob, size_t len);
+void set_avif_encoder(avif_encoder encoder);
+inline constexpr const char* avif_handoff_type = "application/x-whale-avif-pixels";
 
 // One overlay of `draw` (Cloudflare's cf.image.draw, which only Workers can give): its source,
 // its own options (width, height, fit, rotate and the rest; the output is always its first frame),

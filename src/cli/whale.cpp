@@ -9,6 +9,7 @@
 
 #include "whale/api.h"
 #include "whale/config.h"
+#include "whale/avif.h"
 #include "whale/image.h"
 #include "whale/json.h"
 
@@ -235,6 +236,7 @@ int image(const std::vector<std::string>& args) {
   auto parsed = whale::image::parse_options(positional[0]);
   if (!parsed.ok()) return emit(parsed.error());
   const whale::image::limits limits;
+  whale::image::set_avif_encoder(whale::avif::encode_handoff);
   std::string input;
   if (!read_bytes(positional[1].c_str(), limits.max_input_bytes, input)) return io_error(positional[1].c_str());
   std::vector<std::string> overlay_bytes(draws.size());

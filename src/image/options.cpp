@@ -403,12 +403,12 @@ struct format_choice {
 constexpr keyword<format_choice> cloudflare_formats[] = {
     {"auto", {format::auto_, true}}, {"jpeg", {format::jpeg, true}}, {"jpg", {format::jpeg, true}},
     {"baseline-jpeg", {format::jpeg, false}}, {"png", {format::png, true}}, {"webp", {format::webp, true}},
-    {"json", {format::json, true}},
+    {"avif", {format::avif, true}}, {"json", {format::json, true}},
 };
 
 const char* parse_format(std::string_view v, options& o) {
   const format_choice* choice = find_keyword(cloudflare_formats, v);
-  if (choice == nullptr) return "auto, jpeg, baseline-jpeg, png, webp or json";
+  if (choice == nullptr) return "auto, jpeg, baseline-jpeg, png, webp, avif or json";
   o.fmt = choice->fmt;
   o.progressive = choice->progressive;
   return nullptr;
@@ -575,12 +575,12 @@ const char* parse_cloudinary_quality(std::string_view v, options& o) {
 
 constexpr keyword<format> cloudinary_formats[] = {
     {"auto", format::auto_}, {"jpg", format::jpeg},   {"jpeg", format::jpeg},
-    {"png", format::png},    {"webp", format::webp},
+    {"png", format::png},    {"webp", format::webp},  {"avif", format::avif},
 };
 
 const char* parse_cloudinary_format(std::string_view v, options& o) {
   const format* fmt = find_keyword(cloudinary_formats, v);
-  if (fmt == nullptr) return "auto, jpg, png or webp";
+  if (fmt == nullptr) return "auto, jpg, png, webp or avif";
   o.fmt = *fmt;
   o.progressive = true;
   return nullptr;
@@ -725,6 +725,7 @@ const char* format_name(const options& o) {
     case format::jpeg: return o.progressive ? "jpeg" : "baseline-jpeg";
     case format::png: return "png";
     case format::webp: return "webp";
+    case format::avif: return "avif";
     case format::json: return "json";
     default: return "";  // source: the default
   }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "pixels.h"
+#include "whale/avif.h"
 
 namespace whale::image {
 namespace {
@@ -296,11 +297,13 @@ uint32_t pad_channels(uint32_t channels, rgba8 bg) {
 format planned_format(const options& o, uint32_t accept, kind k, uint32_t channels) {
   switch (o.fmt) {
     case format::auto_:
+      if ((accept & accept_avif) && !o.compression_fast) return format::avif;
       if ((accept & accept_webp) && !o.compression_fast) return format::webp;  // fast: the quicker JPEG
       return has_alpha(channels) ? format::auto_ : format::jpeg;
     case format::jpeg:
     case format::png:
     case format::webp:
+    case format::avif:
       return o.fmt;
     default:  // the source's own format; GIF and BMP become PNG
       return k == kind::jpeg ? format::jpeg : k == kind::webp ? format::webp : format::png;
@@ -320,6 +323,7 @@ const char* format_name(format f) {
     case format::jpeg: return "JPEG";
     case format::png: return "PNG";
     case format::webp: return "WebP";
+    case format::avif: return "AVIF";
     default: return "JPEG or PNG";
   }
 }
@@ -400,6 +404,9 @@ uint64_t encode_memory(format f, uint32_t w, uint32_t h, uint32_t channels, rgba
   if (f == format::png) {
     return image + detail::png_encode_bytes(w, h, channels) + uint64_t{w} * h * channels / png_stream_part;
   }
+  if (f == format::avif) {  // the image, its copy behind the handoff's header, aom's blocks
+    return 2 * image + avif::encode_bytes(w, h, avif::default_speed);
+  }
   // WebP: the image goes once it is the picture's planes.
   const uint64_t picture = detail::webp_picture_bytes(w, h, ready);
   return std::max({image + converted, input + picture, detail::webp_encode_bytes(w, h, ready)});
@@ -456,8 +463,8 @@ void estimate_memory(job& j, const info& src, uint64_t input, bool writable, con
   if (j.streamed_encode) {
     p.at(writer + uint64_t{win.w} * win.h * c / jpeg_stream_part, "encode");
   } else {
-    for (const format f : {format::jpeg, format::png, format::webp}) {  // auto_: JPEG or PNG
-      if (j.out == f || (j.out == format::auto_ && f != format::webp)) {
+    for (const format f : {format::jpeg, format::png, format::webp, format::avif}) {  // auto_: JPEG or PNG
+      if (j.out == f || (j.out == format::auto_ && (f == format::jpeg || f == format::png))) {
         p.at(encode_memory(f, j.g.canvas_w, j.g.canvas_h, j.final_channels, o.background, j.quality), "encode");
       }
     }
@@ -647,6 +654,12 @@ result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info
   if (j.g.pad_area()) canvas_channels = pad_channels(canvas_channels, o.background);
   if (j.g.border.any()) canvas_channels = pad_channels(canvas_channels, o.border_color);
   j.out = planned_format(o, accept, k, canvas_channels);
+  // AVIF as Cloudflare serves it: an output over its longest side (the CPU budget) and an animation
+  // come out as WebP instead.
+  if (j.out == format::avif && (std::max(j.g.canvas_w, j.g.canvas_h) > avif::max_side ||
+                                ((k == kind::gif || k == kind::webp) && src.frames > 1 && o.anim))) {
+    j.out = format::webp;
+  }
   j.final_channels = encoder_channels(j.out, canvas_channels, o.background);
   j.streamed_encode = j.out == format::jpeg && !padded && detail::is_identity(j.m) && j.final_channels == j.channels &&
                       !adjusts(o) && !drawing;
@@ -828,6 +841,33 @@ size_t stream_room(const job& j, uint64_t beside, uint64_t freed) {
   return static_cast<size_t>(std::min<uint64_t>(room, SIZE_MAX));
 }
 
+avif_encoder installed_avif_encoder = nullptr;
+
+// AVIF: the final pixels behind whale::avif's handoff header, encoded here when an encoder is
+// linked (the CLI, the native tests), else handed to the host (image.wasm: avif.wasm encodes it).
+result<output> avif_output(pixels p, const job& j) {
+  output out;
+  out.width = p.w;
+  out.height = p.h;
+  avif::handoff h;
+  h.width = p.w, h.height = p.h, h.channels = p.channels;
+  h.s.quality = j.quality;
+  const uint64_t image = image_bytes(p.w, p.h, p.channels);
+  h.s.max_memory = j.stage_room > 2 * image ? j.stage_room - 2 * image : 1;
+  std::vector<uint8_t> blob(avif::handoff::header_bytes + p.size());  // counted by encode_memory
+  avif::write_handoff_header(h, blob.data());
+  std::memcpy(blob.data() + avif::handoff::header_bytes, p.data(), p.size());
+  p = pixels{};
+  if (installed_avif_encoder == nullptr) {
+    out.bytes = std::move(blob);
+    out.content_type = avif_handoff_type;
+    return out;
+  }
+  WHALE_TRY(out.bytes, installed_avif_encoder(blob.data(), blob.size()));
+  out.content_type = "image/avif";
+  return out;
+}
+
 result<output> encode(pixels p, format f, const options& o, const job& j, const limits& lim) {
   output out;
   out.width = p.w;
@@ -846,6 +886,8 @@ result<output> encode(pixels p, format f, const options& o, const job& j, const 
     const size_t room = static_cast<size_t>(std::min<uint64_t>(j.stage_room > image ? j.stage_room - image : 0, SIZE_MAX));
     WHALE_TRY(out.bytes, detail::encode_webp(std::move(p), j.quality, room));
     out.content_type = "image/webp";
+  } else if (f == format::avif) {
+    WHALE_TRY(out, avif_output(std::move(p), j));
   } else {
     const uint64_t image = image_bytes(p.w, p.h, p.channels);
     const size_t room = stream_room(j, image + detail::png_encode_bytes(p.w, p.h, p.channels), image);
@@ -1038,6 +1080,8 @@ result<output> run(const uint8_t* data, size_t size, uint8_t* writable, const op
 }
 
 }  // namespace
+
+void set_avif_encoder(avif_encoder encoder) { installed_avif_encoder = encoder; }
 
 uint32_t auto_width(uint32_t client) {
   const uint32_t size_class = (client & client_width_mask) >> client_width_shift;
