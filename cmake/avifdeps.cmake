@@ -72,7 +72,7 @@ add_library(whale_aom STATIC ${WHALE_AOM_SOURCES})
 add_library(whale::aom ALIAS whale_aom)
 target_include_directories(whale_aom SYSTEM PUBLIC ${aom} ${WHALE_AOM_GEN})
 # -fwrapv as for libwebp: whatever a corrupt or extreme input overflows wraps, as it does in wasm.
-target_compile_options(whale_aom PRIVATE ${WHALE_DEP_FLAGS} -fwrapv)
+target_compile_options(whale_aom PRIVATE ${WHALE_DEP_FLAGS} -fwrapv ${WHALE_AOM_OPT})
 # Every allocation aom makes goes through src/avif/avif.cpp's metered functions, so that an
 # encode stops (too_large) past what the job's memory budget leaves it.
 target_compile_definitions(whale_aom PRIVATE

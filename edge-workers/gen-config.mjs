@@ -14,7 +14,8 @@
 // vendor embedded with the worker (for /v1/assign), and every one that holds a config.json a
 // config embedded for /v1/storefront (version 0). With --origin, the worker pulls signed snapshots from the
 // origin instead (edge-workers/README.md, "Sync with the origin") and embeds no vendor.
-// image.wasm is embedded when one is found (the image route answers 503 without it); the image
+// image.wasm is embedded when one is found (the image route answers 503 without it), and avif.wasm
+// beside it (AVIF jobs answer 503 without it); the image
 // bindings are described in docs/images.md.
 
 import { createHash } from 'node:crypto';
@@ -51,12 +52,12 @@ function defaultWasm() {
   return found;
 }
 
-// image.wasm of the emscripten build, or null when none is built.
-export function defaultImageWasm() {
+// image.wasm (or another module: avif.wasm) of the emscripten build, or null when none is built.
+export function defaultImageWasm(file = 'image.wasm') {
   const candidates = [
-    process.env.WHALE_EMSCRIPTEN_DIR && join(process.env.WHALE_EMSCRIPTEN_DIR, 'wasm', 'image.wasm'),
-    join(REPO, 'build', 'emscripten', 'wasm', 'image.wasm'),
-    join(REPO, 'js-glue', 'image.wasm'),
+    process.env.WHALE_EMSCRIPTEN_DIR && join(process.env.WHALE_EMSCRIPTEN_DIR, 'wasm', file),
+    join(REPO, 'build', 'emscripten', 'wasm', file),
+    join(REPO, 'js-glue', file),
   ];
   return candidates.find((path) => path && existsSync(path)) ?? null;
 }
@@ -317,13 +318,14 @@ function copyInto(outDir, relative, source = join(REPO, relative)) {
 // replicas {region: url}, region, keys {keyId: base64}, edgeTokenEnv, maxAge (s), timeoutMs.
 export function generateConfig({
   port = 8787, outDir = join(REPO, 'build', 'edge'), wasm = defaultWasm(), name, vendorsDir = join(REPO, 'fixtures', 'vendors'),
-  imageWasm = defaultImageWasm(), image = {}, cache, ...options
+  imageWasm = defaultImageWasm(), avifWasm = defaultImageWasm('avif.wasm'), image = {}, cache, ...options
 } = {}) {
   const sync = syncBindings({ name, ...options });
   const vendors = sync ? [] : listVendors(vendorsDir);
   const layoutVendors = sync ? [] : listVendors(vendorsDir, 'config.json');
   const sources = new Map([['js-glue/core.wasm', wasm]]);
   if (imageWasm) sources.set('js-glue/image.wasm', imageWasm);
+  if (imageWasm && avifWasm) sources.set('js-glue/avif.wasm', avifWasm);
   for (const slug of vendors) sources.set(`fixtures/vendors/${slug}/features.json`, join(vendorsDir, slug, 'features.json'));
   for (const slug of layoutVendors) sources.set(`fixtures/vendors/${slug}/config.json`, join(vendorsDir, slug, 'config.json'));
   const modules = [
@@ -334,6 +336,7 @@ export function generateConfig({
     ['js-glue/image.js', 'esModule'],
     ['js-glue/core.wasm', 'wasm'],
     ...(imageWasm ? [['js-glue/image.wasm', 'wasm']] : []),
+    ...(imageWasm && avifWasm ? [['js-glue/avif.wasm', 'wasm']] : []),
     // Served to browsers as they are (the demo storefront and the browser glue it imports).
     ['edge-workers/demo/index.html', 'text'],
     ['edge-workers/demo/app.js', 'text'],

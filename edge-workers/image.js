@@ -35,7 +35,7 @@
 // passed every check (fetch, size, decode, encode) answers 302 to the source instead.
 
 import {
-  ACCEPT_WEBP, AUTO_WIDTHS, CLIENT_SLOW, acceptBits, loadImageModule, readAtMost, sizeClass, slowConnection,
+  ACCEPT_AVIF, ACCEPT_WEBP, AUTO_WIDTHS, CLIENT_SLOW, acceptBits, loadImageModule, readAtMost, sizeClass, slowConnection,
 } from '../js-glue/image.js';
 import { HttpError, objectVar } from './http.js';
 
@@ -452,13 +452,15 @@ function defaultCache() {
 // --- the service -----------------------------------------------------------------------------
 
 // env: the worker's bindings; media(slug, ctx) -> Promise<MediaSettings> of the vendor's config;
-// loadModule() -> Promise<WebAssembly.Module> of image.wasm; fetchImpl: the network sources are
-// fetched through (default sourceFetch's).
+// loadModule() -> Promise<WebAssembly.Module> of image.wasm; loadAvifModule: the same of avif.wasm,
+// or false where the worker has no AVIF encoder (AVIF jobs then come out as WebP, as Cloudflare's
+// best effort does); fetchImpl: the network sources are fetched through (default sourceFetch's).
 export class ImageService {
-  constructor({ env = {}, media, loadModule, cache = defaultCache(), fetchImpl }) {
+  constructor({ env = {}, media, loadModule, loadAvifModule = false, cache = defaultCache(), fetchImpl }) {
     this.env = env;
     this.media = media;
     this.loadModule = loadModule;
+    this.loadAvifModule = loadAvifModule;
     this.cache = cache;
     this.allowPrivate = env.IMAGE_ALLOW_PRIVATE_SOURCES === '1' || env.IMAGE_ALLOW_PRIVATE_SOURCES === 'true';
     this.fetch = fetchImpl ?? sourceFetch(env, this.allowPrivate);
@@ -480,7 +482,7 @@ export class ImageService {
 
   image() {
     this.modulePromise ??= this.loadModule()
-      .then((module) => loadImageModule(module, { maxMemoryBytes: this.maxMemoryBytes }))
+      .then((module) => loadImageModule(module, { maxMemoryBytes: this.maxMemoryBytes, avif: this.loadAvifModule }))
       .catch((e) => {
         this.modulePromise = null;
         throw new HttpError(503, 'image_unavailable', `image module: ${e.message}`);
@@ -542,6 +544,7 @@ export class ImageService {
 
     let out;
     try {
+      if (image.wantsAvif(job.options, job.autoAccept)) await image.loadAvif();
       out = image.process(fetched.bytes, job.options, {
         accept: job.autoAccept, maxPixels: media.maxInputPixels, maxInputBytes: media.maxInputBytes,
         maxOutputSide: job.maxOutputSide, maxJobMemoryBytes: this.maxJobMemoryBytes,
@@ -607,6 +610,11 @@ export class ImageService {
     if (format !== undefined && format !== 'auto' && format !== 'json' && !media.formats.includes(format)) {
       throw new HttpError(400, 'invalid_value', `option 'format': this vendor serves only ${media.formats.join(', ')}`);
     }
+    // A worker built without avif.wasm answers format=avif with WebP (Cloudflare's best effort).
+    const avif = media.formats.includes('avif') && this.loadAvifModule !== false;
+    if (format === 'avif' && !avif) {
+      normalized = normalized.split(',').map((o) => (o === 'format=avif' ? 'format=webp' : o)).join(',');
+    }
     const auto = format === 'auto';
     if (auto) vary.unshift('Accept');
     const slow = options.has('slow-connection-quality') && slowConnection(request.headers);
@@ -614,7 +622,8 @@ export class ImageService {
     const text = hasQuality ? normalized : `${normalized},quality=${media.quality}`;
     return {
       options: this.normalize(image, text),
-      autoAccept: (auto ? acceptBits(request.headers.get('Accept')) & (media.formats.includes('webp') ? ACCEPT_WEBP : 0) : 0) |
+      autoAccept: (auto ? acceptBits(request.headers.get('Accept')) & ((media.formats.includes('webp') ? ACCEPT_WEBP : 0) |
+        (avif ? ACCEPT_AVIF : 0)) : 0) |
         (slow ? CLIENT_SLOW : 0),
       vary,
       maxOutputSide: Math.max(media.maxWidth, media.maxHeight),

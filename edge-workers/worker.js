@@ -157,6 +157,9 @@ class Edge {
       media: (slug, ctx) => this.media(slug, ctx),
       // Imported on the first image request: an edge without image.wasm still serves the rest.
       loadModule: () => import('../js-glue/image.wasm').then((m) => m.default),
+      // avif.wasm, imported on the first AVIF job; left out of the bundle where the build defines
+      // globalThis.WHALE_AVIF as false (wrangler.toml's production [define]: the 1 MiB goal).
+      loadAvifModule: globalThis.WHALE_AVIF === false ? false : () => import('../js-glue/avif.wasm').then((m) => m.default),
     });
     return this.imageService;
   }

@@ -145,13 +145,15 @@ struct page {
 
 // ---- Media (the image module) ------------------------------------------------------------------
 
-enum format_bits : uint8_t { format_jpeg = 1, format_png = 2, format_webp = 4 };
+enum format_bits : uint8_t { format_jpeg = 1, format_png = 2, format_webp = 4, format_avif = 8 };
 
 struct media_settings {
   // URL prefixes images may come from, e.g. "https://cdn.example.com/products/": scheme, host,
   // optional port and path prefix; no query, fragment or user info.
   std::vector<std::string> allowed_sources;
-  uint8_t formats = format_jpeg | format_png | format_webp;  // outputs allowed (format=auto picks among them)
+  // Outputs allowed (format=auto picks among them). AVIF only when listed: each costs a few hundred
+  // milliseconds of CPU and avif.wasm in the worker (docs/images.md#avif).
+  uint8_t formats = format_jpeg | format_png | format_webp;
   uint32_t max_width = 4096;   // output, 1..4096
   uint32_t max_height = 4096;  // output, 1..4096
   uint32_t quality = 85;       // default quality, 1..100

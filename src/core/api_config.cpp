@@ -34,7 +34,8 @@ std::string media_json(const config::media_settings& m) {
   const char* sep = "";
   for (const auto& [bit, name] : {std::pair{config::format_jpeg, "\"jpeg\""},
                                   std::pair{config::format_png, "\"png\""},
-                                  std::pair{config::format_webp, "\"webp\""}}) {
+                                  std::pair{config::format_webp, "\"webp\""},
+                                  std::pair{config::format_avif, "\"avif\""}}) {
     if ((m.formats & bit) == 0) continue;
     out += sep;
     out += name;

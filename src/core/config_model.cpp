@@ -605,7 +605,7 @@ result<void> read_media(const value& v, media_settings& out) {
     }
   }
   if (v.find("formats") != nullptr) {
-    WHALE_TRY(out.formats, flag_list(v, path, "formats", {"jpeg", "png", "webp"}, "\"jpeg\", \"png\", \"webp\""));
+    WHALE_TRY(out.formats, flag_list(v, path, "formats", {"jpeg", "png", "webp", "avif"}, "\"jpeg\", \"png\", \"webp\", \"avif\""));
     if (out.formats == 0) return fail(error_code::invalid_value, "media.formats: expected at least one format");
   }
   WHALE_TRY_VOID(set_integer(v, path, "maxWidth", 1, 4096, out.max_width));
