@@ -76,7 +76,7 @@ TEST(ConfigFixtures, FloraDistro) {
 
   EXPECT_EQ(c->media().widths, (std::vector<uint32_t>{320, 480, 640, 960, 1280, 1920}));
   EXPECT_EQ(c->media().quality, 80u);
-  EXPECT_EQ(c->media().formats, config::format_jpeg | config::format_png | config::format_webp);
+  EXPECT_EQ(c->media().formats, config::format_avif | config::format_jpeg | config::format_png | config::format_webp);
 
   EXPECT_EQ(c->catalog().products.size(), 32u);
   const config::product* p = c->find_product("FD-PRE-1002");
@@ -441,7 +441,7 @@ TEST(ConfigValidation, PathsNameTheBrokenRule) {
       {"media quality", [](value& d) { at(d, {"media", "quality"}) = value::number(0); },
        error_code::invalid_value, "media.quality: expected an integer from 1 to 100"},
       {"media format", [](value& d) { at(d, {"media"}).set("formats", parsed(R"(["gif"])")); },
-       error_code::invalid_value, "media.formats[0]: expected one of \"jpeg\", \"png\", \"webp\""},
+       error_code::invalid_value, "media.formats[0]: expected one of \"jpeg\", \"png\", \"webp\", \"avif\""},
       {"media widths order", [](value& d) { at(d, {"media"}).set("widths", parsed("[640, 320]")); },
        error_code::invalid_value, "media.widths[1]: expected widths in ascending order"},
       {"product without sku", [](value& d) { at(d, {"catalog", "products", 0}).members().erase(at(d, {"catalog", "products", 0}).members().begin()); },

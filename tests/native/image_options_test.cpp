@@ -153,7 +153,8 @@ TEST(ImageOptions, Format) {
   const options baseline = parsed("format=baseline-jpeg");
   EXPECT_EQ(baseline.fmt, format::jpeg);
   EXPECT_FALSE(baseline.progressive);
-  EXPECT_EQ(error_of("format=avif"), "option 'format': expected auto, jpeg, baseline-jpeg, png, webp or json, got 'avif'");
+  EXPECT_EQ(parsed("format=avif").fmt, format::avif);
+  EXPECT_EQ(error_of("format=heic"), "option 'format': expected auto, jpeg, baseline-jpeg, png, webp, avif or json, got 'heic'");
 }
 
 TEST(ImageOptions, Dpr) {
@@ -283,7 +284,8 @@ TEST(ImageOptions, CloudinaryAliases) {
   EXPECT_EQ(error_of("g_face"), "option 'g': expected auto, center, north, south, east, west, north_east, "
                                 "north_west, south_east or south_west, got 'face'");
   EXPECT_EQ(error_of("q_auto:good"), "option 'q': expected auto or an integer 1..100, got 'auto:good'");
-  EXPECT_EQ(error_of("f_avif"), "option 'f': expected auto, jpg, png or webp, got 'avif'");
+  EXPECT_EQ(parsed("f_avif").fmt, format::avif);
+  EXPECT_EQ(error_of("f_heic"), "option 'f': expected auto, jpg, png, webp or avif, got 'heic'");
   EXPECT_EQ(error_of("b_rgb:ff"), "option 'b': expected rgb:<hex> or a colour name, got 'rgb:ff'");
   EXPECT_EQ(error_of("e_sharpen"), "option 'e': unknown option");
 }
