@@ -57,9 +57,10 @@ async function compileModule(source, file = './image.wasm') {
   return WebAssembly.compile(await response.arrayBuffer());
 }
 
-// The module does no I/O. Emscripten's STANDALONE_WASM build and the wasm32-wasi reactor both
+// The modules do no I/O. Emscripten's STANDALONE_WASM build and the wasm32-wasi reactor both
 // import a few WASI calls: the environment is empty (wasi-libc exits when reading it fails, and
-// libjpeg-turbo reads it), everything else answers ENOSYS; proc_exit means the module gave up.
+// libjpeg-turbo reads it), there are no preopened directories, everything else answers ENOSYS;
+// proc_exit means the module gave up.
 // Emscripten's setjmp/longjmp lowering keeps a value in the host (getTempRet0/setTempRet0).
 function importsFor(module, state) {
   const imports = {};
@@ -75,6 +76,7 @@ function importsFor(module, state) {
     if (name === 'proc_exit') fn = (code) => { throw new WhaleError('internal', `image module exited with ${code}`); };
     else if (name === 'environ_sizes_get' || name === 'args_sizes_get') fn = (count, size) => zeros(count, size);
     else if (name === 'environ_get' || name === 'args_get') fn = () => 0;
+    else if (name === 'fd_prestat_get') fn = () => 8; // EBADF: no preopened directories (wasi-libc asks at start)
     else if (name === 'emscripten_notify_memory_growth') fn = () => {};
     else if (name === 'getTempRet0') fn = () => state.tempRet0;
     else if (name === 'setTempRet0') fn = (value) => { state.tempRet0 = value; };

@@ -2,23 +2,27 @@
 // the native CLI (`whale image`), the wasm32-wasi image.wasm and the emscripten image.wasm (both
 // through the C ABI of wasm/whale_image.h), and the SHA-256 of every output (or the error code and
 // message) must agree. A few jobs also go through the WASI harness (`node js-glue/bin/whale.js
-// image ...`). Covers JPEG, PNG and WebP output, every fit mode, orientation, alpha, GIF, CMYK,
-// greyscale, gravity=auto, shrink-on-load scales, WebP input and damaged inputs.
+// image ...`). Covers JPEG, PNG, WebP and AVIF output, every fit mode, orientation, alpha, GIF, CMYK,
+// greyscale, gravity=auto, shrink-on-load scales, WebP input and damaged inputs. An AVIF job's
+// handoff from image.wasm goes through the same build's avif.wasm (wasm/whale_avif.h); the CLIs
+// link the encoder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { nativeCli, root } from './targets.mjs';
 
 const wasmBuilds = [
   { name: 'wasi', path: join(process.env.WHALE_WASI_DIR ?? join(root, 'build/wasi'), 'wasm/image.wasm') },
   { name: 'emscripten', path: join(process.env.WHALE_EMSCRIPTEN_DIR ?? join(root, 'build/emscripten'), 'wasm/image.wasm') },
 ];
+const AVIF_HANDOFF_TYPE = 'application/x-whale-avif-pixels';
 
 const ACCEPT_WEBP = 1;
+const ACCEPT_AVIF = 2;
 const CLIENT_SLOW = 4;
 const CLIENT_WIDTH_SHIFT = 4;
 const SIZE_CLASSES = ['', 'mobile', 'tablet', 'desktop', 'large'];
@@ -85,6 +89,14 @@ const jobs = [
   ['flowers.jpeg', 'width=200,format=png', 0, [['embedgravitybird.png', 'width=40,bottom=5,right=5,opacity=0.6'],
     ['p3.png', 'width=16,top=0,repeat=x']]],
   ['2569067123_aca715a2ee_o.jpg', 'width=300,quality=70', 0, [['webp/lossy-alpha.webp', 'width=60,gravity=0.5x0.25']]],
+  // AVIF: aom's encoder on three targets
+  ['2569067123_aca715a2ee_o.jpg', 'width=720,height=588,fit=cover,format=avif'],  // the bench's task
+  ['alpha-premultiply-2048x1536-paper.png', 'width=300,format=avif,quality=60'],   // an alpha item
+  ['grey-8bit-alpha.png', 'width=77,format=avif'],                              // grey + alpha, odd sizes
+  ['concert.jpg', 'width=121,height=81,fit=cover,format=auto', ACCEPT_AVIF | ACCEPT_WEBP],
+  ['Landscape_6.jpg', 'width=200,rotate=90,format=avif,quality=30,sharpen=1'],
+  ['2569067123_aca715a2ee_o.jpg', 'width=1300,format=avif'],                    // past 1200 px: WebP
+  ['animated-loop-3.gif', 'width=90,format=avif'],                              // an animation: WebP
 ];
 
 const ERROR_NAMES = ['ok', 'invalid_json', 'invalid_utf8', 'wrong_type', 'invalid_value', 'too_deep', 'too_large',
@@ -95,13 +107,15 @@ const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
 const fixture = (name) => readFileSync(join(root, 'fixtures/images', name));
 
 // The module does no I/O: every WASI import is a stub, as in js-glue/image.js.
-function loadImageWasm(path) {
+function loadWasm(path) {
   const module = new WebAssembly.Module(readFileSync(path));
   const imports = {};
   for (const { module: ns, name, kind } of WebAssembly.Module.imports(module)) {
     if (kind !== 'function') continue;
     imports[ns] ??= {};
-    imports[ns][name] = name === 'proc_exit' ? (code) => { throw new Error(`image.wasm exited with ${code}`); } : () => 52;
+    // fd_prestat_get: EBADF, no preopened directories (avif.wasm's wasi-libc asks: aom can fopen).
+    imports[ns][name] = name === 'proc_exit' ? (code) => { throw new Error(`${path} exited with ${code}`); }
+      : name === 'fd_prestat_get' ? () => 8 : () => 52;
   }
   const x = new WebAssembly.Instance(module, imports).exports;
   x._initialize?.();
@@ -121,7 +135,25 @@ function drawBlob(draw) {
   return Buffer.concat(parts);
 }
 
-function wasmAnswer(x, [name, options, accept = 0, draw]) {
+// The AVIF file avif.wasm makes of image.wasm's handoff.
+function avifOf(avif, handoff) {
+  const at = avif.whale_avif_alloc(handoff.length) >>> 0;
+  new Uint8Array(avif.memory.buffer, at, handoff.length).set(handoff);
+  const code = avif.whale_avif_encode(at, handoff.length) >>> 0;
+  avif.whale_avif_free(at);
+  const out = new Uint8Array(avif.memory.buffer, avif.whale_avif_out(), avif.whale_avif_out_len()).slice();
+  avif.whale_avif_reset();
+  assert.equal(code, 0, `avif.wasm: ${new TextDecoder().decode(out)}`);
+  return out;
+}
+
+function outType(x) {
+  const memory = new Uint8Array(x.memory.buffer);
+  const start = x.whale_image_out_type() >>> 0;
+  return new TextDecoder().decode(memory.subarray(start, memory.indexOf(0, start)));
+}
+
+function wasmAnswer(x, avif, [name, options, accept = 0, draw]) {
   const input = fixture(name);
   const text = new TextEncoder().encode(options);
   const src = x.whale_image_alloc(input.length) >>> 0;
@@ -140,7 +172,8 @@ function wasmAnswer(x, [name, options, accept = 0, draw]) {
   }
   x.whale_image_free(src);
   x.whale_image_free(opts);
-  const out = new Uint8Array(x.memory.buffer, x.whale_image_out(), x.whale_image_out_len()).slice();
+  let out = new Uint8Array(x.memory.buffer, x.whale_image_out(), x.whale_image_out_len()).slice();
+  if (code === 0 && outType(x) === AVIF_HANDOFF_TYPE) out = avifOf(avif, out);
   const answer = code === 0
     ? `${x.whale_image_out_width()}x${x.whale_image_out_height()} ${sha(out)}`
     : `${ERROR_NAMES[code]}: ${new TextDecoder().decode(out)}`;
@@ -151,7 +184,9 @@ function wasmAnswer(x, [name, options, accept = 0, draw]) {
 function cliAnswer(command, prefix, [name, options, accept = 0, draw = []], outFile) {
   const args = [...prefix, 'image', options, join(root, 'fixtures/images', name), outFile];
   for (const [overlay, text] of draw) args.push('--draw', join(root, 'fixtures/images', overlay), text);
-  if (accept & ACCEPT_WEBP) args.push('--accept', 'webp');
+  if (accept & (ACCEPT_WEBP | ACCEPT_AVIF)) {
+    args.push('--accept', [accept & ACCEPT_WEBP ? 'webp' : '', accept & ACCEPT_AVIF ? 'avif' : ''].filter(Boolean).join(','));
+  }
   if (accept & CLIENT_SLOW) args.push('--slow');
   if ((accept >> CLIENT_WIDTH_SHIFT) & 7) args.push('--size-class', SIZE_CLASSES[(accept >> CLIENT_WIDTH_SHIFT) & 7]);
   const r = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -177,8 +212,9 @@ test('native, wasi and emscripten image.wasm write the same bytes', (t) => {
   const out = join(scratch(t), 'out.bin');
   const native = jobs.map((job) => cliAnswer(nativeCli, [], job, out));
   for (const build of wasmBuilds) {
-    const x = loadImageWasm(build.path);
-    jobs.forEach((job, i) => assert.equal(wasmAnswer(x, job), native[i], `${build.name} differs on ${JSON.stringify(job)}`));
+    const x = loadWasm(build.path);
+    const avif = loadWasm(join(dirname(build.path), 'avif.wasm'));
+    jobs.forEach((job, i) => assert.equal(wasmAnswer(x, avif, job), native[i], `${build.name} differs on ${JSON.stringify(job)}`));
   }
   const outputs = native.filter((a) => /^\d+x\d+ /.test(a)).length;
   assert.ok(outputs >= 25, 'most jobs should produce an image');
@@ -189,7 +225,8 @@ test('native, wasi and emscripten image.wasm write the same bytes', (t) => {
 test('the WASI harness runs `whale image` like the native CLI', (t) => {
   const harness = join(root, 'js-glue/bin/whale.js');
   const out = join(scratch(t), 'out.bin');  // absolute: the guest sees the host's root
-  for (const job of [jobs[0], jobs[15], jobs[27], jobs.find((j) => j[3])]) {  // the last one draws overlays
+  // the last two draw overlays and write AVIF
+  for (const job of [jobs[0], jobs[15], jobs[27], jobs.find((j) => j[3]), jobs.find((j) => j[1].includes('format=avif'))]) {
     assert.equal(cliAnswer(process.execPath, [harness], job, out), cliAnswer(nativeCli, [], job, out), JSON.stringify(job));
   }
 });
