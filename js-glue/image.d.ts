@@ -3,8 +3,10 @@
 export { WhaleError } from './index.js';
 
 export declare const IMAGE_ABI_MAJOR: 1;
-/** The oldest minor version the glue loads (1.1: the per-job memory budget). */
-export declare const IMAGE_ABI_MINOR: 1;
+/** The oldest minor version the glue loads (1.3: AVIF handed to avif.wasm). */
+export declare const IMAGE_ABI_MINOR: 3;
+/** avif.wasm's ABI major (wasm/whale_avif.h). */
+export declare const AVIF_ABI_MAJOR: 1;
 /** 48 MB: a memory left above this after a job is dropped (the next call instantiates afresh). */
 export declare const DEFAULT_MAX_MEMORY_BYTES: number;
 /** 96 MB: a job's memory budget when process() is given none. */
@@ -63,7 +65,7 @@ export interface ProcessOptions {
 export interface ProcessedImage {
   /** The encoded image (or the JSON of format=json): a copy, the caller's to keep. */
   bytes: Uint8Array;
-  /** image/jpeg, image/png, image/webp or application/json. */
+  /** image/jpeg, image/png, image/webp, image/avif or application/json. */
   contentType: string;
   width: number;
   height: number;
@@ -81,6 +83,17 @@ export interface ImageModuleStats {
   /** The live instance's memory now (0 when it was just dropped). */
   memoryBytes: number;
   maxMemoryBytes: number;
+  /** avif.wasm's counters once loadAvif() has loaded it, else null. */
+  avif: AvifModuleStats | null;
+}
+
+export interface AvifModuleStats {
+  instances: number;
+  replacements: number;
+  traps: number;
+  jobs: number;
+  peakMemoryBytes: number;
+  memoryBytes: number;
 }
 
 /** cf.image's options object (Cloudflare Images in Workers), as transform() takes it. */
@@ -90,7 +103,7 @@ export interface TransformOptions {
   fit?: 'scale-down' | 'contain' | 'cover' | 'crop' | 'pad';
   gravity?: 'auto' | 'left' | 'right' | 'top' | 'bottom' | 'center' | { x: number; y: number };
   quality?: number | 'high' | 'medium-high' | 'medium-low' | 'low';
-  format?: 'auto' | 'jpeg' | 'baseline-jpeg' | 'png' | 'webp' | 'json';
+  format?: 'auto' | 'jpeg' | 'baseline-jpeg' | 'png' | 'webp' | 'avif' | 'json';
   dpr?: number;
   background?: string;
   rotate?: 0 | 90 | 180 | 270;
@@ -129,7 +142,10 @@ export interface ImageModule {
   /** Normalizes the <options> segment; throws WhaleError (code invalid_value) naming the option. */
   options(text: string): string;
   probe(bytes: Uint8Array | ArrayBuffer | ArrayBufferView): ImageInfo;
-  /** The whole job; throws WhaleError too_large, unsupported_format, corrupt_input, invalid_value. */
+  /**
+   * The whole job; throws WhaleError too_large, unsupported_format, corrupt_input, invalid_value.
+   * An AVIF output needs loadAvif() first (unsupported_format otherwise).
+   */
   process(bytes: Uint8Array | ArrayBuffer | ArrayBufferView, options: string, limits?: ProcessOptions): ProcessedImage;
   /**
    * fetch(source, {cf: {image: options}}) as one call: fetches the source, transforms it, answers
@@ -137,11 +153,21 @@ export interface ImageModule {
    */
   transform(source: Request | string | URL, options: TransformOptions, settings?: TransformSettings): Promise<Response>;
   stats(): ImageModuleStats;
+  /** Compiles avif.wasm once (from loadImageModule's `avif` source) so that AVIF jobs can be encoded. */
+  loadAvif(): Promise<unknown>;
+  /** Whether a job with these options and client bits (or Accept header) may come out as AVIF. */
+  wantsAvif(options: string, accept?: number | string): boolean;
 }
 
 export interface LoadImageModuleOptions {
-  /** Memory threshold for replacing the instance after a job; default 48 MB. */
+  /** Memory threshold for replacing the instance (image.wasm's, and avif.wasm's) after a job; default 48 MB. */
   maxMemoryBytes?: number;
+  /**
+   * avif.wasm: a compiled module, its bytes, a URL, or a function returning (a promise of) one
+   * (a worker's `() => import('./avif.wasm')`); default the avif.wasm beside this package; false: no AVIF.
+   */
+  avif?: WebAssembly.Module | BufferSource | URL | string | false
+    | (() => WebAssembly.Module | BufferSource | URL | string | Promise<WebAssembly.Module | BufferSource | URL | string>);
 }
 
 /**

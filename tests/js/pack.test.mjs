@@ -28,14 +28,14 @@ function packDryRun() {
   return { ...run, files: listing[0].files.map((f) => f.path) };
 }
 
-test('the wasm files are read from the entry points: core, image and the harness', () => {
-  assert.deepEqual(wasmFiles(glue), ['core.wasm', 'image.wasm', 'whale.wasm']);
+test('the wasm files are read from the exports and entry points: avif, core, image and the harness', () => {
+  assert.deepEqual(wasmFiles(glue), ['avif.wasm', 'core.wasm', 'image.wasm', 'whale.wasm']);
 });
 
 test('prepack passes when every wasm file is present, and they are in the tarball', () => {
   const run = packDryRun();
   assert.equal(run.status, 0, run.stderr);
-  assert.match(run.stdout + run.stderr, /check-pack: core\.wasm, image\.wasm, whale\.wasm present/);
+  assert.match(run.stdout + run.stderr, /check-pack: avif\.wasm, core\.wasm, image\.wasm, whale\.wasm present/);
   for (const file of wasmFiles(glue)) assert.ok(run.files.includes(file), `${file} packed`);
   assert.ok(run.files.includes('README.md'), 'README.md packed');
   assert.ok(!run.files.some((f) => f.startsWith('scripts/')), 'the pack check itself is not packed');
