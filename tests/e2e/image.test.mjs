@@ -137,10 +137,11 @@ before(async () => {
     maxInputBytes: 60000,
   });
   writeVendor(vendorsDir, 'img-signed', { allowedSources: [`${o}/images/`], signedUrls: true });
+  writeVendor(vendorsDir, 'img-avif', { allowedSources: [`${o}/images/`], formats: ['avif', 'webp', 'jpeg', 'png'] });
   edge = await startOnFreePort({
     outDir: join(work, 'edge'), vendorsDir, cache: cacheService.address,
     image: {
-      vendor: 'img-open', hosts: { 'strict.test': 'img-strict', 'signed.test': 'img-signed' },
+      vendor: 'img-open', hosts: { 'strict.test': 'img-strict', 'signed.test': 'img-signed', 'avif.test': 'img-avif' },
       signingSecretEnv: 'WHALE_IMAGE_SIGNING_SECRET', keyIds: { 'img-signed': [1] }, allowPrivateSources: true,
       maxMemoryMb: MEMORY_LIMIT_MB,
     },
@@ -259,6 +260,30 @@ test('format=auto follows Accept: WebP when the client and the vendor take it, w
   // img-strict serves only JPEG: format=auto never picks WebP there.
   const strict = await get('/cdn-cgi/image/width=100,format=auto/images/concert.jpg', { headers: { host: 'strict.test', accept: 'image/webp' } });
   assert.equal(strict.headers['content-type'], 'image/jpeg');
+});
+
+test('AVIF where the vendor lists it: format=auto for AVIF clients, format=avif, WebP past 1200 px', async () => {
+  const avif = { host: 'avif.test', accept: 'image/avif,image/webp,*/*' };
+  const path = '/cdn-cgi/image/width=160,format=auto/images/Landscape_2.jpg';
+  const auto = await get(path, { headers: avif });
+  assert.equal(auto.status, 200, auto.body.toString());
+  assert.equal(auto.headers['content-type'], 'image/avif');
+  assert.equal(auto.headers.vary, 'Accept');
+  assert.equal(auto.body.subarray(4, 12).toString('latin1'), 'ftypavif');
+  const webp = await get(path, { headers: { host: 'avif.test', accept: 'image/webp,*/*' } });
+  assert.equal(webp.headers['content-type'], 'image/webp');
+  assert.equal(webp.headers['x-whale-cache'], 'miss', 'a cache entry per accepted format');
+  const again = await get(path, { headers: avif });
+  assert.equal(again.headers['x-whale-cache'], 'hit');
+  assert.deepEqual(again.body, auto.body);
+  const asked = await get('/cdn-cgi/image/width=200,format=avif/images/alpha-premultiply-2048x1536-paper.png', { headers: avif });
+  assert.equal(asked.headers['content-type'], 'image/avif');
+  const large = await get('/cdn-cgi/image/width=1300,format=avif/images/2569067123_aca715a2ee_o.jpg', { headers: avif });
+  assert.equal(large.headers['content-type'], 'image/webp');
+  assert.equal(imageSize(large.body).width, 1300);
+  // A vendor without avif in its formats: WebP for the same client, and format=avif refused.
+  assert.equal((await get(path, { headers: { accept: 'image/avif,image/webp' } })).headers['content-type'], 'image/webp');
+  assertError(await get('/cdn-cgi/image/width=100,format=avif/images/concert.jpg'), 400, 'invalid_value', /option 'format'/);
 });
 
 test('width=auto follows the client hints, within the vendor widths, with Vary naming them', async () => {
@@ -556,11 +581,19 @@ test('lazyImages loads images within 50px of the viewport at once and the rest w
   assert.equal(loaded.pending, 0);
 });
 
-// What the new options and formats write, decoded by a real browser: an animated WebP made from a
+// What the new options and formats write, decoded by a real browser: AVIF with an alpha item (its
+// transparent pixels counted after decoding) and through an <img>, an animated WebP made from a
 // GIF and from an animated WebP (its frames counted through ImageDecoder), a trimmed and bordered
 // PNG, a width=auto JPEG for the viewport hint Chromium sends.
-test('Chromium decodes animated WebP, trimmed and bordered images from the edge', { timeout: 60_000 }, async (t) => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+test('Chromium decodes AVIF (alpha included), animated WebP, trimmed and bordered images from the edge', { timeout: 60_000 }, async (t) => {
+  // avif.test (the vendor that serves AVIF) resolves to this machine, and counts as a secure
+  // origin as 127.0.0.1 does (ImageDecoder exists only in secure contexts).
+  const avifOrigin = `http://avif.test:${new URL(edge.base).port}`;
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--host-resolver-rules=MAP avif.test 127.0.0.1',
+      `--unsafely-treat-insecure-origin-as-secure=${avifOrigin}`],
+  });
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   await page.goto(`${edge.base}/healthz`);
@@ -580,6 +613,29 @@ test('Chromium decodes animated WebP, trimmed and bordered images from the edge'
       trimmed: await look('/img/trim=20;60;20;60,border.width=2,format=png/images/320x240.jpg'),
     };
   });
+  // AVIF, from the vendor that serves it: with an alpha item, and through an <img>.
+  const avifPage = await browser.newPage({ viewport: { width: 800, height: 600 } });
+  await avifPage.goto(`${avifOrigin}/healthz`);
+  const avif = await avifPage.evaluate(async () => {
+    const response = await fetch('/img/width=150,format=avif/images/alpha-premultiply-2048x1536-paper.png');
+    const type = response.headers.get('content-type');
+    const decoder = new ImageDecoder({ data: await response.arrayBuffer(), type });
+    const { image } = await decoder.decode({ frameIndex: 0 });
+    const canvas = new OffscreenCanvas(image.displayWidth, image.displayHeight);
+    const context = canvas.getContext('2d');
+    context.drawImage(image, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let transparent = 0;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] === 0) transparent++;
+    const img = new Image();
+    img.src = '/img/width=120,height=120,fit=cover,format=avif/images/Landscape_2.jpg';
+    await img.decode();
+    return { type, width: image.displayWidth, height: image.displayHeight, transparent, img: [img.naturalWidth, img.naturalHeight] };
+  });
+  assert.equal(avif.type, 'image/avif');
+  assert.deepEqual([avif.width, avif.height], [150, 113]);
+  assert.ok(avif.transparent > 150 * 113 / 4, `transparent pixels after decoding: ${avif.transparent}`);
+  assert.deepEqual(avif.img, [120, 120]);
   assert.deepEqual(decoded.gif, { type: 'image/webp', frames: 10, width: 120, height: 92 });
   assert.equal(decoded.webp.type, 'image/webp');
   assert.equal(decoded.webp.frames, 10);

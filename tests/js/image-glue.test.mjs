@@ -150,7 +150,7 @@ for (const target of targets) {
     engine.loadConfig(readFileSync(join(root, 'fixtures/vendors/green-harbor/config.json')), 4);
     engine.loadConfig(readFileSync(join(root, 'fixtures/vendors/minimal/config.json')), 1);
     assert.deepEqual(engine.configMedia('green-harbor', 4), {
-      allowedSources: ['https://images.greenharbor.example/'], formats: ['jpeg', 'webp'], maxWidth: 1600, maxHeight: 1600,
+      allowedSources: ['https://images.greenharbor.example/'], formats: ['jpeg', 'webp', 'avif'], maxWidth: 1600, maxHeight: 1600,
       quality: 78, widths: [160, 320, 480, 800, 1200, 1600], maxInputBytes: 26214400, maxInputPixels: 16777216, signedUrls: false,
     });
     assert.deepEqual(engine.configMedia('minimal', 1), {
