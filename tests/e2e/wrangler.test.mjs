@@ -16,7 +16,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -108,6 +108,12 @@ test('wrangler deploy --dry-run bundles the worker and lists every binding', () 
   assert.ok(size, 'wrangler printed the bundle size');
   console.log(`worker bundle: ${size[1]} KiB, gzip ${size[2]} KiB (goal <= ${BUNDLE_GOAL_KIB} KiB gzip)`);
   assert.ok(Number(size[2]) <= BUNDLE_GOAL_KIB, `bundle is ${size[2]} KiB gzip`);
+  // avif.wasm: left out of production's bundle by its [define], carried by the local one.
+  const modules = (env) => readdirSync(join(work, `dry-${env}`));
+  assert.ok(!modules('production').some((f) => f.endsWith('avif.wasm')), modules('production').join(' '));
+  assert.ok(modules('local').some((f) => f.endsWith('avif.wasm')), modules('local').join(' '));
+  const withAvif = /Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/.exec(local);
+  console.log(`worker bundle with avif.wasm (env local): ${withAvif[1]} KiB, gzip ${withAvif[2]} KiB`);
 });
 
 test('a publish lands in KV, and an isolate without its origin serves the vendor from KV', async () => {
