@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 
 export const PEER_PACKAGES = {
   sharp: '0.35.5', '@img/sharp-wasm32': '0.35.5', 'wasm-vips': '0.0.19', '@imagemagick/magick-wasm': '0.0.43',
-  '@cf-wasm/photon': '0.4.0', '@jsquash/jpeg': '1.6.0', '@jsquash/resize': '2.1.1',
+  '@cf-wasm/photon': '0.4.0', '@jsquash/jpeg': '1.6.0', '@jsquash/resize': '2.1.1', '@jsquash/avif': '2.1.1',
 };
 
 export const peersDir = process.env.WHALE_IMAGE_PEERS ?? join(homedir(), '.cache', 'whale-image-peers');
@@ -28,9 +28,7 @@ function install() {
   writeFileSync(stamp, wanted.join('\n'));
 }
 
-// Each peer: {name, run(jpegBytes, width, height, quality) -> Promise<Uint8Array>} doing the task
-// its own documented way: decode, resize to width x height (cover), JPEG at quality.
-export async function loadPeers() {
+function loader() {
   install();
   const require = createRequire(join(peersDir, 'package.json'));
   // require.resolve may name a package's CommonJS entry: its exports are then under `default`.
@@ -39,6 +37,25 @@ export async function loadPeers() {
     return name in ns ? ns : ns.default;
   };
   const file = (specifier) => readFileSync(require.resolve(specifier));
+  return { load, file };
+}
+
+// @jsquash/avif's encoder (libavif and aom in wasm, single-threaded under Node): encode(rgba,
+// width, height, options) -> Promise<Uint8Array>, options as its own (quality is libavif's).
+export async function loadJsquashAvif() {
+  const { load, file } = loader();
+  const avif = await load('@jsquash/avif/encode.js', 'init');
+  await avif.init(new WebAssembly.Module(file('@jsquash/avif/codec/enc/avif_enc.wasm')));
+  return {
+    name: `@jsquash/avif ${PEER_PACKAGES['@jsquash/avif']}`,
+    encode: async (rgba, width, height, options) => new Uint8Array(await avif.default({ data: rgba, width, height }, options)),
+  };
+}
+
+// Each peer: {name, run(jpegBytes, width, height, quality) -> Promise<Uint8Array>} doing the task
+// its own documented way: decode, resize to width x height (cover), JPEG at quality.
+export async function loadPeers() {
+  const { load, file } = loader();
   const peers = [];
 
   const sharp = await load('sharp', 'concurrency');

@@ -10,6 +10,10 @@
 // same task, both written losslessly (PNG) so that only the resize is compared: against sharp's
 // exact path (fastShrinkOnLoad: false) and its default (JPEG shrink-on-load, then Lanczos3);
 // and of the encoded outputs of the task (our JPEG q80 vs sharp's JPEG q80).
+// AVIF: the task's 720x588 pixels (our lossless resize) encoded by avif.wasm, native sharp
+// (libheif + aom) and @jsquash/avif (libavif + aom in wasm) at the same aom quantizer (16: our
+// quality 85, libavif's and libheif's 75), fastest speed and 4:2:0: ms/op, bytes, SSIM against
+// the pixels encoded; then avif.wasm at the 1200x1200 limit (the CPU budget) and its memory.
 // Memory: peak wasm memory of 16 MP JPEGs and PNGs (made from the fixture by sharp at start, not
 // stored) and of an 8x8 JPEG blown up to 4096x4096, within the default job budget; image.wasm size
 // raw and gzip.
@@ -26,6 +30,7 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 sharp.concurrency(1);
 sharp.cache(false);
 const wasmBytes = readFileSync(new URL('js-glue/image.wasm', root));
+const mb = (n) => (n / 2 ** 20).toFixed(1);
 const images = await loadImageModule(wasmBytes);
 
 // ops/s of an async or sync function, after a warm-up, over about `seconds` seconds.
@@ -144,10 +149,58 @@ if (!process.argv.includes('--no-peers')) {
   console.table(peerRows);
 }
 
+// AVIF encoders on the same pixels (see the header).
+{
+  const pixels = await sharp(Buffer.from(images.process(tasks[0].input, 'width=720,height=588,fit=cover,format=png', {}).bytes))
+    .removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { width, height } = pixels.info;
+  const header = new DataView(new ArrayBuffer(28));
+  // whale::avif's handoff header: magic "WAV1", width, height, channels, quality, speed, memory (0: none).
+  [0x31564157, width, height, 3, 85, 9, 0].forEach((v, i) => header.setUint32(i * 4, v, true));
+  const handoff = new Uint8Array(28 + pixels.data.length);
+  handoff.set(new Uint8Array(header.buffer), 0);
+  handoff.set(pixels.data, 28);
+  const avif = await images.loadAvif();
+  const rgba = await sharp(pixels.data, { raw: pixels.info }).ensureAlpha().raw().toBuffer();
+  const source = await sharp(pixels.data, { raw: pixels.info }).greyscale().raw().toBuffer();
+  const contenders = [
+    { name: 'avif.wasm (ours, speed 9)', run: async () => avif.encode(handoff) },
+    { name: `sharp ${sharp.versions.sharp} native (heif ${sharp.versions.heif ?? '?'}, effort 0)`,
+      run: () => sharp(pixels.data, { raw: pixels.info }).avif({ quality: 75, effort: 0, chromaSubsampling: '4:2:0' }).toBuffer() },
+  ];
+  if (!process.argv.includes('--no-peers')) {
+    const { loadJsquashAvif } = await import('./image-peers.mjs');
+    const jsquash = await loadJsquashAvif();
+    contenders.push({ name: `${jsquash.name} (speed 9)`, run: () => jsquash.encode(rgba, width, height, { quality: 75, speed: 9, subsample: 1 }) });
+  }
+  const first = await opsPerSecond(contenders[0].run);
+  const avifRows = [];
+  for (const c of contenders) {
+    const out = await c.run();
+    const r = c === contenders[0] ? first : await opsPerSecond(c.run);
+    const decoded = await sharp(Buffer.from(out)).greyscale().raw().toBuffer();
+    avifRows.push({ encoder: c.name, 'ms/op': r.msPerOp.toFixed(1), 'ours/it ops/s': (first.ops / r.ops).toFixed(2) + 'x',
+      bytes: out.length, SSIM: ssim(source, decoded, width, height).toFixed(4) });
+  }
+  console.log(`image: AVIF encode of the task's ${width}x${height} pixels, aom quantizer 16, 4:2:0`);
+  console.table(avifRows);
+  const webp = images.process(tasks[0].input, 'width=720,height=588,fit=cover,format=webp', {});
+  const jpeg = images.process(tasks[0].input, 'width=720,height=588,fit=cover,format=jpeg,quality=85', {});
+  console.log(`image: the same task as WebP q85 ${webp.bytes.length} B, JPEG q85 ${jpeg.bytes.length} B`);
+  const fresh = await loadImageModule(wasmBytes, { maxMemoryBytes: Infinity });
+  await fresh.loadAvif();
+  const t0 = now();
+  const limit = fresh.process(tasks[0].input, 'width=1200,height=1200,fit=cover,format=avif', {});
+  console.log(`image: avif.wasm at the limit: ${limit.width}x${limit.height} in ${(now() - t0).toFixed(0)} ms (decode, resize, ` +
+    `encode; the first call compiles too), ${limit.bytes.length} B; avif.wasm memory ${mb(fresh.stats().avif.peakMemoryBytes)} MB, ` +
+    `image.wasm ${mb(fresh.stats().peakMemoryBytes)} MB`);
+  const avifWasm = readFileSync(new URL('js-glue/avif.wasm', root));
+  console.log(`image: avif.wasm ${avifWasm.length} bytes raw, ${gzipSync(avifWasm, { level: 9 }).length} bytes gzip`);
+}
+
 // Peak memory (memory.buffer.byteLength after the job, a fresh instance each) within the default
 // job budget (96 MB), for 16 MP sources made from the fixture by sharp (not stored) and a tiny one
 // blown up to 4096x4096; a refusal prints the estimate it names.
-const mb = (n) => (n / 2 ** 20).toFixed(1);
 const photo = () => sharp(tasks[0].input).resize(4896, 3264, { fit: 'fill' });
 const sources = {
   'baseline JPEG 4896x3264': await photo().jpeg({ quality: 90 }).toBuffer(),
