@@ -651,7 +651,8 @@ export function banner(stack) {
     const [edge] = stack.edges;
     out.push('', `Images (${first}'s media: fixtures/images served by ${stack.media.base}), resized at the edge:`);
     for (const [opts, file] of [['width=480,format=auto', 'flowers.jpeg'], ['width=320,height=320,fit=cover,gravity=auto', 'embedgravitybird.png'],
-      ['w_320,h_240,c_fill,q_auto,f_auto', 'Portrait_6.jpg'], ['format=json', '2569067123_aca715a2ee_o.jpg']]) {
+      ['w_320,h_240,c_fill,q_auto,f_auto', 'Portrait_6.jpg'], ['width=640,format=avif', 'Landscape_2.jpg'],
+      ['format=json', '2569067123_aca715a2ee_o.jpg']]) {
       out.push(`  ${edge.base}/img/${opts}/${stack.media.base}/${file}`);
     }
     out.push('', 'Signed image URLs (for a vendor whose config sets media.signedUrls; key id 1, local only):',

@@ -81,8 +81,8 @@ test('two local stacks run side by side from one checkout, each with its own sta
   }
 });
 
-test('simulated traffic through a local stack moves the home hero bandit\'s weights (the documented traffic command)', { timeout: 180_000 }, async () => {
-  const stack = await startStack({ dir: mkdtempSync(join(work, 'traffic-')) });
+test('simulated traffic through a local stack moves the home hero bandit\'s weights (the documented traffic command); the banner\'s image URLs answer', { timeout: 180_000 }, async () => {
+  const stack = await startStack({ dir: mkdtempSync(join(work, 'traffic-')), media: 0 });
   try {
     const slug = 'flora-distro';
     const result = await simulateTraffic({
@@ -97,6 +97,18 @@ test('simulated traffic through a local stack moves the home hero bandit\'s weig
     // Variation 2 converts best by far (the traffic's made-up rates): the bandit moves weight to it.
     // The visitors' ids and decisions are seeded, so this run is the same every time.
     assert.ok(hero.weights[2] > 0.5 && hero.weights[0] < 0.33 && hero.weights[1] < 0.33, `weights ${hero.weights}`);
+    // The image URLs the banner prints answer, AVIF included (the fixture vendors list it).
+    const images = banner(stack).split('\n').map((line) => line.trim()).filter((line) => line.includes('/img/'));
+    assert.ok(images.length >= 4, images.join('\n'));
+    for (const url of images) {
+      const res = await fetch(url, { headers: { accept: 'image/avif,image/webp,*/*' } });
+      assert.equal(res.status, 200, `${url}: ${await res.clone().text()}`);
+      const type = res.headers.get('content-type');
+      if (url.includes('format=avif')) assert.equal(type, 'image/avif', url);
+      else if (url.includes('format=json')) assert.equal(type, 'application/json', url);
+      else assert.match(type, /^image\//, url);
+      await res.arrayBuffer();
+    }
   } finally {
     await stack.stop();
   }
