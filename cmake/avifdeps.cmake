@@ -74,8 +74,8 @@ target_include_directories(whale_aom SYSTEM PUBLIC ${aom} ${WHALE_AOM_GEN})
 # -fwrapv as for libwebp: whatever a corrupt or extreme input overflows wraps, as it does in wasm.
 target_compile_options(whale_aom PRIVATE ${WHALE_DEP_FLAGS} -fwrapv)
 # -O2 as the other libraries: measured on the bench's 720 x 588 encode in avif.wasm, -Os made it
-# 1.6 MB (725 KiB gzip) but 30% slower (103 ms against 78), -O3 4.2 MB and no faster than -O2
-# (2.9 MB, 902 KiB gzip).
+# 1.6 MB (708 KiB gzip) but 30% slower (103 ms against 78), -O3 4.2 MB and no faster than -O2
+# (2.9 MB, 886 KiB gzip).
 # Every allocation aom makes goes through src/avif/avif.cpp's metered functions, so that an
 # encode stops (too_large) past what the job's memory budget leaves it.
 target_compile_definitions(whale_aom PRIVATE
