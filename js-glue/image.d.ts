@@ -71,7 +71,8 @@ export interface ProcessedImage {
   height: number;
 }
 
-export interface ImageModuleStats {
+/** The counters of a module's instances (image.wasm's, and avif.wasm's). */
+export interface ModuleCounters {
   /** Instances made so far: the first, then one after each replacement or trap. */
   instances: number;
   /** Instances dropped because a job left memory above maxMemoryBytes. */
@@ -82,18 +83,12 @@ export interface ImageModuleStats {
   peakMemoryBytes: number;
   /** The live instance's memory now (0 when it was just dropped). */
   memoryBytes: number;
-  maxMemoryBytes: number;
-  /** avif.wasm's counters once loadAvif() has loaded it, else null. */
-  avif: AvifModuleStats | null;
 }
 
-export interface AvifModuleStats {
-  instances: number;
-  replacements: number;
-  traps: number;
-  jobs: number;
-  peakMemoryBytes: number;
-  memoryBytes: number;
+export interface ImageModuleStats extends ModuleCounters {
+  maxMemoryBytes: number;
+  /** avif.wasm's counters once loadAvif() has loaded it, else null. */
+  avif: ModuleCounters | null;
 }
 
 /** cf.image's options object (Cloudflare Images in Workers), as transform() takes it. */
