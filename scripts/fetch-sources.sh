@@ -16,7 +16,6 @@ PINS=(
   "libstb trixie"      # stb_image_resize2 (bookworm's libstb has only v1)
   "zlib bookworm"      # PNG: deflate for the encoder
   "aom bookworm"       # AVIF: the AV1 encoder (avif.wasm)
-  "libavif trixie"     # AVIF: the container (bookworm's 0.11.1 tarball is not on the mirror)
 )
 
 root="$PWD/build/_deps"
