@@ -43,6 +43,12 @@
 //     18-19 us, and a fresh isolate loads the vendor's config anyway (its consent settings).
 //     workerd's Cache API needs a cache service configured (cacheApiOutbound); without one the
 //     colo tier turns itself off at the first failure.
+//   - Warm after a publish (seed plan 4.2): the isolate counts its storefront requests per page,
+//     and, per page, the attributes visitors kept out came with. When it installs a new config
+//     version (a publish, a pull, a nudge), it renders the anonymous layouts of the vendor's top
+//     STOREFRONT_WARM_PAGES pages (default 3; 0: off), each for the attributes most asked for on
+//     it (at most 2 sets; none seen yet: no attributes), into its cache, so the first visitor
+//     after a publish is a hit. The counts are then halved: recent traffic weighs most.
 
 import { HttpError, parseCookies } from './http.js';
 import { ID_COOKIE, expiredCookies, receiptCookie, setCookie, stickyCookies, visitorOf } from './cookies.js';
@@ -84,9 +90,10 @@ export class LayoutCache {
     this.counters = { hits: 0, misses: 0, stores: 0, expired: 0, evicted: 0, invalidated: 0 };
   }
 
-  // Answers for visitors kept out of experiments: keyed by what the request says.
+  // Answers for visitors kept out of experiments: keyed by what the request says (the
+  // attributes, or their canonical JSON).
   static key(slug, version, page, attributes) {
-    return `a\n${slug}\n${version}\n${page}\n${canonicalJson(attributes)}`;
+    return `a\n${slug}\n${version}\n${page}\n${typeof attributes === 'string' ? attributes : canonicalJson(attributes)}`;
   }
 
   // Personalized answers: keyed by the core's decisions.
@@ -158,6 +165,63 @@ function canonicalJson(value) {
     return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+// --- warm after a publish ------------------------------------------------------------------
+
+export const WARM_PAGES = 3;
+const WARM_SETS_PER_PAGE = 2;
+const POPULAR_MAX_PAGES = 256;   // per vendor: pages counted (a config has fewer)
+const POPULAR_MAX_SETS = 16;     // per page: attribute sets counted
+
+// Recent storefront traffic of one vendor: requests per page, and for visitors kept out, the
+// attribute sets (with the headers that supplied them) they came with. Bounded: past the caps,
+// new pages and sets are not counted until halving makes room.
+export class Popularity {
+  constructor() {
+    this.pages = new Map(); // page -> {count, sets: Map(canonical attributes -> {attributes, headerSources, count})}
+  }
+
+  count(page, inputs = null, canonical = null) {
+    let held = this.pages.get(page);
+    if (held === undefined) {
+      if (this.pages.size >= POPULAR_MAX_PAGES) return;
+      held = { count: 0, sets: new Map() };
+      this.pages.set(page, held);
+    }
+    held.count++;
+    if (inputs === null) return;
+    let set = held.sets.get(canonical);
+    if (set === undefined) {
+      if (held.sets.size >= POPULAR_MAX_SETS) return;
+      set = { attributes: inputs.attributes, headerSources: inputs.headerSources, count: 0 };
+      held.sets.set(canonical, set);
+    }
+    set.count++;
+  }
+
+  // The top `pages` pages, each with its most asked attribute sets (or none: {}).
+  top(pages) {
+    const byCount = (a, b) => b[1].count - a[1].count;
+    return [...this.pages].sort(byCount).slice(0, pages).map(([page, held]) => ({
+      page,
+      sets: held.sets.size === 0
+        ? [{ attributes: {}, headerSources: {} }]
+        : [...held.sets].sort(byCount).slice(0, WARM_SETS_PER_PAGE).map(([, set]) => set),
+    }));
+  }
+
+  // Halves every count; what falls to zero is forgotten.
+  decay() {
+    for (const [page, held] of this.pages) {
+      held.count >>= 1;
+      for (const [key, set] of held.sets) {
+        set.count >>= 1;
+        if (set.count === 0) held.sets.delete(key);
+      }
+      if (held.count === 0 && held.sets.size === 0) this.pages.delete(page);
+    }
+  }
 }
 
 // --- the request's inputs ------------------------------------------------------------------
@@ -364,9 +428,12 @@ export class ColoCache {
 }
 
 export class Storefront {
-  constructor({ cache = new LayoutCache(), colo = new ColoCache() } = {}) {
+  constructor({ cache = new LayoutCache(), colo = new ColoCache(), warmPages = WARM_PAGES } = {}) {
     this.cache = cache;
     this.colo = colo;
+    this.warmPages = warmPages;
+    this.popular = new Map(); // slug -> Popularity
+    this.warmCounters = { runs: 0, rendered: 0, failed: 0 };
     this.loaded = new Map(); // slug -> the config version last loaded into the engine
     this.consent = new Map(); // slug -> {version, settings}: the core's reading of `consent`
     this.core = null; // the engine once engine() resolved: later requests need not wait for it
@@ -429,7 +496,9 @@ export class Storefront {
       });
     }
     const reason = keptOut(consent, request.headers, cookies);
+    const popularity = this.warmPages > 0 ? this.popularity(slug) : null;
     if (reason === null) {
+      popularity?.count(page);
       const args = { slug, page, config, cookies, visitor, onVisitor, now };
       if (this.core !== null) return this.personal(request, url, this.core, args);
       return engine().then((core) => {
@@ -438,11 +507,54 @@ export class Storefront {
       });
     }
     const inputs = requestInputs(url, request.headers, {}, { id: null, stickyDocs: null });
-    const key = LayoutCache.key(slug, config.version, page, inputs.attributes);
+    const canonical = canonicalJson(inputs.attributes);
+    const key = LayoutCache.key(slug, config.version, page, canonical);
+    popularity?.count(page, inputs, canonical);
     const setCookies = onKeptOut?.(reason, cookies) ?? [];
     const hit = this.cache.get(key, now);
     if (hit !== null && setCookies.length === 0) return respondHit(request, hit, now - hit.storedAt, config.headers);
     return this.control(request, { slug, page, config, engine, inputs, key, hit, now, setCookies, ctx });
+  }
+
+  popularity(slug) {
+    let held = this.popular.get(slug);
+    if (held === undefined) {
+      held = new Popularity();
+      this.popular.set(slug, held);
+    }
+    return held;
+  }
+
+  // Renders the anonymous layouts of the vendor's most visited pages for `config` (a version just
+  // installed) into the cache, then halves the counts. Pages the config no longer has are
+  // skipped. Resolves to the number rendered.
+  async warm(core, slug, config) {
+    const popularity = this.popular.get(slug);
+    if (this.warmPages <= 0 || popularity === undefined) return 0;
+    this.warmCounters.runs++;
+    this.cache.observeVersion(slug, config.version);
+    const now = Date.now();
+    let rendered = 0;
+    for (const { page, sets } of popularity.top(this.warmPages)) {
+      for (const { attributes, headerSources } of sets) {
+        const key = LayoutCache.key(slug, config.version, page, attributes);
+        if (this.cache.entries.has(key)) continue;
+        try {
+          const text = this.withConfig(core, slug, config, page, () => core.renderLayoutText(slug, config.version, {
+            page, attributes, now: Math.floor(now / 1000), experiments: false,
+          }));
+          const entry = this.entry(slug, config, text, JSON.parse(text), headerSources, now);
+          this.cache.set(key, entry);
+          if (this.colo.enabled) await this.colo.store(await ColoCache.url(slug, config.version, page, key), entry);
+          rendered++;
+        } catch {
+          this.warmCounters.failed++; // a page the new version dropped, a render that failed: the first visitor renders it
+        }
+      }
+    }
+    this.warmCounters.rendered += rendered;
+    popularity.decay();
+    return rendered;
   }
 
   // The control layout, for a visitor kept out: shared by every request with the same attributes.

@@ -155,6 +155,7 @@ export class ConfigSync {
     this.keys = null; // Promise<Map<key id, CryptoKey>>
     this.vendors = new Map();
     this.misses = new Map(); // slug -> {until (ms), status, message}: first pulls that failed
+    this.onInstall = null; // (slug, version) => Promise: after a new version is installed (the storefront warms)
   }
 
   vendor(slug) {
@@ -487,6 +488,13 @@ export class ConfigSync {
     };
     v.refreshes++;
     old?.set.free();
+    if (old !== null && this.onInstall !== null) {
+      try {
+        await this.onInstall(v.slug, head.version);
+      } catch {
+        // Warming is best effort: the first visitor renders what it could not.
+      }
+    }
   }
 
   // --- the nudge -----------------------------------------------------------------------------

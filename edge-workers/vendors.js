@@ -185,6 +185,11 @@ export class SyncedVendors {
     return this.sync.publish(text, ORIGIN_SLUG);
   }
 
+  // fn(slug, version) runs after each new version of a vendor is installed (not the first).
+  onNewVersion(fn) {
+    this.sync.onInstall = fn;
+  }
+
   invalidate(slug, version, ctx) {
     return this.sync.invalidate(slug, version, ctx);
   }

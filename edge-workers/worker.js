@@ -37,7 +37,7 @@ import { HttpError, json, methodNotAllowed, originFetch } from './http.js';
 import { CONFIG_ROUTE, configRoute, invalidateRoute, publishRoute, vendorSource } from './vendors.js';
 import { assignRoute } from './assign.js';
 import { redirectRoute } from './redirect.js';
-import { ColoCache, STOREFRONT_ROUTE, Storefront, slugAndPage, storefrontRoute } from './storefront.js';
+import { ColoCache, STOREFRONT_ROUTE, Storefront, WARM_PAGES, slugAndPage, storefrontRoute } from './storefront.js';
 import {
   ClientEvents, EventBuffer, EventForwarder, EventKeys, EventQueue, OriginEvents, QueueConsumer, eventsRoute,
 } from './events.js';
@@ -110,6 +110,12 @@ function positive(value, fallback) {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
+// A count setting: an integer 0 or more, else the fallback.
+function count(value, fallback) {
+  const n = Number(value ?? NaN);
+  return Number.isSafeInteger(n) && n >= 0 ? n : fallback;
+}
+
 // What one isolate keeps for the life of it, made from the bindings on its first request: one
 // engine, the vendor source, the layouts, the events path, the images.
 class Edge {
@@ -125,7 +131,9 @@ class Edge {
       return this.enginePromise;
     };
     this.vendors = vendorSource(env, this.engine);
-    this.storefront = new Storefront({ colo: ColoCache.fromEnv(env) });
+    this.storefront = new Storefront({ colo: ColoCache.fromEnv(env), warmPages: count(env.STOREFRONT_WARM_PAGES, WARM_PAGES) });
+    // A new version of a vendor (a publish, a pull, a nudge) warms its most visited pages.
+    this.vendors.onNewVersion?.(async (slug) => this.storefront.warm(await this.engine(), slug, await this.vendors.layoutConfig(slug)));
     this.mediaSettings = new Map(); // slug -> {version, media}: the core's reading of the config's `media`
     this.imageService = null; // made on the first image request
     this.consumer = null; // QueueConsumer, made on the first queue() batch
@@ -212,7 +220,7 @@ class Edge {
   // GET /v1/events/stats.
   stats() {
     return this.images().stats().then((imageStats) => json(200, {
-      events: this.eventStats(), layouts: { ...this.storefront.cache.stats(), colo: this.storefront.colo.stats() }, images: imageStats,
+      events: this.eventStats(), layouts: { ...this.storefront.cache.stats(), colo: this.storefront.colo.stats(), warm: { ...this.storefront.warmCounters } }, images: imageStats,
     }));
   }
 

@@ -1,10 +1,16 @@
-// The edge's layout cache, request inputs, ETag and Vary (edge-workers/storefront.js), its events
+// The edge's layout cache, request inputs, ETag and Vary, the warm after a publish
+// (edge-workers/storefront.js, with the real core for the warm), its events
 // buffer (edge-workers/events.js) and the browser glue's summary format, in Node. The routes
 // themselves run in workerd in tests/e2e/storefront.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventBuffer } from '../../edge-workers/events.js';
-import { LayoutCache, etagOf, httpVary, keptOut, requestInputs } from '../../edge-workers/storefront.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  LayoutCache, Popularity, Storefront, etagOf, httpVary, keptOut, requestInputs,
+} from '../../edge-workers/storefront.js';
+import { engineFor, root, targets } from './targets.mjs';
 import { formatBehaviour } from '../../js-glue/browser.js';
 
 const entry = (slug, body, extra = {}) => ({ slug, body, etag: '"x"', vary: 'Cookie', storedAt: 0, ...extra });
@@ -123,4 +129,44 @@ test('formatBehaviour writes the canonical summary of docs/behaviour.md', () => 
   assert.equal(formatBehaviour({ rapidClicks: 3, backOuts: 1, scrollDepth: 45.7, dwellSeconds: 120.9, priceHovers: 2 }),
     'v1;rc=3;bo=1;sd=45;dw=120;ph=2;ca=0');
   assert.equal(formatBehaviour({ scrollDepth: 140, cartAdds: 5e7, rapidClicks: -2 }), 'v1;rc=0;bo=0;sd=100;dw=0;ph=0;ca=1000000');
+});
+
+test('Popularity: pages by requests, attribute sets by visitors kept out; bounded; halved', () => {
+  const p = new Popularity();
+  const set = (attributes) => ({ attributes, headerSources: {} });
+  for (let i = 0; i < 5; i++) p.count('home', set({ country: 'DE' }), '{"country":"DE"}');
+  for (let i = 0; i < 2; i++) p.count('home', set({}), '{}');
+  p.count('home', set({ country: 'FR' }), '{"country":"FR"}');
+  for (let i = 0; i < 7; i++) p.count('sale');  // personalized visitors: the page only
+  p.count('about', set({}), '{}');
+  const top = p.top(2);
+  assert.deepEqual(top.map((t) => t.page), ['home', 'sale']);
+  assert.deepEqual(top[0].sets.map((s) => s.attributes), [{ country: 'DE' }, {}], 'its two most asked sets');
+  assert.deepEqual(top[1].sets.map((s) => s.attributes), [{}], 'no kept-out visitor yet: no attributes');
+  p.decay();
+  assert.deepEqual(p.top(3).map((t) => [t.page, t.sets.length]), [['home', 2], ['sale', 1]], 'about (1) and FR (1) forgotten');
+  for (let i = 0; i < 300; i++) p.count(`page-${i}`);
+  assert.ok(p.pages.size <= 256, `${p.pages.size} pages held`);
+});
+
+test('Storefront.warm renders the top pages of a new version into the cache, and skips what it lacks', async () => {
+  const core = await engineFor(targets[0]);
+  const text = readFileSync(join(root, 'fixtures/vendors/flora-distro/config.json'), 'utf8');
+  const storefront = new Storefront({ warmPages: 2 });
+  const gpc = new Request('https://shop.example/v1/storefront/flora-distro/home?ref=mail', { headers: { 'Sec-GPC': '1' } });
+  const v1 = { version: 1, text, headers: {} };
+  const serve = (request, page, config) => storefront.serve(request, new URL(request.url), {
+    slug: 'flora-distro', page, config, engine: async () => core, cookies: {}, visitor: { id: null, stickyDocs: null },
+  });
+  for (let i = 0; i < 3; i++) await serve(gpc, 'home', v1);
+  await serve(new Request('https://shop.example/x', { headers: { 'Sec-GPC': '1' } }), 'nowhere', v1).catch((e) => e);
+  const v2 = { version: 2, text, headers: {} };
+  assert.equal(await storefront.warm(core, 'flora-distro', v2), 1, 'home with ?ref=mail; the unknown page fails');
+  assert.deepEqual(storefront.warmCounters, { runs: 1, rendered: 1, failed: 1 });
+  const first = await serve(gpc, 'home', v2);
+  assert.equal(first.headers.get('X-Whale-Cache'), 'hit');
+  assert.equal(JSON.parse(await first.text()).version, 2);
+  const other = await serve(new Request('https://shop.example/v1/storefront/flora-distro/home', { headers: { 'Sec-GPC': '1' } }), 'home', v2);
+  assert.equal(other.headers.get('X-Whale-Cache'), 'miss', 'attributes nobody came with are not rendered');
+  assert.equal(await new Storefront({ warmPages: 0 }).warm(core, 'flora-distro', v2), 0, 'off');
 });
