@@ -203,3 +203,38 @@ export interface LiveConnection {
  * next schedule boundary, and when behaviour signals change the visit's states.
  */
 export function connectLive(options: LiveOptions): LiveConnection;
+
+/** The reference storefront's stylesheet (CSS variables --wt-primary, --wt-accent, --wt-bg, ...). */
+export declare const STOREFRONT_CSS: string;
+
+/** A config's link target made safe: http(s) URLs and site paths pass, anything else is '#'. */
+export function safeHref(href: unknown): string;
+
+/** A config's markdown as DOM nodes (paragraphs, headings, lists, bold, italic, links); no HTML passes. */
+export function markdownNodes(markdown: string, doc?: Document): Node[];
+
+export interface StorefrontTheme {
+  primary?: string;
+  accent?: string;
+  background?: string;
+  text?: string;
+  muted?: string;
+  font?: string;
+  /** Corner radius in px, 0..32. */
+  radius?: number;
+}
+
+export interface StorefrontOptions {
+  document?: Document;
+  /** The vendor's media.widths (the edge refuses other widths); default [320, 640, 960, 1280]. */
+  imageWidths?: number[];
+  theme?: StorefrontTheme;
+  /** A product's "Add to cart": the component it was in. */
+  onAddToCart?: (product: Record<string, unknown>, component: LayoutComponent) => void;
+}
+
+/** The layout as a shop: {node (the .wt-shop root), renderSection (for connectLive)}. */
+export function renderStorefront(layout: Layout, options?: StorefrontOptions): {
+  node: HTMLElement;
+  renderSection: (section: Layout['sections'][number]) => HTMLElement;
+};

@@ -18,6 +18,7 @@
 export {
   CLOUDFLARE_IMAGE_PATH, IMAGE_PATH, createImageLoader, imageLoader, imageOptions, imageUrl, srcset,
 } from './image-url.js';
+import { IMAGE_PATH as IMAGE_ROUTE } from './image-url.js';
 
 const STOREFRONT_PATH = '/v1/storefront/';
 const EVENTS_PATH = '/v1/events';
@@ -702,4 +703,248 @@ export function connectLive(options) {
     get state() { return live.state; },
     get layout() { return live.layout; },
   };
+}
+
+// --- the reference storefront ------------------------------------------------------------------
+
+// renderStorefront(layout, options) -> {nodes, renderSection}: the layout's sections as shop
+// sections (header, navigation, hero with a srcset from the edge's image route, product tiles
+// with price, urgency and "sold out by", category tiles, promo strips, the age gate, the cart
+// button wired to trackConversion, ...). Every text goes in through textContent and every link
+// through safeHref: nothing of a config reaches the page as HTML; `rich-text`'s markdown is read
+// by a small reader of its own (paragraphs, headings, lists, **bold**, *italic*, links).
+// options: {document, imageWidths (the vendor's media.widths; default [320, 640, 960, 1280]),
+// theme ({primary, accent, background, text, muted, font, radius}: CSS variables on the root),
+// onAddToCart(product, component)}. STOREFRONT_CSS is its stylesheet.
+export const STOREFRONT_CSS = `
+.wt-shop{--wt-primary:#1f3d2b;--wt-accent:#e0a526;--wt-bg:#faf8f3;--wt-surface:#fff;--wt-text:#1d1d1b;--wt-muted:#6b6b63;
+  --wt-radius:10px;--wt-font:system-ui,-apple-system,"Segoe UI",sans-serif;font:15px/1.45 var(--wt-font);color:var(--wt-text);background:var(--wt-bg)}
+.wt-shop *{box-sizing:border-box}.wt-shop a{color:inherit}
+.wt-section{max-width:1200px;margin:0 auto;padding:0 16px}
+.wt-announce{background:var(--wt-primary);color:#fff;text-align:center;padding:8px 12px;font-size:13px}
+.wt-announce.wt-tone-urgent{background:#a4262c}.wt-announce a{color:#fff}
+.wt-header{display:flex;align-items:center;gap:16px;padding:14px 0}.wt-header.wt-sticky{position:sticky;top:0;z-index:5;background:var(--wt-bg)}
+.wt-logo{font-weight:800;font-size:20px;letter-spacing:.02em;color:var(--wt-primary);text-decoration:none;white-space:nowrap}
+.wt-search{flex:1;max-width:420px;padding:9px 12px;border:1px solid #d8d6cc;border-radius:999px;background:var(--wt-surface);font:inherit}
+.wt-cart-count{margin-left:auto;padding:8px 14px;border-radius:999px;background:var(--wt-primary);color:#fff;font-weight:600;border:0;font:inherit}
+.wt-nav{display:flex;gap:6px;overflow-x:auto;padding:4px 0 12px;scrollbar-width:none}
+.wt-nav a{padding:7px 14px;border-radius:999px;background:var(--wt-surface);text-decoration:none;white-space:nowrap;box-shadow:0 1px 2px #0001}
+.wt-hero{position:relative;border-radius:var(--wt-radius);overflow:hidden;min-height:280px;display:grid;align-items:end;margin:8px 0 16px;
+  background:linear-gradient(135deg,var(--wt-primary),#4d7c5d)}
+.wt-hero img,.wt-hero video{position:absolute;inset:0;width:100%;height:100%;object-fit:cover}
+.wt-hero-copy{position:relative;padding:28px;color:#fff;background:linear-gradient(transparent,#0009);text-align:var(--wt-align,left)}
+.wt-hero h1{margin:0 0 6px;font-size:clamp(26px,5vw,44px);line-height:1.1}.wt-hero p{margin:0 0 14px;font-size:17px}
+.wt-button{display:inline-block;padding:11px 20px;border-radius:999px;background:var(--wt-accent);color:#1d1d1b;font-weight:700;text-decoration:none;border:0;font:inherit;cursor:pointer}
+.wt-promo{display:flex;justify-content:center;gap:10px;flex-wrap:wrap;align-items:center;padding:10px;border-radius:var(--wt-radius);
+  background:#fff3d6;margin:8px 0;font-weight:600}.wt-promo code{background:#fff;padding:2px 8px;border-radius:6px;border:1px dashed var(--wt-accent)}
+.wt-h2{font-size:20px;margin:22px 0 10px}
+.wt-tiles{display:grid;grid-template-columns:repeat(var(--wt-cols,4),minmax(0,1fr));gap:10px;margin:8px 0}
+.wt-tile{display:grid;place-items:center;aspect-ratio:4/3;border-radius:var(--wt-radius);background:var(--wt-surface);text-decoration:none;font-weight:700;
+  text-transform:capitalize;box-shadow:0 1px 3px #0002;background-image:linear-gradient(160deg,#fff,#ece8dc)}
+.wt-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:12px}
+.wt-row{display:grid;grid-auto-flow:column;grid-auto-columns:minmax(170px,1fr);gap:12px;overflow-x:auto;padding-bottom:6px}
+.wt-card{display:flex;flex-direction:column;background:var(--wt-surface);border-radius:var(--wt-radius);overflow:hidden;box-shadow:0 1px 3px #0002}
+.wt-card .wt-img{aspect-ratio:1;background:linear-gradient(160deg,#e9efe6,#cfdccb);position:relative}
+.wt-card img{width:100%;height:100%;object-fit:cover;display:block}
+.wt-card-body{padding:10px 12px 12px;display:flex;flex-direction:column;gap:4px;flex:1}
+.wt-card-name{font-weight:600;text-decoration:none}.wt-price{font-weight:700;color:var(--wt-primary);font-variant-numeric:tabular-nums}
+.wt-badge{position:absolute;top:8px;left:8px;padding:3px 8px;border-radius:999px;font-size:12px;font-weight:700;background:#fff}
+.wt-badge.wt-high{background:#a4262c;color:#fff}.wt-badge.wt-medium{background:var(--wt-accent)}
+.wt-sellout{font-size:12px;color:var(--wt-muted)}.wt-card .wt-button{margin-top:auto;padding:8px 12px;font-size:14px;text-align:center}
+.wt-rich{max-width:760px;margin:10px auto}.wt-rich.wt-wide{max-width:none}
+.wt-panel{background:var(--wt-surface);border-radius:var(--wt-radius);padding:16px;margin:10px 0;box-shadow:0 1px 3px #0002}
+.wt-badges{display:flex;flex-wrap:wrap;gap:10px;justify-content:center;margin:10px 0}.wt-badges span{padding:8px 14px;border-radius:999px;background:var(--wt-surface);box-shadow:0 1px 2px #0001;font-weight:600}
+.wt-newsletter{display:flex;flex-wrap:wrap;gap:8px;align-items:center}.wt-newsletter input{flex:1;min-width:200px;padding:10px 12px;border:1px solid #d8d6cc;border-radius:999px;font:inherit}
+.wt-footer{margin-top:24px;padding:24px 16px;background:var(--wt-primary);color:#e8efe9;max-width:none}
+.wt-footer nav{display:grid;grid-template-columns:repeat(auto-fill,minmax(140px,1fr));gap:6px;max-width:1200px;margin:0 auto}
+.wt-footer small{display:block;max-width:1200px;margin:12px auto 0;opacity:.8}
+.wt-gate{position:fixed;inset:0;z-index:20;display:grid;place-items:center;background:#1d1d1bcc}
+.wt-gate .wt-panel{max-width:360px;text-align:center}.wt-gate[hidden]{display:none}
+.wt-spacer{height:var(--wt-space,16px)}.wt-shop img.wt-broken{visibility:hidden}
+@media (max-width:600px){.wt-tiles{--wt-cols:2!important}.wt-search{display:none}.wt-hero{min-height:220px}}
+`;
+
+const DEFAULT_IMAGE_WIDTHS = [320, 640, 960, 1280];
+
+// A link target a config may set: http(s) URLs and paths on this site; anything else (javascript:,
+// data:, ...) becomes '#'.
+export function safeHref(href) {
+  const text = String(href ?? '').trim();
+  if (/^\/(?!\/)/.test(text) || /^#[\w-]*$/.test(text)) return text;
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : '#';
+  } catch {
+    return '#';
+  }
+}
+
+// Markdown of a config, as DOM nodes: blank-line paragraphs, '#'..'###' headings, '- ' lists,
+// **bold**, *italic* and [text](href) inline. Everything else is text: no HTML passes.
+export function markdownNodes(markdown, doc = document) {
+  const inline = (text) => {
+    const out = [];
+    const pattern = /\*\*([^*]+)\*\*|\*([^*]+)\*|\[([^\]]+)\]\(([^)\s]+)\)/g;
+    let at = 0;
+    for (const m of String(text).matchAll(pattern)) {
+      if (m.index > at) out.push(doc.createTextNode(text.slice(at, m.index)));
+      let node;
+      if (m[1] !== undefined) (node = doc.createElement('strong')).textContent = m[1];
+      else if (m[2] !== undefined) (node = doc.createElement('em')).textContent = m[2];
+      else {
+        node = doc.createElement('a');
+        node.textContent = m[3];
+        node.setAttribute('href', safeHref(m[4]));
+      }
+      out.push(node);
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) out.push(doc.createTextNode(text.slice(at)));
+    return out;
+  };
+  const nodes = [];
+  for (const block of String(markdown ?? '').split(/\n\s*\n/)) {
+    const lines = block.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (lines.length === 0) continue;
+    if (lines.every((l) => /^[-*] /.test(l))) {
+      const ul = doc.createElement('ul');
+      for (const l of lines) {
+        const li = doc.createElement('li');
+        li.append(...inline(l.slice(2)));
+        ul.append(li);
+      }
+      nodes.push(ul);
+      continue;
+    }
+    const heading = /^(#{1,3}) (.*)$/.exec(lines[0]);
+    const node = doc.createElement(heading ? `h${heading[1].length + 2}` : 'p');
+    node.append(...inline(heading ? [heading[2], ...lines.slice(1)].join(' ') : lines.join(' ')));
+    nodes.push(node);
+  }
+  return nodes;
+}
+
+export function renderStorefront(layout, {
+  document: doc = globalThis.document, imageWidths = DEFAULT_IMAGE_WIDTHS, theme, onAddToCart,
+} = {}) {
+  const el = (tag, attrs = {}, children = []) => {
+    const node = doc.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === 'text') node.textContent = String(value);
+      else if (name === 'href') node.setAttribute('href', safeHref(value));
+      else if (name === 'style') for (const [k, v] of Object.entries(value)) node.style.setProperty(k, v);
+      else node.setAttribute(name, value === true ? '' : String(value));
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
+    return node;
+  };
+  const widths = [...imageWidths].sort((a, b) => a - b);
+  // An image through the edge's image route (WebP or AVIF where the browser takes it).
+  const picture = (src, { sizes = '100vw', eager = false, alt = '' } = {}) => {
+    if (typeof src !== 'string' || src === '' || safeHref(src) === '#') return null;
+    const url = (w) => `${IMAGE_ROUTE}width=${w},format=auto/${src}`;
+    const img = el('img', {
+      src: url(widths[Math.min(1, widths.length - 1)]), srcset: widths.map((w) => `${url(w)} ${w}w`).join(', '), sizes, alt,
+      loading: eager ? 'eager' : 'lazy', fetchpriority: eager ? 'high' : undefined, decoding: 'async',
+    });
+    img.addEventListener('error', () => img.classList.add('wt-broken')); // the placeholder behind it shows
+    return img;
+  };
+  const money = (n) => (typeof n === 'number' && Number.isFinite(n) ? `$${n.toFixed(2)}` : '');
+  const title = (text) => (text ? el('h2', { class: 'wt-h2', text }) : null);
+  const product = (p, component) => {
+    const urgency = p.urgency === 'high' || p.urgency === 'medium' ? p.urgency : null;
+    const add = el('button', { type: 'button', class: 'wt-button', 'data-cart-add': '', 'data-sku': p.sku, text: 'Add to cart' });
+    add.addEventListener('click', () => onAddToCart?.(p, component));
+    return el('article', { class: 'wt-card', 'data-sku': p.sku }, [
+      el('div', { class: 'wt-img' }, [picture(p.image, { sizes: '(max-width: 600px) 50vw, 240px', alt: p.name ?? '' }),
+        urgency ? el('span', { class: `wt-badge wt-${urgency}`, text: urgency === 'high' ? 'Almost gone' : 'Selling fast' }) : null]),
+      el('div', { class: 'wt-card-body' }, [
+        el('a', { class: 'wt-card-name', href: p.url ?? '#', text: p.name ?? p.sku }),
+        el('span', { class: 'wt-price', 'data-price': '', text: money(p.price) }),
+        p.sellsOutBy && urgency ? el('span', { class: 'wt-sellout', text: `Sold out by ${p.sellsOutBy}` }) : null,
+        add,
+      ]),
+    ]);
+  };
+  const products = (props, component, row) => {
+    const list = Array.isArray(props.products) ? props.products : [];
+    if (list.length === 0) return null; // nothing to show: no empty grid
+    return el('div', {}, [title(props.title), el('div', { class: row ? 'wt-row' : 'wt-grid' }, list.map((p) => product(p, component)))]);
+  };
+  const panel = (children) => el('div', { class: 'wt-panel' }, children);
+  const renderers = {
+    'announcement-bar': (p) => el('div', { class: `wt-announce wt-tone-${p.tone ?? 'info'}` },
+      [p.href ? el('a', { href: p.href, text: p.text }) : el('span', { text: p.text })]),
+    header: (p) => el('header', { class: `wt-header${p.sticky ? ' wt-sticky' : ''}` }, [
+      el('a', { class: 'wt-logo', href: '/', text: layout.vendor ?? 'Shop' }),
+      p.showSearch ? el('input', { class: 'wt-search', type: 'search', placeholder: 'Search products', 'aria-label': 'Search' }) : null,
+      el('button', { class: 'wt-cart-count', type: 'button', 'data-cart-count': '', text: 'Cart (0)' }),
+    ]),
+    navigation: (p) => el('nav', { class: 'wt-nav' }, (Array.isArray(p.items) ? p.items : []).map((i) => el('a', { href: i.href, text: i.label }))),
+    'age-gate': (p, c) => {
+      const gate = el('div', { class: 'wt-gate', role: 'dialog', 'aria-modal': 'true', 'data-age-gate': '' });
+      const ok = el('button', { type: 'button', class: 'wt-button', text: `I am ${p.minAge ?? 21} or older` });
+      ok.addEventListener('click', () => { gate.hidden = true; });
+      gate.append(panel([el('h2', { text: 'Are you of age?' }), el('p', { text: `You must be ${p.minAge ?? 21}+ to enter.` }), ok]));
+      gate.hidden = c.props.mode === 'soft';
+      return gate;
+    },
+    'hero-banner': (p) => el('div', { class: 'wt-hero', style: { '--wt-align': p.align === 'center' ? 'center' : 'left' } }, [
+      picture(p.image, { eager: true, alt: '' }),
+      el('div', { class: 'wt-hero-copy' }, [el('h1', { text: p.title }), p.subtitle ? el('p', { text: p.subtitle }) : null,
+        p.ctaLabel ? el('a', { class: 'wt-button', href: p.ctaHref ?? '#', text: p.ctaLabel }) : null]),
+    ]),
+    'hero-video': (p) => el('div', { class: 'wt-hero' }, [el('div', { class: 'wt-hero-copy' }, [el('h1', { text: p.title ?? '' })])]),
+    'promo-strip': (p) => el('div', { class: 'wt-promo' }, [el('span', { text: p.text }), p.code ? el('code', { text: p.code }) : null,
+      p.href ? el('a', { href: p.href, text: 'Shop the deal' }) : null]),
+    countdown: (p) => el('div', { class: 'wt-promo' }, [el('span', { text: p.label ?? p.title ?? 'Ends soon' }),
+      p.endsAt ? el('time', { datetime: p.endsAt, text: String(p.endsAt).replace('T', ' ').slice(0, 16) }) : null]),
+    'category-tiles': (p) => el('div', { class: 'wt-tiles', style: { '--wt-cols': String(Math.min(6, Math.max(1, p.columns ?? 4))) } },
+      (Array.isArray(p.categories) ? p.categories : []).map((c) => el('a', { class: 'wt-tile', href: `/shop/${encodeURIComponent(c)}`, text: String(c).replace(/-/g, ' ') }))),
+    spacer: (p) => el('div', { class: 'wt-spacer', style: { '--wt-space': `${p.size === 'lg' ? 32 : p.size === 'sm' ? 8 : 16}px` } }),
+    'product-grid': (p, c) => products(p, c, false),
+    'product-carousel': (p, c) => products(p, c, true),
+    recommendations: (p, c) => products(p, c, true),
+    'recently-viewed': (p, c) => products(p, c, true),
+    'bundle-upsell': (p, c) => products({ ...p, title: p.title ?? `Bundle and save ${p.discountPct ?? ''}%` }, c, true),
+    'loyalty-prompt': (p) => panel([el('strong', { text: p.headline ?? 'Join our rewards' }), p.text ? el('p', { text: p.text }) : null]),
+    'cart-drawer': () => null, // opens from the header's cart button
+    'delivery-eta': (p) => el('div', { class: 'wt-promo', text: p.text ?? `Delivery in ${p.minutes ?? 60} minutes` }),
+    reviews: (p) => panel([el('strong', { text: `Rated ${p.minRating ?? 4}+ by our customers` })]),
+    'trust-badges': (p) => el('div', { class: 'wt-badges' }, (Array.isArray(p.badges) ? p.badges : []).map((b) => el('span', { text: String(b).replace(/-/g, ' ') }))),
+    'rich-text': (p) => el('div', { class: `wt-rich${p.width === 'wide' ? ' wt-wide' : ''}` }, markdownNodes(p.markdown, doc)),
+    newsletter: (p) => {
+      const form = el('form', { class: 'wt-newsletter' }, [el('input', { type: 'email', placeholder: 'you@example.com', 'aria-label': 'Email' }),
+        el('button', { type: 'submit', class: 'wt-button', text: 'Subscribe' })]);
+      form.addEventListener('submit', (e) => e.preventDefault());
+      return panel([el('h2', { class: 'wt-h2', text: p.headline ?? 'Stay in the loop' }), p.incentive ? el('p', { text: p.incentive }) : null, form]);
+    },
+    'help-banner': (p) => panel([el('strong', { text: p.title ?? p.text ?? 'Need help?' }), p.href ? el('a', { href: p.href, text: ' Contact us' }) : null]),
+    'live-chat': () => null,
+    footer: (p) => el('footer', { class: 'wt-footer' }, [
+      el('nav', {}, (Array.isArray(p.links) ? p.links : []).map((l) => el('a', { href: l.href ?? '#', text: l.label ?? String(l) }))),
+      p.showLicense && p.licenseNo ? el('small', { text: `License ${p.licenseNo}` }) : null]),
+    'pdp-gallery': (p) => el('div', { class: 'wt-hero' }, [picture(Array.isArray(p.images) ? p.images[0] : p.image, { eager: true })]),
+    'pdp-details': (p) => panel([el('h1', { text: p.name ?? p.title ?? '' }), el('span', { class: 'wt-price', 'data-price': '', text: money(p.price) })]),
+  };
+  const component = (c) => {
+    const render = renderers[c.key];
+    const node = render ? render(c.props ?? {}, c) : panel([el('strong', { text: c.props?.title ?? c.key })]);
+    if (node) {
+      node.dataset.component = c.id;
+      node.dataset.key = c.key;
+    }
+    return node;
+  };
+  const renderSection = (section) => el('section', { class: `wt-section wt-section-${section.id}`, 'data-section': section.id },
+    section.components.map(component).filter(Boolean));
+  const shop = el('div', { class: 'wt-shop' }, layout.sections.map(renderSection));
+  const vars = { primary: '--wt-primary', accent: '--wt-accent', background: '--wt-bg', text: '--wt-text', muted: '--wt-muted', font: '--wt-font' };
+  for (const [name, variable] of Object.entries(vars)) {
+    if (typeof theme?.[name] === 'string' && /^[#\w\s,"'().%-]{1,120}$/.test(theme[name])) shop.style.setProperty(variable, theme[name]);
+  }
+  if (Number.isFinite(theme?.radius)) shop.style.setProperty('--wt-radius', `${Math.min(32, Math.max(0, theme.radius))}px`);
+  return { node: shop, renderSection };
 }

@@ -1,11 +1,19 @@
 // The demo storefront: fetches /v1/storefront/<slug>/<page> for the slug and page in this page's
-// path (/demo/<slug>/<page>), renders every section and component as a block, reports the
-// layout's assignments as exposures, summarizes behaviour into the whale_bx cookie and swaps the
-// sections live updates change (connectLive).
-import { connectLive, fetchLayout, startBehaviour, trackExposure } from '/js-glue/browser.js';
+// path (/demo/<slug>/<page>) and renders it as a shop (the browser glue's renderStorefront; the
+// cart buttons report conversions), or with ?debug=1 every section and component as a block of
+// its key and props; reports the layout's assignments as exposures, summarizes behaviour into the
+// whale_bx cookie and swaps the sections live updates change (connectLive).
+import {
+  STOREFRONT_CSS, connectLive, fetchLayout, renderStorefront, startBehaviour, trackConversion, trackExposure,
+} from '/js-glue/browser.js';
 
 const [slug, page] = location.pathname.split('/').slice(2).map(decodeURIComponent);
-const attributes = Object.fromEntries(new URLSearchParams(location.search));
+const query = new URLSearchParams(location.search);
+const debug = query.get('debug') === '1';
+query.delete('debug');
+const attributes = Object.fromEntries(query);
+// The image widths each fixture vendor's media.widths allows (the edge refuses others).
+const IMAGE_WIDTHS = { 'flora-distro': [320, 640, 960, 1280], 'green-harbor': [320, 480, 800, 1200] };
 
 function element(tag, props = {}, children = []) {
   const node = document.createElement(tag);
@@ -51,6 +59,26 @@ function sectionNode(section) {
     [element('h2', { text: section.id }), ...section.components.map(block)]);
 }
 
+let cartItems = 0;
+
+// The shop view: the cart buttons count into the header's cart and report a conversion for each
+// experiment that shaped the page.
+function renderShop(layout) {
+  const main = document.getElementById('page');
+  const shop = renderStorefront(layout, {
+    imageWidths: IMAGE_WIDTHS[slug],
+    onAddToCart: (product) => {
+      cartItems++;
+      for (const node of document.querySelectorAll('[data-cart-count]')) node.textContent = `Cart (${cartItems})`;
+      for (const a of layout.assignments ?? []) {
+        if (a.inExperiment) trackConversion({ experiment: a.experiment, variation: a.variation, value: product.price });
+      }
+    },
+  });
+  main.replaceChildren(shop.node);
+  return shop.renderSection;
+}
+
 function render(layout) {
   const main = document.getElementById('page');
   main.replaceChildren(...layout.sections.map(sectionNode));
@@ -59,12 +87,18 @@ function render(layout) {
   }
 }
 
+document.getElementById('storefront-css').textContent = STOREFRONT_CSS;
 const status = document.getElementById('status');
 document.getElementById('where').textContent = `${slug}/${page}`;
 startBehaviour();
 try {
   const layout = await fetchLayout(slug, page, { attributes });
-  render(layout);
+  let renderSection = sectionNode;
+  if (debug) render(layout);
+  else {
+    document.body.classList.add('shop');
+    renderSection = renderShop(layout);
+  }
   for (const a of layout.assignments ?? []) {
     if (a.inExperiment) trackExposure({ experiment: a.experiment, variation: a.variation });
   }
@@ -72,7 +106,7 @@ try {
   document.body.dataset.ready = 'true';
   // Live updates: sections the vendor, a schedule or this visit's behaviour changes are swapped.
   connectLive({
-    slug, page, attributes, layout, render: sectionNode,
+    slug, page, attributes, layout, render: renderSection,
     onStatus: (state) => { document.body.dataset.live = state; },
     onUpdate: ({ reason, sections, error }) => {
       status.textContent = error ? `live: ${error.message}` : `live: ${sections.join(', ')} updated (${reason})`;

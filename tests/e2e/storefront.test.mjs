@@ -397,7 +397,7 @@ test('a revalidation at the origin replaces the cached anonymous layouts, the vi
 
 // --- the demo storefront in Chromium ----------------------------------------------------------
 
-test('the demo storefront renders the layout as blocks, sends exposures and writes the behaviour cookie', { timeout: 120_000 }, async (t) => {
+test('the demo storefront\'s debug view renders the layout as blocks, sends exposures and writes the behaviour cookie', { timeout: 120_000 }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `Chromium missing at ${CHROMIUM}: scripts/setup.sh installs it`);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -410,7 +410,7 @@ test('the demo storefront renders the layout as blocks, sends exposures and writ
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
 
-  await page.goto(`${edge.base}/demo/${VENDOR}/home?segment=returning`);
+  await page.goto(`${edge.base}/demo/${VENDOR}/home?segment=returning&debug=1`);
   await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
   assert.equal(await page.getAttribute('body', 'data-ready'), 'true', await page.textContent('#status'));
   assert.deepEqual(errors, []);
@@ -474,6 +474,67 @@ test('the demo storefront renders the layout as blocks, sends exposures and writ
   assert.equal(seen, 2 + assigned, 'the beacon sent on pagehide delivered the events');
   assert.equal(now.accepted + now.duplicates - before.accepted - before.duplicates, assigned);
   assert.equal(refusedOf(now) - refusedOf(before), 2, 'events the visitor has no receipt for are refused');
+});
+
+// The reference storefront (renderStorefront in the browser glue): both fixture vendors' home
+// pages on a phone and a desktop viewport, every component that has a view present in layout
+// order, the hero through the image route with a srcset, no raw JSON or HTML from the config on
+// the page, markdown rendered, the cart button counting and reporting; screenshots kept under
+// build/storefront-<vendor>-<viewport>.png.
+test('the reference storefront renders both vendors as shops on a phone and a desktop', { timeout: 120_000 }, async (t) => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  t.after(() => browser.close());
+  mkdirSync(join(REPO, 'build'), { recursive: true });
+  const viewports = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 900 } };
+  for (const vendor of ['flora-distro', 'green-harbor']) {
+    for (const [name, viewport] of Object.entries(viewports)) {
+      const context = await browser.newContext({ viewport, isMobile: name === 'phone', hasTouch: name === 'phone' });
+      const page = await context.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`${edge.base}/demo/${vendor}/home`);
+      await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+      assert.equal(await page.getAttribute('body', 'data-ready'), 'true', await page.textContent('#status'));
+      assert.deepEqual(errors, [], `${vendor} ${name}`);
+      const seen = await page.evaluate(() => {
+        const main = document.getElementById('page');
+        return {
+          components: [...main.querySelectorAll('[data-component]')].map((n) => n.dataset.component),
+          text: main.innerText,
+          scripts: main.querySelectorAll('script, iframe, object').length,
+          hero: main.querySelector('.wt-hero img')?.getAttribute('srcset') ?? null,
+          paragraphs: main.querySelectorAll('.wt-rich p').length,
+          prices: [...main.querySelectorAll('.wt-price')].map((p) => p.textContent),
+          links: [...main.querySelectorAll('a[href]')].map((a) => a.getAttribute('href')),
+        };
+      });
+      const layout = await page.evaluate(async (p) => (await fetch(p)).json(), `/v1/storefront/${vendor}/home`);
+      const viewless = new Set(['cart-drawer', 'live-chat']);
+      const expected = layout.sections.flatMap((s) => s.components)
+        .filter((c) => !viewless.has(c.key) && !(Array.isArray(c.props?.products) && c.props.products.length === 0) &&
+          !(/^(product-|recommendations|recently-viewed|bundle-upsell)/.test(c.key) && !Array.isArray(c.props?.products)))
+        .map((c) => c.id);
+      assert.deepEqual(seen.components, expected, `${vendor} ${name}: the components with a view, in order`);
+      const hero = layout.sections.flatMap((s) => s.components).find((c) => c.key === 'hero-banner');
+      if (hero) assert.ok(seen.hero && /\/img\/width=\d+,format=auto\//.test(seen.hero), `hero srcset: ${seen.hero}`);
+      assert.equal(seen.scripts, 0);
+      assert.doesNotMatch(seen.text, /[{}]|\[object|"sku"|\*\*/, 'no raw JSON, objects or markdown on the page');
+      if (layout.sections.some((s) => s.components.some((c) => c.key === 'rich-text'))) {
+        assert.ok(seen.paragraphs >= 1, 'rich text rendered as paragraphs');
+      }
+      assert.ok(seen.prices.length >= 4 && seen.prices.every((p) => /^\$\d+\.\d\d$/.test(p)), seen.prices.join(' '));
+      assert.ok(seen.links.every((h) => h === '#' || h.startsWith('/') || /^https?:/.test(h)), seen.links.join(' '));
+      // The age gate (flora-distro) is a dialog the visitor answers.
+      const gate = page.locator('[data-age-gate]');
+      if (await gate.count() > 0 && await gate.isVisible()) await gate.locator('button').click();
+      await page.screenshot({ path: join(REPO, 'build', `storefront-${vendor}-${name}.png`), fullPage: true });
+      const add = page.locator('.wt-card [data-cart-add]').first();
+      await add.scrollIntoViewIfNeeded();
+      await add.click();
+      assert.equal(await page.locator('[data-cart-count]').first().textContent(), 'Cart (1)');
+      await context.close();
+    }
+  }
 });
 
 test('the browser glue: back-outs are counted, fetchLayout reports errors', { timeout: 60_000 }, async (t) => {
