@@ -14,6 +14,8 @@ export interface Layout {
   page: string;
   assignments: Array<{ experiment: string; variation: string | number; inExperiment: boolean }>;
   sections: Array<{ id: string; components: LayoutComponent[] }>;
+  /** The config's `theme`, when it has one. */
+  theme?: StorefrontTheme;
   dropped: Array<{ id: string; reason: string; [detail: string]: unknown }>;
   cacheKey: string;
   /** Seconds until a schedule on the page may change the layout (at most 86400). */
@@ -228,6 +230,7 @@ export interface StorefrontOptions {
   document?: Document;
   /** The vendor's media.widths (the edge refuses other widths); default [320, 640, 960, 1280]. */
   imageWidths?: number[];
+  /** Default: the layout's theme (the config's `theme`). */
   theme?: StorefrontTheme;
   /** A product's "Add to cart": the component it was in. */
   onAddToCart?: (product: Record<string, unknown>, component: LayoutComponent) => void;

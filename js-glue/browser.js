@@ -714,7 +714,8 @@ export function connectLive(options) {
 // through safeHref: nothing of a config reaches the page as HTML; `rich-text`'s markdown is read
 // by a small reader of its own (paragraphs, headings, lists, **bold**, *italic*, links).
 // options: {document, imageWidths (the vendor's media.widths; default [320, 640, 960, 1280]),
-// theme ({primary, accent, background, text, muted, font, radius}: CSS variables on the root),
+// theme ({primary, accent, background, text, muted, font, radius}: CSS variables on the root;
+// default the layout's, from the config's `theme`),
 // onAddToCart(product, component)}. STOREFRONT_CSS is its stylesheet.
 export const STOREFRONT_CSS = `
 .wt-shop{--wt-primary:#1f3d2b;--wt-accent:#e0a526;--wt-bg:#faf8f3;--wt-surface:#fff;--wt-text:#1d1d1b;--wt-muted:#6b6b63;
@@ -825,7 +826,7 @@ export function markdownNodes(markdown, doc = document) {
 }
 
 export function renderStorefront(layout, {
-  document: doc = globalThis.document, imageWidths = DEFAULT_IMAGE_WIDTHS, theme, onAddToCart,
+  document: doc = globalThis.document, imageWidths = DEFAULT_IMAGE_WIDTHS, theme = layout.theme, onAddToCart,
 } = {}) {
   const el = (tag, attrs = {}, children = []) => {
     const node = doc.createElement(tag);

@@ -173,6 +173,19 @@ struct consent_settings {
   std::vector<std::string> denied;     // not empty: out when the cookie holds one of these (opt-out)
 };
 
+// ---- Theme (the storefront's look, docs/config.md) -----------------------------------------------
+
+// Colours as #rgb or #rrggbb, a CSS font stack, a corner radius: rendered layouts carry what is
+// given (the browser glue's renderStorefront applies it). Empty / -1: not given.
+struct theme_settings {
+  std::string primary, accent, background, text, muted, font;
+  int32_t radius = -1;
+  bool any() const noexcept {
+    return !primary.empty() || !accent.empty() || !background.empty() || !text.empty() || !muted.empty() ||
+           !font.empty() || radius >= 0;
+  }
+};
+
 // ---- Catalog (the layout's product grids and inventory forecasts) ------------------------------
 
 // A read-only view of numbers owned by the config.
@@ -224,6 +237,7 @@ class vendor_config {
   const page* find_page_by_path(std::string_view path) const noexcept;
   const media_settings& media() const noexcept;
   const consent_settings& consent() const noexcept;
+  const theme_settings& theme() const noexcept;
   const product_catalog& catalog() const noexcept;
   const product* find_product(std::string_view sku) const noexcept;
   // Approximate bytes this config holds in memory (the cache's budget unit).

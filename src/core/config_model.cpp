@@ -1,6 +1,7 @@
 // The second pass over a vendor config: checks each section's shape and rules, resolves
 // references between sections (instances to components, sections to features) and builds the
 // indexes. Every error names its JSON path.
+#include <cctype>
 #include <cmath>
 #include <initializer_list>
 #include <string>
@@ -663,6 +664,33 @@ result<void> cookie_values(const value& v, const path_ref& path, std::string_vie
 
 }  // namespace
 
+result<void> read_theme(const value& v, theme_settings& out) {
+  const path_ref path("theme");
+  WHALE_TRY_VOID(object_of(v, path, {"primary", "accent", "background", "text", "muted", "font", "radius"}));
+  const auto colour = [](const std::string& s) {
+    if ((s.size() != 4 && s.size() != 7) || s[0] != '#') return false;
+    for (size_t i = 1; i < s.size(); ++i) {
+      if (!std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+    }
+    return true;
+  };
+  for (auto [key, slot] : {std::pair{"primary", &out.primary}, std::pair{"accent", &out.accent},
+                           std::pair{"background", &out.background}, std::pair{"text", &out.text},
+                           std::pair{"muted", &out.muted}}) {
+    WHALE_TRY(*slot, text(v, path, key, false));
+    if (!slot->empty() && !colour(*slot)) {
+      return path_ref(path, key).fail(error_code::invalid_value, "expected a colour as #rgb or #rrggbb");
+    }
+  }
+  WHALE_TRY(out.font, text(v, path, "font", false));
+  // A font stack: names, spaces, commas, quotes and '-', nothing CSS could read as more.
+  if (out.font.size() > 120 || out.font.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,'\"-") != std::string::npos) {
+    return path_ref(path, "font").fail(error_code::invalid_value, "expected a font stack of at most 120 letters, digits, spaces, commas, quotes and '-'");
+  }
+  WHALE_TRY_VOID(set_integer(v, path, "radius", 0, 32, out.radius));
+  return {};
+}
+
 result<void> read_consent(const value& v, consent_settings& out) {
   const path_ref path("consent");
   WHALE_TRY_VOID(object_of(v, path, {"globalPrivacyControl", "cookie", "granted", "denied"}));
@@ -812,6 +840,7 @@ const std::vector<component>& vendor_config::components() const noexcept { retur
 const std::vector<page>& vendor_config::pages() const noexcept { return impl_->pages; }
 const media_settings& vendor_config::media() const noexcept { return impl_->media; }
 const consent_settings& vendor_config::consent() const noexcept { return impl_->consent; }
+const theme_settings& vendor_config::theme() const noexcept { return impl_->theme; }
 const product_catalog& vendor_config::catalog() const noexcept { return impl_->catalog; }
 size_t vendor_config::memory_bytes() const noexcept { return impl_->memory_bytes; }
 const behaviour::rules* vendor_config::behaviour_rules() const noexcept { return impl_->behaviour.get(); }

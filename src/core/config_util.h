@@ -129,6 +129,7 @@ struct vendor_config::impl {
   std::vector<page> pages;
   media_settings media;
   consent_settings consent;
+  theme_settings theme;
   product_catalog catalog;
   string_arena strings;      // the catalog's strings
   std::vector<double> sales;  // every product's daily_sales, back to back

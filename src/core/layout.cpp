@@ -667,6 +667,29 @@ int64_t page_state::max_age() const {
   return max_age;
 }
 
+// ,"theme":{...} with what the config gives, in a fixed order; nothing when it gives none.
+static void write_theme(const config::theme_settings& t, std::string& out) {
+  if (!t.any()) return;
+  out += ",\"theme\":{";
+  const char* sep = "";
+  for (auto [key, v] : {std::pair{"primary", &t.primary}, std::pair{"accent", &t.accent},
+                        std::pair{"background", &t.background}, std::pair{"text", &t.text},
+                        std::pair{"muted", &t.muted}, std::pair{"font", &t.font}}) {
+    if (v->empty()) continue;
+    out += sep;
+    out += '"';
+    out += key;
+    out += "\":";
+    json::write_string(*v, out);
+    sep = ",";
+  }
+  if (t.radius >= 0) {
+    out += sep;
+    out += "\"radius\":" + std::to_string(t.radius);
+  }
+  out += '}';
+}
+
 void page_state::render(uint64_t version, std::string& out) {
   resolve_conflicts();
   resolve_dependencies();
@@ -728,6 +751,7 @@ void page_state::render(uint64_t version, std::string& out) {
   out += std::to_string(max_age());
   out += ",\"vary\":";
   vary_.write(out);
+  write_theme(config_.theme(), out);
   out.push_back('}');
 }
 

@@ -506,6 +506,7 @@ test('the reference storefront renders both vendors as shops on a phone and a de
           paragraphs: main.querySelectorAll('.wt-rich p').length,
           prices: [...main.querySelectorAll('.wt-price')].map((p) => p.textContent),
           links: [...main.querySelectorAll('a[href]')].map((a) => a.getAttribute('href')),
+          primary: getComputedStyle(main.querySelector('.wt-shop')).getPropertyValue('--wt-primary').trim(),
         };
       });
       const layout = await page.evaluate(async (p) => (await fetch(p)).json(), `/v1/storefront/${vendor}/home`);
@@ -515,6 +516,7 @@ test('the reference storefront renders both vendors as shops on a phone and a de
           !(/^(product-|recommendations|recently-viewed|bundle-upsell)/.test(c.key) && !Array.isArray(c.props?.products)))
         .map((c) => c.id);
       assert.deepEqual(seen.components, expected, `${vendor} ${name}: the components with a view, in order`);
+      assert.equal(seen.primary, layout.theme.primary, 'the vendor\'s theme from its config');
       const hero = layout.sections.flatMap((s) => s.components).find((c) => c.key === 'hero-banner');
       if (hero) assert.ok(seen.hero && /\/img\/width=\d+,format=auto\//.test(seen.hero), `hero srcset: ${seen.hero}`);
       assert.equal(seen.scripts, 0);

@@ -77,6 +77,9 @@ TEST(ConfigFixtures, FloraDistro) {
   EXPECT_EQ(c->media().widths, (std::vector<uint32_t>{320, 480, 640, 960, 1280, 1920}));
   EXPECT_EQ(c->media().quality, 80u);
   EXPECT_EQ(c->media().formats, config::format_avif | config::format_jpeg | config::format_png | config::format_webp);
+  EXPECT_EQ(c->theme().primary, "#1f3d2b");
+  EXPECT_EQ(c->theme().font, "Georgia, 'Times New Roman', serif");
+  EXPECT_EQ(c->theme().radius, 12);
 
   EXPECT_EQ(c->catalog().products.size(), 32u);
   const config::product* p = c->find_product("FD-PRE-1002");
@@ -444,6 +447,14 @@ TEST(ConfigValidation, PathsNameTheBrokenRule) {
        error_code::invalid_value, "media.formats[0]: expected one of \"jpeg\", \"png\", \"webp\", \"avif\""},
       {"media widths order", [](value& d) { at(d, {"media"}).set("widths", parsed("[640, 320]")); },
        error_code::invalid_value, "media.widths[1]: expected widths in ascending order"},
+      {"theme colour", [](value& d) { d.set("theme", parsed(R"({"primary": "red"})")); },
+       error_code::invalid_value, "theme.primary: expected a colour as #rgb or #rrggbb"},
+      {"theme colour with CSS after it", [](value& d) { d.set("theme", parsed(R"j({"accent": "#fff;background:url(x)"})j")); },
+       error_code::invalid_value, "theme.accent: expected a colour as #rgb or #rrggbb"},
+      {"theme font", [](value& d) { d.set("theme", parsed(R"({"font": "serif;}body{display:none"})")); },
+       error_code::invalid_value, "theme.font: expected a font stack of at most 120 letters, digits, spaces, commas, quotes and '-'"},
+      {"theme radius", [](value& d) { d.set("theme", parsed(R"({"radius": 40})")); },
+       error_code::invalid_value, "theme.radius: expected an integer from 0 to 32"},
       {"product without sku", [](value& d) { at(d, {"catalog", "products", 0}).members().erase(at(d, {"catalog", "products", 0}).members().begin()); },
        error_code::wrong_type, "catalog.products[0].sku: missing required field"},
       {"negative price", [](value& d) { at(d, {"catalog", "products", 1, "price"}) = value::number(-3); },
