@@ -8,7 +8,7 @@
 // WHALE_TEST_PG_BOUNCER=1 with a throwaway server: the suites reach it through PgBouncer 1.18 in
 // transaction pooling mode (default_pool_size 4) started in front of it.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, basename } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -74,12 +74,24 @@ function startBouncer(admin, dir) {
     const r = spawnSync('runuser', ['-u', 'postgres', '--', PGBOUNCER, '-d', ini], { encoding: 'utf8', timeout: 30000 });
     if (r.status === 0) {
       const url = `postgres://whale@127.0.0.1:${port}/postgres`;
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 300; i++) {
         if (spawnSync(join(PG_BIN, 'psql'), ['-X', '-q', '-d', url, '-c', 'SELECT 1']).status === 0) return url;
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
       }
+      // Started but not answering in 30 s: stop this daemon before the next attempt, whose
+      // daemon would otherwise refuse to start over its pidfile ("another instance running?").
+      const pidfile = join(dir, 'pgbouncer.pid');
+      try {
+        process.kill(Number(readFileSync(pidfile, 'utf8').trim()), 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      rmSync(pidfile, { force: true });
     }
-    if (attempt >= 5) throw new Error(`pgbouncer: ${r.stderr}`);
+    if (attempt >= 5) {
+      const log = (() => { try { return readFileSync(join(dir, 'pgbouncer.log'), 'utf8').slice(-2000); } catch { return ''; } })();
+      throw new Error(`pgbouncer: ${r.stderr}\n${log}`);
+    }
   }
 }
 
