@@ -239,6 +239,34 @@ export interface RenderLayoutOptions {
   experiments?: boolean;
   /** false: the layout leaves out the sticky documents written (decideLayout has them). */
   writeStickyDocs?: boolean;
+  /** Experiment key -> variation index: shown, not assigned (inExperiment false, no exposure). */
+  forcedVariations?: Record<string, number>;
+}
+
+/** A candidate of a multi-variant page (docs/layout.md#candidates). */
+export interface LayoutCandidate {
+  /** The arm's meta key, the strategy's name, or "default". */
+  name: string;
+  /** The behaviour states that choose it. */
+  states: string[];
+  /** Render it with these. */
+  forcedVariations: Record<string, number>;
+}
+
+/** Engine.decideCandidates: the page's candidates, decided. */
+export interface LayoutCandidates {
+  /** How long the browser watches before asking for a choice (0: nothing to choose). */
+  watchMs: number;
+  candidates: Array<LayoutCandidate & { decision: LayoutDecision }>;
+}
+
+/** Engine.chooseCandidate: which candidate the visit keeps. */
+export interface CandidateChoice {
+  /** Index into the candidates. */
+  chosen: number;
+  /** The visit's behaviour states. */
+  visit: string[];
+  candidate: LayoutCandidate;
 }
 
 /** A config's `consent` section (docs/config.md): who is kept out of experiments. */
@@ -302,6 +330,10 @@ export interface Engine {
   configConsent(slug: string, version: number): ConsentSettings;
   /** The page's decisions without the layout (ABI 1.4). */
   decideLayout(slug: string, version: number, options: RenderLayoutOptions): LayoutDecision;
+  /** A multi-variant page's first `count` (1..8) candidates, decided. */
+  decideCandidates(slug: string, version: number, options: RenderLayoutOptions & { count: number }): LayoutCandidates;
+  /** Which of those candidates the visit keeps: by `behaviour`, or `kept` (an index). */
+  chooseCandidate(slug: string, version: number, options: RenderLayoutOptions & { count: number; kept?: number }): CandidateChoice;
 }
 
 /** A config's `media` section (docs/config.md) with every default filled in. */

@@ -331,6 +331,23 @@ class Engine {
   decideLayout(slug, version, options = {}) {
     return JSON.parse(this.call('whale_render_layout', layoutRequest(slug, version, options, true)));
   }
+  // A multi-variant page's candidates (docs/layout.md#candidates): {watchMs, candidates: [{name,
+  // states, forcedVariations, decision}]}, at most `count` (1..8), the layout options as for
+  // decideLayout. Render each with its forcedVariations. A page without candidates, or
+  // `experiments: false`: one, "default", watchMs 0.
+  decideCandidates(slug, version, { count, ...options } = {}) {
+    return JSON.parse(this.call('whale_render_layout', layoutRequest(slug, version, options, false, `,"candidates":${candidateCount(count)}`)));
+  }
+  // Which of those candidates the visit keeps: {chosen, visit: [states], candidate: {name,
+  // states, forcedVariations}}, chosen by `behaviour` (the summary), or `kept` (an index) when given.
+  chooseCandidate(slug, version, { count, kept, ...options } = {}) {
+    let extra = `,"choose":${candidateCount(count)}`;
+    if (kept !== undefined) {
+      if (!Number.isInteger(kept) || kept < 0) throw new WhaleError('invalid_value', 'kept: expected a candidate index');
+      extra += `,"kept":${kept}`;
+    }
+    return JSON.parse(this.call('whale_render_layout', layoutRequest(slug, version, options, false, extra)));
+  }
 
   // One request: every feature's value and the experiments the user is in. The core answers
   // in a compact binary form (whale::assign::eval_all_compact) that names payload entries by
@@ -532,8 +549,8 @@ function jsonRequest(attributes, stickyBucketAssignmentDocs, url, forcedVariatio
 }
 
 function layoutRequest(slug, version, {
-  page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs, experiments, writeStickyDocs,
-} = {}, decide = false) {
+  page, attributes = {}, now, behaviour, stickyBucketAssignmentDocs, experiments, writeStickyDocs, forcedVariations,
+} = {}, decide = false, extra = '') {
   let request = `{"slug":${JSON.stringify(String(slug))},"version":${version >>> 0}`;
   if (page !== undefined) request += `,"page":${JSON.stringify(page)}`;
   request += `,"attributes":${JSON.stringify(attributes)},"now":${JSON.stringify(now ?? Math.floor(Date.now() / 1000))}`;
@@ -541,8 +558,14 @@ function layoutRequest(slug, version, {
   if (stickyBucketAssignmentDocs !== undefined) request += `,"stickyBucketAssignmentDocs":${JSON.stringify(stickyBucketAssignmentDocs)}`;
   if (experiments === false) request += ',"experiments":false';
   if (writeStickyDocs === false) request += ',"writeStickyDocs":false';
+  if (forcedVariations !== undefined) request += `,"forcedVariations":${JSON.stringify(forcedVariations)}`;
   if (decide) request += ',"decide":true';
-  return `${request}}`;
+  return `${request}${extra}}`;
+}
+
+function candidateCount(count) {
+  if (!Number.isInteger(count) || count < 1 || count > 8) throw new WhaleError('invalid_value', 'count: expected an integer 1..8');
+  return count;
 }
 
 function configInput(config) {

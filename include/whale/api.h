@@ -121,7 +121,9 @@ std::string cache_stats_json(const config::cache::stats& s);
 // version) is not cached). `now` is Unix seconds (default: default_now, the caller's clock);
 // `behaviour` the browser's summary string. Optional booleans: "experiments" (false: the control
 // layout, no experiment runs), "writeStickyDocs" (false: leave them out of the layout) and
-// "decide" (true: layout::decide_layout's decisions instead of the layout).
+// "decide" (true: layout::decide_layout's decisions instead of the layout). "forcedVariations"
+// (an object: layout::options::forced_variations). Multi-variant pages: "candidates": K answers
+// layout::decide_candidates, "choose": K layout::choose_candidate (with "kept": i, that one).
 result<std::string> render_layout(config::cache& configs, layout_precomputations& prepared, std::string_view request,
                                   int64_t default_now);
 

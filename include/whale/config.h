@@ -136,11 +136,29 @@ struct section {
   std::vector<instance> components;
 };
 
+// One candidate layout of a multi-variant page (docs/layout.md#candidates): the page with some
+// experiments forced to a variation, and the behaviour states that choose it.
+struct candidate {
+  std::string name;
+  std::vector<std::pair<std::string, uint32_t>> force;  // experiment key -> variation index
+  behaviour::state_set states = 0;
+};
+
+// A page's `candidates`: either the arms of one experiment (`experiment`, one candidate per
+// variation, named by its meta key) or strategies the vendor declares. Empty: the page has none.
+struct page_candidates {
+  std::string experiment;             // arms mode: the experiment's key; empty: strategies
+  std::vector<candidate> strategies;  // in arms mode, one per variation, in variation order
+  uint32_t watch_ms = 10000;          // how long the browser watches before the edge chooses
+  bool empty() const noexcept { return strategies.empty(); }
+};
+
 struct page {
   std::string id;    // same pattern as a vendor slug: it appears in URLs
   std::string path;  // the storefront path, e.g. "/" or "/shop/flower"
   std::string title;
   std::vector<section> sections;
+  page_candidates candidates;
 };
 
 // ---- Media (the image module) ------------------------------------------------------------------

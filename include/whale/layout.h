@@ -86,6 +86,10 @@ struct options {
   // False: the layout leaves out "stickyBucketAssignmentDocs" (the caller has them from
   // decide_layout), so that it holds nothing of one visitor beyond what its cacheKey names.
   bool write_sticky_docs = true;
+  // Experiment key -> variation index (GrowthBook's forcedVariations): those experiments of the
+  // page's sections show that variation, not in the experiment (no exposure, no sticky document).
+  // nullptr: none. The candidates of a multi-variant page are decided with these.
+  const json::value* forced_variations = nullptr;
 };
 
 // Why an instance of the page is not in the layout (the "reason" of `dropped`).
@@ -119,6 +123,29 @@ result<void> render_layout(const config::vendor_config& config, uint64_t version
 result<void> decide_layout(const config::vendor_config& config, uint64_t version, std::string_view page,
                            const json::value& attributes, int64_t now_unix_seconds, const options& opts,
                            std::string& out);
+
+// Multi-variant pages (docs/layout.md#candidates). At most this many candidates per answer.
+inline constexpr size_t max_candidates = 8;
+
+// The page's first `count` (1..max_candidates) candidate layouts, decided:
+// {"watchMs":N,"candidates":[{"name","states":[..],"forcedVariations":{..},"decision":{..}}]},
+// each decision as decide_layout writes it with opts plus the candidate's forcedVariations (render
+// each with the same). In arms mode the visitor's own arm comes first, then the other arms in
+// variation order; strategies come in the order declared. A page without candidates, or
+// experiments off (a visitor kept out): one candidate, "default", without forcing, watchMs 0.
+result<void> decide_candidates(const config::vendor_config& config, uint64_t version, std::string_view page,
+                               const json::value& attributes, int64_t now_unix_seconds, const options& opts,
+                               size_t count, std::string& out);
+
+// Which of those candidates the visit keeps: {"chosen":i,"visit":[the visit's states],
+// "candidate":{"name","states","forcedVariations"}}.
+// kept < 0: chosen by opts.behaviour (classified with opts.behaviour_rules): the first state, in
+// behaviour::all_states order, that some candidate lists picks the first candidate listing it;
+// none (or no summary, or an invalid one): candidate 0. kept >= 0: that candidate (invalid_value
+// when there are not that many). The same inputs as decide_candidates give the same order.
+result<void> choose_candidate(const config::vendor_config& config, uint64_t version, std::string_view page,
+                              const json::value& attributes, int64_t now_unix_seconds, const options& opts,
+                              size_t count, int kept, std::string& out);
 
 // Whether a schedule shows at `utc` in a zone (exposed for the tests).
 bool in_schedule(const config::schedule& when, int64_t utc, const tz::rule& zone) noexcept;

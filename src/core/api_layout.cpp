@@ -77,6 +77,32 @@ result<std::string> render_layout(config::cache& configs, layout_precomputations
     if (!flag->is_bool()) return fail(error_code::wrong_type, std::string(name) + ": expected a boolean");
     *slot = flag->as_bool();
   }
+  if (const value* forced = doc.find("forcedVariations"); forced != nullptr && !forced->is_null()) {
+    if (!forced->is_object()) return fail(error_code::wrong_type, "forcedVariations: expected an object");
+    opts.forced_variations = forced;
+  }
+  // "candidates": K (the page's candidate decisions), "choose": K (which one the visit keeps,
+  // by the behaviour or "kept": an index). Multi-variant pages, docs/layout.md#candidates.
+  size_t candidates = 0, choose = 0;
+  int kept = -1;
+  for (auto [name, slot] : {std::pair<const char*, size_t*>{"candidates", &candidates}, {"choose", &choose}}) {
+    const value* k = doc.find(name);
+    if (k == nullptr || k->is_null()) continue;
+    if (!whole(k, 1) || k->as_number() > static_cast<double>(layout::max_candidates)) {
+      return fail(error_code::invalid_value, std::string(name) + ": expected an integer 1.." + std::to_string(layout::max_candidates));
+    }
+    *slot = static_cast<size_t>(k->as_number());
+  }
+  if (const value* k = doc.find("kept"); k != nullptr && !k->is_null()) {
+    if (!whole(k, 0) || k->as_number() >= static_cast<double>(layout::max_candidates)) {
+      return fail(error_code::invalid_value, "kept: expected an integer 0.." + std::to_string(layout::max_candidates - 1));
+    }
+    kept = static_cast<int>(k->as_number());
+  }
+  if ((candidates != 0) + (choose != 0) + decide > 1) {
+    return fail(error_code::invalid_value, "request: at most one of \"decide\", \"candidates\" and \"choose\"");
+  }
+  if (kept >= 0 && choose == 0) return fail(error_code::invalid_value, "kept: only with \"choose\"");
   const auto number = static_cast<uint64_t>(version->as_number());
   std::shared_ptr<const config::vendor_config> config = configs.get(slug->as_string(), number);
   if (config == nullptr) {
@@ -86,6 +112,14 @@ result<std::string> render_layout(config::cache& configs, layout_precomputations
   opts.precomputed = prep.get();
   opts.behaviour_rules = config->behaviour_rules();
   std::string out;
+  if (candidates != 0) {
+    WHALE_TRY_VOID(layout::decide_candidates(*config, number, page->as_string(), *attributes, now, opts, candidates, out));
+    return out;
+  }
+  if (choose != 0) {
+    WHALE_TRY_VOID(layout::choose_candidate(*config, number, page->as_string(), *attributes, now, opts, choose, kept, out));
+    return out;
+  }
   const auto run = decide ? layout::decide_layout : layout::render_layout;
   WHALE_TRY_VOID(run(*config, number, page->as_string(), *attributes, now, opts, out));
   return out;

@@ -379,8 +379,140 @@ result<void> read_section(value& v, const path_ref& path, const vendor_config::i
   return {};
 }
 
+// ---- candidates (multi-variant pages) ----
+
+constexpr size_t max_candidates = 8;
+
+// An experiment rule of the payload by its key (GrowthBook: the rule's "key", else the feature's).
+const assign::rule_index* find_experiment(const assign::payload& data, std::string_view key) {
+  for (const assign::feature_index& feature : data.index) {
+    for (const assign::rule_index& rule : feature.rules) {
+      if (!rule.experiment) continue;
+      const value* k = rule.fields.key;
+      const std::string_view name = k != nullptr && k->is_string() ? std::string_view(k->as_string()) : feature.key;
+      if (name == key) return &rule;
+    }
+  }
+  return nullptr;
+}
+
+size_t variation_count(const assign::rule_index& rule) {
+  const value* v = rule.fields.variations;
+  return v != nullptr && v->is_array() ? v->items().size() : 0;
+}
+
+result<behaviour::state> state_named(const value& v, const path_ref& path) {
+  if (v.is_string()) {
+    for (behaviour::state s : behaviour::all_states) {
+      if (v.as_string() == behaviour::state_name(s)) return s;
+    }
+  }
+  return path.fail(error_code::invalid_value,
+                   "expected a behaviour state: confused, frustrated, engaged, ready_to_buy or price_sensitive");
+}
+
+result<void> read_strategy(const value& v, const path_ref& path, const vendor_config::impl& config, candidate& out) {
+  WHALE_TRY_VOID(object_of(v, path, {"name", "force", "states"}));
+  WHALE_TRY(out.name, text(v, path, "name", true));
+  if (!is_identifier(out.name)) {
+    return path_ref(path, "name").fail(error_code::invalid_value, "expected 1-128 letters, digits, '_', '-', '.' or ':'");
+  }
+  WHALE_TRY(const value* force, member(v, path, "force", json::kind::object, true));
+  const path_ref force_path(path, "force");
+  if (force->members().empty() || force->members().size() > max_candidates) {
+    return force_path.fail(error_code::invalid_value, "expected 1 to 8 experiments");
+  }
+  for (const json::member& m : force->members()) {
+    const path_ref at(force_path, m.first);
+    const assign::rule_index* rule = find_experiment(config.assignments, m.first);
+    if (rule == nullptr) return at.fail(error_code::not_found, "no experiment with this key in features");
+    const double n = m.second.is_number() ? m.second.as_number() : -1;
+    const size_t count = variation_count(*rule);
+    if (!(n >= 0 && n < static_cast<double>(count)) || n != std::floor(n)) {
+      return at.fail(error_code::invalid_value, "expected a variation index from 0 to " + std::to_string(count - 1));
+    }
+    out.force.emplace_back(m.first, static_cast<uint32_t>(n));
+  }
+  WHALE_TRY(const value* states, member(v, path, "states", json::kind::array, false));
+  if (states != nullptr) {
+    const path_ref states_path(path, "states");
+    for (size_t i = 0; i < states->items().size(); ++i) {
+      WHALE_TRY(behaviour::state s, state_named(states->items()[i], path_ref(states_path, i)));
+      out.states |= s;
+    }
+  }
+  return {};
+}
+
+// {"experiment", "prefer"?: {state: arm name}} or {"strategies": [...]}, with "watchSeconds"?.
+result<void> read_candidates(const value& v, const path_ref& path, const vendor_config::impl& config,
+                             page_candidates& out) {
+  WHALE_TRY_VOID(object_of(v, path, {"experiment", "prefer", "strategies", "watchSeconds"}));
+  uint32_t watch_s = 10;
+  WHALE_TRY_VOID(set_integer(v, path, "watchSeconds", 1, 60, watch_s));
+  out.watch_ms = watch_s * 1000;
+  const bool arms = v.find("experiment") != nullptr;
+  if (arms == (v.find("strategies") != nullptr)) {
+    return path.fail(error_code::invalid_value, "expected \"experiment\" (its arms) or \"strategies\", one of them");
+  }
+  if (!arms) {
+    if (v.find("prefer") != nullptr) return path_ref(path, "prefer").fail(error_code::invalid_value, "only with \"experiment\"");
+    WHALE_TRY(const value* list, member(v, path, "strategies", json::kind::array, true));
+    const path_ref list_path(path, "strategies");
+    if (list->items().empty() || list->items().size() > max_candidates) {
+      return list_path.fail(error_code::invalid_value, "expected 1 to 8 strategies");
+    }
+    out.strategies.resize(list->items().size());
+    for (size_t i = 0; i < out.strategies.size(); ++i) {
+      WHALE_TRY_VOID(read_strategy(list->items()[i], path_ref(list_path, i), config, out.strategies[i]));
+      for (size_t j = 0; j < i; ++j) {
+        if (out.strategies[j].name == out.strategies[i].name) {
+          return path_ref(path_ref(list_path, i), "name").fail(error_code::invalid_value, "duplicate strategy name \"" + out.strategies[i].name + "\"");
+        }
+      }
+    }
+    return {};
+  }
+  WHALE_TRY(out.experiment, text(v, path, "experiment", true));
+  const assign::rule_index* rule = find_experiment(config.assignments, out.experiment);
+  if (rule == nullptr) return path_ref(path, "experiment").fail(error_code::not_found, "no experiment with this key in features");
+  const size_t count = variation_count(*rule);
+  if (count < 2 || count > max_candidates) {
+    return path_ref(path, "experiment").fail(error_code::invalid_value, "expected an experiment of 2 to 8 variations");
+  }
+  // An arm's name: its meta key when that is an identifier, else "variation-<i>".
+  const value* meta = rule->fields.meta;
+  for (size_t i = 0; i < count; ++i) {
+    candidate c;
+    const value* entry = meta != nullptr && meta->is_array() && i < meta->items().size() ? &meta->items()[i] : nullptr;
+    const value* key = entry != nullptr && entry->is_object() ? entry->find("key") : nullptr;
+    c.name = key != nullptr && key->is_string() && is_identifier(key->as_string()) ? key->as_string()
+                                                                                  : "variation-" + std::to_string(i);
+    for (const candidate& other : out.strategies) {
+      if (other.name == c.name) c.name = "variation-" + std::to_string(i);
+    }
+    c.force.emplace_back(out.experiment, static_cast<uint32_t>(i));
+    out.strategies.push_back(std::move(c));
+  }
+  WHALE_TRY(const value* prefer, member(v, path, "prefer", json::kind::object, false));
+  if (prefer != nullptr) {
+    const path_ref prefer_path(path, "prefer");
+    for (const json::member& m : prefer->members()) {
+      const path_ref at(prefer_path, m.first);
+      WHALE_TRY(behaviour::state s, state_named(value::string(m.first), at));
+      candidate* arm = nullptr;
+      for (candidate& c : out.strategies) {
+        if (m.second.is_string() && c.name == m.second.as_string()) arm = &c;
+      }
+      if (arm == nullptr) return at.fail(error_code::not_found, "expected the name of one of the experiment's arms");
+      arm->states |= s;
+    }
+  }
+  return {};
+}
+
 result<void> read_page(value& v, const path_ref& path, const vendor_config::impl& config, page& out) {
-  WHALE_TRY_VOID(object_of(v, path, {"id", "path", "title", "sections"}));
+  WHALE_TRY_VOID(object_of(v, path, {"id", "path", "title", "sections", "candidates"}));
   WHALE_TRY(out.id, text(v, path, "id", true));
   if (!is_slug(out.id)) {
     return path_ref(path, "id").fail(error_code::invalid_value,
@@ -398,6 +530,9 @@ result<void> read_page(value& v, const path_ref& path, const vendor_config::impl
   const path_ref list_path(path, "sections");
   for (size_t i = 0; i < items.size(); ++i) {
     WHALE_TRY_VOID(read_section(items[i], path_ref(list_path, i), config, out.sections[i]));
+  }
+  if (const value* candidates = v.find("candidates")) {
+    WHALE_TRY_VOID(read_candidates(*candidates, path_ref(path, "candidates"), config, out.candidates));
   }
   // Ids are unique per page: the layout reports dropped instances by id.
   std::unordered_map<std::string_view, size_t> section_ids;

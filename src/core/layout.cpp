@@ -185,6 +185,13 @@ class page_state {
   void write_decision(std::string& out);
   // The layout; decide() first.
   void render(uint64_t version, std::string& out);
+  // decide()'s experiment of `key`: its variation when the visitor is in it, else -1.
+  int variation_in(std::string_view key) const {
+    for (const assignment& a : assignments_) {
+      if (a.in_experiment && a.experiment == key) return static_cast<int>(a.variation);
+    }
+    return -1;
+  }
 
  private:
   bool id_taken(std::string_view id) const {
@@ -243,6 +250,7 @@ void page_state::evaluate_sections() {
         context_->attributes = attributes_;
         context_->enabled = opts_.experiments;
         context_->record_compact = true;  // exposures are not reported from here: no JSON for them
+        if (opts_.forced_variations != nullptr) context_->forced_variations = *opts_.forced_variations;
         if (opts_.sticky_docs != nullptr) {
           context_->sticky_bucketing = true;
           context_->sticky_docs = *opts_.sticky_docs;
@@ -251,7 +259,9 @@ void page_state::evaluate_sections() {
       vary_.add_feature(config_.assignments(), section.feature);
       const assign::feature_pick pick = assign::pick_feature(section.feature, *context_);
       if (pick.has_experiment) {
-        assignments_.push_back({std::string(pick.experiment), static_cast<double>(pick.variation), pick.in_experiment});
+        // A forced variation is shown, not assigned: no exposure (GrowthBook tracks none either).
+        const bool forced = opts_.forced_variations != nullptr && opts_.forced_variations->find(pick.experiment) != nullptr;
+        assignments_.push_back({std::string(pick.experiment), static_cast<double>(pick.variation), pick.in_experiment && !forced});
         const assignment& a = assignments_.back();
         decisions_.add(a.experiment);
         decisions_.add(a.in_experiment ? 1 : 0);
@@ -925,6 +935,129 @@ result<void> decide_layout(const config::vendor_config& config, uint64_t version
                            const json::value& attributes, int64_t now, const options& opts, std::string& out) {
   return with_decided_page(config, version, page_id, attributes, now, opts,
                            [&](page_state& state) { state.write_decision(out); });
+}
+
+namespace {
+
+// The candidates a request is offered, in order (at most count); empty: the page as decided.
+result<std::vector<const config::candidate*>> candidates_of(const config::vendor_config& config, uint64_t version,
+                                                             std::string_view page_id, const json::value& attributes,
+                                                             int64_t now, const options& opts, size_t count) {
+  if (count < 1 || count > max_candidates) {
+    return fail(error_code::invalid_value, "candidates: expected 1 to " + std::to_string(max_candidates));
+  }
+  const config::page* page = config.find_page(page_id);
+  std::vector<const config::candidate*> order;
+  if (page == nullptr || page->candidates.empty() || !opts.experiments) {
+    // A missing page still answers not_found, as a decision would.
+    if (page == nullptr) {
+      std::string ignored;
+      WHALE_TRY_VOID(decide_layout(config, version, page_id, attributes, now, opts, ignored));
+    }
+    return order;
+  }
+  const config::page_candidates& declared = page->candidates;
+  int own = -1;
+  if (!declared.experiment.empty()) {
+    WHALE_TRY_VOID(with_decided_page(config, version, page_id, attributes, now, opts,
+                                     [&](page_state& state) { own = state.variation_in(declared.experiment); }));
+    if (own >= 0) order.push_back(&declared.strategies[static_cast<size_t>(own)]);
+  }
+  for (size_t i = 0; i < declared.strategies.size() && order.size() < count; ++i) {
+    if (static_cast<int>(i) != own) order.push_back(&declared.strategies[i]);
+  }
+  return order;
+}
+
+json::value forced_of(const config::candidate& c) {
+  std::vector<json::member> members;
+  for (const auto& [key, variation] : c.force) members.emplace_back(key, json::value::number(variation));
+  return json::value::object(std::move(members));
+}
+
+void write_candidate_head(const config::candidate* c, std::string& out) {
+  out += "{\"name\":";
+  json::write_string(c != nullptr ? std::string_view(c->name) : std::string_view("default"), out);
+  out += ",\"states\":[";
+  const std::vector<std::string> names = behaviour::state_names(c != nullptr ? c->states : 0);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) out.push_back(',');
+    json::write_string(names[i], out);
+  }
+  out += "],\"forcedVariations\":";
+  json::write(c != nullptr ? forced_of(*c) : json::value::object(), out);
+}
+
+}  // namespace
+
+result<void> decide_candidates(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                               const json::value& attributes, int64_t now, const options& opts, size_t count,
+                               std::string& out) {
+  WHALE_TRY(std::vector<const config::candidate*> order,
+            candidates_of(config, version, page_id, attributes, now, opts, count));
+  const config::page* page = config.find_page(page_id);
+  out += "{\"watchMs\":";
+  out += order.empty() ? "0" : std::to_string(page->candidates.watch_ms);
+  out += ",\"candidates\":[";
+  const size_t n = order.empty() ? 1 : order.size();
+  for (size_t i = 0; i < n; ++i) {
+    const config::candidate* c = order.empty() ? nullptr : order[i];
+    if (i) out.push_back(',');
+    write_candidate_head(c, out);
+    out += ",\"decision\":";
+    options each = opts;
+    const json::value forced = c != nullptr ? forced_of(*c) : json::value::object();
+    if (c != nullptr) each.forced_variations = &forced;
+    WHALE_TRY_VOID(decide_layout(config, version, page_id, attributes, now, each, out));
+    out.push_back('}');
+  }
+  out += "]}";
+  return {};
+}
+
+result<void> choose_candidate(const config::vendor_config& config, uint64_t version, std::string_view page_id,
+                              const json::value& attributes, int64_t now, const options& opts, size_t count,
+                              int kept, std::string& out) {
+  WHALE_TRY(std::vector<const config::candidate*> order,
+            candidates_of(config, version, page_id, attributes, now, opts, count));
+  const size_t n = order.empty() ? 1 : order.size();
+  behaviour::state_set states = 0;
+  if (!opts.behaviour.empty()) {
+    const behaviour::rules& rules = opts.behaviour_rules ? *opts.behaviour_rules : behaviour::rules::defaults();
+    auto decided = behaviour::decide(rules, opts.behaviour, page_id);
+    if (decided.ok()) states = decided.value().states;
+  }
+  size_t chosen = 0;
+  if (kept >= 0) {
+    if (static_cast<size_t>(kept) >= n) {
+      return fail(error_code::invalid_value, "kept: expected a candidate index below " + std::to_string(n));
+    }
+    chosen = static_cast<size_t>(kept);
+  } else if (!order.empty()) {
+    bool found = false;
+    for (behaviour::state s : behaviour::all_states) {
+      if ((states & s) == 0) continue;
+      for (size_t i = 0; i < order.size() && !found; ++i) {
+        if ((order[i]->states & s) != 0) {
+          chosen = i;
+          found = true;
+        }
+      }
+      if (found) break;
+    }
+  }
+  out += "{\"chosen\":";
+  out += std::to_string(chosen);
+  out += ",\"visit\":[";
+  const std::vector<std::string> names = behaviour::state_names(states);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i) out.push_back(',');
+    json::write_string(names[i], out);
+  }
+  out += "],\"candidate\":";
+  write_candidate_head(order.empty() ? nullptr : order[chosen], out);
+  out += "}}";
+  return {};
 }
 
 }  // namespace whale::layout

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 
 #include "test_util.h"
@@ -172,6 +173,147 @@ TEST(Layout, StickyBucketDocsAreWrittenAndReported) {
   const value* written = l.find("stickyBucketAssignmentDocs");
   ASSERT_NE(written, nullptr);
   EXPECT_NE(written->find("id||u1"), nullptr);
+}
+
+// ---- multi-variant pages (candidates) ----
+
+value candidates(const config::vendor_config& c, std::string_view page, std::string_view attributes, size_t count,
+                 const layout::options& opts = {}) {
+  std::string out;
+  auto r = layout::decide_candidates(c, 7, page, parse(attributes), 1751000000, opts, count, out);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return parse(out);
+}
+
+value choose(const config::vendor_config& c, std::string_view page, std::string_view attributes, size_t count,
+             std::string_view behaviour, int kept = -1) {
+  layout::options opts;
+  opts.behaviour = behaviour;
+  opts.behaviour_rules = c.behaviour_rules();
+  std::string out;
+  auto r = layout::choose_candidate(c, 7, page, parse(attributes), 1751000000, opts, count, kept, out);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return parse(out);
+}
+
+std::string names(const value& doc) {
+  std::string out;
+  for (const value& c : doc.find("candidates")->items()) out += (out.empty() ? "" : ",") + c.find("name")->as_string();
+  return out;
+}
+
+TEST(LayoutCandidates, ArmsComeWithTheVisitorsOwnFirstAndForceEachArm) {
+  auto c = vendor("flora-distro");
+  // Visitors in each arm: their own arm leads, then the others in variation order.
+  std::map<std::string, std::string> seen;
+  for (int i = 0; i < 40 && seen.size() < 3; ++i) {
+    const std::string attrs = R"({"id":"visitor-)" + std::to_string(i) + R"("})";
+    const value plain = parse([&] {
+      std::string out;
+      EXPECT_TRUE(layout::decide_layout(*c, 7, "home", parse(attrs), 1751000000, {}, out).ok());
+      return out;
+    }());
+    int own = -1;
+    for (const value& a : plain.find("assignments")->items()) {
+      if (a.find("experiment")->as_string() == "home-hero") own = static_cast<int>(a.find("variation")->as_number());
+    }
+    ASSERT_GE(own, 0);
+    const value doc = candidates(*c, "home", attrs, 3);
+    EXPECT_EQ(doc.find("watchMs")->as_number(), 10000);
+    const char* arm_names[] = {"control", "headline", "video"};
+    std::string expected = arm_names[own];
+    for (int v = 0; v < 3; ++v) {
+      if (v != own) expected += std::string(",") + arm_names[v];
+    }
+    EXPECT_EQ(names(doc), expected) << attrs;
+    seen[arm_names[own]] = attrs;
+    // Each candidate forces its arm: the decision shows that variation, not in the experiment
+    // (the exposure waits for the choice), and the decisions differ.
+    std::set<std::string> keys;
+    for (const value& cand : doc.find("candidates")->items()) {
+      const double forced = cand.find("forcedVariations")->find("home-hero")->as_number();
+      const value& a = cand.find("decision")->find("assignments")->items()[0];
+      EXPECT_EQ(a.find("experiment")->as_string(), "home-hero");
+      EXPECT_EQ(a.find("variation")->as_number(), forced);
+      EXPECT_FALSE(a.find("inExperiment")->as_bool());
+      keys.insert(cand.find("decision")->find("cacheKey")->as_string());
+    }
+    EXPECT_EQ(keys.size(), 3u);
+    // Two candidates: the visitor's own and the next.
+    EXPECT_EQ(names(candidates(*c, "home", attrs, 2)), expected.substr(0, expected.rfind(',')));
+  }
+  EXPECT_EQ(seen.size(), 3u) << "40 visitors should cover the three arms";
+}
+
+TEST(LayoutCandidates, RenderingWithACandidatesForcingShowsItsArm) {
+  auto c = vendor("flora-distro");
+  const value forced = parse(R"({"home-hero":2})");
+  layout::options opts;
+  opts.forced_variations = &forced;
+  const value l = render_json(*c, "home", R"({"id":"visitor-1","device":"mobile"})", 1751000000, opts);
+  EXPECT_NE(ids(l, "hero").find("hero-video"), std::string::npos);
+  EXPECT_EQ(ids(l, "hero").find("hero,"), std::string::npos);
+}
+
+TEST(LayoutCandidates, StrategiesComeInDeclaredOrder) {
+  auto c = vendor("green-harbor");
+  const value doc = candidates(*c, "home", R"({"id":"u1","device":"desktop"})", 8);
+  EXPECT_EQ(names(doc), "conservative,balanced,aggressive");
+  const value& aggressive = doc.find("candidates")->items()[2];
+  EXPECT_EQ(json::to_string(*aggressive.find("states")), R"(["engaged","ready_to_buy","price_sensitive"])");
+  EXPECT_EQ(json::to_string(*aggressive.find("forcedVariations")), R"({"gh-home-hero":2,"gh-home-grid-sort":1})");
+  EXPECT_EQ(names(candidates(*c, "home", R"({"id":"u1"})", 1)), "conservative");
+}
+
+TEST(LayoutCandidates, KeptOutVisitorsAndPlainPagesGetOneDefault) {
+  auto c = vendor("flora-distro");
+  layout::options off;
+  off.experiments = false;
+  const value kept_out = candidates(*c, "home", R"({"id":"u1"})", 3, off);
+  EXPECT_EQ(names(kept_out), "default");
+  EXPECT_EQ(kept_out.find("watchMs")->as_number(), 0);
+  EXPECT_EQ(json::to_string(*kept_out.find("candidates")->items()[0].find("forcedVariations")), "{}");
+  EXPECT_EQ(names(candidates(*c, "shop", R"({"id":"u1"})", 3)), "default");
+  std::string out;
+  EXPECT_EQ(layout::decide_candidates(*c, 7, "nope", parse("{}"), 0, {}, 3, out).code(), error_code::not_found);
+  EXPECT_EQ(layout::decide_candidates(*c, 7, "home", parse("{}"), 0, {}, 0, out).code(), error_code::invalid_value);
+  EXPECT_EQ(layout::decide_candidates(*c, 7, "home", parse("{}"), 0, {}, 9, out).code(), error_code::invalid_value);
+}
+
+TEST(LayoutCandidates, TheVisitsBehaviourChooses) {
+  auto c = vendor("green-harbor");
+  const std::string attrs = R"({"id":"u1"})";
+  // No summary, or states no strategy lists: the first candidate stays.
+  EXPECT_EQ(choose(*c, "home", attrs, 3, "").find("chosen")->as_number(), 0);
+  EXPECT_EQ(choose(*c, "home", attrs, 3, "v1;sd=10").find("chosen")->as_number(), 0);
+  // engaged -> aggressive; confused (first in state order) beats ready_to_buy.
+  const value engaged = choose(*c, "home", attrs, 3, "v1;sd=60;dw=60");
+  EXPECT_EQ(engaged.find("chosen")->as_number(), 2);
+  EXPECT_EQ(engaged.find("candidate")->find("name")->as_string(), "aggressive");
+  EXPECT_EQ(json::to_string(*engaged.find("visit")), R"(["engaged"])");
+  EXPECT_EQ(choose(*c, "home", attrs, 3, "v1;rc=5;ca=1").find("candidate")->find("name")->as_string(), "conservative");
+  // Only the candidates served count: with two, aggressive is not among them.
+  EXPECT_EQ(choose(*c, "home", attrs, 2, "v1;sd=60;dw=60").find("chosen")->as_number(), 0);
+  // An invalid summary chooses nothing.
+  EXPECT_EQ(choose(*c, "home", attrs, 3, "v2;zz=1").find("chosen")->as_number(), 0);
+  // kept: the one the browser kept showing.
+  EXPECT_EQ(choose(*c, "home", attrs, 3, "v1;sd=60;dw=60", 1).find("candidate")->find("name")->as_string(), "balanced");
+  std::string out;
+  layout::options opts;
+  EXPECT_EQ(layout::choose_candidate(*c, 7, "home", parse(attrs), 0, opts, 2, 2, out).code(), error_code::invalid_value);
+}
+
+TEST(LayoutCandidates, ArmsFollowPreferAndTheVisitorsOrder) {
+  auto c = vendor("flora-distro");
+  for (int i = 0; i < 12; ++i) {
+    const std::string attrs = R"({"id":"visitor-)" + std::to_string(i) + R"("})";
+    const value doc = candidates(*c, "home", attrs, 3);
+    const value engaged = choose(*c, "home", attrs, 3, "v1;sd=60;dw=60");
+    EXPECT_EQ(engaged.find("candidate")->find("name")->as_string(), "video");
+    const size_t at = static_cast<size_t>(engaged.find("chosen")->as_number());
+    EXPECT_EQ(doc.find("candidates")->items()[at].find("name")->as_string(), "video");
+    EXPECT_EQ(choose(*c, "home", attrs, 3, "v1;ca=1").find("candidate")->find("name")->as_string(), "headline");
+  }
 }
 
 // ---- the component graph ----
