@@ -50,7 +50,7 @@
 //     it (at most 2 sets; none seen yet: no attributes), into its cache, so the first visitor
 //     after a publish is a hit. The counts are then halved: recent traffic weighs most.
 
-import { HttpError, parseCookies } from './http.js';
+import { HttpError, isObject, parseCookies, parseJsonBody, readBodyText } from './http.js';
 import { ID_COOKIE, expiredCookies, receiptCookie, setCookie, stickyCookies, visitorOf } from './cookies.js';
 import { RECEIPT_COOKIE, unlistedIn } from './events.js';
 
@@ -65,6 +65,11 @@ export const BEHAVIOUR_HEADER = 'X-Whale-Behaviour';
 // The core refuses longer summaries (whale::behaviour::max_summary_bytes).
 const MAX_BEHAVIOUR_CHARS = 128;
 const MAX_QUERY_ATTRIBUTES = 32;
+// ?candidates=K: a multi-variant page's candidate layouts (docs/layout.md#candidates).
+export const CANDIDATES_PARAM = 'candidates';
+const MAX_CANDIDATES = 8;
+const MAX_CHOICE_BODY_BYTES = 1024;
+const decoder = new TextDecoder();
 export const PAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 // Request headers a CDN adds, and the attribute each supplies. 'XX' is Cloudflare's "unknown".
 const HEADER_ATTRIBUTES = [
@@ -253,6 +258,7 @@ function queryAttributes(url) {
     throw new HttpError(400, 'too_large', `more than ${MAX_QUERY_ATTRIBUTES} query parameters`);
   }
   for (const key of keys) {
+    if (key === CANDIDATES_PARAM) continue; // the route's own parameter, not an attribute
     const values = url.searchParams.getAll(key);
     attributes[key] = values.length === 1 ? values[0] : values;
   }
@@ -325,6 +331,21 @@ function matches(ifNoneMatch, etag) {
 
 function publicCacheControl(entry, ageS) {
   return `public, max-age=${Math.max(0, entry.maxAgeS - ageS)}, stale-while-revalidate=${STALE_WHILE_REVALIDATE_S}`;
+}
+
+// ?candidates=K: 1..8.
+function candidateCount(text) {
+  const n = /^[1-9]$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= MAX_CANDIDATES)) {
+    throw new HttpError(400, 'invalid_value', `${CANDIDATES_PARAM}: expected an integer from 1 to ${MAX_CANDIDATES}`);
+  }
+  return n;
+}
+
+function json200(body, setCookies = []) {
+  const headers = [['Content-Type', 'application/json'], ['Cache-Control', 'no-store']];
+  for (const cookie of setCookies) headers.push(['Set-Cookie', cookie]);
+  return new Response(JSON.stringify(body), { status: 200, headers });
 }
 
 // A cache hit, kept short: it is most of the anonymous traffic. Age: seconds in the edge cache.
@@ -434,6 +455,7 @@ export class Storefront {
     this.warmPages = warmPages;
     this.popular = new Map(); // slug -> Popularity
     this.warmCounters = { runs: 0, rendered: 0, failed: 0 };
+    this.choiceCounters = { first: 0, switched: 0 };
     this.loaded = new Map(); // slug -> the config version last loaded into the engine
     this.consent = new Map(); // slug -> {version, settings}: the core's reading of `consent`
     this.core = null; // the engine once engine() resolved: later requests need not wait for it
@@ -496,6 +518,12 @@ export class Storefront {
       });
     }
     const reason = keptOut(consent, request.headers, cookies);
+    if (url.search !== '' && url.searchParams.has(CANDIDATES_PARAM)) {
+      const count = candidateCount(url.searchParams.get(CANDIDATES_PARAM));
+      return engine().then((core) => this.candidates(request, url, core, {
+        slug, page, config, cookies, visitor, onVisitor, onKeptOut, reason, now, count,
+      }));
+    }
     const popularity = this.warmPages > 0 ? this.popularity(slug) : null;
     if (reason === null) {
       popularity?.count(page);
@@ -619,6 +647,88 @@ export class Storefront {
     return Array.isArray(setCookies) ? answer(setCookies) : setCookies.then(answer);
   }
 
+  // ?candidates=K (docs/layout.md#candidates): the page's candidate layouts, each from the cache
+  // or rendered with its forced variations, as one JSON answer. The experiments the candidates
+  // force are not exposures yet: the browser keeps one and POSTs the choice (choose below); the
+  // page's other experiments are recorded now, as for a single layout. A visitor kept out gets
+  // one candidate, the control.
+  async candidates(request, url, core, { slug, page, config, cookies, visitor, onVisitor, onKeptOut, reason, now, count }) {
+    const personal = reason === null;
+    const who = personal && visitor.id === null
+      ? { ...visitor, id: crypto.randomUUID(), stickyDocs: visitor.stickyDocs ?? {}, minted: true }
+      : visitor;
+    const inputs = requestInputs(url, request.headers, personal ? cookies : {}, personal ? who : { id: null, stickyDocs: null });
+    const started = performance.now();
+    const options = {
+      page, attributes: inputs.attributes, now: Math.floor(now / 1000), behaviour: inputs.behaviour,
+      ...(personal ? { stickyBucketAssignmentDocs: inputs.stickyDocs } : { experiments: false }),
+    };
+    const doc = this.withConfig(core, slug, config, page, () => core.decideCandidates(slug, config.version, { ...options, count }));
+    const parts = [];
+    const vary = new Set();
+    let hits = 0;
+    for (const candidate of doc.candidates) {
+      const key = LayoutCache.decisionKey(slug, config.version, page, candidate.decision.cacheKey);
+      let entry = this.cache.get(key, now);
+      if (entry === null) {
+        const text = this.withConfig(core, slug, config, page, () => core.renderLayoutText(slug, config.version, {
+          ...options, forcedVariations: candidate.forcedVariations, writeStickyDocs: false,
+        }));
+        entry = this.entry(slug, config, text, candidate.decision, inputs.headerSources, now);
+        this.cache.set(key, entry);
+      } else {
+        hits++;
+      }
+      for (const name of entry.vary.split(', ')) vary.add(name);
+      parts.push(`{"name":${JSON.stringify(candidate.name)},"states":${JSON.stringify(candidate.states)},"forcedVariations":${JSON.stringify(candidate.forcedVariations)},"layout":${decoder.decode(entry.body)}}`);
+    }
+    const wasmMs = performance.now() - started;
+    const body = `{"watchMs":${doc.watchMs},"choice":${JSON.stringify(`/v1/choice/${slug}/${page}${url.search}`)},"candidates":[${parts.join(',')}]}`;
+    let setCookies;
+    if (personal) {
+      setCookies = onVisitor?.(doc.candidates[0].decision, who) ?? [];
+      if (!Array.isArray(setCookies)) setCookies = await setCookies;
+    } else {
+      setCookies = onKeptOut?.(reason, cookies) ?? [];
+    }
+    const headers = [
+      ['Content-Type', 'application/json'],
+      ['Cache-Control', PRIVATE_CACHE_CONTROL],
+      ['Vary', [...vary].join(', ')],
+      ['X-Whale-Cache', hits === doc.candidates.length ? 'hit' : 'miss'],
+      ['Server-Timing', `wasm;dur=${wasmMs.toFixed(3)}`],
+    ];
+    for (const name in config.headers) headers.push([name, config.headers[name]]);
+    for (const cookie of setCookies) headers.push(['Set-Cookie', cookie]);
+    return new Response(request.method === 'HEAD' ? null : body, { status: 200, headers });
+  }
+
+  // POST /v1/choice/<slug>/<page><the candidates request's query>, body {count, behaviour?, kept?}:
+  // the core chooses among the same candidates by the visit's behaviour (or takes `kept`), and
+  // the chosen candidate's forced variations become the visitor's exposures (onExpose(entries)
+  // -> the Set-Cookie values, a Promise). Resolves to the Response.
+  async choose(request, url, core, { slug, page, config, cookies, visitor, reason, body, onExpose }) {
+    if (reason !== null) return json200({ chosen: 0, recorded: 0, keptOut: reason });
+    if (visitor.id === null) throw new HttpError(400, 'no_visitor', 'a choice needs the whale_id cookie its candidates set');
+    const inputs = requestInputs(url, request.headers, cookies, visitor);
+    const options = {
+      page, attributes: inputs.attributes, now: Math.floor(Date.now() / 1000),
+      behaviour: body.behaviour ?? inputs.behaviour, stickyBucketAssignmentDocs: inputs.stickyDocs, count: body.count,
+    };
+    if (body.kept !== undefined) options.kept = body.kept;
+    let choice;
+    try {
+      choice = this.withConfig(core, slug, config, page, () => core.chooseCandidate(slug, config.version, options));
+    } catch (e) {
+      if (e instanceof HttpError) throw e;
+      throw new HttpError(400, e?.code ?? 'invalid_value', e.message);
+    }
+    const entries = Object.entries(choice.candidate.forcedVariations).map(([experiment, variation]) => [experiment, variation, visitor.id]);
+    const setCookies = entries.length === 0 ? [] : await onExpose(entries);
+    this.choiceCounters[choice.chosen === 0 ? 'first' : 'switched']++;
+    return json200({ chosen: choice.chosen, name: choice.candidate.name, visit: choice.visit, recorded: entries.length }, setCookies);
+  }
+
   // A cache entry for a rendered layout; `decided` carries its cacheKey, maxAge and vary.
   entry(slug, config, text, decided, headerSources, now) {
     const maxAgeS = Number.isFinite(decided.maxAge) ? Math.max(0, Math.floor(decided.maxAge)) : PUBLIC_MAX_AGE_S;
@@ -685,20 +795,60 @@ function serveLayout(edge, request, url, slug, page, config, ctx) {
     onVisitor: (decision, visitor) => {
       const set = visitor.minted ? [setCookie(ID_COOKIE, visitor.id, secure)] : [];
       set.push(...stickyCookies(decision.stickyBucketAssignmentDocs, visitor.stickyDocs, secure));
-      // The experiments that shaped the page (unit: the visitor id). Those the visitor's receipt
-      // lists were recorded before: only the others are exposures now.
+      // The experiments that shaped the page (unit: the visitor id).
       const entries = decision.assignments.filter((a) => a.inExperiment).map((a) => [a.experiment, a.variation, visitor.id]);
-      if (entries.length === 0) return set;
-      // A returning visitor's receipt, verified before, that lists them all: nothing to wait for.
-      const held = cookies[RECEIPT_COOKIE];
-      if (held !== undefined && unlistedIn(edge.eventKeys.knownReceipt(held, Date.now()), slug, visitor.id, entries)?.length === 0) return set;
-      return edge.eventKeys.receiptFor(slug, visitor.id, entries, held).then(async ({ receipt, changed, unlisted }) => {
-        if (changed) set.push(receiptCookie(receipt, secure));
-        await recordLayoutExposures(edge, slug, unlisted, ctx);
-        return set;
-      });
+      return expose(edge, slug, visitor.id, cookies, entries, set, secure, ctx);
     },
     onKeptOut: () => expiredCookies(cookies, secure),
+  });
+}
+
+// Records [experiment, variation, unit] entries as exposures, but those the visitor's receipt
+// lists (recorded before), and adds the receipt cookie to `set` when it changed. `set` itself when
+// nothing is to wait for (a returning visitor whose verified receipt lists them all), else a
+// Promise of it.
+function expose(edge, slug, visitorId, cookies, entries, set, secure, ctx) {
+  if (entries.length === 0) return set;
+  const held = cookies[RECEIPT_COOKIE];
+  if (held !== undefined && unlistedIn(edge.eventKeys.knownReceipt(held, Date.now()), slug, visitorId, entries)?.length === 0) return set;
+  return edge.eventKeys.receiptFor(slug, visitorId, entries, held).then(async ({ receipt, changed, unlisted }) => {
+    if (changed) set.push(receiptCookie(receipt, secure));
+    await recordLayoutExposures(edge, slug, unlisted, ctx);
+    return set;
+  });
+}
+
+export const CHOICE_ROUTE = '/v1/choice/';
+
+// POST /v1/choice/<slug>/<page>?<the candidates request's query>: which candidate the visit
+// keeps, recorded as its exposures (Storefront.choose).
+export async function choiceRoute(edge, request, url, ctx) {
+  const [slug, page] = slugAndPage(url.pathname, CHOICE_ROUTE, edge.vendors.slugPattern);
+  const body = parseJsonBody(await readBodyText(request, MAX_CHOICE_BODY_BYTES));
+  if (!isObject(body)) throw new HttpError(400, 'wrong_type', 'request body: expected an object {count, behaviour?, kept?}');
+  for (const name of Object.keys(body)) {
+    if (name !== 'count' && name !== 'behaviour' && name !== 'kept') throw new HttpError(400, 'invalid_value', `request body: unknown member "${name}"`);
+  }
+  if (!Number.isInteger(body.count) || body.count < 1 || body.count > MAX_CANDIDATES) {
+    throw new HttpError(400, 'invalid_value', `count: expected an integer from 1 to ${MAX_CANDIDATES}`);
+  }
+  if (body.kept !== undefined && (!Number.isInteger(body.kept) || body.kept < 0 || body.kept >= body.count)) {
+    throw new HttpError(400, 'invalid_value', 'kept: expected a candidate index below count');
+  }
+  if (body.behaviour !== undefined && (typeof body.behaviour !== 'string' || body.behaviour.length > MAX_BEHAVIOUR_CHARS)) {
+    throw new HttpError(400, 'invalid_value', `behaviour: expected a summary of at most ${MAX_BEHAVIOUR_CHARS} characters`);
+  }
+  const config = await edge.vendors.layoutConfig(slug, ctx);
+  const core = await edge.engine();
+  const storefront = edge.storefront;
+  if (storefront.consentOf(slug, config.version) === undefined) storefront.load(core, slug, config);
+  const cookies = parseCookies(request.headers.get('Cookie'));
+  const secure = url.protocol === 'https:';
+  const visitor = visitorOf(cookies);
+  return storefront.choose(request, url, core, {
+    slug, page, config, cookies, visitor, body,
+    reason: keptOut(storefront.consentOf(slug, config.version), request.headers, cookies),
+    onExpose: async (entries) => expose(edge, slug, visitor.id, cookies, entries, [], secure, ctx),
   });
 }
 

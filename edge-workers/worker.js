@@ -37,7 +37,7 @@ import { HttpError, json, methodNotAllowed, originFetch } from './http.js';
 import { CONFIG_ROUTE, configRoute, invalidateRoute, publishRoute, vendorSource } from './vendors.js';
 import { assignRoute } from './assign.js';
 import { redirectRoute } from './redirect.js';
-import { ColoCache, STOREFRONT_ROUTE, Storefront, WARM_PAGES, slugAndPage, storefrontRoute } from './storefront.js';
+import { CHOICE_ROUTE, ColoCache, STOREFRONT_ROUTE, Storefront, WARM_PAGES, choiceRoute, slugAndPage, storefrontRoute } from './storefront.js';
 import {
   ClientEvents, EventBuffer, EventForwarder, EventKeys, EventQueue, OriginEvents, QueueConsumer, eventsRoute,
 } from './events.js';
@@ -67,6 +67,7 @@ const ROUTES = [
   on(READ, { match: (pathname) => imageRouteOf(pathname) !== undefined }, imageRoute),
   on('GET', { prefix: CONFIG_ROUTE }, configRoute),
   on(READ, { prefix: STOREFRONT_ROUTE }, storefrontRoute),
+  on('POST', { prefix: CHOICE_ROUTE }, choiceRoute),
   on(null, { prefix: LIVE_ROUTE }, liveRoute),
   on('POST', { path: '/v1/events' }, eventsRoute),
   on(READ, { path: '/v1/events/stats' }, (edge) => edge.stats()),
@@ -220,7 +221,7 @@ class Edge {
   // GET /v1/events/stats.
   stats() {
     return this.images().stats().then((imageStats) => json(200, {
-      events: this.eventStats(), layouts: { ...this.storefront.cache.stats(), colo: this.storefront.colo.stats(), warm: { ...this.storefront.warmCounters } }, images: imageStats,
+      events: this.eventStats(), layouts: { ...this.storefront.cache.stats(), colo: this.storefront.colo.stats(), warm: { ...this.storefront.warmCounters }, choices: { ...this.storefront.choiceCounters } }, images: imageStats,
     }));
   }
 

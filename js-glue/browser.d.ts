@@ -241,3 +241,58 @@ export function renderStorefront(layout: Layout, options?: StorefrontOptions): {
   node: HTMLElement;
   renderSection: (section: Layout['sections'][number]) => HTMLElement;
 };
+
+/** A candidate of a multi-variant page (GET /v1/storefront/{slug}/{page}?candidates=K). */
+export interface StorefrontCandidate {
+  /** The arm's meta key, the vendor's strategy name, or "default". */
+  name: string;
+  /** The behaviour states that choose it. */
+  states: string[];
+  /** The experiments it shows forced: recorded as exposures only if it is kept. */
+  forcedVariations: Record<string, number>;
+  layout: Layout;
+}
+
+/** What ?candidates=K answers. */
+export interface CandidatesAnswer {
+  /** How long to watch the visit before asking for a choice; 0: nothing to choose. */
+  watchMs: number;
+  /** Where to POST the choice ({count, behaviour?} or {count, kept}). */
+  choice: string;
+  candidates: StorefrontCandidate[];
+  base?: string;
+}
+
+/** The edge's choice: the candidate kept, and the visit's behaviour states. */
+export interface CandidateChoice {
+  chosen: number;
+  name: string;
+  visit: string[];
+  /** Exposures recorded. */
+  recorded: number;
+}
+
+/** Up to `count` (1..8, default 3) candidate layouts of a page. */
+export function fetchCandidates(slug: string, page: string, options?: FetchLayoutOptions & { count?: number }): Promise<CandidatesAnswer>;
+
+export interface MountCandidatesOptions {
+  /** A layout as a node whose children carry data-section; default renderStorefront(layout).node. */
+  render?: (layout: Layout) => HTMLElement;
+  /** Default: the answer's watchMs. */
+  watchMs?: number;
+  /** The visit's behaviour summary when the watch ends; default the startBehaviour tracker's. */
+  behaviour?: () => string | undefined;
+  onChoice?: (choice: CandidateChoice) => void;
+  document?: Document;
+}
+
+/** Renders every candidate, shows the first, lets the edge choose after the watch and switches
+ * in place (the sections they differ in stacked in one grid cell: no layout shift). */
+export function mountCandidates(answer: CandidatesAnswer, options?: MountCandidatesOptions): {
+  node: HTMLElement;
+  chosen: Promise<CandidateChoice>;
+  show(index: number): void;
+  current(): Layout;
+  /** The shown layout's assignments; the kept candidate's forced experiments count once recorded. */
+  assignments(): Layout['assignments'];
+};

@@ -763,6 +763,7 @@ export const STOREFRONT_CSS = `
 .wt-gate .wt-panel{max-width:360px;text-align:center}.wt-gate[hidden]{display:none}
 .wt-spacer{height:var(--wt-space,16px)}.wt-shop img.wt-broken{visibility:hidden}
 @media (max-width:600px){.wt-tiles{--wt-cols:2!important}.wt-search{display:none}.wt-hero{min-height:220px}}
+.wt-stack{display:grid;max-width:1200px;margin:0 auto}.wt-stack>*{grid-area:1/1;min-width:0;width:100%;margin:0;box-sizing:border-box}.wt-stack>[data-candidate-hidden]{visibility:hidden;pointer-events:none}
 `;
 
 const DEFAULT_IMAGE_WIDTHS = [320, 640, 960, 1280];
@@ -948,4 +949,150 @@ export function renderStorefront(layout, {
   }
   if (Number.isFinite(theme?.radius)) shop.style.setProperty('--wt-radius', `${Math.min(32, Math.max(0, theme.radius))}px`);
   return { node: shop, renderSection };
+}
+
+// --- multi-variant pages (docs/layout.md#candidates) ------------------------------------------
+
+// GET /v1/storefront/<slug>/<page>?candidates=<count>: {watchMs, choice, candidates: [{name,
+// states, layout}]}. Rejects with a LayoutError like fetchLayout.
+export async function fetchCandidates(slug, page, { base = '', attributes = {}, count = 3, signal } = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(attributes)) {
+    for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
+  }
+  query.set('candidates', String(count));
+  activeBehaviour?.writeCookie();
+  const url = joinUrl(base, `${STOREFRONT_PATH}${encodeURIComponent(slug)}/${encodeURIComponent(page)}?${query}`);
+  const res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' }, signal });
+  if (!res.ok) {
+    let error = {};
+    try {
+      error = (await res.json()).error ?? {};
+    } catch {
+      // not JSON: keep the status
+    }
+    throw new LayoutError(res.status, error.code ?? 'http_error', error.message ?? `HTTP ${res.status} for ${url}`);
+  }
+  const answer = await res.json();
+  answer.base = base;
+  return answer;
+}
+
+// Shows the first of a candidates answer and keeps one after watching the visit. Every
+// candidate is rendered up front (render(layout) -> a node whose children carry data-section);
+// a section the candidates disagree on holds all their versions in one grid cell, the others
+// hidden, so the cell is as tall as the tallest and switching changes no position on the page
+// (no layout shift). After watchMs (the answer's, unless given) the glue POSTs the visit's
+// behaviour summary to the answer's `choice` URL, the edge chooses with the core's classifier
+// and records the kept candidate's exposures; the page then shows it. Leaving before that keeps
+// the first (sent with sendBeacon). Returns {node, chosen: Promise<{chosen, name, visit}>,
+// current(): the layout shown, assignments(): its assignments, the kept candidate's forced
+// experiments counted in once recorded, show(i)}.
+export function mountCandidates(answer, {
+  render = (layout) => renderStorefront(layout).node, watchMs = answer.watchMs,
+  behaviour = () => activeBehaviour?.summary(), onChoice, document: doc = globalThis.document,
+} = {}) {
+  const candidates = Array.isArray(answer?.candidates) ? answer.candidates : [];
+  if (candidates.length === 0) throw new LayoutError(0, 'wrong_type', 'candidates: expected at least one');
+  const rendered = candidates.map((c) => render(c.layout));
+  const root = rendered[0];
+  const sectionsOf = (node) => new Map([...node.children].filter((n) => n.dataset?.section).map((n) => [n.dataset.section, n]));
+  const stacks = [];
+  const byCandidate = rendered.map(sectionsOf);
+  for (const section of candidates[0].layout.sections) {
+    const versions = candidates.map((c) => JSON.stringify(c.layout.sections.find((s) => s.id === section.id) ?? null));
+    if (versions.every((v) => v === versions[0])) continue;
+    const first = byCandidate[0].get(section.id);
+    if (first === undefined) continue;
+    const stack = doc.createElement('div');
+    stack.className = 'wt-stack';
+    stack.dataset.stack = section.id;
+    first.replaceWith(stack);
+    const nodes = byCandidate.map((m) => m.get(section.id) ?? doc.createElement('section'));
+    nodes.forEach((node, i) => {
+      node.dataset.candidate = String(i);
+      if (i > 0) hideCandidate(node);
+      stack.append(node);
+    });
+    stacks.push(nodes);
+  }
+  let shown = 0;
+  let kept = null;
+  const show = (i) => {
+    if (!(i >= 0 && i < candidates.length) || i === shown) return;
+    for (const nodes of stacks) {
+      hideCandidate(nodes[shown]);
+      showCandidate(nodes[i]);
+    }
+    shown = i;
+    root.dataset.candidate = candidates[i].name;
+  };
+  root.dataset.candidate = candidates[0].name;
+  const count = candidates.length;
+  const post = (body, leaving) => {
+    const url = joinUrl(answer.base ?? '', answer.choice);
+    const text = JSON.stringify(body);
+    if (leaving && typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function') {
+      navigator.sendBeacon(url, new Blob([text], { type: 'application/json' }));
+      return Promise.resolve(null);
+    }
+    return fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: text, keepalive: leaving })
+      .then(async (res) => {
+        const reply = await res.json().catch(() => ({}));
+        if (!res.ok) throw new LayoutError(res.status, reply.error?.code ?? 'http_error', reply.error?.message ?? `HTTP ${res.status}`);
+        return reply;
+      });
+  };
+  let timer = null;
+  let settled = false;
+  const onLeave = () => {
+    if (settled || typeof answer.choice !== 'string') return;
+    settled = true;
+    clearTimeout(timer);
+    post({ count, kept: shown }, true);
+  };
+  const chosen = new Promise((resolve, reject) => {
+    if (typeof answer.choice !== 'string' || !(answer.watchMs > 0)) {
+      settled = true;
+      resolve({ chosen: 0, name: candidates[0].name, visit: [] });
+      return;
+    }
+    globalThis.addEventListener?.('pagehide', onLeave, { once: true });
+    timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      globalThis.removeEventListener?.('pagehide', onLeave);
+      const summary = behaviour();
+      post(summary ? { count, behaviour: summary } : { count }, false).then((choice) => {
+        kept = choice.chosen;
+        show(choice.chosen);
+        onChoice?.(choice);
+        resolve(choice);
+      }, reject);
+    }, Math.max(0, watchMs ?? 0));
+  });
+  return {
+    node: root,
+    chosen,
+    show,
+    current: () => candidates[shown].layout,
+    assignments: () => {
+      const recorded = kept === shown ? candidates[kept].forcedVariations ?? {} : {};
+      return (candidates[shown].layout.assignments ?? []).map((a) => (!a.inExperiment && recorded[a.experiment] === a.variation
+        ? { ...a, inExperiment: true } : a));
+    },
+  };
+}
+
+function hideCandidate(node) {
+  node.setAttribute('data-candidate-hidden', '');
+  node.setAttribute('aria-hidden', 'true');
+  node.inert = true;
+  for (const img of node.querySelectorAll?.('img') ?? []) img.setAttribute('fetchpriority', 'low');
+}
+
+function showCandidate(node) {
+  node.removeAttribute('data-candidate-hidden');
+  node.removeAttribute('aria-hidden');
+  node.inert = false;
 }

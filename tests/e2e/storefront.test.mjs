@@ -539,6 +539,152 @@ test('the reference storefront renders both vendors as shops on a phone and a de
   }
 });
 
+// --- multi-variant pages (docs/layout.md#candidates) ----------------------------------------
+
+const post = (path, body, headers = {}) => request(edge.base, 'POST', path, {
+  headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body),
+});
+
+test('?candidates=K answers the arms of the page experiment; the choice records the kept one only', async () => {
+  const before = (await eventStats()).events.generated;
+  const res = await get(`${HOME}?candidates=3&probe=mv`);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers.get('cache-control'), 'private, no-cache');
+  const id = cookieValue(res, 'whale_id');
+  assert.match(id ?? '', /^[0-9a-f-]{36}$/);
+  const { watchMs, choice, candidates } = res.json;
+  assert.equal(watchMs, 10000);
+  assert.equal(choice, `/v1/choice/${VENDOR}/home?candidates=3&probe=mv`);
+  assert.deepEqual(candidates.map((c) => c.name).sort(), ['control', 'headline', 'video']);
+  for (const c of candidates) {
+    const hero = c.layout.assignments.find((a) => a.experiment === 'home-hero');
+    assert.equal(hero.variation, c.forcedVariations['home-hero'], c.name);
+    assert.equal(hero.inExperiment, false, 'not an exposure before the choice');
+  }
+  assert.ok(candidates.find((c) => c.name === 'video').layout.sections.find((s) => s.id === 'hero').components.some((x) => x.key === 'hero-video'));
+  assert.equal((await eventStats()).events.generated, before, 'no exposure for candidates shown');
+  // The visitor's own arm comes first: what a single layout would have shown it.
+  const jar = cookie({ whale_id: id, whale_sb: cookieValue(res, 'whale_sb') ?? '' });
+  const single = await get(`${HOME}?probe=mv`, jar);
+  assert.equal(single.json.assignments[0].variation, candidates[0].forcedVariations['home-hero']);
+  const afterSingle = (await eventStats()).events.generated;
+
+  // Engaged (scrolled half the page, a minute on the site): the vendor prefers the video arm.
+  const chosen = await post(choice, { count: 3, behaviour: 'v1;sd=60;dw=60' }, jar);
+  assert.equal(chosen.status, 200, chosen.text);
+  assert.equal(chosen.json.name, 'video');
+  assert.deepEqual(chosen.json.visit, ['engaged']);
+  assert.equal(candidates[chosen.json.chosen].name, 'video');
+  assert.equal(chosen.json.recorded, 1);
+  assert.ok(cookieValue(chosen, 'whale_rc'), 'a receipt for the kept arm (its conversions need it)');
+  assert.equal((await eventStats()).events.generated - afterSingle, 1, 'one exposure: the kept arm');
+
+  // Leaving before the watch ends keeps the first (sent as kept: 0).
+  const other = await get(`${HOME}?candidates=2`);
+  const otherJar = cookie({ whale_id: cookieValue(other, 'whale_id'), whale_sb: cookieValue(other, 'whale_sb') ?? '' });
+  const kept = await post(other.json.choice, { count: 2, kept: 0 }, otherJar);
+  assert.equal(kept.status, 200, kept.text);
+  assert.equal(kept.json.name, other.json.candidates[0].name);
+});
+
+test('strategies come in the declared order; visitors kept out get the control only; bad requests are JSON errors', async () => {
+  const gh = await get('/v1/storefront/green-harbor/home?candidates=8');
+  assert.equal(gh.status, 200, gh.text);
+  assert.deepEqual(gh.json.candidates.map((c) => c.name), ['conservative', 'balanced', 'aggressive']);
+  assert.deepEqual(gh.json.candidates[2].forcedVariations, { 'gh-home-hero': 2, 'gh-home-grid-sort': 1 });
+  const out = await get(`${HOME}?candidates=3`, GPC);
+  assert.equal(out.status, 200, out.text);
+  assert.deepEqual(out.json.candidates.map((c) => c.name), ['default']);
+  assert.equal(out.json.watchMs, 0);
+  assert.equal(cookieValue(out, 'whale_id'), undefined, 'no id for a visitor kept out');
+  const shop = await get(`/v1/storefront/${VENDOR}/shop?candidates=3`);
+  assert.deepEqual(shop.json.candidates.map((c) => c.name), ['default'], 'a page without candidates');
+
+  for (const bad of ['0', '9', 'abc', '1.5', '']) {
+    const res = await get(`${HOME}?candidates=${bad}`);
+    assert.equal(res.status, 400, `candidates=${bad}`);
+    assert.equal(res.json.error.code, 'invalid_value');
+  }
+  const jar = cookie({ whale_id: VISITOR });
+  const refused = [
+    [{ count: 3 }, {}, 400, 'no_visitor'],
+    [{ count: 0 }, jar, 400, 'invalid_value'],
+    [{ count: 3, kept: 3 }, jar, 400, 'invalid_value'],
+    [{ count: 3, behaviour: 7 }, jar, 400, 'invalid_value'],
+    [{ count: 3, extra: 1 }, jar, 400, 'invalid_value'],
+    [[3], jar, 400, 'wrong_type'],
+    ['{"count":', jar, 400, 'invalid_json'],
+    [JSON.stringify({ count: 3, behaviour: 'x'.repeat(2000) }), jar, 413, 'too_large'],
+  ];
+  for (const [body, headers, status, code] of refused) {
+    const res = await post(`/v1/choice/${VENDOR}/home`, body, headers);
+    assert.equal(res.status, status, `${JSON.stringify(body).slice(0, 60)}: ${res.text}`);
+    assert.equal(res.json.error.code, code);
+  }
+  // A summary the core refuses chooses nothing: the first stays.
+  const odd = await post(`/v1/choice/${VENDOR}/home`, { count: 3, behaviour: 'v9;zz=1' }, jar);
+  assert.equal(odd.status, 200, odd.text);
+  assert.equal(odd.json.chosen, 0);
+  assert.equal((await post('/v1/choice/nobody/home', { count: 1 }, jar)).status, 404);
+  assert.equal((await post(`/v1/choice/${VENDOR}/nope`, { count: 1 }, jar)).status, 404);
+  assert.equal((await get(`/v1/choice/${VENDOR}/home`)).status, 405);
+});
+
+test('the storefront switches to the candidate the edge keeps without moving the page', { timeout: 120_000 }, async (t) => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
+  t.after(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.addInitScript(() => {
+    window.__shifts = [];
+    new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__shifts.push({ value: e.value, at: e.startTime }); })
+      .observe({ type: 'layout-shift', buffered: true });
+  });
+  const choiceAnswer = page.waitForResponse((r) => r.url().includes('/v1/choice/green-harbor/home'), { timeout: 30_000 });
+  await page.goto(`${edge.base}/demo/green-harbor/home?candidates=3&watch=2500`);
+  await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+  assert.equal(await page.getAttribute('body', 'data-ready'), 'true', await page.textContent('#status'));
+  assert.equal(await page.getAttribute('body', 'data-candidates'), 'conservative,balanced,aggressive');
+  const before = await page.evaluate(() => ({
+    shown: document.querySelector('.wt-shop').dataset.candidate,
+    footer: document.querySelector('[data-component="footer"]').getBoundingClientRect().top + scrollY,
+    stacks: [...document.querySelectorAll('[data-stack]')].map((n) => n.dataset.stack),
+    visible: [...document.querySelectorAll('[data-stack] > :not([data-candidate-hidden])')].map((n) => n.dataset.candidate),
+  }));
+  assert.equal(before.shown, 'conservative');
+  assert.deepEqual(before.stacks, ['hero', 'deals'], 'the sections the strategies change');
+  assert.deepEqual(before.visible, ['0', '0']);
+  // A cart add makes the visit ready to buy: the grocer's aggressive strategy.
+  const add = page.locator('[data-stack="deals"] > :not([data-candidate-hidden]) [data-cart-add]').first();
+  await add.scrollIntoViewIfNeeded();
+  await add.click();
+  const choice = await (await choiceAnswer).json();
+  assert.equal(choice.name, 'aggressive', JSON.stringify(choice));
+  assert.deepEqual(choice.visit, ['ready_to_buy']);
+  assert.equal(choice.recorded, 2, 'the two experiments the strategy forces');
+  await page.waitForSelector('body[data-choice="aggressive"]');
+  const afterSwitch = await page.evaluate(() => ({
+    shown: document.querySelector('.wt-shop').dataset.candidate,
+    footer: document.querySelector('[data-component="footer"]').getBoundingClientRect().top + scrollY,
+    visible: [...document.querySelectorAll('[data-stack] > :not([data-candidate-hidden])')].map((n) => n.dataset.candidate),
+    hiddenFocusable: [...document.querySelectorAll('[data-candidate-hidden]')].every((n) => n.inert),
+    shifts: window.__shifts,
+    video: !!document.querySelector('[data-stack="hero"] > :not([data-candidate-hidden]) [data-key="hero-video"]'),
+  }));
+  assert.equal(afterSwitch.shown, 'aggressive');
+  assert.deepEqual(afterSwitch.visible, ['2', '2']);
+  assert.ok(afterSwitch.video, 'the aggressive hero (the video arm) shows');
+  assert.ok(afterSwitch.hiddenFocusable, 'hidden candidates are inert');
+  assert.equal(afterSwitch.footer, before.footer, 'nothing below the switched sections moved');
+  const late = afterSwitch.shifts.filter((s) => s.value > 0 && s.at > 1000);
+  assert.deepEqual(late, [], 'no layout shift from the switch');
+  assert.deepEqual(errors, []);
+  await page.screenshot({ path: join(REPO, 'build', 'storefront-candidates-green-harbor.png'), fullPage: true });
+  await context.close();
+});
+
 test('the browser glue: back-outs are counted, fetchLayout reports errors', { timeout: 60_000 }, async (t) => {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
   t.after(() => browser.close());
