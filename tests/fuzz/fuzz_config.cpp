@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "whale/config.h"
+#include "whale/layout.h"
 
 namespace {
 
@@ -26,6 +27,23 @@ void check_invariants(const whale::config::vendor_config& c) {
     }
   }
   for (const whale::config::product& p : c.catalog().products) require(c.find_product(p.sku) == &p);
+  // Multi-variant pages: every candidate decides, and a behaviour picks one of those served.
+  static const whale::json::value attributes = whale::json::parse(R"({"id":"fuzz"})").value();
+  for (const whale::config::page& p : c.pages()) {
+    if (p.candidates.empty()) continue;
+    require(p.candidates.strategies.size() <= whale::layout::max_candidates);
+    require(p.candidates.watch_ms >= 1000 && p.candidates.watch_ms <= 60000);
+    std::string out;
+    require(whale::layout::decide_candidates(c, 1, p.id, attributes, 0, {}, whale::layout::max_candidates, out).ok());
+    auto doc = whale::json::parse(out);
+    require(doc.ok() && doc->find("candidates")->items().size() == p.candidates.strategies.size());
+    whale::layout::options opts;
+    opts.behaviour = "v1;rc=5;sd=60;dw=60;ca=1;ph=3";
+    out.clear();
+    require(whale::layout::choose_candidate(c, 1, p.id, attributes, 0, opts, 2, -1, out).ok());
+    auto choice = whale::json::parse(out);
+    require(choice.ok() && choice->find("chosen")->as_number() < 2);
+  }
   require(c.memory_bytes() > 0);
 }
 
