@@ -64,6 +64,14 @@ function requests() {
   out.push(layout('green-harbor', { page: 'home', attributes: { id: 'u_2', device: 'desktop' }, now: 1751000000, stickyBucketAssignmentDocs: {} }));
   out.push(layout('green-harbor', { page: 'no-such-page', attributes: {}, now: 1751000000 }));
   out.push(layout('flora-distro', { page: 'home', attributes: [], now: 1751000000 }));
+  // Multi-variant pages: candidates decided, a forced render, choices by behaviour and kept.
+  out.push(layout('flora-distro', { page: 'home', attributes: { id: 'u_3' }, now: 1751000000, candidates: 3 }));
+  out.push(layout('green-harbor', { page: 'home', attributes: { id: 'u_4' }, now: 1751000000, candidates: 8, behaviour: 'v1;ca=1' }));
+  out.push(layout('green-harbor', { page: 'home', attributes: { id: 'u_4' }, now: 1751000000, forcedVariations: { 'gh-home-hero': 2, 'gh-home-grid-sort': 1 } }));
+  out.push(layout('green-harbor', { page: 'home', attributes: { id: 'u_4' }, now: 1751000000, choose: 3, behaviour: 'v1;sd=60;dw=60' }));
+  out.push(layout('flora-distro', { page: 'home', attributes: { id: 'u_3' }, now: 1751000000, choose: 2, kept: 1 }));
+  out.push(layout('flora-distro', { page: 'home', attributes: { id: 'u_3' }, now: 1751000000, choose: 2, kept: 5 }));
+  out.push(layout('flora-distro', { page: 'home', attributes: { id: 'u_3' }, now: 1751000000, candidates: 9 }));
   return out;
 }
 
