@@ -101,6 +101,11 @@ struct component {
   std::vector<uint32_t> conflicts;     // cannot share a page; the lower priority is dropped
   std::vector<uint32_t> synergies;     // placed next to each other when both are present
   int32_t priority = 0;               // higher wins a conflict
+  // Generated components (docs/components.md): a definition's version (1 when not given), whether it
+  // is still experimental, and its declarative template (null: the storefront has its own view).
+  uint32_t version = 1;
+  bool experimental = false;
+  json::value view;
 };
 
 // ---- Pages ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "config_util.h"
+#include "whale/template.h"
 #include "whale/tz.h"
 #include "whale/config.h"
 
@@ -573,11 +574,23 @@ result<void> read_component(const json::member& m, const path_ref& path, compone
     return path.fail(error_code::invalid_value, "a component key is 1-128 letters, digits, '_', '-', '.' or ':'");
   }
   const value& v = m.second;
-  WHALE_TRY_VOID(object_of(v, path, {"props", "dependencies", "conflicts", "synergies", "priority", "kind", "description"}));
+  WHALE_TRY_VOID(object_of(v, path, {"props", "dependencies", "conflicts", "synergies", "priority", "kind", "description",
+                                     "version", "status", "template"}));
   out.key = m.first;
   WHALE_TRY(out.kind, text(v, path, "kind", false));
   WHALE_TRY_VOID(text(v, path, "description", false));
   WHALE_TRY_VOID(set_integer(v, path, "priority", -1e6, 1e6, out.priority));
+  WHALE_TRY_VOID(set_integer(v, path, "version", 1, 1e6, out.version));
+  WHALE_TRY(std::string status, text(v, path, "status", false));
+  if (!status.empty() || v.find("status") != nullptr) {
+    const int s = one_of(status, {"stable", "experimental"});
+    if (s < 0) return path_ref(path, "status").fail(error_code::invalid_value, "expected \"stable\" or \"experimental\"");
+    out.experimental = s == 1;
+  }
+  if (const value* view = v.find("template")) {
+    WHALE_TRY_VOID(tmpl::check(*view, v.find("props"), path_ref(path, "template").str()));
+    out.view = *view;
+  }
   if (const value* props = v.find("props")) {
     const path_ref props_path(path, "props");
     WHALE_TRY_VOID(compile_schema(out.props, *props, props_path, patterns));
@@ -945,12 +958,17 @@ size_t estimate_bytes(const vendor_config::impl& c) {
   for (const assign::feature_index& f : c.assignments.index) n += f.rules.capacity() * sizeof(assign::rule_index);
   n += c.components.capacity() * sizeof(component);
   for (const component& comp : c.components) {
-    n += string_bytes(comp.key) + string_bytes(comp.kind) + schema_bytes(comp.props) +
+    n += string_bytes(comp.key) + string_bytes(comp.kind) + schema_bytes(comp.props) + json_bytes(comp.view) +
          (comp.dependencies.capacity() + comp.conflicts.capacity() + comp.synergies.capacity()) * sizeof(uint32_t);
   }
   n += c.pages.capacity() * sizeof(page);
   for (const page& p : c.pages) {
     n += string_bytes(p.id) + string_bytes(p.path) + string_bytes(p.title) + p.sections.capacity() * sizeof(section);
+    n += p.candidates.strategies.capacity() * sizeof(candidate) + string_bytes(p.candidates.experiment);
+    for (const candidate& k : p.candidates.strategies) {
+      n += string_bytes(k.name) + k.force.capacity() * sizeof(k.force[0]);
+      for (const auto& f : k.force) n += string_bytes(f.first);
+    }
     for (const section& s : p.sections) {
       n += string_bytes(s.id) + string_bytes(s.feature) + s.components.capacity() * sizeof(instance);
       for (const instance& i : s.components) n += string_bytes(i.id) + json_bytes(i.props) + json_bytes(i.visibility);

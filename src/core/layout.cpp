@@ -185,6 +185,7 @@ class page_state {
   void write_decision(std::string& out);
   // The layout; decide() first.
   void render(uint64_t version, std::string& out);
+  void write_templates(std::string& out) const;
   // decide()'s experiment of `key`: its variation when the visitor is in it, else -1.
   int variation_in(std::string_view key) const {
     for (const assignment& a : assignments_) {
@@ -761,8 +762,35 @@ void page_state::render(uint64_t version, std::string& out) {
   out += std::to_string(max_age());
   out += ",\"vary\":";
   vary_.write(out);
+  write_templates(out);
   write_theme(config_.theme(), out);
   out.push_back('}');
+}
+
+// ,"templates":{key:{"version","template"}} for the components on the page that have one (the
+// storefront builds them, docs/components.md); nothing when none does.
+void page_state::write_templates(std::string& out) const {
+  bool any = false;
+  for (const item& i : items_) {
+    if (!i.alive) continue;
+    const config::component& c = component_of(i);
+    if (c.view.is_null()) continue;
+    bool written = false;
+    for (const item& j : items_) {
+      if (&j == &i) break;
+      if (j.alive && j.component == i.component) written = true;
+    }
+    if (written) continue;
+    out += any ? "," : ",\"templates\":{";
+    any = true;
+    json::write_string(c.key, out);
+    out += ":{\"version\":";
+    out += std::to_string(c.version);
+    out += ",\"template\":";
+    json::write(c.view, out);
+    out.push_back('}');
+  }
+  if (any) out.push_back('}');
 }
 
 }  // namespace
