@@ -767,6 +767,8 @@ export const STOREFRONT_CSS = `
 `;
 
 const DEFAULT_IMAGE_WIDTHS = [320, 640, 960, 1280];
+// The tags a generated component's template may use (whale::tmpl::tags).
+const TEMPLATE_TAGS = new Set(['div', 'section', 'h2', 'h3', 'p', 'span', 'strong', 'em', 'small', 'a', 'img', 'ul', 'ol', 'li', 'button']);
 
 // A link target a config may set: http(s) URLs and paths on this site; anything else (javascript:,
 // data:, ...) becomes '#'.
@@ -931,9 +933,41 @@ export function renderStorefront(layout, {
     'pdp-gallery': (p) => el('div', { class: 'wt-hero' }, [picture(Array.isArray(p.images) ? p.images[0] : p.image, { eager: true })]),
     'pdp-details': (p) => panel([el('h1', { text: p.name ?? p.title ?? '' }), el('span', { class: 'wt-price', 'data-price': '', text: money(p.price) })]),
   };
+  // A generated component's template (docs/components.md): checked by the core when the config
+  // loaded, and built here from data only: a fixed list of tags, the storefront's classes, text as
+  // textContent, links through safeHref, images through the image route.
+  const fromTemplate = (node, props, item, depth = 0) => {
+    if (!node || typeof node !== 'object' || depth > 8 || !TEMPLATE_TAGS.has(node.tag)) return [];
+    const lookup = (name) => (name === 'item' ? item : name.startsWith('item.') ? item?.[name.slice(5)] : props[name]);
+    const fill = (text) => String(text ?? '').replace(/\{\{([^}]*)\}\}/g, (_, name) => {
+      const v = lookup(name);
+      return v === undefined || v === null || typeof v === 'object' ? '' : String(v);
+    });
+    if (node.each !== undefined) {
+      const list = lookup(node.each);
+      return (Array.isArray(list) ? list.slice(0, 50) : []).flatMap((it) => fromTemplate({ ...node, each: undefined }, props, it, depth));
+    }
+    if (node.if !== undefined && !lookup(node.if)) return [];
+    const classes = typeof node.class === 'string' ? node.class.split(' ').filter((c) => /^wt-[a-z-]+$/.test(c)).join(' ') : undefined;
+    if (node.tag === 'img') return [picture(fill(node.src), { alt: fill(node.alt), sizes: '(max-width: 600px) 50vw, 320px' })].filter(Boolean);
+    const children = Array.isArray(node.children) ? node.children.flatMap((child) => fromTemplate(child, props, item, depth + 1)) : [];
+    return [el(node.tag, {
+      class: classes || undefined, text: node.text !== undefined ? fill(node.text) : undefined,
+      href: node.tag === 'a' && node.href !== undefined ? fill(node.href) : undefined,
+      type: node.tag === 'button' ? 'button' : undefined,
+    }, children)];
+  };
   const component = (c) => {
-    const render = renderers[c.key];
+    const generated = layout.templates?.[c.key]?.template;
+    let render = renderers[c.key];
+    if (generated) {
+      render = (props) => {
+        const nodes = fromTemplate(generated, props);
+        return nodes.length === 1 ? nodes[0] : el('div', {}, nodes);
+      };
+    }
     const node = render ? render(c.props ?? {}, c) : panel([el('strong', { text: c.props?.title ?? c.key })]);
+    if (node && generated) node.dataset.generated = String(layout.templates[c.key].version);
     if (node) {
       node.dataset.component = c.id;
       node.dataset.key = c.key;

@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "admin.h"
+#include "components.h"
 #include "crypto.h"
 #include "events.h"
 #include "http_util.h"
@@ -171,6 +172,7 @@ struct server::impl {
   store& db;
   keyring& keys;  // signs with its active key, re-read when `key rotate` changes it
   server_options options;
+  generator_settings generator = generator_settings::from_env();  // docs/components.md
   metrics stats;
   nudger edges;
   rate_limit publishes{options.revalidate_per_minute};  // POST .../revalidate, per vendor
@@ -255,6 +257,12 @@ struct server::impl {
        max_small_body_bytes, sender::vendor);
     on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/live/([A-Za-z0-9][A-Za-z0-9_-]{0,63}))",
        "POST /v1/vendors/{slug}/live/{page}", &impl::post_live, max_live_body_bytes, sender::vendor);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/components)", "POST /v1/vendors/{slug}/components",
+       &impl::post_component, max_small_body_bytes, sender::vendor);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/components/generate)",
+       "POST /v1/vendors/{slug}/components/generate", &impl::post_generate, max_small_body_bytes, sender::vendor);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/components/([A-Za-z0-9_.:-]{1,128})/deploy)",
+       "POST /v1/vendors/{slug}/components/{key}/deploy", &impl::post_deploy, max_small_body_bytes, sender::vendor);
     on("GET", R"(/v1/snapshots/)" WHALE_SLUG_PATTERN, "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::get_keys);
@@ -727,6 +735,113 @@ struct server::impl {
     log_event("optimizer_settings", slug, std::string(",\"autoPublish\":") + (on->as_bool() ? "true" : "false"));
     send_json(res, 200, "{\"slug\":" + json_string(slug) + ",\"autoPublish\":" + (on->as_bool() ? "true" : "false") +
                             ",\"updated_at\":" + json_string(now) + "}");
+  }
+
+  // --- generated components (docs/components.md) ---
+
+  // The vendor's draft, or a 404 answered.
+  std::optional<draft> draft_of(const std::string& slug, Response& res) {
+    std::optional<draft> d = db.get_draft(slug);
+    if (!d) send_error(res, 404, "not_found", "no draft for " + slug + ": PUT a config first");
+    return d;
+  }
+
+  void refuse(Response& res, const failure& f) {
+    const int status = f.code == error_code::too_large ? 413 : f.code == error_code::not_found ? 404 : 400;
+    send_error(res, status, error_name(f.code), f.message);
+  }
+
+  // Registers a definition as experimental in the draft: {key, definition} -> 201.
+  void register_definition(const std::string& slug, const std::string& key, const json::value& definition,
+                           Response& res, const std::string& extra = "") {
+    std::optional<draft> d = draft_of(slug, res);
+    if (!d) return;
+    result<registered> r = register_component(d->body, slug, key, definition);
+    if (!r) {
+      stats.validation_failure(error_name(r.code()));
+      if (!extra.empty()) return send_error(res, 422, "refused", "the generated component breaks the rules: " + r.message());
+      return refuse(res, r.error());
+    }
+    const std::string now = now_iso();
+    if (auto stored = db.put_draft(slug, r->draft, now); !stored) {
+      return storage_unavailable(res, "the draft could not be stored: " + stored.message());
+    }
+    log_event("component_registered", slug, ",\"key\":" + json_string(key) + ",\"version\":" + std::to_string(r->version));
+    send_json(res, 201, "{\"slug\":" + json_string(slug) + ",\"key\":" + json_string(key) +
+                            ",\"version\":" + std::to_string(r->version) +
+                            ",\"status\":\"experimental\",\"draft\":true,\"updated_at\":" + json_string(now) + extra + "}");
+  }
+
+  static bool component_key(const json::value* key) {
+    if (key == nullptr || !key->is_string() || key->as_string().empty() || key->as_string().size() > 128) return false;
+    for (char c : key->as_string()) {
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':')) return false;
+    }
+    return true;
+  }
+
+  void post_component(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<json::value> body = json::parse(req.body);
+    if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+    const json::value* key = body->is_object() ? body->find("key") : nullptr;
+    const json::value* definition = body->is_object() ? body->find("definition") : nullptr;
+    if (!component_key(key)) return send_error(res, 400, "invalid_value", "key: expected 1-128 letters, digits, '_', '-', '.' or ':'");
+    if (definition == nullptr) return send_error(res, 400, "wrong_type", "definition: expected an object");
+    register_definition(slug, key->as_string(), *definition, res);
+  }
+
+  void post_deploy(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    const std::string key = req.matches[2];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    result<json::value> body = json::parse(req.body);
+    if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+    std::optional<draft> d = draft_of(slug, res);
+    if (!d) return;
+    result<deployed> r = deploy_component(d->body, slug, key, *body);
+    if (!r) return refuse(res, r.error());
+    const std::string now = now_iso();
+    if (auto stored = db.put_draft(slug, r->draft, now); !stored) {
+      return storage_unavailable(res, "the draft could not be stored: " + stored.message());
+    }
+    log_event("component_deployed", slug, ",\"key\":" + json_string(key) + ",\"experiment\":" + json_string(r->experiment));
+    send_json(res, 201, "{\"slug\":" + json_string(slug) + ",\"key\":" + json_string(key) + ",\"experiment\":" +
+                            json_string(r->experiment) + ",\"status\":\"draft\",\"draft\":true,\"updated_at\":" +
+                            json_string(now) + "}");
+  }
+
+  // The generator: a brief -> a definition from the model -> the same checks -> registered.
+  void post_generate(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    if (!authorize(req, res, principal_kind::vendor, slug)) return;
+    if (!generator.enabled()) {
+      return send_error(res, 503, "generator_off", "the generator is off: set ANTHROPIC_API_KEY and ANTHROPIC_MODEL");
+    }
+    result<json::value> body = json::parse(req.body);
+    if (!body) return send_error(res, 400, error_name(body.code()), body.message());
+    const json::value* brief = body->is_object() ? body->find("brief") : nullptr;
+    if (brief == nullptr || !brief->is_string() || brief->as_string().empty() || brief->as_string().size() > 2000) {
+      return send_error(res, 400, "invalid_value", "brief: expected 1 to 2000 characters");
+    }
+    std::optional<draft> d = draft_of(slug, res);
+    if (!d) return;
+    const generated g = generate_definition(generator, generator_request(generator, d->body, brief->as_string()));
+    if (!g.ok()) {
+      log_event("component_generation_failed", slug, ",\"code\":" + json_string(g.code) + ",\"detail\":" + json_string(g.message));
+      return send_error(res, g.status, g.code, g.message);
+    }
+    json::value definition = g.definition;
+    std::string key;
+    if (const json::value* k = definition.find("key"); component_key(k)) key = k->as_string();
+    if (const json::value* k = body->find("key"); component_key(k)) key = k->as_string();
+    if (key.empty()) return send_error(res, 422, "refused", "the generated component breaks the rules: key: expected 1-128 letters, digits, '_', '-', '.' or ':'");
+    std::vector<json::member>& members = definition.members();
+    members.erase(std::remove_if(members.begin(), members.end(), [](const json::member& m) { return m.first == "key"; }),
+                  members.end());
+    register_definition(slug, key, definition, res,
+                        ",\"model\":" + json_string(generator.model) + ",\"definition\":" + json::to_string(definition));
   }
 
   void post_apply_proposal(const Request& req, Response& res) {
