@@ -209,6 +209,16 @@ struct theme_settings {
   }
 };
 
+// ---- Segments (the optimizer proposes a layout per segment, docs/optimizer.md) -----------------
+
+// A named group of visitors: a condition over the request's attributes (the assignment engine's
+// language, as visibility conditions).
+struct segment {
+  std::string name;         // 1-64 of a-z 0-9 '-', unique
+  std::string description;  // free text, may be empty
+  json::value condition;    // an object
+};
+
 // ---- Catalog (the layout's product grids and inventory forecasts) ------------------------------
 
 // A read-only view of numbers owned by the config.
@@ -261,6 +271,8 @@ class vendor_config {
   const media_settings& media() const noexcept;
   const consent_settings& consent() const noexcept;
   const theme_settings& theme() const noexcept;
+  // The vendor's segments (config `segments`), in document order.
+  const std::vector<segment>& segments() const noexcept;
   const product_catalog& catalog() const noexcept;
   const product* find_product(std::string_view sku) const noexcept;
   // Approximate bytes this config holds in memory (the cache's budget unit).

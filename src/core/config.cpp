@@ -23,6 +23,7 @@ result<void> read_vendor(const value& v, vendor_info& out);
 result<void> read_components(const value& v, vendor_config::impl& config);
 result<void> read_media(const value& v, media_settings& out);
 result<void> read_consent(const value& v, consent_settings& out);
+result<void> read_segments(const value& v, std::vector<segment>& out);
 result<void> read_theme(const value& v, theme_settings& out);
 result<void> read_inventory(const value& v, product_catalog& out);
 result<void> read_pages(value& v, vendor_config::impl& config);
@@ -561,6 +562,7 @@ struct raw_sections {
   std::optional<value> media;
   std::optional<value> consent;
   std::optional<value> theme;
+  std::optional<value> segments;
   std::optional<value> behaviour;  // "x-behaviour": the vendor's behaviour rules
 };
 
@@ -576,6 +578,7 @@ result<void> read_document(reader& r, od::value root, raw_sections& raw) {
     else if (key == "media") slot = &raw.media;
     else if (key == "consent") slot = &raw.consent;
     else if (key == "theme") slot = &raw.theme;
+    else if (key == "segments") slot = &raw.segments;
     else if (key == "x-behaviour") slot = &raw.behaviour;
     else if (key == "catalog") return r.catalog(v);
     else if (key == "$schema") return r.string(v).ok() ? result<void>() : r.error(error_code::wrong_type, "expected string");
@@ -597,6 +600,7 @@ result<void> build(raw_sections& raw, vendor_config::impl& config) {
   if (raw.media) WHALE_TRY_VOID(read_media(*raw.media, config.media));
   if (raw.consent) WHALE_TRY_VOID(read_consent(*raw.consent, config.consent));
   if (raw.theme) WHALE_TRY_VOID(read_theme(*raw.theme, config.theme));
+  if (raw.segments) WHALE_TRY_VOID(read_segments(*raw.segments, config.segments));
   WHALE_TRY_VOID(finish_catalog(config));
   if (raw.pages) WHALE_TRY_VOID(read_pages(*raw.pages, config));
   if (raw.behaviour) {

@@ -839,6 +839,28 @@ result<void> read_theme(const value& v, theme_settings& out) {
   return {};
 }
 
+// {"<name>": {"condition": {...}, "description"?}}: at most 32, names as page ids.
+result<void> read_segments(const value& v, std::vector<segment>& out) {
+  const path_ref path("segments");
+  WHALE_TRY_VOID(expect(v, json::kind::object, path));
+  if (v.members().size() > 32) return path.fail(error_code::too_large, "more than 32 segments");
+  for (const json::member& m : v.members()) {
+    const path_ref at(path, m.first);
+    if (!is_slug(m.first)) return at.fail(error_code::invalid_value, "a segment name is lowercase letters, digits and '-' (1-64)");
+    WHALE_TRY_VOID(object_of(m.second, at, {"condition", "description"}));
+    segment s;
+    s.name = m.first;
+    WHALE_TRY(s.description, text(m.second, at, "description", false));
+    WHALE_TRY(const value* condition, member(m.second, at, "condition", json::kind::object, true));
+    auto checked = assign::validate_condition(*condition);
+    if (checked) checked = assign::validate_patterns(*condition);
+    if (!checked) return path_ref(at, "condition").fail(checked.code(), checked.message());
+    s.condition = *condition;
+    out.push_back(std::move(s));
+  }
+  return {};
+}
+
 result<void> read_consent(const value& v, consent_settings& out) {
   const path_ref path("consent");
   WHALE_TRY_VOID(object_of(v, path, {"globalPrivacyControl", "cookie", "granted", "denied"}));
@@ -974,6 +996,8 @@ size_t estimate_bytes(const vendor_config::impl& c) {
       for (const instance& i : s.components) n += string_bytes(i.id) + json_bytes(i.props) + json_bytes(i.visibility);
     }
   }
+  n += c.segments.capacity() * sizeof(segment);
+  for (const segment& s : c.segments) n += string_bytes(s.name) + string_bytes(s.description) + json_bytes(s.condition);
   n += c.media.allowed_sources.capacity() * sizeof(std::string) + c.media.widths.capacity() * sizeof(uint32_t);
   for (const std::string& s : c.media.allowed_sources) n += string_bytes(s);
   n += c.catalog.products.capacity() * sizeof(product) + c.strings.bytes() + c.sales.capacity() * sizeof(double);
@@ -991,6 +1015,7 @@ const vendor_info& vendor_config::vendor() const noexcept { return impl_->vendor
 const assign::payload& vendor_config::assignments() const noexcept { return impl_->assignments; }
 const std::vector<component>& vendor_config::components() const noexcept { return impl_->components; }
 const std::vector<page>& vendor_config::pages() const noexcept { return impl_->pages; }
+const std::vector<segment>& vendor_config::segments() const noexcept { return impl_->segments; }
 const media_settings& vendor_config::media() const noexcept { return impl_->media; }
 const consent_settings& vendor_config::consent() const noexcept { return impl_->consent; }
 const theme_settings& vendor_config::theme() const noexcept { return impl_->theme; }

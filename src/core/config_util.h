@@ -130,6 +130,7 @@ struct vendor_config::impl {
   media_settings media;
   consent_settings consent;
   theme_settings theme;
+  std::vector<segment> segments;
   product_catalog catalog;
   string_arena strings;      // the catalog's strings
   std::vector<double> sales;  // every product's daily_sales, back to back
