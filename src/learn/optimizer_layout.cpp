@@ -127,6 +127,9 @@ std::vector<experiment> experiments(const value& config) {
       e.key = string_member(rule, "key");
       if (e.key.empty()) e.key = feature.first;
       e.layout = bound != bindings.end();
+      if (const value* condition = rule.find("condition"); condition != nullptr && condition->is_object()) {
+        e.condition = *condition;
+      }
       const value* bandit = rule.find("bandit");
       const std::string declared = bandit != nullptr ? string_member(*bandit, "component") : std::string();
       if (keys.count(declared) != 0) {
@@ -382,9 +385,10 @@ result<value> apply(const value& config, const proposal& p, const std::string& k
   }
   if (target == nullptr)
     return fail(error_code::not_found, "no section \"" + p.section + "\" on page \"" + p.page + "\"");
-  const auto meta = [](const char* k, const char* name) {
+  const auto meta = [](const char* k, const std::string& name) {
     return value::object({{"key", value::string(k)}, {"name", value::string(name)}});
   };
+  const std::string proposal_name = p.segment.empty() ? "Optimizer proposal" : "Optimizer proposal for " + p.segment;
   value rule = value::object({
       {"id", value::string(key)},
       {"key", value::string(key)},
@@ -394,9 +398,25 @@ result<value> apply(const value& config, const proposal& p, const std::string& k
       {"coverage", value::number(1)},
       {"variations", value::array({value(), value::object({{"components", p.instances}})})},
       {"weights", value::array({value::number(0.5), value::number(0.5)})},
-      {"meta", value::array({meta("control", "As written"), meta("optimized", "Optimizer proposal")})},
+      {"meta", value::array({meta("control", "As written"), meta("optimized", proposal_name)})},
       {"bandit", value::object({{"minUnits", value::number(100)}})},
   });
+  if (!p.segment.empty()) {
+    // Targeted at its segment, first among the section's rules: visitors outside it fall through
+    // to what the section showed them before.
+    rule.set("condition", p.condition.is_object() ? p.condition : value::object());
+    const std::string current = string_member(*target, "feature");
+    value* feature = current.empty() ? nullptr : features->find(current);
+    if (feature != nullptr && feature->is_object()) {
+      value* rules = feature->find("rules");
+      if (rules == nullptr || !rules->is_array()) {
+        feature->set("rules", value::array());
+        rules = feature->find("rules");
+      }
+      rules->items().insert(rules->items().begin(), std::move(rule));
+      return out;
+    }
+  }
   features->set(key, value::object({{"defaultValue", value()}, {"rules", value::array({std::move(rule)})}}));
   target->set("feature", value::string(key));
   return out;
@@ -439,6 +459,8 @@ value to_json(const proposal& p) {
       {"control_score", value::number(p.control_score)},
       {"variant_score", value::number(p.variant_score)},
       {"gain", value::number(p.gain)},
+      {"segment", value::string(p.segment)},
+      {"condition", p.condition},
   });
 }
 
@@ -458,6 +480,8 @@ result<proposal> proposal_from_json(const value& v) {
   p.control_score = number_member(v, "control_score");
   p.variant_score = number_member(v, "variant_score");
   p.gain = number_member(v, "gain");
+  p.segment = string_member(v, "segment");
+  if (const value* condition = v.find("condition"); condition != nullptr && condition->is_object()) p.condition = *condition;
   return p;
 }
 

@@ -38,6 +38,7 @@ struct fitted {
   snapshot latest;
   json::value config;
   optimizer::model model;
+  vendor_results results;
 };
 
 result<fitted> fit_vendor(store& db, const std::string& slug) {
@@ -46,7 +47,17 @@ result<fitted> fit_vendor(store& db, const std::string& slug) {
   WHALE_TRY(json::value config, json::parse(latest->body));
   const vendor_results results = results_of(db, slug, config, latest->version);
   WHALE_TRY(optimizer::model model, optimizer::fit(optimizer_arms(results)));
-  return fitted{std::move(*latest), std::move(config), std::move(model)};
+  return fitted{std::move(*latest), std::move(config), std::move(model), results};
+}
+
+// The names of the config's `segments` as a JSON array.
+std::string segment_names(const json::value& config) {
+  std::string out = "[";
+  const json::value* segments = config.find("segments");
+  if (segments != nullptr && segments->is_object()) {
+    for (const json::member& m : segments->members()) out += (out.size() > 1 ? "," : "") + json_string(m.first);
+  }
+  return out + "]";
 }
 
 std::vector<std::string> sorted(std::vector<std::string> keys) {
@@ -61,7 +72,7 @@ const proposal_record* same_proposal(const std::vector<proposal_record>& stored,
     result<json::value> body = json::parse(r.body);
     if (!body) continue;
     result<optimizer::proposal> old = optimizer::proposal_from_json(*body);
-    if (!old || old->page != p.page || old->section != p.section) continue;
+    if (!old || old->page != p.page || old->section != p.section || old->segment != p.segment) continue;
     return sorted(old->variant) == sorted(p.variant) ? &r : nullptr;
   }
   return nullptr;
@@ -87,7 +98,8 @@ result<std::string> optimizer_report(store& db, const std::string& slug) {
   size_t arms = 0;
   for (const optimizer::baseline& b : m.experiments) arms += b.arms;
   std::string out =
-      "{\"slug\":" + json_string(slug) + ",\"based_on\":" + std::to_string(f.latest.version) +
+      "{\"slug\":" + json_string(slug) + ",\"based_on\":" + std::to_string(f.latest.version) + ",\"segments\":" +
+      segment_names(f.config) +
       ",\"autoPublish\":" + (db.auto_publish(slug) ? "true" : "false") +
       ",\"model\":{\"arms\":" + std::to_string(arms) + ",\"experiments\":" + std::to_string(m.experiments.size()) +
       ",\"iterations\":" + std::to_string(m.iterations) + ",\"converged\":" + (m.converged ? "true" : "false") +
@@ -143,19 +155,58 @@ std::string outcome_json(const propose_outcome& o, const char* reason, const pro
 
 }  // namespace
 
-result<propose_outcome> propose_layout(store& db, const std::string& slug, const propose_request& request,
-                                       const std::string& now, const snapshot_finisher& finish) {
-  WHALE_TRY(fitted f, fit_vendor(db, slug));
+namespace {
+
+struct segment_ref {
+  std::string name;
+  json::value condition;
+};
+
+// The config's `segments`, in document order.
+std::vector<segment_ref> segments_of(const json::value& config) {
+  std::vector<segment_ref> out;
+  const json::value* segments = config.find("segments");
+  if (segments == nullptr || !segments->is_object()) return out;
+  for (const json::member& m : segments->members()) {
+    const json::value* condition = m.second.is_object() ? m.second.find("condition") : nullptr;
+    if (condition != nullptr && condition->is_object()) out.push_back({m.first, *condition});
+  }
+  return out;
+}
+
+// One proposal: for every visitor (segment nullptr) or for a segment, from the model of its own
+// experiments' results (those targeted at its condition) when there are any, else from every
+// visitor's.
+result<propose_outcome> propose_for(store& db, const std::string& slug, const propose_request& request, fitted& f,
+                                    const segment_ref* segment, const std::string& now,
+                                    const snapshot_finisher& finish) {
   optimizer::proposal_options options;
   options.page = request.page;
   options.section = request.section;
   propose_outcome outcome;
-  const std::optional<optimizer::proposal> p = optimizer::propose(f.config, f.model, options);
+  const optimizer::model* model = &f.model;
+  optimizer::model own;
+  std::string basis = "\"every visitor\"";
+  if (segment != nullptr) {
+    const std::vector<optimizer::arm> arms = optimizer_arms(f.results, segment->condition);
+    if (!arms.empty()) {
+      WHALE_TRY(own, optimizer::fit(arms));
+      model = &own;
+      basis = "\"segment\"";
+    }
+  }
+  const std::string about = segment == nullptr ? std::string()
+                                               : ",\"segment\":" + json_string(segment->name) + ",\"model\":" + basis;
+  std::optional<optimizer::proposal> p = optimizer::propose(f.config, *model, options);
   if (!p) {
     outcome.response =
-        "{\"created\":false,\"published\":false,\"version\":null,\"reason\":\"nothing_better\","
-        "\"proposal\":null}";
+        "{\"created\":false,\"published\":false,\"version\":null,\"reason\":\"nothing_better\"" + about +
+        ",\"proposal\":null}";
     return outcome;
+  }
+  if (segment != nullptr) {
+    p->segment = segment->name;
+    p->condition = segment->condition;
   }
   const bool auto_publish = db.auto_publish(slug);
   const std::vector<proposal_record> stored = db.proposals_of(slug);
@@ -172,7 +223,8 @@ result<propose_outcome> propose_layout(store& db, const std::string& slug, const
   } else {
     WHALE_TRY(record,
               db.add_proposal(slug, json::to_string(optimizer::to_json(*p)), f.latest.version, now, [&](uint64_t id) {
-                return "opt-" + p->page + "-" + p->section + "-" + std::to_string(id);
+                return "opt-" + (segment != nullptr ? segment->name + "-" : std::string()) + p->page + "-" + p->section +
+                       "-" + std::to_string(id);
               }));
     outcome.created = true;
   }
@@ -181,7 +233,40 @@ result<propose_outcome> propose_layout(store& db, const std::string& slug, const
     WHALE_TRY(publish_error, publish_proposal(db, slug, record, *p, f.latest, now, finish, outcome));
   }
   outcome.response = outcome_json(outcome, reason, record, publish_error);
+  if (!about.empty()) outcome.response.insert(1, about.substr(1) + ",");
   return outcome;
+}
+
+}  // namespace
+
+result<propose_outcome> propose_layout(store& db, const std::string& slug, const propose_request& request,
+                                       const std::string& now, const snapshot_finisher& finish) {
+  WHALE_TRY(fitted f, fit_vendor(db, slug));
+  if (!request.segments && request.segment.empty()) return propose_for(db, slug, request, f, nullptr, now, finish);
+  const std::vector<segment_ref> segments = segments_of(f.config);
+  if (!request.segments) {
+    for (const segment_ref& s : segments) {
+      if (s.name == request.segment) return propose_for(db, slug, request, f, &s, now, finish);
+    }
+    return fail(error_code::invalid_value, "segment: no segment \"" + request.segment + "\" in the config's segments");
+  }
+  // One per segment; a publish moves the latest snapshot, so each starts from the one before.
+  propose_outcome all;
+  all.response = "{\"segments\":[";
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (all.published) {
+      WHALE_TRY(f, fit_vendor(db, slug));
+    }
+    WHALE_TRY(propose_outcome one, propose_for(db, slug, request, f, &segments[i], now, finish));
+    all.response += (i > 0 ? "," : "") + one.response;
+    all.created = all.created || one.created;
+    if (one.published) {
+      all.published = true;
+      all.published_snapshot = one.published_snapshot;
+    }
+  }
+  all.response += "]}";
+  return all;
 }
 
 bool ready_to_propose(store& db, const std::string& slug, uint64_t min_units) {

@@ -19,6 +19,8 @@ result<std::string> optimizer_report(store& db, const std::string& slug);
 struct propose_request {
   std::string page;     // only this page ("" for all)
   std::string section;  // only sections with this id ("" for all)
+  std::string segment;  // for this segment of the config's `segments` ("" for every visitor)
+  bool segments = false;  // one proposal per segment (docs/optimizer.md#segments)
 };
 
 struct propose_outcome {

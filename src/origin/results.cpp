@@ -137,4 +137,18 @@ std::vector<optimizer::arm> optimizer_arms(const vendor_results& r) {
   return out;
 }
 
+std::vector<optimizer::arm> optimizer_arms(const vendor_results& r, const json::value& condition) {
+  std::vector<optimizer::arm> out;
+  for (size_t x = 0; x < r.experiments.size(); ++x) {
+    if (!r.experiments[x].condition.is_object() || !json::equal(r.experiments[x].condition, condition)) continue;
+    for (size_t i = 0; i < r.experiments[x].variations.size(); ++i) {
+      const variation_counts& c = r.counts[x][i];
+      if (c.units == 0) continue;
+      out.push_back({r.experiments[x].key, r.experiments[x].variations[i].components, static_cast<double>(c.units),
+                     static_cast<double>(c.conversions)});
+    }
+  }
+  return out;
+}
+
 }  // namespace whale::origin

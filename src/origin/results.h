@@ -83,6 +83,8 @@ result<resolved_prior> collective_prior(const std::vector<vendor_results>& platf
 
 // The arms the optimizer learns from: one per variation with units.
 std::vector<optimizer::arm> optimizer_arms(const vendor_results& r);
+// Those of the experiments targeted at exactly `condition` (a segment's): its own results.
+std::vector<optimizer::arm> optimizer_arms(const vendor_results& r, const json::value& condition);
 
 // The vendor's vertical (vendor.vertical), "" when absent.
 std::string vertical_of(const json::value& config);

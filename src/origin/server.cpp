@@ -701,12 +701,17 @@ struct server::impl {
     if (!req.body.empty()) {
       result<json::value> body = json::parse(req.body);
       if (!body) return send_error(res, 400, error_name(body.code()), body.message());
-      if (!body->is_object()) return send_error(res, 400, "wrong_type", "expected {\"page\"?, \"section\"?}");
-      for (const char* name : {"page", "section"}) {
+      if (!body->is_object()) return send_error(res, 400, "wrong_type", "expected {\"page\"?, \"section\"?, \"segment\"?, \"segments\"?}");
+      for (const char* name : {"page", "section", "segment"}) {
         const json::value* v = body->find(name);
         if (v == nullptr) continue;
         if (!v->is_string()) return send_error(res, 400, "wrong_type", std::string(name) + ": expected a string");
-        (std::string(name) == "page" ? request.page : request.section) = v->as_string();
+        (std::string(name) == "page" ? request.page : std::string(name) == "section" ? request.section : request.segment) =
+            v->as_string();
+      }
+      if (const json::value* all = body->find("segments")) {
+        if (!all->is_bool()) return send_error(res, 400, "wrong_type", "segments: expected a boolean");
+        request.segments = all->as_bool();
       }
     }
     bool busy = false;
@@ -714,6 +719,7 @@ struct server::impl {
     if (busy) return job_running(res, outcome.message());
     if (!outcome) {
       if (outcome.code() == error_code::not_found) return send_error(res, 409, "nothing_published", outcome.message());
+      if (outcome.code() == error_code::invalid_value) return send_error(res, 400, "invalid_value", outcome.message());
       return failed(res, outcome.message());
     }
     send_json(res, outcome->created ? 201 : 200, outcome->response);

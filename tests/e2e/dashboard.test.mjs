@@ -252,6 +252,14 @@ test('the optimizer panel proposes a layout and applies the draft', { timeout: 6
     await page.click('#proposals tbody tr[data-status="draft"] button');
     await page.waitForSelector('#proposals tbody tr[data-status="applied"]');
     assert.match(await page.textContent('#propose-result'), /applied to the draft/);
+
+    // Per segment (green-harbor declares mobile and desktop): one draft each, grouped under its
+    // segment after the proposals for every visitor.
+    await page.click('#propose-segments');
+    await page.waitForSelector('#proposals tbody tr[data-segment="desktop"]');
+    assert.match(await page.textContent('#propose-result'), /^mobile: proposed opt-mobile-home-hero-\d+; desktop: proposed opt-desktop-home-hero-\d+$/);
+    const groups = await page.$$eval('#proposals tbody tr', (trs) => trs.map((tr) => [tr.dataset.segment, tr.cells[5].textContent, tr.dataset.status]));
+    assert.deepEqual(groups, [['all', 'every visitor', 'applied'], ['mobile', 'mobile', 'draft'], ['desktop', 'desktop', 'draft']]);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -13,10 +13,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testDb } from './test-db.mjs';
+import { createEngine } from '../../js-glue/index.js';
 import { ORIGIN_BIN, addPrincipal, heroExperimentConfig, postResults as postResultsTo, publish, request, startOrigin, stop } from '../../scripts/stack.mjs';
 
 const DRAFTS = 'gh-drafts';  // keeps proposals as drafts
 const AUTO = 'gh-auto';      // opted in: proposals are published
+const SEG = 'gh-segments';   // proposals per segment (mobile, desktop)
 const work = mkdtempSync(join(tmpdir(), 'whale-optimizer-'));
 const db = testDb(join(work, 'origin.db'));
 const tokens = {};
@@ -39,9 +41,9 @@ const heroSection = (config) => config.pages.find((p) => p.id === 'home').sectio
 before(async () => {
   assert.ok(existsSync(ORIGIN_BIN), `whale-origin not built at ${ORIGIN_BIN}`);
   tokens.edge = addPrincipal('edge', 'edges', db);
-  for (const slug of [DRAFTS, AUTO]) tokens[slug] = addPrincipal('vendor', slug, db);
+  for (const slug of [DRAFTS, AUTO, SEG]) tokens[slug] = addPrincipal('vendor', slug, db);
   origin = await startOrigin({ db, args: ['--reweight-every', '0'] });
-  for (const slug of [DRAFTS, AUTO]) {
+  for (const slug of [DRAFTS, AUTO, SEG]) {
     const published = await publish(origin.base, slug, tokens[slug], heroConfig(slug));
     assert.equal(published.version, 1);
   }
@@ -177,4 +179,56 @@ test('for a vendor who opted in, the proposal is published as a signed version',
   assert.equal((await snapshotOf(AUTO)).json.version, 2);
   const metrics = (await request(origin.base, 'GET', '/metrics')).text;
   assert.match(metrics, /whale_origin_optimizer_proposals_total\{result="published"\} 1\n/);
+});
+
+test('segments: one proposal per segment, each a draft experiment targeted at it, learned from its own results once it has them', async () => {
+  await postResults(SEG, 'gh-home-hero', HERO_RESULTS, 'seg');
+  const first = await propose(SEG, { segments: true });
+  assert.equal(first.status, 201, first.text);
+  const [mobile, desktop] = first.json.segments;
+  assert.deepEqual([mobile.segment, mobile.model, mobile.created, mobile.published], ['mobile', 'every visitor', true, false]);
+  assert.deepEqual([desktop.segment, desktop.model, desktop.created], ['desktop', 'every visitor', true]);
+  assert.equal(mobile.proposal.experiment, `opt-mobile-home-hero-${mobile.proposal.id}`);
+  assert.equal(mobile.proposal.proposal.segment, 'mobile');
+  assert.deepEqual(mobile.proposal.proposal.condition, { device: 'mobile' });
+  assert.equal((await propose(SEG, { segment: 'tablet' })).status, 400, 'an unknown segment');
+  assert.equal((await propose(SEG, { segments: 'yes' })).status, 400);
+  // The report lists them with their segment (the dashboard groups by it).
+  const report = (await optimizer(SEG)).json;
+  assert.deepEqual(report.proposals.map((p) => p.proposal.segment).sort(), ['desktop', 'mobile']);
+
+  // Applied and published: visitors of each segment enter its experiment; the others keep the
+  // section's own experiment (the segment rules come first in its feature).
+  for (const { proposal } of [mobile, desktop]) {
+    const applied = await request(origin.base, 'POST', `/v1/vendors/${SEG}/optimizer/proposals/${proposal.id}/apply`, { token: tokens[SEG], body: '' });
+    assert.equal(applied.status, 200, applied.text);
+  }
+  const rev = await request(origin.base, 'POST', `/v1/vendors/${SEG}/revalidate`, { token: tokens[SEG], body: '' });
+  assert.equal(rev.status, 200, rev.text);
+  const config = (await snapshotOf(SEG)).json.config;
+  assert.equal(heroSection(config).feature, 'gh-home-hero');
+  const rules = config.features['gh-home-hero'].rules;
+  assert.deepEqual(rules.map((r) => r.key), [desktop.proposal.experiment, mobile.proposal.experiment, 'gh-home-hero']);
+  assert.deepEqual(rules[1].condition, { device: 'mobile' });
+  const engine = await createEngine();
+  engine.loadConfig(config, rev.json.version);
+  const heroExperiment = (attributes) => engine.decideLayout(SEG, rev.json.version, { page: 'home', attributes, now: 1751000000 })
+    .assignments.find((a) => a.inExperiment && (a.experiment === 'gh-home-hero' || a.experiment.startsWith('opt-')))?.experiment;
+  assert.equal(heroExperiment({ id: 'v-1', device: 'mobile' }), mobile.proposal.experiment);
+  assert.equal(heroExperiment({ id: 'v-1', device: 'desktop' }), desktop.proposal.experiment);
+  assert.equal(heroExperiment({ id: 'v-1' }), 'gh-home-hero');
+
+  // Each segment's results: on phones the proposal loses, on computers it wins. The next round
+  // learns from each segment's own experiment: nothing better than the section as written for
+  // phones; for computers a layout with the video and without the banner.
+  await postResults(SEG, mobile.proposal.experiment, [[3000, 150], [3000, 60]], 'segm');
+  await postResults(SEG, desktop.proposal.experiment, [[3000, 60], [3000, 150]], 'segd');
+  const second = await propose(SEG, { segments: true });
+  assert.ok(second.status === 200 || second.status === 201, second.text);
+  const [mobile2, desktop2] = second.json.segments;
+  assert.deepEqual([mobile2.segment, mobile2.model, mobile2.reason], ['mobile', 'segment', 'nothing_better']);
+  assert.deepEqual([desktop2.segment, desktop2.model], ['desktop', 'segment']);
+  const kept = desktop2.proposal.proposal.variant;
+  assert.ok(kept.includes('hero-video') && !kept.includes('hero-banner'), `computers keep the video: ${kept}`);
+  assert.equal(desktop2.proposal.proposal.segment, 'desktop');
 });

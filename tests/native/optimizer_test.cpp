@@ -286,6 +286,35 @@ TEST(OptimizerProposal, CombinesTheBestComponentsOfASection) {
   EXPECT_EQ(back->gain, p->gain);
 }
 
+TEST(OptimizerProposal, ASegmentsProposalIsARuleTargetedAtIt) {
+  const value config = fixture_config("green-harbor");
+  auto m = opt::fit(hero_arms(0.6));
+  ASSERT_TRUE(m.ok()) << m.message();
+  std::optional<opt::proposal> p = opt::propose(config, *m);
+  ASSERT_TRUE(p.has_value());
+  p->segment = "mobile";
+  p->condition = *whale::json::parse(R"({"device":"mobile"})");
+  auto applied = opt::apply(config, *p, "opt-mobile-home-hero-3");
+  ASSERT_TRUE(applied.ok()) << applied.message();
+  ASSERT_TRUE(whale::config::parse(whale::json::to_string(*applied)).ok());
+  // First among the section's feature's rules, with the segment's condition; the section keeps
+  // its feature, so visitors outside the segment see what they saw.
+  const value* rules = applied->find("features")->find("gh-home-hero")->find("rules");
+  ASSERT_EQ(rules->items().size(), 2u);
+  EXPECT_EQ(rules->items()[0].find("key")->as_string(), "opt-mobile-home-hero-3");
+  EXPECT_EQ(whale::json::to_string(*rules->items()[0].find("condition")), R"({"device":"mobile"})");
+  EXPECT_EQ(rules->items()[1].find("key")->as_string(), "gh-home-hero");
+  EXPECT_EQ(applied->find("features")->find("opt-mobile-home-hero-3"), nullptr);
+  const std::vector<opt::experiment> all = opt::experiments(*applied);
+  const opt::experiment& e = experiment_of(all, "opt-mobile-home-hero-3");
+  EXPECT_TRUE(e.layout);
+  EXPECT_EQ(whale::json::to_string(e.condition), R"({"device":"mobile"})");
+  auto back = opt::proposal_from_json(opt::to_json(*p));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->segment, "mobile");
+  EXPECT_TRUE(whale::json::equal(back->condition, p->condition));
+}
+
 TEST(OptimizerProposal, BringsInASynergyPartnerFromAnotherPage) {
   const value config = fixture_config("green-harbor");
   // live-chat (on the deals page) works well with hero-video, which beats the hero banner.

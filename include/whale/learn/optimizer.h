@@ -136,6 +136,7 @@ struct experiment {
   std::string component;
   bool layout = false;  // the feature drives at least one page section
   std::vector<variation> variations;
+  json::value condition;  // the rule's targeting condition (an object), null when it has none
 };
 
 // The experiment rules of a config, in document order. A layout experiment's variation shows the
@@ -164,6 +165,10 @@ struct proposal {
   double control_score = 0;
   double variant_score = 0;
   double gain = 0;  // variant_score - control_score (log-odds)
+  // For a segment (config `segments`): its name and condition; apply() targets the experiment at
+  // it. Empty / null: every visitor.
+  std::string segment;
+  json::value condition;
 };
 
 // The best proposal over every section of every page: for each section, the candidates are the
@@ -175,7 +180,9 @@ std::optional<proposal> propose(const json::value& config, const model& m, const
 
 // The config with the proposal as a new experiment: a feature `key` (a 50/50 bandit rule,
 // variations [null, {"components": instances}], meta keys control / optimized) that the
-// section now names. not_found when the page or section is gone; invalid_value when `key` exists.
+// section now names. A segment's proposal is a rule with the segment's condition, put first in
+// the section's feature when it has one (others keep what they saw), else in a new feature `key`.
+// not_found when the page or section is gone; invalid_value when `key` exists.
 result<json::value> apply(const json::value& config, const proposal& p, const std::string& key);
 
 // The proposal as JSON (what the origin stores and serves), and back.

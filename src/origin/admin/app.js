@@ -129,15 +129,40 @@ async function loadOptimizer() {
     h('td', {}, `${p.low.toFixed(2)} – ${p.high.toFixed(2)}`),
     h('td', {}, pct(p.uplift)), h('td', {}, String(p.units)))));
   $('#proposals').hidden = o.proposals.length === 0;
-  $('#proposals tbody').replaceChildren(...o.proposals.map((p) => {
+  $('#propose-segments').hidden = !(o.segments?.length > 0);
+  // Grouped per segment: every visitor first, then the segments in the config's order; newest
+  // first within a group.
+  const order = ['', ...(o.segments ?? [])];
+  const group = (p) => {
+    const i = order.indexOf(p.proposal.segment ?? '');
+    return i < 0 ? order.length : i;
+  };
+  const rows = [...o.proposals].sort((a, b) => group(a) - group(b));
+  $('#proposals tbody').replaceChildren(...rows.map((p) => {
     const apply = p.status === 'draft' ? h('button', { class: 'small', type: 'button' }, 'Apply to draft') : null;
     apply?.addEventListener('click', () => applyProposal(p.id, apply));
-    return h('tr', { 'data-proposal': String(p.id), 'data-status': p.status },
+    const segment = p.proposal.segment ?? '';
+    return h('tr', { 'data-proposal': String(p.id), 'data-status': p.status, 'data-segment': segment || 'all' },
       h('td', {}, p.experiment), h('td', { class: 'status' }, p.version ? `${p.status} (v${p.version})` : p.status),
       h('td', {}, `${p.proposal.page} / ${p.proposal.section}`),
       h('td', {}, `${p.proposal.control.join(', ')} → ${p.proposal.variant.join(', ')}`),
-      h('td', {}, p.proposal.gain.toFixed(3)), h('td', {}, apply));
+      h('td', {}, p.proposal.gain.toFixed(3)), h('td', {}, segment || 'every visitor'), h('td', {}, apply));
   }));
+}
+
+async function proposeSegments() {
+  const button = $('#propose-segments');
+  button.disabled = true;
+  try {
+    const r = await api(`/v1/vendors/${slug}/optimizer/propose`, { method: 'POST', body: JSON.stringify({ segments: true }) });
+    $('#propose-result').textContent = r.segments.map((s) => (s.created
+      ? `${s.segment}: proposed ${s.proposal.experiment}` : `${s.segment}: no new proposal (${s.reason})`)).join('; ');
+    await load();
+  } catch (err) {
+    $('#propose-result').textContent = `propose failed: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function propose() {
@@ -217,6 +242,7 @@ $('#login').addEventListener('submit', (ev) => {
 });
 $('#revalidate').addEventListener('click', revalidate);
 $('#propose').addEventListener('click', propose);
+$('#propose-segments').addEventListener('click', proposeSegments);
 $('#logout').addEventListener('click', () => {
   sessionStorage.removeItem(KEY);
   location.reload();
