@@ -367,6 +367,8 @@ std::optional<proposal> propose(const value& config, const model& m, const propo
   return best;
 }
 
+std::vector<value> section_instances(const value& section, const value& variant) { return instances_of(section, variant); }
+
 result<value> apply(const value& config, const proposal& p, const std::string& key) {
   value out = config;
   value* features = out.is_object() ? out.find("features") : nullptr;

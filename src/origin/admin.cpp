@@ -386,6 +386,8 @@ void asset(const std::string& name, Response& res) {
 std::vector<admin_route> admin_routes(store& db, counts_source counts) {
   std::vector<admin_route> routes;
   routes.push_back({"/admin/?", "GET /admin", [](const Request&, Response& res) { asset("index.html", res); }});
+  // The operator view (docs/platform.md): its data come from GET /v1/platform with an operator token.
+  routes.push_back({"/admin/operator/?", "GET /admin/operator", [](const Request&, Response& res) { asset("operator.html", res); }});
   routes.push_back({R"(/admin/([a-z0-9-]+\.(?:js|css)))", "GET /admin/{file}",
                     [](const Request& req, Response& res) { asset(req.matches[1], res); }});
   routes.push_back({"/admin/api/me", "GET /admin/api/me", [&db](const Request& req, Response& res) {

@@ -44,6 +44,7 @@ constexpr const char* usage_text =
     "                     [--events-retention-days N] [--db-replica URL] [--db-pool N] [--replica-max-lag-ms MS]\n"
     "  whale-origin vendor add|rotate|revoke <slug> [--db PATH] [--grace SECONDS]\n"
     "  whale-origin edge add|rotate|revoke <name> [--db PATH] [--grace SECONDS]\n"
+    "  whale-origin operator add|rotate|revoke <name> [--db PATH] [--grace SECONDS]\n"
     "  whale-origin key list|add|rotate [--db PATH] [--key PATH]\n"
     "  whale-origin key retire <key_id> [--db PATH] [--key PATH]\n"
     "  whale-origin migrate --from PATH --to URL\n"
@@ -224,7 +225,7 @@ bool parse_flags(int argc, char** argv, options& o, std::string& problem) {
 // `vendor add|rotate|revoke <slug>`, `edge add|rotate|revoke <name>` (docs/origin.md, "Tokens").
 // add and rotate print the new token once: only its SHA-256 is stored.
 int manage_principal(principal_kind kind, const options& o) {
-  const char* noun = kind == principal_kind::vendor ? "vendor" : "edge";
+  const char* noun = kind == principal_kind::vendor ? "vendor" : kind == principal_kind::edge ? "edge" : "operator";
   const std::string verb = o.positional.size() == 3 ? o.positional[1] : "";
   if (verb != "add" && verb != "rotate" && verb != "revoke") {
     return usage(std::string("expected: ") + noun + " add|rotate|revoke <name>");
@@ -242,7 +243,7 @@ int manage_principal(principal_kind kind, const options& o) {
                  name.c_str(), static_cast<unsigned long long>(*revoked), noun, name.c_str());
     return exit_ok;
   }
-  auto token = random_token(kind == principal_kind::vendor ? "whv_" : "whe_");
+  auto token = random_token(kind == principal_kind::vendor ? "whv_" : kind == principal_kind::edge ? "whe_" : "who_");
   if (!token) return failed(token.message());
   const std::string hash = sha256_hex(*token);
   if (verb == "add") {
@@ -446,6 +447,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return serve(o);
   if (command == "vendor") return manage_principal(principal_kind::vendor, o);
   if (command == "edge") return manage_principal(principal_kind::edge, o);
+  if (command == "operator") return manage_principal(principal_kind::operator_, o);
   if (command == "key") return manage_keys(o);
   if (command == "migrate") return migrate(o);
   if (command == "help") {

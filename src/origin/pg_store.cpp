@@ -103,7 +103,13 @@ CREATE TABLE IF NOT EXISTS leases(name text PRIMARY KEY, holder text NOT NULL, e
 #define WHALE_PG_ISO(t) "to_char((" t ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define WHALE_PG_NOW WHALE_PG_ISO("now()")
 
-const char* kind_name(principal_kind kind) { return kind == principal_kind::vendor ? "vendor" : "edge"; }
+const char* kind_name(principal_kind kind) {
+  return kind == principal_kind::vendor ? "vendor" : kind == principal_kind::edge ? "edge" : "operator";
+}
+
+principal_kind kind_of(const std::string& name) {
+  return name == "vendor" ? principal_kind::vendor : name == "edge" ? principal_kind::edge : principal_kind::operator_;
+}
 
 failure pg_failure(const std::string& what, const std::string& detail) {
   return fail(error_code::internal, "postgres: " + what + ": " + detail);
@@ -528,13 +534,18 @@ result<void> pg_store::add_principal(principal_kind kind, const std::string& nam
   const bool vendor = kind == principal_kind::vendor;
   pg_transaction tx(*c);
   WHALE_TRY_VOID(tx.begin());
-  result<pg_rows> added = c->exec(vendor ? "INSERT INTO vendors(slug, token_hash, created_at) VALUES($1, $2, $3)"
-                                         : "INSERT INTO edges(name, token_hash, created_at) VALUES($1, $2, $3)",
-                                  {name, token_hash, now});
-  if (!added && c->state() == "23505") {
-    return fail(error_code::invalid_value, std::string(vendor ? "vendor " : "edge ") + name + " already exists");
+  if (kind == principal_kind::operator_) {
+    WHALE_TRY(pg_rows held, c->exec("SELECT 1 FROM tokens WHERE kind = 'operator' AND name = $1", {name}));
+    if (held.size() > 0) return fail(error_code::invalid_value, "operator " + name + " already exists");
+  } else {
+    result<pg_rows> added = c->exec(vendor ? "INSERT INTO vendors(slug, token_hash, created_at) VALUES($1, $2, $3)"
+                                           : "INSERT INTO edges(name, token_hash, created_at) VALUES($1, $2, $3)",
+                                    {name, token_hash, now});
+    if (!added && c->state() == "23505") {
+      return fail(error_code::invalid_value, std::string(vendor ? "vendor " : "edge ") + name + " already exists");
+    }
+    if (!added) return added.error();
   }
-  if (!added) return added.error();
   WHALE_TRY_VOID(c->exec("INSERT INTO tokens(hash, kind, name, created_at) VALUES($1, $2, $3, $4)",
                          {token_hash, kind_name(kind), name, now}));
   return tx.commit();
@@ -548,14 +559,15 @@ result<std::optional<principal>> pg_store::find_token(const std::string& token_h
   WHALE_TRY(pg_rows r, primary_else_replica(sql, {token_hash}));
   if (r.size() == 0) return std::optional<principal>();
   return std::optional<principal>(
-      principal{r.text(0, 0) == "vendor" ? principal_kind::vendor : principal_kind::edge, r.text(0, 1)});
+      principal{kind_of(r.text(0, 0)), r.text(0, 1)});
 }
 
 namespace {
 
 result<bool> principal_exists(pg_connection& c, principal_kind kind, const std::string& name) {
-  WHALE_TRY(pg_rows r, c.exec(kind == principal_kind::vendor ? "SELECT 1 FROM vendors WHERE slug = $1"
-                                                             : "SELECT 1 FROM edges WHERE name = $1",
+  WHALE_TRY(pg_rows r, c.exec(kind == principal_kind::vendor  ? "SELECT 1 FROM vendors WHERE slug = $1"
+                              : kind == principal_kind::edge ? "SELECT 1 FROM edges WHERE name = $1"
+                                                             : "SELECT 1 FROM tokens WHERE kind = 'operator' AND name = $1",
                               {name}));
   return r.size() > 0;
 }

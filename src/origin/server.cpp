@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "nudger.h"
 #include "optimize.h"
+#include "platform.h"
 #include "rate_limit.h"
 #include "reweight.h"
 #include "store.h"
@@ -263,6 +264,9 @@ struct server::impl {
        "POST /v1/vendors/{slug}/components/generate", &impl::post_generate, max_small_body_bytes, sender::vendor);
     on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/components/([A-Za-z0-9_.:-]{1,128})/deploy)",
        "POST /v1/vendors/{slug}/components/{key}/deploy", &impl::post_deploy, max_small_body_bytes, sender::vendor);
+    on("GET", "/v1/platform", "GET /v1/platform", &impl::get_platform);
+    on("POST", R"(/v1/vendors/)" WHALE_SLUG_PATTERN R"(/bootstrap)", "POST /v1/vendors/{slug}/bootstrap",
+       &impl::post_bootstrap, max_small_body_bytes);
     on("GET", R"(/v1/snapshots/)" WHALE_SLUG_PATTERN, "GET /v1/snapshots/{slug}", &impl::get_snapshot);
     on("GET", "/v1/snapshots", "GET /v1/snapshots", &impl::list_snapshots);
     on("GET", "/v1/keys", "GET /v1/keys", &impl::get_keys);
@@ -333,8 +337,9 @@ struct server::impl {
     }
     if (who->kind != kind) {
       send_error(res, 403, "forbidden",
-                 kind == principal_kind::edge ? "snapshots are read with an edge token"
-                                              : "vendor routes take the vendor's own token");
+                 kind == principal_kind::edge      ? "snapshots are read with an edge token"
+                 : kind == principal_kind::operator_ ? "the platform view takes an operator token"
+                                                     : "vendor routes take the vendor's own token");
       return false;
     }
     if (kind == principal_kind::vendor && who->name != slug) {
@@ -741,6 +746,37 @@ struct server::impl {
     log_event("optimizer_settings", slug, std::string(",\"autoPublish\":") + (on->as_bool() ? "true" : "false"));
     send_json(res, 200, "{\"slug\":" + json_string(slug) + ",\"autoPublish\":" + (on->as_bool() ? "true" : "false") +
                             ",\"updated_at\":" + json_string(now) + "}");
+  }
+
+  // --- platform intelligence (docs/platform.md) ---
+
+  void get_platform(const Request& req, Response& res) {
+    if (!authorize(req, res, principal_kind::operator_, "")) return;
+    send_json(res, 200, platform_report(db));
+  }
+
+  // The vendor's own token, or an operator's.
+  void post_bootstrap(const Request& req, Response& res) {
+    const std::string slug = req.matches[1];
+    const std::string token = bearer_token(req);
+    result<std::optional<principal>> found = token.empty() ? std::optional<principal>() : db.find_token(sha256_hex(token));
+    if (!found) return storage_unavailable(res, found.message());
+    const std::optional<principal>& who = *found;
+    if (!who) {
+      res.set_header("WWW-Authenticate", "Bearer realm=\"whale-origin\"");
+      return send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");
+    }
+    if (!(who->kind == principal_kind::operator_ || (who->kind == principal_kind::vendor && who->name == slug))) {
+      return send_error(res, 403, "forbidden", "bootstrap takes the vendor's own token or an operator's");
+    }
+    result<std::string> r = bootstrap_vendor(db, slug, now_iso());
+    if (!r) {
+      if (r.code() == error_code::not_found) return send_error(res, 404, "not_found", r.message());
+      if (r.code() == error_code::invalid_value) return send_error(res, 409, "not_new", r.message());
+      return failed(res, r.message());
+    }
+    log_event("bootstrapped", slug, "");
+    send_json(res, 200, *r);
   }
 
   // --- generated components (docs/components.md) ---

@@ -68,7 +68,13 @@ INSERT INTO tokens(hash, kind, name, created_at) SELECT token_hash, 'edge', name
 // compare token expiries on one clock without passing it around.
 #define WHALE_SQL_NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
-const char* kind_name(principal_kind kind) { return kind == principal_kind::vendor ? "vendor" : "edge"; }
+const char* kind_name(principal_kind kind) {
+  return kind == principal_kind::vendor ? "vendor" : kind == principal_kind::edge ? "edge" : "operator";
+}
+
+principal_kind kind_of(const std::string& name) {
+  return name == "vendor" ? principal_kind::vendor : name == "edge" ? principal_kind::edge : principal_kind::operator_;
+}
 
 // Idempotency keys are remembered this long (ISO timestamps compare as strings).
 constexpr const char* idempotency_retention = "-1 day";
@@ -254,14 +260,18 @@ result<void> sqlite_store::add_principal(principal_kind kind, const std::string&
   const bool vendor = kind == principal_kind::vendor;
   transaction tx(db_);
   if (!tx.began()) return sqlite_failure(db_, "begin");
-  statement s(db_, vendor ? "INSERT INTO vendors(slug, token_hash, created_at) VALUES(?, ?, ?)"
-                          : "INSERT INTO edges(name, token_hash, created_at) VALUES(?, ?, ?)");
-  s.bind(name).bind(token_hash).bind(now);
-  const int rc = s.step();
-  if (rc == SQLITE_CONSTRAINT) {
-    return fail(error_code::invalid_value, std::string(vendor ? "vendor " : "edge ") + name + " already exists");
+  if (kind == principal_kind::operator_) {
+    if (principal_exists(kind, name)) return fail(error_code::invalid_value, "operator " + name + " already exists");
+  } else {
+    statement s(db_, vendor ? "INSERT INTO vendors(slug, token_hash, created_at) VALUES(?, ?, ?)"
+                            : "INSERT INTO edges(name, token_hash, created_at) VALUES(?, ?, ?)");
+    s.bind(name).bind(token_hash).bind(now);
+    const int rc = s.step();
+    if (rc == SQLITE_CONSTRAINT) {
+      return fail(error_code::invalid_value, std::string(vendor ? "vendor " : "edge ") + name + " already exists");
+    }
+    if (rc != SQLITE_DONE) return sqlite_failure(db_, "insert");
   }
-  if (rc != SQLITE_DONE) return sqlite_failure(db_, "insert");
   statement token(db_, "INSERT INTO tokens(hash, kind, name, created_at) VALUES(?, ?, ?, ?)");
   WHALE_TRY_VOID(token.bind(token_hash).bind(std::string(kind_name(kind))).bind(name).bind(now).run("insert token"));
   return tx.commit();
@@ -273,10 +283,14 @@ result<std::optional<principal>> sqlite_store::find_token(const std::string& tok
   const int rc = s.bind(token_hash).step();
   if (rc == SQLITE_DONE) return std::optional<principal>();
   if (rc != SQLITE_ROW) return sqlite_failure(db_, "find token");
-  return std::optional<principal>(principal{s.text(0) == "vendor" ? principal_kind::vendor : principal_kind::edge, s.text(1)});
+  return std::optional<principal>(principal{kind_of(s.text(0)), s.text(1)});
 }
 
 bool sqlite_store::principal_exists(principal_kind kind, const std::string& name) {
+  if (kind == principal_kind::operator_) {
+    statement s(db_, "SELECT 1 FROM tokens WHERE kind = 'operator' AND name = ?");
+    return s.bind(name).row();
+  }
   statement s(db_, kind == principal_kind::vendor ? "SELECT 1 FROM vendors WHERE slug = ?" : "SELECT 1 FROM edges WHERE name = ?");
   return s.bind(name).row();
 }

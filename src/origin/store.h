@@ -16,7 +16,9 @@
 
 namespace whale::origin {
 
-enum class principal_kind { vendor, edge };
+// operator: the platform's own people (GET /v1/platform, docs/platform.md); no table of its own,
+// it exists while it has a token.
+enum class principal_kind { vendor, edge, operator_ };
 
 struct principal {
   principal_kind kind;

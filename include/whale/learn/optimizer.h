@@ -145,6 +145,10 @@ struct experiment {
 // `component` in every variation (nothing when it has none).
 std::vector<experiment> experiments(const json::value& config);
 
+// The instances a section shows under one of its feature's values (null: as written;
+// {"components"}: replaced; {"props"}: patched), as the layout renderer builds them.
+std::vector<json::value> section_instances(const json::value& section, const json::value& variant);
+
 // The arm a stored variation names: its decimal index or its meta key; -1 when neither.
 int variation_index(const experiment& e, const std::string& stored);
 
