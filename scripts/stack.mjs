@@ -494,6 +494,7 @@ export async function startStack({
   const addMissing = () => {
     tokens.edge ??= addPrincipal('edge', 'local-edges', db, originBin);
     for (const slug of vendors) tokens.vendors[slug] ??= addPrincipal('vendor', slug, db, originBin);
+    tokens.operator ??= addPrincipal('operator', 'local-operator', db, originBin);
   };
   try {
     if (!tokens?.edge || !tokens.vendors) throw new Error('no tokens');
@@ -664,11 +665,17 @@ export function banner(stack) {
   for (const slug of stack.vendors) {
     out.push(`  ${edge.base}/v1/storefront/${slug}/home`, `  ${edge.base}/demo/${slug}/home`);
   }
+  out.push('A multi-variant page: three candidate layouts, one kept after watching the visit (docs/layout.md#candidates):',
+    `  ${edge.base}/demo/${first}/home?candidates=3`);
   out.push('', 'What each edge holds (version, age, source, rejections):');
   for (const slug of stack.vendors) for (const edge of stack.edges) out.push(`  ${edge.base}/v1/config/${slug}`);
   out.push('', 'Origin:', `  ${origin}/admin             the vendor dashboard (sign in with a vendor token below)`,
     `  ${origin}/healthz`, `  ${origin}/metrics`, `  ${origin}/v1/keys`, '', 'Vendor tokens (local only):');
   for (const slug of stack.vendors) out.push(`  ${slug}: ${stack.tokens.vendors[slug]}`);
+  if (stack.tokens.operator) {
+    out.push('', `The operator view, every vendor together (docs/platform.md): ${origin}/admin/operator`,
+      `  operator token (local only): ${stack.tokens.operator}`);
+  }
   out.push(
     '',
     'Change a config and publish it (the edges are nudged and serve it within milliseconds):',

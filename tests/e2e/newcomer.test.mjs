@@ -46,10 +46,12 @@ test('the origin\'s front page sends the browser to the dashboard', async () => 
 test('the start banner names the dashboard, the storefronts, the demo pages and a working curl command', () => {
   const text = banner({
     origin: { base: 'http://127.0.0.1:8788' }, vendors: ['flora-distro'], edges: [{ name: 'edge-a', base: 'http://127.0.0.1:8787' }],
-    tokens: { vendors: { 'flora-distro': 'whv_x' } },
+    tokens: { vendors: { 'flora-distro': 'whv_x' }, operator: 'who_y' },
   });
   for (const url of ['http://127.0.0.1:8788/admin', 'http://127.0.0.1:8787/v1/storefront/flora-distro/home',
-    'http://127.0.0.1:8787/demo/flora-distro/home', 'curl -X PUT -H "Authorization: Bearer whv_x" --data-binary @fixtures/vendors/flora-distro/config.json',
+    'http://127.0.0.1:8787/demo/flora-distro/home', 'http://127.0.0.1:8787/demo/flora-distro/home?candidates=3',
+    'http://127.0.0.1:8788/admin/operator', 'operator token (local only): who_y',
+    'curl -X PUT -H "Authorization: Bearer whv_x" --data-binary @fixtures/vendors/flora-distro/config.json',
     'node scripts/stack.mjs traffic flora-distro 1000']) {
     assert.ok(text.includes(url), `${url} in the banner`);
   }
