@@ -46,10 +46,16 @@ function joinUrl(base, path) {
 // parameter); the edge adds the visitor's cookies and its own request headers. Rejects with a
 // LayoutError carrying the edge's {code, message} on an error answer.
 export async function fetchLayout(slug, page, { base = '', attributes = {}, signal } = {}) {
+  return fetchStorefront(base, slug, page, attributes, null, signal);
+}
+
+// GET /v1/storefront/<slug>/<page>[?attributes][&candidates=K] as JSON, or a LayoutError.
+async function fetchStorefront(base, slug, page, attributes, candidates, signal) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(attributes)) {
     for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
   }
+  if (candidates !== null) query.set('candidates', String(candidates));
   activeBehaviour?.writeCookie();
   const path = `${STOREFRONT_PATH}${encodeURIComponent(slug)}/${encodeURIComponent(page)}`;
   const url = joinUrl(base, query.size > 0 ? `${path}?${query}` : path);
@@ -990,24 +996,7 @@ export function renderStorefront(layout, {
 // GET /v1/storefront/<slug>/<page>?candidates=<count>: {watchMs, choice, candidates: [{name,
 // states, layout}]}. Rejects with a LayoutError like fetchLayout.
 export async function fetchCandidates(slug, page, { base = '', attributes = {}, count = 3, signal } = {}) {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(attributes)) {
-    for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
-  }
-  query.set('candidates', String(count));
-  activeBehaviour?.writeCookie();
-  const url = joinUrl(base, `${STOREFRONT_PATH}${encodeURIComponent(slug)}/${encodeURIComponent(page)}?${query}`);
-  const res = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' }, signal });
-  if (!res.ok) {
-    let error = {};
-    try {
-      error = (await res.json()).error ?? {};
-    } catch {
-      // not JSON: keep the status
-    }
-    throw new LayoutError(res.status, error.code ?? 'http_error', error.message ?? `HTTP ${res.status} for ${url}`);
-  }
-  const answer = await res.json();
+  const answer = await fetchStorefront(base, slug, page, attributes, count, signal);
   answer.base = base;
   return answer;
 }

@@ -124,9 +124,14 @@ result<resolved_prior> collective_prior(const std::vector<vendor_results>& platf
   return resolved_prior{p.alpha, p.beta, priors::source_name(p.from), e.component};
 }
 
-std::vector<optimizer::arm> optimizer_arms(const vendor_results& r) {
+namespace {
+
+// The arms of the experiments `take` accepts.
+template <class Take>
+std::vector<optimizer::arm> arms_of(const vendor_results& r, Take take) {
   std::vector<optimizer::arm> out;
   for (size_t x = 0; x < r.experiments.size(); ++x) {
+    if (!take(r.experiments[x])) continue;
     for (size_t i = 0; i < r.experiments[x].variations.size(); ++i) {
       const variation_counts& c = r.counts[x][i];
       if (c.units == 0) continue;
@@ -137,18 +142,16 @@ std::vector<optimizer::arm> optimizer_arms(const vendor_results& r) {
   return out;
 }
 
+}  // namespace
+
+std::vector<optimizer::arm> optimizer_arms(const vendor_results& r) {
+  return arms_of(r, [](const optimizer::experiment&) { return true; });
+}
+
 std::vector<optimizer::arm> optimizer_arms(const vendor_results& r, const json::value& condition) {
-  std::vector<optimizer::arm> out;
-  for (size_t x = 0; x < r.experiments.size(); ++x) {
-    if (!r.experiments[x].condition.is_object() || !json::equal(r.experiments[x].condition, condition)) continue;
-    for (size_t i = 0; i < r.experiments[x].variations.size(); ++i) {
-      const variation_counts& c = r.counts[x][i];
-      if (c.units == 0) continue;
-      out.push_back({r.experiments[x].key, r.experiments[x].variations[i].components, static_cast<double>(c.units),
-                     static_cast<double>(c.conversions)});
-    }
-  }
-  return out;
+  return arms_of(r, [&](const optimizer::experiment& e) {
+    return e.condition.is_object() && json::equal(e.condition, condition);
+  });
 }
 
 }  // namespace whale::origin
