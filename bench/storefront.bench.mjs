@@ -5,7 +5,7 @@
 //
 //   node bench/storefront.bench.mjs [seconds] [connections] [rounds]   (defaults: 5 s, 16, 2)
 //
-// Four targets, all GET /v1/storefront/flora-distro/home:
+// Five targets, all GET /v1/storefront/flora-distro/home:
 //   - kept out (Sec-GPC: 1): the control layout, shared by every such request, served from the
 //     edge's layout cache without calling the core. Goal (issue 11 §7): >= 0.9x the floor.
 //   - returning visitors: VISITORS visitors made by a first request each (whale_id, whale_rc,
@@ -14,6 +14,9 @@
 //     >= 0.8x the floor.
 //   - first visits (no cookie): an id minted, the page decided, a receipt signed (HMAC), an
 //     exposure recorded. No goal: measured so that the cost of joining is known.
+//   - returning visitors asking for a multi-variant page (?candidates=3, docs/layout.md#candidates):
+//     three candidates decided, each layout from the cache, one answer about three times as
+//     large. No goal: what the route costs.
 // Each round runs the targets in turn, so that load from other processes on the machine falls on
 // all of them alike; requests/s are averaged over the rounds and p99 is the worst round's.
 //
@@ -145,6 +148,7 @@ try {
     ['kept out (Sec-GPC: 1, edge cache)', `${edge.base}${PATH}`, GPC, GOALS.kept],
     [`returning visitors (${VISITORS}, decided + cache)`, `${edge.base}${PATH}`, returning, GOALS.returning],
     ['first visits (id, decision, receipt)', `${edge.base}${PATH}`, {}],
+    ['returning, ?candidates=3 (3 layouts, ~3x bytes)', `${edge.base}${PATH}?candidates=3`, returning],
   ];
   const runs = targets.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
@@ -156,7 +160,7 @@ try {
     const goal = targets[i][3];
     const ratio = r.rps / floorRps;
     const verdict = goal === undefined ? '' : `  (goal >= ${goal}x: ${ratio >= goal ? 'met' : 'not met'})`;
-    console.log(`${r.name.padEnd(44)} ${r.rps.toFixed(0).padStart(6)} req/s (rounds: ${r.rounds})  p50 ${r.p50} ms  ` +
+    console.log(`${r.name.padEnd(50)} ${r.rps.toFixed(0).padStart(6)} req/s (rounds: ${r.rounds})  p50 ${r.p50} ms  ` +
       `p99 ${r.p99} ms  ratio ${ratio.toFixed(2)}x${verdict}`);
   }
   const stats = (await request(edge.base, 'GET', '/v1/events/stats')).json;
