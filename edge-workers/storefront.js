@@ -52,7 +52,7 @@
 
 import { HttpError, isObject, parseCookies, parseJsonBody, readBodyText } from './http.js';
 import { ID_COOKIE, expiredCookies, receiptCookie, setCookie, stickyCookies, visitorOf } from './cookies.js';
-import { RECEIPT_COOKIE, unlistedIn } from './events.js';
+import { RECEIPT_COOKIE, RateLimiter, unlistedIn } from './events.js';
 
 export const EDGE_TTL_MS = 30_000;
 const PUBLIC_MAX_AGE_S = 30;
@@ -69,6 +69,9 @@ const MAX_QUERY_ATTRIBUTES = 32;
 export const CANDIDATES_PARAM = 'candidates';
 const MAX_CANDIDATES = 8;
 const MAX_CHOICE_BODY_BYTES = 1024;
+// A visitor makes one choice per multi-variant page view: more than this is not a browser.
+const CHOICES_PER_MINUTE = 30;
+const CHOICE_BURST = 10;
 const decoder = new TextDecoder();
 export const PAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 // Request headers a CDN adds, and the attribute each supplies. 'XX' is Cloudflare's "unknown".
@@ -455,7 +458,8 @@ export class Storefront {
     this.warmPages = warmPages;
     this.popular = new Map(); // slug -> Popularity
     this.warmCounters = { runs: 0, rendered: 0, failed: 0 };
-    this.choiceCounters = { first: 0, switched: 0 };
+    this.choiceCounters = { first: 0, switched: 0, limited: 0 };
+    this.choiceLimiter = new RateLimiter({ perMinute: CHOICES_PER_MINUTE, burst: CHOICE_BURST });
     this.loaded = new Map(); // slug -> the config version last loaded into the engine
     this.consent = new Map(); // slug -> {version, settings}: the core's reading of `consent`
     this.core = null; // the engine once engine() resolved: later requests need not wait for it
@@ -710,6 +714,10 @@ export class Storefront {
   async choose(request, url, core, { slug, page, config, cookies, visitor, reason, body, onExpose }) {
     if (reason !== null) return json200({ chosen: 0, recorded: 0, keptOut: reason });
     if (visitor.id === null) throw new HttpError(400, 'no_visitor', 'a choice needs the whale_id cookie its candidates set');
+    if (!this.choiceLimiter.take(visitor.id, Date.now())) {
+      this.choiceCounters.limited++;
+      throw new HttpError(429, 'rate_limited', `more than ${CHOICES_PER_MINUTE} choices a minute from one visitor`);
+    }
     const inputs = requestInputs(url, request.headers, cookies, visitor);
     const options = {
       page, attributes: inputs.attributes, now: Math.floor(Date.now() / 1000),

@@ -625,6 +625,12 @@ test('strategies come in the declared order; visitors kept out get the control o
   const odd = await post(`/v1/choice/${VENDOR}/home`, { count: 3, behaviour: 'v9;zz=1' }, jar);
   assert.equal(odd.status, 200, odd.text);
   assert.equal(odd.json.chosen, 0);
+  // One visitor choosing over and over is not a browser: after a burst of 10, 429.
+  const flood = cookie({ whale_id: '0f0e0d0c-0b0a-4908-8706-050403020100' });
+  const statuses = [];
+  for (let i = 0; i < 12; i++) statuses.push((await post(`/v1/choice/${VENDOR}/home`, { count: 3, kept: 0 }, flood)).status);
+  assert.deepEqual(statuses.slice(0, 10), Array(10).fill(200));
+  assert.equal(statuses[11], 429);
   assert.equal((await post('/v1/choice/nobody/home', { count: 1 }, jar)).status, 404);
   assert.equal((await post(`/v1/choice/${VENDOR}/nope`, { count: 1 }, jar)).status, 404);
   assert.equal((await get(`/v1/choice/${VENDOR}/home`)).status, 405);
