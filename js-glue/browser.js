@@ -1056,7 +1056,8 @@ export function mountCandidates(answer, {
     const url = joinUrl(answer.base ?? '', answer.choice);
     const text = JSON.stringify(body);
     if (leaving && typeof navigator !== 'undefined' && typeof navigator.sendBeacon === 'function') {
-      navigator.sendBeacon(url, new Blob([text], { type: 'application/json' }));
+      // text/plain: a beacon to another origin cannot be preflighted (the edge reads JSON either way).
+      navigator.sendBeacon(url, new Blob([text], { type: 'text/plain;charset=UTF-8' }));
       return Promise.resolve(null);
     }
     return fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: text, keepalive: leaving })
