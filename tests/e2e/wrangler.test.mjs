@@ -275,7 +275,11 @@ test('layouts for visitors kept out are shared through the Cache API, and a new 
     return now.version === v2.version ? now : null;
   }, 10000);
   assert.ok(onE2.cache === 'hit-colo' || onE2.cache === 'hit', onE2.cache);
-  assert.equal(onE2.body, onB2.body);
+  // The same layout; maxAge (seconds to the page's next schedule boundary) counts from when each
+  // was rendered, and e may have rendered its own when it installed v2.
+  const withoutAge = (text) => ({ ...JSON.parse(text), maxAge: undefined });
+  assert.deepEqual(withoutAge(onE2.body), withoutAge(onB2.body));
+  if (onE2.cache === 'hit-colo') assert.equal(onE2.body, onB2.body);
 });
 
 test('the local stack on wrangler dev (scripts/start.sh with WHALE_EDGE_RUNTIME=wrangler): every edge serves from KV', { timeout: 120_000 }, async (t) => {
