@@ -645,11 +645,14 @@ test('the storefront switches to the candidate the edge keeps without moving the
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.addInitScript(() => {
     window.__shifts = [];
-    new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__shifts.push({ value: e.value, at: e.startTime }); })
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__shifts.push({ value: e.value, at: e.startTime, input: e.hadRecentInput });
+    })
       .observe({ type: 'layout-shift', buffered: true });
   });
   const choiceAnswer = page.waitForResponse((r) => r.url().includes('/v1/choice/green-harbor/home'), { timeout: 30_000 });
-  await page.goto(`${edge.base}/demo/green-harbor/home?candidates=3&watch=2500`);
+  // Six seconds of watching: time enough to add to the cart first on a loaded machine.
+  await page.goto(`${edge.base}/demo/green-harbor/home?candidates=3&watch=6000`);
   await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
   assert.equal(await page.getAttribute('body', 'data-ready'), 'true', await page.textContent('#status'));
   assert.equal(await page.getAttribute('body', 'data-candidates'), 'conservative,balanced,aggressive');
@@ -666,6 +669,7 @@ test('the storefront switches to the candidate the edge keeps without moving the
   const add = page.locator('[data-stack="deals"] > :not([data-candidate-hidden]) [data-cart-add]').first();
   await add.scrollIntoViewIfNeeded();
   await add.click();
+  const clickedAt = await page.evaluate(() => performance.now());
   const choice = await (await choiceAnswer).json();
   assert.equal(choice.name, 'aggressive', JSON.stringify(choice));
   assert.deepEqual(choice.visit, ['ready_to_buy']);
@@ -684,7 +688,8 @@ test('the storefront switches to the candidate the edge keeps without moving the
   assert.ok(afterSwitch.video, 'the aggressive hero (the video arm) shows');
   assert.ok(afterSwitch.hiddenFocusable, 'hidden candidates are inert');
   assert.equal(afterSwitch.footer, before.footer, 'nothing below the switched sections moved');
-  const late = afterSwitch.shifts.filter((s) => s.value > 0 && s.at > 1000);
+  // Shifts after the cart add that no input explains: the switch's (the Layout Instability API's CLS rule).
+  const late = afterSwitch.shifts.filter((s) => s.value > 0 && s.at > clickedAt && !s.input);
   assert.deepEqual(late, [], 'no layout shift from the switch');
   assert.deepEqual(errors, []);
   await page.screenshot({ path: join(REPO, 'build', 'storefront-candidates-green-harbor.png'), fullPage: true });
