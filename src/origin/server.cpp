@@ -322,7 +322,9 @@ struct server::impl {
 
   // Lets the request through when its bearer token belongs to `kind` (and, for a vendor, to
   // `slug`); otherwise answers 401 (no or unknown token) or 403 (a token of another kind or vendor).
-  bool authorize(const Request& req, Response& res, principal_kind kind, const std::string& slug) {
+  // or_operator: an operator's token is taken too (routes operators may run for a vendor).
+  bool authorize(const Request& req, Response& res, principal_kind kind, const std::string& slug,
+                 bool or_operator = false) {
     const std::string token = bearer_token(req);
     result<std::optional<principal>> found = token.empty() ? std::optional<principal>() : db.find_token(sha256_hex(token));
     if (!found) {
@@ -335,6 +337,7 @@ struct server::impl {
       send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");
       return false;
     }
+    if (or_operator && who->kind == principal_kind::operator_) return true;
     if (who->kind != kind) {
       send_error(res, 403, "forbidden",
                  kind == principal_kind::edge      ? "snapshots are read with an edge token"
@@ -758,17 +761,7 @@ struct server::impl {
   // The vendor's own token, or an operator's.
   void post_bootstrap(const Request& req, Response& res) {
     const std::string slug = req.matches[1];
-    const std::string token = bearer_token(req);
-    result<std::optional<principal>> found = token.empty() ? std::optional<principal>() : db.find_token(sha256_hex(token));
-    if (!found) return storage_unavailable(res, found.message());
-    const std::optional<principal>& who = *found;
-    if (!who) {
-      res.set_header("WWW-Authenticate", "Bearer realm=\"whale-origin\"");
-      return send_error(res, 401, "unauthorized", token.empty() ? "missing bearer token" : "unknown token");
-    }
-    if (!(who->kind == principal_kind::operator_ || (who->kind == principal_kind::vendor && who->name == slug))) {
-      return send_error(res, 403, "forbidden", "bootstrap takes the vendor's own token or an operator's");
-    }
+    if (!authorize(req, res, principal_kind::vendor, slug, true)) return;
     result<std::string> r = bootstrap_vendor(db, slug, now_iso());
     if (!r) {
       if (r.code() == error_code::not_found) return send_error(res, 404, "not_found", r.message());
