@@ -2,7 +2,7 @@
 # into build/_deps/src (docs/architecture.md#dependencies-and-where-they-come-from). Built here
 # once per preset with our flags, without their own build systems (whose configure checks and
 # tools do not cross-compile to wasm):
-#   whale::jpeg  libjpeg-turbo, C path only (its SIMD is x86/ARM assembly), 8-bit, no arithmetic coding
+#   whale::jpeg  libjpeg-turbo, C path (its SIMD is x86/ARM assembly) but for our vector IDCTs, 8-bit, no arithmetic coding
 #   whale::webp  libwebp (encoder and decoder), C path only (no SSE2/NEON natively either: same bytes everywhere)
 #   whale::stb   stb_image, stb_image_write, stb_image_resize2 headers (trixie's libstb)
 #   whale::zlib  zlib's deflate and inflate (PNG's stream), plain C
@@ -54,6 +54,14 @@ set(WHALE_JPEG_SOURCES jcapimin.c jcapistd.c jccoefct.c jccolor.c jcdctmgr.c jch
   jdtrans.c jerror.c jfdctflt.c jfdctfst.c jfdctint.c jidctflt.c jidctfst.c
   jidctint.c jidctred.c jquant1.c jquant2.c jutils.c jmemmgr.c jmemnobs.c jsimd_none.c)
 list(TRANSFORM WHALE_JPEG_SOURCES PREPEND ${jt}/)
+# The inverse DCTs of a scaled decode through libjpeg's SIMD hooks, in GCC/clang vectors (SSE2
+# natively, SIMD128 in wasm; the C path's bytes): src/image/jpeg_simd.c. jsimd_none.c keeps the
+# other hooks; its copies of these are renamed out of the way.
+list(APPEND WHALE_JPEG_SOURCES ${PROJECT_SOURCE_DIR}/src/image/jpeg_simd.c)
+set(WHALE_JPEG_SIMD_HOOKS jsimd_can_idct_islow jsimd_idct_islow jsimd_can_idct_4x4 jsimd_idct_4x4
+  jsimd_can_ycc_rgb jsimd_ycc_rgb_convert)
+list(TRANSFORM WHALE_JPEG_SIMD_HOOKS REPLACE "^jsimd_(.*)$" "jsimd_\\1=whale_unused_\\1")
+set_source_files_properties(${jt}/jsimd_none.c PROPERTIES COMPILE_DEFINITIONS "${WHALE_JPEG_SIMD_HOOKS}")
 add_library(whale_jpeg STATIC ${WHALE_JPEG_SOURCES})
 add_library(whale::jpeg ALIAS whale_jpeg)
 target_include_directories(whale_jpeg SYSTEM PUBLIC ${WHALE_JPEG_GEN} ${jt})

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iterator>
 #include <string>
+#include <utility>
 
 #include "pixels.h"
 #include "whale/avif.h"
@@ -70,6 +71,7 @@ uint32_t scale_round(uint64_t a, uint64_t b, uint64_t c) {
 // The geometry of one job, in the shown frame (after EXIF orientation and rotate).
 struct geometry {
   uint32_t resized_w = 0, resized_h = 0;  // the whole source, resized
+  double exact_w = 0, exact_h = 0;        // the same before rounding (fit=cover rounds one side)
   rect keep;                              // the window of the resized image that is kept
   uint32_t canvas_w = 0, canvas_h = 0;    // the output (larger than keep only for fit=pad)
   uint32_t at_x = 0, at_y = 0;            // where the window sits on the canvas
@@ -94,6 +96,16 @@ size2 contain(uint32_t sw, uint32_t sh, uint32_t bw, uint32_t bh) {
 size2 cover(uint32_t sw, uint32_t sh, uint32_t bw, uint32_t bh) {
   if (uint64_t{bw} * sh >= uint64_t{bh} * sw) return {bw, scale_round(sh, bw, sw)};
   return {scale_round(sw, bh, sh), bh};
+}
+
+struct exact_size {
+  double w, h;
+};
+
+// cover's size before rounding: one side is the box's, the other the source's times the scale.
+exact_size exact_cover(uint32_t sw, uint32_t sh, uint32_t bw, uint32_t bh) {
+  if (uint64_t{bw} * sh >= uint64_t{bh} * sw) return {double(bw), double(sh) * bw / sw};
+  return {double(sw) * bh / sh, double(bh)};
 }
 
 uint32_t clamp_offset(float want, uint32_t room) {
@@ -150,6 +162,7 @@ result<geometry> plan(uint32_t sw, uint32_t sh, const options& o, const limits& 
   const uint32_t box_w = static_cast<uint32_t>(bw), box_h = static_cast<uint32_t>(bh);
   geometry g;
   size2 resized{sw, sh};
+  exact_size exact{0, 0};
   size2 window{0, 0};
   switch (fit) {
     case fit_mode::scale_down: {
@@ -163,11 +176,15 @@ result<geometry> plan(uint32_t sw, uint32_t sh, const options& o, const limits& 
       break;
     case fit_mode::cover:
       resized = cover(sw, sh, box_w, box_h);
+      exact = exact_cover(sw, sh, box_w, box_h);
       window = {box_w, box_h};
       break;
     case fit_mode::crop: {  // cover, but never enlarged: a small source is only cropped
       const size2 c = cover(sw, sh, box_w, box_h);
-      if (c.w < sw) resized = c;
+      if (c.w < sw) {
+        resized = c;
+        exact = exact_cover(sw, sh, box_w, box_h);
+      }
       window = {box_w < resized.w ? box_w : resized.w, box_h < resized.h ? box_h : resized.h};
       break;
     }
@@ -178,6 +195,8 @@ result<geometry> plan(uint32_t sw, uint32_t sh, const options& o, const limits& 
   }
   g.resized_w = resized.w;
   g.resized_h = resized.h;
+  g.exact_w = exact.w > 0 ? exact.w : resized.w;
+  g.exact_h = exact.h > 0 ? exact.h : resized.h;
   if (window.w == 0) window = resized;
   g.keep = place(resized.w, resized.h, window.w, window.h, o);
   g.auto_crop = o.gravity == gravity_mode::auto_ && (window.w < resized.w || window.h < resized.h);
@@ -624,6 +643,32 @@ rect decoded_window(rect t, const info& src, uint32_t denom) {
   return rect{x0, y0, x1 - x0, y1 - y0};
 }
 
+// One axis of window_span: the window [at, at + w) of a resized side `out` long (`exact` before
+// rounding), over a decoded side `decoded` long whose picture runs from `from` to `to` (decoded
+// pixels; a JPEG's last decoded pixel may hold less than 1/denom of picture).
+std::pair<double, double> axis_span(uint32_t at, uint32_t w, uint32_t out, double exact, double from, double to,
+                                    uint32_t decoded) {
+  // fit=cover rounded this side: the window sits in the unrounded image as it sits in the rounded one.
+  const uint32_t room = out - w;
+  const double exact_room = exact > w ? exact - w : 0;
+  const double start = room > 0 ? at * exact_room / room : exact_room / 2;
+  from = std::max(from, 0.0);
+  to = std::min(to, double(decoded));
+  const double picture = to - from;
+  return {(from + start / exact * picture) / decoded, (from + (start + w) / exact * picture) / decoded};
+}
+
+// The part of the decoded (and trimmed) source that a window of the resized image shows.
+detail::span window_span(const job& j, rect keep) {
+  const double ew = j.m.transpose ? j.g.exact_h : j.g.exact_w, eh = j.m.transpose ? j.g.exact_w : j.g.exact_h;
+  const double d = j.denom;
+  const auto x = axis_span(keep.x, keep.w, j.stored_w, ew, j.trim.x / d - j.trim_decoded.x,
+                           (j.trim.x + double(j.trim.w)) / d - j.trim_decoded.x, j.trim_decoded.w);
+  const auto y = axis_span(keep.y, keep.h, j.stored_h, eh, j.trim.y / d - j.trim_decoded.y,
+                           (j.trim.y + double(j.trim.h)) / d - j.trim_decoded.y, j.trim_decoded.h);
+  return detail::span{x.first, y.first, x.second, y.second};
+}
+
 result<job> plan_job(const uint8_t* data, size_t size, bool writable, const info& src, kind k, const options& o,
                      uint32_t accept, const limits& lim, bool drawing = false) {
   job j;
@@ -789,7 +834,7 @@ result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const i
     WHALE_TRY_VOID(rows.start(data, size));
     WHALE_TRY(const row_sink sink, sink_for(t, j, keep, rows.channels()));
     const window_rows trimmed{detail::row_source{rows.width(), rows.height(), rows.channels(), &rows, png_row}, j.trim_decoded};
-    auto done = detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink);
+    auto done = detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink, window_span(j, keep));
     if (rows.failed()) return rows.error();
     return done;
   }
@@ -798,7 +843,7 @@ result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const i
     WHALE_TRY_VOID(rows.start(data, size, j.denom, lim.max_pixels, lim.max_memory_bytes));
     WHALE_TRY(const row_sink sink, sink_for(t, j, keep, rows.channels()));
     const window_rows trimmed{detail::row_source{rows.width(), rows.height(), rows.channels(), &rows, jpeg_row}, j.trim_decoded};
-    auto done = detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink);
+    auto done = detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink, window_span(j, keep));
     if (rows.failed()) return rows.error();
     return done;
   }
@@ -828,7 +873,7 @@ result<void> render(const uint8_t* data, size_t size, uint8_t* writable, const i
     keep = detail::stored_rect(j.m, j.g.resized_w, j.g.resized_h, shown);
   }
   WHALE_TRY(const row_sink sink, sink_for(t, j, keep, full.channels));
-  return detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink);
+  return detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, keep, sink, window_span(j, keep));
 }
 
 // The encoded stream's room: what the stage's room leaves beside the encoder's other blocks
@@ -949,7 +994,8 @@ result<pixels> animation_frame(void* context, const detail::row_source& canvas) 
   WHALE_TRY(pixels image, final_image(j, o));
   detail::placement placed{&image, j.m, j.stored_keep.w, j.stored_keep.h, canvas.channels, j.g.at_x, j.g.at_y, o.background};
   const window_rows trimmed{canvas, j.trim_decoded};
-  WHALE_TRY_VOID(detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, j.stored_keep, detail::place_rows(placed)));
+  WHALE_TRY_VOID(detail::resize_window_into(trimmed.source(), j.stored_w, j.stored_h, j.stored_keep, detail::place_rows(placed),
+                                              window_span(j, j.stored_keep)));
   WHALE_TRY_VOID(finish_picture(image, j, o));
   return image;
 }

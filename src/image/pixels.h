@@ -214,8 +214,16 @@ uint64_t animation_decode_bytes(bool webp_source, uint32_t w, uint32_t h);
 // frame's encode.
 uint64_t animation_encode_bytes(uint32_t w, uint32_t h);
 
+// The part of the source that the kept window shows, as fractions of the source's width and
+// height (by default the window's share of out_w x out_h: the whole source maps onto the whole
+// resized image). A JPEG decoded at 1/8..1/2 is up to a pixel wider than the picture in it, and
+// fit=cover rounds one side of the resized image: the job's span corrects both.
+struct span {
+  double x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  bool set() const { return x1 > x0 && y1 > y0; }
+};
 result<void> resize_window_into(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep,
-                                const row_sink& sink);
+                                const row_sink& sink, span from = {});
 // The same into a new buffer.
 result<pixels> resize_window(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep);
 row_source rows_of(const pixels& p);

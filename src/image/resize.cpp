@@ -223,7 +223,7 @@ result<pixels> apply_orientation(pixels stored, orient_map m) {
 row_source rows_of(const pixels& p) { return row_source{p.w, p.h, p.channels, &p, pixels_row}; }
 
 result<void> resize_window_into(const row_source& source, uint32_t out_w, uint32_t out_h, rect keep,
-                                const row_sink& sink) {
+                                const row_sink& sink, span from) {
   if (keep.w == 0 || keep.h == 0 || keep.x + keep.w > out_w || keep.y + keep.h > out_h) {
     return fail(error_code::internal, "resize window outside the resized image");
   }
@@ -242,11 +242,14 @@ result<void> resize_window_into(const row_source& source, uint32_t out_w, uint32
   stbir_set_user_data(&r, &job);
   stbir_set_filters(&r, filter_for(source.w, out_w), filter_for(source.h, out_h));
   stbir_set_edgemodes(&r, STBIR_EDGE_CLAMP, STBIR_EDGE_CLAMP);
-  // The window of the full-size result: stb maps the matching part of the input onto it.
-  if (!stbir_set_pixel_subrect(&r, static_cast<int>(keep.x), static_cast<int>(keep.y), static_cast<int>(keep.w),
-                               static_cast<int>(keep.h))) {
-    return fail(error_code::internal, "resize window refused");
-  }
+  // The window of the full-size result: stb maps the matching part of the input onto it, or the
+  // part the caller names.
+  const bool placed = from.set() ? stbir_set_output_pixel_subrect(&r, static_cast<int>(keep.x), static_cast<int>(keep.y),
+                                                                  static_cast<int>(keep.w), static_cast<int>(keep.h)) &&
+                                       stbir_set_input_subrect(&r, from.x0, from.y0, from.x1, from.y1)
+                                 : stbir_set_pixel_subrect(&r, static_cast<int>(keep.x), static_cast<int>(keep.y),
+                                                           static_cast<int>(keep.w), static_cast<int>(keep.h));
+  if (!placed) return fail(error_code::internal, "resize window refused");
   if (!stbir_build_samplers(&r)) return fail(error_code::out_of_memory, "out of memory for the resize");
   const int ok = stbir_resize_extended(&r);
   stbir_free_samplers(&r);
