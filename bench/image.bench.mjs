@@ -4,7 +4,9 @@
 //   node bench/image.bench.mjs [--seconds N] [--no-peers]
 //
 // Tasks (sharp's own benchmark, test/bench in the sharp repository; docs/architecture.md#tests-and-benchmarks):
-//   jpeg  fixtures/images/2569067123_aca715a2ee_o.jpg 2725x2225 -> 720x588, JPEG quality 80
+//   jpeg  fixtures/images/2569067123_aca715a2ee_o.jpg 2725x2225 -> 720x588, JPEG quality 80, written
+//         the same way by both: progressive (our format=jpeg, Cloudflare's default; sharp's
+//         progressive: true) and baseline (our format=baseline-jpeg; sharp's default)
 //   png   fixtures/images/alpha-premultiply-2048x1536-paper.png 2048x1536 RGBA -> 720x540, PNG
 // Quality: SSIM (luma, 8x8 windows, stride 4) of our resize against sharp's Lanczos3 resize of the
 // same task, both written losslessly (PNG) so that only the resize is compared: against sharp's
@@ -75,10 +77,19 @@ const luma = async (buf) => sharp(buf).flatten({ background: '#ffffff' }).greysc
 
 const tasks = [
   {
-    name: 'jpeg 2725x2225 -> 720x588 q80',
+    name: 'jpeg 2725x2225 -> 720x588 q80 baseline',
+    input: fixture('2569067123_aca715a2ee_o.jpg'),
+    ours: 'width=720,height=588,fit=cover,quality=80,format=baseline-jpeg',
+    sharp: (buf) => sharp(buf).resize(720, 588).jpeg({ quality: 80 }).toBuffer(),
+    oursLossless: 'width=720,height=588,fit=cover,format=png',
+    sharpExact: (buf) => sharp(buf).resize(720, 588, { fastShrinkOnLoad: false }).png().toBuffer(),
+    sharpDefault: (buf) => sharp(buf).resize(720, 588).png().toBuffer(),
+  },
+  {
+    name: 'jpeg 2725x2225 -> 720x588 q80 progressive',
     input: fixture('2569067123_aca715a2ee_o.jpg'),
     ours: 'width=720,height=588,fit=cover,quality=80,format=jpeg',
-    sharp: (buf) => sharp(buf).resize(720, 588).jpeg({ quality: 80 }).toBuffer(),
+    sharp: (buf) => sharp(buf).resize(720, 588).jpeg({ quality: 80, progressive: true }).toBuffer(),
     oursLossless: 'width=720,height=588,fit=cover,format=png',
     sharpExact: (buf) => sharp(buf).resize(720, 588, { fastShrinkOnLoad: false }).png().toBuffer(),
     sharpDefault: (buf) => sharp(buf).resize(720, 588).png().toBuffer(),
