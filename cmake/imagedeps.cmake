@@ -54,6 +54,23 @@ set(WHALE_JPEG_SOURCES jcapimin.c jcapistd.c jccoefct.c jccolor.c jcdctmgr.c jch
   jdtrans.c jerror.c jfdctflt.c jfdctfst.c jfdctint.c jidctflt.c jidctfst.c
   jidctint.c jidctred.c jquant1.c jquant2.c jutils.c jmemmgr.c jmemnobs.c jsimd_none.c)
 list(TRANSFORM WHALE_JPEG_SOURCES PREPEND ${jt}/)
+# The Huffman decoder's bit buffer: 64 bits where size_t is (natively), 32 elsewhere, but for x32,
+# whose 64-bit registers under 32-bit pointers get 64. wasm32 is the same case: its copies of
+# jdhuff.h and the two decoders that include it (generated here, so that "jdhuff.h" finds the
+# copy) take that branch. Fewer refills, the same bits read: the same coefficients.
+foreach(f jdhuff.h jdhuff.c jdphuff.c)
+  file(READ ${jt}/${f} text)
+  string(FIND "${text}" "defined(__x86_64__) && defined(__ILP32__)" at)
+  if(at EQUAL -1 AND NOT f STREQUAL "jdphuff.c")
+    message(FATAL_ERROR "libjpeg-turbo's ${f} no longer names the x32 case: check cmake/imagedeps.cmake")
+  endif()
+  string(REPLACE "defined(__x86_64__) && defined(__ILP32__)"
+                 "(defined(__x86_64__) && defined(__ILP32__)) || defined(__wasm32__)" text "${text}")
+  file(WRITE ${WHALE_JPEG_GEN}/${f}.tmp "${text}")
+  configure_file(${WHALE_JPEG_GEN}/${f}.tmp ${WHALE_JPEG_GEN}/${f} COPYONLY)
+endforeach()
+list(REMOVE_ITEM WHALE_JPEG_SOURCES ${jt}/jdhuff.c ${jt}/jdphuff.c)
+list(APPEND WHALE_JPEG_SOURCES ${WHALE_JPEG_GEN}/jdhuff.c ${WHALE_JPEG_GEN}/jdphuff.c)
 # The inverse DCTs of a scaled decode through libjpeg's SIMD hooks, in GCC/clang vectors (SSE2
 # natively, SIMD128 in wasm; the C path's bytes): src/image/jpeg_simd.c. jsimd_none.c keeps the
 # other hooks; its copies of these are renamed out of the way.

@@ -21,6 +21,10 @@
 #include "jdct.h"
 #include "jsimddct.h"
 
+#ifdef __wasm_simd128__
+#include <wasm_simd128.h>
+#endif
+
 typedef int32_t v4i __attribute__((vector_size(16)));
 typedef uint32_t v4u __attribute__((vector_size(16)));
 typedef int16_t v4s __attribute__((vector_size(8)));
@@ -80,6 +84,36 @@ static inline void transpose(v4i *a, v4i *b, v4i *c, v4i *d) {
 static inline void store4(JSAMPROW out, v4i v) {
   const v4b b = __builtin_convertvector(v, v4b);
   memcpy(out, &b, sizeof b);
+}
+
+/* Output samples (0..255), one vector a column (its lanes 4 rows), into rows [0, 4) of a block at
+ * `col`: 4 columns, or 8 (columns 4-7 in `out + 4`). In wasm, packed with narrows and placed with
+ * one shuffle per two rows; elsewhere transposed and stored four at a time. */
+static inline void store_columns(v4i *out, int columns, JSAMPARRAY rows, JDIMENSION col) {
+#ifdef __wasm_simd128__
+  const v128_t low = wasm_u8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(out[0], out[1]), wasm_i16x8_narrow_i32x4(out[2], out[3]));
+  if (columns == 4) {
+    const v128_t r = wasm_i8x16_shuffle(low, low, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    wasm_v128_store32_lane(rows[0] + col, r, 0);
+    wasm_v128_store32_lane(rows[1] + col, r, 1);
+    wasm_v128_store32_lane(rows[2] + col, r, 2);
+    wasm_v128_store32_lane(rows[3] + col, r, 3);
+    return;
+  }
+  const v128_t high = wasm_u8x16_narrow_i16x8(wasm_i16x8_narrow_i32x4(out[4], out[5]), wasm_i16x8_narrow_i32x4(out[6], out[7]));
+  const v128_t r01 = wasm_i8x16_shuffle(low, high, 0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+  const v128_t r23 = wasm_i8x16_shuffle(low, high, 2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+  wasm_v128_store64_lane(rows[0] + col, r01, 0);
+  wasm_v128_store64_lane(rows[1] + col, r01, 1);
+  wasm_v128_store64_lane(rows[2] + col, r23, 0);
+  wasm_v128_store64_lane(rows[3] + col, r23, 1);
+#else
+  for (int half = 0; half < columns / 4; half++) {
+    v4i *c = out + half * 4;
+    transpose(c, c + 1, c + 2, c + 3);
+    for (int i = 0; i < 4; i++) store4(rows[i] + col + half * 4, c[i]);
+  }
+#endif
 }
 
 /* Whether every lane of a vector is zero. */
@@ -196,13 +230,7 @@ jsimd_idct_islow(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR 
     }
     islow8(in, out, CONST_BITS + PASS1_BITS + 3);
     for (int i = 0; i < 8; i++) out[i] = range_limit(out[i]);
-    transpose(out, out + 1, out + 2, out + 3);
-    transpose(out + 4, out + 5, out + 6, out + 7);
-    for (int i = 0; i < 4; i++) {
-      JSAMPROW row = output_buf[group * 4 + i] + output_col;
-      store4(row, out[i]);
-      store4(row + 4, out[4 + i]);
-    }
+    store_columns(out, 8, output_buf + group * 4, output_col);
   }
 }
 
@@ -262,8 +290,7 @@ jsimd_idct_4x4(j_decompress_ptr cinfo, jpeg_component_info *compptr, JCOEFPTR co
   }
   reduce4(in, out, CONST_BITS + PASS1_BITS + 3 + 1);
   for (int i = 0; i < 4; i++) out[i] = range_limit(out[i]);
-  transpose(out, out + 1, out + 2, out + 3);
-  for (int i = 0; i < 4; i++) store4(output_buf[i] + output_col, out[i]);
+  store_columns(out, 4, output_buf, output_col);
 }
 
 /* jdcolor.c's YCbCr to RGB: its tables' arithmetic (16 fraction bits) and clamping. In wasm, 16
@@ -284,8 +311,6 @@ static inline void ycc_pixel(int y, int cb, int cr, JSAMPROW out, int red, int g
 }
 
 #ifdef __wasm_simd128__
-#include <wasm_simd128.h>
-
 /* Bytes 4k..4k+3 of v, widened to 32 bits. */
 static inline v128_t quarter(v128_t v, int k) {
   const v128_t words = k < 2 ? wasm_u16x8_extend_low_u8x16(v) : wasm_u16x8_extend_high_u8x16(v);
