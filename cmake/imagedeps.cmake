@@ -76,7 +76,7 @@ list(APPEND WHALE_JPEG_SOURCES ${WHALE_JPEG_GEN}/jdhuff.c ${WHALE_JPEG_GEN}/jdph
 # other hooks; its copies of these are renamed out of the way.
 list(APPEND WHALE_JPEG_SOURCES ${PROJECT_SOURCE_DIR}/src/image/jpeg_simd.c)
 set(WHALE_JPEG_SIMD_HOOKS jsimd_can_idct_islow jsimd_idct_islow jsimd_can_idct_4x4 jsimd_idct_4x4
-  jsimd_can_ycc_rgb jsimd_ycc_rgb_convert)
+  jsimd_can_ycc_rgb jsimd_ycc_rgb_convert jsimd_can_quantize jsimd_quantize)
 list(TRANSFORM WHALE_JPEG_SIMD_HOOKS REPLACE "^jsimd_(.*)$" "jsimd_\\1=whale_unused_\\1")
 set_source_files_properties(${jt}/jsimd_none.c PROPERTIES COMPILE_DEFINITIONS "${WHALE_JPEG_SIMD_HOOKS}")
 add_library(whale_jpeg STATIC ${WHALE_JPEG_SOURCES})

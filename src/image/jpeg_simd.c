@@ -1,16 +1,19 @@
-/* libjpeg-turbo's SIMD hooks (jsimd_*), filled for the two inverse DCTs that a scaled decode
- * spends most of its time in: the full 8x8 one (jpeg_idct_islow, also what a chroma block takes
- * at DCT scale 1/2) and the 4x4 one (jpeg_idct_4x4, every luma block at 1/2).
+/* libjpeg-turbo's SIMD hooks (jsimd_*), filled for what a scaled decode and a small encode spend
+ * their time in: the full 8x8 inverse DCT (jpeg_idct_islow, also what a chroma block takes at DCT
+ * scale 1/2), the 4x4 one (jpeg_idct_4x4, every luma block at 1/2), YCbCr to RGB, and the
+ * encoder's quantization.
  *
- * Written with GCC/clang vector extensions, so the same code runs natively (SSE2) and in wasm
- * (SIMD128): four 32-bit lanes doing exactly the C code's integer operations (libjpeg-turbo's
- * jidctint.c and jidctred.c, on wasm32 where JLONG is 32 bits), so every output byte is the C
- * path's. Pass 1 works on four columns at once, pass 2 on four rows after a transpose. The C
- * path's shortcuts for all-zero columns and rows give the same values as the full arithmetic
- * (their DC-only results are what the full formulas round to), so they are left out.
+ * The IDCTs are written with GCC/clang vector extensions, so the same code runs natively (SSE2)
+ * and in wasm (SIMD128): four 32-bit lanes doing exactly the C code's integer operations
+ * (libjpeg-turbo's jidctint.c and jidctred.c, on wasm32 where JLONG is 32 bits), so every output
+ * byte is the C path's. Pass 1 works on four columns at once, pass 2 on four rows after a
+ * transpose. The C path's shortcuts for all-zero columns and rows give the same values as the
+ * full arithmetic (their DC-only results are what the full formulas round to). YCbCr to RGB is
+ * SIMD128 in wasm and a pixel at a time elsewhere, the same arithmetic; quantization is scalar
+ * without the C code's branch on the sign.
  *
- * Every other hook stays jsimd_none.c's "cannot" (its copies of these four functions are renamed
- * away by cmake/imagedeps.cmake). */
+ * Every other hook stays jsimd_none.c's "cannot" (its copies of these are renamed away by
+ * cmake/imagedeps.cmake). */
 
 #define JPEG_INTERNALS
 #include <stdint.h>
@@ -20,6 +23,7 @@
 #include "jpeglib.h"
 #include "jdct.h"
 #include "jsimddct.h"
+#include "jsimd.h"
 
 #ifdef __wasm_simd128__
 #include <wasm_simd128.h>
@@ -370,5 +374,24 @@ jsimd_ycc_rgb_convert(j_decompress_ptr cinfo, JSAMPIMAGE input_buf, JDIMENSION i
       ycc_pixel(y[col], cb[col], cr[col], out, red, green, blue);
       if (size == 4) out[alpha] = MAXJSAMPLE;
     }
+  }
+}
+
+/* jcdctmgr.c's quantization by reciprocal (its divisors table: reciprocal, correction, scale,
+ * shift), without its branch on the sign: the magnitude's quotient, the sign put back. Half the
+ * coefficients of a photo are negative, in no order a predictor learns. */
+GLOBAL(int)
+jsimd_can_quantize(void) { return BITS_IN_JSAMPLE == 8 && sizeof(DCTELEM) == 4; }
+
+GLOBAL(void)
+jsimd_quantize(JCOEFPTR coef_block, DCTELEM *divisors, DCTELEM *workspace) {
+  for (int i = 0; i < DCTSIZE2; i++) {
+    const DCTELEM value = workspace[i];
+    const UDCTELEM recip = (UDCTELEM)divisors[i], corr = (UDCTELEM)divisors[i + DCTSIZE2];
+    const int shift = divisors[i + DCTSIZE2 * 3] + (int)sizeof(DCTELEM) * 8;
+    const UDCTELEM sign = (UDCTELEM)(value >> (sizeof(DCTELEM) * 8 - 1)); /* all ones when negative */
+    const UDCTELEM magnitude = ((UDCTELEM)value ^ sign) - sign;
+    const UDCTELEM quotient = (UDCTELEM)(((UDCTELEM2)(magnitude + corr) * recip) >> shift);
+    coef_block[i] = (JCOEF)(DCTELEM)((quotient ^ sign) - sign);
   }
 }
