@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { loadImageModule } from '../js-glue/image.js';
+import { ssim } from '../tests/js/ssim.mjs';
 
 const root = new URL('../', import.meta.url);
 const fixture = (name) => readFileSync(new URL(`fixtures/images/${name}`, root));
@@ -49,30 +50,26 @@ async function opsPerSecond(fn) {
   return { ops: (n * 1000) / (t - t0), msPerOp: (t - t0) / n };
 }
 
-// SSIM over luma, 8x8 windows with stride 4 (Wang et al. 2004 constants for 8-bit).
-function ssim(a, b, width, height) {
-  const c1 = (0.01 * 255) ** 2;
-  const c2 = (0.03 * 255) ** 2;
-  let sum = 0;
-  let count = 0;
-  for (let y = 0; y + 8 <= height; y += 4) {
-    for (let x = 0; x + 8 <= width; x += 4) {
-      let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-      for (let j = 0; j < 8; j++) {
-        for (let i = 0; i < 8; i++) {
-          const p = a[(y + j) * width + x + i];
-          const q = b[(y + j) * width + x + i];
-          sa += p; sb += q; saa += p * p; sbb += q * q; sab += p * q;
-        }
+// ops/s of two functions timed in alternating slices of a quarter second over about `seconds`
+// seconds each, so that a machine slowing down or speeding up meanwhile weighs on both alike.
+async function interleaved(a, b) {
+  for (let i = 0; i < 3; i++) { await a(); await b(); }
+  const runs = [{ n: 0, ms: 0 }, { n: 0, ms: 0 }];
+  while (runs[0].ms < seconds * 1000 || runs[1].ms < seconds * 1000) {
+    for (const [k, fn] of [[0, a], [1, b]]) {
+      const t0 = now();
+      let t = t0;
+      while (t - t0 < 250) {
+        await fn();
+        runs[k].n++;
+        t = now();
       }
-      const ma = sa / 64, mb = sb / 64;
-      const va = saa / 64 - ma * ma, vb = sbb / 64 - mb * mb, cov = sab / 64 - ma * mb;
-      sum += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
-      count++;
+      runs[k].ms += t - t0;
     }
   }
-  return sum / count;
+  return runs.map((r) => ({ ops: (r.n * 1000) / r.ms, msPerOp: r.ms / r.n }));
 }
+
 const luma = async (buf) => sharp(buf).flatten({ background: '#ffffff' }).greyscale().raw().toBuffer({ resolveWithObject: true });
 
 const tasks = [
@@ -124,8 +121,7 @@ for (const task of tasks) {
   const w0 = lossless.info.width, h0 = lossless.info.height;
   const ssimExact = ssim(lossless.data, exact.data, w0, h0);
   const ssimDefault = ssim(lossless.data, dflt.data, w0, h0);
-  const w = await opsPerSecond(() => images.process(task.input, task.ours, {}));
-  const s = await opsPerSecond(() => task.sharp(task.input));
+  const [w, s] = await interleaved(() => images.process(task.input, task.ours, {}), () => task.sharp(task.input));
   rows.push({
     task: task.name,
     'image.wasm ops/s': w.ops.toFixed(1),

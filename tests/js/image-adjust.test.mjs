@@ -10,23 +10,13 @@
 // an error naming the option.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { root } from './targets.mjs';
-import { loadImageModule } from '../../js-glue/image.js';
+import { emscriptenImage, root } from './targets.mjs';
 
-const wasmPath = join(process.env.WHALE_EMSCRIPTEN_DIR ?? join(root, 'build/emscripten'), 'wasm/image.wasm');
 const fixture = (name) => readFileSync(join(root, 'fixtures/images', name));
-
-let image;
-async function ours(source, options) {
-  if (image === undefined) {
-    assert.ok(existsSync(wasmPath), `emscripten image.wasm missing at ${wasmPath}: run scripts/build.sh`);
-    image = await loadImageModule(readFileSync(wasmPath));
-  }
-  return Buffer.from(image.process(source, options).bytes);
-}
+const ours = async (source, options) => Buffer.from((await emscriptenImage()).process(source, options).bytes);
 
 const raw = async (input) => (await sharp(input).raw().toBuffer({ resolveWithObject: true }));
 
@@ -150,6 +140,7 @@ test('the padding and the alpha channel are left alone; bad values name the opti
   assert.equal(plain.info.channels, bright.info.channels);
   const last = plain.info.channels - 1;
   for (let i = last; i < plain.data.length; i += plain.info.channels) assert.equal(bright.data[i], plain.data[i]);
+  const image = await emscriptenImage();
   for (const [option, name] of [['brightness=11', 'brightness'], ['contrast=-1', 'contrast'], ['brightness=x', 'brightness'],
     ['gamma=10.5', 'gamma'], ['saturation=1e3', 'saturation'], ['blur=251', 'blur'], ['sharpen=10.5', 'sharpen']]) {
     assert.throws(() => image.process(alpha, `width=10,${option}`), (e) => e.code === 'invalid_value' && e.message.includes(`'${name}'`), option);

@@ -23,3 +23,15 @@ export async function fixtureJson(relative) {
 
 export const nativeCli = process.env.WHALE_NATIVE_CLI ?? join(root, 'build/native/src/cli/whale');
 export { root };
+
+// emscripten's image.wasm (what the edge loads) through the glue, instantiated once per process.
+let imageModule;
+export async function emscriptenImage() {
+  if (imageModule === undefined) {
+    const path = join(process.env.WHALE_EMSCRIPTEN_DIR ?? join(root, 'build/emscripten'), 'wasm/image.wasm');
+    if (!existsSync(path)) throw new Error(`emscripten image.wasm missing at ${path}: run scripts/build.sh`);
+    const { loadImageModule } = await import('../../js-glue/image.js');
+    imageModule = await loadImageModule(await readFile(path));
+  }
+  return imageModule;
+}
