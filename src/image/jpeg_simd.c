@@ -6,7 +6,8 @@
  * The IDCTs are written with GCC/clang vector extensions, so the same code runs natively (SSE2)
  * and in wasm (SIMD128): four 32-bit lanes doing exactly the C code's integer operations
  * (libjpeg-turbo's jidctint.c and jidctred.c, on wasm32 where JLONG is 32 bits), so every output
- * byte is the C path's. Pass 1 works on four columns at once, pass 2 on four rows after a
+ * byte is the C path's; natively too, where the C path's 64-bit JLONG would part from wasm's on a
+ * damaged stream whose sums overflow 32 bits. Pass 1 works on four columns at once, pass 2 on four rows after a
  * transpose. The C path's shortcuts for all-zero columns and rows give the same values as the
  * full arithmetic (their DC-only results are what the full formulas round to). YCbCr to RGB is
  * SIMD128 in wasm and a pixel at a time elsewhere, the same arithmetic; quantization is scalar
