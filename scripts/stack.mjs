@@ -70,6 +70,20 @@ export function freePort() {
   });
 }
 
+// A free port held until release(): for servers whose port others must know before they start
+// (an origin told its edges' addresses). Meanwhile nothing else can take it (an outgoing
+// connection's ephemeral port, another test's server), and a connection to it is reset at once,
+// as a closed port would refuse it.
+export function reservePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      resolvePort({ port: server.address().port, release: () => new Promise((r) => server.close(() => r())) });
+    });
+  });
+}
+
 // Whether nothing listens on 127.0.0.1:port.
 export function portIsFree(port) {
   return new Promise((resolveFree) => {

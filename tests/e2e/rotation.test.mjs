@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ORIGIN_BIN, WORKERD, addPrincipal, freePort, publish, readConfig, request, sleep, startEdge, startOrigin, stop,
+  ORIGIN_BIN, WORKERD, addPrincipal, freePort, publish, reservePort, readConfig, request, sleep, startEdge, startOrigin, stop,
   waitForVersion, until,
 } from '../../scripts/stack.mjs';
 
@@ -94,7 +94,8 @@ before(async () => {
   tokens.probe = addPrincipal('edge', 'probe', db);
   tokens[A] = addPrincipal('vendor', A, db);
   tokens[B] = addPrincipal('vendor', B, db);
-  edges.ports = { both: await freePort(), old: await freePort() };
+  edges.reserved = { both: await reservePort(), old: await reservePort() };
+  edges.ports = { both: edges.reserved.both.port, old: edges.reserved.old.port };
   origin = await startOrigin({
     db, edgeToken: tokens.edge,
     edges: Object.values(edges.ports).map((p) => `http://127.0.0.1:${p}/v1/invalidate`),
@@ -184,7 +185,9 @@ test('signing key: announced, pinned, rotated; an edge pinned to the old key onl
 
   const pins = (list) => Object.fromEntries(list.map((k) => [k.key_id, k.public_key]));
   const common = { origin: origin.base, edgeToken: tokens.edge, maxAge: 2, timeoutMs: 1000 };
+  await edges.reserved.both.release();
   edges.both = await startEdge({ ...common, name: 'both', port: edges.ports.both, outDir: join(work, 'both'), keys: pins(announced) });
+  await edges.reserved.old.release();
   edges.old = await startEdge({ ...common, name: 'old', port: edges.ports.old, outDir: join(work, 'old'), keys: pins([first]) });
   for (const edge of [edges.both, edges.old]) {
     const h = await held(edge, B);

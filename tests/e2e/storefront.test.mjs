@@ -700,15 +700,21 @@ test('the browser glue: back-outs are counted, fetchLayout reports errors', { ti
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic'] });
   t.after(() => browser.close());
   const page = await browser.newPage();
+  // Each step within 15 s, named when it is not (the test's own 60 s says nothing of which).
+  page.setDefaultTimeout(15_000);
+  const within = (label, promise) => Promise.race([promise, new Promise((_, reject) => {
+    setTimeout(() => reject(new Error(`${label}: no answer within 15 s`)), 15_000).unref();
+  })]);
   await page.goto(`${edge.base}/demo/${VENDOR}/home`);
   await page.waitForSelector('body[data-ready]');
   await page.goto(`${edge.base}/demo/${VENDOR}/shop`);
   await page.waitForSelector('body[data-ready]');
   await page.goBack(); // within 10 s of arriving on the shop page
   await page.waitForSelector('body[data-ready]');
-  const summary = await page.evaluate(async () => (await import('/js-glue/browser.js')).startBehaviour().summary());
+  const summary = await within('the behaviour summary',
+    page.evaluate(async () => (await import('/js-glue/browser.js')).startBehaviour().summary()));
   assert.match(summary, /;bo=1;/);
-  const error = await page.evaluate(async () => {
+  const error = await within('fetchLayout of a missing page', page.evaluate(async () => {
     const { fetchLayout } = await import('/js-glue/browser.js');
     try {
       await fetchLayout('flora-distro', 'no-such-page');
@@ -716,10 +722,10 @@ test('the browser glue: back-outs are counted, fetchLayout reports errors', { ti
     } catch (e) {
       return { name: e.name, status: e.status, code: e.code };
     }
-  });
+  }));
   assert.deepEqual(error, { name: 'LayoutError', status: 404, code: 'not_found' });
   // Refused events come back: the last result names the reason and onError hears of it.
-  const refused = await page.evaluate(async () => {
+  const refused = await within('the refused event\'s result', page.evaluate(async () => {
     const glue = await import('/js-glue/browser.js');
     const seen = [];
     glue.configureEvents({ onError: (r) => seen.push(r) });
@@ -727,7 +733,7 @@ test('the browser glue: back-outs are counted, fetchLayout reports errors', { ti
     glue.flushEvents();
     const result = await glue.eventsSettled();
     return { result, last: glue.lastEventsResult(), seen };
-  });
+  }));
   // (The demo page's own exposure may go in the same batch: a duplicate, the edge recorded it.)
   assert.equal(refused.result.status, 202);
   assert.equal(refused.result.rejected, 1);

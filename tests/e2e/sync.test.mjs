@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ORIGIN_BIN, WORKERD, addPrincipal, edgeVersion, freePort, publish, readConfig, request, sleep,
+  ORIGIN_BIN, WORKERD, addPrincipal, edgeVersion, freePort, publish, reservePort, readConfig, request, sleep,
   startEdge, startOrigin, stop, waitForVersion, until,
 } from '../../scripts/stack.mjs';
 import { keyIdOf } from '../../edge-workers/gen-config.mjs';
@@ -127,7 +127,8 @@ before(async () => {
   tokens.edge = addPrincipal('edge', 'edges', db);
   tokens[A] = addPrincipal('vendor', A, db);
   tokens[B] = addPrincipal('vendor', B, db);
-  const edgePorts = [await freePort(), await freePort(), await freePort()];
+  const reserved = [await reservePort(), await reservePort(), await reservePort()];
+  const edgePorts = reserved.map((r) => r.port);
   const deadReplica = `http://127.0.0.1:${await freePort()}`;  // nothing listens there
   originArgs = {
     db, port: await freePort(), edgeToken: tokens.edge, args: keyArgs(db),
@@ -143,6 +144,7 @@ before(async () => {
     { name: 'edge-3', origin: proxy.base, region: 'ap-south' },
   ];
   for (const [i, options] of layout.entries()) {
+    await reserved[i].release();
     edges.push(await startEdge({ ...common, ...options, port: edgePorts[i], outDir: join(work, options.name) }));
   }
 });
