@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
  import { chromium } from 'playwright-core';
 import {
-  EVENTS_KEY, ORIGIN_BIN, REPO, addPrincipal, freePort, publish, request, startOrigin, startWrangler, stop, stopWrangler,
+  EVENTS_KEY, ORIGIN_BIN, REPO, addPrincipal, publish, request, reservePort, startOrigin, startWrangler, stop, stopWrangler,
 } from '../../scripts/stack.mjs';
 
 const CHROMIUM = process.env.WHALE_CHROMIUM ?? '/usr/bin/chromium';
@@ -40,9 +40,10 @@ function startStack() {
     const db = join(work, 'origin', 'whale.db');
     token = addPrincipal('edge', 'edge-1', db);
     vendorToken = addPrincipal('vendor', VENDOR, db);
-    const port = await freePort();
+    const { port, release } = await reservePort();
     origin = await startOrigin({ db, edges: [`http://127.0.0.1:${port}/v1/invalidate`], edgeToken: token });
     await publish(origin.base, VENDOR, vendorToken, config);
+    await release();
     edge = await startWrangler({
       persistDir: join(work, 'wrangler'), port,
       vars: { ORIGIN_URL: origin.base, ORIGIN_KEYS: { [origin.keyId]: origin.publicKey }, LIVE_MAX_CONNECTIONS: String(MAX_SOCKETS) },

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { createEngine } from '../../js-glue/index.js';
 import {
-  ORIGIN_BIN, REPO, WORKERD, addPrincipal, freePort, publish, readConfig, request, startEdge, startOrigin, startTestEdge, startWrangler, stop, stopEdge, EDGE_RUNTIME,
+  ORIGIN_BIN, REPO, WORKERD, addPrincipal, publish, readConfig, request, reservePort, startEdge, startOrigin, startTestEdge, startWrangler, stop, stopEdge, EDGE_RUNTIME,
   waitForVersion,
 } from '../../scripts/stack.mjs';
 
@@ -341,7 +341,7 @@ test('a revalidation at the origin replaces the cached anonymous layouts, the vi
   const db = join(work, 'origin.db');
   const edgeToken = addPrincipal('edge', 'storefront-edge', db);
   const vendorToken = addPrincipal('vendor', VENDOR, db);
-  const port = await freePort();
+  const { port, release } = await reservePort();
   // workerd is nudged (POST /v1/invalidate) and pulls; under wrangler the origin publishes to the
   // worker, which writes KV (the Cloudflare way).
   const wrangler = EDGE_RUNTIME === 'wrangler';
@@ -352,6 +352,7 @@ test('a revalidation at the origin replaces the cached anonymous layouts, the vi
   const config = readConfig(VENDOR);
   const v1 = await publish(origin.base, VENDOR, vendorToken, config);
   const keys = { [origin.keyId]: origin.publicKey };
+  await release();
   const synced = wrangler
     ? await startWrangler({ persistDir: join(work, 'synced'), port, vars: { ORIGIN_URL: origin.base, ORIGIN_KEYS: keys }, secrets: { EDGE_TOKEN: edgeToken } })
     : await startEdge({ port, outDir: join(work, 'synced'), origin: origin.base, keys, edgeToken, maxAge: 60 });
